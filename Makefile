@@ -1,0 +1,52 @@
+# wuye-gis: `make run` serves the demo district; `make test` runs the tests.
+# Both set up what they need: Python deps into .venv, and PostgreSQL + PostGIS
+# from the OS packages when missing (as root, via apt-get).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test setup sysdeps lint typecheck bench clean
+
+run: setup
+	$(BIN)/wuye demo --if-empty
+	$(BIN)/wuye serve
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+setup: sysdeps $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	touch $(STAMP)
+
+# PostgreSQL server binaries and the PostGIS extension, from the OS packages.
+sysdeps:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+	    ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then \
+	  exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "安装 installing PostgreSQL + PostGIS (apt-get) …"; \
+	  apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-postgis; \
+	else \
+	  echo "PostgreSQL + PostGIS are missing: run 'make' as root, or install the packages" \
+	       "postgresql and postgresql-postgis (Debian) yourself."; \
+	  exit 1; \
+	fi
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/import_bench.py
+
+clean:
+	-$(BIN)/wuye db stop
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""The faces of wuye-gis: the FastAPI app and the ``wuye`` command line."""

@@ -1,0 +1,51 @@
+"""The FastAPI application factory: settings in, app out; the pool lives in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from api import errors
+from api.deps import AppCatalogue, Connection
+from geo.db import database_url, open_pool
+from geo.health import health
+from geo.settings import Settings
+from layers.catalogue import Catalogue, load_catalogue
+
+
+def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None = None,
+               database: str | None = None) -> FastAPI:
+    """Build the app. ``database`` overrides the URL the settings resolve to (tests)."""
+    settings = settings or Settings()
+    catalogue = catalogue or load_catalogue()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database or database_url(settings.db)
+        app.state.pool = open_pool(url, settings.db)
+        try:
+            yield
+        finally:
+            app.state.pool.close()
+
+    app = FastAPI(
+        title="wuye-gis 社区物业化服务 GIS",
+        version="0.1.0",
+        description="Zones, contract sections, facilities and problem reports of the district's "
+        "community property-management programme.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalogue = catalogue
+    errors.install(app)
+
+    @app.get("/health", tags=["service"], summary="数据库、PostGIS 与迁移状态")
+    def get_health(conn: Connection, cat: AppCatalogue) -> JSONResponse:
+        body: dict[str, Any] = health(conn, cat)
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    return app

@@ -1,0 +1,239 @@
+"""The ``wuye`` command line. It calls the same geo/ functions as the API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from geo import embedded
+from geo.db import connect, database_url, embedded_cluster
+from geo.errors import ImportRejected, WuyeError
+from geo.importer import MODES, ImportResult, write_report
+from geo.settings import Settings
+from layers.catalogue import load_catalogue
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+def _migrated_url(settings: Settings) -> str:
+    from geo.migrate import migrate
+
+    url = database_url(settings.db)
+    with connect(url, autocommit=True) as conn:
+        ran = migrate(conn, load_catalogue())
+    if ran:
+        _say(f"已迁移 migrated: {', '.join(ran)}")
+    return url
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """db start|stop|status|url|migrate."""
+    if args.action == "migrate":
+        url = _migrated_url(settings)
+        _say(f"数据库已是最新 schema up to date: {url}")
+        return 0
+    if settings.db.database_url:
+        if args.action in ("url", "status"):
+            _say(settings.db.database_url if args.action == "url"
+                 else f"external database (WUYE_DATABASE_URL): {settings.db.database_url}")
+            return 0
+        _say("WUYE_DATABASE_URL is set: the embedded database is not used, nothing to start or stop")
+        return 0
+    cluster = embedded_cluster(settings.db)
+    if args.action == "start":
+        state = embedded.start(cluster)
+        url = embedded.ensure_database(state.port or 0, settings.db.database_name)
+        _say(f"数据库已启动 running on 127.0.0.1:{state.port} (pid {state.pid}), data in {cluster.root}")
+        _say(url)
+    elif args.action == "stop":
+        _say("数据库已停止 stopped" if embedded.stop(cluster) else "数据库未运行 was not running")
+    elif args.action == "status":
+        state = embedded.status(cluster)
+        where = f"{cluster.root}" + (" (relocated: the postgres user cannot use the checkout's var/, "
+                                     "or its socket path is too long)" if cluster.relocated else "")
+        running = f"running on 127.0.0.1:{state.port}, pid {state.pid}" if state.running else "stopped"
+        _say(f"embedded PostGIS: {running}\ndata directory: {where}")
+        return 0 if state.running else 3
+    elif args.action == "url":
+        state = embedded.status(cluster)
+        if not state.running or state.port is None:
+            _say("embedded database is not running: run `wuye db start`")
+            return 3
+        _say(embedded.server_url(state.port, settings.db.database_name))
+    return 0
+
+
+def _print_result(result: ImportResult) -> None:
+    parts = [f"读入 read {result.rows_read}", f"新增 inserted {result.inserted}"]
+    if result.updated or result.unchanged:
+        parts += [f"更新 updated {result.updated}", f"未变 unchanged {result.unchanged}"]
+    if result.deleted:
+        parts.append(f"删除 deleted {result.deleted}")
+    if result.rejected:
+        parts.append(f"跳过 skipped {result.rejected}")
+    _say(f"{result.layer}: " + ", ".join(parts) + f" (batch {result.batch_id})")
+    if result.ignored_columns:
+        _say(f"  ignored columns not in the layer spec: {', '.join(result.ignored_columns)}")
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a file into a layer."""
+    from geo.importer import import_file
+
+    url = _migrated_url(settings)
+    report = Path(args.report) if args.report else Path(args.path).with_suffix(".errors.csv")
+    with connect(url) as conn:
+        try:
+            result = import_file(conn, load_catalogue(), Path(args.path), layer=args.layer,
+                                 district_code=settings.district.district_code, crs=args.crs,
+                                 mode=args.mode, skip_invalid=args.skip_invalid, actor=args.actor,
+                                 progress=_progress())
+        except ImportRejected as e:
+            from geo.validate import Problem
+
+            write_report([Problem(**p) for p in e.details["problems"]], report)
+            _say(f"错误报告 error report: {report}")
+            raise
+    _print_result(result)
+    if result.problems:
+        write_report(result.problems, report)
+        _say(f"错误报告 error report ({len(result.problems)} problems): {report}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Export a layer to a file."""
+    from geo.exporter import export_layer
+
+    catalogue = load_catalogue()
+    if args.layer not in catalogue:
+        raise WuyeError(f"layer '{args.layer}' is not in the catalogue ({', '.join(catalogue)})",
+                        field="layer")
+    url = _migrated_url(settings)
+    with connect(url) as conn:
+        n = export_layer(conn, catalogue[args.layer], Path(args.out), fmt=args.format,
+                         district_code=settings.district.district_code, crs=args.crs)
+    _say(f"{args.layer}: 导出 exported {n} features to {args.out}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Report spatial integrity violations; exit 1 when there are any."""
+    from geo.integrity import check_all
+
+    url = _migrated_url(settings)
+    with connect(url) as conn:
+        found = check_all(conn, load_catalogue(), district_code=settings.district.district_code)
+    for v in found:
+        _say(v.describe())
+    _say(f"空间关系检查 integrity check: {len(found)} problem(s)")
+    return 1 if found else 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the demo district."""
+    from geo.demo import is_loaded, load_demo
+
+    url = _migrated_url(settings)
+    code = settings.district.district_code
+    with connect(url) as conn:
+        if args.if_empty and is_loaded(conn, code):
+            _say("演示数据已存在 demo district already loaded; nothing to do")
+            return 0
+        result = load_demo(conn, load_catalogue(), district_code=code, seed=args.seed,
+                           scale=args.scale, progress=_progress(),
+                           on_layer=lambda name: _say(f"载入 loading {name} …"))
+    _say(f"units: {result.units}")
+    for res in result.layers.values():
+        _print_result(res)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Migrate, then serve the API with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app
+
+    url = _migrated_url(settings)
+    app = create_app(settings, database=url)
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    _say(f"服务地址 serving on http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace, settings: Settings) -> int:
+    """List the layer catalogue."""
+    for name, spec in load_catalogue().items():
+        attrs = ", ".join(a.name + ("*" if a.required else "") for a in spec.attributes)
+        _say(f"{name:18} {spec.title_zh:8} {spec.geometry:15} {spec.change:9} {attrs}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``wuye``."""
+    parser = argparse.ArgumentParser(prog="wuye", description="wuye-gis 社区物业化服务 GIS")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="migrate and serve the API (启动服务)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("db", help="embedded database: start|stop|status|url|migrate")
+    p.add_argument("action", choices=["start", "stop", "status", "url", "migrate"])
+    p.set_defaults(func=cmd_db)
+    p = sub.add_parser("import", help="import a GeoJSON/GeoPackage/Shapefile/CSV file (导入)")
+    p.add_argument("path")
+    p.add_argument("--layer", required=True)
+    p.add_argument("--crs", help="source CRS, e.g. EPSG:4490 (required for CSV and .prj-less Shapefiles)")
+    p.add_argument("--mode", choices=MODES, default="append")
+    p.add_argument("--skip-invalid", action="store_true", help="load the valid rows, report the rest")
+    p.add_argument("--report", help="where to write the error report (CSV)")
+    p.add_argument("--actor", default="cli", help="who is importing (recorded in the batch)")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("export", help="export a layer (导出)")
+    p.add_argument("--layer", required=True)
+    p.add_argument("--format", choices=["geojson", "gpkg", "shp", "csv"], required=True)
+    p.add_argument("--crs")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("check", help="spatial integrity check (空间关系检查)")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("demo", help="load the demo district (演示数据)")
+    p.add_argument("--scale", type=int, default=1, help="N times as many facilities")
+    p.add_argument("--seed", type=int, default=2023)
+    p.add_argument("--if-empty", action="store_true", help="do nothing when zones are loaded")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("layers", help="list the layer catalogue (图层目录)")
+    p.set_defaults(func=cmd_layers)
+    return parser
+
+
+def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> int:
+    """Entry point of the ``wuye`` console script."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "scale", 1) < 1:
+        print("错误 error: --scale must be at least 1", file=sys.stderr)
+        return 2
+    handler: Callable[[argparse.Namespace, Settings], int] = args.func
+    try:
+        return handler(args, settings or Settings())
+    except WuyeError as e:
+        field = f" [{e.field}]" if e.field else ""
+        print(f"错误 error{field}: {e.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

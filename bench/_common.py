@@ -1,0 +1,65 @@
+"""Shared bits of the benchmarks: the machine description and the bench database."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from geo import embedded
+from geo.settings import DatabaseSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def machine() -> str:
+    """CPU, cores, memory, OS and Python, for the results header."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))
+        mem = f"{mem_kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration):
+        mem = "?"
+    return (f"{cpu}, {os.cpu_count()} cores, {mem} RAM; {platform.platform()}; "
+            f"Python {platform.python_version()}")
+
+
+def server_versions(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT current_setting('server_version'), postgis_lib_version()").fetchone()
+    assert row is not None
+    return f"PostgreSQL {row[0]}, PostGIS {row[1]}"
+
+
+def bench_database(name: str = "wuye_bench") -> str:
+    """A fresh database for a benchmark: in WUYE_DATABASE_URL's server or the embedded cluster."""
+    settings = DatabaseSettings()
+    if settings.database_url:
+        admin = settings.database_url
+        base = admin.rsplit("/", 1)[0]
+    else:
+        state = embedded.start(embedded.locate(settings.home))
+        base = f"postgresql://postgres@127.0.0.1:{state.port}"
+        admin = f"{base}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"{base}/{name}"
+
+
+def git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -1,0 +1,55 @@
+"""Database access: resolve the URL (external or embedded), connections and the pool."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from geo import embedded
+from geo.errors import DatabaseUnavailable
+from geo.settings import DatabaseSettings
+
+
+def embedded_cluster(settings: DatabaseSettings) -> embedded.Cluster:
+    """The embedded cluster for these settings' ``home``."""
+    return embedded.locate(settings.home)
+
+
+def database_url(settings: DatabaseSettings, *, start: bool = True) -> str:
+    """The database URL: ``WUYE_DATABASE_URL``, or the embedded cluster's (started if asked)."""
+    if settings.database_url:
+        return settings.database_url
+    cluster = embedded_cluster(settings)
+    state = embedded.start(cluster) if start else embedded.status(cluster)
+    if not state.running or state.port is None:
+        raise DatabaseUnavailable(
+            f"the embedded database under {cluster.root} is not running: run `wuye db start`"
+        )
+    return embedded.ensure_database(state.port, settings.database_name)
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
+    """One connection, with a clear error when the server cannot be reached."""
+    try:
+        return psycopg.connect(url, autocommit=autocommit)
+    except psycopg.OperationalError as e:
+        raise DatabaseUnavailable(f"cannot connect to the database: {e}".strip()) from e
+
+
+def open_pool(url: str, settings: DatabaseSettings) -> ConnectionPool:
+    """Open a connection pool and wait until it holds its minimum connections."""
+    pool = ConnectionPool(
+        url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        kwargs={"options": f"-c statement_timeout={settings.statement_timeout_ms}"},
+        open=False,
+        name="wuye",
+    )
+    pool.open()
+    try:
+        pool.wait(timeout=30)
+    except Exception as e:
+        pool.close()
+        raise DatabaseUnavailable(f"database pool could not connect: {e}") from e
+    return pool

@@ -1,0 +1,259 @@
+"""The embedded PostGIS cluster: a private PostgreSQL under ``WUYE_HOME`` (``./var``).
+
+Created with ``initdb`` and run with ``pg_ctl`` from the machine's PostgreSQL,
+on loopback only (a free TCP port and a unix socket). ``initdb`` and
+``postgres`` refuse to run as root, so as root the server runs as the
+``postgres`` OS user; when that user cannot reach the state directory (a
+checkout under a mode-0700 ``/root``) or the socket path would pass the
+107-byte limit of ``sun_path``, the cluster lives under
+``/var/tmp/wuye-<hash>`` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from geo.errors import ConfigError
+
+SOCKET_PATH_LIMIT = 107
+_INSTALL_HINT = (
+    "install them with: apt-get install -y postgresql postgresql-15-postgis-3 "
+    "(or your distribution's postgresql + postgis packages)"
+)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where one embedded cluster lives and which binaries run it."""
+
+    root: Path
+    bindir: Path
+    relocated: bool
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "postgres.log"
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What ``wuye db status`` reports."""
+
+    root: Path
+    relocated: bool
+    running: bool
+    port: int | None
+    pid: int | None
+
+
+def find_bindir() -> Path:
+    """The newest PostgreSQL server bin directory on this machine, or a clear error."""
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("initdb")
+    if found and shutil.which("pg_ctl"):
+        return Path(found).resolve().parent
+    raise ConfigError(f"PostgreSQL server binaries (initdb, pg_ctl) not found: {_INSTALL_HINT}")
+
+
+def check_postgis(bindir: Path) -> None:
+    """Raise a one-line error when the PostGIS extension is not installed for ``bindir``."""
+    version = bindir.parent.name
+    places = [
+        Path(f"/usr/share/postgresql/{version}/extension"),
+        bindir.parent / "share" / "extension",
+        bindir.parent / "share" / "postgresql" / "extension",
+    ]
+    if not any((p / "postgis.control").exists() for p in places):
+        raise ConfigError(
+            f"PostGIS is not installed for PostgreSQL {version}: {_INSTALL_HINT}"
+        )
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    """Prefix ``cmd`` so that it runs as ``postgres`` when we are root."""
+    if not _is_root():
+        return cmd
+    runuser = shutil.which("runuser")
+    if runuser:
+        return [runuser, "-u", "postgres", "--", *cmd]
+    return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(_quote(c) for c in cmd)]
+
+
+def _quote(arg: str) -> str:
+    return "'" + arg.replace("'", "'\"'\"'") + "'"
+
+
+def _server_user_can_reach(path: Path) -> bool:
+    """True when the server's OS user can traverse to and write into ``path``."""
+    if not _is_root():
+        return True
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as e:
+        raise ConfigError(
+            "running as root needs a 'postgres' OS user for the database server: "
+            + _INSTALL_HINT
+        ) from e
+    probe = path / ".wuye-probe"
+    probe.mkdir(parents=True, exist_ok=True)
+    shutil.chown(probe, "postgres")
+    result = subprocess.run(
+        _as_server_user(["test", "-w", str(probe)]), capture_output=True, check=False
+    )
+    probe.rmdir()
+    return result.returncode == 0
+
+
+def locate(home: Path, bindir: Path | None = None) -> Cluster:
+    """Decide where the cluster for state directory ``home`` lives (see module doc)."""
+    bindir = bindir or find_bindir()
+    home = home.resolve()
+    preferred = home / "pg"
+    socket_file = preferred / "run" / ".s.PGSQL.65535"
+    home.mkdir(parents=True, exist_ok=True)
+    if len(str(socket_file).encode()) <= SOCKET_PATH_LIMIT and _server_user_can_reach(home):
+        return Cluster(root=preferred, bindir=bindir, relocated=False)
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
+    return Cluster(root=Path(f"/var/tmp/wuye-{digest}"), bindir=bindir, relocated=True)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(cluster: Cluster, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = _as_server_user([str(cluster.bindir / args[0]), *args[1:]])
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise ConfigError(f"{args[0]} failed: {detail[-1] if detail else result.returncode}")
+    return result
+
+
+def _prepare_dirs(cluster: Cluster) -> None:
+    for d in (cluster.root, cluster.run_dir):
+        d.mkdir(parents=True, exist_ok=True)
+        if _is_root():
+            shutil.chown(d, "postgres", "postgres")
+    cluster.root.chmod(0o700)
+
+
+def _initdb(cluster: Cluster) -> None:
+    _prepare_dirs(cluster)
+    _run(cluster, ["initdb", "-D", str(cluster.data), "-A", "trust", "-U", "postgres",
+                   "-E", "UTF8", "--no-locale", "--no-instructions"])
+
+
+def _postmaster_pid(cluster: Cluster) -> tuple[int, int] | None:
+    """(pid, port) from ``postmaster.pid``, or None when there is none."""
+    try:
+        lines = (cluster.data / "postmaster.pid").read_text().splitlines()
+        return int(lines[0]), int(lines[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def status(cluster: Cluster) -> ClusterStatus:
+    """Whether the cluster runs, and on which port."""
+    running = False
+    if (cluster.data / "PG_VERSION").exists():
+        running = _run(cluster, ["pg_ctl", "status", "-D", str(cluster.data)],
+                       check=False).returncode == 0
+    pid_port = _postmaster_pid(cluster) if running else None
+    return ClusterStatus(
+        root=cluster.root,
+        relocated=cluster.relocated,
+        running=running,
+        port=pid_port[1] if pid_port else None,
+        pid=pid_port[0] if pid_port else None,
+    )
+
+
+def start(cluster: Cluster, *, fast: bool = False) -> ClusterStatus:
+    """Start the cluster (initdb first if needed); idempotent; recovers a stale pid file.
+
+    ``fast`` turns off fsync: for throwaway test clusters only.
+    """
+    check_postgis(cluster.bindir)
+    if not (cluster.data / "PG_VERSION").exists():
+        _initdb(cluster)
+    current = status(cluster)
+    if current.running:
+        return current
+    # pg_ctl says it is not running: a leftover postmaster.pid is stale
+    # (a crash or a reboot); postgres would refuse to start while it names a live pid.
+    with contextlib.suppress(FileNotFoundError):
+        (cluster.data / "postmaster.pid").unlink()
+    _prepare_dirs(cluster)
+    options = [
+        f"-p {_free_port()}",
+        "-c listen_addresses=127.0.0.1",
+        f"-k {cluster.run_dir}",
+        "-c max_connections=200",
+        "-c shared_buffers=256MB",
+        "-c max_wal_size=2GB",
+    ]
+    if fast:
+        options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+    _run(cluster, ["pg_ctl", "start", "-w", "-t", "60", "-D", str(cluster.data),
+                   "-l", str(cluster.log), "-o", " ".join(options)])
+    return status(cluster)
+
+
+def stop(cluster: Cluster) -> bool:
+    """Stop the cluster if it runs; True when it was running."""
+    if not status(cluster).running:
+        return False
+    _run(cluster, ["pg_ctl", "stop", "-w", "-m", "fast", "-D", str(cluster.data)])
+    return True
+
+
+def server_url(port: int, dbname: str) -> str:
+    """A libpq URL for a database of the embedded cluster."""
+    return f"postgresql://postgres@127.0.0.1:{port}/{dbname}"
+
+
+def ensure_database(port: int, dbname: str) -> str:
+    """Create ``dbname`` in the running cluster when missing; return its URL."""
+    with psycopg.connect(server_url(port, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    return server_url(port, dbname)
+
+
+def drop_database(port: int, dbname: str) -> None:
+    """Drop ``dbname`` (closing its connections) from the running cluster."""
+    with psycopg.connect(server_url(port, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))

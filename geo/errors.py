@@ -1,0 +1,59 @@
+"""Domain errors. ``api/errors.py`` maps each class to an HTTP status in one table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WuyeError(Exception):
+    """Base of every domain error: a message, and the field it concerns if any."""
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: reason, field and any details."""
+        body: dict[str, Any] = {"reason": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        body.update(self.details)
+        return body
+
+
+class ConfigError(WuyeError):
+    """The machine or settings cannot run what was asked (missing binaries, bad URL)."""
+
+
+class DatabaseUnavailable(WuyeError):
+    """The database cannot be reached."""
+
+
+class SchemaMismatch(WuyeError):
+    """A layer spec and the live table disagree; migrate refuses to guess."""
+
+
+class UnknownLayer(WuyeError):
+    """No layer of that name in the catalogue."""
+
+
+class NotFound(WuyeError):
+    """A feature or record does not exist (or is not visible to the caller)."""
+
+
+class InvalidInput(WuyeError):
+    """A request or file failed validation; nothing was written."""
+
+
+class ImportRejected(InvalidInput):
+    """A file failed validation row by row; ``details['problems']`` lists them."""
+
+
+class Conflict(WuyeError):
+    """The write conflicts with existing data (duplicate code, stale version)."""
+
+
+class LayerNotWritable(WuyeError):
+    """The layer is read-only or workflow-owned."""

@@ -1,0 +1,58 @@
+"""Settings by concern, read from ``WUYE_*`` environment variables.
+
+The app factory and the CLI take a :class:`Settings`, so tests build their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENV = SettingsConfigDict(env_prefix="WUYE_", extra="ignore")
+
+
+class DatabaseSettings(BaseSettings):
+    """Where the PostGIS database is: an external URL or the embedded cluster."""
+
+    model_config = _ENV
+
+    database_url: str | None = Field(
+        default=None, description="PostGIS ≥ 3.1 to use instead of the embedded cluster"
+    )
+    home: Path = Field(default=Path("var"), description="state directory (embedded cluster)")
+    database_name: str = Field(default="wuye", description="database in the embedded cluster")
+    pool_min_size: int = 2
+    pool_max_size: int = 8
+    statement_timeout_ms: int = 30_000
+
+
+class DistrictSettings(BaseSettings):
+    """The jurisdiction this deployment serves."""
+
+    model_config = _ENV
+
+    district_code: str = Field(default="430104", description="administrative code (岳麓区)")
+    district_name: str = "岳麓区"
+
+
+class ServerSettings(BaseSettings):
+    """HTTP server and request limits."""
+
+    model_config = _ENV
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 5 * 1024 * 1024
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """All settings, grouped by concern."""
+
+    model_config = _ENV
+
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    district: DistrictSettings = Field(default_factory=DistrictSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)

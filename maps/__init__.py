@@ -1,0 +1,1 @@
+"""folium map builders (maps issue)."""

@@ -1,0 +1,151 @@
+"""Test fixtures against a real PostGIS.
+
+One embedded cluster (under ``var/test``, fsync off) or the server of
+``WUYE_TEST_DATABASE_URL``; a template database migrated and loaded with the
+demo district once per session; each test that writes gets its own copy
+(CREATE DATABASE … TEMPLATE, a file copy) or a connection rolled back after.
+The session leaves no server running that it started.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from geo import embedded
+from geo.demo import load_demo
+from geo.migrate import migrate
+from geo.settings import DatabaseSettings, DistrictSettings, Settings
+from layers.catalogue import Catalogue, load_catalogue
+
+ROOT = Path(__file__).resolve().parents[1]
+DISTRICT = "430104"
+
+
+def _with_db(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+class Server:
+    """A PostgreSQL server the tests may create databases in."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+
+    def url(self, dbname: str) -> str:
+        return _with_db(self.admin_url, dbname)
+
+    def create(self, dbname: str, template: str | None = None) -> str:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+            stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname))
+            if template:
+                stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(dbname), sql.Identifier(template))
+            conn.execute(stmt)
+        return self.url(dbname)
+
+    def drop(self, dbname: str) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    external = os.environ.get("WUYE_TEST_DATABASE_URL")
+    if external:
+        yield Server(external)
+        return
+    cluster = embedded.locate(ROOT / "var" / "test")
+    was_running = embedded.status(cluster).running
+    state = embedded.start(cluster, fast=True)
+    assert state.port is not None
+    try:
+        yield Server(embedded.server_url(state.port, "postgres"))
+    finally:
+        if not was_running:
+            embedded.stop(cluster)
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+@pytest.fixture(scope="session")
+def template_db(server: Server, catalogue: Catalogue) -> Iterator[str]:
+    """A database migrated and loaded with the demo district (seed 2023, scale 1)."""
+    name = f"wuye_tpl_{os.getpid()}"
+    url = server.create(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, catalogue)
+    with psycopg.connect(url) as conn:
+        load_demo(conn, catalogue, district_code=DISTRICT)
+    try:
+        yield name
+    finally:
+        server.drop(name)
+
+
+_counter = iter(range(1_000_000))
+
+
+@pytest.fixture
+def db_url(server: Server, template_db: str) -> Iterator[str]:
+    """A fresh copy of the demo database for one test, dropped afterwards."""
+    name = f"wuye_t{os.getpid()}_{next(_counter)}"
+    url = server.create(name, template=template_db)
+    try:
+        yield url
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture
+def empty_db_url(server: Server, catalogue: Catalogue) -> Iterator[str]:
+    """A migrated database with no data at all."""
+    name = f"wuye_e{os.getpid()}_{next(_counter)}"
+    url = server.create(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, catalogue)
+    try:
+        yield url
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture(scope="session")
+def shared_db_url(server: Server, template_db: str) -> Iterator[str]:
+    """One copy of the demo database for read-only tests and rolled-back connections."""
+    name = f"wuye_s{os.getpid()}"
+    url = server.create(name, template=template_db)
+    try:
+        yield url
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture
+def conn(shared_db_url: str) -> Iterator[psycopg.Connection]:
+    """A connection whose work is rolled back after the test."""
+    with psycopg.connect(shared_db_url) as c:
+        # Begin the outer transaction now, so that the code's own transaction()
+        # blocks become savepoints and the rollback below undoes them too.
+        c.execute("SELECT 1")
+        try:
+            yield c
+        finally:
+            c.rollback()
+
+
+def settings_for(url: str) -> Settings:
+    """Settings pointing at ``url`` (as WUYE_DATABASE_URL would)."""
+    return Settings(db=DatabaseSettings(database_url=url),
+                    district=DistrictSettings(district_code=DISTRICT))
