@@ -20,16 +20,22 @@ log = logging.getLogger("wuye.api")
 STATUS: dict[type[e.WuyeError], int] = {
     e.InvalidInput: 400,
     e.ImportRejected: 400,
+    e.Unauthenticated: 401,
+    e.Forbidden: 403,
     e.UnknownLayer: 404,
     e.NotFound: 404,
     e.LayerNotWritable: 405,
     e.Conflict: 409,
+    e.PreconditionFailed: 412,
+    e.PayloadTooLarge: 413,
+    e.PreconditionRequired: 428,
     e.SchemaMismatch: 500,
     e.ConfigError: 500,
     e.DatabaseUnavailable: 503,
 }
 
-_CODES = {400: "InvalidParameterValue", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
+_CODES = {400: "InvalidParameterValue", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+          412: "PreconditionFailed", 428: "PreconditionRequired", 405: "MethodNotAllowed", 409: "Conflict",
           413: "PayloadTooLarge", 500: "ServerError", 503: "ServiceUnavailable"}
 
 
@@ -53,9 +59,11 @@ def error_body(status: int, reason: str, field: str | None = None, **details: ob
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.WuyeError)
     status = status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status >= 500:
         log.error("server-side error: %s", exc.message)
-    return JSONResponse(error_body(status, exc.message, exc.field, **exc.details), status_code=status)
+    return JSONResponse(error_body(status, exc.message, exc.field, **exc.details), status_code=status,
+                        headers=headers)
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

@@ -43,6 +43,26 @@ class NotFound(WuyeError):
     """A feature or record does not exist (or is not visible to the caller)."""
 
 
+class Unauthenticated(WuyeError):
+    """No valid credentials (missing, forged, expired or revoked token)."""
+
+
+class Forbidden(WuyeError):
+    """The caller may see this data but not change it."""
+
+
+class PreconditionFailed(WuyeError):
+    """An If-Match version is stale."""
+
+
+class PreconditionRequired(WuyeError):
+    """A write that needs If-Match came without it."""
+
+
+class PayloadTooLarge(WuyeError):
+    """A request body or upload is over its limit."""
+
+
 class InvalidInput(WuyeError):
     """A request or file failed validation; nothing was written."""
 

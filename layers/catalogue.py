@@ -31,7 +31,10 @@ COMMON_COLUMNS: tuple[tuple[str, str, str, bool], ...] = (
     ("version", "integer NOT NULL DEFAULT 1", "int4", False),
     ("created_at", "timestamptz NOT NULL DEFAULT now()", "timestamptz", False),
     ("updated_at", "timestamptz NOT NULL DEFAULT now()", "timestamptz", False),
-    ("batch_id", "bigint REFERENCES import_batches (id)", "int8", True),
+    # The import batch a feature came in with. Not a foreign key on purpose: a
+    # million-row COPY would fire a million FK checks (seconds), and batch_id is
+    # only ever written by the importer, in the transaction that creates the batch.
+    ("batch_id", "bigint", "int8", True),
 )
 
 SQL_TYPES: dict[str, tuple[str, str]] = {

@@ -259,3 +259,35 @@ def test_read_only_and_unknown_layers(tmp_path: Path, conn, catalogue):
 
     with pytest.raises(UnknownLayer, match="layer 'roads' is not in the catalogue"):
         _import(conn, catalogue, write_geojson(tmp_path / "l.geojson", lights(1)), layer="roads")
+
+
+def _indexes(conn, table: str) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [table])}
+
+
+def test_bulk_load_rebuilds_indexes_and_still_catches_duplicates(tmp_path: Path, conn, catalogue,
+                                                                  monkeypatch):
+    from geo import importer
+
+    monkeypatch.setattr(importer, "BULK_ROWS", 10)  # take the bulk path with a small file
+    before_idx = _indexes(conn, "street_lights")
+    assert {"street_lights_geom_gist", "street_lights_code_key"} <= before_idx
+    result = _import(conn, catalogue, write_geojson(tmp_path / "a.geojson", lights(20)))
+    assert result.inserted == 20
+    assert _indexes(conn, "street_lights") == before_idx
+    before = count(conn, "street_lights")
+    with pytest.raises(Conflict, match=r"\(code\)=\(T-0003\)"):
+        rows = lights(30, prefix="V") + lights(5)[3:4]
+        _import(conn, catalogue, write_geojson(tmp_path / "b.geojson", rows))
+    assert count(conn, "street_lights") == before
+    assert _indexes(conn, "street_lights") == before_idx
+
+
+def test_replace_of_a_big_layer_truncates(tmp_path: Path, conn, catalogue, monkeypatch):
+    from geo import importer
+
+    monkeypatch.setattr(importer, "BULK_ROWS", 10)
+    before = count(conn, "street_lights")
+    result = _import(conn, catalogue, write_geojson(tmp_path / "a.geojson", lights(12)), mode="replace")
+    assert (result.deleted, result.inserted) == (before, 12)
+    assert count(conn, "street_lights") == 12

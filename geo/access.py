@@ -1,0 +1,66 @@
+"""Who is calling and what they may touch: roles, principals and their geographic scope.
+
+A :class:`Principal` is built once per request (from a bearer token or an
+Open311 api_key) and passed into every geo/ function that reads or writes
+scoped data, which turns it into a WHERE clause (see :func:`scope_clause`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from geo.errors import Forbidden, Unauthenticated
+
+Role = Literal["admin", "planner", "subdistrict_staff", "property_team", "contractor", "survey_team",
+               "resident", "anonymous"]
+ROLES: dict[str, str] = {
+    "admin": "区城管局管理员",
+    "planner": "规划编辑",
+    "subdistrict_staff": "街道工作人员",
+    "property_team": "物业服务队",
+    "contractor": "维护作业单位",
+    "survey_team": "满意度调查员",
+    "resident": "居民",
+    "anonymous": "访客",
+}
+LAYER_EDITORS: tuple[str, ...] = ("admin", "planner")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a user with a role and, for scoped roles, the codes of their scope."""
+
+    username: str
+    role: Role
+    user_id: int | None = None
+    subdistrict_code: str | None = None  # subdistrict_staff
+    zone_codes: tuple[str, ...] = ()  # property_team, survey_team
+    unit_code: str | None = None  # contractor / property_team / subdistrict office
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.role == "anonymous"
+
+    @property
+    def actor(self) -> str:
+        """How writes record this caller (audit columns)."""
+        return self.username
+
+
+ANONYMOUS = Principal(username="anonymous", role="anonymous")
+
+
+def require(principal: Principal, *roles: str) -> None:
+    """Raise 401 for an anonymous caller and 403 for a role not in ``roles``."""
+    if principal.role in roles:
+        return
+    if principal.is_anonymous:
+        raise Unauthenticated("sign in first: this action needs one of the roles " + ", ".join(roles))
+    raise Forbidden(f"role '{principal.role}' ({ROLES[principal.role]}) may not do this; "
+                    f"it needs one of: {', '.join(roles)}")
+
+
+def require_layer_editor(principal: Principal) -> None:
+    """Edits of boundary and facility layers: planners and administrators."""
+    require(principal, *LAYER_EDITORS)
