@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from api import errors
+from api import errors, ogc
 from api.deps import AppCatalogue, Connection
 from geo.db import database_url, open_pool
 from geo.health import health
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
     app.state.settings = settings
     app.state.catalogue = catalogue
     errors.install(app)
+    ogc.install(app)
 
     @app.get("/health", tags=["service"], summary="数据库、PostGIS 与迁移状态")
     def get_health(conn: Connection, cat: AppCatalogue) -> JSONResponse:

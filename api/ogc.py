@@ -1,0 +1,470 @@
+"""OGC API Features (Parts 1-3) and Tiles: thin routes over geo.features, geo.cql and geo.tiles.
+
+Routes parse nothing themselves beyond collecting the query string: geo/
+validates every parameter (400 with the parameter's name) and builds the
+SQL; the items and tile bodies are bytes straight from PostGIS.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+from fastapi.responses import HTMLResponse
+
+from api import auth
+from api.deps import AppCatalogue, AppSettings, Connection
+from geo import features as ft
+from geo import tiles as tl
+from geo.cql import FUNCTIONS
+from geo.errors import InvalidInput, UnknownLayer
+from layers.catalogue import Catalogue, LayerSpec
+
+# Reads are public; api/ogc_edit.py guards the writes.
+router = APIRouter(tags=["OGC API Features"], dependencies=[Depends(auth.PUBLIC)])
+tiles_router = APIRouter(tags=["OGC API Tiles"], dependencies=[Depends(auth.PUBLIC)])
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+MVT = "application/vnd.mapbox-vector-tile"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/functions",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/optimistic-locking-etags",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/sortables",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/dataset-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+]
+
+CollectionId = Annotated[str, Path(description="collection (layer) name, e.g. zones")]
+FeatureId = Annotated[str, Path(description="the feature's stable code")]
+
+
+# -- request helpers --------------------------------------------------------------------------------
+def query_params(request: Request, allowed: set[str] | frozenset[str] = frozenset({"f"})) -> dict[str, str]:
+    """The query string as a dict; repeated or (unless ``allowed`` is None-like) unknown keys are 400."""
+    seen: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in seen:
+            raise InvalidInput(f"query parameter '{key}' is given more than once", field=key)
+        seen[key] = value
+    for key in seen:
+        if key not in allowed:
+            raise InvalidInput(f"unknown query parameter '{key}'", field=key)
+    return seen
+
+
+def wants_html(request: Request, params: dict[str, str]) -> bool:
+    """``f=html``, or a browser's Accept header (text/html before any JSON type)."""
+    f = params.get("f")
+    if f is not None:
+        if f not in ("html", "json", "geojson", "jsonfg", "mvt"):
+            raise InvalidInput(f"f '{f}' is not one of html, json", field="f")
+        return f == "html"
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "json" not in accept.split("text/html")[0]
+
+
+def layer(catalogue: Catalogue, collection_id: str) -> LayerSpec:
+    """The catalogue's spec for a collection id (404 when there is none)."""
+    if collection_id not in catalogue:
+        raise UnknownLayer(f"no collection '{collection_id}'; see /collections", field="collectionId")
+    return catalogue[collection_id]
+
+
+def base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def link(href: str, rel: str, type_: str, title: str) -> dict[str, str]:
+    return {"href": href, "rel": rel, "type": type_, "title": title}
+
+
+def json_response(body: Any, request: Request, params: dict[str, str], *, title: str,
+                  media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
+    """JSON, or the simple HTML view of the same body."""
+    if wants_html(request, params):
+        return HTMLResponse(render_html(title, body), headers=headers)
+    return Response(orjson.dumps(body), media_type=media_type, headers=headers)
+
+
+# -- HTML view ---------------------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return html.escape(orjson.dumps(value).decode()[:300])
+    return html.escape("" if value is None else str(value))
+
+
+def render_html(title: str, body: Any) -> str:
+    """A plain page: the links, a table of the features or members, and the JSON itself."""
+    parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}"
+             "</title><style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>"]
+    if isinstance(body, dict):
+        for key in ("description", "numberMatched", "numberReturned"):
+            if key in body:
+                parts.append(f"<p><b>{key}</b>: {_cell(body[key])}</p>")
+        parts.append("<ul>")
+        for lk in body.get("links", []):
+            parts.append(f"<li><a href='{html.escape(lk['href'])}'>{html.escape(lk.get('title', lk['rel']))}"
+                         f"</a> ({html.escape(lk['rel'])}, {html.escape(lk.get('type', ''))})</li>")
+        parts.append("</ul>")
+        rows = body.get("features") or body.get("collections")
+        if rows is None and body.get("type") == "Feature":
+            rows = [body]
+        if rows:
+            first = rows[0].get("properties", rows[0])
+            cols = [c for c in first if not isinstance(first[c], dict | list) or c == "crs"][:12]
+            parts.append("<table><tr><th>id</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+                         + "</tr>")
+            for row in rows:
+                props = row.get("properties", row)
+                parts.append(f"<tr><td>{_cell(row.get('id'))}</td>"
+                             + "".join(f"<td>{_cell(props.get(c))}</td>" for c in cols) + "</tr>")
+            parts.append("</table>")
+    parts.append("<details><summary>JSON</summary><pre>"
+                 + html.escape(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()[:200_000])
+                 + "</pre></details></body></html>")
+    return "".join(parts)
+
+
+# -- landing, conformance, API document ------------------------------------------------------------
+@router.get("/", summary="入口 landing page")
+def landing(request: Request, settings: AppSettings) -> Response:
+    params = query_params(request)
+    b = base(request)
+    body = {
+        "title": "wuye-gis 社区物业化服务 GIS",
+        "description": f"{settings.district.district_name}社区物业化服务图层 (OGC API Features + Tiles)",
+        "links": [
+            link(f"{b}/", "self", JSON, "本页 this document"),
+            link(f"{b}/?f=html", "alternate", "text/html", "本页 HTML"),
+            link(f"{b}/api", "service-desc", OPENAPI, "API 定义 OpenAPI 3.0"),
+            link(f"{b}/docs", "service-doc", "text/html", "API 文档 documentation"),
+            link(f"{b}/conformance", "conformance", JSON, "一致性 conformance classes"),
+            link(f"{b}/collections", "data", JSON, "图层 collections"),
+            link(f"{b}/functions", "http://www.opengis.net/def/rel/ogc/1.0/functions", JSON,
+                 "过滤函数 filter functions"),
+            link(f"{b}/tileMatrixSets", "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", JSON,
+                 "瓦片矩阵集 tile matrix sets"),
+            link(f"{b}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON,
+                 "全部图层矢量瓦片 vector tiles of all layers"),
+        ],
+    }
+    return json_response(body, request, params, title="wuye-gis")
+
+
+@router.get("/conformance", summary="一致性类 conformance classes")
+def conformance(request: Request) -> Response:
+    params = query_params(request)
+    return json_response({"conformsTo": CONFORMANCE}, request, params, title="Conformance")
+
+
+@router.get("/functions", summary="CQL2 自定义函数 filter functions")
+def functions(request: Request) -> Response:
+    params = query_params(request)
+    return json_response({"functions": FUNCTIONS}, request, params, title="Functions")
+
+
+# -- collections -------------------------------------------------------------------------------------
+def collection_doc(spec: LayerSpec, b: str, extent: list[float] | None) -> dict[str, Any]:
+    """The same description in /collections and /collections/{id}."""
+    c = f"{b}/collections/{spec.name}"
+    doc: dict[str, Any] = {
+        "id": spec.name,
+        "title": f"{spec.title_zh} {spec.title_en}",
+        "description": spec.description_zh or spec.title_zh,
+        "itemType": "feature",
+        "crs": ft.supported_crs(),
+        "storageCrs": ft.crs_uri(spec.srid),
+        "x-wuye-change": spec.change,
+        "x-wuye-geometry": spec.geometry,
+        "links": [
+            link(c, "self", JSON, spec.title_zh),
+            link(f"{c}?f=html", "alternate", "text/html", f"{spec.title_zh} HTML"),
+            link(f"{c}/items", "items", GEOJSON, f"{spec.title_zh} 要素 items"),
+            link(f"{c}/items?f=html", "items", "text/html", f"{spec.title_zh} 要素 HTML"),
+            link(f"{c}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                 "application/schema+json", "可查询属性 queryables"),
+            link(f"{c}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON,
+                 "矢量瓦片 vector tiles"),
+        ],
+    }
+    if extent is not None:
+        doc["extent"] = {"spatial": {"bbox": [extent], "crs": ft.CRS84}}
+    return doc
+
+
+@router.get("/collections", summary="图层列表 collections")
+def collections(request: Request, conn: Connection, cat: AppCatalogue, settings: AppSettings) -> Response:
+    params = query_params(request)
+    b = base(request)
+    extent = ft.district_extent(conn, settings.district.district_code)
+    body = {"links": [link(f"{b}/collections", "self", JSON, "图层 collections"),
+                      link(f"{b}/collections?f=html", "alternate", "text/html", "图层 HTML")],
+            "collections": [collection_doc(cat[name], b, extent) for name in cat],
+            "crs": ft.supported_crs()}
+    return json_response(body, request, params, title="Collections 图层")
+
+
+@router.get("/collections/{collection_id}", summary="图层 collection")
+def collection(collection_id: CollectionId, request: Request, conn: Connection, cat: AppCatalogue,
+               settings: AppSettings) -> Response:
+    params = query_params(request)
+    spec = layer(cat, collection_id)
+    extent = ft.district_extent(conn, settings.district.district_code)
+    return json_response(collection_doc(spec, base(request), extent), request, params, title=spec.title_zh)
+
+
+@router.get("/collections/{collection_id}/queryables", summary="可查询属性 queryables")
+def queryables(collection_id: CollectionId, request: Request, cat: AppCatalogue) -> Response:
+    params = query_params(request)
+    spec = layer(cat, collection_id)
+    href = f"{base(request)}/collections/{spec.name}/queryables"
+    return json_response(ft.queryables_schema(spec, href), request, params,
+                         title=f"{spec.title_zh} queryables", media_type="application/schema+json")
+
+
+# -- items ---------------------------------------------------------------------------------------------
+def _links_fragment(links: list[dict[str, str]]) -> bytes:
+    return orjson.dumps(links)[1:-1]
+
+
+@router.get("/collections/{collection_id}/items", summary="要素 items",
+            response_class=Response, responses={200: {"content": {GEOJSON: {}, "text/html": {}}}})
+def get_items(collection_id: CollectionId, request: Request, conn: Connection, cat: AppCatalogue,
+              settings: AppSettings) -> Response:
+    spec = layer(cat, collection_id)
+    params = query_params(request, ft.COMMON_PARAMS | set(ft.queryables(spec)))
+    query = ft.parse_items_query(spec, params)
+    html_view = wants_html(request, params)
+    items_url = f"{base(request)}/collections/{spec.name}/items"
+    keep = {k: v for k, v in params.items() if k != "cursor"}
+    self_href = f"{items_url}?{urlencode(params)}" if params else items_url
+    page_href = f"{items_url}?{urlencode({**keep, 'cursor': ''})}"
+    alt = {**params, "f": "json" if html_view else "html"}
+    links = [link(self_href, "self", "text/html" if html_view else GEOJSON, "本页 this page"),
+             link(f"{items_url}?{urlencode(alt)}", "alternate", GEOJSON if html_view else "text/html",
+                  "另一格式 other format"),
+             link(f"{base(request)}/collections/{spec.name}", "collection", JSON, spec.title_zh)]
+    body = ft.items(conn, spec, query, district_code=settings.district.district_code,
+                    links=_links_fragment(links), page_href=page_href)
+    headers = {"Content-Crs": f"<{query.crs.uri}>"}
+    if html_view:
+        return HTMLResponse(render_html(f"{spec.title_zh} 要素", orjson.loads(body)), headers=headers)
+    return Response(body, media_type=GEOJSON, headers=headers)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="单个要素 one feature",
+            response_class=Response, responses={200: {"content": {GEOJSON: {}, "text/html": {}}}})
+def get_item(collection_id: CollectionId, feature_id: FeatureId, request: Request, conn: Connection,
+             cat: AppCatalogue, settings: AppSettings) -> Response:
+    spec = layer(cat, collection_id)
+    params = query_params(request, {"f", "crs"})
+    out = ft.parse_crs(params.get("crs"))
+    c = f"{base(request)}/collections/{spec.name}"
+    links = [link(f"{c}/items/{feature_id}", "self", GEOJSON, "本要素 this feature"),
+             link(f"{c}/items/{feature_id}?f=html", "alternate", "text/html", "HTML"),
+             link(c, "collection", JSON, spec.title_zh),
+             link(f"{c}/items/{feature_id}/history", "version-history", JSON, "历史版本 versions")]
+    version, body = ft.item(conn, spec, feature_id, district_code=settings.district.district_code,
+                            out=out, links=_links_fragment(links))
+    tag = f'"{version}"'
+    headers = {"ETag": tag, "Content-Crs": f"<{out.uri}>"}
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    if wants_html(request, params):
+        return HTMLResponse(render_html(f"{spec.title_zh} {feature_id}", orjson.loads(body)), headers=headers)
+    return Response(body, media_type=GEOJSON, headers=headers)
+
+
+# -- tiles -----------------------------------------------------------------------------------------------
+TILE_CACHE = "public, max-age=60, must-revalidate"
+
+
+def _tile_response(request: Request, data: bytes) -> Response:
+    tag = tl.etag(data)
+    headers = {"ETag": tag, "Cache-Control": TILE_CACHE}
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type=MVT, headers=headers)
+
+
+@tiles_router.get("/tileMatrixSets", summary="瓦片矩阵集 tile matrix sets")
+def tile_matrix_sets(request: Request) -> Response:
+    params = query_params(request)
+    b = base(request)
+    body = {"tileMatrixSets": [{"id": tl.TMS_ID, "title": "WebMercatorQuad",
+                                "links": [link(f"{b}/tileMatrixSets/{tl.TMS_ID}", "self", JSON, tl.TMS_ID)]}]}
+    return json_response(body, request, params, title="Tile matrix sets")
+
+
+@tiles_router.get("/tileMatrixSets/{tms}", summary="瓦片矩阵集定义 tile matrix set")
+def tile_matrix_set(tms: str, request: Request) -> Response:
+    params = query_params(request)
+    tl.check_tile(tms, 0, 0, 0)
+    return json_response(tl.tile_matrix_set(), request, params, title=tl.TMS_ID)
+
+
+def _tileset(b: str, prefix: str, title: str, layers: list[LayerSpec],
+             extent: list[float] | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "title": title, "dataType": "vector", "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+        "links": [link(f"{b}{prefix}/{tl.TMS_ID}", "self", JSON, title),
+                  link(f"{b}/tileMatrixSets/{tl.TMS_ID}", "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                       JSON, tl.TMS_ID),
+                  {"href": f"{b}{prefix}/{tl.TMS_ID}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}", "rel": "item",
+                   "type": MVT, "title": "MVT", "templated": True}],
+        "layers": [{"id": s.name, "title": s.title_zh, "dataType": "vector",
+                    "geometryDimension": 0 if "Point" in s.geometry else 2,
+                    "propertiesSchema": {"type": "object", "properties": {
+                        "code": {"type": "string"},
+                        **{a: {"type": "string"} for a in tl.map_attributes(s)}}}} for s in layers],
+    }
+    if extent is not None:
+        doc["boundingBox"] = {"lowerLeft": extent[:2], "upperRight": extent[2:], "crs": ft.CRS84}
+        doc["tileMatrixSetLimits"] = [tl.tile_range(extent, z) for z in range(tl.MAX_ZOOM + 1)]
+    return doc
+
+
+def _tilesets_list(b: str, prefix: str, title: str) -> dict[str, Any]:
+    return {"tilesets": [{"title": title, "dataType": "vector", "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+                          "links": [link(f"{b}{prefix}/{tl.TMS_ID}", "self", JSON, title)]}]}
+
+
+@tiles_router.get("/tiles", summary="全部图层瓦片集 tilesets of all layers")
+def dataset_tilesets(request: Request) -> Response:
+    params = query_params(request)
+    return json_response(_tilesets_list(base(request), "/tiles", "全部图层"), request, params, title="Tilesets")
+
+
+@tiles_router.get("/tiles/{tms}", summary="全部图层瓦片集 tileset of all layers")
+def dataset_tileset(tms: str, request: Request, conn: Connection, cat: AppCatalogue,
+                    settings: AppSettings) -> Response:
+    params = query_params(request)
+    tl.check_tile(tms, 0, 0, 0)
+    extent = ft.district_extent(conn, settings.district.district_code)
+    return json_response(_tileset(base(request), "/tiles", "全部图层", tl.tile_layers(cat), extent),
+                         request, params, title="Tileset")
+
+
+@tiles_router.get("/tiles/{tms}/{z}/{x}/{y}", summary="全部图层矢量瓦片 MVT of all layers",
+                  response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {}})
+def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, conn: Connection, cat: AppCatalogue,
+                 settings: AppSettings) -> Response:
+    query_params(request)
+    tl.check_tile(tms, z, x, y)
+    data = tl.tile(conn, tl.tile_layers(cat), z, x, y, district_code=settings.district.district_code)
+    return _tile_response(request, data)
+
+
+@tiles_router.get("/collections/{collection_id}/tiles", summary="图层瓦片集 tilesets of a layer")
+def collection_tilesets(collection_id: CollectionId, request: Request, cat: AppCatalogue) -> Response:
+    params = query_params(request)
+    spec = layer(cat, collection_id)
+    return json_response(_tilesets_list(base(request), f"/collections/{spec.name}/tiles", spec.title_zh),
+                         request, params, title="Tilesets")
+
+
+@tiles_router.get("/collections/{collection_id}/tiles/{tms}", summary="图层瓦片集 tileset of a layer")
+def collection_tileset(collection_id: CollectionId, tms: str, request: Request, conn: Connection,
+                       cat: AppCatalogue, settings: AppSettings) -> Response:
+    params = query_params(request)
+    spec = layer(cat, collection_id)
+    tl.check_tile(tms, 0, 0, 0)
+    extent = ft.district_extent(conn, settings.district.district_code)
+    return json_response(_tileset(base(request), f"/collections/{spec.name}/tiles", spec.title_zh, [spec],
+                                  extent), request, params, title="Tileset")
+
+
+@tiles_router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}", summary="图层矢量瓦片 MVT",
+                  response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {}})
+def collection_tile(collection_id: CollectionId, tms: str, z: int, x: int, y: int, request: Request,
+                    conn: Connection, cat: AppCatalogue, settings: AppSettings) -> Response:
+    query_params(request)
+    spec = layer(cat, collection_id)
+    tl.check_tile(tms, z, x, y)
+    data = tl.tile(conn, [spec], z, x, y, district_code=settings.district.district_code)
+    return _tile_response(request, data)
+
+
+# -- OpenAPI 3.0 -----------------------------------------------------------------------------------
+def _to_openapi30(node: Any) -> Any:
+    """FastAPI writes JSON Schema 2020-12 (OpenAPI 3.1); 3.0 readers want nullable, not type null."""
+    if isinstance(node, list):
+        return [_to_openapi30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _to_openapi30(v) for k, v in node.items()}
+    for key in ("anyOf", "oneOf"):
+        options = out.get(key)
+        if isinstance(options, list) and {"type": "null"} in options:
+            rest = [o for o in options if o != {"type": "null"}]
+            out.pop(key)
+            if len(rest) == 1:
+                out.update(rest[0])
+            else:
+                out[key] = rest
+            out["nullable"] = True
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    if "examples" in out and isinstance(out["examples"], list) and "schema" not in out:
+        examples = out.pop("examples")
+        if examples and "type" in out:
+            out["example"] = examples[0]
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Mount the OGC routers and serve the OpenAPI 3.0 document at /api."""
+    from api import ogc_edit  # writes (Part 4) live beside the reads
+
+    app.openapi_version = "3.0.3"
+    app.include_router(router)
+    app.include_router(ogc_edit.router)
+    app.include_router(tiles_router)
+
+    @app.get("/api", include_in_schema=False, dependencies=[Depends(auth.PUBLIC)])
+    def api_document(request: Request) -> Response:
+        params = query_params(request)
+        doc = _to_openapi30(app.openapi())
+        if wants_html(request, params):
+            return HTMLResponse(f"<!doctype html><meta charset='utf-8'><title>API</title>"
+                                f"<p><a href='{base(request)}/docs'>Swagger UI</a></p><pre>"
+                                + html.escape(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+                                + "</pre>")
+        return Response(orjson.dumps(doc), media_type=OPENAPI)

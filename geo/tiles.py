@@ -1,0 +1,111 @@
+"""Mapbox vector tiles of the layers (WebMercatorQuad), one ST_AsMVT per layer.
+
+Tiles carry the code and the attributes a map styles by (name and the
+attributes with a fixed list of values, such as condition or phase), not the
+whole record. The combined tile is the concatenation of one MVT layer per
+catalogue layer, which is itself a valid MVT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from geo.errors import InvalidInput, NotFound
+from layers.catalogue import Catalogue, LayerSpec
+
+TMS_ID = "WebMercatorQuad"
+MAX_ZOOM = 22
+EXTENT = 4096
+BUFFER = 64
+_HALF = 20037508.3427892
+
+
+def check_tile(tms: str, z: int, x: int, y: int) -> None:
+    """Known matrix set, zoom 0..22, column and row inside the matrix."""
+    if tms != TMS_ID:
+        raise NotFound(f"tile matrix set '{tms}' is not offered; use {TMS_ID}", field="tileMatrixSetId")
+    if not 0 <= z <= MAX_ZOOM:
+        raise InvalidInput(f"tileMatrix {z} is outside 0..{MAX_ZOOM}", field="tileMatrix")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise InvalidInput(f"tile {x}/{y} is outside the {n}×{n} matrix of zoom {z}", field="tileRow")
+
+
+def map_attributes(spec: LayerSpec) -> list[str]:
+    """The attributes a map needs: the name and the categorical ones."""
+    return [a.name for a in spec.attributes if a.name == "name" or (a.values and a.type == "text")]
+
+
+def _layer_select(spec: LayerSpec) -> sql.Composable:
+    cols = [sql.SQL("t.code")] + [sql.Identifier("t", n) for n in map_attributes(spec)]
+    return sql.SQL(
+        "(SELECT ST_AsMVT(q, {name}, {extent}, 'geom') FROM ("
+        " SELECT {cols}, ST_AsMVTGeom(ST_Transform(t.geom, 3857), b.env, {extent}, {buffer}, true) AS geom"
+        " FROM {table} AS t, b"
+        " WHERE t.district_code = %(district)s AND t.geom && b.search) AS q WHERE q.geom IS NOT NULL)"
+    ).format(name=sql.Literal(spec.name), extent=sql.Literal(EXTENT), buffer=sql.Literal(BUFFER),
+             cols=sql.SQL(", ").join(cols), table=sql.Identifier(spec.table))
+
+
+def tile(conn: psycopg.Connection, specs: list[LayerSpec], z: int, x: int, y: int, *,
+         district_code: str) -> bytes:
+    """The MVT bytes of tile z/x/y with one layer per spec (empty bytes when nothing is there)."""
+    srid = specs[0].srid if specs else 4490
+    stmt = sql.SQL(
+        "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
+        " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), {srid}) AS search) "
+        "SELECT {parts}"
+    ).format(srid=sql.Literal(srid),
+             parts=sql.SQL(" || ").join(sql.SQL("coalesce({}, ''::bytea)").format(_layer_select(s))
+                                        for s in specs))
+    row = conn.execute(stmt, {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT,
+                              "district": district_code}).fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+def etag(data: bytes) -> str:
+    """A strong ETag from the tile's bytes: it changes exactly when the tile does."""
+    return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
+
+
+def tile_matrix_set() -> dict[str, Any]:
+    """The WebMercatorQuad definition (OGC 2D Tile Matrix Set 2.0)."""
+    matrices = []
+    for z in range(MAX_ZOOM + 1):
+        n = 1 << z
+        cell = 2 * _HALF / (256 * n)
+        matrices.append({"id": str(z), "scaleDenominator": cell / 0.00028, "cellSize": cell,
+                         "cornerOfOrigin": "topLeft", "pointOfOrigin": [-_HALF, _HALF],
+                         "tileWidth": 256, "tileHeight": 256, "matrixWidth": n, "matrixHeight": n})
+    return {"id": TMS_ID, "title": "Google Maps Compatible for the World",
+            "uri": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+            "crs": "http://www.opengis.net/def/crs/EPSG/0/3857", "orderedAxes": ["X", "Y"],
+            "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
+            "tileMatrices": matrices}
+
+
+def tile_range(bounds: list[float] | None, z: int) -> dict[str, int] | None:
+    """Columns and rows of zoom ``z`` that cover a CRS84 box (tileset limits)."""
+    if bounds is None:
+        return None
+    n = 1 << z
+
+    def col(lon: float) -> int:
+        return min(n - 1, max(0, int((lon + 180) / 360 * n)))
+
+    def row(lat: float) -> int:
+        r = math.radians(lat)
+        return min(n - 1, max(0, int((1 - math.asinh(math.tan(r)) / math.pi) / 2 * n)))
+
+    return {"tileMatrix": z, "minTileCol": col(bounds[0]), "maxTileCol": col(bounds[2]),
+            "minTileRow": row(bounds[3]), "maxTileRow": row(bounds[1])}
+
+
+def tile_layers(catalogue: Catalogue) -> list[LayerSpec]:
+    """Every layer of the catalogue, in catalogue order (the combined tile)."""
+    return [catalogue[name] for name in catalogue]
