@@ -83,7 +83,7 @@ def test_gdal_oapif_reads_every_layer_completely(server_url: str, shared_db_url:
         # A small page size makes GDAL follow next links several times.
         info = pyogrio.read_info(f"OAPIF:{server_url}", layer=name)
         frame = pyogrio.read_dataframe(f"OAPIF:{server_url}", layer=name,
-                                       dataset_options={"PAGE_SIZE": "300"})
+                                       PAGE_SIZE="300")
         assert len(frame) == expected[catalogue[name].table], name
         assert info["features"] in (-1, expected[catalogue[name].table])
         if len(frame):
