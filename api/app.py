@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from api import errors, ogc
+from api import admin, auth, cases, errors, ogc, open311, security
 from api.deps import AppCatalogue, Connection
 from geo.db import database_url, open_pool
 from geo.health import health
@@ -41,10 +41,18 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
     )
     app.state.settings = settings
     app.state.catalogue = catalogue
+    app.state.login_limiter = auth.LoginLimiter(settings.auth.login_attempts,
+                                                settings.auth.login_window_seconds)
     errors.install(app)
+    security.install(app, settings.server)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
+    app.include_router(cases.router)
+    app.include_router(open311.router)
     ogc.install(app)
 
-    @app.get("/health", tags=["service"], summary="数据库、PostGIS 与迁移状态")
+    @app.get("/health", tags=["service"], summary="数据库、PostGIS 与迁移状态",
+             dependencies=[Depends(auth.PUBLIC)])
     def get_health(conn: Connection, cat: AppCatalogue) -> JSONResponse:
         body: dict[str, Any] = health(conn, cat)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

@@ -180,6 +180,76 @@ def cmd_layers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password from stdin, a prompt, or a generated one (shown once)."""
+    import getpass
+    import secrets
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    if sys.stdin.isatty():
+        return getpass.getpass("密码 password: "), False
+    return secrets.token_urlsafe(12), True
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    """user add|list|disable|enable|set-role."""
+    from geo import users
+
+    url = _migrated_url(settings)
+    code = settings.district.district_code
+    zones = tuple(z for z in (args.zones or "").split(",") if z) if hasattr(args, "zones") else ()
+    with connect(url, autocommit=True) as conn:
+        if args.action == "list":
+            for u in users.list_users(conn, code):
+                scope = u.subdistrict_code or ",".join(u.zone_codes) or u.unit_code or "-"
+                state = "停用 disabled" if u.disabled else "启用 active"
+                _say(f"{u.username:20} {u.role:18} {scope:28} {state}")
+            return 0
+        if not args.username:
+            raise WuyeError("a username is required", field="username")
+        if args.action == "add":
+            if not args.role:
+                raise WuyeError("--role is required", field="role")
+            password, generated = _password(args)
+            user = users.create_user(conn, username=args.username, password=password, role=args.role,
+                                     district_code=code, actor="cli", display_name=args.name,
+                                     subdistrict_code=args.subdistrict, zone_codes=zones, unit_code=args.unit)
+            _say(f"已添加用户 added {user.username} ({user.role})")
+            if generated:
+                _say(f"初始密码 initial password (shown once): {password}")
+        elif args.action in ("disable", "enable"):
+            users.update_user(conn, args.username, actor="cli", district_code=code,
+                              disabled=args.action == "disable")
+            done = "已停用 disabled, tokens revoked" if args.action == "disable" else "已启用 enabled"
+            _say(f"{args.username}: {done}")
+        elif args.action == "set-role":
+            if not args.role:
+                raise WuyeError("--role is required", field="role")
+            user = users.update_user(conn, args.username, actor="cli", district_code=code, role=args.role,
+                                     subdistrict_code=args.subdistrict, zone_codes=zones or None,
+                                     unit_code=args.unit)
+            _say(f"{user.username}: role {user.role}")
+    return 0
+
+
+def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-assign every open case by spatial join (one set-based statement)."""
+    from geo.cases import escalate_overdue, reassign_all
+
+    url = _migrated_url(settings)
+    with connect(url, autocommit=True) as conn:
+        n = reassign_all(conn, district_code=settings.district.district_code, actor="cli")
+        _say(f"重新分派 {n} case(s) re-routed")
+        if args.escalate_after_hours is not None:
+            from datetime import timedelta
+
+            m = escalate_overdue(conn, district_code=settings.district.district_code,
+                                 grace=timedelta(hours=args.escalate_after_hours), actor="cli")
+            _say(f"超期升级 {m} case(s) escalated to their sub-district office")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``wuye``."""
     parser = argparse.ArgumentParser(prog="wuye", description="wuye-gis 社区物业化服务 GIS")
@@ -213,6 +283,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2023)
     p.add_argument("--if-empty", action="store_true", help="do nothing when zones are loaded")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("user", help="users: add|list|disable|enable|set-role (用户管理)")
+    p.add_argument("action", choices=["add", "list", "disable", "enable", "set-role"])
+    p.add_argument("username", nargs="?")
+    p.add_argument("--role", help="admin, planner, subdistrict_staff, property_team, contractor, survey_team, resident")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--subdistrict", help="scope of subdistrict_staff (sub-district code)")
+    p.add_argument("--zones", help="scope of property_team / survey_team (comma-separated zone codes)")
+    p.add_argument("--unit", help="scope of contractor (unit code)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_user)
+    p = sub.add_parser("assign", help="re-assign open cases by spatial join (重新分派)")
+    p.add_argument("--all", action="store_true", required=True, help="every open case")
+    p.add_argument("--escalate-after-hours", type=float, help="also escalate cases overdue by this long")
+    p.set_defaults(func=cmd_assign)
     p = sub.add_parser("layers", help="list the layer catalogue (图层目录)")
     p.set_defaults(func=cmd_layers)
     return parser

@@ -56,9 +56,22 @@ def error_body(status: int, reason: str, field: str | None = None, **details: ob
     return body
 
 
-async def _domain(_: Request, exc: Exception) -> JSONResponse:
+def _open311(request: Request) -> bool:
+    return request.url.path.startswith("/open311/")
+
+
+def _open311_error(status: int, description: str) -> JSONResponse:
+    """GeoReport v2 errors are an array of {code, description}; 401 is folded into 403 there."""
+    status = 403 if status == 401 else status
+    return JSONResponse([{"code": status, "description": description}], status_code=status)
+
+
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.WuyeError)
     status = status_of(exc)
+    if _open311(request):
+        field = f"{exc.field}: " if exc.field else ""
+        return _open311_error(status, field + exc.message)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status >= 500:
         log.error("server-side error: %s", exc.message)
@@ -66,17 +79,21 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
                         headers=headers)
 
 
-async def _validation(_: Request, exc: Exception) -> JSONResponse:
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
     # The OGC API answers 400, not FastAPI's 422, for bad parameters and bodies.
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
     field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
     reason = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid"))
+    if _open311(request):
+        return _open311_error(400, reason)
     return JSONResponse(error_body(400, reason, field), status_code=400)
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if _open311(request):
+        return _open311_error(exc.status_code, str(exc.detail))
     return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code,
                         headers=getattr(exc, "headers", None))
 

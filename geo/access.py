@@ -8,7 +8,9 @@ scoped data, which turns it into a WHERE clause (see :func:`scope_clause`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from psycopg import sql
 
 from geo.errors import Forbidden, Unauthenticated
 
@@ -25,6 +27,7 @@ ROLES: dict[str, str] = {
     "anonymous": "访客",
 }
 LAYER_EDITORS: tuple[str, ...] = ("admin", "planner")
+UNSCOPED_ROLES: tuple[str, ...] = ("admin", "planner")
 
 
 @dataclass(frozen=True)
@@ -64,3 +67,24 @@ def require(principal: Principal, *roles: str) -> None:
 def require_layer_editor(principal: Principal) -> None:
     """Edits of boundary and facility layers: planners and administrators."""
     require(principal, *LAYER_EDITORS)
+
+
+def zone_scope(principal: Principal, zone_code: sql.Composable) -> tuple[sql.Composable, dict[str, Any]]:
+    """A WHERE-clause predicate limiting rows to the zones the caller acts in, with its parameters.
+
+    ``zone_code`` is the (qualified) column holding the row's zone code. Unscoped
+    roles (administrators, planners) see everything; scoped roles see their
+    sub-district's zones, their own zones, or the zones of their contract sections.
+    """
+    params: dict[str, Any] = {
+        "scope_all": principal.role in UNSCOPED_ROLES,
+        "scope_subdistrict": principal.subdistrict_code if principal.role == "subdistrict_staff" else None,
+        "scope_zones": list(principal.zone_codes) if principal.role in ("property_team", "survey_team") else [],
+        "scope_unit": principal.unit_code if principal.role == "contractor" else None,
+    }
+    predicate = sql.SQL(
+        "(%(scope_all)s OR {z} IN (SELECT code FROM zones WHERE subdistrict_code = %(scope_subdistrict)s) "
+        "OR {z} = ANY(%(scope_zones)s::text[]) "
+        "OR {z} IN (SELECT zone_code FROM contract_sections WHERE contractor_unit = %(scope_unit)s))"
+    ).format(z=zone_code)
+    return predicate, params

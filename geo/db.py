@@ -42,7 +42,10 @@ def open_pool(url: str, settings: DatabaseSettings) -> ConnectionPool:
         url,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
-        kwargs={"options": f"-c statement_timeout={settings.statement_timeout_ms}"},
+        # Autocommit: reads need no transaction, and every write runs inside an
+        # explicit ``conn.transaction()`` block in geo/, committed when it ends
+        # (not when FastAPI gets round to closing the dependency).
+        kwargs={"options": f"-c statement_timeout={settings.statement_timeout_ms}", "autocommit": True},
         open=False,
         name="wuye",
     )

@@ -203,6 +203,10 @@ def migrate(conn: psycopg.Connection, catalogue: Catalogue) -> list[str]:
                 )
             ran.append(step.name)
         check_specs(conn, catalogue)
+        # Data kept in layers/ as files and mirrored into tables (not a schema step).
+        from geo.categories import sync_categories
+
+        sync_categories(conn)
         return ran
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])

@@ -45,7 +45,18 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 5 * 1024 * 1024
+    max_photo_bytes: int = 8 * 1024 * 1024
     cors_origins: list[str] = Field(default_factory=list)
+
+
+class AuthSettings(BaseSettings):
+    """Tokens and sign-in limits."""
+
+    model_config = _ENV
+
+    token_minutes: int = Field(default=480, description="bearer token lifetime (a working day)")
+    login_attempts: int = Field(default=5, description="failed sign-ins allowed per window")
+    login_window_seconds: int = 300
 
 
 class Settings(BaseSettings):
@@ -56,3 +67,4 @@ class Settings(BaseSettings):
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     district: DistrictSettings = Field(default_factory=DistrictSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -149,3 +149,30 @@ def settings_for(url: str) -> Settings:
     """Settings pointing at ``url`` (as WUYE_DATABASE_URL would)."""
     return Settings(db=DatabaseSettings(database_url=url),
                     district=DistrictSettings(district_code=DISTRICT))
+
+
+_users = iter(range(1_000_000))
+
+
+def auth_headers(url: str, role: str, **scope: object) -> dict[str, str]:
+    """Create a user of ``role`` (with ``scope``: subdistrict_code=, zone_codes=, unit_code=) in the
+    database at ``url`` and return the Authorization header of a fresh token."""
+    from datetime import timedelta
+
+    from geo import users
+
+    username = f"{role}-{os.getpid()}-{next(_users)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        user = users.create_user(conn, username=username, password="secret-pass", role=role,
+                                 district_code=DISTRICT, actor="tests", **scope)  # type: ignore[arg-type]
+        token, _ = users.issue_token(conn, user, ttl=timedelta(hours=1))
+    return {"Authorization": f"Bearer {token}"}
+
+
+# A scope that fits each scoped role in the demo district.
+DEFAULT_SCOPE: dict[str, dict[str, object]] = {
+    "subdistrict_staff": {"subdistrict_code": "xihu"},
+    "property_team": {"zone_codes": ("yumin-south", "yumin-north")},
+    "survey_team": {"zone_codes": ("jinling",)},
+    "contractor": {"unit_code": "contractor-xiangjiang"},
+}

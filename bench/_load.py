@@ -1,0 +1,134 @@
+"""A small load generator and server runner for the HTTP benchmarks (loopback only)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench._common import ROOT
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured."""
+
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    bytes_per_response: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def our_server(database_url: str, *, port: int | None = None, extra_env: dict[str, str] | None = None
+               ) -> Iterator[str]:
+    """Run ``wuye``'s app with uvicorn (one worker) in a subprocess; yield its base URL."""
+    port = port or free_port()
+    env = {**os.environ, "WUYE_DATABASE_URL": database_url, **(extra_env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT, env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + "/health", proc)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+async def _load(url: str, *, concurrency: int, count: int, headers: dict[str, str],
+                bodies: list[Any] | None = None, answers: list[Any] | None = None,
+                idempotency_keys: bool = False) -> LoadResult:
+    latencies: list[float] = []
+    sizes: list[int] = []
+    errors = 0
+    issued = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as client:
+
+        async def worker() -> None:
+            nonlocal errors, issued
+            while issued < count:
+                issued += 1
+                start = time.perf_counter()
+                try:
+                    if bodies is not None:
+                        extra = {"Idempotency-Key": uuid.uuid4().hex} if idempotency_keys else None
+                        response = await client.post(url, json=bodies[(issued - 1) % len(bodies)], headers=extra)
+                    else:
+                        response = await client.get(url)
+                    body = response.content
+                    ok = response.status_code < 300 or response.status_code == 204
+                    if ok and answers is not None:
+                        answers.append(response.json())
+                except httpx.HTTPError:
+                    ok, body = False, b""
+                latencies.append(time.perf_counter() - start)
+                sizes.append(len(body))
+                errors += 0 if ok else 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return LoadResult(
+        requests=len(latencies), errors=errors, seconds=elapsed,
+        p50_ms=statistics.median(latencies) * 1000,
+        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        bytes_per_response=statistics.fmean(sizes) if sizes else 0.0,
+    )
+
+
+def load(url: str, *, concurrency: int = 8, count: int = 400, headers: dict[str, str] | None = None,
+         warmup: int = 20) -> LoadResult:
+    """GET ``url`` ``count`` times from ``concurrency`` connections (after a short warm-up)."""
+    asyncio.run(_load(url, concurrency=min(concurrency, warmup), count=warmup, headers=headers or {}))
+    return asyncio.run(_load(url, concurrency=concurrency, count=count, headers=headers or {}))
+
+
+def load_post(url: str, bodies: list[Any], *, concurrency: int, count: int, answers: list[Any],
+              headers: dict[str, str] | None = None, idempotency_keys: bool = False) -> LoadResult:
+    """POST the JSON ``bodies`` (cycled) ``count`` times; 2xx answers are appended to ``answers``.
+    ``idempotency_keys``: each request carries a fresh Idempotency-Key, as the phone page sends."""
+    return asyncio.run(_load(url, concurrency=concurrency, count=count, headers=headers or {}, bodies=bodies,
+                             answers=answers, idempotency_keys=idempotency_keys))

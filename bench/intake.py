@@ -1,0 +1,118 @@
+"""Benchmark: case intake (`POST /cases`) at rising concurrency, against our own server.
+
+Each report runs the whole intake: validation, GCJ-02 conversion for half of
+them, the spatial-join assignment and routing, nearest facility, duplicate
+lookup, the event row and an idempotency record. Afterwards every 2xx answer's
+case must be in the database. Results go to ``bench/results/cases.md``
+(intake section).
+
+    .venv/bin/python bench/intake.py [--count 2000] [--levels 1,4,16,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import psycopg
+import shapely
+
+from bench._common import RESULTS, bench_database, git_revision, machine, server_versions
+from bench._load import LoadResult, load_post, our_server
+
+DISTRICT = "430104"
+CATEGORIES = ["garbage_pile", "light_out", "drain_blocked", "stairwell_clutter", "illegal_parking", "road_uneven"]
+
+
+def _prepare() -> str:
+    from geo.demo import load_demo
+    from geo.migrate import migrate
+    from layers.catalogue import load_catalogue
+
+    url = bench_database("wuye_bench_intake")
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, load_catalogue())
+    with psycopg.connect(url) as conn:
+        load_demo(conn, load_catalogue(), district_code=DISTRICT)
+    return url
+
+
+def _bodies(url: str, n: int, seed: int = 5) -> list[dict]:
+    from geo.coords import wgs84_to_gcj02
+
+    with psycopg.connect(url) as conn:
+        wkb = conn.execute("SELECT ST_AsBinary(ST_Union(geom)) FROM zones").fetchone()
+    assert wkb is not None
+    zones = shapely.from_wkb(bytes(wkb[0]))
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = zones.bounds
+    x = rng.uniform(minx, maxx, n * 20)
+    y = rng.uniform(miny, maxy, n * 20)
+    keep = shapely.contains_xy(zones, x, y)
+    x, y = x[keep][:n], y[keep][:n]
+    gx, gy = wgs84_to_gcj02(x, y)
+    bodies = []
+    for i in range(n):
+        phone = i % 2 == 0  # half come from phones in GCJ-02
+        bodies.append({"category": CATEGORIES[i % len(CATEGORIES)],
+                       "lon": float(gx[i] if phone else x[i]), "lat": float(gy[i] if phone else y[i]),
+                       "coord_sys": "gcj02" if phone else "cgcs2000", "description": f"基准测试 {i}"})
+    return bodies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--levels", default="1,4,16,32")
+    args = parser.parse_args()
+    url = _prepare()
+    levels = [int(v) for v in args.levels.split(",")]
+    results: list[tuple[int, LoadResult, int, int]] = []
+    with our_server(url, extra_env={"WUYE_POOL_MAX_SIZE": "16"}) as base:
+        for level in levels:
+            bodies = _bodies(url, args.count, seed=level)
+            answers: list[dict] = []
+            res = load_post(base + "/cases", bodies, concurrency=level, count=args.count, answers=answers,
+                            idempotency_keys=True)
+            codes = [a["id"] for a in answers]
+            with psycopg.connect(url) as conn:
+                stored = conn.execute("SELECT count(*) FROM cases WHERE code = ANY(%s)", [codes]).fetchone()
+            results.append((level, res, len(codes), int(stored[0]) if stored else 0))
+            print(f"concurrency {level:3}: {res.rps:7.0f} req/s p50 {res.p50_ms:6.1f} ms p99 {res.p99_ms:6.1f} ms "
+                  f"errors {res.errors}; 2xx {len(codes)}, in database {results[-1][3]}", flush=True)
+    _write(args, url, results)
+
+
+def _write(args: argparse.Namespace, url: str, results: list[tuple[int, LoadResult, int, int]]) -> None:
+    lines = [
+        "## Intake: `POST /cases` at rising concurrency",
+        "",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}",
+        f"- machine: {machine()}",
+        f"- database: {server_versions(url)}; server: uvicorn, one worker, pool of 16 connections",
+        f"- load: {args.count} reports per level (httpx, async, same machine); half in GCJ-02",
+        "",
+        "| concurrency | reports/s | p50 ms | p99 ms | errors | 2xx answers | of them in the database |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for level, res, ok, stored in results:
+        lines.append(f"| {level} | {res.rps:,.0f} | {res.p50_ms:.1f} | {res.p99_ms:.1f} | {res.errors} | {ok} "
+                     f"| {stored} |")
+    best = max(results, key=lambda r: r[1].rps)
+    lines += ["", f"Best: {best[1].rps:,.0f} reports/s at concurrency {best[0]} with p99 {best[1].p99_ms:.1f} ms "
+              f"(goal ≥ 500/s with p99 < 30 ms: {'met' if best[1].rps >= 500 and best[1].p99_ms < 30 else 'NOT met'}).",
+              ""]
+    path = RESULTS / "cases.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Cases benchmarks\n\n"
+    head = old.split("## Intake:")[0].rstrip() + "\n\n"
+    path.write_text(head + "\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

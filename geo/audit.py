@@ -1,0 +1,40 @@
+"""The audit trail: administrative actions, feature edits and imports, read as one list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+AUDIT_SQL = """
+SELECT at, actor, action, table_name, record_code, details FROM (
+    SELECT at, actor, action, table_name, record_code, details, district_code FROM audit_log
+  UNION ALL
+    SELECT changed_at, actor, 'feature.' || operation, layer, feature_code,
+           jsonb_build_object('version', version, 'batch_id', batch_id), district_code
+    FROM feature_history
+  UNION ALL
+    SELECT started_at, actor, 'import.' || mode, layer, NULL,
+           jsonb_build_object('batch_id', id, 'source', source, 'inserted', rows_inserted,
+                              'updated', rows_updated, 'deleted', rows_deleted), district_code
+    FROM import_batches
+) AS a
+WHERE district_code = %(district)s
+  AND (%(actor)s::text IS NULL OR actor = %(actor)s)
+  AND (%(table)s::text IS NULL OR table_name = %(table)s)
+  AND (%(since)s::timestamptz IS NULL OR at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR at < %(until)s)
+ORDER BY at DESC
+LIMIT %(limit)s
+"""
+
+
+def audit_entries(conn: psycopg.Connection, *, district_code: str, actor: str | None = None,
+                  table: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    """Newest first, filtered by who, which table and when."""
+    cur = conn.execute(AUDIT_SQL, {"district": district_code, "actor": actor, "table": table,
+                                   "since": since, "until": until, "limit": limit})
+    return [{"at": r[0].isoformat(), "actor": r[1], "action": r[2], "table": r[3], "code": r[4],
+             "details": r[5]} for r in cur]
