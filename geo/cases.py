@@ -37,6 +37,8 @@ CLOSED_STATES = ("closed", "rejected", "duplicate")
 STATE_NAMES = {"reported": "已上报", "registered": "已立案", "rejected": "不予立案", "dispatched": "已派遣",
                "in_progress": "处置中", "handled": "已处理", "closed": "已结案", "reopened": "重新处置",
                "duplicate": "重复"}
+# The boundary layers whose features (and units) decide where a case goes.
+ROUTING_LAYERS = ("subdistricts", "communities", "zones", "contract_sections")
 STAFF = ("admin", "subdistrict_staff")
 WORKERS = ("admin", "subdistrict_staff", "property_team", "contractor")
 

@@ -22,7 +22,7 @@ import shapely.errors
 from psycopg import sql
 from shapely.geometry.base import BaseGeometry
 
-from geo import integrity
+from geo import cases, integrity
 from geo.access import Principal, require_layer_editor
 from geo.errors import (
     Conflict,
@@ -199,6 +199,20 @@ def _check_integrity(conn: psycopg.Connection, catalogue: Catalogue, spec: Layer
                                     "area_m2": v.area_m2} for v in found])
 
 
+def _reroute(conn: psycopg.Connection, spec: LayerSpec, feature_id: int, *, district_code: str,
+             actor: str) -> None:
+    """After an edit of a layer that routing reads, re-assign the open cases in the old and new area."""
+    if spec.name not in cases.ROUTING_LAYERS:
+        return
+    row = conn.execute(
+        "SELECT ST_AsBinary(ST_Union(coalesce(old_geom, new_geom), coalesce(new_geom, old_geom))), feature_code "
+        "FROM feature_history WHERE layer = %s AND feature_id = %s ORDER BY id DESC LIMIT 1",
+        [spec.name, feature_id]).fetchone()
+    if row is not None and row[0] is not None:
+        cases.reassign_within(conn, bytes(row[0]), district_code=district_code, actor=actor,
+                              reason=f"{spec.title_zh} {row[1]} 已修改 ({spec.name} edited)")
+
+
 def _assignments(spec: LayerSpec, values: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     names = [a for a in spec.attribute_names if a in values]
     return names, {n: values[n] for n in names}
@@ -219,7 +233,7 @@ def create(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, prop
             " ON CONFLICT (code) DO NOTHING RETURNING t.*), "
             "h AS ({history} SELECT %(district)s, %(layer)s, ins.id, ins.code, ins.version, 'insert',"
             " NULL, ins.geom, NULL, {props}, %(actor)s FROM ins) "
-            "SELECT version FROM ins"
+            "SELECT version, id FROM ins"
         ).format(table=sql.Identifier(spec.table), cols=sql.SQL(", ").join(map(sql.Identifier, names)),
                  vals=sql.SQL(", ").join(_value(spec, n) for n in names), srid=sql.Literal(spec.srid),
                  props=_props_json(spec, "ins"), history=_HISTORY_INSERT)
@@ -228,6 +242,7 @@ def create(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, prop
         if row is None:
             raise Conflict(f"{spec.name} already has a feature '{values['code']}'", field="code")
         _check_integrity(conn, catalogue, spec, values["code"], district_code)
+        _reroute(conn, spec, int(row[1]), district_code=district_code, actor=principal.actor)
     return Written(values["code"], int(row[0]))
 
 
@@ -250,6 +265,7 @@ def _update(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, fea
                               "layer": spec.name, "operation": operation, "actor": actor}).fetchone()
     assert row is not None
     _check_integrity(conn, catalogue, spec, code, district_code)
+    _reroute(conn, spec, feature_id, district_code=district_code, actor=actor)
     return int(row[0])
 
 
@@ -323,6 +339,7 @@ def delete(conn: psycopg.Connection, spec: LayerSpec, code: str, *, expected: in
         ).format(table=sql.Identifier(spec.table), props=_props_json(spec, "t"), history=_HISTORY_INSERT)
         conn.execute(stmt, {"id": feature_id, "district": district_code, "layer": spec.name,
                             "actor": principal.actor})
+        _reroute(conn, spec, feature_id, district_code=district_code, actor=principal.actor)
 
 
 def restore(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, code: str, version: int, *,

@@ -25,6 +25,7 @@ from psycopg.copy import QueuedLibpqWriter
 from tqdm import tqdm
 
 from geo import crs as crsmod
+from geo.cases import ROUTING_LAYERS, assign, reroute_events
 from geo.errors import Conflict, ImportRejected, InvalidInput, UnknownLayer
 from geo.fileio import FileData, read_layer_file
 from geo.reference import district_boundary, reproject, unit_codes
@@ -270,6 +271,11 @@ def _validate_and_write(conn: psycopg.Connection, spec: LayerSpec, data: FileDat
                                    rows=len(data.frame))
     _write(conn, spec, valid, ~bad, mode=mode, result=result, batch_id=result.batch_id,
            district_code=district_code, progress=progress)
+    if spec.name in ROUTING_LAYERS:
+        # the boundaries changed wholesale: re-route every open case, with an event for each that moves
+        changes = assign(conn, district_code=district_code, ids=None)
+        reroute_events(conn, changes, district_code=district_code, actor=actor,
+                       reason=f"{spec.title_zh} 导入 (import batch {result.batch_id})")
     conn.execute(
         "UPDATE import_batches SET rows_inserted = %s, rows_updated = %s, rows_deleted = %s,"
         " rows_rejected = %s, finished_at = clock_timestamp() WHERE id = %s",

@@ -441,3 +441,41 @@ def test_stats_by_dimension_with_on_time_rate_and_exports(client, db_url):
 
     sheet = load_workbook(BytesIO(xlsx.content)).active
     assert sheet is not None and sheet["A1"].value == "维度" and sheet.max_row == len(rows) + 1
+
+
+def test_zone_edit_through_the_ogc_api_reroutes_open_cases_in_the_same_transaction(client, db_url):
+    code = _case_in(client, db_url, zone="daopo", category="safety_hazard")  # → team-daopo
+    planner = auth_headers(db_url, "planner")
+    zone = client.get("/collections/zones/items/daopo", headers=planner)
+    etag = zone.headers["etag"]
+    response = client.patch("/collections/zones/items/daopo", json={"properties": {"property_unit": "team-jinling"}},
+                            headers={**planner, "If-Match": etag, "Content-Type": "application/merge-patch+json"})
+    assert response.status_code == 200, response.text
+    admin = auth_headers(db_url, "admin")
+    props = client.get(f"/cases/{code}", headers=admin).json()["properties"]
+    assert props["unit_code"] == "team-jinling"
+    reroute = [e for e in props["events"] if e["action"] == "reroute"]
+    assert len(reroute) == 1 and reroute[0]["details"]["from_unit"] == "team-daopo"
+    assert reroute[0]["actor"].startswith("planner")
+
+
+def test_zone_import_reroutes_open_cases(client, db_url, tmp_path):
+    import json
+
+    from geo.importer import import_file
+    from layers.catalogue import load_catalogue
+
+    code = _case_in(client, db_url, zone="daopo", category="safety_hazard")
+    with psycopg.connect(db_url) as conn:
+        doc = conn.execute(
+            "SELECT json_build_object('type', 'FeatureCollection', 'features', json_agg(ST_AsGeoJSON(z.*, 'geom')::json))"
+            " FROM (SELECT code, name, kind, subdistrict_code, households, programme_year, phase, "
+            " CASE WHEN code = 'daopo' THEN 'team-shangduifang' ELSE property_unit END AS property_unit, geom "
+            " FROM zones) z").fetchone()[0]
+    path = tmp_path / "zones.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with psycopg.connect(db_url) as conn:
+        import_file(conn, load_catalogue(), path, layer="zones", district_code=DISTRICT, mode="upsert", actor="imp")
+    props = client.get(f"/cases/{code}", headers=auth_headers(db_url, "admin")).json()["properties"]
+    assert props["unit_code"] == "team-shangduifang"
+    assert [e["actor"] for e in props["events"] if e["action"] == "reroute"] == ["imp"]
