@@ -468,7 +468,8 @@ def test_zone_import_reroutes_open_cases(client, db_url, tmp_path):
     code = _case_in(client, db_url, zone="daopo", category="safety_hazard")
     with psycopg.connect(db_url) as conn:
         doc = conn.execute(
-            "SELECT json_build_object('type', 'FeatureCollection', 'features', json_agg(ST_AsGeoJSON(z.*, 'geom')::json))"
+            "SELECT json_build_object('type', 'FeatureCollection', 'features', "
+            "json_agg(ST_AsGeoJSON(z.*, 'geom')::json))"
             " FROM (SELECT code, name, kind, subdistrict_code, households, programme_year, phase, "
             " CASE WHEN code = 'daopo' THEN 'team-shangduifang' ELSE property_unit END AS property_unit, geom "
             " FROM zones) z").fetchone()[0]
