@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test setup sysdeps lint typecheck bench clean
+.PHONY: run test setup sysdeps sysdeps-postgis sysdeps-browser lint typecheck bench clean
 
 run: setup
 	$(BIN)/wuye demo --if-empty
@@ -25,8 +25,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	touch $(STAMP)
 
+# OS packages: PostgreSQL + PostGIS (the embedded database), Chromium and CJK
+# fonts (map snapshots, PDF reports, browser tests), poppler (reading PDFs back),
+# Pango (WeasyPrint). Installed with apt-get when missing and running as root.
+OS_PACKAGES := chromium fonts-noto-cjk poppler-utils libpango-1.0-0 libpangoft2-1.0-0
+
+sysdeps: sysdeps-postgis sysdeps-browser
+
+sysdeps-browser:
+	@missing=""; for p in $(OS_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "安装 installing$$missing (apt-get) …"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else \
+	  echo "missing OS packages:$$missing — run 'make' as root or install them yourself."; exit 1; \
+	fi
+
 # PostgreSQL server binaries and the PostGIS extension, from the OS packages.
-sysdeps:
+sysdeps-postgis:
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
 	    ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then \
 	  exit 0; \
