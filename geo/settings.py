@@ -68,3 +68,21 @@ class Settings(BaseSettings):
     district: DistrictSettings = Field(default_factory=DistrictSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    acceptance: AcceptanceSettings = Field(default_factory=lambda: AcceptanceSettings())
+
+
+class AcceptanceSettings(BaseSettings):
+    """The acceptance rule's thresholds (考核验收): a zone passes only above all of them."""
+
+    model_config = _ENV
+
+    satisfaction_pass_percent: int = Field(
+        default=85, ge=0, le=100, description="minimum satisfaction rate, in whole percent (compared in integers)")
+    case_overdue_grace_hours: int = Field(
+        default=72, ge=0, description="an open case overdue by more than this many hours fails the zone")
+    survey_round: str | None = Field(
+        default=None, description="survey round judged (default: the latest round in the district)")
+
+
+# AcceptanceSettings is defined after Settings (appended), so resolve the forward reference now.
+Settings.model_rebuild()
