@@ -155,7 +155,8 @@ def _write(args: argparse.Namespace, url: str, runs: dict[str, list[dict[str, fl
         f"- database: {server_versions(url)} (embedded cluster, same database for both)",
         f"- rows: {args.rows:,}; rounds: {args.rounds}, alternating A/B; each load in its own process",
         "- ours: `geo.importer.import_data` (validation against the layer spec, inside-district check, "
-        "COPY in 50,000-row chunks, GiST index maintained, one batch record), mode `replace`",
+        "COPY in 50,000-row chunks written by Arrow's CSV writer while the previous chunk is sent, indexes rebuilt "
+        "after a bulk load, one batch record), mode `replace`",
         "- baseline: `GeoDataFrame.to_postgis(if_exists='replace')` (GeoAlchemy2 + SQLAlchemy, psycopg 3), "
         "no validation, index built after",
         "- peak memory: ru_maxrss of the loading process, which also generated the points",

@@ -19,6 +19,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
@@ -96,12 +98,17 @@ def _copy_frame(spec: LayerSpec, valid: Validated, keep: np.ndarray, district_co
     return out, valid.geometry[keep]
 
 
-def _csv_chunks(frame: pd.DataFrame, geoms: np.ndarray) -> Iterator[tuple[int, str]]:
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+
+
+def _csv_chunks(frame: pd.DataFrame, geoms: np.ndarray) -> Iterator[tuple[int, bytes]]:
+    """COPY-ready CSV chunks. Arrow's C++ writer is several times faster than pandas' to_csv, and
+    writes nulls as empty unquoted fields, which is what COPY's CSV format reads as NULL."""
     for start in range(0, len(frame), CHUNK_ROWS):
         part = frame.iloc[start:start + CHUNK_ROWS].copy()
         part["geom"] = shapely.to_wkb(geoms[start:start + CHUNK_ROWS], hex=True, include_srid=True)
-        buf = io.StringIO()
-        part.to_csv(buf, header=False, index=False, na_rep="")
+        buf = io.BytesIO()
+        pacsv.write_csv(pa.Table.from_pandas(part, preserve_index=False), buf, _CSV_OPTIONS)
         yield len(part), buf.getvalue()
 
 
