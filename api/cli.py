@@ -6,12 +6,16 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geo import embedded
 from geo.db import connect, database_url, embedded_cluster
 from geo.errors import ImportRejected, WuyeError
 from geo.importer import MODES, ImportResult, write_report
 from geo.settings import Settings
+
+if TYPE_CHECKING:
+    from geo.access import Principal
 from layers.catalogue import load_catalogue
 
 
@@ -172,6 +176,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    """Render a zone's map to PNG or PDF (by --out's suffix) in headless Chromium."""
+    from contextlib import nullcontext
+
+    from api.app import create_app
+    from api.maps import local_server
+    from maps import snapshot
+
+    out = Path(args.out)
+    pdf = out.suffix.lower() == ".pdf"
+    width, height = args.width or (1123 if pdf else 1200), args.height or (794 if pdf else 800)
+    server = nullcontext(args.url.rstrip("/")) if args.url else \
+        local_server(create_app(settings, database=_migrated_url(settings)))
+    with server as base:
+        render = snapshot.render_zone_pdf if pdf else snapshot.render_zone_png
+        data = render(base, args.zone, width, height, lang=args.lang)
+    snapshot.close()
+    out.write_bytes(data)
+    _say(f"已生成 wrote {out} ({len(data):,} bytes, {width}×{height})")
+    return 0
+
+
 def cmd_layers(args: argparse.Namespace, settings: Settings) -> int:
     """List the layer catalogue."""
     for name, spec in load_catalogue().items():
@@ -250,6 +276,103 @@ def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cli_admin() -> Principal:
+    from geo.access import Principal
+
+    return Principal(username="cli", role="admin")
+
+
+def _rejected_report(e: ImportRejected, path: Path) -> None:
+    from geo.validate import Problem
+
+    write_report([Problem(**p) for p in e.details["problems"]], path)
+    _say(f"错误报告 error report: {path}")
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """report acceptance --zone CODE | --all --out DIR: acceptance PDFs (and the district summary)."""
+    import time
+
+    from geo import report
+
+    url = _migrated_url(settings)
+    started = time.perf_counter()
+    with connect(url) as conn:
+        files = report.write_all(conn, Path(args.out), district_code=settings.district.district_code,
+                                 district_name=settings.district.district_name, rules=settings.acceptance,
+                                 zone_codes=None if args.all else [args.zone], workers=args.workers)
+    if not files:
+        raise WuyeError(f"zone '{args.zone}' does not exist", field="zone")
+    for path in files:
+        _say(f"已生成 wrote {path}")
+    _say(f"{len(files)} file(s) in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
+    """inspect record LAYER CODE --condition C | inspect import FILE: maintenance records."""
+    from datetime import date
+
+    from geo import inspections
+
+    url = _migrated_url(settings)
+    code = settings.district.district_code
+    with connect(url) as conn:
+        if args.action == "import":
+            path = Path(args.target[0])
+            try:
+                n = inspections.import_file(conn, path, district_code=code, actor=args.actor)
+            except ImportRejected as e:
+                _rejected_report(e, path.with_suffix(".errors.csv"))
+                raise
+            _say(f"巡查记录 inspections recorded: {n}")
+            return 0
+        if len(args.target) != 2 or not args.condition:
+            raise WuyeError("usage: wuye inspect record LAYER CODE --condition C [--date D] [--inspector I]")
+        when = date.fromisoformat(args.date) if args.date else inspections.today()
+        item = inspections.Inspection(args.target[0], args.target[1], when, args.inspector or args.actor,
+                                      args.condition, args.note)
+        row = inspections.record(conn, item, district_code=code, actor=args.actor, source="cli")
+        _say(f"{args.target[0]} {args.target[1]}: {row['condition_zh']} ({row['inspected_on']}, {row['inspector']})")
+    return 0
+
+
+def cmd_survey(args: argparse.Namespace, settings: Settings) -> int:
+    """survey import FILE [--replace]: door-to-door answers from a survey team's CSV/XLSX."""
+    from geo import surveys
+
+    url = _migrated_url(settings)
+    path = Path(args.path)
+    with connect(url) as conn:
+        try:
+            result = surveys.import_file(conn, _cli_admin(), path, district_code=settings.district.district_code,
+                                         replace=args.replace)
+        except ImportRejected as e:
+            _rejected_report(e, Path(args.report) if args.report else path.with_suffix(".errors.csv"))
+            raise
+    _say(f"调查答卷 answers: {result['rows']} rows, {result['inserted']} new, {result['replaced']} replaced")
+    return 0
+
+
+def cmd_remediation(args: argparse.Namespace, settings: Settings) -> int:
+    """remediation plan [--zone Z] | progress: the plan's items per zone, and progress."""
+    from geo import remediation
+
+    url = _migrated_url(settings)
+    code = settings.district.district_code
+    with connect(url) as conn:
+        if args.action == "plan":
+            n = remediation.plan_items(conn, district_code=code, actor="cli", zone_code=args.zone)
+            _say(f"整治任务 tasks created: {n}")
+            return 0
+        for row in remediation.progress(conn, district_code=code):
+            name = row["zone_code"] or row["subdistrict_code"] or "全区 district"
+            _say(f"{row['level']:11} {name:20} tasks {row['tasks']:4}  verified {row['verified']:4} "
+                 f"({row['verified_percent'] if row['verified_percent'] is not None else '-'}%)  "
+                 f"overdue {row['overdue']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``wuye``."""
     parser = argparse.ArgumentParser(prog="wuye", description="wuye-gis 社区物业化服务 GIS")
@@ -299,6 +422,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_assign)
     p = sub.add_parser("layers", help="list the layer catalogue (图层目录)")
     p.set_defaults(func=cmd_layers)
+    p = sub.add_parser("report", help="acceptance reports: PDF per zone, district summary PDF + XLSX (验收报告)")
+    p.add_argument("kind", choices=["acceptance"])
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--zone", help="one zone's code")
+    which.add_argument("--all", action="store_true", help="every zone, plus summary.pdf and summary.xlsx")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--workers", type=int, help="render processes (default: the CPU count)")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("inspect", help="maintenance records: record LAYER CODE | import FILE (巡查记录)")
+    p.add_argument("action", choices=["record", "import"])
+    p.add_argument("target", nargs="+", help="LAYER CODE (record) or FILE (import, CSV/XLSX)")
+    p.add_argument("--condition", help="normal/faulty/repairing/removed or 正常/故障/维修中/已拆除")
+    p.add_argument("--date", help="inspection date YYYY-MM-DD (default: today)")
+    p.add_argument("--inspector")
+    p.add_argument("--note")
+    p.add_argument("--actor", default="cli")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("survey", help="import door-to-door survey answers (满意度调查)")
+    p.add_argument("action", choices=["import"])
+    p.add_argument("path")
+    p.add_argument("--replace", action="store_true", help="replace a household's earlier answer of the round")
+    p.add_argument("--report", help="where to write the error report (CSV)")
+    p.set_defaults(func=cmd_survey)
+    p = sub.add_parser("remediation", help="remediation: plan [--zone Z] | progress (整治)")
+    p.add_argument("action", choices=["plan", "progress"])
+    p.add_argument("--zone", help="only this zone (plan)")
+    p.set_defaults(func=cmd_remediation)
+    p = sub.add_parser("snapshot", help="render a zone's map to PNG or PDF (小区图快照)")
+    p.add_argument("--zone", required=True, help="zone code, e.g. jinling")
+    p.add_argument("--out", required=True, help="output file: .png or .pdf")
+    p.add_argument("--width", type=int, help="pixels (PNG 1200, PDF 1123)")
+    p.add_argument("--height", type=int, help="pixels (PNG 800, PDF 794)")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh")
+    p.add_argument("--url", help="a running server to render from (default: start one on a free port)")
+    p.set_defaults(func=cmd_snapshot)
     return parser
 
 

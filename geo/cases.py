@@ -25,6 +25,7 @@ from geo.categories import Category, categories, category
 from geo.coords import to_storage
 from geo.crs import METRIC_SRID
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
+from geo.inspections import record_for_case
 from geo.workcal import calendar
 
 FACILITY_RADIUS_M = 30.0
@@ -401,6 +402,8 @@ def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, 
             "WHERE id = %s", [target, target, case_id])
         event(conn, case_id, district_code=district_code, actor=principal.actor, action=action,
               from_state=state, to_state=target, note=note, details={**details, "from_unit": old_unit})
+        if action == "verify":  # closing a case on a facility is an inspection of it (issue 6)
+            record_for_case(conn, case_id, district_code=district_code, actor=principal.actor)
     return case_detail(conn, code, principal=principal, district_code=district_code)
 
 

@@ -41,6 +41,8 @@ SAMPLES = {
     "service_request_id": "C-none",
     "token": "C-none",
     "photo_id": "1",
+    "layer": "street_lights",
+    "phase": "survey",
 }
 
 

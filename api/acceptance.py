@@ -1,0 +1,251 @@
+"""Remediation, maintenance records, the satisfaction survey and the acceptance review (issue 6).
+
+Thin routes: every figure, rule and SQL statement lives in geo/ (remediation,
+inspections, surveys, acceptance, report).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from api.auth import PUBLIC, STAFF_ROLES, CurrentUser, Guard
+from api.deps import AppSettings, Connection
+from geo import acceptance, inspections, remediation, report, surveys
+from geo.errors import InvalidInput
+
+router = APIRouter(tags=["acceptance"])
+PLANNERS = Guard(*remediation.STAFF, description="sub-district staff and administrators")
+REMEDIATORS = Guard(*remediation.WORKERS, description="sub-district staff, property teams, administrators")
+INSPECTORS = Guard("admin", "subdistrict_staff", "property_team", "contractor", description="maintenance staff")
+SURVEYORS = Guard(*surveys.ENTRY_ROLES, description="survey teams and administrators")
+REVIEWERS = Guard(*STAFF_ROLES, description="signed-in staff")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+GEOJSON = "application/geo+json"
+
+
+class NewTask(BaseModel):
+    """A remediation task."""
+
+    item: str = Field(max_length=40, description="item code or Chinese name (牛皮癣清理, 路灯, …)")
+    title: str | None = Field(default=None, max_length=200)
+    planned_start: date | None = None
+    planned_end: date | None = None
+    geometry: dict[str, Any] | None = Field(default=None, description="GeoJSON geometry, CGCS2000 lon/lat")
+    note: str | None = Field(default=None, max_length=2000)
+    before_photo: str | None = Field(default=None, max_length=500)
+
+
+class TaskAction(BaseModel):
+    """A remediation move: start, finish, verify, redo."""
+
+    action: str = Field(max_length=20)
+    note: str | None = Field(default=None, max_length=2000)
+    on: date | None = Field(default=None, alias="date", description="when it happened (default: today)")
+    after_photo: str | None = Field(default=None, max_length=500)
+
+
+class Deadline(BaseModel):
+    """A zone's own deadline for a phase."""
+
+    due_on: date
+
+
+class NewInspection(BaseModel):
+    """One maintenance record."""
+
+    inspected_on: date
+    condition: str = Field(max_length=20, description="normal/faulty/repairing/removed or 正常/故障/维修中/已拆除")
+    inspector: str | None = Field(default=None, max_length=100, description="default: the caller")
+    note: str | None = Field(default=None, max_length=2000)
+    photo: str | None = Field(default=None, max_length=500)
+
+
+class NewAnswer(BaseModel):
+    """One household's answer to the door-to-door questionnaire."""
+
+    household: str = Field(min_length=1, max_length=80)
+    building: str | None = Field(default=None, max_length=80)
+    answered_on: date
+    satisfied: bool
+    surveyor: str | None = Field(default=None, max_length=100, description="default: the caller")
+    round: str | None = Field(default=None, max_length=20, description="default: the answer date's year")
+    scores: dict[Literal["public_order", "sanitation", "public_safety", "public_facilities", "greening", "other"],
+                 Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
+    remark: str | None = Field(default=None, max_length=2000)
+
+
+# ------------------------------------------------------------------ remediation
+
+@router.get("/remediation", summary="整治任务（GeoJSON）", dependencies=[Depends(PUBLIC)])
+def get_remediation(conn: Connection, settings: AppSettings,
+                    zone: Annotated[str | None, Query(max_length=80)] = None,
+                    state: Annotated[str | None, Query(max_length=20)] = None) -> JSONResponse:
+    """Every remediation task as a GeoJSON FeatureCollection (read-only; changed through actions)."""
+    body = remediation.collection(conn, district_code=settings.district.district_code, zone_code=zone, state=state)
+    return JSONResponse(body, media_type=GEOJSON)
+
+
+@router.get("/remediation/progress", summary="整治进度（小区、街道）", dependencies=[Depends(PUBLIC)])
+def get_progress(conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
+    """Task counts by state per zone, per sub-district and for the district."""
+    return remediation.progress(conn, district_code=settings.district.district_code)
+
+
+@router.get("/remediation/{code}", summary="整治任务详情", dependencies=[Depends(PUBLIC)])
+def get_task(code: str, conn: Connection, settings: AppSettings) -> JSONResponse:
+    """One task with its history."""
+    return JSONResponse(remediation.task(conn, code, district_code=settings.district.district_code),
+                        media_type=GEOJSON)
+
+
+@router.post("/remediation/{code}/actions", summary="整治任务处置（开始、完成、验收、返工）",
+             dependencies=[Depends(REMEDIATORS)])
+def post_task_action(code: str, body: TaskAction, conn: Connection, settings: AppSettings,
+                     user: CurrentUser) -> JSONResponse:
+    """start, finish, verify (staff), redo (staff, with a note). Illegal moves answer 409."""
+    feature = remediation.act(conn, user, code, body.action, district_code=settings.district.district_code,
+                              note=body.note, on=body.on, after_photo=body.after_photo)
+    return JSONResponse(feature, media_type=GEOJSON)
+
+
+@router.get("/zones/{code}/remediation", summary="小区整治任务、进度与阶段", dependencies=[Depends(PUBLIC)])
+def get_zone_remediation(code: str, conn: Connection, settings: AppSettings) -> JSONResponse:
+    """The zone's tasks (GeoJSON), its progress and its phase calendar with overdue flags."""
+    return JSONResponse(remediation.zone_tasks(conn, code, district_code=settings.district.district_code),
+                        media_type=GEOJSON)
+
+
+@router.post("/zones/{code}/remediation", status_code=201, summary="新增整治任务",
+             dependencies=[Depends(PLANNERS)])
+def post_zone_task(code: str, body: NewTask, conn: Connection, settings: AppSettings,
+                   user: CurrentUser) -> JSONResponse:
+    """Add a task to a zone in the caller's scope."""
+    feature = remediation.create(conn, user, code, district_code=settings.district.district_code, item=body.item,
+                                 title=body.title, planned_start=body.planned_start, planned_end=body.planned_end,
+                                 geometry=body.geometry, note=body.note, before_photo=body.before_photo)
+    return JSONResponse(feature, status_code=201, media_type=GEOJSON)
+
+
+@router.get("/zones/{code}/phases", summary="小区阶段日程", dependencies=[Depends(PUBLIC)])
+def get_phases(code: str, conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
+    """The plan's phases with deadlines (the plan's months unless the zone has its own) and overdue flags."""
+    return remediation.phases(conn, code, district_code=settings.district.district_code)
+
+
+@router.put("/zones/{code}/phases/{phase}", summary="设定阶段期限", dependencies=[Depends(PLANNERS)])
+def put_phase(code: str, phase: str, body: Deadline, conn: Connection, settings: AppSettings,
+              user: CurrentUser) -> list[dict[str, Any]]:
+    """Give the zone its own deadline for a phase."""
+    return remediation.set_phase_deadline(conn, user, code, phase, body.due_on,
+                                          district_code=settings.district.district_code)
+
+
+# ------------------------------------------------------------------ inspections
+
+@router.get("/facilities/{layer}/{code}/inspections", summary="设施巡查记录", dependencies=[Depends(PUBLIC)])
+def get_inspections(layer: str, code: str, conn: Connection) -> dict[str, Any]:
+    """The facility's condition (its latest inspection's) and its inspections, newest first."""
+    return inspections.history(conn, layer, code)
+
+
+@router.post("/facilities/{layer}/{code}/inspections", status_code=201, summary="登记巡查",
+             dependencies=[Depends(INSPECTORS)])
+def post_inspection(layer: str, code: str, body: NewInspection, conn: Connection, settings: AppSettings,
+                    user: CurrentUser) -> dict[str, Any]:
+    """Record an inspection; the facility's condition becomes the latest inspection's."""
+    item = inspections.Inspection(layer, code, body.inspected_on, body.inspector or user.username, body.condition,
+                                  body.note, body.photo)
+    return inspections.record(conn, item, district_code=settings.district.district_code, actor=user.actor)
+
+
+def _saved(upload: UploadFile, data: bytes, folder: str) -> Path:
+    suffix = Path(upload.filename or "upload.csv").suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise InvalidInput(f"file '{upload.filename}' must be .csv or .xlsx", field="file")
+    path = Path(folder) / f"upload{suffix}"
+    path.write_bytes(data)
+    return path
+
+
+@router.post("/inspections/import", summary="批量导入巡查记录 (CSV/XLSX)", dependencies=[Depends(INSPECTORS)])
+def post_inspections_import(file: Annotated[UploadFile, File()], conn: Connection, settings: AppSettings,
+                            user: CurrentUser) -> dict[str, Any]:
+    """All rows or none: a bad row answers 400 with every row's problems."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = _saved(file, file.file.read(), folder)
+        n = inspections.import_file(conn, path, district_code=settings.district.district_code, actor=user.actor)
+    return {"recorded": n}
+
+
+# ------------------------------------------------------------------ survey
+
+@router.post("/zones/{code}/survey", status_code=201, summary="录入入户调查答卷", dependencies=[Depends(SURVEYORS)])
+def post_answer(code: str, body: NewAnswer, conn: Connection, settings: AppSettings, user: CurrentUser,
+                replace: bool = False) -> dict[str, Any]:
+    """One answer per household per round: a second is 409 naming the first, unless ``replace=true``."""
+    answer = surveys.Answer(code, body.household, body.answered_on, body.surveyor or user.username, body.satisfied,
+                            round=body.round, building=body.building,
+                            scores={f"score_{k}": v for k, v in body.scores.items()}, remark=body.remark)
+    return surveys.add(conn, user, answer, district_code=settings.district.district_code, replace=replace)
+
+
+@router.get("/zones/{code}/survey", summary="小区调查答卷", dependencies=[Depends(SURVEYORS)])
+def get_answers(code: str, conn: Connection, settings: AppSettings, user: CurrentUser,
+                round: Annotated[str | None, Query(max_length=20)] = None) -> dict[str, Any]:
+    """The zone's figures and answers of a round (default: the round being judged)."""
+    district = settings.district.district_code
+    round_ = round or settings.acceptance.survey_round or surveys.latest_round(conn, district_code=district)
+    answers = surveys.zone_answers(conn, user, code, district_code=district, round_=round_)
+    figures = surveys.zone_figures(conn, district_code=district, round_=round_, zone_code=code)[code]
+    return {"zone_code": code, **figures, "items": answers}
+
+
+@router.post("/surveys/import", summary="批量导入调查答卷 (CSV/XLSX)", dependencies=[Depends(SURVEYORS)])
+def post_survey_import(file: Annotated[UploadFile, File()], conn: Connection, settings: AppSettings,
+                       user: CurrentUser, replace: bool = False) -> dict[str, Any]:
+    """All rows or none: a bad row (unknown zone, missing household, future date, household twice or
+    already answered) answers 400 with every row's problems."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = _saved(file, file.file.read(), folder)
+        return surveys.import_file(conn, user, path, district_code=settings.district.district_code, replace=replace)
+
+
+# ------------------------------------------------------------------ acceptance
+
+@router.get("/zones/{code}/acceptance", summary="小区考核验收结论", dependencies=[Depends(REVIEWERS)])
+def get_acceptance(code: str, conn: Connection, settings: AppSettings) -> dict[str, Any]:
+    """Figures and the computed verdict: 通过, 补课 with every failed criterion, or no verdict without answers."""
+    return acceptance.zone_acceptance(conn, code, district_code=settings.district.district_code,
+                                      rules=settings.acceptance)
+
+
+@router.get("/zones/{code}/acceptance.pdf", summary="小区考核验收报告 (PDF)", dependencies=[Depends(REVIEWERS)])
+def get_acceptance_pdf(code: str, conn: Connection, settings: AppSettings) -> Response:
+    """The zone's acceptance report as a PDF (Chinese, CJK font embedded)."""
+    pdf = report.zone_pdf(conn, code, district_code=settings.district.district_code,
+                          district_name=settings.district.district_name, rules=settings.acceptance)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="acceptance-{code}.pdf"'})
+
+
+@router.get("/acceptance", summary="全区考核验收汇总", dependencies=[Depends(REVIEWERS)])
+def get_summary(conn: Connection, settings: AppSettings,
+                f: Annotated[Literal["json", "pdf", "xlsx"], Query()] = "json") -> Response:
+    """Every zone's figures and verdict; ``f=pdf`` or ``f=xlsx`` downloads the district summary."""
+    rows = acceptance.district_figures(conn, district_code=settings.district.district_code,
+                                       rules=settings.acceptance, with_conditions=f == "json")
+    if f == "xlsx":
+        return Response(report.summary_xlsx(rows), media_type=XLSX,
+                        headers={"Content-Disposition": 'attachment; filename="acceptance-summary.xlsx"'})
+    if f == "pdf":
+        html = report.summary_html(rows, district_name=settings.district.district_name, rules=settings.acceptance)
+        return Response(report.render_pdf(html), media_type="application/pdf",
+                        headers={"Content-Disposition": 'inline; filename="acceptance-summary.pdf"'})
+    return JSONResponse(rows)
