@@ -16,11 +16,12 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api import auth
-from api.deps import AppCatalogue, AppSettings, Connection
+from api.deps import Connection
 from geo import features as ft
 from geo import tiles as tl
 from geo.cql import FUNCTIONS
 from geo.errors import InvalidInput, UnknownLayer
+from geo.settings import Settings
 from layers.catalogue import Catalogue, LayerSpec
 
 # Reads are public; api/ogc_edit.py guards the writes.
@@ -95,6 +96,12 @@ def wants_html(request: Request, params: dict[str, str]) -> bool:
     return "text/html" in accept and "json" not in accept.split("text/html")[0]
 
 
+def state(request: Request) -> tuple[Catalogue, Settings]:
+    """The catalogue and settings on app.state, read directly: each sync dependency would cost a
+    threadpool hop per request on the hottest paths."""
+    return request.app.state.catalogue, request.app.state.settings
+
+
 def layer(catalogue: Catalogue, collection_id: str) -> LayerSpec:
     """The catalogue's spec for a collection id (404 when there is none)."""
     if collection_id not in catalogue:
@@ -161,7 +168,8 @@ def render_html(title: str, body: Any) -> str:
 
 # -- landing, conformance, API document ------------------------------------------------------------
 @router.get("/", summary="入口 landing page")
-def landing(request: Request, settings: AppSettings) -> Response:
+def landing(request: Request, conn: Connection) -> Response:
+    cat, settings = state(request)
     params = query_params(request)
     b = base(request)
     body = {
@@ -227,7 +235,8 @@ def collection_doc(spec: LayerSpec, b: str, extent: list[float] | None) -> dict[
 
 
 @router.get("/collections", summary="图层列表 collections")
-def collections(request: Request, conn: Connection, cat: AppCatalogue, settings: AppSettings) -> Response:
+def collections(request: Request, conn: Connection) -> Response:
+    cat, settings = state(request)
     params = query_params(request)
     b = base(request)
     extent = ft.district_extent(conn, settings.district.district_code)
@@ -239,8 +248,8 @@ def collections(request: Request, conn: Connection, cat: AppCatalogue, settings:
 
 
 @router.get("/collections/{collection_id}", summary="图层 collection")
-def collection(collection_id: CollectionId, request: Request, conn: Connection, cat: AppCatalogue,
-               settings: AppSettings) -> Response:
+def collection(collection_id: CollectionId, request: Request, conn: Connection) -> Response:
+    cat, settings = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
     extent = ft.district_extent(conn, settings.district.district_code)
@@ -248,7 +257,8 @@ def collection(collection_id: CollectionId, request: Request, conn: Connection, 
 
 
 @router.get("/collections/{collection_id}/queryables", summary="可查询属性 queryables")
-def queryables(collection_id: CollectionId, request: Request, cat: AppCatalogue) -> Response:
+def queryables(collection_id: CollectionId, request: Request) -> Response:
+    cat, _ = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
     href = f"{base(request)}/collections/{spec.name}/queryables"
@@ -263,8 +273,8 @@ def _links_fragment(links: list[dict[str, str]]) -> bytes:
 
 @router.get("/collections/{collection_id}/items", summary="要素 items",
             response_class=Response, responses={200: {"content": {GEOJSON: {}, "text/html": {}}}})
-def get_items(collection_id: CollectionId, request: Request, conn: Connection, cat: AppCatalogue,
-              settings: AppSettings) -> Response:
+def get_items(collection_id: CollectionId, request: Request, conn: Connection) -> Response:
+    cat, settings = state(request)
     spec = layer(cat, collection_id)
     params = query_params(request, ft.COMMON_PARAMS | set(ft.queryables(spec)))
     query = ft.parse_items_query(spec, params)
@@ -288,8 +298,8 @@ def get_items(collection_id: CollectionId, request: Request, conn: Connection, c
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="单个要素 one feature",
             response_class=Response, responses={200: {"content": {GEOJSON: {}, "text/html": {}}}})
-def get_item(collection_id: CollectionId, feature_id: FeatureId, request: Request, conn: Connection,
-             cat: AppCatalogue, settings: AppSettings) -> Response:
+def get_item(collection_id: CollectionId, feature_id: FeatureId, request: Request, conn: Connection) -> Response:
+    cat, settings = state(request)
     spec = layer(cat, collection_id)
     params = query_params(request, {"f", "crs"})
     out = ft.parse_crs(params.get("crs"))
@@ -344,6 +354,7 @@ def _tileset(b: str, prefix: str, title: str, layers: list[LayerSpec],
     doc: dict[str, Any] = {
         "title": title, "dataType": "vector", "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
         "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+        "x-wuye-maxFeaturesPerTile": tl.MAX_FEATURES_PER_TILE,
         "links": [link(f"{b}{prefix}/{tl.TMS_ID}", "self", JSON, title),
                   link(f"{b}/tileMatrixSets/{tl.TMS_ID}", "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
                        JSON, tl.TMS_ID),
@@ -373,8 +384,8 @@ def dataset_tilesets(request: Request) -> Response:
 
 
 @tiles_router.get("/tiles/{tms}", summary="全部图层瓦片集 tileset of all layers")
-def dataset_tileset(tms: str, request: Request, conn: Connection, cat: AppCatalogue,
-                    settings: AppSettings) -> Response:
+def dataset_tileset(tms: str, request: Request, conn: Connection) -> Response:
+    cat, settings = state(request)
     params = query_params(request)
     tl.check_tile(tms, 0, 0, 0)
     extent = ft.district_extent(conn, settings.district.district_code)
@@ -384,8 +395,8 @@ def dataset_tileset(tms: str, request: Request, conn: Connection, cat: AppCatalo
 
 @tiles_router.get("/tiles/{tms}/{z}/{x}/{y}", summary="全部图层矢量瓦片 MVT of all layers",
                   response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {}})
-def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, conn: Connection, cat: AppCatalogue,
-                 settings: AppSettings) -> Response:
+def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, conn: Connection) -> Response:
+    cat, settings = state(request)
     query_params(request)
     tl.check_tile(tms, z, x, y)
     data = tl.tile(conn, tl.tile_layers(cat), z, x, y, district_code=settings.district.district_code)
@@ -393,7 +404,8 @@ def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, conn: Conne
 
 
 @tiles_router.get("/collections/{collection_id}/tiles", summary="图层瓦片集 tilesets of a layer")
-def collection_tilesets(collection_id: CollectionId, request: Request, cat: AppCatalogue) -> Response:
+def collection_tilesets(collection_id: CollectionId, request: Request) -> Response:
+    cat, _ = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
     return json_response(_tilesets_list(base(request), f"/collections/{spec.name}/tiles", spec.title_zh),
@@ -401,8 +413,8 @@ def collection_tilesets(collection_id: CollectionId, request: Request, cat: AppC
 
 
 @tiles_router.get("/collections/{collection_id}/tiles/{tms}", summary="图层瓦片集 tileset of a layer")
-def collection_tileset(collection_id: CollectionId, tms: str, request: Request, conn: Connection,
-                       cat: AppCatalogue, settings: AppSettings) -> Response:
+def collection_tileset(collection_id: CollectionId, tms: str, request: Request, conn: Connection) -> Response:
+    cat, settings = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
     tl.check_tile(tms, 0, 0, 0)
@@ -414,7 +426,8 @@ def collection_tileset(collection_id: CollectionId, tms: str, request: Request, 
 @tiles_router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}", summary="图层矢量瓦片 MVT",
                   response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {}})
 def collection_tile(collection_id: CollectionId, tms: str, z: int, x: int, y: int, request: Request,
-                    conn: Connection, cat: AppCatalogue, settings: AppSettings) -> Response:
+                    conn: Connection) -> Response:
+    cat, settings = state(request)
     query_params(request)
     spec = layer(cat, collection_id)
     tl.check_tile(tms, z, x, y)

@@ -414,7 +414,10 @@ def items_statement(spec: LayerSpec, query: ItemsQuery, *, district_code: str, l
         key_cols=key_cols, props=_properties(spec, query.properties),
         geom=geometry_expr(spec, query.crs), table=sql.Identifier(spec.table), where=where,
         keyset=keyset, order=_order(query.sortby, forward), token=token,
-        out_dir=sql.SQL("ASC" if forward else "DESC"), rev_dir=sql.SQL("DESC" if forward else "ASC"))
+        out_dir=sql.SQL("ASC" if forward else "DESC"),
+        # _rn counts in fetch order; a "prev" page is fetched backwards and output reversed.
+        first_token=sql.SQL("f.low_token" if forward else "f.high_token"),
+        last_token=sql.SQL("f.high_token" if forward else "f.low_token"))
     params.values.update(digits=query.crs.digits, fetch=query.limit + 1, limit=query.limit,
                          cap=max(MIN_COUNT_CAP, COUNT_FACTOR * query.limit), from_cursor=from_cursor,
                          forward=forward, links=links.decode(), page_href=page_href)
@@ -474,9 +477,10 @@ def district_extent(conn: psycopg.Connection, district_code: str) -> list[float]
 def attribute_schema(attr: Attribute) -> dict[str, Any]:
     """JSON Schema of one attribute (queryables, OpenAPI)."""
     base: dict[str, Any] = {"title": f"{attr.title_zh} {attr.title_en}"}
-    kinds: dict[str, dict[str, Any]] = {"text": {"type": "string"}, "integer": {"type": "integer"}, "real": {"type": "number"},
-            "boolean": {"type": "boolean"}, "date": {"type": "string", "format": "date"},
-            "text_list": {"type": "array", "items": {"type": "string"}}}
+    kinds: dict[str, dict[str, Any]] = {
+        "text": {"type": "string"}, "integer": {"type": "integer"}, "real": {"type": "number"},
+        "boolean": {"type": "boolean"}, "date": {"type": "string", "format": "date"},
+        "text_list": {"type": "array", "items": {"type": "string"}}}
     base.update(kinds[attr.type])
     if attr.values:
         target = base["items"] if attr.type == "text_list" else base

@@ -22,6 +22,9 @@ TMS_ID = "WebMercatorQuad"
 MAX_ZOOM = 22
 EXTENT = 4096
 BUFFER = 64
+# A tile holds at most this many features per layer (tipg's default too): past it a
+# tile is megabytes that no browser draws usefully, so zoom in for the rest.
+MAX_FEATURES_PER_TILE = 10_000
 _HALF = 20037508.3427892
 
 
@@ -47,7 +50,8 @@ def _layer_select(spec: LayerSpec) -> sql.Composable:
         "(SELECT ST_AsMVT(q, {name}, {extent}, 'geom') FROM ("
         " SELECT {cols}, ST_AsMVTGeom(ST_Transform(t.geom, 3857), b.env, {extent}, {buffer}, true) AS geom"
         " FROM {table} AS t, b"
-        " WHERE t.district_code = %(district)s AND t.geom && b.search) AS q WHERE q.geom IS NOT NULL)"
+        " WHERE t.district_code = %(district)s AND t.geom && b.search LIMIT %(cap)s) AS q"
+        " WHERE q.geom IS NOT NULL)"
     ).format(name=sql.Literal(spec.name), extent=sql.Literal(EXTENT), buffer=sql.Literal(BUFFER),
              cols=sql.SQL(", ").join(cols), table=sql.Identifier(spec.table))
 
@@ -64,7 +68,7 @@ def tile(conn: psycopg.Connection, specs: list[LayerSpec], z: int, x: int, y: in
              parts=sql.SQL(" || ").join(sql.SQL("coalesce({}, ''::bytea)").format(_layer_select(s))
                                         for s in specs))
     row = conn.execute(stmt, {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT,
-                              "district": district_code}).fetchone()
+                              "district": district_code, "cap": MAX_FEATURES_PER_TILE}).fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
 
 

@@ -16,8 +16,8 @@ shown AS (SELECT * FROM page WHERE _rn <= %(limit)s),
 facts AS (
     SELECT (SELECT count(*) FROM shown) AS returned,
            (SELECT count(*) FROM page) > %(limit)s AS more,
-           (SELECT {token} FROM shown ORDER BY _rn {out_dir} LIMIT 1) AS first_token,
-           (SELECT {token} FROM shown ORDER BY _rn {rev_dir} LIMIT 1) AS last_token
+           (SELECT {token} FROM shown WHERE _rn = 1) AS low_token,
+           (SELECT {token} FROM shown WHERE _rn = (SELECT max(_rn) FROM shown)) AS high_token
 )
 SELECT convert_to(concat(
     '{{"type":"FeatureCollection","features":[',
@@ -34,13 +34,13 @@ SELECT convert_to(concat(
     END,
     ',"timeStamp":"', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '"',
     ',"links":[', %(links)s::text,
-    CASE WHEN f.last_token IS NOT NULL AND (CASE WHEN %(forward)s THEN f.more ELSE %(from_cursor)s END)
+    CASE WHEN {last_token} IS NOT NULL AND (CASE WHEN %(forward)s THEN f.more ELSE %(from_cursor)s END)
          THEN concat(',{{"rel":"next","type":"application/geo+json","title":"下一页 next page","href":',
-                     to_json(%(page_href)s::text || 'n' || f.last_token), '}}')
+                     to_json(%(page_href)s::text || 'n' || {last_token}), '}}')
          ELSE '' END,
-    CASE WHEN f.first_token IS NOT NULL AND (CASE WHEN %(forward)s THEN %(from_cursor)s ELSE f.more END)
+    CASE WHEN {first_token} IS NOT NULL AND (CASE WHEN %(forward)s THEN %(from_cursor)s ELSE f.more END)
          THEN concat(',{{"rel":"prev","type":"application/geo+json","title":"上一页 previous page","href":',
-                     to_json(%(page_href)s::text || 'p' || f.first_token), '}}')
+                     to_json(%(page_href)s::text || 'p' || {first_token}), '}}')
          ELSE '' END,
     ']}}'), 'UTF8')
 FROM facts AS f

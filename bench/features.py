@@ -1,0 +1,339 @@
+"""Benchmark: our OGC API Features/Tiles server against tipg, same database, same load generator.
+
+One bench database (never ``wuye``): the demo district, 1,000,000 street
+lights (the import benchmark's generator, loaded through geo.importer) and
+2,000 zone-like polygons in ``green_plots``. Both servers run under uvicorn
+with one worker on this machine; ``wrk`` drives each scenario for a fixed
+time, alternating A/B over the rounds. Results: ``bench/results/features.md``.
+
+    .venv/bin/python bench/features.py [--seconds 10] [--rounds 2] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+import numpy as np
+import pandas as pd
+import psycopg
+import shapely
+
+from bench._common import RESULTS, ROOT, bench_database, git_revision, machine, server_versions
+from bench.import_bench import _points
+
+DISTRICT = "430104"
+LIGHTS = 1_000_000
+POLYGONS = 2_000
+OURS_PORT, TIPG_PORT = 8711, 8712
+CRS4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
+
+
+# -- data ------------------------------------------------------------------------------------------------
+def _polygons(url: str, n: int, seed: int = 7) -> tuple[pd.DataFrame, np.ndarray]:
+    """``n`` 24-vertex polygons (~60 m across) centred inside the demo zones."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT ST_AsBinary(ST_Union(geom)) FROM zones").fetchone()
+    assert row is not None
+    zones = shapely.from_wkb(bytes(row[0]))
+    shapely.prepare(zones)
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = zones.bounds
+    centres: list[tuple[float, float]] = []
+    while len(centres) < n:
+        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        if shapely.contains_xy(zones, x, y):
+            centres.append((x, y))
+    angles = np.linspace(0, 2 * math.pi, 24, endpoint=False)
+    geoms = [shapely.Polygon(np.column_stack([x + 0.0003 * np.cos(angles), y + 0.0003 * np.sin(angles)]))
+             for x, y in centres]
+    frame = pd.DataFrame({"code": [f"GP-{i:05d}" for i in range(n)], "condition": "normal"})
+    return frame, np.asarray(geoms, dtype=object)
+
+
+def prepare(url: str) -> None:
+    """Migrate, load the demo district, then 1M lights and the polygons (our importer, mode replace)."""
+    from geo.demo import load_demo
+    from geo.importer import frame_data, import_data
+    from geo.migrate import migrate
+    from layers.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, catalogue)
+    with psycopg.connect(url) as conn:
+        load_demo(conn, catalogue, district_code=DISTRICT)
+    lights = _points(url, LIGHTS, seed=2024)
+    data = frame_data(lights.drop(columns="geometry"), np.asarray(lights.geometry.values, dtype=object))
+    frame, geoms = _polygons(url, POLYGONS)
+    with psycopg.connect(url) as conn:
+        import_data(conn, catalogue["street_lights"], data, source="bench", district_code=DISTRICT,
+                    mode="replace", actor="bench")
+        import_data(conn, catalogue["green_plots"], frame_data(frame, geoms), source="bench",
+                    district_code=DISTRICT, mode="replace", actor="bench")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def _bbox_of_about(url: str, target: int = 1000) -> tuple[float, float, float, float]:
+    """A square around the lights' median point holding about ``target`` lights."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM street_lights ORDER BY id "
+                           "OFFSET 500000 LIMIT 1").fetchone()
+        assert row is not None
+        cx, cy = row
+        lo, hi = 1e-5, 0.05
+        for _ in range(30):
+            half = (lo + hi) / 2
+            n = conn.execute("SELECT count(*) FROM street_lights WHERE geom && "
+                             "ST_MakeEnvelope(%s, %s, %s, %s, 4490)",
+                             [cx - half, cy - half, cx + half, cy + half]).fetchone()
+            assert n is not None
+            if abs(n[0] - target) <= target * 0.02:
+                break
+            lo, hi = (half, hi) if n[0] < target else (lo, half)
+    return (round(cx - half, 7), round(cy - half, 7), round(cx + half, 7), round(cy + half, 7))
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+# -- servers -----------------------------------------------------------------------------------------
+def _start(which: str, url: str) -> subprocess.Popen[bytes]:
+    common = ["--host", "127.0.0.1", "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    if which == "ours":
+        env = {**os.environ, "WUYE_DATABASE_URL": url, "WUYE_DISTRICT_CODE": DISTRICT}
+        cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(OURS_PORT)]
+    else:
+        env = {**os.environ, "DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]',
+               "TIPG_DB_EXCLUDE_FUNCTION_SCHEMAS": '["public"]'}
+        cmd = [sys.executable, "-m", "uvicorn", "tipg.main:app", "--port", str(TIPG_PORT)]
+    # The same allocator setting for both: glibc's per-thread arenas otherwise keep
+    # freed multi-megabyte response buffers mapped (RSS) long after a request.
+    env["MALLOC_ARENA_MAX"] = "2"
+    proc = subprocess.Popen(cmd + common, env=env, cwd=ROOT)
+    port = OURS_PORT if which == "ours" else TIPG_PORT
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/collections", timeout=5).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{which} server did not start")
+        time.sleep(0.3)
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    assert match, text
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, seconds: int, connections: int, pid: int) -> dict[str, float]:
+    """Run wrk against ``url``; req/s, p50/p99 ms, non-2xx count and the server's peak RSS."""
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mib(pid))
+            time.sleep(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "20s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    done.set()
+    sampler.join()
+    if "Requests/sec:" not in out or re.search(r"Requests/sec:\s+0\.00", out):
+        print(out, file=sys.stderr)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*timeout (\d+)", out)
+    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": float(bad.group(1)) if bad else 0.0,
+            "timeouts": float(errors.group(1)) if errors else 0.0, "rss": peak[0]}
+
+
+# -- run ------------------------------------------------------------------------------------------------
+def scenarios(url: str) -> list[dict[str, Any]]:
+    box = _bbox_of_about(url)
+    bbox = ",".join(str(v) for v in box)
+    x, y = _tile_of((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 15)
+    return [
+        {"id": "a", "what": f"items limit=100, {POLYGONS:,} 24-vertex polygons (green_plots)",
+         "ours": "/collections/green_plots/items?limit=100",
+         "tipg": "/collections/public.green_plots/items?limit=100"},
+        {"id": "b", "what": f"items limit=1000 of {LIGHTS:,} street lights, EPSG:4326",
+         "ours": f"/collections/street_lights/items?limit=1000&crs={CRS4326}",
+         "tipg": "/collections/public.street_lights/items?limit=1000"},
+        {"id": "c", "what": f"bbox {bbox} (~1,000 lights), limit=1000",
+         "ours": f"/collections/street_lights/items?limit=1000&bbox={bbox}",
+         "tipg": f"/collections/public.street_lights/items?limit=1000&bbox={bbox}"},
+        {"id": "d", "what": f"MVT tile 15/{x}/{y} over the lights",
+         "ours": f"/collections/street_lights/tiles/WebMercatorQuad/15/{x}/{y}",
+         "tipg": f"/collections/public.street_lights/tiles/WebMercatorQuad/15/{x}/{y}"},
+    ]
+
+
+def drain(port: int, probe: str) -> None:
+    """Wait until the server answers a one-feature page quickly again.
+
+    wrk closes its connections when a run ends, but requests already inside
+    the server (seconds each for a dense tile) still run to completion; the
+    next run must not pay for them.
+    """
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=120)
+        if time.perf_counter() - started < 0.2:
+            return
+        time.sleep(0.5)
+
+
+def _check(which: str, port: int, path: str) -> tuple[int, str]:
+    r = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=60)
+    r.raise_for_status()
+    detail = ""
+    if "json" in r.headers.get("content-type", ""):
+        body = r.json()
+        detail = f"{len(body['features'])} features"
+    return len(r.content), detail
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--reuse", action="store_true", help="keep the bench database of a previous run")
+    args = parser.parse_args()
+    name = "wuye_bench_features"
+    if args.reuse:
+        from geo.settings import DatabaseSettings
+
+        base = DatabaseSettings().database_url
+        if base:
+            url = base.rsplit("/", 1)[0] + "/" + name
+        else:
+            from geo import embedded
+
+            state = embedded.start(embedded.locate(DatabaseSettings().home))
+            url = f"postgresql://postgres@127.0.0.1:{state.port}/{name}"
+    else:
+        url = bench_database(name)
+        started = time.perf_counter()
+        prepare(url)
+        print(f"prepared in {time.perf_counter() - started:.0f} s", flush=True)
+    cases = scenarios(url)
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    sizes: dict[tuple[str, str], tuple[int, str]] = {}
+    procs = {"ours": _start("ours", url), "tipg": _start("tipg", url)}
+    ports = {"ours": OURS_PORT, "tipg": TIPG_PORT}
+    probes = {"ours": "/collections/zones/items?limit=1", "tipg": "/collections/public.zones/items?limit=1"}
+    try:
+        for case in cases:
+            for which in ("ours", "tipg"):
+                sizes[(case["id"], which)] = _check(which, ports[which], case[which])
+                wrk(f"http://127.0.0.1:{ports[which]}{case[which]}", 2, args.connections,
+                    procs[which].pid)  # warm-up
+                drain(ports[which], probes[which])
+        for rnd in range(args.rounds):
+            order = ("ours", "tipg") if rnd % 2 == 0 else ("tipg", "ours")
+            for case in cases:
+                for which in order:
+                    seconds = args.seconds * (3 if case["id"] == "d" else 1)  # a dense tile takes ~1 s
+                    res = wrk(f"http://127.0.0.1:{ports[which]}{case[which]}", seconds, args.connections,
+                              procs[which].pid)
+                    drain(ports[which], probes[which])
+                    results.setdefault((case["id"], which), []).append(res)
+                    print(case["id"], which, res, flush=True)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(timeout=20)
+    write(url, cases, results, sizes, args)
+
+
+def write(url: str, cases: list[dict[str, Any]], results: dict[tuple[str, str], list[dict[str, float]]],
+          sizes: dict[tuple[str, str], tuple[int, str]], args: argparse.Namespace) -> None:
+    def med(case: str, which: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[(case, which)])
+
+    lines = [
+        "# Features benchmark: our OGC API vs tipg",
+        "",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}",
+        f"- machine: {machine()}",
+        f"- database: {server_versions(url)} (embedded cluster, one bench database for both)",
+        f"- data: demo district + {LIGHTS:,} street lights + {POLYGONS:,} polygons in green_plots",
+        f"- servers: uvicorn, 1 worker each, same machine; load: wrk -t2 -c{args.connections}, "
+        f"{args.seconds} s per run ({3 * args.seconds} s for the tile), {args.rounds} rounds alternating A/B "
+        "(after a 2 s warm-up); between runs each server is left to finish the requests wrk abandoned",
+        "- both servers run with MALLOC_ARENA_MAX=2",
+        "- tipg: `uvicorn tipg.main:app` with TIPG_DB_SCHEMAS=[\"public\"] (collections `public.*`), "
+        "default settings",
+        "- figures are medians over the rounds; memory is the server process's peak RSS under load",
+        "",
+        "| case | what | server | req/s | p50 ms | p99 ms | bytes | non-2xx | peak RSS MiB |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for case in cases:
+        for which in ("ours", "tipg"):
+            size, detail = sizes[(case["id"], which)]
+            lines.append(
+                f"| {case['id']} | {case['what']} | {which} | {med(case['id'], which, 'rps'):,.1f} | "
+                f"{med(case['id'], which, 'p50'):,.1f} | {med(case['id'], which, 'p99'):,.1f} | "
+                f"{size:,}{' (' + detail + ')' if detail else ''} | "
+                f"{sum(r['non2xx'] for r in results[(case['id'], which)]):.0f} | "
+                f"{max(r['rss'] for r in results[(case['id'], which)]):,.0f} |")
+    lines += ["", "| case | throughput ours/tipg | p99 tipg/ours | goal | met |", "| --- | ---: | ---: | --- | --- |"]
+    for case in cases:
+        ratio = med(case["id"], "ours", "rps") / med(case["id"], "tipg", "rps")
+        p99 = med(case["id"], "tipg", "p99") / med(case["id"], "ours", "p99")
+        if case["id"] == "d":
+            goal, met = "≥ 1.1× throughput", ratio >= 1.1
+        else:
+            goal, met = "≥ 8× throughput and p99 ≤ 1/8", ratio >= 8 and p99 >= 8
+        lines.append(f"| {case['id']} | {ratio:.1f}× | {p99:.1f}× | {goal} | {'yes' if met else 'NO'} |")
+    peak = max(r["rss"] for (c, w), rs in results.items() if w == "ours" for r in rs)
+    lines += ["", f"Our server's peak memory under load: {peak:,.0f} MiB (goal ≤ 500 MiB: "
+              f"{'met' if peak <= 500 else 'NOT met'}).", ""]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "features.md").write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
