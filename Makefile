@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test setup sysdeps sysdeps-postgis sysdeps-browser lint typecheck bench clean
+.PHONY: run test setup sysdeps sysdeps-postgis sysdeps-browser assets lint typecheck bench clean
 
 run: setup
 	$(BIN)/wuye demo --if-empty
@@ -17,13 +17,23 @@ run: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-setup: sysdeps $(STAMP)
+setup: sysdeps $(STAMP) assets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	touch $(STAMP)
+
+# Browser assets of the map pages (Leaflet and plugins) from the npm registry, pinned by
+# maps/static/package-lock.json; served by our app under /static/vendor/ (no CDN).
+ASSETS_STAMP := maps/static/node_modules/.installed-stamp
+
+assets: $(ASSETS_STAMP)
+
+$(ASSETS_STAMP): maps/static/package.json maps/static/package-lock.json
+	cd maps/static && npm ci --no-audit --no-fund --ignore-scripts
+	touch $(ASSETS_STAMP)
 
 # OS packages: PostgreSQL + PostGIS (the embedded database), Chromium and CJK
 # fonts (map snapshots, PDF reports, browser tests), poppler (reading PDFs back),

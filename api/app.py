@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from api import acceptance, admin, auth, cases, errors, ogc, open311, security
+from api import acceptance, admin, auth, cases, errors, maps, ogc, open311, security
 from api.deps import AppCatalogue, Connection
 from geo.db import database_url, open_pool
 from geo.health import health
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
     app.include_router(cases.router)
     app.include_router(open311.router)
     app.include_router(acceptance.router)
+    app.include_router(maps.router)
     ogc.install(app)
 
     @app.get("/health", tags=["service"], summary="数据库、PostGIS 与迁移状态",

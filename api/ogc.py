@@ -170,6 +170,8 @@ def render_html(title: str, body: Any) -> str:
 @router.get("/", summary="入口 landing page")
 def landing(request: Request, conn: Connection) -> Response:
     cat, settings = state(request)
+    from api.maps import landing_links  # the map pages and every zone's map (HTML links)
+
     params = query_params(request)
     b = base(request)
     body = {
@@ -188,6 +190,7 @@ def landing(request: Request, conn: Connection) -> Response:
                  "瓦片矩阵集 tile matrix sets"),
             link(f"{b}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON,
                  "全部图层矢量瓦片 vector tiles of all layers"),
+            *landing_links(conn, cat, settings, b),
         ],
     }
     return json_response(body, request, params, title="wuye-gis")

@@ -43,6 +43,9 @@ SAMPLES = {
     "photo_id": "1",
     "layer": "street_lights",
     "phase": "survey",
+    "fmt": "png",
+    "root": "app",
+    "asset": "wuye-maps.js",
 }
 
 

@@ -1,0 +1,182 @@
+"""Map pages, their snapshots and the vendored browser assets: thin routes over maps/.
+
+The pages are public shells; what they show comes from the feature, tile and
+case endpoints, which apply the caller's access rules themselves.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.routing import APIRoute
+
+from api import auth
+from api.deps import AppCatalogue, AppSettings, Connection
+from api.ogc import base
+from geo import features as ft
+from geo.errors import ConfigError, NotFound
+from maps import pages, snapshot
+from maps.assets import resolve
+from maps.settings import MapSettings
+
+router = APIRouter(tags=["maps 地图"])
+Lang = Annotated[Literal["zh", "en"], Query(description="页面语言 page language")]
+Size = Annotated[int, Query(ge=200, le=4000, description="pixels")]
+STATIC_CACHE = "public, max-age=86400"
+
+
+def map_settings(request: Request) -> MapSettings:
+    """The app's map settings (``WUYE_BASEMAP`` …), read once; tests may put their own on app.state."""
+    found: MapSettings | None = getattr(request.app.state, "map_settings", None)
+    if found is None:
+        found = MapSettings()
+        request.app.state.map_settings = found
+    return found
+
+
+AppMapSettings = Annotated[MapSettings, Depends(map_settings)]
+
+
+def _html(body: str, settings: MapSettings) -> HTMLResponse:
+    csp = pages.content_security_policy(settings)
+    return HTMLResponse(body, headers={"Content-Security-Policy": csp} if csp else None)
+
+
+def _common(conn: Any, settings: Any, cat: Any) -> dict[str, Any]:
+    return {"catalogue": cat, "bounds": ft.district_extent(conn, settings.district.district_code)}
+
+
+@router.get("/maps/maintenance", summary="设施维护图", dependencies=[Depends(auth.PUBLIC)],
+            response_class=HTMLResponse)
+def maintenance_map(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
+                    lang: Lang = "zh") -> HTMLResponse:
+    return _html(pages.maintenance_page(**_common(conn, settings, cat), settings=ms, lang=lang,
+                                        district_name=settings.district.district_name), ms)
+
+
+@router.get("/maps/cases", summary="事件分布图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
+def cases_map(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
+              lang: Lang = "zh") -> HTMLResponse:
+    return _html(pages.cases_page(**_common(conn, settings, cat), settings=ms, lang=lang,
+                                  district_name=settings.district.district_name), ms)
+
+
+def _progress_url(request: Request) -> str | None:
+    """The remediation progress endpoint, when the app has one (it lands with the remediation work)."""
+    for route in request.app.routes:
+        if isinstance(route, APIRoute) and "GET" in (route.methods or ()) and route.path.startswith("/remediation") \
+                and route.path.endswith("/progress") and "{" not in route.path:
+            return route.path
+    return None
+
+
+@router.get("/maps/remediation", summary="整治进度图", dependencies=[Depends(auth.PUBLIC)],
+            response_class=HTMLResponse)
+def remediation_map(request: Request, conn: Connection, settings: AppSettings, cat: AppCatalogue,
+                    ms: AppMapSettings, lang: Lang = "zh") -> HTMLResponse:
+    return _html(pages.remediation_page(**_common(conn, settings, cat), settings=ms, lang=lang,
+                                        district_name=settings.district.district_name,
+                                        progress_url=_progress_url(request)), ms)
+
+
+@router.get("/maps/plan", summary="规划绘制", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
+def plan_map(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
+             lang: Lang = "zh") -> HTMLResponse:
+    return _html(pages.plan_page(**_common(conn, settings, cat), settings=ms, lang=lang,
+                                 district_name=settings.district.district_name), ms)
+
+
+@router.get("/report", summary="我要报事（手机页面）", dependencies=[Depends(auth.PUBLIC)],
+            response_class=HTMLResponse)
+def report_page(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
+                lang: Lang = "zh") -> HTMLResponse:
+    return _html(pages.report_page(**_common(conn, settings, cat), settings=ms, lang=lang,
+                                   district_name=settings.district.district_name), ms)
+
+
+def _zone(conn: Any, cat: Any, settings: Any, code: str) -> dict[str, Any]:
+    """The zone's feature (404 naming the code when there is none)."""
+    try:
+        _, body = ft.item(conn, cat["zones"], code, district_code=settings.district.district_code,
+                          out=ft.DEFAULT_CRS, links=b"")
+    except NotFound as e:
+        raise NotFound(f"no zone '{code}'; see /collections/zones/items", field="code") from e
+    zone: dict[str, Any] = orjson.loads(body)
+    return zone
+
+
+@router.get("/maps/zones/{code}", summary="小区图", dependencies=[Depends(auth.PUBLIC)],
+            response_class=HTMLResponse)
+def zone_map(code: str, conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
+             lang: Lang = "zh", snapshot: bool = False) -> HTMLResponse:
+    zone = _zone(conn, cat, settings, code)
+    return _html(pages.zone_page(cat, zone, ms, lang=lang, district_name=settings.district.district_name,
+                                 snapshot=snapshot), ms)
+
+
+@router.get("/maps/zones/{code}/snapshot.{fmt}", summary="小区图快照 PNG / PDF（验收用）",
+            dependencies=[Depends(auth.PUBLIC)], response_class=Response,
+            responses={200: {"content": {"image/png": {}, "application/pdf": {}}}})
+def zone_snapshot(code: str, fmt: Literal["png", "pdf"], request: Request, conn: Connection,
+                  settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, width: Size = 1200,
+                  height: Size = 800, lang: Lang = "zh") -> Response:
+    _zone(conn, cat, settings, code)  # 404 before any browser work
+    conn.commit()  # the page's own requests need pool connections, not this idle one's transaction
+    url = base(request)
+    if fmt == "png":
+        data = snapshot.render_zone_png(url, code, width, height, lang=lang, timeout_s=ms.snapshot_timeout_s)
+        return Response(data, media_type="image/png")
+    data = snapshot.render_zone_pdf(url, code, width, height, lang=lang, timeout_s=ms.snapshot_timeout_s)
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{code}.pdf"'})
+
+
+@router.get("/static/{root}/{asset:path}", summary="页面静态资源（npm 安装，不用 CDN）",
+            dependencies=[Depends(auth.PUBLIC)], response_class=FileResponse, include_in_schema=False)
+def static_asset(root: str, asset: str) -> FileResponse:
+    path = resolve(root, asset)
+    if path is None:
+        raise NotFound(f"no static file '{root}/{asset}'", field="path")
+    return FileResponse(path, headers={"Cache-Control": STATIC_CACHE})
+
+
+def landing_links(conn: Connection, cat: AppCatalogue, settings: AppSettings, base_url: str) -> list[dict[str, str]]:
+    """Links from the landing page to every map page and every zone's map."""
+    spec = cat["zones"]
+    query = ft.parse_items_query(spec, {"limit": "1000", "properties": "name", "sortby": "code"})
+    body = orjson.loads(ft.items(conn, spec, query, district_code=settings.district.district_code, links=b"",
+                                 page_href=""))
+    zones = [(f["id"], f["properties"].get("name") or f["id"]) for f in body["features"]]
+    return pages.landing_links(base_url, zones)
+
+
+@contextmanager
+def local_server(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread on a free loopback port; yield its base URL
+    (``wuye snapshot`` renders through it when no running server is given)."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name="wuye-local-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ConfigError(f"the local server on port {port} did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
