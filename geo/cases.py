@@ -259,15 +259,16 @@ def _full_visible(principal: Principal | None) -> tuple[sql.Composable, dict[str
 
 
 def _select(full: sql.Composable) -> sql.Composed:
+    # ``full`` is evaluated once per row (the LATERAL), not once per private field.
     return sql.SQL(
         "SELECT json_build_object('type', 'Feature', 'id', c.code, "
-        " 'geometry', CASE WHEN {full} THEN " + _FULL_POINT + " ELSE " + _PUBLIC_POINT + " END, "
+        " 'geometry', CASE WHEN v.full THEN " + _FULL_POINT + " ELSE " + _PUBLIC_POINT + " END, "
         " 'properties', json_strip_nulls(json_build_object("
         "  'code', c.code, 'category', c.category, 'category_zh', cat.name, 'state', c.state, "
-        "  'description', CASE WHEN {full} THEN c.description END, "
-        "  'reporter_name', CASE WHEN {full} THEN c.reporter_name END, "
-        "  'reporter_phone', CASE WHEN {full} THEN c.reporter_phone END, "
-        "  'location_precision_m', CASE WHEN {full} THEN NULL ELSE 50 END, "
+        "  'description', CASE WHEN v.full THEN c.description END, "
+        "  'reporter_name', CASE WHEN v.full THEN c.reporter_name END, "
+        "  'reporter_phone', CASE WHEN v.full THEN c.reporter_phone END, "
+        "  'location_precision_m', CASE WHEN v.full THEN NULL ELSE 50 END, "
         "  'subdistrict_code', c.subdistrict_code, 'community_code', c.community_code, "
         "  'zone_code', c.zone_code, 'section_code', c.section_code, 'unit_code', c.unit_code, "
         "  'unit_name', u.name, 'routing_rule', c.routing_rule, 'assigned', c.zone_code IS NOT NULL, "
@@ -275,8 +276,9 @@ def _select(full: sql.Composable) -> sql.Composed:
         "  'facility_distance_m', round(c.facility_distance_m::numeric, 1), "
         "  'reported_at', c.created_at, 'due_at', c.due_at, 'closed_at', c.closed_at, "
         "  'overdue', c.due_at < coalesce(c.closed_at, now()), 'escalated_at', c.escalated_at, "
-        "  'version', c.version, 'full', {full}))), c.id "
-        "FROM cases c JOIN case_categories cat ON cat.code = c.category LEFT JOIN units u ON u.code = c.unit_code "
+        "  'version', c.version, 'full', v.full))), c.id "
+        "FROM cases c CROSS JOIN LATERAL (SELECT {full} AS full) v "
+        "JOIN case_categories cat ON cat.code = c.category LEFT JOIN units u ON u.code = c.unit_code "
     ).format(full=full)
 
 
@@ -324,7 +326,7 @@ def list_cases(conn: psycopg.Connection, principal: Principal, flt: CaseFilter, 
     full, params = _full_visible(principal)
     where: list[sql.Composable] = [sql.SQL("c.district_code = %(district)s")]
     if scoped_only:
-        where.append(full)
+        where.append(sql.SQL("v.full"))
     if flt.state is not None and flt.state not in STATE_NAMES:
         raise InvalidInput(f"state '{flt.state}' is unknown; allowed: {', '.join(STATE_NAMES)}", field="state")
     if flt.category is not None:
