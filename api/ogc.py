@@ -456,6 +456,12 @@ def _to_openapi30(node: Any) -> Any:
             else:
                 out[key] = rest
             out["nullable"] = True
+    for key in ("propertyNames", "$schema", "unevaluatedProperties", "prefixItems", "dependentRequired"):
+        out.pop(key, None)  # JSON Schema 2019+ keywords that OpenAPI 3.0 does not know
+    if "contentMediaType" in out:  # an uploaded file: 3.0 says format binary
+        out.pop("contentMediaType")
+        out.pop("contentEncoding", None)
+        out["format"] = "binary"
     if "const" in out:
         out["enum"] = [out.pop("const")]
     if "examples" in out and isinstance(out["examples"], list) and "schema" not in out:

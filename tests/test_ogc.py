@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from openapi_spec_validator import validate
 
 from api.app import create_app
 from tests.conftest import settings_for
@@ -39,6 +40,7 @@ def test_landing_conformance_and_api_document(client: TestClient):
     assert doc["openapi"] == "3.0.3"
     assert "/collections/{collection_id}/items" in doc["paths"]
     assert '"type": "null"' not in json.dumps(doc) and '"type":"null"' not in json.dumps(doc)
+    validate(doc)  # the OpenAPI 3.0 schema itself, as client generators check it
     assert client.get("/?f=html").headers["content-type"].startswith("text/html")
 
 
