@@ -1,0 +1,224 @@
+"""Remediation tasks (整治): workflow and illegal moves, scope, GeoJSON, progress, phase calendar;
+maintenance records (巡查): latest inspection sets the condition, imports, closing a case records one."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.cli import main
+from geo import cases, inspections, remediation
+from geo.access import Principal
+from tests.conftest import DISTRICT, auth_headers, settings_for
+
+ADMIN = Principal(username="admin-t", role="admin")
+
+
+@pytest.fixture
+def client(db_url: str):
+    with TestClient(create_app(settings_for(db_url))) as c:
+        yield c
+
+
+def _new_task(client, headers, zone="yumin-south", **extra):
+    body = {"item": "路灯", "planned_start": "2023-04-01", "planned_end": "2023-04-30", **extra}
+    return client.post(f"/zones/{zone}/remediation", json=body, headers=headers)
+
+
+def _act(client, code, headers, action, **extra):
+    return client.post(f"/remediation/{code}/actions", json={"action": action, **extra}, headers=headers)
+
+
+def test_task_moves_through_its_states_with_events(client, db_url):
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    team = auth_headers(db_url, "property_team", zone_codes=("yumin-south",))
+    created = _new_task(client, staff, geometry={"type": "Point", "coordinates": [112.94, 28.2]})
+    assert created.status_code == 201, created.text
+    props = created.json()["properties"]
+    code = props["code"]
+    assert (props["item"], props["item_zh"], props["state"]) == ("street_lights", "路灯", "planned")
+    assert code.startswith("yumin-south-R")
+    assert _act(client, code, team, "start", date="2023-04-03").json()["properties"]["actual_start"] == "2023-04-03"
+    done = _act(client, code, team, "finish", after_photo="photos/after-1.jpg").json()["properties"]
+    assert done["state"] == "done" and done["after_photo"] == "photos/after-1.jpg" and done["actual_end"]
+    assert _act(client, code, team, "verify").status_code == 403  # a property team cannot accept its own work
+    verified = _act(client, code, staff, "verify").json()["properties"]
+    assert verified["state"] == "verified" and verified["verified_on"]
+    redo = _act(client, code, staff, "redo", note="灯具仍不亮").json()["properties"]
+    assert redo["state"] == "in_progress" and redo["verified_on"] is None and redo["actual_end"] is None
+    assert [e["action"] for e in redo["events"]] == ["create", "start", "finish", "verify", "redo"]
+    assert redo["events"][-1]["note"] == "灯具仍不亮"
+
+
+@pytest.mark.parametrize(("moves", "action", "extra", "status", "allowed"), [
+    ([], "verify", {}, 409, "start"),
+    ([], "finish", {}, 409, "start"),
+    ([], "redo", {"note": "x"}, 409, "start"),
+    (["start"], "start", {}, 409, "finish"),
+    (["start", "finish"], "redo", {}, 400, None),  # redo needs a note
+    ([], "teleport", {}, 400, None),
+    ([], "start", {"date": "2999-01-01"}, 400, None),
+])
+def test_illegal_moves_are_refused_and_change_nothing(client, db_url, moves, action, extra, status, allowed):
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    code = _new_task(client, staff).json()["id"]
+    for move in moves:
+        assert _act(client, code, staff, move).status_code == 200
+    before = client.get(f"/remediation/{code}").json()["properties"]
+    response = _act(client, code, staff, action, **extra)
+    assert response.status_code == status, response.text
+    if allowed:
+        assert f"allowed now: {allowed}" in response.json()["reason"]
+    after = client.get(f"/remediation/{code}").json()["properties"]
+    assert after == before
+
+
+def test_scope_other_subdistricts_zones_are_404_and_bad_input_is_400(client, db_url):
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    assert _new_task(client, staff, zone="jinling").status_code == 404
+    assert _new_task(client, staff, zone="no-such-zone").status_code == 404
+    bad = _new_task(client, staff, item="扫雪")
+    assert bad.status_code == 400 and bad.json()["field"] == "item"
+    backwards = _new_task(client, staff, planned_start="2023-05-01", planned_end="2023-04-01")
+    assert backwards.status_code == 400 and backwards.json()["field"] == "planned_end"
+    code = _new_task(client, staff).json()["id"]
+    other = auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling")
+    assert _act(client, code, other, "start").status_code == 404
+    assert _act(client, code, {}, "start").status_code == 401
+
+
+def test_plan_items_progress_and_geojson_collection(client, db_url):
+    with psycopg.connect(db_url) as conn:
+        assert remediation.plan_items(conn, district_code=DISTRICT, actor="t") == 100
+        assert remediation.plan_items(conn, district_code=DISTRICT, actor="t") == 0  # zones with tasks are skipped
+        conn.commit()
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    tasks = client.get("/remediation", params={"zone": "yumin-north"}).json()
+    assert tasks["type"] == "FeatureCollection" and tasks["numberReturned"] == 10
+    assert {f["properties"]["item_zh"] for f in tasks["features"]} == set(remediation.ITEMS.values())
+    for feature in tasks["features"][:4]:
+        for move in ("start", "finish", "verify"):
+            assert _act(client, feature["id"], staff, move).status_code == 200
+    rows = client.get("/remediation/progress").json()
+    zone = next(r for r in rows if r["zone_code"] == "yumin-north")
+    assert (zone["tasks"], zone["verified"], zone["planned"], zone["verified_percent"]) == (10, 4, 6, 40)
+    assert zone["overdue"] == 6  # planned_end 2023-04-30 has passed
+    sub = next(r for r in rows if r["level"] == "subdistrict" and r["subdistrict_code"] == "xihu")
+    assert (sub["tasks"], sub["verified"]) == (20, 4)
+    district = next(r for r in rows if r["level"] == "district")
+    assert (district["tasks"], district["verified"]) == (100, 4)
+    body = client.get("/zones/yumin-north/remediation").json()
+    assert body["progress"]["verified"] == 4 and len(body["features"]) == 10
+    assert client.get("/remediation", params={"state": "verified"}).json()["numberReturned"] == 4
+    assert client.get("/remediation", params={"state": "nonsense"}).status_code == 400
+    assert client.get("/zones/no-such/remediation").status_code == 404
+
+
+def test_phase_calendar_defaults_to_the_plans_months_and_flags_overdue(client, db_url):
+    phases = client.get("/zones/jinling/phases").json()
+    assert [p["phase"] for p in phases] == ["survey", "remediation", "rollout", "service", "acceptance"]
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT phase, programme_year FROM zones WHERE code = 'jinling'").fetchone()
+    assert row is not None
+    current, year = row
+    dues = {p["phase"]: p["due_on"] for p in phases}
+    assert dues == {"survey": f"{year}-02-28", "remediation": f"{year}-04-30", "rollout": f"{year}-05-31",
+                    "service": f"{year}-06-30", "acceptance": f"{year}-08-31"}
+    by_phase = {p["phase"]: p for p in phases}
+    assert by_phase[current]["status"] == "current"
+    assert by_phase[current]["overdue"] == (date.fromisoformat(dues[current]) < remediation.today())
+    assert all(not p["overdue"] for p in phases if p["status"] == "done")
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling")
+    later = (remediation.today() + timedelta(days=30)).isoformat()
+    changed = client.put(f"/zones/jinling/phases/{current}", json={"due_on": later}, headers=staff).json()
+    mine = next(p for p in changed if p["phase"] == current)
+    assert (mine["due_on"], mine["default_deadline"], mine["overdue"]) == (later, False, False)
+    assert client.put("/zones/jinling/phases/harvest", json={"due_on": later}, headers=staff).status_code == 400
+
+
+# ---------------------------------------------------------------- inspections
+
+def _light(conn) -> str:
+    row = conn.execute("SELECT code FROM street_lights WHERE condition = 'normal' ORDER BY code LIMIT 1").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_latest_inspection_sets_the_condition(client, db_url):
+    with psycopg.connect(db_url) as conn:
+        light = _light(conn)
+    team = auth_headers(db_url, "property_team", zone_codes=("jinling",))
+    url = f"/facilities/street_lights/{light}/inspections"
+    first = client.post(url, json={"inspected_on": "2024-05-02", "condition": "故障", "note": "灯不亮"}, headers=team)
+    assert first.status_code == 201, first.text
+    assert client.get(url).json()["condition"] == "faulty"
+    # an older record does not override the newer one
+    client.post(url, json={"inspected_on": "2024-05-01", "condition": "normal"}, headers=team)
+    assert client.get(url).json()["condition"] == "faulty"
+    client.post(url, json={"inspected_on": "2024-05-03", "condition": "repairing"}, headers=team)
+    body = client.get(url).json()
+    assert body["condition"] == "repairing" and body["condition_zh"] == "维修中"
+    assert [i["inspected_on"] for i in body["inspections"]] == ["2024-05-03", "2024-05-02", "2024-05-01"]
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT condition, last_maintained FROM street_lights WHERE code = %s", [light]).fetchone()
+    assert row is not None and row[0] == "repairing" and row[1] >= date(2024, 5, 3)
+    future = (remediation.today() + timedelta(days=1)).isoformat()
+    assert client.post(url, json={"inspected_on": future, "condition": "normal"}, headers=team).status_code == 400
+    assert client.post(url, json={"inspected_on": "2024-05-03", "condition": "broken"},
+                       headers=team).status_code == 400
+    assert client.post("/facilities/street_lights/no-lamp/inspections", json={
+        "inspected_on": "2024-05-03", "condition": "normal"}, headers=team).status_code == 404
+    assert client.post(url, json={"inspected_on": "2024-05-03", "condition": "normal"},
+                       headers=auth_headers(db_url, "resident")).status_code == 403
+
+
+def test_inspection_import_is_all_or_nothing_with_row_errors(client, db_url, tmp_path):
+    with psycopg.connect(db_url) as conn:
+        light = _light(conn)
+        tank = conn.execute("SELECT code FROM septic_tanks ORDER BY code LIMIT 1").fetchone()[0]  # type: ignore[index]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("部件类型,部件编码,巡查日期,巡查人,状况\n"
+                   f"street_lights,{light},2024-06-01,李四,故障\n"
+                   "street_lights,no-lamp,2024-06-01,李四,故障\n"
+                   f"septic_tanks,{tank},2999-01-01,李四,正常\n"
+                   f"roads,{tank},2024-06-01,,坏了\n", encoding="utf-8")
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    response = client.post("/inspections/import", files={"file": ("bad.csv", bad.read_bytes(), "text/csv")},
+                           headers=staff)
+    assert response.status_code == 400
+    problems = {(p["row"], p["field"]) for p in response.json()["problems"]}
+    assert problems == {(2, "facility_code"), (3, "inspected_on"), (4, "facility_layer"), (4, "inspector"),
+                        (4, "condition")}
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (0,)
+    good = tmp_path / "good.csv"
+    good.write_text("facility_layer,facility_code,date,inspector,condition,note\n"
+                    f"street_lights,{light},2024-06-01,李四,faulty,\n"
+                    f"septic_tanks,{tank},2024/6/2,李四,已拆除,填埋\n", encoding="utf-8")
+    assert main(["inspect", "import", str(good)], settings=settings_for(db_url)) == 0
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT condition FROM septic_tanks WHERE code = %s", [tank]).fetchone() == ("removed",)
+        assert conn.execute("SELECT condition FROM street_lights WHERE code = %s", [light]).fetchone() == ("faulty",)
+
+
+def test_closing_a_case_on_a_facility_records_an_inspection_in_its_transaction(db_url):
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT code, ST_X(geom), ST_Y(geom) FROM street_lights WHERE condition = 'faulty' "
+                           "ORDER BY code LIMIT 1").fetchone()
+        assert row is not None
+        light, lon, lat = row
+        case = cases.report(conn, ADMIN, district_code=DISTRICT, category_code="light_out", lon=lon, lat=lat,
+                            facility_code=light)
+        code = case["id"]
+        for action, note in (("register", None), ("dispatch", None), ("handle", "已更换灯泡")):
+            cases.act(conn, ADMIN, code, action, district_code=DISTRICT, note=note)
+        assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (0,)
+        cases.act(conn, ADMIN, code, "verify", district_code=DISTRICT)
+        conn.commit()
+        history = inspections.history(conn, "street_lights", light)
+    assert history["condition"] == "normal"
+    assert history["inspections"][0]["case_code"] == code and history["inspections"][0]["source"] == "case"
