@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -13,6 +14,7 @@ from api import acceptance, admin, auth, cases, errors, maps, ogc, open311, secu
 from api.deps import AppCatalogue, Connection
 from geo.db import database_url, open_pool
 from geo.health import health
+from geo.jobs import Escalator
 from geo.settings import Settings
 from layers.catalogue import Catalogue, load_catalogue
 
@@ -27,9 +29,14 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database or database_url(settings.db)
         app.state.pool = open_pool(url, settings.db)
+        escalator = Escalator(app.state.pool, district_code=settings.district.district_code,
+                              grace=timedelta(hours=settings.cases.escalation_grace_hours),
+                              interval=settings.cases.escalation_interval_seconds)
+        escalator.start()
         try:
             yield
         finally:
+            escalator.stop()
             app.state.pool.close()
 
     app = FastAPI(

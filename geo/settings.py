@@ -59,6 +59,15 @@ class AuthSettings(BaseSettings):
     login_window_seconds: int = 300
 
 
+class CaseSettings(BaseSettings):
+    """The case workflow's timing."""
+
+    model_config = _ENV
+
+    escalation_grace_hours: float = Field(default=24.0, description="overdue this long → sub-district office")
+    escalation_interval_seconds: float = Field(default=300.0, description="how often serve checks (0: never)")
+
+
 class Settings(BaseSettings):
     """All settings, grouped by concern."""
 
@@ -68,6 +77,7 @@ class Settings(BaseSettings):
     district: DistrictSettings = Field(default_factory=DistrictSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    cases: CaseSettings = Field(default_factory=CaseSettings)
     acceptance: AcceptanceSettings = Field(default_factory=lambda: AcceptanceSettings())
 
 

@@ -480,3 +480,23 @@ def test_zone_import_reroutes_open_cases(client, db_url, tmp_path):
     props = client.get(f"/cases/{code}", headers=auth_headers(db_url, "admin")).json()["properties"]
     assert props["unit_code"] == "team-shangduifang"
     assert [e["actor"] for e in props["events"] if e["action"] == "reroute"] == ["imp"]
+
+
+def test_the_running_service_escalates_overdue_cases(db_url):
+    import time
+
+    settings = settings_for(db_url)
+    settings.cases.escalation_interval_seconds = 0.2
+    settings.cases.escalation_grace_hours = 1
+    with TestClient(create_app(settings)) as client:
+        code = _case_in(client, db_url, zone="daopo", category="safety_hazard")
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("UPDATE cases SET due_at = now() - interval '2 hours' WHERE code = %s", [code])
+        admin = auth_headers(db_url, "admin")
+        for _ in range(100):  # wait for the background pass (polling, not timing)
+            props = client.get(f"/cases/{code}", headers=admin).json()["properties"]
+            if props.get("escalated_at"):
+                break
+            time.sleep(0.1)
+    assert props["unit_code"] == "office-wangyue" and props["routing_rule"] == "escalated"
+    assert [e["actor"] for e in props["events"] if e["action"] == "escalate"] == ["system"]
