@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection
@@ -31,6 +31,7 @@ router = APIRouter(tags=["maps 地图"])
 Lang = Annotated[Literal["zh", "en"], Query(description="页面语言 page language")]
 Size = Annotated[int, Query(ge=200, le=4000, description="pixels")]
 STATIC_CACHE = "public, max-age=86400"
+PROGRESS_PATH = "/remediation/progress"  # api/acceptance.py: verified share of tasks per zone
 
 
 def map_settings(request: Request) -> MapSettings:
@@ -71,10 +72,10 @@ def cases_map(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: Ap
 
 def _progress_url(request: Request) -> str | None:
     """The remediation progress endpoint, when the app has one (it lands with the remediation work)."""
-    for route in request.app.routes:
-        if isinstance(route, APIRoute) and "GET" in (route.methods or ()) and route.path.startswith("/remediation") \
-                and route.path.endswith("/progress") and "{" not in route.path:
-            return route.path
+    for context in iter_route_contexts(request.app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and "GET" in (route.methods or ()) and route.path == PROGRESS_PATH:
+            return PROGRESS_PATH
     return None
 
 
@@ -119,7 +120,8 @@ def zone_map(code: str, conn: Connection, settings: AppSettings, cat: AppCatalog
              lang: Lang = "zh", snapshot: bool = False) -> HTMLResponse:
     zone = _zone(conn, cat, settings, code)
     return _html(pages.zone_page(cat, zone, ms, lang=lang, district_name=settings.district.district_name,
-                                 snapshot=snapshot), ms)
+                                 snapshot=snapshot,
+                                 district_bounds=ft.district_extent(conn, settings.district.district_code)), ms)
 
 
 @router.get("/maps/zones/{code}/snapshot.{fmt}", summary="小区图快照 PNG / PDF（验收用）",

@@ -21,6 +21,7 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 from shapely.geometry import shape
 
+from geo.remediation import STATES as TASK_STATES
 from layers.catalogue import Catalogue, LayerSpec
 from maps import styles
 from maps.assets import app_asset
@@ -179,11 +180,12 @@ def remediation_page(catalogue: Catalogue, bounds: list[float] | None, settings:
     cfg["legends"] = [_phase_legend(catalogue["zones"], lang)]
     # Remediation progress (share of tasks verified) when the app serves it; else colour by phase.
     cfg["progressUrl"] = progress_url
+    cfg["taskStates"] = {**TASK_STATES, "overdue": styles.texts(lang)["overdue"]} if lang != "en" else {}
     return _render(_map(settings, bounds), title, cfg)
 
 
 def zone_page(catalogue: Catalogue, zone: dict[str, Any], settings: MapSettings, *, lang: str,
-              district_name: str, snapshot: bool = False) -> str:
+              district_name: str, snapshot: bool = False, district_bounds: list[float] | None = None) -> str:
     """One zone: boundary, sections, facilities and open cases; ``snapshot`` hides the controls
     that mean nothing on paper and keeps title, legend, scale bar, north arrow and date."""
     t = styles.texts(lang)
@@ -191,6 +193,8 @@ def zone_page(catalogue: Catalogue, zone: dict[str, Any], settings: MapSettings,
     title = f"{name} · {t['zone']}" if lang != "en" else f"{t['zone']} · {name}"
     bounds = list(shape(zone["geometry"]).bounds)
     cfg = _base_config("zone", title, lang, catalogue, bounds, settings)
+    if cfg["display"] is not None and district_bounds:  # the shift grid covers the district, not just the zone
+        cfg["display"] = gcj02_grid(district_bounds)
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "zones"]
     cfg["zone"] = zone["id"]
     cfg["snapshot"] = snapshot

@@ -1,0 +1,487 @@
+"""Map pages in a real headless Chromium (the system one, driven by Playwright) against our app on a
+real port: offline (no host but ours), no console errors, features drawn (read from the page's own
+Leaflet state), toggles and filters, drawing and saving on the planner page, snapshots."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+
+from api.app import create_app
+from api.maps import local_server
+from maps import snapshot
+from maps.assets import installed
+from maps.settings import MapSettings
+from tests.conftest import auth_headers, settings_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists() or not installed(),
+                                reason="needs /usr/bin/chromium and the npm assets (make setup)")
+PAGES = ["/maps/maintenance", "/maps/cases", "/maps/remediation", "/maps/plan", "/maps/zones/jinling", "/report"]
+READY = "() => window.wuyeReady === true"
+
+
+@pytest.fixture(scope="module")
+def maps_db(server: Any, template_db: str) -> Iterator[str]:
+    """A copy of the demo database for this module, with a few reported cases."""
+    name = "wuye_maps_tests"
+    url = server.create(name, template=template_db)
+    try:
+        yield url
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture(scope="module")
+def base_url(maps_db: str) -> Iterator[str]:
+    """Our app under uvicorn on a free loopback port."""
+    with local_server(create_app(settings_for(maps_db))) as url:
+        _report_cases(url)
+        yield url
+
+
+def _report_cases(url: str) -> None:
+    """Three cases in jinling, two of one category (anonymous reports, as the phone page sends)."""
+    points = [("light_out", 112.9563, 28.2405), ("light_out", 112.9567, 28.2407), ("garbage_pile", 112.9565, 28.2409)]
+    for category, lon, lat in points:
+        r = httpx.post(f"{url}/cases", json={"category": category, "lon": lon, "lat": lat})
+        assert r.status_code == 201, r.text
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=snapshot.CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page with its console errors and the hosts it requested."""
+
+    def __init__(self, browser: Any, width: int = 1200, height: int = 800, token: str | None = None) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        if token:
+            self.context.add_init_script(f"localStorage.setItem('wuye_token', {token!r});")
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.hosts: set[str] = set()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.hosts.add(urlsplit(r.url).netloc))
+
+    def open(self, url: str) -> Any:
+        self.page.goto(url)
+        self.page.wait_for_function(READY, timeout=30_000)
+        return self.page
+
+    def drawn(self, name: str) -> int:
+        return int(self.page.evaluate("(n) => wuye.drawn(n)", name))
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _count(url: str, query: str, params: tuple[Any, ...] = ()) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_offline_with_no_console_errors_and_draws(browser, base_url, maps_db, path):
+    w = Watched(browser)
+    try:
+        w.open(base_url + path)
+        assert w.errors == []
+        assert w.hosts == {urlsplit(base_url).netloc}, w.hosts
+        assert w.page.evaluate("wuye.state.errors") == []
+        assert w.page.evaluate("document.documentElement.lang") == "zh-CN"
+        if path != "/maps/plan" and path != "/maps/remediation":
+            assert w.drawn("base:districts") == 1
+        if path == "/maps/maintenance":
+            for layer in ("street_lights", "septic_tanks", "litter_bins", "green_plots"):
+                assert w.drawn(layer) == _count(maps_db, f"SELECT count(*) FROM {layer}"), layer  # noqa: S608
+        elif path == "/maps/cases":
+            assert w.drawn("cases") == _count(maps_db, "SELECT count(*) FROM cases") == 3
+        elif path == "/maps/remediation":
+            assert w.drawn("zones") == _count(maps_db, "SELECT count(*) FROM zones")
+            assert "暂无整治任务" in w.page.inner_text("body")
+        elif path == "/maps/plan":
+            assert w.drawn("drawn") == _count(maps_db, "SELECT (SELECT count(*) FROM zones) + "
+                                                       "(SELECT count(*) FROM contract_sections)")
+        elif path == "/maps/zones/jinling":
+            assert w.drawn("zone") == 1
+            assert w.drawn("sections") == _count(maps_db, "SELECT count(*) FROM contract_sections "
+                                                          "WHERE zone_code = 'jinling'")
+            assert w.drawn("street_lights") > 0
+            assert w.drawn("cases") == _count(maps_db, "SELECT count(*) FROM cases WHERE zone_code = 'jinling'")
+            assert "金岭" in w.page.inner_text(".wuye-title")
+    finally:
+        w.close()
+
+
+def test_english_fallback(browser, base_url):
+    w = Watched(browser)
+    try:
+        page = w.open(base_url + "/maps/maintenance?lang=en")
+        assert "Facility maintenance" in page.inner_text(".wuye-title")
+        assert "faulty" in page.inner_text(".wuye-legend")
+        assert w.errors == []
+    finally:
+        w.close()
+
+
+def test_maintenance_layer_toggle_hides_and_shows_a_layer(browser, base_url):
+    w = Watched(browser)
+    try:
+        page = w.open(base_url + "/maps/maintenance")
+        before = w.drawn("street_lights")
+        assert before > 0
+        page.get_by_label("路灯").uncheck()
+        assert w.drawn("street_lights") == 0
+        assert page.evaluate("wuye.map.hasLayer(wuye.state.layers.street_lights)") is False
+        assert w.drawn("septic_tanks") > 0
+        page.get_by_label("路灯").check()
+        page.wait_for_function("() => wuye.drawn('street_lights') > 0")
+        assert w.drawn("street_lights") == before
+    finally:
+        w.close()
+
+
+def test_maintenance_popup_reads_the_feature(browser, base_url):
+    w = Watched(browser)
+    try:
+        page = w.open(base_url + "/maps/maintenance")
+        page.evaluate("wuye.map.setView([28.2406, 112.9565], 17, {animate: false})")
+        page.wait_for_function("() => !wuye.state.layers.street_lights._loading")
+        # Click the first street light drawn, by its own position.
+        code = page.evaluate("""() => {
+            const layer = wuye.state.layers.street_lights;
+            for (const r of Object.values(layer._vectorTiles)) {
+              for (const id of Object.keys(r._features)) { return id; }
+            }
+            return null; }""")
+        assert code
+        page.evaluate("""(code) => { wuye.state.layers.street_lights.fire('click', {
+            latlng: wuye.map.getCenter(), layer: {properties: {code: code}}}); }""", code)
+        page.wait_for_selector(".leaflet-popup-content")
+        text = page.inner_text(".leaflet-popup-content")
+        assert code in text and "状况" in text and "最近维护" in text
+    finally:
+        w.close()
+
+
+def test_cases_filters_and_heat_map(browser, base_url, maps_db):
+    w = Watched(browser)
+    try:
+        page = w.open(base_url + "/maps/cases")
+        assert w.drawn("cases") == 3
+        page.select_option("#f-category", "light_out")
+        page.click("#f-apply")
+        page.wait_for_function(READY)
+        assert w.drawn("cases") == _count(maps_db, "SELECT count(*) FROM cases WHERE category = 'light_out'") == 2
+        page.select_option("#f-category", "")
+        page.fill("#f-since", "2000-01-01")
+        page.fill("#f-until", "2000-01-02")
+        page.click("#f-apply")
+        page.wait_for_function(READY)
+        assert w.drawn("cases") == 0
+        page.check("#f-heat")
+        assert page.evaluate("wuye.map.hasLayer(wuye.state.layers.heat)") is True
+        page.uncheck("#f-heat")
+        assert page.evaluate("wuye.map.hasLayer(wuye.state.layers.heat)") is False
+        assert w.errors == []
+    finally:
+        w.close()
+
+
+def test_overdue_cases_stand_out(browser, base_url, maps_db):
+    with psycopg.connect(maps_db, autocommit=True) as conn:
+        conn.execute("UPDATE cases SET due_at = now() - interval '1 day' WHERE category = 'garbage_pile'")
+    w = Watched(browser)
+    try:
+        page = w.open(base_url + "/maps/cases")
+        styles = page.evaluate("""() => wuye.state.layers.cases.getLayers().map(l => [
+            l.feature.properties.category, l.options.color, l.options.radius])""")
+        overdue = [s for s in styles if s[0] == "garbage_pile"]
+        assert overdue and all(s[1] == "#ff0000" and s[2] == 8 for s in overdue)
+        assert all(s[1] != "#ff0000" for s in styles if s[0] != "garbage_pile")
+    finally:
+        w.close()
+
+
+def test_remediation_subdistrict_filter(browser, base_url, maps_db):
+    w = Watched(browser)
+    try:
+        page = w.open(base_url + "/maps/remediation")
+        page.select_option("#f-subdistrict", "xihu")
+        page.wait_for_function(READY)
+        assert w.drawn("zones") == _count(maps_db, "SELECT count(*) FROM zones WHERE subdistrict_code = 'xihu'")
+        assert 0 < w.drawn("zones") < _count(maps_db, "SELECT count(*) FROM zones")
+    finally:
+        w.close()
+
+
+# -- planner page --------------------------------------------------------------------------------------
+def _free_square(url: str) -> tuple[str, list[tuple[float, float]]]:
+    """A 120 m square inside a sub-district, 300 m from every zone (a valid new zone)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "WITH z AS (SELECT ST_Transform(ST_Union(geom), 4547) AS g FROM zones), "
+            "s AS (SELECT code, ST_Transform(geom, 4547) AS g FROM subdistricts ORDER BY code), "
+            "free AS (SELECT s.code, ST_Difference(ST_Buffer(s.g, -300), ST_Buffer(z.g, 300)) AS g FROM s, z) "
+            "SELECT code, ST_X(p), ST_Y(p) FROM free, LATERAL ST_PointOnSurface(free.g) AS p "
+            "WHERE NOT ST_IsEmpty(free.g) ORDER BY ST_Area(free.g) DESC LIMIT 1").fetchone()
+    assert row is not None
+    code, x, y = row
+    corners = [(x - 60, y - 60), (x + 60, y - 60), (x + 60, y + 60), (x - 60, y + 60)]
+    with psycopg.connect(url) as conn:
+        lonlat = [conn.execute("SELECT ST_X(p), ST_Y(p) FROM ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4547), "
+                               "4490) AS p", c).fetchone() for c in corners]
+    return code, [(float(p[0]), float(p[1])) for p in lonlat if p is not None]
+
+
+def _draw_polygon(page: Any, ring: list[tuple[float, float]]) -> None:
+    """Draw a polygon with simulated clicks: the toolbar button, each corner, then the first again."""
+    lons = [p[0] for p in ring]
+    lats = [p[1] for p in ring]
+    page.evaluate("(b) => wuye.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {animate: false, padding: [150, 150]})",
+                  [min(lons), min(lats), max(lons), max(lats)])
+    box = page.locator(".folium-map").bounding_box()
+    page.click(".leaflet-draw-draw-polygon")
+    points = page.evaluate("(ring) => ring.map(p => { const c = wuye.map.latLngToContainerPoint("
+                           "wuye.toDisplay(p[0], p[1])); return [c.x, c.y]; })", ring)
+    for x, y in [*points, points[0]]:
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        page.wait_for_timeout(60)  # Leaflet.Draw ignores a click that follows the previous one too closely
+
+
+def _planner(browser: Any, base_url: str, maps_db: str) -> Watched:
+    token = auth_headers(maps_db, "planner")["Authorization"].split(" ", 1)[1]
+    w = Watched(browser, 1280, 900, token=token)
+    w.open(base_url + "/maps/plan")
+    return w
+
+
+def test_planner_draws_a_zone_and_saves_it_through_part4(browser, base_url, maps_db):
+    subdistrict, ring = _free_square(maps_db)
+    w = _planner(browser, base_url, maps_db)
+    try:
+        page = w.page
+        before = w.drawn("drawn")
+        _draw_polygon(page, ring)
+        assert w.drawn("drawn") == before + 1
+        page.fill("#p-attr-code", "drawn-zone")
+        page.fill("#p-attr-name", "新绘小区")
+        page.fill("#p-attr-subdistrict_code", subdistrict)
+        page.click("#p-save")
+        page.wait_for_selector("#p-msg.wuye-ok, #p-msg.wuye-error")
+        assert page.get_attribute("#p-msg", "class") == "wuye-ok", page.inner_text("#p-msg")
+        feature = httpx.get(f"{base_url}/collections/zones/items/drawn-zone").json()
+        assert feature["properties"]["name"] == "新绘小区"
+        assert feature["properties"]["subdistrict_code"] == subdistrict
+        assert _count(maps_db, "SELECT count(*) FROM feature_history "
+                               "WHERE layer = 'zones' AND feature_code = 'drawn-zone'") == 1
+        assert w.errors == []
+    finally:
+        w.close()
+
+
+def test_planner_shows_the_overlap_error_and_keeps_the_drawing(browser, base_url, maps_db):
+    with psycopg.connect(maps_db) as conn:
+        row = conn.execute("SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g), subdistrict_code FROM "
+                           "(SELECT ST_Envelope(geom) AS g, subdistrict_code FROM zones WHERE code = 'jinling') q"
+                           ).fetchone()
+    assert row is not None
+    x0, y0, x1, y1, subdistrict = row
+    cx, cy, dx, dy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 4, (y1 - y0) / 4
+    ring = [(cx - dx, cy - dy), (cx + dx, cy - dy), (cx + dx, cy + dy), (cx - dx, cy + dy)]
+    w = _planner(browser, base_url, maps_db)
+    try:
+        page = w.page
+        before = w.drawn("drawn")
+        _draw_polygon(page, ring)
+        page.fill("#p-attr-code", "overlapping-zone")
+        page.fill("#p-attr-name", "重叠小区")
+        page.fill("#p-attr-subdistrict_code", subdistrict)
+        page.click("#p-save")
+        page.wait_for_selector("#p-msg.wuye-error")
+        message = page.inner_text("#p-msg")
+        assert "409" in message and "jinling" in message and "m²" in message
+        assert w.drawn("drawn") == before + 1  # the drawing is still there to fix
+        assert httpx.get(f"{base_url}/collections/zones/items/overlapping-zone").status_code == 404
+    finally:
+        w.close()
+
+
+# -- report page ------------------------------------------------------------------------------------------
+def test_report_page_taps_a_position_and_gets_a_case_number_and_unit(browser, base_url, maps_db):
+    w = Watched(browser, 390, 844)
+    try:
+        page = w.open(base_url + "/report")
+        page.evaluate("wuye.map.setView([28.2406, 112.9565], 17, {animate: false})")
+        box = page.locator(".folium-map").bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.select_option("#r-category", "light_out")
+        page.fill("#r-description", "路灯不亮（浏览器测试）")
+        page.click("#r-submit")
+        page.wait_for_selector("#r-code")
+        code = page.inner_text("#r-code")
+        assert code and page.inner_text("#r-unit") != "—"
+        assert "附近可能重复的事件" in page.inner_text("#r-result")
+        assert _count(maps_db, "SELECT count(*) FROM cases WHERE code = %s AND zone_code = 'jinling'", (code,)) == 1
+        assert w.errors == []
+    finally:
+        w.close()
+
+
+# -- landing page, basemaps -----------------------------------------------------------------------------
+def test_landing_page_links_every_map_and_every_zone(base_url, maps_db):
+    links = {lk["href"] for lk in httpx.get(base_url + "/").json()["links"]}
+    for path in PAGES:
+        assert base_url + path in links or "/zones/" in path
+    with psycopg.connect(maps_db) as conn:
+        zones = [r[0] for r in conn.execute("SELECT code FROM zones")]
+    assert zones and all(f"{base_url}/maps/zones/{z}" in links for z in zones)
+    html = httpx.get(base_url + "/?f=html").text
+    assert "/maps/maintenance" in html and "/maps/zones/jinling" in html
+
+
+def test_osm_basemap_is_allowed_by_the_page_csp(maps_db):
+    app = create_app(settings_for(maps_db))
+    app.state.map_settings = MapSettings(basemap="osm")
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        r = client.get("/maps/maintenance")
+    assert "tile.openstreetmap.org" in r.text
+    assert "https://tile.openstreetmap.org" in r.headers["content-security-policy"]
+
+
+def test_tianditu_needs_a_key():
+    with pytest.raises(ValueError, match="WUYE_TIANDITU_KEY"):
+        MapSettings(basemap="tianditu")
+
+
+def test_amap_basemap_shifts_overlays_to_gcj02_and_clicks_back(browser, maps_db):
+    from geo.coords import wgs84_to_gcj02
+
+    app = create_app(settings_for(maps_db))
+    app.state.map_settings = MapSettings(basemap="amap")
+    with local_server(app) as url:
+        w = Watched(browser)
+        w.page.route("**/*autonavi.com/**", lambda route: route.abort())
+        try:
+            w.open(url + "/maps/zones/jinling")
+            probes = [(112.9565, 28.2406), (112.95, 28.20), (112.91, 28.17)]
+            shown = w.page.evaluate("(ps) => ps.map(p => { const ll = wuye.toDisplay(p[0], p[1]);"
+                                    " const back = wuye.fromDisplay(ll); return [ll.lng, ll.lat, back[0], back[1]]; })",
+                                    probes)
+            for (lon, lat), (slon, slat, blon, blat) in zip(probes, shown, strict=True):
+                glon, glat = wgs84_to_gcj02(lon, lat)
+                assert abs(slon - glon) * 98_000 < 0.5 and abs(slat - glat) * 111_000 < 0.5
+                assert abs(blon - lon) * 98_000 < 0.01 and abs(blat - lat) * 111_000 < 0.01
+            # the zone outline is drawn shifted (about 600 m here), not where the stored data is
+            west = w.page.evaluate("wuye.state.layers.zone.getBounds().getWest()")
+            with psycopg.connect(maps_db) as conn:
+                row = conn.execute("SELECT ST_XMin(geom) FROM zones WHERE code = 'jinling'").fetchone()
+            assert row is not None and abs(west - wgs84_to_gcj02(row[0], 28.235)[0]) < 0.0002
+        finally:
+            w.close()
+
+
+# -- snapshots ----------------------------------------------------------------------------------------------
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def _png_colours(data: bytes) -> set[tuple[int, ...]]:
+    """Distinct RGB(A) colours of an 8-bit, non-interlaced PNG (what Chromium writes)."""
+    width, height = _png_size(data)
+    depth, colour_type = data[24], data[25]
+    assert depth == 8 and colour_type in (2, 6)
+    channels = 3 if colour_type == 2 else 4
+    raw, pos = b"", 8
+    while pos < len(data):
+        length = struct.unpack(">I", data[pos:pos + 4])[0]
+        kind = data[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            raw += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    pixels = zlib.decompress(raw)
+    stride = width * channels
+    rows, prev = [], bytearray(stride)
+    for y in range(height):
+        f = pixels[y * (stride + 1)]
+        line = bytearray(pixels[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = prev[i], prev[i - channels] if i >= channels else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        prev = line
+    return {tuple(r[i:i + 3]) for r in rows for i in range(0, stride, channels * 7)}
+
+
+def test_zone_snapshot_png_has_the_size_and_shows_the_zone(base_url):
+    r = httpx.get(f"{base_url}/maps/zones/jinling/snapshot.png", params={"width": 640, "height": 480}, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert _png_size(r.content) == (640, 480)
+    colours = _png_colours(r.content)
+    assert len(colours) > 20  # not a blank page
+    zone_outline = (0xd9, 0x48, 0x01)
+    assert any(sum(abs(a - b) for a, b in zip(c, zone_outline, strict=True)) < 30 for c in colours)
+
+
+def test_zone_snapshot_pdf_has_title_legend_and_date(base_url):
+    r = httpx.get(f"{base_url}/maps/zones/jinling/snapshot.pdf", timeout=60)
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=r.content, capture_output=True,
+                          check=True).stdout.decode()
+    assert "金岭" in text and "图例" in text and "日期" in text and "北" in text
+    assert " m" in text  # the scale bar
+
+
+def test_unknown_zone_snapshot_is_404_without_a_browser(base_url):
+    assert httpx.get(f"{base_url}/maps/zones/nowhere/snapshot.png").status_code == 404
+    assert httpx.get(f"{base_url}/maps/zones/nowhere").status_code == 404
+
+
+def test_cli_snapshot_writes_a_png_of_the_requested_size(base_url, tmp_path):
+    from api.cli import main
+
+    out = tmp_path / "jinling.png"
+    assert main(["snapshot", "--zone", "jinling", "--out", str(out), "--width", "500", "--height", "400",
+                 "--url", base_url]) == 0
+    assert _png_size(out.read_bytes()) == (500, 400)
+
+
+def test_static_assets_refuse_paths_outside_their_roots(base_url):
+    assert httpx.get(f"{base_url}/static/vendor/leaflet/dist/leaflet.js").status_code == 200
+    assert httpx.get(f"{base_url}/static/vendor/%2E%2E/package.json").status_code == 404
+    assert httpx.get(f"{base_url}/static/app/..%2F..%2Fsettings.py").status_code == 404
+    assert httpx.get(f"{base_url}/static/nothing/x.js").status_code == 404
