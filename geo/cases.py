@@ -68,9 +68,13 @@ MOVES: dict[str, Move] = {
 }
 
 
+FEW_CASES = 1000  # up to this many ids, each point looks up its polygons (assign_few.sql)
+
+
 @cache
-def _assign_sql() -> str:
-    return resources.files("geo").joinpath("sql/assign_cases.sql").read_text(encoding="utf-8")
+def _assign_sql(few: bool = False) -> str:
+    name = "sql/assign_few.sql" if few else "sql/assign_cases.sql"
+    return resources.files("geo").joinpath(name).read_text(encoding="utf-8")
 
 
 def _checked_point(conn: psycopg.Connection, lon: float, lat: float, coord_sys: str,
@@ -140,10 +144,11 @@ def assign(conn: psycopg.Connection, *, district_code: str, ids: list[int] | Non
     Runs in the caller's transaction (SET LOCAL needs one): JIT compilation costs
     more than it saves on these joins, and the grouping wants memory, not disk.
     """
-    if ids is None or len(ids) > 1000:
+    few = ids is not None and len(ids) <= FEW_CASES
+    if not few:
         conn.execute("SET LOCAL jit = off")
         conn.execute("SET LOCAL work_mem = '256MB'")
-    return conn.execute(_assign_sql(), {"ids": ids, "district": district_code, "initial": initial}).fetchall()
+    return conn.execute(_assign_sql(few), {"ids": ids, "district": district_code, "initial": initial}).fetchall()
 
 
 def event(conn: psycopg.Connection, case_id: int, *, district_code: str, actor: str, action: str,

@@ -500,3 +500,29 @@ def test_the_running_service_escalates_overdue_cases(db_url):
             time.sleep(0.1)
     assert props["unit_code"] == "office-wangyue" and props["routing_rule"] == "escalated"
     assert [e["actor"] for e in props["events"] if e["action"] == "escalate"] == ["system"]
+
+
+def test_bulk_and_per_case_assignment_agree(client, db_url):
+    """assign_cases.sql (polygon → points, bulk) and assign_few.sql (point → polygons) give the same answer."""
+    with psycopg.connect(db_url) as conn:
+        edge = conn.execute(
+            "SELECT ST_X(d.geom), ST_Y(d.geom) FROM zones a, zones b, ST_DumpPoints(a.geom) d "
+            "WHERE a.code = 'yumin-north' AND b.code = 'yumin-south' AND ST_Covers(b.geom, d.geom) LIMIT 1").fetchone()
+        points = [_inside(conn, z) for z in ("jinling", "ansu", "lichen", "yanghaitang-east", "daopo")]
+        sections = conn.execute("SELECT code FROM contract_sections ORDER BY code").fetchall()
+        points += [_point_in_section(conn, s[0]) for s in sections]
+    points += [edge, (112.935, 28.165)]
+    categories = ["garbage_pile", "light_out", "street_vendor", "safety_hazard", "road_uneven", "tree_pests"]
+    for i, (lon, lat) in enumerate(points):
+        assert _report(client, lon, lat, category=categories[i % len(categories)]).status_code == 201
+    columns = "code, subdistrict_code, community_code, zone_code, section_code, unit_code, routing_rule"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        per_case = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+        conn.execute("UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, "
+                     "section_code = NULL, unit_code = NULL, routing_rule = NULL")
+        with conn.transaction():
+            changed = cases.assign(conn, district_code=DISTRICT, ids=None)
+        bulk = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+    assert bulk == per_case
+    assert len(changed) == len(points)
+    assert any(row[5] is not None and row[6] == "section_contractor" for row in bulk)
