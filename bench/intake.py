@@ -51,10 +51,15 @@ def _bodies(url: str, n: int, seed: int = 5) -> list[dict]:
     zones = shapely.from_wkb(bytes(wkb[0]))
     rng = np.random.default_rng(seed)
     minx, miny, maxx, maxy = zones.bounds
-    x = rng.uniform(minx, maxx, n * 20)
-    y = rng.uniform(miny, maxy, n * 20)
-    keep = shapely.contains_xy(zones, x, y)
-    x, y = x[keep][:n], y[keep][:n]
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    while sum(len(v) for v in xs) < n:  # the zones cover a small part of their bounding box
+        x = rng.uniform(minx, maxx, n * 20)
+        y = rng.uniform(miny, maxy, n * 20)
+        keep = shapely.contains_xy(zones, x, y)
+        xs.append(x[keep])
+        ys.append(y[keep])
+    x, y = np.concatenate(xs)[:n], np.concatenate(ys)[:n]
     gx, gy = wgs84_to_gcj02(x, y)
     bodies = []
     for i in range(n):
