@@ -232,7 +232,15 @@ def _check(which: str, port: int, path: str) -> tuple[int, str]:
     return len(r.content), detail
 
 
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+LOAD: list[str] = []
+
+
 def main() -> None:
+    LOAD.append(_load())
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
@@ -301,10 +309,12 @@ def write(url: str, cases: list[dict[str, Any]], results: dict[tuple[str, str], 
         f"- servers: uvicorn, 1 worker each, same machine; load: wrk -t2 -c{args.connections}, "
         f"{args.seconds} s per run ({3 * args.seconds} s for the tile), {args.rounds} rounds alternating A/B "
         "(after a 2 s warm-up); between runs each server is left to finish the requests wrk abandoned",
-        "- both servers run with MALLOC_ARENA_MAX=2",
+        "- both servers run with MALLOC_ARENA_MAX=2 and uvicorn's httptools + uvloop (uvicorn[standard])",
         "- tipg: `uvicorn tipg.main:app` with TIPG_DB_SCHEMAS=[\"public\"] (collections `public.*`), "
         "default settings",
         "- figures are medians over the rounds; memory is the server process's peak RSS under load",
+        f"- load average (1 min) at the start and the end: {LOAD[0]} / {_load()} (other sessions share "
+        "this machine; A/B alternation spreads their load over both servers)",
         "",
         "| case | what | server | req/s | p50 ms | p99 ms | bytes | non-2xx | peak RSS MiB |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
