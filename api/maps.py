@@ -20,8 +20,9 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection
-from api.ogc import base
+from api.ogc import TILE_CACHE, base, layer
 from geo import features as ft
+from geo import overview, tiles
 from geo.errors import ConfigError, NotFound
 from maps import pages, snapshot
 from maps.assets import resolve
@@ -139,6 +140,23 @@ def zone_snapshot(code: str, fmt: Literal["png", "pdf"], request: Request, conn:
     data = snapshot.render_zone_pdf(url, code, width, height, lang=lang, timeout_s=ms.snapshot_timeout_s)
     return Response(data, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{code}.pdf"'})
+
+
+@router.get("/maps/overview/{collection_id}/{z}/{x}/{y}", summary="点图层概览瓦片（按格网与状况汇总）",
+            dependencies=[Depends(auth.PUBLIC)], response_class=Response,
+            responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}, 204: {}})
+def overview_tile(collection_id: str, z: int, x: int, y: int, request: Request, conn: Connection,
+                  settings: AppSettings, cat: AppCatalogue) -> Response:
+    """Points of a layer grouped per tile cell and condition, with counts (maps at low zoom)."""
+    data = overview.overview_tile(conn, layer(cat, collection_id), z, x, y,
+                                  district_code=settings.district.district_code)
+    tag = tiles.etag(data)
+    headers = {"ETag": tag, "Cache-Control": TILE_CACHE}
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
 
 
 @router.get("/static/{root}/{asset:path}", summary="页面静态资源（npm 安装，不用 CDN）",

@@ -21,6 +21,7 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 from shapely.geometry import shape
 
+from geo.overview import DETAIL_ZOOM
 from geo.remediation import STATES as TASK_STATES
 from layers.catalogue import Catalogue, LayerSpec
 from maps import styles
@@ -157,6 +158,7 @@ def maintenance_page(catalogue: Catalogue, bounds: list[float] | None, settings:
     facilities = [catalogue[n] for n in catalogue if catalogue[n].facility]
     cfg = _base_config("maintenance", title, lang, catalogue, bounds, settings)
     cfg["layers"] = [_layer_entry(s, lang) for s in facilities]
+    cfg["detailZoom"] = DETAIL_ZOOM  # below it, point layers come as overview tiles (counts per cell)
     cfg["legends"] = [_condition_legend(facilities[0] if facilities else None, lang)]
     return _render(_map(settings, bounds), title, cfg, plugins.VectorGridProtobuf.default_js)
 

@@ -166,16 +166,17 @@ def test_maintenance_popup_reads_the_feature(browser, base_url):
     try:
         page = w.open(base_url + "/maps/maintenance")
         page.evaluate("wuye.map.setView([28.2406, 112.9565], 17, {animate: false})")
-        page.wait_for_function("() => !wuye.state.layers.street_lights._loading")
-        # Click the first street light drawn, by its own position.
+        page.wait_for_function(READY)
+        # At this zoom the detail grid draws every light (the overview grid stands aside); click one.
+        assert page.evaluate("wuye.state.layers.street_lights.getLayers()[0].wuyeOverview") is True
         code = page.evaluate("""() => {
-            const layer = wuye.state.layers.street_lights;
-            for (const r of Object.values(layer._vectorTiles)) {
+            const grid = wuye.state.layers.street_lights.getLayers()[1];
+            for (const r of Object.values(grid._vectorTiles)) {
               for (const id of Object.keys(r._features)) { return id; }
             }
             return null; }""")
         assert code
-        page.evaluate("""(code) => { wuye.state.layers.street_lights.fire('click', {
+        page.evaluate("""(code) => { wuye.state.layers.street_lights.getLayers()[1].fire('click', {
             latlng: wuye.map.getCenter(), layer: {properties: {code: code}}}); }""", code)
         page.wait_for_selector(".leaflet-popup-content")
         text = page.inner_text(".leaflet-popup-content")

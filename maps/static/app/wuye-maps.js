@@ -75,13 +75,6 @@
       document.documentElement.dataset.ready = "1";
     });
   }
-  // Wait for a grid layer's visible tiles (VectorGrid fires 'load' when all have arrived).
-  function tilesLoaded(layer) {
-    return new Promise((resolve) => {
-      layer.once("load", resolve);
-      setTimeout(() => { if (!layer._loading) resolve(); }, 0);
-    });
-  }
   function esc(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   }
@@ -178,16 +171,29 @@
   }
 
   // How many features a layer has drawn, read from Leaflet's own state.
+  // Overview grids count the features their cells stand for; detail grids count distinct codes.
+  function gridCount(grid) {
+    if (!map.hasLayer(grid) || !inZoomRange(grid)) return 0;
+    const tiles = Object.entries(grid._vectorTiles).filter(([key]) => grid._tiles[key] && grid._tiles[key].current);
+    if (grid.wuyeOverview) {
+      let total = 0;
+      tiles.forEach(([, r]) => Object.values(r._features || {}).forEach((f) => { total += f.feature.properties.count || 0; }));
+      return total;
+    }
+    const ids = new Set();
+    tiles.forEach(([, r]) => Object.keys(r._features || {}).forEach((id) => ids.add(id)));
+    return ids.size;
+  }
   wuye.drawn = function (name) {
     const layer = state.layers[name];
     if (!layer || !map.hasLayer(layer)) return 0;
-    if (layer._vectorTiles) {
-      const ids = new Set();
-      Object.values(layer._vectorTiles).forEach((r) => Object.keys(r._features || {}).forEach((id) => ids.add(id)));
-      return ids.size;
+    if (layer._vectorTiles) return gridCount(layer);
+    const members = layer.getLayers ? layer.getLayers() : [];
+    if (members.length && members.every((m) => m._vectorTiles)) {
+      return members.reduce((n, m) => n + gridCount(m), 0);
     }
-    if (layer.getLayers) return layer.getLayers().length;
-    return map.hasLayer(layer) ? 1 : 0;
+    if (layer.getLayers) return members.length;
+    return 1;
   };
 
   // -- popups ----------------------------------------------------------------------------------------
@@ -223,22 +229,56 @@
     },
   });
 
+  function inZoomRange(layer) {
+    const z = map.getZoom();
+    return !((layer.options.minZoom !== undefined && z < layer.options.minZoom) ||
+             (layer.options.maxZoom !== undefined && z > layer.options.maxZoom));
+  }
+  // Resolve once the grid's visible tiles have drawn (at once when its zoom range hides it).
+  function gridDrawn(layer) {
+    return new Promise((resolve) => {
+      if (!inZoomRange(layer)) { resolve(); return; }
+      layer.once("load", resolve);
+    });
+  }
+  function vectorGrid(url, name, style, extra) {
+    const styles = {};
+    styles[name] = style;
+    // 512-px tiles one zoom up: a quarter of the requests; none outside the district.
+    return new Grid512(url, Object.assign({
+      rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true, maxZoom: 19,
+      tileSize: 512, zoomOffset: -1, bounds: districtBounds(),
+    }, extra));
+  }
+  // Point layers: overview tiles (one symbol per cell and condition, with its count) below
+  // detailZoom, every feature from detailZoom up. Polygons: every feature at every zoom.
+  function facilityLayer(entry) {
+    const detail = vectorGrid("/collections/" + entry.name + "/tiles/WebMercatorQuad/{z}/{x}/{y}", entry.name,
+      facilityStyle(entry), { getFeatureId: (f) => f.properties.code });
+    detail.on("click", (e) => facilityPopup(e.latlng, entry, e.layer.properties.code));
+    if (entry.geometry.indexOf("Point") < 0) return L.layerGroup([detail]);
+    detail.options.minZoom = cfg.detailZoom;
+    let serial = 0;
+    const overview = vectorGrid("/maps/overview/" + entry.name + "/{z}/{x}/{y}", entry.name, facilityStyle(entry),
+      { maxZoom: cfg.detailZoom - 1, getFeatureId: () => "c" + (serial++) });
+    overview.wuyeOverview = true;
+    overview.on("click", (e) => map.setView(e.latlng, cfg.detailZoom));
+    return L.layerGroup([overview, detail]);
+  }
+
   pages.maintenance = function () {
     const overlays = {};
     cfg.layers.forEach((entry) => {
       let layer;
       if (!cfg.display) {
-        const styles = {};
-        styles[entry.name] = facilityStyle(entry);
-        layer = new Grid512("/collections/" + entry.name + "/tiles/WebMercatorQuad/{z}/{x}/{y}", {
-          rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
-          getFeatureId: (f) => f.properties.code, maxZoom: 19,
-          // 512-px tiles one zoom up: a quarter of the requests; none outside the district.
-          tileSize: 512, zoomOffset: -1, bounds: districtBounds(),
-        });
-        layer.on("click", (e) => facilityPopup(e.latlng, entry, e.layer.properties.code));
-        track(tilesLoaded(layer));
+        layer = facilityLayer(entry);
         layer.addTo(map);
+        layer.eachLayer((grid) => track(gridDrawn(grid)));
+        map.on("moveend", () => {
+          window.wuyeReady = false;
+          layer.eachLayer((grid) => { if (map.hasLayer(layer) && grid._loading) track(gridDrawn(grid)); });
+          checkReady();
+        });
       } else {
         // GCJ-02 basemap: tiles cannot be shifted, so read the features as paged GeoJSON.
         layer = L.geoJSON(null, {

@@ -1,0 +1,53 @@
+"""Overview tiles of point layers for maps at low zoom: one feature per tile cell and value.
+
+At the whole-district view a facility layer holds tens of thousands of
+points in a few tiles, far more than there are pixels to tell them apart:
+drawing each one costs seconds in the browser and the picture is the same.
+Here points are grouped by the MVT cell they fall in (``OVERVIEW_EXTENT``
+cells across a tile, about 2 px on a 512-px tile) and by their categorical
+attribute (e.g. condition), each group carrying its ``count``; from
+``DETAIL_ZOOM`` up the maps read the full tiles of ``geo.tiles``. No buffer:
+each point is counted in exactly one tile, so the counts add up to the layer.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from geo.errors import InvalidInput
+from geo.tiles import BUFFER, EXTENT, check_tile
+from layers.catalogue import LayerSpec
+
+OVERVIEW_EXTENT = 256
+DETAIL_ZOOM = 15  # the first zoom at which maps read every feature
+
+
+def overview_attribute(spec: LayerSpec) -> str | None:
+    """The categorical attribute points are grouped by (condition for facilities), if any."""
+    for attr in spec.attributes:
+        if attr.values and attr.type == "text":
+            return attr.name
+    return None
+
+
+def overview_tile(conn: psycopg.Connection, spec: LayerSpec, z: int, x: int, y: int, *, district_code: str) -> bytes:
+    """MVT bytes of tile z/x/y of a point layer, points grouped per cell and value (empty: nothing)."""
+    check_tile("WebMercatorQuad", z, x, y)
+    if "Point" not in spec.geometry:
+        raise InvalidInput(f"overview tiles are for point layers; {spec.name} is {spec.geometry}", field="layer")
+    attr = overview_attribute(spec)
+    value = sql.Identifier("t", attr) if attr else sql.SQL("NULL::text")
+    stmt = sql.SQL(
+        "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
+        " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), {srid}) AS search),"
+        " cells AS (SELECT ST_AsMVTGeom(ST_Transform(t.geom, 3857), b.env, {extent}, {buffer}, true) AS g,"
+        "  {value} AS v FROM {table} AS t, b WHERE t.district_code = %(district)s AND t.geom && b.search),"
+        " grouped AS (SELECT v AS {name}, count(*)::int AS count, ST_Point(ST_X(g), ST_Y(g)) AS geom FROM cells"
+        "  WHERE g IS NOT NULL GROUP BY ST_X(g), ST_Y(g), v)"
+        " SELECT ST_AsMVT(grouped, {layer}, {extent}, 'geom') FROM grouped"
+    ).format(srid=sql.Literal(spec.srid), extent=sql.Literal(OVERVIEW_EXTENT),
+             buffer=sql.Literal(0), value=value,
+             table=sql.Identifier(spec.table), name=sql.Identifier(attr or "value"), layer=sql.Literal(spec.name))
+    row = conn.execute(stmt, {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "district": district_code}).fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""
