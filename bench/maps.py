@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import http.server
+import os
 import statistics
 import sys
 import threading
@@ -181,7 +182,8 @@ def _write(args: argparse.Namespace, url: str, counts: dict[str, int], ours_byte
         "# Map page benchmark (`bench/maps.py`)",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, revision {git_revision()}",
-        f"- machine: {machine()}",
+        f"- machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f} (a shared machine: "
+        "other benchmarks and test suites ran at the same time, so absolute times are noisy)",
         f"- database: {server_versions(url)}; `wuye demo --scale {args.scale}` in a bench database",
         f"- facilities: {sum(counts.values()):,} (" + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + ")",
         "- browser: system Chromium, headless, via Playwright; fresh context (empty cache) per run, "

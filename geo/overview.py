@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from geo.errors import InvalidInput
-from geo.tiles import BUFFER, EXTENT, check_tile
+from geo.tiles import check_tile
 from layers.catalogue import LayerSpec
 
 OVERVIEW_EXTENT = 256
@@ -38,16 +38,19 @@ def overview_tile(conn: psycopg.Connection, spec: LayerSpec, z: int, x: int, y: 
         raise InvalidInput(f"overview tiles are for point layers; {spec.name} is {spec.geometry}", field="layer")
     attr = overview_attribute(spec)
     value = sql.Identifier("t", attr) if attr else sql.SQL("NULL::text")
+    # Cells by Web Mercator arithmetic on the stored lon/lat (CGCS2000 = WGS84 at this scale):
+    # no per-point ST_Transform/ST_AsMVTGeom, about 20x cheaper; floor() puts each point in
+    # exactly one tile and cell. The cell's corner is its MVT point (tile space, y down).
     stmt = sql.SQL(
-        "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
-        " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), {srid}) AS search),"
-        " cells AS (SELECT ST_AsMVTGeom(ST_Transform(t.geom, 3857), b.env, {extent}, {buffer}, true) AS g,"
+        "WITH b AS (SELECT ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), {srid}) AS search),"
+        " cells AS (SELECT floor(((ST_X(t.geom) + 180) / 360 * %(n)s - %(x)s) * {extent})::int AS cx,"
+        "  floor(((1 - asinh(tan(radians(ST_Y(t.geom)))) / pi()) / 2 * %(n)s - %(y)s) * {extent})::int AS cy,"
         "  {value} AS v FROM {table} AS t, b WHERE t.district_code = %(district)s AND t.geom && b.search),"
-        " grouped AS (SELECT v AS {name}, count(*)::int AS count, ST_Point(ST_X(g), ST_Y(g)) AS geom FROM cells"
-        "  WHERE g IS NOT NULL GROUP BY ST_X(g), ST_Y(g), v)"
+        " grouped AS (SELECT v AS {name}, count(*)::int AS count, ST_Point(cx, cy) AS geom FROM cells"
+        "  WHERE cx >= 0 AND cx < {extent} AND cy >= 0 AND cy < {extent} GROUP BY cx, cy, v)"
         " SELECT ST_AsMVT(grouped, {layer}, {extent}, 'geom') FROM grouped"
-    ).format(srid=sql.Literal(spec.srid), extent=sql.Literal(OVERVIEW_EXTENT),
-             buffer=sql.Literal(0), value=value,
+    ).format(srid=sql.Literal(spec.srid), extent=sql.Literal(OVERVIEW_EXTENT), value=value,
              table=sql.Identifier(spec.table), name=sql.Identifier(attr or "value"), layer=sql.Literal(spec.name))
-    row = conn.execute(stmt, {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "district": district_code}).fetchone()
+    row = conn.execute(stmt, {"z": z, "x": x, "y": y, "n": 1 << z, "margin": 0.01,
+                              "district": district_code}).fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
