@@ -13,6 +13,7 @@ one font configuration per worker, zones rendered in parallel processes).
 
 from __future__ import annotations
 
+import base64
 import io
 import multiprocessing
 import os
@@ -35,7 +36,7 @@ from geo.workcal import calendar
 from layers.catalogue import load_catalogue
 
 MAP_W, MAP_H = 1000, 620  # SVG user units of the map frame (aspect of the report's map box)
-POINT_CELLS = 160  # facilities are drawn snapped to a grid this many cells wide: bounded work per map
+POINT_CELLS = 120  # facilities are drawn snapped to a grid this many cells wide: bounded work per map
 KINDS = {"resettlement": "农民安置小区", "enterprise_dormitory": "破产企业宿舍区", "other": "其他开放式小区"}
 
 
@@ -166,12 +167,14 @@ def _svg(frame: tuple[float, float, float, float], outline: str, greens: list[st
               f'stroke-dasharray="{unit * 8:.1f} {unit * 5:.1f}"/>' for p in sections]
     parts += [f'<path d="{p}" fill="#fd8d3c" fill-opacity="0.5" stroke="#e6550d" '
               f'stroke-width="{unit * 2:.2f}"/>' for p in tasks]
-    r = unit * 3
+    # One path per layer and colour, a zero-length round-capped segment per point: the same dots as
+    # thousands of <circle> elements at a fraction of the parsing and drawing cost.
     for layer, pts in points.items():
-        for px, py, faulty in pts:
-            fill = "#d62728" if faulty else colors[layer]
-            parts.append(f'<circle cx="{px:.1f}" cy="{-py:.1f}" r="{r:.1f}" fill="{fill}" stroke="#333" '
-                         f'stroke-width="{unit * 0.4:.2f}"/>')
+        for faulty, fill in ((False, colors[layer]), (True, "#d62728")):
+            dots = "".join(f"M{px:.1f} {-py:.1f}h0" for px, py, bad in pts if bad == faulty)
+            if dots:
+                parts.append(f'<path d="{dots}" stroke="{fill}" stroke-width="{unit * 7:.1f}" '
+                             f'stroke-linecap="round" fill="none"/>')
     parts.append(_scale_bar(x, y_top, w, h, unit))
     parts.append("</svg>")
     return "".join(parts)
@@ -201,12 +204,18 @@ def _legend() -> list[tuple[str, str]]:
     return [*items, ("故障/维修/拆除设施", "#d62728")]
 
 
+def _data_uri(svg: str) -> str:
+    """The map as an image URI: WeasyPrint parses it with its SVG reader, much faster than the same
+    elements inline in the HTML tree (no HTML parsing or CSS cascade per circle)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
 def zone_html(figures: dict[str, Any], map_svg: str, *, district_name: str) -> str:
     """The zone report as HTML (map SVG inline)."""
     catalogue = load_catalogue()
     v = figures["verdict"]
     return _env().get_template("zone.html").render(
-        z=figures, css=_css(), map_svg=Markup(map_svg), district_name=district_name,
+        z=figures, css=_css(), map_uri=_data_uri(map_svg), district_name=district_name,
         report_date=_today_text(), verdict_class={"pass": "pass", "redo": "redo"}.get(v or "", "none"),
         kinds=KINDS, phases={k: n for k, (n, _) in remediation.PHASES.items()}, items=remediation.ITEMS,
         states=remediation.STATES, conditions=list(inspections.CONDITIONS.items()),
