@@ -73,7 +73,7 @@ FeatureId = Annotated[str, Path(description="the feature's stable code")]
 
 # -- request helpers --------------------------------------------------------------------------------
 def query_params(request: Request, allowed: set[str] | frozenset[str] = frozenset({"f"})) -> dict[str, str]:
-    """The query string as a dict; repeated or (unless ``allowed`` is None-like) unknown keys are 400."""
+    """The query string as a dict; a repeated key or one not in ``allowed`` is 400."""
     seen: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
         if key in seen:
