@@ -23,22 +23,30 @@ routed AS (
                        WHERE ST_Covers(geom, t.geom) ORDER BY code LIMIT 1) s ON true
 ),
 decided AS (
-    SELECT r.id, r.subdistrict_code, r.community_code, r.zone_code, r.section_code, pick.rule, pick.unit
+    -- the first of the category's rules (at most three) that names a unit wins
+    SELECT r.id, r.subdistrict_code, r.community_code, r.zone_code, r.section_code,
+           CASE WHEN u.u1 IS NOT NULL THEN r.rules[1] WHEN u.u2 IS NOT NULL THEN r.rules[2]
+                WHEN u.u3 IS NOT NULL THEN r.rules[3] END AS rule,
+           coalesce(u.u1, u.u2, u.u3) AS unit
     FROM routed r
-    LEFT JOIN LATERAL (
-        SELECT u.rule, CASE u.rule
-                 WHEN 'section_contractor' THEN CASE WHEN r.kind = ANY(r.service_kinds) THEN r.contractor_unit END
-                 WHEN 'zone_team' THEN r.property_unit
-                 WHEN 'subdistrict_office' THEN r.office_unit
-               END AS unit
-        FROM unnest(r.rules) WITH ORDINALITY AS u(rule, ord)
-        WHERE CASE u.rule
-                 WHEN 'section_contractor' THEN CASE WHEN r.kind = ANY(r.service_kinds) THEN r.contractor_unit END
-                 WHEN 'zone_team' THEN r.property_unit
-                 WHEN 'subdistrict_office' THEN r.office_unit
-               END IS NOT NULL
-        ORDER BY u.ord LIMIT 1
-    ) pick ON true
+    CROSS JOIN LATERAL (
+        SELECT
+          CASE r.rules[1]
+            WHEN 'section_contractor' THEN CASE WHEN r.kind = ANY(r.service_kinds) THEN r.contractor_unit END
+            WHEN 'zone_team' THEN r.property_unit
+            WHEN 'subdistrict_office' THEN r.office_unit
+          END AS u1,
+          CASE r.rules[2]
+            WHEN 'section_contractor' THEN CASE WHEN r.kind = ANY(r.service_kinds) THEN r.contractor_unit END
+            WHEN 'zone_team' THEN r.property_unit
+            WHEN 'subdistrict_office' THEN r.office_unit
+          END AS u2,
+          CASE r.rules[3]
+            WHEN 'section_contractor' THEN CASE WHEN r.kind = ANY(r.service_kinds) THEN r.contractor_unit END
+            WHEN 'zone_team' THEN r.property_unit
+            WHEN 'subdistrict_office' THEN r.office_unit
+          END AS u3
+    ) u
 )
 UPDATE cases c
 SET subdistrict_code = d.subdistrict_code, community_code = d.community_code, zone_code = d.zone_code,
