@@ -17,6 +17,7 @@ import base64
 import io
 import multiprocessing
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
@@ -236,21 +237,20 @@ def _today_text() -> str:
     return f"{today.year}年{today.month}月{today.day}日"
 
 
-_FONTS: Any = None
+_KEPT = threading.local()  # one font configuration per thread (API worker threads, render processes)
 
 
 def render_pdf(html: str, *, fresh: bool = False) -> bytes:
-    """HTML → PDF bytes. The font configuration is kept per process unless ``fresh``."""
-    global _FONTS
+    """HTML → PDF bytes. The font configuration is kept per thread unless ``fresh``."""
     from weasyprint import HTML
     from weasyprint.text.fonts import FontConfiguration
 
-    if fresh or _FONTS is None:
-        fonts = FontConfiguration()
-        if fresh:
-            return bytes(HTML(string=html).write_pdf(font_config=fonts))
-        _FONTS = fonts
-    return bytes(HTML(string=html).write_pdf(font_config=_FONTS))
+    if fresh:
+        return bytes(HTML(string=html).write_pdf(font_config=FontConfiguration()))
+    fonts = getattr(_KEPT, "fonts", None)
+    if fonts is None:
+        fonts = _KEPT.fonts = FontConfiguration()
+    return bytes(HTML(string=html).write_pdf(font_config=fonts))
 
 
 def zone_pdf(conn: psycopg.Connection, zone_code: str, *, district_code: str, district_name: str,
