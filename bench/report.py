@@ -3,7 +3,7 @@
 District: the demo at ``--scale 10``, the plan's ten remediation items per zone (most verified),
 20,000 survey answers across the zones, a few hundred cases. Two paths, same run, same database,
 each measured in its own process (wall time; peak memory = the sum of the RSS of the process and
-its children, sampled every 20 ms from /proc):
+its children, sampled every 50 ms from /proc):
 
 * plain: for each zone one after another, its own query set and a fresh renderer (WeasyPrint
   with a new font configuration), then the summary the same way;
@@ -110,25 +110,20 @@ def run_ours(url: str, out: Path) -> None:
 
 
 def _tree_rss(root: int) -> int:
-    """Resident memory (bytes) of a process and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            ppid, pages = int(fields[1]), int(fields[21])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
+    """Resident memory (bytes) of a process and all its descendants: the tree is walked through
+    /proc/PID/task/TID/children (cheap; scanning all of /proc every sample would cost CPU that
+    the measured paths need)."""
+    total, stack, page = 0, [root], os.sysconf("SC_PAGE_SIZE")
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1]) * page
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
     return total
 
 
@@ -144,7 +139,7 @@ def measure(path: str, url: str) -> dict[str, float]:
             nonlocal peak
             while not done.is_set():
                 peak = max(peak, _tree_rss(proc.pid))
-                time.sleep(0.02)
+                time.sleep(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -172,6 +167,7 @@ def main() -> None:
         (run_plain if args.run == "plain" else run_ours)(args.url, Path(args.out))
         return
     url = _prepare(args.scale, args.answers)
+    args.load_start = os.getloadavg()[0]
     results: dict[str, list[dict[str, float]]] = {"plain": [], "ours": []}
     for i in range(args.rounds):
         for path in ("plain", "ours") if i % 2 == 0 else ("ours", "plain"):  # alternate the order
@@ -186,10 +182,12 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
     lines = [
         "# Acceptance reports: ten zone PDFs + district summary (PDF + XLSX)", "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}.",
-        f"Machine: {machine()}; {server_versions(url)}.", "",
+        f"Machine: {machine()}; {server_versions(url)}.",
+        f"Load average (1 min) at the start / end of the measurements: {args.load_start:.1f} / "
+        f"{os.getloadavg()[0]:.1f} (other sessions share this machine; the paths alternate to share the noise).", "",
         f"District: demo `--scale {args.scale}`, {args.answers:,} survey answers, ten remediation items per zone, "
         "400 cases. Each path runs in its own process; peak memory is the summed RSS of the process and its "
-        f"children, sampled every 20 ms. Median of {args.rounds} rounds, order alternated.", "",
+        f"children, sampled every 50 ms. Median of {args.rounds} rounds, order alternated.", "",
         "| path | what | total time (s) | peak memory (MiB) | files | output (MiB) |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
         f"| plain | per zone: own query set + fresh WeasyPrint renderer, one after another | "
