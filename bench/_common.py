@@ -63,3 +63,29 @@ def git_revision() -> str:
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries that over ``execve`` from the forking
+    parent, so a worker started by a large parent would report the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def demo_database(name: str) -> str:
+    """A fresh bench database, migrated and loaded with the demo district (seed 2023, scale 1)."""
+    from geo.demo import load_demo
+    from geo.migrate import migrate
+    from layers.catalogue import load_catalogue
+
+    url = bench_database(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, load_catalogue())
+    with psycopg.connect(url) as conn:
+        load_demo(conn, load_catalogue(), district_code="430104")
+    return url

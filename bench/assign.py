@@ -5,7 +5,7 @@ Same points, same polygons, same database, same run, alternating A/B:
 (ii)  re-assignment after a boundary edit that moves ~1% of the points, written back: ours rewrites only
       the rows inside the changed area vs the whole geopandas path (read, sjoin, write every row back);
 (iii) first assignment of every point, written back: ours vs the whole geopandas path.
-Each measurement runs in its own process (peak memory = its ru_maxrss). Results: bench/results/cases.md.
+Each measurement runs in its own process (peak memory = its own VmHWM). Results: bench/results/cases.md.
 
     .venv/bin/python bench/assign.py [--rows 1000000] [--rounds 2]
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import pandas as pd
 import psycopg
 import shapely
 
-from bench._common import RESULTS, bench_database, git_revision, machine, server_versions
+from bench._common import RESULTS, demo_database, git_revision, machine, peak_rss_mib, server_versions
 
 DISTRICT = "430104"
 CATEGORIES = ["garbage_pile", "light_out", "drain_blocked", "stairwell_clutter", "illegal_parking", "road_uneven"]
@@ -41,15 +40,8 @@ SHIFT = 0.0004  # degrees east: moves jinling's edge by ~40 m, about 1% of the p
 
 
 def _prepare(rows: int, seed: int) -> str:
-    from geo.demo import load_demo
-    from geo.migrate import migrate
-    from layers.catalogue import load_catalogue
-
-    url = bench_database("wuye_bench_assign")
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn, load_catalogue())
+    url = demo_database("wuye_bench_assign")
     with psycopg.connect(url) as conn:
-        load_demo(conn, load_catalogue(), district_code=DISTRICT)
         zones = shapely.from_wkb(bytes(conn.execute("SELECT ST_AsBinary(ST_Union(geom)) FROM zones").fetchone()[0]))
         district = shapely.from_wkb(bytes(conn.execute("SELECT ST_AsBinary(geom) FROM districts").fetchone()[0]))
     rng = np.random.default_rng(seed)
@@ -187,7 +179,7 @@ def _worker(which: str, url: str) -> dict[str, float]:
             conn.execute("UPDATE zones SET geom = ST_Translate(geom, %s, 0) WHERE code = 'jinling'", [-SHIFT])
             with conn.transaction():
                 cases.assign(conn, district_code=DISTRICT, ids=None)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     return {"seconds": elapsed, "peak_mib": peak, "changed": changed}
 
 
@@ -245,7 +237,7 @@ def _write(args: argparse.Namespace, url: str, runs: dict[str, list[dict[str, fl
         f"- machine: {machine()}",
         f"- database: {server_versions(url)}; {args.rows:,} cases, 90% inside the ten zones",
         f"- {args.rounds} rounds alternating A/B; each measurement in its own process; medians; peak = the "
-        "Python process's ru_maxrss (the PostgreSQL server's own memory is not in it)",
+        "measuring process's own VmHWM (the PostgreSQL server's memory is not in it)",
         "- ours: `geo/sql/assign_cases.sql` (polygon → point joins on the GiST index, routing rules in SQL); "
         "(ii) `geo.cases.reassign_within` on the symmetric difference of the old and new zone, with an event "
         "per re-routed case",

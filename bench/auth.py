@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
-from bench._common import RESULTS, bench_database, git_revision, machine, server_versions
+from bench._common import RESULTS, demo_database, git_revision, machine, server_versions
 from bench._load import LoadResult, load, our_server
 
 DISTRICT = "430104"
@@ -30,15 +30,8 @@ DISTRICT = "430104"
 
 def _prepare() -> tuple[str, dict[str, dict[str, str]]]:
     from geo import users
-    from geo.demo import load_demo
-    from geo.migrate import migrate
-    from layers.catalogue import load_catalogue
 
-    url = bench_database("wuye_bench_auth")
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn, load_catalogue())
-    with psycopg.connect(url) as conn:
-        load_demo(conn, load_catalogue(), district_code=DISTRICT)
+    url = demo_database("wuye_bench_auth")
     _cases(url, 20_000)
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     with psycopg.connect(url, autocommit=True) as conn:

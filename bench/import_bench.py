@@ -1,7 +1,7 @@
 """Benchmark: load 1,000,000 street lights through our import path vs geopandas ``to_postgis``.
 
 Same generated points, same database, same run, alternating A/B rounds.
-Each load runs in its own subprocess so that its peak memory (ru_maxrss) is
+Each load runs in its own subprocess so that its peak memory (VmHWM) is
 its own. Results go to ``bench/results/import.md``.
 
     .venv/bin/python bench/import_bench.py [--rows 1000000] [--rounds 2]
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import numpy as np
 import psycopg
 import shapely
 
-from bench._common import RESULTS, bench_database, git_revision, machine, server_versions
+from bench._common import RESULTS, demo_database, git_revision, machine, peak_rss_mib, server_versions
 
 DISTRICT = "430104"
 
@@ -91,7 +90,7 @@ def _worker(which: str, url: str, rows: int, seed: int) -> dict[str, float]:
         table = "street_lights" if which == "ours" else "street_lights_gpd"
         got = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 (fixed names)
     assert got == (rows,), got
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB
+    peak = peak_rss_mib()
     return {"seconds": elapsed, "rows_per_s": rows / elapsed, "peak_mib": peak}
 
 
@@ -104,16 +103,7 @@ def _run(which: str, url: str, rows: int, seed: int) -> dict[str, float]:
 
 
 def _prepare(rows: int) -> str:
-    from geo.demo import load_demo
-    from geo.migrate import migrate
-    from layers.catalogue import load_catalogue
-
-    url = bench_database("wuye_bench_import")
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn, load_catalogue())
-    with psycopg.connect(url) as conn:
-        load_demo(conn, load_catalogue(), district_code=DISTRICT)
-    return url
+    return demo_database("wuye_bench_import")
 
 
 def main() -> None:
@@ -159,7 +149,7 @@ def _write(args: argparse.Namespace, url: str, runs: dict[str, list[dict[str, fl
         "after a bulk load, one batch record), mode `replace`",
         "- baseline: `GeoDataFrame.to_postgis(if_exists='replace')` (GeoAlchemy2 + SQLAlchemy, psycopg 3), "
         "no validation, index built after",
-        "- peak memory: ru_maxrss of the loading process, which also generated the points",
+        "- peak memory: VmHWM of the loading process, which also generated the points",
         "",
         "| path | median s | median rows/s | peak MiB (max) | runs (s) |",
         "| --- | ---: | ---: | ---: | --- |",

@@ -22,7 +22,7 @@ import numpy as np
 import psycopg
 import shapely
 
-from bench._common import RESULTS, bench_database, git_revision, machine, server_versions
+from bench._common import RESULTS, demo_database, git_revision, machine, server_versions
 from bench._load import LoadResult, load_post, our_server
 
 DISTRICT = "430104"
@@ -30,16 +30,7 @@ CATEGORIES = ["garbage_pile", "light_out", "drain_blocked", "stairwell_clutter",
 
 
 def _prepare() -> str:
-    from geo.demo import load_demo
-    from geo.migrate import migrate
-    from layers.catalogue import load_catalogue
-
-    url = bench_database("wuye_bench_intake")
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn, load_catalogue())
-    with psycopg.connect(url) as conn:
-        load_demo(conn, load_catalogue(), district_code=DISTRICT)
-    return url
+    return demo_database("wuye_bench_intake")
 
 
 def _bodies(url: str, n: int, seed: int = 5) -> list[dict]:

@@ -73,8 +73,11 @@ FEW_CASES = 1000  # up to this many ids, each point looks up its polygons (assig
 
 @cache
 def _assign_sql(few: bool = False) -> str:
-    name = "sql/assign_few.sql" if few else "sql/assign_cases.sql"
-    return resources.files("geo").joinpath(name).read_text(encoding="utf-8")
+    """The assignment statement: a head that finds each case's polygons, the shared routing tail."""
+    sql_dir = resources.files("geo").joinpath("sql")
+    head = sql_dir.joinpath("assign_few.sql" if few else "assign_cases.sql").read_text(encoding="utf-8")
+    tail = sql_dir.joinpath("assign_route.sql").read_text(encoding="utf-8")
+    return head + ",\n" + tail
 
 
 def _checked_point(conn: psycopg.Connection, lon: float, lat: float, coord_sys: str,
