@@ -72,8 +72,17 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Every benchmark, one after another (about half an hour); results in bench/results/.
+# wrk (Debian) is the load generator of the features benchmark.
 bench: setup
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk; }
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/features.py
+	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/assign.py
+	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/maps.py
+	$(BIN)/python bench/report.py
 
 clean:
 	-$(BIN)/wuye db stop
