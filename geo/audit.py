@@ -1,4 +1,4 @@
-"""The audit trail: administrative actions, feature edits and imports, read as one list."""
+"""The audit trail: administrative actions, feature edits, case moves and imports, read as one list."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ SELECT at, actor, action, table_name, record_code, details FROM (
     SELECT changed_at, actor, 'feature.' || operation, layer, feature_code,
            jsonb_build_object('version', version, 'batch_id', batch_id), district_code
     FROM feature_history
+  UNION ALL
+    SELECT e.at, e.actor, 'case.' || e.action, 'cases', c.code,
+           jsonb_build_object('from_state', e.from_state, 'to_state', e.to_state, 'note', e.note), e.district_code
+    FROM case_events e JOIN cases c ON c.id = e.case_id
   UNION ALL
     SELECT started_at, actor, 'import.' || mode, layer, NULL,
            jsonb_build_object('batch_id', id, 'source', source, 'inserted', rows_inserted,

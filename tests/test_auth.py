@@ -264,3 +264,17 @@ def test_cli_user_commands(db_url, capsys, monkeypatch):
         with pytest.raises(Unauthenticated):
             users.authenticate(conn, "cli.user", "cli-password")
     assert main(["user", "add", "x", "--role", "contractor", "--password-stdin"], settings=settings) == 1
+
+
+def test_audit_includes_case_moves_by_their_actor(client, db_url):
+    with psycopg.connect(db_url) as conn:
+        lon, lat = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones "
+                                "WHERE code = 'yumin-south') q").fetchone()
+    code = client.post("/cases", json={"category": "garbage_pile", "lon": lon, "lat": lat}).json()["id"]
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    staff_name = client.get("/auth/me", headers=staff).json()["username"]
+    assert client.post(f"/cases/{code}/actions", json={"action": "register"}, headers=staff).status_code == 200
+    admin = auth_headers(db_url, "admin")
+    entries = client.get("/audit", params={"user": staff_name, "table": "cases"}, headers=admin).json()
+    assert [(e["action"], e["code"], e["details"]["to_state"]) for e in entries] == [
+        ("case.register", code, "registered")]
