@@ -142,14 +142,47 @@ def zone_snapshot(code: str, fmt: Literal["png", "pdf"], request: Request, conn:
                     headers={"Content-Disposition": f'inline; filename="{code}.pdf"'})
 
 
+class _TtlCache:
+    """Overview tiles for ``ttl`` seconds: the same staleness the tiles' ``Cache-Control: max-age=60``
+    already allows any shared cache, and a low-zoom tile reads every feature of its layer."""
+
+    def __init__(self, ttl: float = 60.0, size: int = 1024) -> None:
+        self.ttl, self.size = ttl, size
+        self._items: dict[tuple[Any, ...], tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None or hit[0] < time.monotonic():
+                return None
+            return hit[1]
+
+    def put(self, key: tuple[Any, ...], data: bytes) -> None:
+        with self._lock:
+            if len(self._items) >= self.size:
+                now = time.monotonic()
+                self._items = {k: v for k, v in self._items.items() if v[0] >= now}
+                while len(self._items) >= self.size:
+                    self._items.pop(next(iter(self._items)))
+            self._items[key] = (time.monotonic() + self.ttl, data)
+
+
+_overview_cache = _TtlCache()
+
+
 @router.get("/maps/overview/{collection_id}/{z}/{x}/{y}", summary="点图层概览瓦片（按格网与状况汇总）",
             dependencies=[Depends(auth.PUBLIC)], response_class=Response,
             responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}, 204: {}})
 def overview_tile(collection_id: str, z: int, x: int, y: int, request: Request, conn: Connection,
                   settings: AppSettings, cat: AppCatalogue) -> Response:
-    """Points of a layer grouped per tile cell and condition, with counts (maps at low zoom)."""
-    data = overview.overview_tile(conn, layer(cat, collection_id), z, x, y,
-                                  district_code=settings.district.district_code)
+    """Features of a layer grouped per tile cell and condition, with counts (maps at low zoom)."""
+    spec = layer(cat, collection_id)
+    key = (spec.name, z, x, y, settings.district.district_code)
+    data = _overview_cache.get(key)
+    if data is None:
+        data = overview.overview_tile(conn, spec, z, x, y, district_code=settings.district.district_code)
+        _overview_cache.put(key, data)
     tag = tiles.etag(data)
     headers = {"ETag": tag, "Cache-Control": TILE_CACHE}
     if request.headers.get("if-none-match") == tag:

@@ -109,6 +109,7 @@ def _base_config(page: str, title: str, lang: str, catalogue: Catalogue, bounds:
     """What every page's script needs: words, bounds, the quiet base layers and the display shift."""
     base_layers = [_layer_entry(catalogue[n], lang) for n in ("districts", "subdistricts", "zones") if n in catalogue]
     return {"page": page, "title": title, "lang": lang, "texts": styles.texts(lang), "bounds": bounds,
+            "maxZoom": MAX_ZOOM,
             "baseLayers": base_layers if settings.basemap == "none" else [],
             "display": gcj02_grid(bounds) if settings.basemap == "amap" and bounds else None,
             "coordSys": "gcj02" if settings.basemap == "amap" else "cgcs2000",
@@ -207,9 +208,10 @@ def zone_page(catalogue: Catalogue, zone: dict[str, Any], settings: MapSettings,
     cfg["sectionLayer"] = _layer_entry(catalogue["contract_sections"], lang) if "contract_sections" in catalogue \
         else None
     cfg["layers"] = [_layer_entry(catalogue[n], lang) for n in catalogue if catalogue[n].facility]
+    cfg["detailZoom"] = DETAIL_ZOOM
     cfg["legends"] = [_condition_legend(next((catalogue[n] for n in catalogue if catalogue[n].facility), None), lang),
                       _state_legend(lang)]
-    return _render(_map(settings, bounds), title, cfg)
+    return _render(_map(settings, bounds), title, cfg, plugins.VectorGridProtobuf.default_js)
 
 
 def plan_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str,

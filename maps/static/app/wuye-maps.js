@@ -59,6 +59,7 @@
     }
     return features;
   }
+  wuye.pending = () => pending;  // for tests and debugging: promises still awaited
   function track(promise) {
     pending++;
     return Promise.resolve(promise)
@@ -210,6 +211,13 @@
       esc(conditionLabel(p.condition)) + "<br>" + esc(T("last_maintained")) + "：" + esc(p.last_maintained || p.last_inspected || "—")
     ).openOn(map);
   }
+  function overviewStyle(entry) {
+    return (props) => ({
+      radius: entry.geometry.indexOf("Point") < 0 ? 3 : (entry.style.radius || 4), fill: true, fillOpacity: 0.9,
+      weight: 1, color: entry.geometry.indexOf("Point") < 0 ? entry.style.color : "#333",
+      fillColor: cfg.conditionColours[props.condition] || "#888", stroke: true,
+    });
+  }
   function facilityStyle(entry) {
     return (props) => ({
       radius: entry.style.radius || 4, fill: true, fillOpacity: 0.9, weight: 1, color: "#333",
@@ -236,9 +244,19 @@
   }
   // Resolve once the grid's visible tiles have drawn (at once when its zoom range hides it).
   function gridDrawn(layer) {
+    // 'load' fires when the visible tiles have arrived; the check also covers a grid whose tiles
+    // were all in place (or none needed) before we started listening.
+    // Leaflet may create the tiles a moment after the grid is added: no tiles yet is not done.
+    const done = () => {
+      if (!map.hasLayer(layer) || !inZoomRange(layer)) return true;
+      const tiles = Object.values(layer._tiles).filter((t) => t.current);
+      return !layer._loading && tiles.length > 0 && tiles.every((t) => t.loaded);
+    };
     return new Promise((resolve) => {
-      if (!inZoomRange(layer)) { resolve(); return; }
-      layer.once("load", resolve);
+      if (done()) { resolve(); return; }
+      const finish = () => { if (done()) { layer.off("load", finish); clearInterval(timer); resolve(); } };
+      layer.on("load", finish);
+      const timer = setInterval(finish, 50);
     });
   }
   function vectorGrid(url, name, style, extra) {
@@ -250,16 +268,15 @@
       tileSize: 512, zoomOffset: -1, bounds: districtBounds(),
     }, extra));
   }
-  // Point layers: overview tiles (one symbol per cell and condition, with its count) below
-  // detailZoom, every feature from detailZoom up. Polygons: every feature at every zoom.
+  // Overview tiles (one symbol per cell and condition, with its count; a polygon counts at its
+  // centre) below detailZoom, every feature from detailZoom up.
   function facilityLayer(entry) {
     const detail = vectorGrid("/collections/" + entry.name + "/tiles/WebMercatorQuad/{z}/{x}/{y}", entry.name,
       facilityStyle(entry), { getFeatureId: (f) => f.properties.code });
     detail.on("click", (e) => facilityPopup(e.latlng, entry, e.layer.properties.code));
-    if (entry.geometry.indexOf("Point") < 0) return L.layerGroup([detail]);
     detail.options.minZoom = cfg.detailZoom;
     let serial = 0;
-    const overview = vectorGrid("/maps/overview/" + entry.name + "/{z}/{x}/{y}", entry.name, facilityStyle(entry),
+    const overview = vectorGrid("/maps/overview/" + entry.name + "/{z}/{x}/{y}", entry.name, overviewStyle(entry),
       { maxZoom: cfg.detailZoom - 1, getFeatureId: () => "c" + (serial++) });
     overview.wuyeOverview = true;
     overview.on("click", (e) => map.setView(e.latlng, cfg.detailZoom));
@@ -441,6 +458,14 @@
       }));
     }
     cfg.layers.forEach((entry) => {
+      if (!cfg.display) {  // vector tiles of the zone's view (overview below detailZoom)
+        track(zonePromise.then(() => {
+          const layer = facilityLayer(entry).addTo(map);
+          state.layers[entry.name] = layer;
+          return Promise.all(layer.getLayers().map(gridDrawn));
+        }));
+        return;
+      }
       track(zonePromise.then((bbox) => allItems("/collections/" + entry.name + "/items?limit=10000&bbox=" + bbox)).then((fs) => {
         state.layers[entry.name] = L.geoJSON({ type: "FeatureCollection", features: fs }, {
           coordsToLatLng: coordsToLatLng,
@@ -630,6 +655,10 @@
     wuye.map = map;
     wuye.config = cfg;
     map.attributionControl.setPrefix(false);
+    // Without a basemap folium leaves the map's maxZoom unset; Leaflet would then take it from
+    // the layers and clamp the view to the overview grids' maxZoom when they are added.
+    map.options.maxZoom = cfg.maxZoom;
+    map.options.minZoom = 3;
     fitDistrict();
     furniture();
     baseLayers();
