@@ -41,12 +41,15 @@ CurrentUser = Annotated[Principal, Depends(current_principal)]
 class Guard:
     """A route's access rule: which roles may call it (public = everyone, anonymous too)."""
 
-    def __init__(self, *roles: str, description: str = "") -> None:
+    def __init__(self, *roles: str, description: str = "", scoped: str | None = None) -> None:
         unknown = set(roles) - set(ALL_ROLES)
         if unknown:
             raise ValueError(f"unknown roles {unknown}")
         self.roles = roles
         self.description = description
+        # The path parameter naming data inside or outside a caller's scope (a case code, say):
+        # the access matrix then also expects 404 for an object outside a scoped caller's scope.
+        self.scoped = scoped
 
     @property
     def public(self) -> bool:

@@ -10,14 +10,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
-from api.auth import PUBLIC, SIGNED_IN, CurrentUser, Guard
+from api.auth import ALL_ROLES, PUBLIC, CurrentUser, Guard
 from api.deps import AppSettings, Connection
 from geo import cases, photos
 from geo.case_stats import case_stats, to_csv, to_xlsx
 from geo.idempotency import once
 
 router = APIRouter(tags=["cases"])
-WORKERS = Guard(*cases.WORKERS, description="staff and assigned units")
+WORKERS = Guard(*cases.WORKERS, description="staff and assigned units, in scope", scoped="code")
+CASE_PRIVATE = Guard(*(r for r in ALL_ROLES if r != "anonymous"), description="the reporter and staff in scope",
+                     scoped="code")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STAFF_LIST_ROLES = ("subdistrict_staff", "property_team", "contractor", "survey_team")
 
@@ -146,7 +148,7 @@ def post_action(code: str, body: Action, conn: Connection, settings: AppSettings
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-@router.post("/cases/{code}/photos", status_code=201, summary="上传照片", dependencies=[Depends(SIGNED_IN)])
+@router.post("/cases/{code}/photos", status_code=201, summary="上传照片", dependencies=[Depends(CASE_PRIVATE)])
 async def post_photo(code: str, request: Request, settings: AppSettings, user: CurrentUser,
                      photo: Annotated[UploadFile, File()], kind: Annotated[str, Form(max_length=20)] = "report"
                      ) -> dict[str, Any]:
@@ -163,14 +165,14 @@ async def post_photo(code: str, request: Request, settings: AppSettings, user: C
     return await run_in_threadpool(work)
 
 
-@router.get("/cases/{code}/photos", summary="照片列表", dependencies=[Depends(SIGNED_IN)])
+@router.get("/cases/{code}/photos", summary="照片列表", dependencies=[Depends(CASE_PRIVATE)])
 def get_photos(code: str, conn: Connection, settings: AppSettings, user: CurrentUser) -> list[dict[str, Any]]:
     """Photos of a case (reporter or staff in scope)."""
     case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)
     return photos.photo_list(conn, case_id)
 
 
-@router.get("/cases/{code}/photos/{photo_id}", summary="照片", dependencies=[Depends(SIGNED_IN)])
+@router.get("/cases/{code}/photos/{photo_id}", summary="照片", dependencies=[Depends(CASE_PRIVATE)])
 def get_photo(code: str, photo_id: int, conn: Connection, settings: AppSettings, user: CurrentUser) -> FileResponse:
     """One photo's bytes (reporter or staff in scope)."""
     case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)

@@ -113,3 +113,67 @@ def test_route_answers_each_role_as_its_rule_says(matrix_client, path, method):
         else:
             expected = 401 if role == "anonymous" else 403
             assert response.status_code == expected, (role, response.status_code, response.text[:200])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inside / outside scope: routes whose Guard names a ``scoped`` path parameter are called by scoped
+# roles with an object inside their scope (a case in 西湖's yumin-south) and one outside it (a case in
+# 望岳's daopo). Inside: neither 401, 403 nor 404; outside: 404 (existence is not leaked).
+SCOPED_ROLES = ("subdistrict_staff", "property_team")  # both scoped to the yumin zones (DEFAULT_SCOPE)
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+SCOPED_REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/cases/{code}/actions"): {"json": {"action": "start"}},  # 409 inside (still 'reported')
+    ("GET", "/cases/{code}/photos"): {},
+    ("GET", "/cases/{code}/photos/{photo_id}"): {},
+    ("POST", "/cases/{code}/photos"): {"files": {"photo": ("p.jpg", JPEG, "image/jpeg")}},
+}
+SCOPED_CASES = [(route.path, method) for route in _routes() for method in sorted(route.methods - {"HEAD"})
+                if (g := _guard(route)) is not None and g.scoped]
+
+
+def test_every_scoped_route_has_a_scoped_request():
+    missing = [c for c in SCOPED_CASES if (c[1], c[0]) not in SCOPED_REQUESTS]
+    assert SCOPED_CASES and missing == [], f"add SCOPED_REQUESTS for {missing}"
+
+
+@pytest.fixture(scope="module")
+def scoped_objects(matrix_client):
+    """One case (with a photo) inside the scoped roles' zones, one outside."""
+    from pathlib import Path
+
+    from geo import cases, photos
+    from geo.access import ANONYMOUS, Principal
+
+    client, _ = matrix_client
+    url = client.app.state.settings.db.database_url
+    objects = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for where, zone in (("inside", "yumin-south"), ("outside", "daopo")):
+            lon, lat = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones "
+                                    "WHERE code = %s) q", [zone]).fetchone()
+            code = cases.report(conn, ANONYMOUS, district_code=DISTRICT, category_code="safety_hazard",
+                                lon=lon, lat=lat)["id"]
+            case_id = conn.execute("SELECT id FROM cases WHERE code = %s", [code]).fetchone()[0]
+            photo = photos.store(conn, Principal(username="tests", role="admin"), case_id=case_id, data=JPEG,
+                                 kind="report", root=Path(client.app.state.settings.db.home), max_bytes=10_000)
+            objects[where] = {"code": code, "photo_id": str(photo["id"])}
+    return objects
+
+
+@pytest.mark.parametrize(("path", "method"), SCOPED_CASES, ids=[f"{m} {p}" for p, m in SCOPED_CASES])
+def test_scoped_route_hides_what_is_outside_the_callers_scope(matrix_client, scoped_objects, path, method):
+    client, headers = matrix_client
+    route = next(r for r in _routes() if r.path == path and method in r.methods)
+    guard = _guard(route)
+    assert guard is not None
+    for role in SCOPED_ROLES:
+        assert role in guard.roles
+        for where, expect_hidden in (("inside", False), ("outside", True)):
+            values = {**SAMPLES, **scoped_objects[where]}
+            url = re.sub(r"{(\w+)(?::\w+)?}", lambda m, v=values: v[m.group(1)], path)
+            response = client.request(method, url, headers=headers(role), **SCOPED_REQUESTS[(method, path)])
+            if expect_hidden:
+                assert response.status_code == 404, (role, where, response.status_code, response.text[:200])
+            else:
+                assert response.status_code not in (401, 403, 404), (role, where, response.status_code,
+                                                                     response.text[:200])
