@@ -8,6 +8,7 @@ sample for fails too, so the matrix covers it for real.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from typing import Any
@@ -76,7 +77,7 @@ CASES = [(route.path, method) for route in _routes() for method in sorted(route.
 @pytest.fixture(scope="module")
 def matrix_client(server, template_db):
     """A client, and fresh credentials per call (a route like /auth/logout revokes the one it gets)."""
-    name = "wuye_access_matrix"
+    name = f"wuye_access_matrix_{os.getpid()}"
     url = server.create(name, template=template_db)
     made: dict[str, users.User] = {}
     with psycopg.connect(url, autocommit=True) as conn:
