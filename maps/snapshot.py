@@ -101,8 +101,13 @@ def _load(browser: Any, url: str, width: int, height: int, timeout_s: float) -> 
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(url, wait_until="load", timeout=timeout_s * 1000)
+        response = page.goto(url, wait_until="load", timeout=timeout_s * 1000)
+        if response is not None and response.status >= 400:  # e.g. an unknown zone: no picture of a 404
+            raise SnapshotError(f"{url} answered {response.status}: {response.text()[:200]}", field="url")
         page.wait_for_function(READY, timeout=timeout_s * 1000)
+    except SnapshotError:
+        page.close()
+        raise
     except Exception as e:
         page.close()
         raise SnapshotError(f"{url} did not draw within {timeout_s:.0f} s: {e}; page errors: {errors}") from e

@@ -481,6 +481,15 @@ def test_cli_snapshot_writes_a_png_of_the_requested_size(base_url, tmp_path):
     assert _png_size(out.read_bytes()) == (500, 400)
 
 
+def test_cli_snapshot_of_an_unknown_zone_fails_without_writing(base_url, tmp_path, capsys):
+    from api.cli import main
+
+    out = tmp_path / "nowhere.png"
+    assert main(["snapshot", "--zone", "nowhere", "--out", str(out), "--url", base_url]) == 1
+    assert not out.exists()
+    assert "404" in capsys.readouterr().err
+
+
 def test_static_assets_refuse_paths_outside_their_roots(base_url):
     assert httpx.get(f"{base_url}/static/vendor/leaflet/dist/leaflet.js").status_code == 200
     assert httpx.get(f"{base_url}/static/vendor/%2E%2E/package.json").status_code == 404
