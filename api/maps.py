@@ -33,6 +33,7 @@ Lang = Annotated[Literal["zh", "en"], Query(description="页面语言 page langu
 Size = Annotated[int, Query(ge=200, le=4000, description="pixels")]
 STATIC_CACHE = "public, max-age=86400"
 PROGRESS_PATH = "/remediation/progress"  # api/acceptance.py: verified share of tasks per zone
+ZONE_TASKS_PATH = "/zones/{code}/remediation"  # api/acceptance.py: a zone's tasks with their states
 
 
 def map_settings(request: Request) -> MapSettings:
@@ -71,12 +72,12 @@ def cases_map(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: Ap
                                   district_name=settings.district.district_name), ms)
 
 
-def _progress_url(request: Request) -> str | None:
-    """The remediation progress endpoint, when the app has one (it lands with the remediation work)."""
+def _served(request: Request, path: str) -> str | None:
+    """``path`` when the app serves GET on it (the remediation routes live in api/acceptance.py)."""
     for context in iter_route_contexts(request.app.routes):
         route = context.original_route
-        if isinstance(route, APIRoute) and "GET" in (route.methods or ()) and route.path == PROGRESS_PATH:
-            return PROGRESS_PATH
+        if isinstance(route, APIRoute) and "GET" in (route.methods or ()) and route.path == path:
+            return path
     return None
 
 
@@ -86,7 +87,8 @@ def remediation_map(request: Request, conn: Connection, settings: AppSettings, c
                     ms: AppMapSettings, lang: Lang = "zh") -> HTMLResponse:
     return _html(pages.remediation_page(**_common(conn, settings, cat), settings=ms, lang=lang,
                                         district_name=settings.district.district_name,
-                                        progress_url=_progress_url(request)), ms)
+                                        progress_url=_served(request, PROGRESS_PATH),
+                                        zone_tasks_url=_served(request, ZONE_TASKS_PATH)), ms)
 
 
 @router.get("/maps/plan", summary="规划绘制", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)

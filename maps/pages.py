@@ -178,7 +178,7 @@ def cases_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSe
 
 
 def remediation_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str,
-                     district_name: str, progress_url: str | None = None) -> str:
+                     district_name: str, progress_url: str | None = None, zone_tasks_url: str | None = None) -> str:
     """整治进度图: zones coloured by remediation completion when tasks exist, else by phase
     with "暂无整治任务"; sub-district filter."""
     title = _title("remediation", lang, district_name)
@@ -187,6 +187,7 @@ def remediation_page(catalogue: Catalogue, bounds: list[float] | None, settings:
     cfg["legends"] = [_phase_legend(catalogue["zones"], lang)]
     # Remediation progress (share of tasks verified) when the app serves it; else colour by phase.
     cfg["progressUrl"] = progress_url
+    cfg["zoneTasksUrl"] = zone_tasks_url  # e.g. /zones/{code}/remediation: each item's state in the popup
     cfg["taskStates"] = {**TASK_STATES, "overdue": styles.texts(lang)["overdue"]} if lang != "en" else {}
     return _render(_map(settings, bounds), title, cfg)
 

@@ -236,6 +236,36 @@ def test_remediation_subdistrict_filter(browser, base_url, maps_db):
         w.close()
 
 
+def test_remediation_colours_by_verified_share_and_lists_each_item(browser, db_url):
+    from geo.remediation import plan_items
+
+    with psycopg.connect(db_url) as conn:
+        plan_items(conn, district_code="430104", actor="tests", zone_code="jinling")
+        conn.commit()
+        total = _count(db_url, "SELECT count(*) FROM remediation_tasks WHERE zone_code = 'jinling'")
+        conn.execute("UPDATE remediation_tasks SET state = 'verified' WHERE id IN (SELECT id FROM remediation_tasks "
+                     "WHERE zone_code = 'jinling' ORDER BY id LIMIT %s)", [total])
+        conn.commit()
+    assert total > 0
+    with local_server(create_app(settings_for(db_url))) as url:
+        w = Watched(browser)
+        try:
+            page = w.open(url + "/maps/remediation")
+            fills = page.evaluate("() => Object.fromEntries(wuye.state.layers.zones.getLayers().map("
+                                  "l => [l.feature.id, l.options.fillColor]))")
+            assert fills["jinling"] == "#1a9641"  # all verified: the top completion class
+            assert fills["daopo"] != "#1a9641"  # no tasks: coloured by phase
+            assert "≥ 100%" in page.inner_text(".wuye-legend")
+            page.evaluate("() => { wuye.state.layers.zones.getLayers().find(l => l.feature.id === 'jinling')"
+                          ".openPopup(); }")
+            page.wait_for_function("() => document.querySelectorAll('.wuye-tasks li').length > 0")
+            items = page.locator(".wuye-tasks li").all_inner_texts()
+            assert len(items) == total and all("已验收" in t for t in items)
+            assert w.errors == []
+        finally:
+            w.close()
+
+
 # -- planner page --------------------------------------------------------------------------------------
 def _free_square(url: str) -> tuple[str, list[tuple[float, float]]]:
     """A 120 m square inside a sub-district, 300 m from every zone (a valid new zone)."""

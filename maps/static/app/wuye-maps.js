@@ -399,7 +399,21 @@
               .map((k) => esc((cfg.taskStates || {})[k] || k) + "：" + row[k]).join("；");
         }
         return "<b>" + esc(p.name) + "</b> (" + esc(f.id) + ")<br>" + esc(T("phase")) + "：" + esc(phaseLabel(p.phase)) +
-          "<br>" + esc(T("households")) + "：" + esc(p.households == null ? "—" : p.households) + "<br>" + tasks;
+          "<br>" + esc(T("households")) + "：" + esc(p.households == null ? "—" : p.households) + "<br>" + tasks +
+          '<ul class="wuye-tasks"></ul>';
+      }).on("popupopen", (e) => {
+        // Each remediation item of the zone with its state, read when the popup opens.
+        const row = progress[f.id];
+        if (!cfg.zoneTasksUrl || !row || !row.tasks) return;
+        getJSON(cfg.zoneTasksUrl.replace("{code}", encodeURIComponent(f.id))).then((body) => {
+          const list = e.popup.getElement() && e.popup.getElement().querySelector(".wuye-tasks");
+          if (!list) return;
+          list.innerHTML = (body.features || []).map((t) => {
+            const q = t.properties;
+            return "<li>" + esc(q.item_zh || q.item) + (q.title ? "（" + esc(q.title) + "）" : "") + "：" +
+              esc(q.state_zh || q.state) + (q.overdue ? ' <b style="color:red">' + esc(T("overdue")) + "</b>" : "") + "</li>";
+          }).join("");
+        }).catch((err) => console.warn(err));
       }),
     }).addTo(map);
     state.layers.zones = layer;
