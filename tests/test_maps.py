@@ -379,6 +379,40 @@ def test_report_page_taps_a_position_and_gets_a_case_number_and_unit(browser, ba
         w.close()
 
 
+def test_report_page_uses_the_phone_gps_and_uploads_a_photo_when_signed_in(browser, base_url, maps_db, tmp_path):
+    token = auth_headers(maps_db, "resident")["Authorization"].split(" ", 1)[1]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, geolocation={
+        "longitude": 112.9566, "latitude": 28.2404}, permissions=["geolocation"])
+    context.add_init_script(f"localStorage.setItem('wuye_token', {token!r});")
+    photo = tmp_path / "light.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
+                      b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84"
+                      b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(base_url + "/report")
+        page.wait_for_function(READY)
+        page.click("#r-gps")
+        page.wait_for_function("() => document.querySelector('#r-pos').textContent.startsWith('112.956600')")
+        page.select_option("#r-category", "light_out")
+        page.set_input_files("#r-photo", str(photo))
+        page.click("#r-submit")
+        page.wait_for_selector("#r-code")
+        code = page.inner_text("#r-code")
+        page.wait_for_function("() => document.querySelector('#r-result').textContent.includes('✓')")
+        with psycopg.connect(maps_db) as conn:
+            row = conn.execute("SELECT coord_sys, zone_code, reporter_user IS NOT NULL FROM cases WHERE code = %s",
+                               [code]).fetchone()
+        assert row == ("wgs84", "jinling", True)
+        photos = httpx.get(f"{base_url}/cases/{code}/photos", headers={"Authorization": f"Bearer {token}"}).json()
+        assert len(photos) == 1
+        assert errors == []
+    finally:
+        context.close()
+
+
 # -- landing page, basemaps -----------------------------------------------------------------------------
 def test_landing_page_links_every_map_and_every_zone(base_url, maps_db):
     links = {lk["href"] for lk in httpx.get(base_url + "/").json()["links"]}
