@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -182,10 +182,24 @@ def reroute_events(conn: psycopg.Connection, changes: list[tuple[Any, ...]], *, 
     )
 
 
-def _new_code(conn: psycopg.Connection, case_id: int, created: datetime) -> str:
-    code = f"C{created.astimezone(calendar().zone):%Y%m%d}-{case_id:06d}"
-    conn.execute("UPDATE cases SET code = %s WHERE id = %s", [code, case_id])
-    return code
+_INTAKE_SQL = """
+WITH new_id AS (SELECT nextval(pg_get_serial_sequence('cases', 'id')) AS id),
+ins AS (
+    INSERT INTO cases (id, code, district_code, version, category, description, geom, coord_sys, source,
+                       client_name, reporter_user, reporter_name, reporter_phone, created_at, updated_at, due_at)
+    OVERRIDING SYSTEM VALUE
+    SELECT new_id.id, 'C' || %(day)s || '-' || lpad(new_id.id::text, 6, '0'), %(district)s, 1, %(category)s,
+           %(description)s, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4490), %(coord_sys)s, %(source)s,
+           %(client)s, %(user)s, %(name)s, %(phone)s, %(created)s, %(created)s, %(due)s
+    FROM new_id
+    RETURNING id, code
+),
+ev AS (
+    INSERT INTO case_events (case_id, district_code, actor, action, from_state, to_state, note, details)
+    SELECT ins.id, %(district)s, %(actor)s, 'report', NULL, 'reported', %(description)s, %(details)s FROM ins
+)
+SELECT id, code FROM ins
+"""
 
 
 def report(conn: psycopg.Connection, principal: Principal, *, district_code: str, category_code: str,
@@ -201,23 +215,19 @@ def report(conn: psycopg.Connection, principal: Principal, *, district_code: str
     facility_code = _text(facility_code, "facility_code", 80)
     with conn.transaction():
         x, y = _checked_point(conn, lon, lat, coord_sys, district_code)
-        row = conn.execute(
-            "INSERT INTO cases (code, district_code, version, category, description, geom, coord_sys, source, "
-            "client_name, reporter_user, reporter_name, reporter_phone) VALUES (gen_random_uuid()::text, %s, 1, "
-            "%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4490), %s, %s, %s, %s, %s, %s) RETURNING id, created_at",
-            [district_code, cat.code, description, x, y, coord_sys, source, client_name,
-             None if principal.is_anonymous else principal.username, reporter_name, reporter_phone],
-        ).fetchone()
+        # One statement: the case (its code from its id, its due time) and its first event.
+        created = datetime.now(UTC)
+        row = conn.execute(_INTAKE_SQL, {
+            "day": f"{created.astimezone(calendar().zone):%Y%m%d}", "district": district_code,
+            "category": cat.code, "description": description, "x": x, "y": y, "coord_sys": coord_sys,
+            "source": source, "client": client_name, "user": None if principal.is_anonymous else principal.username,
+            "name": reporter_name, "phone": reporter_phone, "created": created,
+            "due": calendar().add(created, cat.deadline), "actor": principal.actor,
+            "details": Jsonb({"source": source, "coord_sys": coord_sys})}).fetchone()
         assert row is not None
-        case_id, created = row
-        code = _new_code(conn, case_id, created)
+        case_id, code = row
         assign(conn, district_code=district_code, ids=[case_id], initial=True)
         _nearest_facility(conn, cat, case_id, facility_code)
-        due = calendar().add(created, cat.deadline)
-        conn.execute("UPDATE cases SET due_at = %s WHERE id = %s", [due, case_id])
-        event(conn, case_id, district_code=district_code, actor=principal.actor, action="report",
-              from_state=None, to_state="reported", note=description,
-              details={"source": source, "coord_sys": coord_sys})
         body = case_detail(conn, code, principal=None, district_code=district_code)
         body["possible_duplicates"] = duplicates(conn, case_id, district_code=district_code)
     return body
