@@ -175,6 +175,22 @@ def _current(conn: psycopg.Connection, spec: LayerSpec, code: str, district_code
     return tuple(row)
 
 
+INSPECTED = "condition"  # a facility's condition is its latest inspection's, never a Part 4 edit's
+
+
+def _keep_inspected(spec: LayerSpec, props: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    """Facility layers: refuse a ``condition`` that differs from the inspected one, and keep that one."""
+    if not spec.facility or INSPECTED not in spec.attribute_names:
+        return props
+    attr = spec.attribute(INSPECTED)
+    have = current.get(INSPECTED) if current is not None else attr.default
+    given = props.get(INSPECTED)
+    if given is not None and given != have and attr.values is not None and attr.values.get(str(have)) != given:
+        raise InvalidInput(f"{INSPECTED} follows the latest inspection (now '{have}'): record an inspection "
+                           "(POST /inspections or `wuye inspect record`) instead of editing it", field=INSPECTED)
+    return {**props, INSPECTED: have}
+
+
 def _check_version(spec: LayerSpec, code: str, current: int, expected: int | None) -> None:
     if expected is not None and expected != current:
         raise PreconditionFailed(f"{spec.name} '{code}' is at version {current}, not {expected}: "
@@ -225,7 +241,7 @@ def create(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, prop
     require_layer_editor(principal)
     check_writable(spec)
     with conn.transaction():
-        values, wkb = _validated(conn, spec, props, geom, district_code)
+        values, wkb = _validated(conn, spec, _keep_inspected(spec, props, None), geom, district_code)
         names, params = _assignments(spec, values)
         stmt = sql.SQL(
             "WITH ins AS (INSERT INTO {table} AS t (code, district_code, {cols}, geom) "
@@ -278,9 +294,10 @@ def replace(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, cod
     if props.get("code", code) != code:
         raise InvalidInput(f"code '{props['code']}' in the body differs from '{code}' in the URL", field="code")
     with conn.transaction():
-        feature_id, version, _, _ = _current(conn, spec, code, district_code)
+        feature_id, version, current, _ = _current(conn, spec, code, district_code)
         _check_version(spec, code, version, expected)
-        values, wkb = _validated(conn, spec, {**props, "code": code}, geom, district_code)
+        values, wkb = _validated(conn, spec, _keep_inspected(spec, {**props, "code": code}, current), geom,
+                                 district_code)
         full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
         new = _update(conn, catalogue, spec, feature_id, code, full, wkb, district_code=district_code,
                       actor=principal.actor, operation="update")
@@ -314,7 +331,7 @@ def update(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, code
     with conn.transaction():
         feature_id, version, current, wkb = _current(conn, spec, code, district_code)
         _check_version(spec, code, version, expected)
-        props = merge_patch(current, patch_props)
+        props = _keep_inspected(spec, merge_patch(current, patch_props), current)
         shape = geom if geom is not None else shapely.from_wkb(bytes(wkb))
         values, new_wkb = _validated(conn, spec, props, shape, district_code)
         full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
@@ -348,7 +365,7 @@ def restore(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, cod
     require_layer_editor(principal)
     check_writable(spec)
     with conn.transaction():
-        feature_id, current_version, _, _ = _current(conn, spec, code, district_code)
+        feature_id, current_version, current, _ = _current(conn, spec, code, district_code)
         _check_version(spec, code, current_version, expected)
         # Version N is the new state of the edit that made it, or (for a version an import made,
         # which has no row of its own) the old state of the edit that came after it.
@@ -364,7 +381,10 @@ def restore(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, cod
             raise NotFound(f"{spec.name} '{code}' has no recorded version {version}; see its history",
                            field="version")
         props, wkb = row
-        values, new_wkb = _validated(conn, spec, dict(props), shapely.from_wkb(bytes(wkb)), district_code)
+        # an old version's geometry and attributes come back, not its condition (inspections own it)
+        restored = {**dict(props), **({INSPECTED: current.get(INSPECTED)} if spec.facility and current else {})}
+        values, new_wkb = _validated(conn, spec, _keep_inspected(spec, restored, current),
+                                     shapely.from_wkb(bytes(wkb)), district_code)
         full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
         new = _update(conn, catalogue, spec, feature_id, code, full, new_wkb, district_code=district_code,
                       actor=principal.actor, operation="restore")

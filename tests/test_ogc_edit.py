@@ -48,11 +48,12 @@ def test_create_replace_patch_delete_with_history(edit):
     assert r.status_code == 200 and r.headers["etag"] == '"2"' and r.json()["properties"]["power_w"] == 100
 
     r = client.patch("/collections/street_lights/items/NEW-1",
-                     content=json.dumps({"properties": {"condition": "faulty", "power_w": None}}),
+                     content=json.dumps({"properties": {"installed_on": "2020-05-01", "power_w": None}}),
                      headers={**planner, "If-Match": '"2"', "Content-Type": "application/merge-patch+json"})
     assert r.status_code == 200, r.text
     props = r.json()["properties"]
-    assert props["condition"] == "faulty" and props["power_w"] is None and props["version"] == 3
+    assert props["installed_on"] == "2020-05-01" and props["power_w"] is None and props["version"] == 3
+    assert props["condition"] == "normal"  # inspections own it (see the test below)
 
     r = client.delete("/collections/street_lights/items/NEW-1", headers={**planner, "If-Match": '"3"'})
     assert r.status_code == 204
@@ -184,3 +185,33 @@ def test_if_match_missing_stale_and_bodies_over_the_limit(edit):
     assert client.put("/collections/street_lights/items/nosuch", json=_light(code="nosuch"),
                       headers={**planner, "If-Match": '"1"'}).status_code == 404
     assert _snapshot(url) == before
+
+
+def test_part4_cannot_set_a_facility_condition_it_follows_inspections(db_url):
+    """Issue 6: a facility's condition is its latest inspection's; Part 4 edits keep it."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.conftest import auth_headers, settings_for
+
+    planner = auth_headers(db_url, "planner")
+    with TestClient(create_app(settings_for(db_url))) as client:
+        item = client.get("/collections/street_lights/items", params={"limit": 1, "condition": "faulty"}).json()
+        feature = item["features"][0]
+        fid = feature["id"]
+        etag = client.get(f"/collections/street_lights/items/{fid}").headers["etag"]
+        refused = client.patch(f"/collections/street_lights/items/{fid}",
+                               json={"properties": {"condition": "normal"}},
+                               headers={**planner, "If-Match": etag, "Content-Type": "application/merge-patch+json"})
+        assert refused.status_code == 400 and refused.json()["field"] == "condition"
+        moved = client.patch(f"/collections/street_lights/items/{fid}", json={"properties": {"power_w": 100}},
+                             headers={**planner, "If-Match": etag, "Content-Type": "application/merge-patch+json"})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["properties"]["condition"] == "faulty"
+        body = {"type": "Feature", "geometry": feature["geometry"],
+                "properties": {k: v for k, v in feature["properties"].items() if k not in ("condition", "version",
+                                                                                          "updated_at")}}
+        put = client.put(f"/collections/street_lights/items/{fid}", json=body,
+                         headers={**planner, "If-Match": moved.headers["etag"]})
+        assert put.status_code == 200, put.text
+        assert put.json()["properties"]["condition"] == "faulty"  # absent from the body: kept, not reset
