@@ -101,10 +101,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                                  mode=args.mode, skip_invalid=args.skip_invalid, actor=args.actor,
                                  progress=_progress())
         except ImportRejected as e:
-            from geo.validate import Problem
-
-            write_report([Problem(**p) for p in e.details["problems"]], report)
-            _say(f"错误报告 error report: {report}")
+            _rejected_report(e, report)
             raise
     _print_result(result)
     if result.problems:

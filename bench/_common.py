@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -89,3 +90,23 @@ def demo_database(name: str) -> str:
     with psycopg.connect(url) as conn:
         load_demo(conn, load_catalogue(), district_code="430104")
     return url
+
+
+def sample_points(area: Any, n: int, rng: Any, *, batch: int) -> tuple[Any, Any]:
+    """``n`` uniform random points inside ``area`` (rejection sampling, ``batch`` draws a round),
+    as (x, y) numpy arrays; the same rng and batch give the same points."""
+    import numpy as np
+    import shapely
+
+    shapely.prepare(area)
+    minx, miny, maxx, maxy = area.bounds
+    xs: list[Any] = []
+    ys: list[Any] = []
+    have = 0
+    while have < n:
+        x, y = rng.uniform(minx, maxx, batch), rng.uniform(miny, maxy, batch)
+        keep = shapely.contains_xy(area, x, y)
+        xs.append(x[keep])
+        ys.append(y[keep])
+        have += int(keep.sum())
+    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]

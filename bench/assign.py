@@ -30,7 +30,7 @@ import pandas as pd
 import psycopg
 import shapely
 
-from bench._common import RESULTS, demo_database, git_revision, machine, peak_rss_mib, server_versions
+from bench._common import RESULTS, demo_database, git_revision, machine, peak_rss_mib, sample_points, server_versions
 
 DISTRICT = "430104"
 CATEGORIES = ["garbage_pile", "light_out", "drain_blocked", "stairwell_clutter", "illegal_parking", "road_uneven"]
@@ -45,8 +45,8 @@ def _prepare(rows: int, seed: int) -> str:
         zones = shapely.from_wkb(bytes(conn.execute("SELECT ST_AsBinary(ST_Union(geom)) FROM zones").fetchone()[0]))
         district = shapely.from_wkb(bytes(conn.execute("SELECT ST_AsBinary(geom) FROM districts").fetchone()[0]))
     rng = np.random.default_rng(seed)
-    x, y = _sample(zones, int(rows * 0.9), rng)
-    ox, oy = _sample(district, rows - len(x), rng)  # one in ten outside every zone
+    x, y = sample_points(zones, int(rows * 0.9), rng, batch=int(rows * 0.9) * 4)
+    ox, oy = sample_points(district, rows - len(x), rng, batch=(rows - len(x)) * 4)  # one in ten outside every zone
     x, y = np.concatenate([x, ox]), np.concatenate([y, oy])
     frame = pd.DataFrame({"code": np.char.add("B-", np.arange(rows).astype(str)), "district_code": DISTRICT,
                           "category": rng.choice(CATEGORIES, rows), "state": "registered",
@@ -60,19 +60,6 @@ def _prepare(rows: int, seed: int) -> str:
                 copy.write(buf.getvalue())
         cur.execute("ANALYZE cases")
     return url
-
-
-def _sample(area: shapely.Geometry, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    shapely.prepare(area)
-    minx, miny, maxx, maxy = area.bounds
-    xs, ys, have = [], [], 0
-    while have < n:
-        x, y = rng.uniform(minx, maxx, n * 4), rng.uniform(miny, maxy, n * 4)
-        keep = shapely.contains_xy(area, x, y)
-        xs.append(x[keep])
-        ys.append(y[keep])
-        have += int(keep.sum())
-    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
 
 
 # ----------------------------------------------------------------------------- geopandas path

@@ -25,7 +25,7 @@ import numpy as np
 import psycopg
 import shapely
 
-from bench._common import RESULTS, demo_database, git_revision, machine, peak_rss_mib, server_versions
+from bench._common import RESULTS, demo_database, git_revision, machine, peak_rss_mib, sample_points, server_versions
 
 DISTRICT = "430104"
 
@@ -36,21 +36,8 @@ def _points(url: str, rows: int, seed: int) -> gpd.GeoDataFrame:
         wkb = conn.execute("SELECT ST_AsBinary(ST_Union(geom)) FROM zones").fetchone()
         assert wkb is not None
     zones = shapely.from_wkb(bytes(wkb[0]))
-    shapely.prepare(zones)
     rng = np.random.default_rng(seed)
-    minx, miny, maxx, maxy = zones.bounds
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    have = 0
-    while have < rows:
-        x = rng.uniform(minx, maxx, rows)
-        y = rng.uniform(miny, maxy, rows)
-        inside = shapely.contains_xy(zones, x, y)
-        xs.append(x[inside])
-        ys.append(y[inside])
-        have += int(inside.sum())
-    x = np.concatenate(xs)[:rows]
-    y = np.concatenate(ys)[:rows]
+    x, y = sample_points(zones, rows, rng, batch=rows)
     return gpd.GeoDataFrame(
         {
             "code": np.char.add("BL-", np.arange(rows).astype(str)),

@@ -22,7 +22,7 @@ import numpy as np
 import psycopg
 import shapely
 
-from bench._common import RESULTS, demo_database, git_revision, machine, server_versions
+from bench._common import RESULTS, demo_database, git_revision, machine, sample_points, server_versions
 from bench._load import LoadResult, load_post, our_server
 
 DISTRICT = "430104"
@@ -41,16 +41,7 @@ def _bodies(url: str, n: int, seed: int = 5) -> list[dict]:
     assert wkb is not None
     zones = shapely.from_wkb(bytes(wkb[0]))
     rng = np.random.default_rng(seed)
-    minx, miny, maxx, maxy = zones.bounds
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    while sum(len(v) for v in xs) < n:  # the zones cover a small part of their bounding box
-        x = rng.uniform(minx, maxx, n * 20)
-        y = rng.uniform(miny, maxy, n * 20)
-        keep = shapely.contains_xy(zones, x, y)
-        xs.append(x[keep])
-        ys.append(y[keep])
-    x, y = np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+    x, y = sample_points(zones, n, rng, batch=n * 20)  # the zones cover little of their bounding box
     gx, gy = wgs84_to_gcj02(x, y)
     bodies = []
     for i in range(n):

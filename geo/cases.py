@@ -252,8 +252,10 @@ def duplicates(conn: psycopg.Connection, case_id: int, *, district_code: str) ->
 
 
 # Public form: location coarsened to a 50 m grid (in EPSG:4547), no reporter.
+# Where the public sees a case: its point snapped to a 50 m grid in EPSG:4547 (SQL, table alias c).
+PUBLIC_POSITION = "ST_Transform(ST_SnapToGrid(ST_Transform(c.geom, 4547), 50), 4490)"
 # (GeoJSON option 0: no "crs" member; coordinates are CGCS2000 lon/lat, CRS84 at map scale)
-_PUBLIC_POINT = "ST_AsGeoJSON(ST_Transform(ST_SnapToGrid(ST_Transform(c.geom, 4547), 50), 4490), 6, 0)::json"
+_PUBLIC_POINT = f"ST_AsGeoJSON({PUBLIC_POSITION}, 6, 0)::json"
 _FULL_POINT = "ST_AsGeoJSON(c.geom, 7, 0)::json"
 
 

@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from geo.cases import CLOSED_STATES, STATE_NAMES
+from geo.cases import CLOSED_STATES, PUBLIC_POSITION, STATE_NAMES
 from geo.categories import categories
 from geo.errors import InvalidInput
 from layers.catalogue import vocabulary
@@ -28,13 +29,13 @@ def services() -> list[dict[str, Any]]:
             for c in categories().values()]
 
 
-REQUESTS_SQL = """
+REQUESTS_SQL = sql.SQL("""
 SELECT c.code, c.state, c.category, cat.name, c.description IS NOT NULL, u.name, c.created_at, c.updated_at,
        c.due_at, ST_X(p), ST_Y(p), c.zone_code
 FROM cases c
 JOIN case_categories cat ON cat.code = c.category
 LEFT JOIN units u ON u.code = c.unit_code
-CROSS JOIN LATERAL ST_Transform(ST_SnapToGrid(ST_Transform(c.geom, 4547), 50), 4490) AS p
+CROSS JOIN LATERAL {position} AS p
 WHERE c.district_code = %(district)s
   AND (%(ids)s::text[] IS NULL OR c.code = ANY(%(ids)s::text[]))
   AND (%(ids)s::text[] IS NOT NULL OR (c.created_at >= %(start)s AND c.created_at <= %(end)s))
@@ -42,7 +43,7 @@ WHERE c.district_code = %(district)s
   AND (%(status)s::text IS NULL OR (c.state = ANY(%(closed)s)) = (%(status)s = 'closed'))
 ORDER BY c.created_at DESC
 LIMIT %(limit)s
-"""
+""").format(position=sql.SQL(PUBLIC_POSITION))  # a constant of geo.cases, not a value
 
 
 def requests(conn: psycopg.Connection, *, district_code: str, ids: list[str] | None, service_codes: list[str] | None,
