@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import AppSettings, Connection
@@ -25,14 +26,23 @@ ALL_ROLES: tuple[str, ...] = tuple(ROLES)
 STAFF_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r not in ("resident", "anonymous"))
 
 
-def current_principal(conn: Connection, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The caller from ``Authorization: Bearer …``; anonymous without the header."""
+async def current_principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller from ``Authorization: Bearer …``; anonymous without the header.
+
+    Async, so that resolving a caller costs no thread hop, and an anonymous one no
+    connection; a token is looked up on a pooled connection in the thread pool."""
     if not authorization:
         return ANONYMOUS
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Authorization must be 'Bearer <token>'", field="Authorization")
-    return users.principal_for_token(conn, token.strip())
+    pool = request.app.state.pool
+
+    def lookup() -> Principal:
+        with pool.connection() as conn:
+            return users.principal_for_token(conn, token.strip())
+
+    return await run_in_threadpool(lookup)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
@@ -55,7 +65,7 @@ class Guard:
     def public(self) -> bool:
         return "anonymous" in self.roles
 
-    def __call__(self, user: CurrentUser) -> Principal:
+    async def __call__(self, user: CurrentUser) -> Principal:
         if not self.public:
             require(user, *self.roles)
         return user

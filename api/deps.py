@@ -17,12 +17,12 @@ def _connection(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:  # async: no thread hop for a lookup
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _catalogue(request: Request) -> Catalogue:
+async def _catalogue(request: Request) -> Catalogue:
     catalogue: Catalogue = request.app.state.catalogue
     return catalogue
 

@@ -10,6 +10,7 @@ clause (``geo.access.zone_scope``), so callers never see what they may not.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -25,6 +26,7 @@ from geo.categories import Category, categories, category
 from geo.coords import to_storage
 from geo.crs import METRIC_SRID
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
+from geo.idempotency import CLAIM_CONSTRAINT, Claim, Claimed
 from geo.inspections import record_for_case
 from geo.workcal import calendar
 
@@ -71,18 +73,51 @@ MOVES: dict[str, Move] = {
 FEW_CASES = 1000  # up to this many ids, each point looks up its polygons (assign_few.sql)
 
 
+def _sql_file(name: str) -> str:
+    return resources.files("geo").joinpath("sql", name).read_text(encoding="utf-8")
+
+
 @cache
 def _assign_sql(few: bool = False) -> str:
     """The assignment statement: a head that finds each case's polygons, the shared routing tail."""
-    sql_dir = resources.files("geo").joinpath("sql")
-    head = sql_dir.joinpath("assign_few.sql" if few else "assign_cases.sql").read_text(encoding="utf-8")
-    tail = sql_dir.joinpath("assign_route.sql").read_text(encoding="utf-8")
-    return head + ",\n" + tail
+    head = _sql_file("assign_few.sql") + ",\n" + _sql_file("route_points.sql") if few else _sql_file("assign_cases.sql")
+    return head + ",\n" + _sql_file("route_decide.sql") + "\n" + _sql_file("assign_update.sql")
 
 
-def _checked_point(conn: psycopg.Connection, lon: float, lat: float, coord_sys: str,
-                   district_code: str) -> tuple[float, float]:
-    """Storage lon/lat of a reported point, refusing bad numbers, swapped axes and outside points."""
+# The nearest facility of the category's layer (or the named one), for intake.sql's CTE facility.
+_NO_FACILITY = sql.SQL("SELECT NULL::text AS layer, NULL::text AS code, NULL::float8 AS distance_m WHERE false")
+_FACILITY = (
+    "SELECT %(layer)s::text AS layer, f.code::text AS code, "
+    "ST_Distance(ST_Transform(f.geom, %(metric)s), ST_Transform(t.geom, %(metric)s)) AS distance_m "
+    "FROM {table} f CROSS JOIN target t WHERE {where} ORDER BY f.geom <-> t.geom LIMIT 1")
+_FACILITY_NEAR = ("f.geom && ST_Expand(t.geom, 0.001) AND "
+                  "ST_DWithin(ST_Transform(f.geom, %(metric)s), ST_Transform(t.geom, %(metric)s), %(radius)s)")
+
+
+@cache
+def _intake_sql(facility_layer: str | None, by_code: bool) -> tuple[bytes, tuple[str, ...]]:
+    """intake.sql composed for a category's facility layer (none, the named facility, or the nearest),
+    with its named placeholders turned into PostgreSQL's $n once, and the names in $n order.
+    (psycopg re-parses a query longer than 4 kB on every execution: ~0.3 ms here.)"""
+    facility: sql.Composable = _NO_FACILITY
+    if facility_layer is not None:
+        where = sql.SQL("f.code = %(facility_code)s" if by_code else _FACILITY_NEAR)
+        facility = sql.SQL(_FACILITY).format(table=sql.Identifier(facility_layer), where=where)
+    text = sql.SQL(_sql_file("intake.sql")).format(
+        routed=sql.SQL(_sql_file("route_points.sql")), decided=sql.SQL(_sql_file("route_decide.sql")),
+        facility=facility, feature=_select(sql.SQL("true"), source=sql.Identifier("ins"))).as_string(None)
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"%\((\w+)\)s", number, text).encode("utf-8"), tuple(names)
+
+
+def _plausible(lon: float, lat: float) -> None:
+    """Refuse what cannot be a longitude/latitude pair, naming swapped axes."""
     for name, value in (("lon", lon), ("lat", lat)):
         if not isinstance(value, int | float) or not math.isfinite(value):
             raise InvalidInput(f"{name} must be a finite number, got {value!r}", field=name)
@@ -91,19 +126,35 @@ def _checked_point(conn: psycopg.Connection, lon: float, lat: float, coord_sys: 
             raise InvalidInput(f"coordinates look swapped (lat, lon): got ({lon}, {lat}); put longitude first",
                                field="geometry")
         raise InvalidInput(f"({lon}, {lat}) is not a longitude/latitude pair", field="geometry")
-    x, y = to_storage(lon, lat, coord_sys)
+
+
+def _inside(conn: psycopg.Connection, x: float, y: float, district_code: str) -> tuple[bool, bool]:
+    """Whether the storage point lies in the district, and whether it would if its axes were swapped."""
     row = conn.execute(
         "SELECT bool_or(ST_Covers(geom, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4490))), "
         "bool_or(ST_Covers(geom, ST_SetSRID(ST_MakePoint(%(y)s, %(x)s), 4490))) "
         "FROM districts WHERE district_code = %(d)s",
         {"x": x, "y": y, "d": district_code},
     ).fetchone()
-    inside, swapped = (row or (None, None))
+    inside, swapped = row or (None, None)
+    return bool(inside), bool(swapped)
+
+
+def _outside(lon: float, lat: float, district_code: str, swapped: bool) -> InvalidInput:
+    if swapped:
+        return InvalidInput(f"coordinates look swapped (lat, lon): got ({lon}, {lat}); put longitude first",
+                            field="geometry")
+    return InvalidInput(f"({lon}, {lat}) is outside district {district_code}", field="geometry")
+
+
+def _checked_point(conn: psycopg.Connection, lon: float, lat: float, coord_sys: str,
+                   district_code: str) -> tuple[float, float]:
+    """Storage lon/lat of a reported point, refusing bad numbers, swapped axes and outside points."""
+    _plausible(lon, lat)
+    x, y = to_storage(lon, lat, coord_sys)
+    inside, swapped = _inside(conn, float(x), float(y), district_code)
     if not inside:
-        if swapped:
-            raise InvalidInput(f"coordinates look swapped (lat, lon): got ({lon}, {lat}); put longitude first",
-                               field="geometry")
-        raise InvalidInput(f"({lon}, {lat}) is outside district {district_code}", field="geometry")
+        raise _outside(lon, lat, district_code, swapped)
     return float(x), float(y)
 
 
@@ -116,28 +167,17 @@ def _text(value: str | None, field: str, limit: int) -> str | None:
     return value or None
 
 
-def _nearest_facility(conn: psycopg.Connection, cat: Category, case_id: int,
-                      facility_code: str | None) -> None:
-    """Link the case to the named facility, or the nearest one of the category's layer within 30 m."""
+def _nearest_facility(conn: psycopg.Connection, cat: Category, case_id: int) -> None:
+    """Link the case to the nearest facility of the category's layer within 30 m (after a
+    recategorisation; intake does the same inside intake.sql)."""
     if cat.facility_layer is None:
-        if facility_code:
-            raise InvalidInput(f"category '{cat.code}' concerns no facility layer", field="facility_code")
         return
-    table = sql.Identifier(cat.facility_layer)
-    where = sql.SQL("f.code = %(code)s") if facility_code else sql.SQL(
-        "f.geom && ST_Expand(c.geom, 0.001) AND "
-        "ST_DWithin(ST_Transform(f.geom, %(metric)s), ST_Transform(c.geom, %(metric)s), %(radius)s)")
-    stmt = sql.SQL(
-        "UPDATE cases c SET facility_layer = %(layer)s, facility_code = n.code, facility_distance_m = n.d "
-        "FROM (SELECT f.code, ST_Distance(ST_Transform(f.geom, %(metric)s), ST_Transform(c.geom, %(metric)s)) AS d "
-        "      FROM {t} f, cases c WHERE c.id = %(id)s AND {where} "
-        "      ORDER BY f.geom <-> c.geom LIMIT 1) n WHERE c.id = %(id)s RETURNING n.code"
-    ).format(t=table, where=where)
-    row = conn.execute(stmt, {"layer": cat.facility_layer, "code": facility_code, "metric": METRIC_SRID,
-                              "radius": FACILITY_RADIUS_M, "id": case_id}).fetchone()
-    if facility_code and row is None:
-        raise InvalidInput(f"facility '{facility_code}' is not in layer '{cat.facility_layer}'",
-                           field="facility_code")
+    conn.execute(sql.SQL(
+        "UPDATE cases c SET facility_layer = %(layer)s, facility_code = n.code, facility_distance_m = n.distance_m "
+        "FROM (WITH target AS (SELECT geom FROM cases WHERE id = %(id)s) {nearest}) n WHERE c.id = %(id)s"
+    ).format(nearest=sql.SQL(_FACILITY).format(table=sql.Identifier(cat.facility_layer),
+                                                where=sql.SQL(_FACILITY_NEAR))),
+        {"layer": cat.facility_layer, "metric": METRIC_SRID, "radius": FACILITY_RADIUS_M, "id": case_id})
 
 
 def assign(conn: psycopg.Connection, *, district_code: str, ids: list[int] | None,
@@ -182,73 +222,58 @@ def reroute_events(conn: psycopg.Connection, changes: list[tuple[Any, ...]], *, 
     )
 
 
-_INTAKE_SQL = """
-WITH new_id AS (SELECT nextval(pg_get_serial_sequence('cases', 'id')) AS id),
-ins AS (
-    INSERT INTO cases (id, code, district_code, version, category, description, geom, coord_sys, source,
-                       client_name, reporter_user, reporter_name, reporter_phone, created_at, updated_at, due_at)
-    OVERRIDING SYSTEM VALUE
-    SELECT new_id.id, 'C' || %(day)s || '-' || lpad(new_id.id::text, 6, '0'), %(district)s, 1, %(category)s,
-           %(description)s, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4490), %(coord_sys)s, %(source)s,
-           %(client)s, %(user)s, %(name)s, %(phone)s, %(created)s, %(created)s, %(due)s
-    FROM new_id
-    RETURNING id, code
-),
-ev AS (
-    INSERT INTO case_events (case_id, district_code, actor, action, from_state, to_state, note, details)
-    SELECT ins.id, %(district)s, %(actor)s, 'report', NULL, 'reported', %(description)s, %(details)s FROM ins
-)
-SELECT id, code FROM ins
-"""
-
-
 def report(conn: psycopg.Connection, principal: Principal, *, district_code: str, category_code: str,
            lon: float, lat: float, coord_sys: str = "cgcs2000", description: str | None = None,
            facility_code: str | None = None, reporter_name: str | None = None,
            reporter_phone: str | None = None, source: str = "native",
-           client_name: str | None = None) -> dict[str, Any]:
-    """Take a report: validate, convert, insert, assign, first event, all in one transaction."""
+           client_name: str | None = None, claim: Claim | None = None) -> dict[str, Any]:
+    """Take a report: validate, convert, then insert, assign, link the facility, append the first
+    event, find possible duplicates and (with ``claim``) record the Idempotency-Key's answer, all in
+    one statement (geo/sql/intake.sql). Raises ``Claimed`` when the key already has an answer."""
     cat = category(category_code)
     description = _text(description, "description", MAX_DESCRIPTION)
     reporter_name = _text(reporter_name, "reporter_name", 100)
     reporter_phone = _text(reporter_phone, "reporter_phone", 40)
     facility_code = _text(facility_code, "facility_code", 80)
-    with conn.transaction():
-        x, y = _checked_point(conn, lon, lat, coord_sys, district_code)
-        # One statement: the case (its code from its id, its due time) and its first event.
-        created = datetime.now(UTC)
-        row = conn.execute(_INTAKE_SQL, {
-            "day": f"{created.astimezone(calendar().zone):%Y%m%d}", "district": district_code,
-            "category": cat.code, "description": description, "x": x, "y": y, "coord_sys": coord_sys,
-            "source": source, "client": client_name, "user": None if principal.is_anonymous else principal.username,
-            "name": reporter_name, "phone": reporter_phone, "created": created,
-            "due": calendar().add(created, cat.deadline), "actor": principal.actor,
-            "details": Jsonb({"source": source, "coord_sys": coord_sys})}).fetchone()
-        assert row is not None
-        case_id, code = row
-        assign(conn, district_code=district_code, ids=[case_id], initial=True)
-        _nearest_facility(conn, cat, case_id, facility_code)
-        body = case_detail(conn, code, principal=None, district_code=district_code)
-        body["possible_duplicates"] = duplicates(conn, case_id, district_code=district_code)
+    if cat.facility_layer is None and facility_code:
+        raise InvalidInput(f"category '{cat.code}' concerns no facility layer", field="facility_code")
+    _plausible(lon, lat)
+    x, y = (float(v) for v in to_storage(lon, lat, coord_sys))
+    created = datetime.now(UTC)
+    params = {
+        "x": x, "y": y, "category": cat.code, "district": district_code,
+        "day": f"{created.astimezone(calendar().zone):%Y%m%d}", "description": description,
+        "coord_sys": coord_sys, "source": source, "client": client_name,
+        "user": None if principal.is_anonymous else principal.username, "name": reporter_name,
+        "phone": reporter_phone, "created": created, "due": calendar().add(created, cat.deadline),
+        "actor": principal.actor, "details": Jsonb({"source": source, "coord_sys": coord_sys}),
+        "facility_code": facility_code, "layer": cat.facility_layer, "metric": METRIC_SRID,
+        "radius": FACILITY_RADIUS_M, "open": list(OPEN_STATES), "days": DUPLICATE_DAYS,
+        "dup_radius": DUPLICATE_RADIUS_M, "state_names": Jsonb(STATE_NAMES),
+        "key": claim.key if claim else None, "caller": claim.caller if claim else None,
+        "hash": claim.digest if claim else None,
+    }
+    stmt, names = _intake_sql(cat.facility_layer, facility_code is not None)
+    values = [params[name] for name in names]
+    try:
+        if conn.autocommit:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+            row = psycopg.RawCursor(conn).execute(stmt, values).fetchone()
+        else:
+            with conn.transaction():
+                row = psycopg.RawCursor(conn).execute(stmt, values).fetchone()
+    except psycopg.errors.UniqueViolation as e:
+        if claim is not None and e.diag.constraint_name == CLAIM_CONSTRAINT:
+            raise Claimed(claim) from e
+        raise
+    assert row is not None
+    inside, answer = row
+    if answer is None:
+        if not inside:
+            raise _outside(lon, lat, district_code, _inside(conn, y, x, district_code)[0])
+        raise InvalidInput(f"facility '{facility_code}' is not in layer '{cat.facility_layer}'",
+                           field="facility_code")
+    body: dict[str, Any] = answer
     return body
-
-
-def duplicates(conn: psycopg.Connection, case_id: int, *, district_code: str) -> list[dict[str, Any]]:
-    """Open cases of the same category within 50 m and 7 days of this one (public fields only)."""
-    rows = conn.execute(
-        "SELECT o.code, o.state, o.created_at, "
-        " round(ST_Distance(ST_Transform(o.geom, %(metric)s), ST_Transform(c.geom, %(metric)s))::numeric, 1) "
-        "FROM cases c JOIN cases o ON o.id <> c.id AND o.category = c.category "
-        " AND o.district_code = c.district_code AND o.state = ANY(%(open)s) "
-        " AND o.created_at >= c.created_at - make_interval(days => %(days)s) "
-        " AND o.geom && ST_Expand(c.geom, 0.001) "
-        " AND ST_DWithin(ST_Transform(o.geom, %(metric)s), ST_Transform(c.geom, %(metric)s), %(radius)s) "
-        "WHERE c.id = %(id)s AND c.district_code = %(district)s ORDER BY 4, o.created_at DESC LIMIT 10",
-        {"metric": METRIC_SRID, "open": list(OPEN_STATES), "days": DUPLICATE_DAYS, "radius": DUPLICATE_RADIUS_M,
-         "id": case_id, "district": district_code},
-    ).fetchall()
-    return [{"code": r[0], "state": r[1], "state_zh": STATE_NAMES[r[1]], "reported_at": r[2].isoformat(),
-             "distance_m": float(r[3])} for r in rows]
 
 
 # Public form: location coarsened to a 50 m grid (in EPSG:4547), no reporter.
@@ -278,7 +303,10 @@ def _full_visible(principal: Principal | None) -> tuple[sql.Composable, dict[str
     return full, {**params, "me": principal.username}
 
 
-def _select(full: sql.Composable) -> sql.Composed:
+_CASES = sql.Identifier("cases")
+
+
+def _select(full: sql.Composable, source: sql.Composable = _CASES) -> sql.Composed:
     # ``full`` is evaluated once per row (the LATERAL), not once per private field.
     return sql.SQL(
         "SELECT json_build_object('type', 'Feature', 'id', c.code, "
@@ -297,9 +325,9 @@ def _select(full: sql.Composable) -> sql.Composed:
         "  'reported_at', c.created_at, 'due_at', c.due_at, 'closed_at', c.closed_at, "
         "  'overdue', c.due_at < coalesce(c.closed_at, now()), 'escalated_at', c.escalated_at, "
         "  'version', c.version, 'full', v.full))), c.id "
-        "FROM cases c CROSS JOIN LATERAL (SELECT {full} AS full) v "
+        "FROM {source} c CROSS JOIN LATERAL (SELECT {full} AS full) v "
         "JOIN case_categories cat ON cat.code = c.category LEFT JOIN units u ON u.code = c.unit_code "
-    ).format(full=full)
+    ).format(full=full, source=source)
 
 
 def case_detail(conn: psycopg.Connection, code: str, *, principal: Principal | None,
@@ -454,7 +482,7 @@ def _apply(conn: psycopg.Connection, case_id: int, action: str, *, district_code
                                [cat.code, case_id]).fetchone()
         assert created is not None
         conn.execute("UPDATE cases SET due_at = %s WHERE id = %s", [calendar().add(created[0], cat.deadline), case_id])
-        _nearest_facility(conn, cat, case_id, None)
+        _nearest_facility(conn, cat, case_id)
         changes = assign(conn, district_code=district_code, ids=[case_id], initial=True)
         return {"category": cat.code, "unit_code": changes[0][2] if changes else None}
     if action == "move":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from geo import embedded
@@ -36,6 +38,11 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
         raise DatabaseUnavailable(f"cannot connect to the database: {e}".strip()) from e
 
 
+def _configure(conn: psycopg.Connection) -> None:
+    # JSON and JSONB results parsed by orjson: answers built as JSON in SQL are read faster.
+    set_json_loads(orjson.loads, conn)
+
+
 def open_pool(url: str, settings: DatabaseSettings) -> ConnectionPool:
     """Open a connection pool and wait until it holds its minimum connections."""
     pool = ConnectionPool(
@@ -48,6 +55,7 @@ def open_pool(url: str, settings: DatabaseSettings) -> ConnectionPool:
         kwargs={"options": f"-c statement_timeout={settings.statement_timeout_ms}", "autocommit": True},
         open=False,
         name="wuye",
+        configure=_configure,
     )
     pool.open()
     try:

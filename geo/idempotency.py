@@ -1,19 +1,19 @@
 """Idempotency-Key handling: a retried request gets the first answer and creates nothing new.
 
-The key row is inserted first, in the same transaction as the work, so a
-concurrent duplicate waits on the primary key until the first commits and
-then reads its answer (no double insert, no race window).
+The key row, holding the answer, is inserted by the same statement (or transaction)
+as the work. A concurrent duplicate waits on the primary key until the first
+commits, fails on it, which rolls its own work back, and then reads the first
+answer (no double insert, no race window).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import psycopg
-from psycopg.types.json import Jsonb
 
 from geo.errors import InvalidInput
 
@@ -25,29 +25,40 @@ def request_hash(payload: Any) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def once(conn: psycopg.Connection, *, key: str | None, caller: str, payload: Any,
-         work: Callable[[], tuple[int, dict[str, Any]]]) -> tuple[int, dict[str, Any], bool]:
-    """Run ``work`` once per (caller, key); returns (status, body, replayed)."""
+CLAIM_CONSTRAINT = "idempotency_keys_pkey"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An Idempotency-Key claimed by a caller for a request (its digest)."""
+
+    key: str
+    caller: str
+    digest: str
+
+
+class Claimed(Exception):
+    """The key already holds an answer (a retry, or a concurrent duplicate that committed first)."""
+
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(claim.key)
+        self.claim = claim
+
+
+def claim_for(key: str | None, *, caller: str, payload: Any) -> Claim | None:
+    """The claim for a request's Idempotency-Key header (None without one); checks the key."""
     if key is None:
-        status, body = work()
-        return status, body, False
+        return None
     if not key.strip() or len(key) > MAX_KEY:
         raise InvalidInput(f"Idempotency-Key must be 1-{MAX_KEY} characters", field="Idempotency-Key")
-    digest = request_hash(payload)
-    with conn.transaction():
-        claimed = conn.execute(
-            "INSERT INTO idempotency_keys (key, caller, request_hash, status, response) "
-            "VALUES (%s, %s, %s, 0, '{}') ON CONFLICT DO NOTHING RETURNING key",
-            [key, caller, digest]).fetchone()
-        if claimed is None:
-            row = conn.execute("SELECT request_hash, status, response FROM idempotency_keys "
-                               "WHERE key = %s AND caller = %s", [key, caller]).fetchone()
-            assert row is not None
-            if row[0] != digest:
-                raise InvalidInput("Idempotency-Key was already used for a different request",
-                                   field="Idempotency-Key")
-            return int(row[1]), row[2], True
-        status, body = work()
-        conn.execute("UPDATE idempotency_keys SET status = %s, response = %s WHERE key = %s AND caller = %s",
-                     [status, Jsonb(body), key, caller])
-    return status, body, False
+    return Claim(key=key, caller=caller, digest=request_hash(payload))
+
+
+def replay(conn: psycopg.Connection, claim: Claim) -> tuple[int, dict[str, Any]]:
+    """The stored answer for a claimed key; 400 when the key was used for a different request."""
+    row = conn.execute("SELECT request_hash, status, response FROM idempotency_keys "
+                       "WHERE key = %s AND caller = %s", [claim.key, claim.caller]).fetchone()
+    assert row is not None, "replay of a key that holds no answer"
+    if row[0] != claim.digest:
+        raise InvalidInput("Idempotency-Key was already used for a different request", field="Idempotency-Key")
+    return int(row[1]), row[2]

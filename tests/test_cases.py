@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -154,6 +154,33 @@ def test_nearest_facility_within_30_m_is_linked(client, db_url):
     assert props["facility_distance_m"] <= 5.1
     named = _report(client, lon, lat, category="light_out", facility_code="no-such-lamp")
     assert named.status_code == 400 and named.json()["field"] == "facility_code"
+    by_code = _report(client, lon, lat, category="light_out", facility_code=nearest[0]).json()["properties"]
+    assert by_code["facility_code"] == nearest[0] and by_code["facility_distance_m"] <= 5.1
+    wrong_layer = _report(client, lon, lat, category="illegal_parking", facility_code=nearest[0])
+    assert wrong_layer.status_code == 400 and wrong_layer.json()["field"] == "facility_code"
+    with psycopg.connect(db_url) as conn:  # the refused reports wrote nothing, not even an event
+        assert conn.execute("SELECT count(*), (SELECT count(*) FROM case_events) FROM cases").fetchone() == (2, 2)
+
+
+def test_the_intake_answer_is_the_case_as_stored(client, db_url):
+    """Intake builds its answer in the insert's statement; it must equal what a later read gives."""
+    with psycopg.connect(db_url) as conn:
+        lon, lat = _inside(conn, "lichen")
+    staff = auth_headers(db_url, "admin")
+    first = _report(client, lon, lat, reporter_name="张三", reporter_phone="13900000000",
+                    description="楼下垃圾堆积").json()
+    answer = _report(client, lon, lat, reporter_name="李四", description="又堆了", headers=staff).json()
+    stored = client.get(f"/cases/{answer['id']}", headers=staff).json()
+    assert [d["code"] for d in answer.pop("possible_duplicates")] == [first["id"]]
+    for key in ("reported_at", "due_at"):  # the same instants, however the text spells them
+        assert datetime.fromisoformat(answer["properties"].pop(key)) == \
+            datetime.fromisoformat(stored["properties"].pop(key))
+    events = answer["properties"].pop("events"), stored["properties"].pop("events")
+    assert [(e["action"], e["actor"], e["note"], e["to_state"], e["details"]) for e in events[0]] == \
+        [(e["action"], e["actor"], e["note"], e["to_state"], e["details"]) for e in events[1]]
+    assert [(e["action"], e["note"], e["to_state"]) for e in events[0]] == [("report", "又堆了", "reported")]
+    assert answer == stored
+    assert answer["properties"]["reporter_name"] == "李四" and answer["properties"]["zone_code"] == "lichen"
 
 
 def test_duplicates_nearby_are_offered(client, db_url):
@@ -287,7 +314,8 @@ def test_idempotency_key_returns_the_first_answer(client, db_url):
     first = _report(client, lon, lat, headers=headers)
     again = _report(client, lon, lat, headers=headers)
     assert first.status_code == again.status_code == 201
-    assert first.json()["id"] == again.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    assert first.json() == again.json() and again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers and again.headers["location"] == first.headers["location"]
     other = _report(client, lon + 0.0001, lat, headers=headers)
     assert other.status_code == 400 and other.json()["field"] == "Idempotency-Key"
     with psycopg.connect(db_url) as conn:

@@ -59,4 +59,4 @@ routed AS (
     LEFT JOIN zones zone ON zone.code = zn.code
     LEFT JOIN contract_sections sec ON sec.code = sc.code
 )
--- continues with assign_route.sql (decided + UPDATE), shared with assign_few.sql
+-- continues with route_decide.sql and assign_update.sql, shared with assign_few.sql

@@ -1,5 +1,5 @@
--- The second half of assign_cases.sql and assign_few.sql: pick each case's unit by its
--- category's routing rules and write the assignments that change.
+-- Pick each routed point's unit by its category's routing rules (CTE routed → decided).
+-- Shared by the bulk and the few-cases assignment and by intake.
 decided AS (
     -- the first of the category's rules (at most three) that names a unit wins
     SELECT r.id, r.subdistrict_code, r.community_code, r.zone_code, r.section_code,
@@ -26,14 +26,3 @@ decided AS (
           END AS u3
     ) u
 )
-UPDATE cases c
-SET subdistrict_code = d.subdistrict_code, community_code = d.community_code, zone_code = d.zone_code,
-    section_code = d.section_code, unit_code = d.unit, routing_rule = d.rule,
-    version = c.version + CASE WHEN %(initial)s THEN 0 ELSE 1 END, updated_at = now()
-FROM decided d
-JOIN cases old ON old.id = d.id  -- the row as it was, for the re-routing events
-WHERE c.id = d.id
-  AND (%(initial)s OR (old.unit_code, old.zone_code, old.section_code, old.subdistrict_code, old.community_code,
-                       old.routing_rule)
-      IS DISTINCT FROM (d.unit, d.zone_code, d.section_code, d.subdistrict_code, d.community_code, d.rule))
-RETURNING c.id, old.unit_code, d.unit, old.zone_code, d.zone_code, d.rule

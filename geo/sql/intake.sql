@@ -1,0 +1,81 @@
+-- Intake of one report in one statement (its own transaction in autocommit): the
+-- district check, the assignment (route_points.sql + route_decide.sql, shared with
+-- assign_few.sql), the nearest facility, the insert with everything decided, the
+-- first event, the duplicate lookup, the answer as JSON and, when the request
+-- carries an Idempotency-Key, the key row holding that answer. A concurrent or
+-- later request with the same key fails on the key's primary key (after the first
+-- commits), which rolls the whole statement back: nothing half-written, nothing twice.
+-- Nothing is written when the point is outside the district or a named facility is
+-- not in its layer; the caller then says why.
+-- Composed in geo/cases.py (_intake_sql): the routed, decided, facility and feature parts.
+WITH target AS (
+    SELECT NULL::bigint AS id, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4490) AS geom,
+           %(category)s::text AS category
+),
+inside AS (
+    SELECT EXISTS (SELECT 1 FROM districts d, target t
+                   WHERE d.district_code = %(district)s AND ST_Covers(d.geom, t.geom)) AS ok
+),
+{routed},
+{decided},
+facility AS (
+    {facility}
+),
+new_case AS (
+    SELECT nextval(pg_get_serial_sequence('cases', 'id')) AS id FROM inside
+    WHERE inside.ok AND (%(facility_code)s::text IS NULL OR EXISTS (SELECT 1 FROM facility))
+),
+ins AS (
+    INSERT INTO cases (id, code, district_code, version, category, description, geom, coord_sys, source,
+                       client_name, reporter_user, reporter_name, reporter_phone, created_at, updated_at, due_at,
+                       subdistrict_code, community_code, zone_code, section_code, unit_code, routing_rule,
+                       facility_layer, facility_code, facility_distance_m)
+    OVERRIDING SYSTEM VALUE
+    SELECT n.id, 'C' || %(day)s || '-' || lpad(n.id::text, 6, '0'), %(district)s, 1, t.category,
+           %(description)s, t.geom, %(coord_sys)s, %(source)s, %(client)s, %(user)s, %(name)s, %(phone)s,
+           %(created)s, %(created)s, %(due)s,
+           d.subdistrict_code, d.community_code, d.zone_code, d.section_code, d.unit, d.rule,
+           f.layer, f.code, f.distance_m
+    FROM new_case n CROSS JOIN target t CROSS JOIN decided d LEFT JOIN facility f ON true
+    RETURNING *
+),
+ev AS (
+    INSERT INTO case_events (case_id, district_code, actor, action, from_state, to_state, note, details)
+    SELECT ins.id, %(district)s, %(actor)s, 'report', NULL, 'reported', %(description)s, %(details)s FROM ins
+    RETURNING at, actor, action, from_state, to_state, note, details
+),
+nearby AS (
+    -- open cases of the same category within the radius and the window (the new one is not
+    -- visible to this statement, so it cannot find itself); the point is spelt out, not taken
+    -- from the CTE, so that the planner sees an index condition on cases.geom
+    SELECT o.code, o.state, o.created_at,
+           round(ST_Distance(ST_Transform(o.geom, %(metric)s),
+                             ST_Transform(ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4490), %(metric)s))::numeric, 1) AS d
+    FROM cases o
+    WHERE o.geom && ST_Expand(ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4490), 0.001)
+      AND o.category = %(category)s AND o.district_code = %(district)s AND o.state = ANY(%(open)s)
+      AND o.created_at >= %(created)s - make_interval(days => %(days)s)
+      AND ST_DWithin(ST_Transform(o.geom, %(metric)s),
+                     ST_Transform(ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4490), %(metric)s), %(dup_radius)s)
+    ORDER BY 4, o.created_at DESC
+    LIMIT 10
+),
+answer AS (
+    SELECT jsonb_set(f.feature::jsonb, ARRAY['properties', 'events'],
+                     (SELECT jsonb_agg(jsonb_build_object('at', ev.at, 'actor', ev.actor, 'action', ev.action,
+                                                          'from_state', ev.from_state, 'to_state', ev.to_state,
+                                                          'note', ev.note, 'details', ev.details))
+                      FROM ev))
+           || jsonb_build_object('possible_duplicates', coalesce(
+                  (SELECT jsonb_agg(jsonb_build_object('code', nb.code, 'state', nb.state,
+                                                       'state_zh', %(state_names)s::jsonb ->> nb.state,
+                                                       'reported_at', nb.created_at, 'distance_m', nb.d)
+                                    ORDER BY nb.d, nb.created_at DESC)
+                   FROM nearby nb), '[]'::jsonb)) AS doc
+    FROM ({feature}) f (feature, id)
+),
+claim AS (
+    INSERT INTO idempotency_keys (key, caller, request_hash, status, response)
+    SELECT %(key)s, %(caller)s, %(hash)s, 201, answer.doc FROM answer WHERE %(key)s::text IS NOT NULL
+)
+SELECT inside.ok, answer.doc FROM inside LEFT JOIN answer ON true
