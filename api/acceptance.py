@@ -23,7 +23,12 @@ from geo.errors import InvalidInput
 router = APIRouter(tags=["acceptance"])
 PLANNERS = Guard(*remediation.STAFF, description="sub-district staff and administrators")
 REMEDIATORS = Guard(*remediation.WORKERS, description="sub-district staff, property teams, administrators")
-INSPECTORS = Guard("admin", "subdistrict_staff", "property_team", "contractor", description="maintenance staff")
+# Inspections are scoped by where the facility lies: 404 for one outside the caller's zones.
+INSPECTORS = Guard("admin", "subdistrict_staff", "property_team", "contractor", description="maintenance staff",
+                   scoped="code")
+INSPECTION_READERS = Guard("admin", "planner", "subdistrict_staff", "property_team", "contractor",
+                           description="maintenance staff and planners", scoped="code")
+INSPECTION_IMPORTERS = Guard(*INSPECTORS.roles, description="maintenance staff (rows outside their zones refused)")
 SURVEYORS = Guard(*surveys.ENTRY_ROLES, description="survey teams and administrators")
 REVIEWERS = Guard(*STAFF_ROLES, description="signed-in staff")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -149,20 +154,23 @@ def put_phase(code: str, phase: str, body: Deadline, conn: Connection, settings:
 
 # ------------------------------------------------------------------ inspections
 
-@router.get("/facilities/{layer}/{code}/inspections", summary="设施巡查记录", dependencies=[Depends(PUBLIC)])
-def get_inspections(layer: str, code: str, conn: Connection) -> dict[str, Any]:
-    """The facility's condition (its latest inspection's) and its inspections, newest first."""
-    return inspections.history(conn, layer, code)
+@router.get("/facilities/{layer}/{code}/inspections", summary="设施巡查记录",
+            dependencies=[Depends(INSPECTION_READERS)])
+def get_inspections(layer: str, code: str, conn: Connection, user: CurrentUser) -> dict[str, Any]:
+    """The facility's condition (its latest inspection's) and its inspections, newest first
+    (a facility in the caller's zones)."""
+    return inspections.history(conn, user, layer, code)
 
 
 @router.post("/facilities/{layer}/{code}/inspections", status_code=201, summary="登记巡查",
              dependencies=[Depends(INSPECTORS)])
 def post_inspection(layer: str, code: str, body: NewInspection, conn: Connection, settings: AppSettings,
                     user: CurrentUser) -> dict[str, Any]:
-    """Record an inspection; the facility's condition becomes the latest inspection's."""
+    """Record an inspection of a facility in the caller's zones; the facility's condition becomes the
+    latest inspection's."""
     item = inspections.Inspection(layer, code, body.inspected_on, body.inspector or user.username, body.condition,
                                   body.note, body.photo)
-    return inspections.record(conn, item, district_code=settings.district.district_code, actor=user.actor)
+    return inspections.record(conn, user, item, district_code=settings.district.district_code, actor=user.actor)
 
 
 def _saved(upload: UploadFile, data: bytes, folder: str) -> Path:
@@ -174,13 +182,15 @@ def _saved(upload: UploadFile, data: bytes, folder: str) -> Path:
     return path
 
 
-@router.post("/inspections/import", summary="批量导入巡查记录 (CSV/XLSX)", dependencies=[Depends(INSPECTORS)])
+@router.post("/inspections/import", summary="批量导入巡查记录 (CSV/XLSX)",
+             dependencies=[Depends(INSPECTION_IMPORTERS)])
 def post_inspections_import(file: Annotated[UploadFile, File()], conn: Connection, settings: AppSettings,
                             user: CurrentUser) -> dict[str, Any]:
     """All rows or none: a bad row answers 400 with every row's problems."""
     with tempfile.TemporaryDirectory() as folder:
         path = _saved(file, file.file.read(), folder)
-        n = inspections.import_file(conn, path, district_code=settings.district.district_code, actor=user.actor)
+        n = inspections.import_file(conn, user, path, district_code=settings.district.district_code,
+                                    actor=user.actor)
     return {"recorded": n}
 
 

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg import sql
 
 from api.app import create_app
 from api.cli import main
@@ -142,9 +143,12 @@ def test_phase_calendar_defaults_to_the_plans_months_and_flags_overdue(client, d
 
 # ---------------------------------------------------------------- inspections
 
-def _light(conn) -> str:
-    row = conn.execute("SELECT code FROM street_lights WHERE condition = 'normal' ORDER BY code LIMIT 1").fetchone()
-    assert row is not None
+def _light(conn, zone: str = "jinling", layer: str = "street_lights") -> str:
+    """A facility in good order lying inside ``zone`` (scope follows where a facility lies)."""
+    stmt = sql.SQL("SELECT f.code FROM {} f JOIN zones z ON ST_Intersects(z.geom, f.geom) "
+                   "WHERE z.code = %s AND f.condition = 'normal' ORDER BY f.code LIMIT 1").format(sql.Identifier(layer))
+    row = conn.execute(stmt, [zone]).fetchone()
+    assert row is not None, (layer, zone)
     return str(row[0])
 
 
@@ -155,12 +159,12 @@ def test_the_latest_inspection_sets_the_condition(client, db_url):
     url = f"/facilities/street_lights/{light}/inspections"
     first = client.post(url, json={"inspected_on": "2024-05-02", "condition": "故障", "note": "灯不亮"}, headers=team)
     assert first.status_code == 201, first.text
-    assert client.get(url).json()["condition"] == "faulty"
+    assert client.get(url, headers=team).json()["condition"] == "faulty"
     # an older record does not override the newer one
     client.post(url, json={"inspected_on": "2024-05-01", "condition": "normal"}, headers=team)
-    assert client.get(url).json()["condition"] == "faulty"
+    assert client.get(url, headers=team).json()["condition"] == "faulty"
     client.post(url, json={"inspected_on": "2024-05-03", "condition": "repairing"}, headers=team)
-    body = client.get(url).json()
+    body = client.get(url, headers=team).json()
     assert body["condition"] == "repairing" and body["condition_zh"] == "维修中"
     assert [i["inspected_on"] for i in body["inspections"]] == ["2024-05-03", "2024-05-02", "2024-05-01"]
     with psycopg.connect(db_url) as conn:
@@ -176,10 +180,58 @@ def test_the_latest_inspection_sets_the_condition(client, db_url):
                        headers=auth_headers(db_url, "resident")).status_code == 403
 
 
+def test_inspections_are_scoped_to_the_zones_where_the_facility_lies(client, db_url):
+    with psycopg.connect(db_url) as conn:
+        mine, other = _light(conn, "yumin-south"), _light(conn, "daopo")
+    team = auth_headers(db_url, "property_team", zone_codes=("yumin-south",))
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")  # yumin-south and -north
+    record = {"inspected_on": "2024-05-02", "condition": "faulty"}
+    for headers in (team, staff):
+        inside = client.post(f"/facilities/street_lights/{mine}/inspections", json=record, headers=headers)
+        assert inside.status_code == 201, inside.text
+        assert client.get(f"/facilities/street_lights/{mine}/inspections", headers=headers).status_code == 200
+        outside = client.post(f"/facilities/street_lights/{other}/inspections", json=record, headers=headers)
+        assert outside.status_code == 404 and outside.json()["field"] == "facility_code"
+        assert client.get(f"/facilities/street_lights/{other}/inspections", headers=headers).status_code == 404
+    # an administrator works district-wide; residents and the public read no maintenance records
+    admin = auth_headers(db_url, "admin")
+    assert client.post(f"/facilities/street_lights/{other}/inspections", json=record, headers=admin).status_code == 201
+    assert client.get(f"/facilities/street_lights/{other}/inspections", headers=admin).json()["condition"] == "faulty"
+    assert client.get(f"/facilities/street_lights/{mine}/inspections").status_code == 401
+    assert client.get(f"/facilities/street_lights/{mine}/inspections",
+                      headers=auth_headers(db_url, "resident")).status_code == 403
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT facility_code, count(*) FROM inspections GROUP BY 1 ORDER BY 1").fetchall()
+        assert dict(rows) == {mine: 2, other: 1}  # the refused ones wrote nothing
+        assert conn.execute("SELECT condition FROM street_lights WHERE code = %s", [other]).fetchone() == ("faulty",)
+
+
+def test_a_scoped_import_refuses_rows_outside_the_callers_zones(client, db_url, tmp_path):
+    with psycopg.connect(db_url) as conn:
+        mine, other = _light(conn, "yumin-south"), _light(conn, "daopo")
+    csv = tmp_path / "mixed.csv"
+    csv.write_text("facility_layer,facility_code,date,inspector,condition\n"
+                   f"street_lights,{mine},2024-06-01,李四,faulty\n"
+                   f"street_lights,{other},2024-06-01,李四,faulty\n", encoding="utf-8")
+    team = auth_headers(db_url, "property_team", zone_codes=("yumin-south",))
+    refused = client.post("/inspections/import", files={"file": ("mixed.csv", csv.read_bytes(), "text/csv")},
+                          headers=team)
+    assert refused.status_code == 400
+    assert [(p["row"], p["field"]) for p in refused.json()["problems"]] == [(2, "facility_code")]
+    assert "does not exist in the zones you act in" in refused.json()["problems"][0]["reason"]
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (0,)
+    admin = auth_headers(db_url, "admin")
+    done = client.post("/inspections/import", files={"file": ("mixed.csv", csv.read_bytes(), "text/csv")},
+                       headers=admin)
+    assert done.status_code == 200 and done.json() == {"recorded": 2}
+
+
 def test_inspection_import_is_all_or_nothing_with_row_errors(client, db_url, tmp_path):
     with psycopg.connect(db_url) as conn:
-        light = _light(conn)
-        tank = conn.execute("SELECT code FROM septic_tanks ORDER BY code LIMIT 1").fetchone()[0]  # type: ignore[index]
+        light = _light(conn, "yumin-south")
+        tank = _light(conn, "yumin-north", layer="septic_tanks")
+        far = _light(conn, "daopo")  # outside xihu: only the command line (an administrator) may record it
     bad = tmp_path / "bad.csv"
     bad.write_text("部件类型,部件编码,巡查日期,巡查人,状况\n"
                    f"street_lights,{light},2024-06-01,李四,故障\n"
@@ -198,9 +250,11 @@ def test_inspection_import_is_all_or_nothing_with_row_errors(client, db_url, tmp
     good = tmp_path / "good.csv"
     good.write_text("facility_layer,facility_code,date,inspector,condition,note\n"
                     f"street_lights,{light},2024-06-01,李四,faulty,\n"
-                    f"septic_tanks,{tank},2024/6/2,李四,已拆除,填埋\n", encoding="utf-8")
-    assert main(["inspect", "import", str(good)], settings=settings_for(db_url)) == 0
+                    f"septic_tanks,{tank},2024/6/2,李四,已拆除,填埋\n"
+                    f"street_lights,{far},2024-06-03,王五,repairing,\n", encoding="utf-8")
+    assert main(["inspect", "import", str(good)], settings=settings_for(db_url)) == 0  # district-wide
     with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT condition FROM street_lights WHERE code = %s", [far]).fetchone() == ("repairing",)
         assert conn.execute("SELECT condition FROM septic_tanks WHERE code = %s", [tank]).fetchone() == ("removed",)
         assert conn.execute("SELECT condition FROM street_lights WHERE code = %s", [light]).fetchone() == ("faulty",)
 
@@ -219,6 +273,6 @@ def test_closing_a_case_on_a_facility_records_an_inspection_in_its_transaction(d
         assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (0,)
         cases.act(conn, ADMIN, code, "verify", district_code=DISTRICT)
         conn.commit()
-        history = inspections.history(conn, "street_lights", light)
+        history = inspections.history(conn, ADMIN, "street_lights", light)
     assert history["condition"] == "normal"
     assert history["inspections"][0]["case_code"] == code and history["inspections"][0]["source"] == "case"
