@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -42,7 +42,9 @@ class NewTask(BaseModel):
     title: str | None = Field(default=None, max_length=200)
     planned_start: date | None = None
     planned_end: date | None = None
-    geometry: dict[str, Any] | None = Field(default=None, description="GeoJSON geometry, CGCS2000 lon/lat")
+    geometry: dict[str, Any] | None = Field(
+        default=None, description="GeoJSON geometry, CRS84 lon/lat unless the Content-Crs header names another; "
+                                  "it must touch the task's zone")
     note: str | None = Field(default=None, max_length=2000)
     before_photo: str | None = Field(default=None, max_length=500)
 
@@ -129,12 +131,15 @@ def get_zone_remediation(code: str, conn: Connection, settings: AppSettings) -> 
 
 @router.post("/zones/{code}/remediation", status_code=201, summary="新增整治任务",
              dependencies=[Depends(PLANNERS)])
-def post_zone_task(code: str, body: NewTask, conn: Connection, settings: AppSettings,
-                   user: CurrentUser) -> JSONResponse:
-    """Add a task to a zone in the caller's scope."""
+def post_zone_task(code: str, body: NewTask, conn: Connection, settings: AppSettings, user: CurrentUser,
+                   content_crs: Annotated[str | None, Header(alias="Content-Crs",
+                                                             description="CRS of the geometry")] = None
+                   ) -> JSONResponse:
+    """Add a task to a zone in the caller's scope; its geometry is checked like a Part 4 edit."""
     feature = remediation.create(conn, user, code, district_code=settings.district.district_code, item=body.item,
                                  title=body.title, planned_start=body.planned_start, planned_end=body.planned_end,
-                                 geometry=body.geometry, note=body.note, before_photo=body.before_photo)
+                                 geometry=body.geometry, geometry_crs=content_crs.strip().strip("<>") if content_crs
+                                 else None, note=body.note, before_photo=body.before_photo)
     return JSONResponse(feature, status_code=201, media_type=GEOJSON)
 
 

@@ -24,9 +24,9 @@ from psycopg import sql
 
 from geo.access import UNSCOPED_ROLES, Principal, area_scope
 from geo.errors import InvalidInput, NotFound
-from geo.remediation import today
 from geo.tabular import blank, parse_date, read_table, rejection
 from geo.validate import Problem
+from geo.workcal import today
 from layers.catalogue import Catalogue, load_catalogue
 
 CONDITIONS: dict[str, str] = {"normal": "正常", "faulty": "故障", "repairing": "维修中", "removed": "已拆除"}

@@ -10,17 +10,24 @@ built in PostGIS. Scope is :func:`geo.access.zone_scope` in the WHERE clause.
 from __future__ import annotations
 
 import calendar as _calendar
-import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
+import numpy as np
 import psycopg
+import shapely
 from psycopg import sql
 
+from geo import crs as crsmod
 from geo.access import Principal, zone_scope
+from geo.edits import parse_geometry
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
-from geo.workcal import calendar
+from geo.features import parse_crs
+from geo.reference import district_boundary
+from geo.validate import validate_geometry
+from geo.workcal import today  # re-exported: remediation.today() is the module's clock
+from layers.catalogue import GeometryType, LayerSpec
 
 # The plan's remediation items (三先三后: 先整治后管理), code → Chinese name.
 ITEMS: dict[str, str] = {
@@ -37,6 +44,14 @@ ITEMS: dict[str, str] = {
 }
 STATES: dict[str, str] = {"planned": "计划", "in_progress": "整治中", "done": "已完成", "verified": "已验收"}
 STAFF = ("admin", "subdistrict_staff")
+# A task's geometry type → the layer geometry it is checked as (validate_geometry; a Polygon is
+# promoted to a MultiPolygon, as on import).
+GEOMETRY_TYPES: dict[str, GeometryType] = {"Point": "Point", "MultiPoint": "MultiPoint", "LineString": "LineString",
+                                  "MultiLineString": "MultiLineString", "Polygon": "MultiPolygon",
+                                  "MultiPolygon": "MultiPolygon"}
+# How far (metres, EPSG:4547) a task's geometry may lie from its own zone: a wall on the zone's edge
+# or a drain running to the street main still belongs to the zone; a spot in another zone does not.
+ZONE_TOLERANCE_M = 10.0
 WORKERS = ("admin", "subdistrict_staff", "property_team")
 # The plan's calendar: phase → (Chinese name, month of the programme year by which it is due).
 PHASES: dict[str, tuple[str, int]] = {
@@ -64,11 +79,6 @@ MOVES: dict[str, Move] = {
     "verify": Move(("done",), "verified", STAFF),
     "redo": Move(("done", "verified"), "in_progress", STAFF, note_required=True),
 }
-
-
-def today() -> date:
-    """Today in the programme's time zone (Asia/Shanghai)."""
-    return datetime.now(calendar().zone).date()
 
 
 def _item(value: str) -> str:
@@ -99,40 +109,85 @@ def _event(conn: psycopg.Connection, task_id: int, *, district_code: str, actor:
 
 def create(conn: psycopg.Connection, principal: Principal, zone_code: str, *, district_code: str, item: str,
            title: str | None = None, planned_start: date | None = None, planned_end: date | None = None,
-           geometry: dict[str, Any] | None = None, note: str | None = None,
+           geometry: dict[str, Any] | None = None, geometry_crs: str | None = None, note: str | None = None,
            before_photo: str | None = None) -> dict[str, Any]:
-    """Add a remediation task to a zone (staff in scope); its optional geometry is CGCS2000 lon/lat."""
+    """Add a remediation task to a zone (staff in scope). Its optional geometry is GeoJSON in CRS84
+    (or ``geometry_crs``), checked like a feature edit and required to touch the task's zone."""
     if principal.role not in STAFF:
         raise Forbidden(f"role '{principal.role}' may not plan remediation; needs one of: {', '.join(STAFF)}")
     item = _item(item)
     if planned_start and planned_end and planned_end < planned_start:
         raise InvalidInput(f"planned_end {planned_end} is before planned_start {planned_start}", field="planned_end")
+    wkb = _checked_geometry(conn, geometry, geometry_crs, district_code=district_code)
     with conn.transaction():
         _zone_in_scope(conn, principal, zone_code, district_code)
+        if wkb is not None:
+            _check_in_zone(conn, wkb, zone_code, district_code)
         task_id = _insert(conn, zone_code, district_code=district_code, item=item, title=title,
-                          planned_start=planned_start, planned_end=planned_end, geometry=geometry, note=note,
+                          planned_start=planned_start, planned_end=planned_end, wkb=wkb, note=note,
                           before_photo=before_photo, actor=principal.actor)
         _event(conn, task_id, district_code=district_code, actor=principal.actor, action="create",
                from_state=None, to_state="planned", note=note)
     return task(conn, _code_of(conn, task_id), district_code=district_code)
 
 
+def _checked_geometry(conn: psycopg.Connection, geometry: dict[str, Any] | None, geometry_crs: str | None, *,
+                      district_code: str) -> bytes | None:
+    """The task's geometry as EPSG:4490 WKB after the checks of a Part 4 edit (GeoJSON, CRS, type,
+    validity with GEOS's reason, inside the district, swapped lat/lon named); None without one."""
+    if geometry is None:
+        return None
+    if isinstance(geometry, dict) and "crs" in geometry:
+        # RFC 7946 dropped the member; silently reading coordinates in some other CRS as lon/lat is worse.
+        raise InvalidInput("geometry: a 'crs' member is not read (RFC 7946: GeoJSON is CRS84); "
+                           "send CRS84 lon/lat or name the CRS in the Content-Crs header", field="geometry")
+    crs = parse_crs(geometry_crs, field="Content-Crs")
+    geom = parse_geometry(geometry, srid=crs.srid, lat_first=crs.lat_first, storage_srid=crsmod.STORAGE_SRID)
+    kind = geom.geom_type
+    if kind not in GEOMETRY_TYPES:
+        raise InvalidInput(f"geometry: {kind} is not accepted for a remediation task; use one of "
+                           f"{', '.join(GEOMETRY_TYPES)}", field="geometry")
+    spec = LayerSpec(name="remediation_tasks", title_zh="整治任务", title_en="remediation tasks",
+                     geometry=GEOMETRY_TYPES[kind], attributes=())
+    geoms, problems = validate_geometry(spec, np.asarray([geom], dtype=object),
+                                        district=district_boundary(conn, district_code))
+    if problems:
+        reason = problems[0].reason
+        if reason.startswith("outside") and not crs.lat_first and crsmod.is_geographic(crs.srid) and (
+                abs(geom.bounds[0]) > 180 or abs(geom.bounds[1]) > 90):
+            reason += "; these look like projected metres, not longitude/latitude: name the CRS in Content-Crs"
+        raise InvalidInput(f"geometry: {reason}", field="geometry")
+    return bytes(shapely.to_wkb(geoms[0]))
+
+
+def _check_in_zone(conn: psycopg.Connection, wkb: bytes, zone_code: str, district_code: str) -> None:
+    """400 unless the geometry touches the task's zone (within ZONE_TOLERANCE_M), naming where it lies."""
+    row = conn.execute(
+        "SELECT ST_DWithin(ST_Transform(z.geom, %(metric)s), ST_Transform(g, %(metric)s), %(tol)s), "
+        " round(ST_Distance(ST_Transform(z.geom, %(metric)s), ST_Transform(g, %(metric)s))), "
+        " (SELECT string_agg(o.code, ', ' ORDER BY o.code) FROM zones o "
+        "  WHERE o.district_code = z.district_code AND ST_Intersects(o.geom, g)) "
+        "FROM zones z CROSS JOIN ST_GeomFromWKB(%(wkb)s, %(srid)s) g "
+        "WHERE z.code = %(zone)s AND z.district_code = %(district)s",
+        {"metric": crsmod.METRIC_SRID, "tol": ZONE_TOLERANCE_M, "wkb": wkb, "srid": crsmod.STORAGE_SRID,
+         "zone": zone_code, "district": district_code}).fetchone()
+    assert row is not None  # the zone was found in scope just before
+    near, metres, others = row
+    if not near:
+        where = f"it lies in zone(s) {others}" if others else "it lies in no zone"
+        raise InvalidInput(f"geometry: {int(metres)} m outside zone '{zone_code}' ({where}); a task's geometry "
+                           f"must touch its own zone (within {ZONE_TOLERANCE_M:g} m)", field="geometry")
+
+
 def _insert(conn: psycopg.Connection, zone_code: str, *, district_code: str, item: str, title: str | None,
-            planned_start: date | None, planned_end: date | None, geometry: dict[str, Any] | None,
+            planned_start: date | None, planned_end: date | None, wkb: bytes | None,
             note: str | None, before_photo: str | None, actor: str) -> int:
-    geom = json.dumps(geometry) if geometry else None
-    try:
-        with conn.transaction():
-            row = conn.execute(
-                "INSERT INTO remediation_tasks (code, district_code, zone_code, item, title, planned_start, "
-                "planned_end, geom, note, before_photo, created_by) VALUES (gen_random_uuid()::text, %s, %s, %s, "
-                "%s, %s, %s, ST_SetSRID(ST_GeomFromGeoJSON(%s), 4490), %s, %s, %s) RETURNING id",
-                [district_code, zone_code, item, title or ITEMS[item], planned_start, planned_end, geom, note,
-                 before_photo, actor]).fetchone()
-    except psycopg.errors.DataException as e:
-        raise InvalidInput(f"geometry is not valid GeoJSON: {e}", field="geometry") from e
-    except psycopg.errors.InternalError as e:
-        raise InvalidInput(f"geometry is not valid GeoJSON: {e}", field="geometry") from e
+    row = conn.execute(
+        "INSERT INTO remediation_tasks (code, district_code, zone_code, item, title, planned_start, "
+        "planned_end, geom, note, before_photo, created_by) VALUES (gen_random_uuid()::text, %s, %s, %s, "
+        "%s, %s, %s, ST_GeomFromWKB(%s, 4490), %s, %s, %s) RETURNING id",
+        [district_code, zone_code, item, title or ITEMS[item], planned_start, planned_end, wkb, note,
+         before_photo, actor]).fetchone()
     assert row is not None
     conn.execute("UPDATE remediation_tasks SET code = zone_code || '-R' || lpad(id::text, 4, '0') WHERE id = %s",
                  [row[0]])

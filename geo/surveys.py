@@ -27,9 +27,9 @@ from psycopg import sql
 
 from geo.access import Principal, zone_scope
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
-from geo.remediation import today
 from geo.tabular import blank, parse_date, read_table, rejection
 from geo.validate import Problem
+from geo.workcal import today
 
 SERVICE_KINDS: dict[str, str] = {"public_order": "公共秩序", "sanitation": "公共环境卫生",
                                  "public_safety": "公共安全防范", "public_facilities": "公用设施",

@@ -37,7 +37,7 @@ def _act(client, code, headers, action, **extra):
 def test_task_moves_through_its_states_with_events(client, db_url):
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
     team = auth_headers(db_url, "property_team", zone_codes=("yumin-south",))
-    created = _new_task(client, staff, geometry={"type": "Point", "coordinates": [112.94, 28.2]})
+    created = _new_task(client, staff, geometry={"type": "Point", "coordinates": _inside(db_url, "yumin-south")})
     assert created.status_code == 201, created.text
     props = created.json()["properties"]
     code = props["code"]
@@ -53,6 +53,78 @@ def test_task_moves_through_its_states_with_events(client, db_url):
     assert redo["state"] == "in_progress" and redo["verified_on"] is None and redo["actual_end"] is None
     assert [e["action"] for e in redo["events"]] == ["create", "start", "finish", "verify", "redo"]
     assert redo["events"][-1]["note"] == "灯具仍不亮"
+
+
+def _inside(db_url: str, zone: str, srid: int = 4490) -> list[float]:
+    """A point inside ``zone`` (in ``srid``, x/y order)."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_PointOnSurface(geom), %s) p "
+                           "FROM zones WHERE code = %s) q", [srid, zone]).fetchone()
+    assert row is not None
+    return [float(row[0]), float(row[1])]
+
+
+def _tasks(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM remediation_tasks").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_task_geometry_is_checked_like_an_edit(client, db_url):
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    lon, lat = _inside(db_url, "yumin-south")
+    bowtie = {"type": "Polygon", "coordinates": [[[lon, lat], [lon + 1e-3, lat + 1e-3], [lon + 1e-3, lat],
+                                                  [lon, lat + 1e-3], [lon, lat]]]}
+    open_ring = {"type": "Polygon", "coordinates": [[[lon, lat], [lon + 1e-3, lat], [lon, lat + 1e-3]]]}
+    x, y = _inside(db_url, "yumin-south", srid=4547)
+    refused = [
+        ({"geometry": bowtie}, {}, "geometry", "invalid geometry: Self-intersection"),
+        ({"geometry": open_ring}, {}, "geometry", "closed"),
+        ({"geometry": {"type": "Point", "coordinates": [lat, lon]}}, {}, "geometry", "look swapped (lat, lon)"),
+        ({"geometry": {"type": "Point", "coordinates": [116.397, 39.909]}}, {}, "geometry", "outside the district"),
+        ({"geometry": {"type": "Point", "coordinates": [x, y]}}, {}, "geometry", "projected metres"),
+        ({"geometry": {"type": "Point", "coordinates": [x, y], "crs": {"type": "name", "properties": {
+            "name": "EPSG:4547"}}}}, {}, "geometry", "'crs' member is not read"),
+        ({"geometry": {"type": "Point", "coordinates": [lon, lat]}}, {"Content-Crs": "EPSG:32650"}, "Content-Crs",
+         "is not offered"),
+        ({"geometry": {"type": "Point", "coordinates": [lon, lat]}}, {"Content-Crs": "EPSG:0"}, "Content-Crs", ""),
+        ({"geometry": {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [lon, lat]}]}},
+         {}, "geometry", "GeometryCollection is not accepted"),
+        ({"geometry": {"type": "Point", "coordinates": "here"}}, {}, "geometry", "not valid GeoJSON"),
+    ]
+    for extra, headers, field, reason in refused:
+        response = _new_task(client, {**staff, **headers}, **extra)
+        assert response.status_code == 400, (extra, response.text)
+        assert response.json()["field"] == field and reason in response.json()["reason"], response.json()
+    assert _tasks(db_url) == 0  # nothing written
+    # the same spot sent in EPSG:4547 metres, said so, is stored as CGCS2000 lon/lat
+    metric = _new_task(client, {**staff, "Content-Crs": "http://www.opengis.net/def/crs/EPSG/0/4547"},
+                       geometry={"type": "Point", "coordinates": [x, y]})
+    assert metric.status_code == 201, metric.text
+    assert metric.json()["geometry"]["coordinates"] == pytest.approx([lon, lat], abs=1e-6)
+    polygon = _new_task(client, staff, geometry={"type": "Polygon", "coordinates": [[
+        [lon, lat], [lon + 1e-4, lat], [lon + 1e-4, lat + 1e-4], [lon, lat + 1e-4], [lon, lat]]]})
+    assert polygon.status_code == 201 and polygon.json()["geometry"]["type"] == "MultiPolygon"
+    assert _tasks(db_url) == 2
+
+
+def test_task_geometry_must_touch_its_own_zone(client, db_url):
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    lon, lat = _inside(db_url, "yumin-south")
+    elsewhere = _inside(db_url, "daopo")
+    point = _new_task(client, staff, geometry={"type": "Point", "coordinates": elsewhere})
+    assert point.status_code == 400 and point.json()["field"] == "geometry"
+    assert "outside zone 'yumin-south' (it lies in zone(s) daopo)" in point.json()["reason"]
+    line = _new_task(client, staff, geometry={"type": "LineString", "coordinates": [
+        elsewhere, [elsewhere[0] + 1e-3, elsewhere[1]]]})
+    assert line.status_code == 400 and "outside zone 'yumin-south'" in line.json()["reason"]
+    assert _tasks(db_url) == 0
+    # a drain from inside the zone out to the street main belongs to the zone
+    drain = _new_task(client, staff, item="供排水", geometry={"type": "LineString", "coordinates": [
+        [lon, lat], [lon, lat - 0.02]]})
+    assert drain.status_code == 201, drain.text
+    assert _tasks(db_url) == 1
 
 
 @pytest.mark.parametrize(("moves", "action", "extra", "status", "allowed"), [
