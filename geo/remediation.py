@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar as _calendar
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import shapely
 from psycopg import sql
 
 from geo import crs as crsmod
+from geo import photos
 from geo.access import Principal, zone_scope
 from geo.edits import parse_geometry
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -53,6 +55,7 @@ GEOMETRY_TYPES: dict[str, GeometryType] = {"Point": "Point", "MultiPoint": "Mult
 # or a drain running to the street main still belongs to the zone; a spot in another zone does not.
 ZONE_TOLERANCE_M = 10.0
 WORKERS = ("admin", "subdistrict_staff", "property_team")
+PHOTO_STAGES: dict[str, str] = {"before": "整治前", "after": "整治后"}
 # The plan's calendar: phase → (Chinese name, month of the programme year by which it is due).
 PHASES: dict[str, tuple[str, int]] = {
     "survey": ("调查摸底", 2),
@@ -109,8 +112,8 @@ def _event(conn: psycopg.Connection, task_id: int, *, district_code: str, actor:
 
 def create(conn: psycopg.Connection, principal: Principal, zone_code: str, *, district_code: str, item: str,
            title: str | None = None, planned_start: date | None = None, planned_end: date | None = None,
-           geometry: dict[str, Any] | None = None, geometry_crs: str | None = None, note: str | None = None,
-           before_photo: str | None = None) -> dict[str, Any]:
+           geometry: dict[str, Any] | None = None, geometry_crs: str | None = None,
+           note: str | None = None) -> dict[str, Any]:
     """Add a remediation task to a zone (staff in scope). Its optional geometry is GeoJSON in CRS84
     (or ``geometry_crs``), checked like a feature edit and required to touch the task's zone."""
     if principal.role not in STAFF:
@@ -125,7 +128,7 @@ def create(conn: psycopg.Connection, principal: Principal, zone_code: str, *, di
             _check_in_zone(conn, wkb, zone_code, district_code)
         task_id = _insert(conn, zone_code, district_code=district_code, item=item, title=title,
                           planned_start=planned_start, planned_end=planned_end, wkb=wkb, note=note,
-                          before_photo=before_photo, actor=principal.actor)
+                          actor=principal.actor)
         _event(conn, task_id, district_code=district_code, actor=principal.actor, action="create",
                from_state=None, to_state="planned", note=note)
     return task(conn, _code_of(conn, task_id), district_code=district_code)
@@ -181,13 +184,13 @@ def _check_in_zone(conn: psycopg.Connection, wkb: bytes, zone_code: str, distric
 
 def _insert(conn: psycopg.Connection, zone_code: str, *, district_code: str, item: str, title: str | None,
             planned_start: date | None, planned_end: date | None, wkb: bytes | None,
-            note: str | None, before_photo: str | None, actor: str) -> int:
+            note: str | None, actor: str) -> int:
     row = conn.execute(
         "INSERT INTO remediation_tasks (code, district_code, zone_code, item, title, planned_start, "
-        "planned_end, geom, note, before_photo, created_by) VALUES (gen_random_uuid()::text, %s, %s, %s, "
-        "%s, %s, %s, ST_GeomFromWKB(%s, 4490), %s, %s, %s) RETURNING id",
+        "planned_end, geom, note, created_by) VALUES (gen_random_uuid()::text, %s, %s, %s, "
+        "%s, %s, %s, ST_GeomFromWKB(%s, 4490), %s, %s) RETURNING id",
         [district_code, zone_code, item, title or ITEMS[item], planned_start, planned_end, wkb, note,
-         before_photo, actor]).fetchone()
+         actor]).fetchone()
     assert row is not None
     conn.execute("UPDATE remediation_tasks SET code = zone_code || '-R' || lpad(id::text, 4, '0') WHERE id = %s",
                  [row[0]])
@@ -227,7 +230,7 @@ def plan_items(conn: psycopg.Connection, *, district_code: str, actor: str, zone
 
 
 def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, *, district_code: str,
-        note: str | None = None, on: date | None = None, after_photo: str | None = None) -> dict[str, Any]:
+        note: str | None = None, on: date | None = None) -> dict[str, Any]:
     """Move a task through its workflow (one transaction, one event); 409 names the legal moves."""
     move = MOVES.get(action)
     if move is None:
@@ -253,12 +256,55 @@ def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, 
             " actual_end = CASE WHEN %(action)s = 'finish' THEN %(on)s WHEN %(action)s = 'redo' THEN NULL "
             "  ELSE actual_end END, "
             " verified_on = CASE WHEN %(action)s = 'verify' THEN %(on)s WHEN %(action)s = 'redo' THEN NULL "
-            "  ELSE verified_on END, "
-            " after_photo = coalesce(%(photo)s, after_photo) WHERE id = %(id)s",
-            {"to": move.target, "action": action, "on": on, "photo": after_photo, "id": task_id})
+            "  ELSE verified_on END WHERE id = %(id)s",
+            {"to": move.target, "action": action, "on": on, "id": task_id})
         _event(conn, task_id, district_code=district_code, actor=principal.actor, action=action,
                from_state=state, to_state=move.target, note=note)
     return task(conn, code, district_code=district_code)
+
+
+def add_photo(conn: psycopg.Connection, principal: Principal, code: str, *, stage: str, data: bytes,
+              district_code: str, root: Path, max_bytes: int) -> dict[str, Any]:
+    """Attach a before/after photo to a task in the caller's zones: checked like a case photo
+    (content sniffed, size-limited, server-chosen name), its row, a ``photo`` event and the file
+    written together. A verified task's evidence is frozen (409: redo it first)."""
+    if stage not in PHOTO_STAGES:
+        raise InvalidInput(f"stage '{stage}' must be one of {', '.join(PHOTO_STAGES)}", field="stage")
+    if principal.role not in WORKERS:
+        raise Forbidden(f"role '{principal.role}' may not add remediation photos; needs one of: {', '.join(WORKERS)}")
+    content_type, suffix = photos.checked(data, max_bytes)
+    with conn.transaction():
+        task_id, state = _locked(conn, principal, code, district_code)
+        if state == "verified":
+            raise Conflict(f"task '{code}' is verified ({STATES[state]}): its photos are the accepted evidence; "
+                           "'redo' it before adding more", field="code", state=state)
+        path = photos.new_path(root, "remediation", str(task_id), suffix=suffix)
+        row = conn.execute(
+            "INSERT INTO remediation_photos (task_id, district_code, stage, path, content_type, bytes, actor) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [task_id, district_code, stage, str(path.relative_to(root)), content_type, len(data), principal.actor],
+        ).fetchone()
+        assert row is not None
+        conn.execute("UPDATE remediation_tasks SET version = version + 1, updated_at = now() WHERE id = %s",
+                     [task_id])
+        _event(conn, task_id, district_code=district_code, actor=principal.actor, action="photo", from_state=state,
+               to_state=state, note=f"{PHOTO_STAGES[stage]}照片 {stage} photo #{row[0]}")
+        path.write_bytes(data)
+    return {"id": int(row[0]), "stage": stage, "url": f"/remediation/{code}/photos/{row[0]}",
+            "content_type": content_type, "bytes": len(data)}
+
+
+def photo_file(conn: psycopg.Connection, principal: Principal, code: str, photo_id: int, *, district_code: str,
+               root: Path) -> tuple[Path, str]:
+    """The stored file and content type of a task's photo, for a caller whose zones cover the task (404 else)."""
+    predicate, params = zone_scope(principal, sql.SQL("t.zone_code"))
+    stmt = sql.SQL("SELECT p.path, p.content_type FROM remediation_photos p JOIN remediation_tasks t "
+                   "ON t.id = p.task_id WHERE t.code = %(code)s AND p.id = %(photo)s "
+                   "AND t.district_code = %(district)s AND {}").format(predicate)
+    row = conn.execute(stmt, {**params, "code": code, "photo": photo_id, "district": district_code}).fetchone()
+    if row is None:
+        raise NotFound(f"photo {photo_id} of remediation task '{code}' does not exist", field="photo_id")
+    return root / row[0], str(row[1])
 
 
 def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_code: str) -> tuple[int, str]:
@@ -271,6 +317,9 @@ def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_
     return int(row[0]), str(row[1])
 
 
+# A task's photos of one stage as URLs, oldest first (served by the task's own photo endpoint).
+_PHOTO_URLS = ("(SELECT coalesce(json_agg('/remediation/' || t.code || '/photos/' || p.id ORDER BY p.id), '[]') "
+               "FROM remediation_photos p WHERE p.task_id = t.id AND p.stage = '{stage}')")
 _FEATURE = (
     "json_build_object('type', 'Feature', 'id', t.code, 'geometry', ST_AsGeoJSON(t.geom, 7, 0)::json, "
     "'properties', json_build_object('code', t.code, 'zone_code', t.zone_code, 'item', t.item, "
@@ -278,8 +327,8 @@ _FEATURE = (
     "'planned_start', t.planned_start, 'planned_end', t.planned_end, 'actual_start', t.actual_start, "
     "'actual_end', t.actual_end, 'verified_on', t.verified_on, "
     "'overdue', t.state IN ('planned', 'in_progress') AND t.planned_end < %(today)s, "
-    "'before_photo', t.before_photo, 'after_photo', t.after_photo, 'note', t.note, 'version', t.version))"
-)
+    "'before_photos', {before}, 'after_photos', {after}, 'note', t.note, 'version', t.version))"
+).format(before=_PHOTO_URLS.format(stage="before"), after=_PHOTO_URLS.format(stage="after"))
 _NAMES = ("FROM remediation_tasks t "
           "JOIN unnest(%(item_codes)s::text[], %(item_names)s::text[]) AS i(code, name) ON i.code = t.item "
           "JOIN unnest(%(state_codes)s::text[], %(state_names)s::text[]) AS s(code, name) ON s.code = t.state ")
@@ -295,7 +344,10 @@ def task(conn: psycopg.Connection, code: str, *, district_code: str) -> dict[str
     stmt = sql.SQL(
         "SELECT {feature}, (SELECT coalesce(json_agg(json_build_object('at', e.at, 'actor', e.actor, "
         " 'action', e.action, 'from_state', e.from_state, 'to_state', e.to_state, 'note', e.note) ORDER BY e.id), "
-        " '[]') FROM remediation_events e WHERE e.task_id = t.id) "
+        " '[]') FROM remediation_events e WHERE e.task_id = t.id), "
+        "(SELECT coalesce(json_agg(json_build_object('id', p.id, 'stage', p.stage, 'url', '/remediation/' || t.code "
+        " || '/photos/' || p.id, 'content_type', p.content_type, 'bytes', p.bytes, 'actor', p.actor, "
+        " 'at', p.created_at) ORDER BY p.id), '[]') FROM remediation_photos p WHERE p.task_id = t.id) "
         "{names} WHERE t.code = %(code)s AND t.district_code = %(district)s"
     ).format(feature=sql.SQL(_FEATURE), names=sql.SQL(_NAMES))
     row = conn.execute(stmt, {**_name_params(), "code": code, "district": district_code}).fetchone()
@@ -303,6 +355,7 @@ def task(conn: psycopg.Connection, code: str, *, district_code: str) -> dict[str
         raise NotFound(f"remediation task '{code}' does not exist", field="code")
     feature: dict[str, Any] = row[0]
     feature["properties"]["events"] = row[1]
+    feature["properties"]["photos"] = row[2]
     return feature
 
 

@@ -131,6 +131,10 @@ SCOPED_REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/facilities/{layer}/{code}/inspections"): {"of": "facility"},
     ("POST", "/facilities/{layer}/{code}/inspections"): {
         "of": "facility", "json": {"inspected_on": "2024-05-02", "condition": "normal"}},
+    ("POST", "/remediation/{code}/actions"): {"of": "remediation", "json": {"action": "start"}},
+    ("POST", "/remediation/{code}/photos"): {"of": "remediation", "data": {"stage": "before"},
+                                             "files": {"photo": ("p.jpg", JPEG, "image/jpeg")}},
+    ("GET", "/remediation/{code}/photos/{photo_id}"): {"of": "remediation"},
 }
 SCOPED_CASES = [(route.path, method) for route in _routes() for method in sorted(route.methods - {"HEAD"})
                 if (g := _guard(route)) is not None and g.scoped]
@@ -143,10 +147,11 @@ def test_every_scoped_route_has_a_scoped_request():
 
 @pytest.fixture(scope="module")
 def scoped_objects(matrix_client):
-    """Inside the scoped roles' zones and outside: a case (with a photo), a street light."""
+    """Inside the scoped roles' zones and outside: a case and a remediation task (each with a photo),
+    a street light."""
     from pathlib import Path
 
-    from geo import cases, photos
+    from geo import cases, photos, remediation
     from geo.access import ANONYMOUS, Principal
 
     client, _ = matrix_client
@@ -163,8 +168,13 @@ def scoped_objects(matrix_client):
                                  kind="report", root=Path(client.app.state.settings.db.home), max_bytes=10_000)
             light = conn.execute("SELECT f.code FROM street_lights f JOIN zones z ON ST_Intersects(z.geom, f.geom) "
                                  "WHERE z.code = %s ORDER BY f.code LIMIT 1", [zone]).fetchone()[0]
+            admin = Principal(username="tests", role="admin")
+            task = remediation.create(conn, admin, zone, district_code=DISTRICT, item="walls")["id"]
+            shot = remediation.add_photo(conn, admin, task, stage="before", data=JPEG, district_code=DISTRICT,
+                                         root=Path(client.app.state.settings.db.home), max_bytes=10_000)
             objects[where] = {"case": {"code": code, "photo_id": str(photo["id"])},
-                              "facility": {"layer": "street_lights", "code": light}}
+                              "facility": {"layer": "street_lights", "code": light},
+                              "remediation": {"code": task, "photo_id": str(shot["id"])}}
     return objects
 
 

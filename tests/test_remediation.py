@@ -20,8 +20,10 @@ ADMIN = Principal(username="admin-t", role="admin")
 
 
 @pytest.fixture
-def client(db_url: str):
-    with TestClient(create_app(settings_for(db_url))) as c:
+def client(db_url: str, tmp_path):
+    settings = settings_for(db_url)
+    settings.db.home = tmp_path  # photos land here, one folder per test
+    with TestClient(create_app(settings)) as c:
         yield c
 
 
@@ -44,8 +46,8 @@ def test_task_moves_through_its_states_with_events(client, db_url):
     assert (props["item"], props["item_zh"], props["state"]) == ("street_lights", "路灯", "planned")
     assert code.startswith("yumin-south-R")
     assert _act(client, code, team, "start", date="2023-04-03").json()["properties"]["actual_start"] == "2023-04-03"
-    done = _act(client, code, team, "finish", after_photo="photos/after-1.jpg").json()["properties"]
-    assert done["state"] == "done" and done["after_photo"] == "photos/after-1.jpg" and done["actual_end"]
+    done = _act(client, code, team, "finish").json()["properties"]
+    assert done["state"] == "done" and done["actual_end"]
     assert _act(client, code, team, "verify").status_code == 403  # a property team cannot accept its own work
     verified = _act(client, code, staff, "verify").json()["properties"]
     assert verified["state"] == "verified" and verified["verified_on"]
@@ -125,6 +127,107 @@ def test_task_geometry_must_touch_its_own_zone(client, db_url):
         [lon, lat], [lon, lat - 0.02]]})
     assert drain.status_code == 201, drain.text
     assert _tasks(db_url) == 1
+
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
+
+
+def _photo(client, code, headers, stage="before", name="p.jpg", data=JPEG, mime="image/jpeg"):
+    return client.post(f"/remediation/{code}/photos", data={"stage": stage}, files={"photo": (name, data, mime)},
+                       headers=headers)
+
+
+def test_before_and_after_photos_are_uploaded_listed_and_served_in_scope(client, db_url):
+    team = auth_headers(db_url, "property_team", zone_codes=("yumin-south",))
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    code = _new_task(client, staff).json()["id"]
+    before = _photo(client, code, team, "before", name="../../etc/passwd.jpg")
+    assert before.status_code == 201, before.text
+    assert before.json()["content_type"] == "image/jpeg" and before.json()["stage"] == "before"
+    after = _photo(client, code, team, "after", name="after.png", data=PNG, mime="image/png")
+    assert after.status_code == 201 and after.json()["content_type"] == "image/png"
+    before_url, after_url = before.json()["url"], after.json()["url"]
+    assert before_url == f"/remediation/{code}/photos/{before.json()['id']}"
+    # listed as URLs in the task's JSON (with their events) and in the collection's properties
+    props = client.get(f"/remediation/{code}").json()["properties"]
+    assert (props["before_photos"], props["after_photos"]) == ([before_url], [after_url])
+    assert [(p["stage"], p["url"]) for p in props["photos"]] == [("before", before_url), ("after", after_url)]
+    assert [e["action"] for e in props["events"]] == ["create", "photo", "photo"]
+    assert props["events"][1]["actor"].startswith("property_team-") and props["version"] == 3
+    listed = client.get("/remediation", params={"zone": "yumin-south"}).json()["features"]
+    assert next(f for f in listed if f["id"] == code)["properties"]["after_photos"] == [after_url]
+    # stored under ./var with a name of ours, nothing of the client's file name
+    with psycopg.connect(db_url) as conn:
+        stored = [r[0] for r in conn.execute("SELECT path FROM remediation_photos ORDER BY id")]
+    home = client.app.state.settings.db.home
+    assert all(p.startswith("photos/remediation/") and ".." not in p and "passwd" not in p for p in stored)
+    assert (home / stored[0]).read_bytes() == JPEG
+    # served back to staff whose zones cover the task: bytes and type
+    got = client.get(before_url, headers=team)
+    assert got.status_code == 200 and got.content == JPEG and got.headers["content-type"] == "image/jpeg"
+    assert client.get(after_url, headers=staff).content == PNG
+    assert client.get(after_url, headers=auth_headers(db_url, "planner")).status_code == 200
+    assert client.get(f"/remediation/{code}/photos/999999", headers=team).status_code == 404
+    # outside the caller's zones: 404 for reading and writing; a wrong role 403; anonymous 401
+    for outsider in (auth_headers(db_url, "property_team", zone_codes=("daopo",)),
+                     auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling"),
+                     auth_headers(db_url, "contractor", unit_code="contractor-xiangjiang")):
+        assert client.get(before_url, headers=outsider).status_code == 404
+    for outsider in (auth_headers(db_url, "property_team", zone_codes=("daopo",)),
+                     auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling")):
+        refused = _photo(client, code, outsider)
+        assert refused.status_code == 404 and refused.json()["field"] == "code"
+    assert client.get(before_url, headers=auth_headers(db_url, "resident")).status_code == 403
+    assert client.get(before_url, headers=auth_headers(db_url, "survey_team", zone_codes=("yumin-south",))
+                      ).status_code == 403
+    assert _photo(client, code, auth_headers(db_url, "contractor", unit_code="contractor-xiangjiang")
+                  ).status_code == 403
+    assert client.get(before_url).status_code == 401
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM remediation_photos").fetchone() == (2,)
+
+
+def test_bad_photos_are_refused_and_write_nothing(client, db_url):
+    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+    code = _new_task(client, staff).json()["id"]
+    script = _photo(client, code, staff, name="x.jpg", data=b"#!/bin/sh\nrm -rf /")
+    assert script.status_code == 400 and script.json()["field"] == "photo"
+    assert "JPEG, PNG or WebP" in script.json()["reason"]
+    empty = _photo(client, code, staff, data=b"")
+    assert empty.status_code == 400 and empty.json()["field"] == "photo"
+    stage = _photo(client, code, staff, stage="during")
+    assert stage.status_code == 400 and stage.json()["field"] == "stage"
+    typed = _new_task(client, staff, before_photo="photos/before-1.jpg")
+    assert typed.status_code == 400 and typed.json()["field"] == "before_photo"
+    assert "POST /remediation/{code}/photos" in typed.json()["reason"]
+    typed = _act(client, code, staff, "start", after_photo="photos/after-1.jpg")
+    assert typed.status_code == 400 and typed.json()["field"] == "after_photo"
+    for move in ("start", "finish", "verify"):
+        assert _act(client, code, staff, move).status_code == 200
+    frozen = _photo(client, code, staff, stage="after")
+    assert frozen.status_code == 409 and "redo" in frozen.json()["reason"]
+    props = client.get(f"/remediation/{code}").json()["properties"]
+    assert props["photos"] == [] and [e["action"] for e in props["events"]] == ["create", "start", "finish", "verify"]
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM remediation_photos").fetchone() == (0,)
+    folder = client.app.state.settings.db.home / "photos"
+    assert not folder.exists() or not any(p.is_file() for p in folder.rglob("*"))
+
+
+def test_oversize_remediation_photo_is_413(db_url, tmp_path):
+    settings = settings_for(db_url)
+    settings.server.max_photo_bytes = 1000
+    settings.db.home = tmp_path
+    with TestClient(create_app(settings)) as client:
+        staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
+        code = _new_task(client, staff).json()["id"]
+        big = _photo(client, code, staff, name="big.jpg", data=JPEG + b"\x00" * 5000)
+        assert big.status_code == 413 and big.json()["field"] == "photo"
+        assert "WUYE_MAX_PHOTO_BYTES" in big.json()["reason"]
+        assert _photo(client, code, staff, data=JPEG + b"\x00" * 700).status_code == 201  # under the limit
+        with psycopg.connect(db_url) as conn:
+            assert conn.execute("SELECT count(*) FROM remediation_photos").fetchone() == (1,)
 
 
 @pytest.mark.parametrize(("moves", "action", "extra", "status", "allowed"), [
