@@ -11,8 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.auth import PUBLIC, STAFF_ROLES, CurrentUser, Guard
@@ -22,8 +22,17 @@ from geo.errors import InvalidInput
 
 router = APIRouter(tags=["acceptance"])
 PLANNERS = Guard(*remediation.STAFF, description="sub-district staff and administrators")
-REMEDIATORS = Guard(*remediation.WORKERS, description="sub-district staff, property teams, administrators")
-INSPECTORS = Guard("admin", "subdistrict_staff", "property_team", "contractor", description="maintenance staff")
+# A task outside the caller's zones is 404 (its moves and photos).
+REMEDIATORS = Guard(*remediation.WORKERS, description="sub-district staff, property teams, administrators",
+                    scoped="code")
+# Staff who read what lies in their zones (remediation photos, maintenance records); planners district-wide.
+ZONE_READERS = ("admin", "planner", "subdistrict_staff", "property_team", "contractor")
+PHOTO_READERS = Guard(*ZONE_READERS, description="staff whose zones cover the task", scoped="code")
+# Inspections are scoped by where the facility lies: 404 for one outside the caller's zones.
+INSPECTORS = Guard("admin", "subdistrict_staff", "property_team", "contractor", description="maintenance staff",
+                   scoped="code")
+INSPECTION_READERS = Guard(*ZONE_READERS, description="maintenance staff and planners", scoped="code")
+INSPECTION_IMPORTERS = Guard(*INSPECTORS.roles, description="maintenance staff (rows outside their zones refused)")
 SURVEYORS = Guard(*surveys.ENTRY_ROLES, description="survey teams and administrators")
 REVIEWERS = Guard(*STAFF_ROLES, description="signed-in staff")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -37,9 +46,12 @@ class NewTask(BaseModel):
     title: str | None = Field(default=None, max_length=200)
     planned_start: date | None = None
     planned_end: date | None = None
-    geometry: dict[str, Any] | None = Field(default=None, description="GeoJSON geometry, CGCS2000 lon/lat")
+    geometry: dict[str, Any] | None = Field(
+        default=None, description="GeoJSON geometry, CRS84 lon/lat unless the Content-Crs header names another; "
+                                  "it must touch the task's zone")
     note: str | None = Field(default=None, max_length=2000)
-    before_photo: str | None = Field(default=None, max_length=500)
+    before_photo: str | None = Field(default=None, max_length=500,
+                                     description="refused: upload the photo to POST /remediation/{code}/photos")
 
 
 class TaskAction(BaseModel):
@@ -48,7 +60,15 @@ class TaskAction(BaseModel):
     action: str = Field(max_length=20)
     note: str | None = Field(default=None, max_length=2000)
     on: date | None = Field(default=None, alias="date", description="when it happened (default: today)")
-    after_photo: str | None = Field(default=None, max_length=500)
+    after_photo: str | None = Field(default=None, max_length=500,
+                                    description="refused: upload the photo to POST /remediation/{code}/photos")
+
+
+def _no_typed_photo(name: str, value: str | None, stage: str) -> None:
+    # A typed-in path pointed at no stored file; say where photos go now rather than drop it silently.
+    if value is not None:
+        raise InvalidInput(f"{name}: photos are uploaded, not referenced: POST /remediation/{{code}}/photos "
+                           f"(multipart 'photo', stage={stage})", field=name)
 
 
 class Deadline(BaseModel):
@@ -110,9 +130,34 @@ def get_task(code: str, conn: Connection, settings: AppSettings) -> JSONResponse
 def post_task_action(code: str, body: TaskAction, conn: Connection, settings: AppSettings,
                      user: CurrentUser) -> JSONResponse:
     """start, finish, verify (staff), redo (staff, with a note). Illegal moves answer 409."""
+    _no_typed_photo("after_photo", body.after_photo, "after")
     feature = remediation.act(conn, user, code, body.action, district_code=settings.district.district_code,
-                              note=body.note, on=body.on, after_photo=body.after_photo)
+                              note=body.note, on=body.on)
     return JSONResponse(feature, media_type=GEOJSON)
+
+
+@router.post("/remediation/{code}/photos", status_code=201, summary="上传整治前后照片",
+             dependencies=[Depends(REMEDIATORS)])
+def post_task_photo(code: str, conn: Connection, settings: AppSettings, user: CurrentUser,
+                    photo: Annotated[UploadFile, File()],
+                    stage: Annotated[str, Form(max_length=10, description="before (整治前) or after (整治后)")]
+                    ) -> dict[str, Any]:
+    """Attach a JPEG/PNG/WebP photo taken before or after the work (staff in the task's zone); the
+    type is read from the content, the size limited by WUYE_MAX_PHOTO_BYTES, the name chosen by us."""
+    data = photo.file.read(settings.server.max_photo_bytes + 1)
+    return remediation.add_photo(conn, user, code, stage=stage, data=data,
+                                 district_code=settings.district.district_code, root=settings.db.home,
+                                 max_bytes=settings.server.max_photo_bytes)
+
+
+@router.get("/remediation/{code}/photos/{photo_id}", summary="整治照片", dependencies=[Depends(PHOTO_READERS)])
+def get_task_photo(code: str, photo_id: int, conn: Connection, settings: AppSettings,
+                   user: CurrentUser) -> FileResponse:
+    """One photo's bytes, for staff whose zones cover the task (404 otherwise)."""
+    path, content_type = remediation.photo_file(conn, user, code, photo_id,
+                                                district_code=settings.district.district_code,
+                                                root=settings.db.home)
+    return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/zones/{code}/remediation", summary="小区整治任务、进度与阶段", dependencies=[Depends(PUBLIC)])
@@ -124,12 +169,16 @@ def get_zone_remediation(code: str, conn: Connection, settings: AppSettings) -> 
 
 @router.post("/zones/{code}/remediation", status_code=201, summary="新增整治任务",
              dependencies=[Depends(PLANNERS)])
-def post_zone_task(code: str, body: NewTask, conn: Connection, settings: AppSettings,
-                   user: CurrentUser) -> JSONResponse:
-    """Add a task to a zone in the caller's scope."""
+def post_zone_task(code: str, body: NewTask, conn: Connection, settings: AppSettings, user: CurrentUser,
+                   content_crs: Annotated[str | None, Header(alias="Content-Crs",
+                                                             description="CRS of the geometry")] = None
+                   ) -> JSONResponse:
+    """Add a task to a zone in the caller's scope; its geometry is checked like a Part 4 edit."""
+    _no_typed_photo("before_photo", body.before_photo, "before")
     feature = remediation.create(conn, user, code, district_code=settings.district.district_code, item=body.item,
                                  title=body.title, planned_start=body.planned_start, planned_end=body.planned_end,
-                                 geometry=body.geometry, note=body.note, before_photo=body.before_photo)
+                                 geometry=body.geometry, geometry_crs=content_crs.strip().strip("<>") if content_crs
+                                 else None, note=body.note)
     return JSONResponse(feature, status_code=201, media_type=GEOJSON)
 
 
@@ -149,20 +198,23 @@ def put_phase(code: str, phase: str, body: Deadline, conn: Connection, settings:
 
 # ------------------------------------------------------------------ inspections
 
-@router.get("/facilities/{layer}/{code}/inspections", summary="设施巡查记录", dependencies=[Depends(PUBLIC)])
-def get_inspections(layer: str, code: str, conn: Connection) -> dict[str, Any]:
-    """The facility's condition (its latest inspection's) and its inspections, newest first."""
-    return inspections.history(conn, layer, code)
+@router.get("/facilities/{layer}/{code}/inspections", summary="设施巡查记录",
+            dependencies=[Depends(INSPECTION_READERS)])
+def get_inspections(layer: str, code: str, conn: Connection, user: CurrentUser) -> dict[str, Any]:
+    """The facility's condition (its latest inspection's) and its inspections, newest first
+    (a facility in the caller's zones)."""
+    return inspections.history(conn, user, layer, code)
 
 
 @router.post("/facilities/{layer}/{code}/inspections", status_code=201, summary="登记巡查",
              dependencies=[Depends(INSPECTORS)])
 def post_inspection(layer: str, code: str, body: NewInspection, conn: Connection, settings: AppSettings,
                     user: CurrentUser) -> dict[str, Any]:
-    """Record an inspection; the facility's condition becomes the latest inspection's."""
+    """Record an inspection of a facility in the caller's zones; the facility's condition becomes the
+    latest inspection's."""
     item = inspections.Inspection(layer, code, body.inspected_on, body.inspector or user.username, body.condition,
                                   body.note, body.photo)
-    return inspections.record(conn, item, district_code=settings.district.district_code, actor=user.actor)
+    return inspections.record(conn, user, item, district_code=settings.district.district_code, actor=user.actor)
 
 
 def _saved(upload: UploadFile, data: bytes, folder: str) -> Path:
@@ -174,13 +226,15 @@ def _saved(upload: UploadFile, data: bytes, folder: str) -> Path:
     return path
 
 
-@router.post("/inspections/import", summary="批量导入巡查记录 (CSV/XLSX)", dependencies=[Depends(INSPECTORS)])
+@router.post("/inspections/import", summary="批量导入巡查记录 (CSV/XLSX)",
+             dependencies=[Depends(INSPECTION_IMPORTERS)])
 def post_inspections_import(file: Annotated[UploadFile, File()], conn: Connection, settings: AppSettings,
                             user: CurrentUser) -> dict[str, Any]:
     """All rows or none: a bad row answers 400 with every row's problems."""
     with tempfile.TemporaryDirectory() as folder:
         path = _saved(file, file.file.read(), folder)
-        n = inspections.import_file(conn, path, district_code=settings.district.district_code, actor=user.actor)
+        n = inspections.import_file(conn, user, path, district_code=settings.district.district_code,
+                                    actor=user.actor)
     return {"recorded": n}
 
 

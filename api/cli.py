@@ -318,7 +318,7 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "import":
             path = Path(args.target[0])
             try:
-                n = inspections.import_file(conn, path, district_code=code, actor=args.actor)
+                n = inspections.import_file(conn, _cli_admin(), path, district_code=code, actor=args.actor)
             except ImportRejected as e:
                 _rejected_report(e, path.with_suffix(".errors.csv"))
                 raise
@@ -329,7 +329,7 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
         when = date.fromisoformat(args.date) if args.date else inspections.today()
         item = inspections.Inspection(args.target[0], args.target[1], when, args.inspector or args.actor,
                                       args.condition, args.note)
-        row = inspections.record(conn, item, district_code=code, actor=args.actor, source="cli")
+        row = inspections.record(conn, _cli_admin(), item, district_code=code, actor=args.actor, source="cli")
         _say(f"{args.target[0]} {args.target[1]}: {row['condition_zh']} ({row['inspected_on']}, {row['inspector']})")
     return 0
 

@@ -88,3 +88,14 @@ def zone_scope(principal: Principal, zone_code: sql.Composable) -> tuple[sql.Com
         "OR {z} IN (SELECT zone_code FROM contract_sections WHERE contractor_unit = %(scope_unit)s))"
     ).format(z=zone_code)
     return predicate, params
+
+
+def area_scope(principal: Principal, geom: sql.Composable) -> tuple[sql.Composable, dict[str, Any]]:
+    """A WHERE-clause predicate limiting rows to those whose geometry lies in (intersects) a zone the
+    caller acts in (:func:`zone_scope`), with its parameters; unscoped roles see everything, also what
+    lies outside every zone. ``geom`` is the (qualified) geometry column, in the zones' CRS."""
+    predicate, params = zone_scope(principal, sql.SQL("scope_zone.code"))
+    return sql.SQL(
+        "(%(scope_all)s OR EXISTS (SELECT 1 FROM zones scope_zone WHERE ST_Intersects(scope_zone.geom, {g}) "
+        "AND {p}))"
+    ).format(g=geom, p=predicate), params

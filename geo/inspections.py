@@ -4,6 +4,11 @@ A facility's ``condition`` is its latest inspection's (latest date, then latest
 record): every write here updates the facility rows it touched, set-based, in
 the same transaction. Closing a case linked to a facility records an
 inspection (:func:`record_for_case`, called from ``geo.cases.act``).
+
+Scope: a zone-scoped caller records and reads inspections only of facilities
+lying in a zone they act in (:func:`geo.access.area_scope` in the WHERE
+clause); anything else is 404, as if it did not exist. Administrators (and the
+``wuye`` command line, which acts as one) work district-wide.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from geo.access import UNSCOPED_ROLES, Principal, area_scope
 from geo.errors import InvalidInput, NotFound
-from geo.remediation import today
 from geo.tabular import blank, parse_date, read_table, rejection
 from geo.validate import Problem
+from geo.workcal import today
 from layers.catalogue import Catalogue, load_catalogue
 
 CONDITIONS: dict[str, str] = {"normal": "正常", "faulty": "故障", "repairing": "维修中", "removed": "已拆除"}
@@ -63,7 +69,13 @@ def condition_code(value: str) -> str | None:
     return next((k for k, v in CONDITIONS.items() if v == value), None)
 
 
-def _check_one(conn: psycopg.Connection, item: Inspection) -> Inspection:
+def _visible(principal: Principal, layer: str) -> tuple[sql.Composable, dict[str, Any]]:
+    """``FROM layer f WHERE`` predicate: the facilities the caller may inspect."""
+    predicate, params = area_scope(principal, sql.SQL("f.geom"))
+    return sql.SQL("{t} f WHERE {p}").format(t=sql.Identifier(layer), p=predicate), params
+
+
+def _check_one(conn: psycopg.Connection, principal: Principal, item: Inspection) -> Inspection:
     if item.facility_layer not in facility_layers():
         raise InvalidInput(f"layer '{item.facility_layer}' is not a facility layer; allowed: "
                            f"{', '.join(facility_layers())}", field="facility_layer")
@@ -75,21 +87,23 @@ def _check_one(conn: psycopg.Connection, item: Inspection) -> Inspection:
         raise InvalidInput(f"inspected_on {item.inspected_on} is in the future", field="inspected_on")
     if not item.inspector.strip():
         raise InvalidInput("inspector is required", field="inspector")
-    stmt = sql.SQL("SELECT 1 FROM {} WHERE code = %s").format(sql.Identifier(item.facility_layer))
-    if conn.execute(stmt, [item.facility_code]).fetchone() is None:
+    visible, params = _visible(principal, item.facility_layer)
+    stmt = sql.SQL("SELECT 1 FROM {} AND f.code = %(code)s").format(visible)
+    if conn.execute(stmt, {**params, "code": item.facility_code}).fetchone() is None:
         raise NotFound(f"{item.facility_layer} '{item.facility_code}' does not exist", field="facility_code")
     return Inspection(item.facility_layer, item.facility_code, item.inspected_on, item.inspector.strip(), condition,
                       item.note, item.photo)
 
 
-def record(conn: psycopg.Connection, item: Inspection, *, district_code: str, actor: str,
+def record(conn: psycopg.Connection, principal: Principal, item: Inspection, *, district_code: str, actor: str,
            source: str = "api", case_id: int | None = None) -> dict[str, Any]:
-    """Record one inspection and refresh the facility's condition, in one transaction."""
-    item = _check_one(conn, item)
+    """Record one inspection of a facility in the caller's scope and refresh the facility's
+    condition, in one transaction."""
+    item = _check_one(conn, principal, item)
     with conn.transaction():
         _insert(conn, [item], district_code=district_code, actor=actor, source=source, case_id=case_id)
         _refresh(conn, item.facility_layer, [item.facility_code])
-    return history(conn, item.facility_layer, item.facility_code, limit=1)["inspections"][0]
+    return history(conn, principal, item.facility_layer, item.facility_code, limit=1)["inspections"][0]
 
 
 def _insert(conn: psycopg.Connection, items: list[Inspection], *, district_code: str, actor: str, source: str,
@@ -116,12 +130,14 @@ def _refresh(conn: psycopg.Connection, layer: str, codes: list[str]) -> None:
     conn.execute(stmt, {"layer": layer, "codes": codes})
 
 
-def history(conn: psycopg.Connection, layer: str, code: str, *, limit: int = 100) -> dict[str, Any]:
-    """A facility's current condition and its inspections, newest first."""
+def history(conn: psycopg.Connection, principal: Principal, layer: str, code: str, *,
+            limit: int = 100) -> dict[str, Any]:
+    """A facility's current condition and its inspections, newest first (facilities in the caller's scope)."""
     if layer not in facility_layers():
         raise NotFound(f"layer '{layer}' is not a facility layer", field="layer")
-    stmt = sql.SQL("SELECT condition FROM {} WHERE code = %s").format(sql.Identifier(layer))
-    row = conn.execute(stmt, [code]).fetchone()
+    visible, params = _visible(principal, layer)
+    stmt = sql.SQL("SELECT f.condition FROM {} AND f.code = %(code)s").format(visible)
+    row = conn.execute(stmt, {**params, "code": code}).fetchone()
     if row is None:
         raise NotFound(f"{layer} '{code}' does not exist", field="code")
     rows = conn.execute(
@@ -149,11 +165,13 @@ def record_for_case(conn: psycopg.Connection, case_id: int, *, district_code: st
     return True
 
 
-def import_file(conn: psycopg.Connection, path: Path, *, district_code: str, actor: str) -> int:
+def import_file(conn: psycopg.Connection, principal: Principal, path: Path, *, district_code: str,
+                actor: str) -> int:
     """Import a CSV/XLSX of inspections: every row validated first; one bad row rejects the file
-    (``ImportRejected`` with row-level problems). Returns the number recorded."""
+    (``ImportRejected`` with row-level problems), a facility outside the caller's zones too.
+    Returns the number recorded."""
     frame = read_table(path, COLUMNS)
-    items, problems = _validate_frame(conn, frame)
+    items, problems = _validate_frame(conn, principal, frame)
     if problems:
         raise rejection("inspections", problems, len(frame))
     with conn.transaction():
@@ -163,14 +181,19 @@ def import_file(conn: psycopg.Connection, path: Path, *, district_code: str, act
     return len(items)
 
 
-def _validate_frame(conn: psycopg.Connection, frame: pd.DataFrame) -> tuple[list[Inspection], list[Problem]]:
+def _validate_frame(conn: psycopg.Connection, principal: Principal,
+                    frame: pd.DataFrame) -> tuple[list[Inspection], list[Problem]]:
     problems: list[Problem] = []
     layers = facility_layers()
     known: dict[str, set[str]] = {}
     for layer in set(frame["facility_layer"].dropna().astype(str).str.strip()) & set(layers):
-        codes = [c for c in frame.loc[frame["facility_layer"] == layer, "facility_code"].dropna().astype(str)]
-        stmt = sql.SQL("SELECT code FROM {} WHERE code = ANY(%s)").format(sql.Identifier(layer))
-        known[layer] = {r[0] for r in conn.execute(stmt, [codes])}
+        rows = frame["facility_layer"].astype(str).str.strip() == layer
+        codes = [c.strip() for c in frame.loc[rows, "facility_code"].dropna().astype(str)]
+        visible, params = _visible(principal, layer)
+        stmt = sql.SQL("SELECT f.code FROM {} AND f.code = ANY(%(codes)s)").format(visible)
+        known[layer] = {r[0] for r in conn.execute(stmt, {**params, "codes": codes})}
+    # Not "outside your zones": a scoped caller learns nothing about facilities beyond their scope.
+    missing = "does not exist" if principal.role in UNSCOPED_ROLES else "does not exist in the zones you act in"
     items = []
     now = today()
     for i, values in enumerate(frame.to_dict("records"), start=1):
@@ -182,7 +205,7 @@ def _validate_frame(conn: psycopg.Connection, frame: pd.DataFrame) -> tuple[list
         elif not code:
             problems.append(Problem(i, "facility_code", "missing"))
         elif code not in known.get(layer, set()):
-            problems.append(Problem(i, "facility_code", f"{layer} '{code}' does not exist"))
+            problems.append(Problem(i, "facility_code", f"{layer} '{code}' {missing}"))
         on = parse_date(values["inspected_on"], i, "inspected_on", problems, not_after=now)
         inspector = "" if blank(values["inspector"]) else str(values["inspector"]).strip()
         if not inspector:

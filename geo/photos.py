@@ -1,5 +1,6 @@
-"""Case photos: type checked by content (not by name), size-limited, stored under the
-state directory with server-chosen names (no path from the client ever reaches the disk)."""
+"""Photos (of cases; remediation tasks use :func:`checked` and :func:`new_path` too): type checked
+by content (not by name), size-limited, stored under the state directory with server-chosen names
+(no path from the client ever reaches the disk)."""
 
 from __future__ import annotations
 
@@ -29,20 +30,30 @@ def sniff(data: bytes) -> tuple[str, str]:
     raise InvalidInput("the photo must be a JPEG, PNG or WebP image", field="photo")
 
 
-def store(conn: psycopg.Connection, principal: Principal, *, case_id: int, data: bytes, kind: str,
-          root: Path, max_bytes: int) -> dict[str, Any]:
-    """Check and save one photo of a case; the row and the file are written together."""
-    if kind not in KINDS:
-        raise InvalidInput(f"kind '{kind}' must be one of {', '.join(KINDS)}", field="kind")
+def checked(data: bytes, max_bytes: int) -> tuple[str, str]:
+    """(content type, suffix) of an upload within ``max_bytes`` (413 above), not empty, an image by content."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the photo is {len(data)} bytes, over the limit of {max_bytes} (WUYE_MAX_PHOTO_BYTES)",
                               field="photo")
     if not data:
         raise InvalidInput("the photo is empty", field="photo")
-    content_type, suffix = sniff(data)
-    folder = root / "photos" / str(case_id)
+    return sniff(data)
+
+
+def new_path(root: Path, *folders: str, suffix: str) -> Path:
+    """A fresh server-chosen file name under ``root/photos/<folders>`` (the folder is created)."""
+    folder = root.joinpath("photos", *folders)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (secrets.token_hex(12) + suffix)
+    return folder / (secrets.token_hex(12) + suffix)
+
+
+def store(conn: psycopg.Connection, principal: Principal, *, case_id: int, data: bytes, kind: str,
+          root: Path, max_bytes: int) -> dict[str, Any]:
+    """Check and save one photo of a case; the row and the file are written together."""
+    if kind not in KINDS:
+        raise InvalidInput(f"kind '{kind}' must be one of {', '.join(KINDS)}", field="kind")
+    content_type, suffix = checked(data, max_bytes)
+    path = new_path(root, str(case_id), suffix=suffix)
     with conn.transaction():
         row = conn.execute(
             "INSERT INTO case_photos (case_id, kind, path, content_type, bytes, actor) VALUES (%s, %s, %s, %s, %s, %s) "

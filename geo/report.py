@@ -271,14 +271,15 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
     sheet.title = "考核验收汇总"
     sheet.append(["街道", "小区编码", "小区", "户数", "调查轮次", "答卷", "满意", "满意度", "满意度(显示)",
                   "Wilson 下限", "Wilson 上限", "入户覆盖率", "整治任务", "已验收", "事件", "超期未结",
-                  "超过宽限期", "结论", "未达标条件"])
+                  "超过宽限期", "结论", "未达标条件", "提示 warning"])
     for z in rows:
         s, wil = z["survey"], z["survey"]["wilson_95"] or [None, None]
         sheet.append([z["zone"]["subdistrict"], z["zone"]["code"], z["zone"]["name"], z["zone"]["households"],
                       s["round"], s["answers"], s["satisfied"], s["rate"], s["rate_display"], wil[0], wil[1],
                       s["reached"], z["remediation"]["tasks"], z["remediation"]["verified"], z["cases"]["cases"],
                       z["cases"]["overdue"], z["cases"]["overdue_beyond_grace"], z["verdict_zh"],
-                      "；".join(c["title_zh"] for c in z["criteria"] if not c["met"])])
+                      "；".join(c["title_zh"] for c in z["criteria"] if not c["met"]),
+                      "；".join(f"{w['zh']} ({w['en']})" for w in s["warnings"]) or None])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

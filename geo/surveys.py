@@ -27,9 +27,9 @@ from psycopg import sql
 
 from geo.access import Principal, zone_scope
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
-from geo.remediation import today
 from geo.tabular import blank, parse_date, read_table, rejection
 from geo.validate import Problem
+from geo.workcal import today
 
 SERVICE_KINDS: dict[str, str] = {"public_order": "公共秩序", "sanitation": "公共环境卫生",
                                  "public_safety": "公共安全防范", "public_facilities": "公用设施",
@@ -284,15 +284,33 @@ def zone_figures(conn: psycopg.Connection, *, district_code: str, round_: str | 
             for r in rows}
 
 
+def household_warnings(answers: int, households: int | None) -> list[dict[str, str]]:
+    """A plain warning when a zone has more answers than recorded households (share reached > 100%)."""
+    if not households or answers <= households:
+        return []
+    return [{"code": "answers_exceed_households",
+             "zh": f"答卷户数超过登记户数：答卷 {answers} 户，登记 {households} 户，入户覆盖率超过 100%，"
+                   "请核实登记户数或答卷",
+             "en": f"answers ({answers}) exceed the recorded households ({households}): the share reached is "
+                   "over 100%; check the household register or the answers"}]
+
+
 def figures(satisfied: int, answers: int, households: int | None, round_: str | None,
             scores: dict[str, float | None] | None = None) -> dict[str, Any]:
-    """The survey figures of one zone, the rate in exact integers and a display rounded down."""
+    """The survey figures of one zone, the rate in exact integers and a display rounded down.
+
+    The share of households reached is shown as it is, also above 100% (answers over the recorded
+    households), never capped: a cap would print a plausible 100% over a register or a survey that
+    is wrong. Such a zone is flagged (``answers_exceed_households``) with a warning saying so."""
     interval = wilson(satisfied, answers)
+    warnings = household_warnings(answers, households)
     return {"round": round_, "answers": answers, "satisfied": satisfied, "households": households,
             "rate_display": rate_floor_text(satisfied, answers),
             "rate": satisfied / answers if answers else None,
             "reached_display": rate_floor_text(answers, households) if households else None,
             "reached": answers / households if households else None,
+            "answers_exceed_households": bool(warnings),
+            "warnings": warnings,
             "wilson_95": [round(interval[0], 4), round(interval[1], 4)] if interval else None,
             "mean_scores": scores or {}}
 

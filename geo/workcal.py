@@ -80,3 +80,8 @@ def calendar() -> WorkCalendar:
         holidays=frozenset(date.fromisoformat(d) for d in raw.get("holidays", [])),
         workdays=frozenset(date.fromisoformat(d) for d in raw.get("workdays", [])),
     )
+
+
+def today() -> date:
+    """Today in the programme's time zone (Asia/Shanghai)."""
+    return datetime.now(calendar().zone).date()

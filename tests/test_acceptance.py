@@ -3,9 +3,12 @@ overdue-case criteria, thresholds from settings, the API's figures."""
 
 from __future__ import annotations
 
+from io import BytesIO
+
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 
 from api.app import create_app
 from geo import acceptance, cases, remediation
@@ -126,3 +129,37 @@ def test_acceptance_api_figures_summary_and_access(db_url):
         assert verdicts["jinling"] == "redo" and [v for v in verdicts.values() if v is not None] == ["redo"]
         xlsx = client.get("/acceptance", params={"f": "xlsx"}, headers=staff)
         assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+
+
+def test_answers_over_the_recorded_households_are_flagged_not_capped(db_url):
+    """lichen records 583 households: 600 answers reach 102.9% of them, shown as it is and flagged;
+    exactly 583 (100.0%) is not flagged; the summary XLSX marks the zone in its warning column."""
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT households FROM zones WHERE code = 'lichen'").fetchone() == (583,)
+        answers(conn, "lichen", 600, 600)
+        answers(conn, "ansu", 452, 452)  # ansu records 452: every household, not more
+        conn.commit()
+    staff = auth_headers(db_url, "admin")
+    with TestClient(create_app(settings_for(db_url))) as client:
+        survey = client.get("/zones/lichen/acceptance", headers=staff).json()["survey"]
+        assert (survey["answers"], survey["households"]) == (600, 583)
+        assert survey["reached_display"] == "102.9%" and survey["reached"] == pytest.approx(600 / 583)
+        assert survey["answers_exceed_households"] is True
+        [warning] = survey["warnings"]
+        assert warning["code"] == "answers_exceed_households"
+        assert warning["zh"].startswith("答卷户数超过登记户数：答卷 600 户，登记 583 户")
+        assert "exceed the recorded households (583)" in warning["en"]
+        full = client.get("/zones/ansu/acceptance", headers=staff).json()["survey"]
+        assert (full["reached_display"], full["answers_exceed_households"], full["warnings"]) == ("100.0%", False, [])
+        rows = {r["zone"]["code"]: r for r in client.get("/acceptance", headers=staff).json()}
+        assert [c for c, r in rows.items() if r["survey"]["answers_exceed_households"]] == ["lichen"]
+        xlsx = client.get("/acceptance", params={"f": "xlsx"}, headers=staff)
+    sheet = load_workbook(BytesIO(xlsx.content)).active
+    assert sheet is not None
+    table = list(sheet.iter_rows(values_only=True))
+    column = table[0].index("提示 warning")
+    marked = {r[1]: r[column] for r in table[1:]}
+    assert marked["lichen"].startswith("答卷户数超过登记户数") and "(answers (600) exceed" in marked["lichen"]
+    assert [c for c, w in marked.items() if w] == ["lichen"]
+    lichen = next(r for r in table[1:] if r[1] == "lichen")
+    assert lichen[table[0].index("入户覆盖率")] == pytest.approx(600 / 583)  # the share as it is

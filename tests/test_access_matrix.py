@@ -118,15 +118,23 @@ def test_route_answers_each_role_as_its_rule_says(matrix_client, path, method):
 
 # ---------------------------------------------------------------------------------------------------
 # Inside / outside scope: routes whose Guard names a ``scoped`` path parameter are called by scoped
-# roles with an object inside their scope (a case in 西湖's yumin-south) and one outside it (a case in
-# 望岳's daopo). Inside: neither 401, 403 nor 404; outside: 404 (existence is not leaked).
+# roles with an object inside their scope (in 西湖's yumin-south) and one outside it (in 望岳's daopo):
+# a case, a street light, a remediation task, as the request's ``of`` says. Inside: neither 401, 403
+# nor 404; outside: 404 (existence is not leaked).
 SCOPED_ROLES = ("subdistrict_staff", "property_team")  # both scoped to the yumin zones (DEFAULT_SCOPE)
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 SCOPED_REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
-    ("POST", "/cases/{code}/actions"): {"json": {"action": "start"}},  # 409 inside (still 'reported')
-    ("GET", "/cases/{code}/photos"): {},
-    ("GET", "/cases/{code}/photos/{photo_id}"): {},
-    ("POST", "/cases/{code}/photos"): {"files": {"photo": ("p.jpg", JPEG, "image/jpeg")}},
+    ("POST", "/cases/{code}/actions"): {"of": "case", "json": {"action": "start"}},  # 409 inside ('reported')
+    ("GET", "/cases/{code}/photos"): {"of": "case"},
+    ("GET", "/cases/{code}/photos/{photo_id}"): {"of": "case"},
+    ("POST", "/cases/{code}/photos"): {"of": "case", "files": {"photo": ("p.jpg", JPEG, "image/jpeg")}},
+    ("GET", "/facilities/{layer}/{code}/inspections"): {"of": "facility"},
+    ("POST", "/facilities/{layer}/{code}/inspections"): {
+        "of": "facility", "json": {"inspected_on": "2024-05-02", "condition": "normal"}},
+    ("POST", "/remediation/{code}/actions"): {"of": "remediation", "json": {"action": "start"}},
+    ("POST", "/remediation/{code}/photos"): {"of": "remediation", "data": {"stage": "before"},
+                                             "files": {"photo": ("p.jpg", JPEG, "image/jpeg")}},
+    ("GET", "/remediation/{code}/photos/{photo_id}"): {"of": "remediation"},
 }
 SCOPED_CASES = [(route.path, method) for route in _routes() for method in sorted(route.methods - {"HEAD"})
                 if (g := _guard(route)) is not None and g.scoped]
@@ -139,10 +147,11 @@ def test_every_scoped_route_has_a_scoped_request():
 
 @pytest.fixture(scope="module")
 def scoped_objects(matrix_client):
-    """One case (with a photo) inside the scoped roles' zones, one outside."""
+    """Inside the scoped roles' zones and outside: a case and a remediation task (each with a photo),
+    a street light."""
     from pathlib import Path
 
-    from geo import cases, photos
+    from geo import cases, photos, remediation
     from geo.access import ANONYMOUS, Principal
 
     client, _ = matrix_client
@@ -157,7 +166,15 @@ def scoped_objects(matrix_client):
             case_id = conn.execute("SELECT id FROM cases WHERE code = %s", [code]).fetchone()[0]
             photo = photos.store(conn, Principal(username="tests", role="admin"), case_id=case_id, data=JPEG,
                                  kind="report", root=Path(client.app.state.settings.db.home), max_bytes=10_000)
-            objects[where] = {"code": code, "photo_id": str(photo["id"])}
+            light = conn.execute("SELECT f.code FROM street_lights f JOIN zones z ON ST_Intersects(z.geom, f.geom) "
+                                 "WHERE z.code = %s ORDER BY f.code LIMIT 1", [zone]).fetchone()[0]
+            admin = Principal(username="tests", role="admin")
+            task = remediation.create(conn, admin, zone, district_code=DISTRICT, item="walls")["id"]
+            shot = remediation.add_photo(conn, admin, task, stage="before", data=JPEG, district_code=DISTRICT,
+                                         root=Path(client.app.state.settings.db.home), max_bytes=10_000)
+            objects[where] = {"case": {"code": code, "photo_id": str(photo["id"])},
+                              "facility": {"layer": "street_lights", "code": light},
+                              "remediation": {"code": task, "photo_id": str(shot["id"])}}
     return objects
 
 
@@ -170,9 +187,10 @@ def test_scoped_route_hides_what_is_outside_the_callers_scope(matrix_client, sco
     for role in SCOPED_ROLES:
         assert role in guard.roles
         for where, expect_hidden in (("inside", False), ("outside", True)):
-            values = {**SAMPLES, **scoped_objects[where]}
+            request = dict(SCOPED_REQUESTS[(method, path)])
+            values = {**SAMPLES, **scoped_objects[where][request.pop("of")]}
             url = re.sub(r"{(\w+)(?::\w+)?}", lambda m, v=values: v[m.group(1)], path)
-            response = client.request(method, url, headers=headers(role), **SCOPED_REQUESTS[(method, path)])
+            response = client.request(method, url, headers=headers(role), **request)
             if expect_hidden:
                 assert response.status_code == 404, (role, where, response.status_code, response.text[:200])
             else:
