@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api import acceptance, admin, auth, cases, errors, maps, ogc, open311, security
 from api.deps import AppCatalogue, Connection
-from geo.db import database_url, open_pool
+from geo.db import database_url, open_async_pool, open_pool
 from geo.health import health
 from geo.jobs import Escalator
 from geo.settings import Settings
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database or database_url(settings.db)
         app.state.pool = open_pool(url, settings.db)
+        app.state.async_pool = await open_async_pool(url, settings.db)
         escalator = Escalator(app.state.pool, district_code=settings.district.district_code,
                               grace=timedelta(hours=settings.cases.escalation_grace_hours),
                               interval=settings.cases.escalation_interval_seconds)
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
             yield
         finally:
             escalator.stop()
+            await app.state.async_pool.close()
             app.state.pool.close()
 
     app = FastAPI(

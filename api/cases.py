@@ -78,21 +78,16 @@ async def post_case(body: NewCase, request: Request, settings: AppSettings, user
     """Report a problem; answers with its assignment and open cases nearby that may be the same."""
     assert body.lon is not None and body.lat is not None
     claim = idempotency.claim_for(idempotency_key, caller=user.username, payload=body.model_dump())
-    pool = request.app.state.pool
-
-    def work() -> tuple[int, dict[str, Any], bool]:
-        # the whole intake is one statement; one trip to the thread pool for it
-        with pool.connection() as conn:
-            try:
-                return 201, cases.report(
-                    conn, user, district_code=settings.district.district_code, category_code=body.category,
-                    lon=body.lon, lat=body.lat, coord_sys=body.coord_sys,  # type: ignore[arg-type]
-                    description=body.description, facility_code=body.facility_code,
-                    reporter_name=body.reporter_name, reporter_phone=body.reporter_phone, claim=claim), False
-            except idempotency.Claimed as e:
-                return *idempotency.replay(conn, e.claim), True
-
-    status, answer, replayed = await run_in_threadpool(work)
+    replayed = False
+    async with request.app.state.async_pool.connection() as conn:  # one statement, in the event loop
+        try:
+            status, answer = 201, await cases.report_async(
+                conn, user, district_code=settings.district.district_code, category_code=body.category,
+                lon=body.lon, lat=body.lat, coord_sys=body.coord_sys, description=body.description,
+                facility_code=body.facility_code, reporter_name=body.reporter_name,
+                reporter_phone=body.reporter_phone, claim=claim)
+        except idempotency.Claimed as e:
+            (status, answer), replayed = await idempotency.replay_async(conn, e.claim), True
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     if status == 201:
         headers["Location"] = f"/cases/{answer['id']}"

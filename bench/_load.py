@@ -9,7 +9,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,9 +75,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -
     raise RuntimeError(f"{url} did not become ready")
 
 
-async def _load(url: str, *, concurrency: int, count: int, headers: dict[str, str],
-                bodies: list[Any] | None = None, answers: list[Any] | None = None,
-                idempotency_keys: bool = False) -> LoadResult:
+async def _load(url: str, *, concurrency: int, count: int, headers: dict[str, str]) -> LoadResult:
     latencies: list[float] = []
     sizes: list[int] = []
     errors = 0
@@ -92,15 +89,9 @@ async def _load(url: str, *, concurrency: int, count: int, headers: dict[str, st
                 issued += 1
                 start = time.perf_counter()
                 try:
-                    if bodies is not None:
-                        extra = {"Idempotency-Key": uuid.uuid4().hex} if idempotency_keys else None
-                        response = await client.post(url, json=bodies[(issued - 1) % len(bodies)], headers=extra)
-                    else:
-                        response = await client.get(url)
+                    response = await client.get(url)
                     body = response.content
                     ok = response.status_code < 300 or response.status_code == 204
-                    if ok and answers is not None:
-                        answers.append(response.json())
                 except httpx.HTTPError:
                     ok, body = False, b""
                 latencies.append(time.perf_counter() - start)
@@ -126,9 +117,50 @@ def load(url: str, *, concurrency: int = 8, count: int = 400, headers: dict[str,
     return asyncio.run(_load(url, concurrency=concurrency, count=count, headers=headers or {}))
 
 
-def load_post(url: str, bodies: list[Any], *, concurrency: int, count: int, answers: list[Any],
-              headers: dict[str, str] | None = None, idempotency_keys: bool = False) -> LoadResult:
-    """POST the JSON ``bodies`` (cycled) ``count`` times; 2xx answers are appended to ``answers``.
-    ``idempotency_keys``: each request carries a fresh Idempotency-Key, as the phone page sends."""
-    return asyncio.run(_load(url, concurrency=concurrency, count=count, headers=headers or {}, bodies=bodies,
-                             answers=answers, idempotency_keys=idempotency_keys))
+@dataclass
+class WrkResult:
+    """What one wrk POST run measured, and the ids of the 2xx answers."""
+
+    requests: int
+    ok: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    ids: list[str]
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+def wrk_post(url: str, bodies: list[Any], *, concurrency: int, seconds: float,
+             threads: int = 1) -> WrkResult:
+    """POST the JSON ``bodies`` (cycled, each with a fresh Idempotency-Key) from ``concurrency``
+    connections for ``seconds`` with wrk (C, one thread: it leaves the server the cores)."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file, out_file = os.path.join(tmp, "bodies.jsonl"), os.path.join(tmp, "out.txt")
+        with open(body_file, "w", encoding="utf-8") as f:
+            for body in bodies:
+                f.write(json.dumps(body, ensure_ascii=False) + "\n")
+        subprocess.run(
+            ["wrk", f"-t{min(threads, concurrency)}", f"-c{concurrency}", f"-d{seconds:g}s", "--latency",
+             "--timeout", "30s", "-s", str(ROOT / "bench" / "post.lua"), url],
+            check=True, capture_output=True, env={**os.environ, "WRK_BODIES": body_file, "WRK_OUT": out_file})
+        values: dict[str, float] = {}
+        ids: list[str] = []
+        with open(out_file, encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.strip().partition(" ")
+                if key == "id":
+                    ids.append(value)
+                else:
+                    values[key] = float(value)
+    return WrkResult(requests=int(values["requests"]), ok=int(values["ok"]),
+                     errors=int(values["bad"] + values["socket_errors"]), seconds=values["duration_us"] / 1e6,
+                     p50_ms=values["p50_us"] / 1000, p90_ms=values["p90_us"] / 1000,
+                     p99_ms=values["p99_us"] / 1000, ids=ids)

@@ -222,14 +222,24 @@ def reroute_events(conn: psycopg.Connection, changes: list[tuple[Any, ...]], *, 
     )
 
 
-def report(conn: psycopg.Connection, principal: Principal, *, district_code: str, category_code: str,
-           lon: float, lat: float, coord_sys: str = "cgcs2000", description: str | None = None,
-           facility_code: str | None = None, reporter_name: str | None = None,
-           reporter_phone: str | None = None, source: str = "native",
-           client_name: str | None = None, claim: Claim | None = None) -> dict[str, Any]:
-    """Take a report: validate, convert, then insert, assign, link the facility, append the first
-    event, find possible duplicates and (with ``claim``) record the Idempotency-Key's answer, all in
-    one statement (geo/sql/intake.sql). Raises ``Claimed`` when the key already has an answer."""
+@dataclass(frozen=True)
+class _Intake:
+    """A validated report, ready to run as intake.sql."""
+
+    stmt: bytes
+    values: list[Any]
+    claim: Claim | None
+    lon: float  # as given, for the error when it is outside the district
+    lat: float
+    district_code: str
+    facility_code: str | None
+    facility_layer: str | None
+
+
+def _intake(principal: Principal, *, district_code: str, category_code: str, lon: float, lat: float,
+            coord_sys: str, description: str | None, facility_code: str | None, reporter_name: str | None,
+            reporter_phone: str | None, source: str, client_name: str | None, claim: Claim | None) -> _Intake:
+    """Validate and convert a report (400 naming the field), and bind intake.sql's parameters."""
     cat = category(category_code)
     description = _text(description, "description", MAX_DESCRIPTION)
     reporter_name = _text(reporter_name, "reporter_name", 100)
@@ -254,26 +264,70 @@ def report(conn: psycopg.Connection, principal: Principal, *, district_code: str
         "hash": claim.digest if claim else None,
     }
     stmt, names = _intake_sql(cat.facility_layer, facility_code is not None)
-    values = [params[name] for name in names]
-    try:
-        if conn.autocommit:  # one statement is its own transaction: no BEGIN/COMMIT round trips
-            row = psycopg.RawCursor(conn).execute(stmt, values).fetchone()
-        else:
-            with conn.transaction():
-                row = psycopg.RawCursor(conn).execute(stmt, values).fetchone()
-    except psycopg.errors.UniqueViolation as e:
-        if claim is not None and e.diag.constraint_name == CLAIM_CONSTRAINT:
-            raise Claimed(claim) from e
-        raise
+    return _Intake(stmt=stmt, values=[params[name] for name in names], claim=claim, lon=lon, lat=lat,
+                   district_code=district_code, facility_code=facility_code, facility_layer=cat.facility_layer)
+
+
+def _claimed(intake: _Intake, error: psycopg.errors.UniqueViolation) -> Claimed | None:
+    """The statement failed on the Idempotency-Key's primary key: the key already has an answer."""
+    if intake.claim is not None and error.diag.constraint_name == CLAIM_CONSTRAINT:
+        return Claimed(intake.claim)
+    return None
+
+
+def _answer(intake: _Intake, row: tuple[Any, ...] | None) -> dict[str, Any]:
+    """intake.sql's answer, or the 400 saying why nothing was written."""
     assert row is not None
-    inside, answer = row
+    inside, swapped, answer = row
     if answer is None:
         if not inside:
-            raise _outside(lon, lat, district_code, _inside(conn, y, x, district_code)[0])
-        raise InvalidInput(f"facility '{facility_code}' is not in layer '{cat.facility_layer}'",
+            raise _outside(intake.lon, intake.lat, intake.district_code, swapped)
+        raise InvalidInput(f"facility '{intake.facility_code}' is not in layer '{intake.facility_layer}'",
                            field="facility_code")
     body: dict[str, Any] = answer
     return body
+
+
+def report(conn: psycopg.Connection, principal: Principal, *, district_code: str, category_code: str,
+           lon: float, lat: float, coord_sys: str = "cgcs2000", description: str | None = None,
+           facility_code: str | None = None, reporter_name: str | None = None,
+           reporter_phone: str | None = None, source: str = "native",
+           client_name: str | None = None, claim: Claim | None = None) -> dict[str, Any]:
+    """Take a report: validate, convert, then insert, assign, link the facility, append the first
+    event, find possible duplicates and (with ``claim``) record the Idempotency-Key's answer, all in
+    one statement (geo/sql/intake.sql). Raises ``Claimed`` when the key already has an answer."""
+    intake = _intake(principal, district_code=district_code, category_code=category_code, lon=lon, lat=lat,
+                     coord_sys=coord_sys, description=description, facility_code=facility_code,
+                     reporter_name=reporter_name, reporter_phone=reporter_phone, source=source,
+                     client_name=client_name, claim=claim)
+    try:
+        if conn.autocommit:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+            row = psycopg.RawCursor(conn).execute(intake.stmt, intake.values).fetchone()
+        else:
+            with conn.transaction():
+                row = psycopg.RawCursor(conn).execute(intake.stmt, intake.values).fetchone()
+    except psycopg.errors.UniqueViolation as e:
+        raise _claimed(intake, e) or e from e
+    return _answer(intake, row)
+
+
+async def report_async(conn: psycopg.AsyncConnection, principal: Principal, *, district_code: str,
+                       category_code: str, lon: float, lat: float, coord_sys: str = "cgcs2000",
+                       description: str | None = None, facility_code: str | None = None,
+                       reporter_name: str | None = None, reporter_phone: str | None = None,
+                       claim: Claim | None = None) -> dict[str, Any]:
+    """``report`` on an autocommit async connection (the API's intake: no thread hop)."""
+    assert conn.autocommit, "intake.sql is its own transaction only in autocommit"
+    intake = _intake(principal, district_code=district_code, category_code=category_code, lon=lon, lat=lat,
+                     coord_sys=coord_sys, description=description, facility_code=facility_code,
+                     reporter_name=reporter_name, reporter_phone=reporter_phone, source="native",
+                     client_name=None, claim=claim)
+    try:
+        cursor = await psycopg.AsyncRawCursor(conn).execute(intake.stmt, intake.values)
+        row = await cursor.fetchone()
+    except psycopg.errors.UniqueViolation as e:
+        raise _claimed(intake, e) or e from e
+    return _answer(intake, row)
 
 
 # Public form: location coarsened to a 50 m grid (in EPSG:4547), no reporter.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from geo import embedded
 from geo.errors import DatabaseUnavailable
@@ -43,16 +45,38 @@ def _configure(conn: psycopg.Connection) -> None:
     set_json_loads(orjson.loads, conn)
 
 
+async def _configure_async(conn: psycopg.AsyncConnection) -> None:
+    set_json_loads(orjson.loads, conn)
+
+
+def _pool_kwargs(settings: DatabaseSettings) -> dict[str, Any]:
+    # Autocommit: reads need no transaction, and every write runs inside an explicit
+    # ``conn.transaction()`` block in geo/ (or is one statement), committed when it ends
+    # (not when FastAPI gets round to closing the dependency).
+    return {"options": f"-c statement_timeout={settings.statement_timeout_ms}", "autocommit": True}
+
+
+async def open_async_pool(url: str, settings: DatabaseSettings) -> AsyncConnectionPool:
+    """The async pool of the request paths that run in the event loop (intake)."""
+    pool = AsyncConnectionPool(url, min_size=min(2, settings.pool_max_size), max_size=settings.pool_max_size,
+                               kwargs=_pool_kwargs(settings), open=False, name="wuye-async",
+                               configure=_configure_async)
+    await pool.open()
+    try:
+        await pool.wait(timeout=30)
+    except Exception as e:
+        await pool.close()
+        raise DatabaseUnavailable(f"database pool could not connect: {e}") from e
+    return pool
+
+
 def open_pool(url: str, settings: DatabaseSettings) -> ConnectionPool:
     """Open a connection pool and wait until it holds its minimum connections."""
     pool = ConnectionPool(
         url,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
-        # Autocommit: reads need no transaction, and every write runs inside an
-        # explicit ``conn.transaction()`` block in geo/, committed when it ends
-        # (not when FastAPI gets round to closing the dependency).
-        kwargs={"options": f"-c statement_timeout={settings.statement_timeout_ms}", "autocommit": True},
+        kwargs=_pool_kwargs(settings),
         open=False,
         name="wuye",
         configure=_configure,

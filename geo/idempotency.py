@@ -54,11 +54,22 @@ def claim_for(key: str | None, *, caller: str, payload: Any) -> Claim | None:
     return Claim(key=key, caller=caller, digest=request_hash(payload))
 
 
-def replay(conn: psycopg.Connection, claim: Claim) -> tuple[int, dict[str, Any]]:
-    """The stored answer for a claimed key; 400 when the key was used for a different request."""
-    row = conn.execute("SELECT request_hash, status, response FROM idempotency_keys "
-                       "WHERE key = %s AND caller = %s", [claim.key, claim.caller]).fetchone()
+_REPLAY = "SELECT request_hash, status, response FROM idempotency_keys WHERE key = %s AND caller = %s"
+
+
+def _replayed(claim: Claim, row: tuple[Any, ...] | None) -> tuple[int, dict[str, Any]]:
     assert row is not None, "replay of a key that holds no answer"
     if row[0] != claim.digest:
         raise InvalidInput("Idempotency-Key was already used for a different request", field="Idempotency-Key")
     return int(row[1]), row[2]
+
+
+def replay(conn: psycopg.Connection, claim: Claim) -> tuple[int, dict[str, Any]]:
+    """The stored answer for a claimed key; 400 when the key was used for a different request."""
+    return _replayed(claim, conn.execute(_REPLAY, [claim.key, claim.caller]).fetchone())
+
+
+async def replay_async(conn: psycopg.AsyncConnection, claim: Claim) -> tuple[int, dict[str, Any]]:
+    """``replay`` on an async connection."""
+    cursor = await conn.execute(_REPLAY, [claim.key, claim.caller])
+    return _replayed(claim, await cursor.fetchone())

@@ -13,8 +13,12 @@ WITH target AS (
            %(category)s::text AS category
 ),
 inside AS (
-    SELECT EXISTS (SELECT 1 FROM districts d, target t
-                   WHERE d.district_code = %(district)s AND ST_Covers(d.geom, t.geom)) AS ok
+    -- and, only when it is not inside, whether it would be with its axes swapped (the error says so)
+    SELECT i.ok, CASE WHEN i.ok THEN false ELSE EXISTS (
+               SELECT 1 FROM districts d WHERE d.district_code = %(district)s
+               AND ST_Covers(d.geom, ST_SetSRID(ST_MakePoint(%(y)s, %(x)s), 4490))) END AS swapped
+    FROM (SELECT EXISTS (SELECT 1 FROM districts d, target t
+                         WHERE d.district_code = %(district)s AND ST_Covers(d.geom, t.geom)) AS ok) i
 ),
 {routed},
 {decided},
@@ -78,4 +82,4 @@ claim AS (
     INSERT INTO idempotency_keys (key, caller, request_hash, status, response)
     SELECT %(key)s, %(caller)s, %(hash)s, 201, answer.doc FROM answer WHERE %(key)s::text IS NOT NULL
 )
-SELECT inside.ok, answer.doc FROM inside LEFT JOIN answer ON true
+SELECT inside.ok, inside.swapped, answer.doc FROM inside LEFT JOIN answer ON true
