@@ -33,7 +33,9 @@ NaN propagates as NaN without raising warnings.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, Final, Protocol, cast, overload
 
 import numpy as np
@@ -118,27 +120,33 @@ def _blockwise(fn: _ArrayTransform, x: F64Array, y: F64Array) -> tuple[F64Array,
     return out_x.reshape(x.shape), out_y.reshape(y.shape)
 
 
-def _scalar_or_array(fn: _ArrayTransform) -> PairTransform:
-    """Let ``fn`` (written for broadcast float64 arrays) also take and return plain floats."""
+def _scalar_or_array(one: Callable[[float, float], tuple[float, float]]) -> Callable[[_ArrayTransform], PairTransform]:
+    """Let ``fn`` (written for broadcast float64 arrays) also take and return plain floats; a
+    finite point is computed by ``one``, the same formulas on floats (no numpy overhead)."""
 
-    @functools.wraps(fn)
-    def wrapper(lon: Any, lat: Any) -> tuple[Any, Any]:
-        scalar = _is_scalar(lon) and _is_scalar(lat)
-        x, y = np.broadcast_arrays(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
-        # Computing in errstate: non-finite input (NaN, inf) must pass through as data,
-        # not trip "invalid value" warnings that a strict test or service turns into errors.
-        with np.errstate(invalid="ignore", over="ignore"):
-            if x.size <= _BLOCK:
-                out_x, out_y = fn(x, y)
-            else:
-                out_x, out_y = _blockwise(fn, x, y)
-        if scalar:
-            return float(out_x), float(out_y)
-        # numpy arithmetic on 0-d arrays yields numpy scalars; callers passed an array, so
-        # they get an array back.
-        return np.asarray(out_x, dtype=np.float64), np.asarray(out_y, dtype=np.float64)
+    def decorate(fn: _ArrayTransform) -> PairTransform:
+        @functools.wraps(fn)
+        def wrapper(lon: Any, lat: Any) -> tuple[Any, Any]:
+            scalar = _is_scalar(lon) and _is_scalar(lat)
+            if scalar and math.isfinite(lon) and math.isfinite(lat):
+                return one(float(lon), float(lat))
+            x, y = np.broadcast_arrays(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+            # Computing in errstate: non-finite input (NaN, inf) must pass through as data,
+            # not trip "invalid value" warnings that a strict test or service turns into errors.
+            with np.errstate(invalid="ignore", over="ignore"):
+                if x.size <= _BLOCK:
+                    out_x, out_y = fn(x, y)
+                else:
+                    out_x, out_y = _blockwise(fn, x, y)
+            if scalar:
+                return float(out_x), float(out_y)
+            # numpy arithmetic on 0-d arrays yields numpy scalars; callers passed an array, so
+            # they get an array back.
+            return np.asarray(out_x, dtype=np.float64), np.asarray(out_y, dtype=np.float64)
 
-    return cast(PairTransform, wrapper)
+        return cast(PairTransform, wrapper)
+
+    return decorate
 
 
 def _in_china(lon: F64Array, lat: F64Array) -> npt.NDArray[np.bool_]:
@@ -146,7 +154,7 @@ def _in_china(lon: F64Array, lat: F64Array) -> npt.NDArray[np.bool_]:
     return (lon >= _LON_MIN) & (lon <= _LON_MAX) & (lat >= _LAT_MIN) & (lat <= _LAT_MAX)
 
 
-def _gcj02_shift(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
+def _gcj02_shift(lon: Any, lat: Any, xp: Any = np) -> tuple[Any, Any]:
     """GCJ-02 minus WGS84 at a WGS84 point, in degrees, ignoring the China box.
 
     This is the published formula: two polynomial-plus-sine series in 'metres-ish'
@@ -155,38 +163,40 @@ def _gcj02_shift(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     sines/cosines are evaluated: the pair shared by both series once, three via the
     triple-angle identity and cos(lat) from sin(lat). The result agrees with the literal
     formula to ~1e-17 degrees, which the tests check against a scalar version.
+    ``xp`` is numpy for arrays, or ``_MATH`` for one point in plain floats (a report at intake:
+    numpy's per-call overhead on one-element arrays cost ~0.5 ms for a GCJ-02 inverse).
     """
     x = lon - 105.0
     y = lat - 35.0
-    px = x * np.pi
-    py = y * np.pi
-    sin_2px = np.sin(2.0 * px)
-    sin_px_3 = np.sin(px / 3.0)
-    sin_py_3 = np.sin(py / 3.0)
+    px = x * xp.pi
+    py = y * xp.pi
+    sin_2px = xp.sin(2.0 * px)
+    sin_px_3 = xp.sin(px / 3.0)
+    sin_py_3 = xp.sin(py / 3.0)
     # sin(3t) = 3 sin t − 4 sin³ t gives sin(6πx), sin(πx) and sin(πy) from the above.
     sin_6px = sin_2px * (3.0 - 4.0 * sin_2px * sin_2px)
     sin_px = sin_px_3 * (3.0 - 4.0 * sin_px_3 * sin_px_3)
     sin_py = sin_py_3 * (3.0 - 4.0 * sin_py_3 * sin_py_3)
     # The first sine pair and the square root are identical in both series.
     common = (20.0 * sin_6px + 20.0 * sin_2px) * 2.0 / 3.0
-    sqrt_abs_x = np.sqrt(np.abs(x))
+    sqrt_abs_x = xp.sqrt(xp.fabs(x))
 
     dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sqrt_abs_x + common
     dlat += (20.0 * sin_py + 40.0 * sin_py_3) * 2.0 / 3.0
-    dlat += (160.0 * np.sin(py / 12.0) + 320.0 * np.sin(py / 30.0)) * 2.0 / 3.0
+    dlat += (160.0 * xp.sin(py / 12.0) + 320.0 * xp.sin(py / 30.0)) * 2.0 / 3.0
 
     dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sqrt_abs_x + common
     dlon += (20.0 * sin_px + 40.0 * sin_px_3) * 2.0 / 3.0
-    dlon += (150.0 * np.sin(px / 12.0) + 300.0 * np.sin(px / 30.0)) * 2.0 / 3.0
+    dlon += (150.0 * xp.sin(px / 12.0) + 300.0 * xp.sin(px / 30.0)) * 2.0 / 3.0
 
     # Metres → degrees: meridian radius of curvature for latitude, parallel radius for
     # longitude. cos(lat) = sqrt(1 − sin² lat) exactly, as |lat| ≤ 90 inside the box.
-    sin_lat = np.sin(lat / 180.0 * np.pi)
+    sin_lat = xp.sin(lat / 180.0 * xp.pi)
     magic = 1.0 - _EE * sin_lat * sin_lat
-    sqrt_magic = np.sqrt(magic)
-    cos_lat = np.sqrt(1.0 - sin_lat * sin_lat)
-    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * np.pi)
-    dlon = (dlon * 180.0) / (_A / sqrt_magic * cos_lat * np.pi)
+    sqrt_magic = xp.sqrt(magic)
+    cos_lat = xp.sqrt(1.0 - sin_lat * sin_lat)
+    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * xp.pi)
+    dlon = (dlon * 180.0) / (_A / sqrt_magic * cos_lat * xp.pi)
     return dlon, dlat
 
 
@@ -198,11 +208,20 @@ def _wgs84_to_gcj02(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     return np.where(inside, lon + dlon, lon), np.where(inside, lat + dlat, lat)
 
 
-def _gcj02_to_bd09(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
+def _gcj02_to_bd09(lon: Any, lat: Any, xp: Any = np) -> tuple[Any, Any]:
     # Baidu's published formula: perturb radius and angle in polar form, then translate.
-    z = np.sqrt(lon * lon + lat * lat) + 0.00002 * np.sin(lat * _X_PI)
-    theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * _X_PI)
-    return z * np.cos(theta) + _BD_DLON, z * np.sin(theta) + _BD_DLAT
+    z = xp.sqrt(lon * lon + lat * lat) + 0.00002 * xp.sin(lat * _X_PI)
+    theta = xp.arctan2(lat, lon) + 0.000003 * xp.cos(lon * _X_PI)
+    return z * xp.cos(theta) + _BD_DLON, z * xp.sin(theta) + _BD_DLAT
+
+
+def _bd09_start(lon: Any, lat: Any, xp: Any = np) -> tuple[Any, Any]:
+    # The published closed-form inverse: the perturbation evaluated at the BD-09 point.
+    x = lon - _BD_DLON
+    y = lat - _BD_DLAT
+    z = xp.sqrt(x * x + y * y) - 0.00002 * xp.sin(y * _X_PI)
+    theta = xp.arctan2(y, x) - 0.000003 * xp.cos(x * _X_PI)
+    return z * xp.cos(theta), z * xp.sin(theta)
 
 
 def _invert(
@@ -247,13 +266,53 @@ def _invert(
     return w_lon.reshape(shape), w_lat.reshape(shape)
 
 
-@_scalar_or_array
+# ----------------------------------------------------------------------------- one point
+# The same formulas on plain floats (xp=_MATH), and the same fixed-point iteration.
+_MATH: Final = SimpleNamespace(sin=math.sin, cos=math.cos, sqrt=math.sqrt, fabs=math.fabs, arctan2=math.atan2,
+                               pi=math.pi)
+_PointTransform = Callable[[float, float], tuple[float, float]]
+
+
+def _wgs84_to_gcj02_1(lon: float, lat: float) -> tuple[float, float]:
+    if not (_LON_MIN <= lon <= _LON_MAX and _LAT_MIN <= lat <= _LAT_MAX):
+        return lon, lat
+    dlon, dlat = _gcj02_shift(lon, lat, _MATH)
+    return lon + dlon, lat + dlat
+
+
+def _gcj02_to_bd09_1(lon: float, lat: float) -> tuple[float, float]:
+    return cast(tuple[float, float], _gcj02_to_bd09(lon, lat, _MATH))
+
+
+def _invert_1(forward: _PointTransform, t_lon: float, t_lat: float, w_lon: float,
+              w_lat: float) -> tuple[float, float]:
+    """``_invert`` for one point."""
+    for _ in range(_MAX_ITERATIONS):
+        f_lon, f_lat = forward(w_lon, w_lat)
+        err_lon, err_lat = t_lon - f_lon, t_lat - f_lat
+        w_lon += err_lon
+        w_lat += err_lat
+        if abs(err_lon) < _TOLERANCE_DEG and abs(err_lat) < _TOLERANCE_DEG:
+            break
+    return w_lon, w_lat
+
+
+def _gcj02_to_wgs84_1(lon: float, lat: float) -> tuple[float, float]:
+    f_lon, f_lat = _wgs84_to_gcj02_1(lon, lat)
+    return _invert_1(_wgs84_to_gcj02_1, lon, lat, lon - (f_lon - lon), lat - (f_lat - lat))
+
+
+def _bd09_to_gcj02_1(lon: float, lat: float) -> tuple[float, float]:
+    return _invert_1(_gcj02_to_bd09_1, lon, lat, *_bd09_start(lon, lat, _MATH))
+
+
+@_scalar_or_array(_wgs84_to_gcj02_1)
 def wgs84_to_gcj02(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     """WGS84 (= CGCS2000 here) → GCJ-02. Points outside the China box are returned unchanged."""
     return _wgs84_to_gcj02(lon, lat)
 
 
-@_scalar_or_array
+@_scalar_or_array(_gcj02_to_wgs84_1)
 def gcj02_to_wgs84(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     """GCJ-02 → WGS84 (= CGCS2000), accurate to ~1e-10 degrees.
 
@@ -265,7 +324,7 @@ def gcj02_to_wgs84(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     return _invert(_wgs84_to_gcj02, lon, lat, lon - (f_lon - lon), lat - (f_lat - lat))
 
 
-@_scalar_or_array
+@_scalar_or_array(_gcj02_to_bd09_1)
 def gcj02_to_bd09(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     """GCJ-02 → BD-09.
 
@@ -275,7 +334,7 @@ def gcj02_to_bd09(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     return _gcj02_to_bd09(lon, lat)
 
 
-@_scalar_or_array
+@_scalar_or_array(_bd09_to_gcj02_1)
 def bd09_to_gcj02(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     """BD-09 → GCJ-02, accurate to ~1e-10 degrees.
 
@@ -283,20 +342,16 @@ def bd09_to_gcj02(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     instead of the GCJ-02 one and so is off by up to ~0.1 m; it is used as the start of
     the same fixed-point iteration as GCJ-02 → WGS84.
     """
-    x = lon - _BD_DLON
-    y = lat - _BD_DLAT
-    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
-    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    return _invert(_gcj02_to_bd09, lon, lat, z * np.cos(theta), z * np.sin(theta))
+    return _invert(_gcj02_to_bd09, lon, lat, *_bd09_start(lon, lat))
 
 
-@_scalar_or_array
+@_scalar_or_array(lambda lon, lat: _gcj02_to_bd09_1(*_wgs84_to_gcj02_1(lon, lat)))
 def wgs84_to_bd09(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     """WGS84 (= CGCS2000) → BD-09, through GCJ-02."""
     return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
 
 
-@_scalar_or_array
+@_scalar_or_array(lambda lon, lat: _gcj02_to_wgs84_1(*_bd09_to_gcj02_1(lon, lat)))
 def bd09_to_wgs84(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     """BD-09 → WGS84 (= CGCS2000), through GCJ-02."""
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
@@ -307,7 +362,7 @@ def _identity(lon: F64Array, lat: F64Array) -> tuple[F64Array, F64Array]:
     return lon.copy(), lat.copy()
 
 
-_unchanged = _scalar_or_array(_identity)
+_unchanged = _scalar_or_array(lambda lon, lat: (lon, lat))(_identity)
 
 # coord_sys → (into storage, out of storage)
 _DISPATCH: Final[dict[str, tuple[PairTransform, PairTransform]]] = {
