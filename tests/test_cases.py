@@ -554,3 +554,33 @@ def test_bulk_and_per_case_assignment_agree(client, db_url):
     assert bulk == per_case
     assert len(changed) == len(points)
     assert any(row[5] is not None and row[6] == "section_contractor" for row in bulk)
+
+
+def test_bulk_assignment_of_a_zone_across_a_subdistrict_boundary(client, db_url):
+    """The bulk statement gives a zone's points its sub-district without a test of their own only when
+    exactly one sub-district touches the zone; a zone across a boundary has each point looked up."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        edge = conn.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_LineInterpolatePoint(ST_GeometryN(ST_LineMerge("
+            " ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 2)), 1), 0.5) p "
+            " FROM subdistricts a JOIN subdistricts b ON a.code < b.code AND ST_Intersects(a.geom, b.geom) "
+            " WHERE ST_Length(ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 2)) > 0.01 LIMIT 1) q"
+        ).fetchone()
+        assert edge is not None
+        conn.execute("UPDATE zones SET geom = ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(%s, %s), 4490), 0.002)) "
+                     "WHERE code = 'daopo'", edge)
+    around = [(edge[0] + dx, edge[1] + dy) for dx, dy in
+              ((0.001, 0), (-0.001, 0), (0, 0.001), (0, -0.001), (0.0007, 0.0007), (-0.0007, -0.0007))]
+    for lon, lat in [*around, edge]:
+        assert _report(client, lon, lat).status_code == 201
+    columns = "code, subdistrict_code, community_code, zone_code, section_code, unit_code, routing_rule"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        per_case = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+        conn.execute("UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, "
+                     "section_code = NULL, unit_code = NULL, routing_rule = NULL")
+        with conn.transaction():
+            cases.assign(conn, district_code=DISTRICT, ids=None)
+        bulk = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+    assert bulk == per_case
+    assert {row[3] for row in bulk} == {"daopo"}
+    assert len({row[1] for row in bulk}) == 2  # the zone's points lie in two sub-districts
