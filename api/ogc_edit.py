@@ -19,7 +19,7 @@ from geo import edits
 from geo import features as ft
 from geo.access import Principal
 from geo.errors import InvalidInput
-from layers.catalogue import LayerSpec
+from layers.catalogue import Catalogue, LayerSpec
 
 router = APIRouter(tags=["OGC API Features: edits"])
 
@@ -37,6 +37,14 @@ def _geometry(spec: LayerSpec, geometry: Any, content_crs: str | None) -> Any:
     return edits.parse_geometry(geometry, srid=crs.srid, lat_first=crs.lat_first, storage_srid=spec.srid)
 
 
+def _writable(request: Request, cat: Catalogue, collection_id: str) -> LayerSpec:
+    """The layer an edit is for: no query parameters, a known and writable collection."""
+    query_params(request, frozenset())
+    spec = layer(cat, collection_id)
+    edits.check_writable(spec)
+    return spec
+
+
 def _feature_response(request: Request, conn: Any, spec: LayerSpec, code: str, district: str,
                       status: int = 200, headers: dict[str, str] | None = None) -> Response:
     c = f"{base(request)}/collections/{spec.name}"
@@ -52,9 +60,7 @@ def _feature_response(request: Request, conn: Any, spec: LayerSpec, code: str, d
 def create_item(collection_id: CollectionId, body: FeatureBody, request: Request, conn: Connection,
                 cat: AppCatalogue, settings: AppSettings, user: Editor,
                 content_crs: ContentCrs = None) -> Response:
-    query_params(request, frozenset())
-    spec = layer(cat, collection_id)
-    edits.check_writable(spec)
+    spec = _writable(request, cat, collection_id)
     props, geometry = edits.parse_feature(body)
     if "id" in body and "code" not in props:
         props = {**props, "code": body["id"]}
@@ -70,9 +76,7 @@ def create_item(collection_id: CollectionId, body: FeatureBody, request: Request
 def replace_item(collection_id: CollectionId, feature_id: FeatureId, body: FeatureBody, request: Request,
                  conn: Connection, cat: AppCatalogue, settings: AppSettings, user: Editor,
                  if_match: IfMatch = None, content_crs: ContentCrs = None) -> Response:
-    query_params(request, frozenset())
-    spec = layer(cat, collection_id)
-    edits.check_writable(spec)
+    spec = _writable(request, cat, collection_id)
     expected = edits.expected_version(if_match)
     props, geometry = edits.parse_feature(body)
     district = settings.district.district_code
@@ -86,9 +90,7 @@ def replace_item(collection_id: CollectionId, feature_id: FeatureId, body: Featu
 def update_item(collection_id: CollectionId, feature_id: FeatureId, body: PatchBody, request: Request,
                 conn: Connection, cat: AppCatalogue, settings: AppSettings, user: Editor,
                 if_match: IfMatch = None, content_crs: ContentCrs = None) -> Response:
-    query_params(request, frozenset())
-    spec = layer(cat, collection_id)
-    edits.check_writable(spec)
+    spec = _writable(request, cat, collection_id)
     expected = edits.expected_version(if_match)
     if "geometry" in body and body["geometry"] is None:
         raise InvalidInput("geometry cannot be removed: every feature has one", field="geometry")
@@ -103,9 +105,7 @@ def update_item(collection_id: CollectionId, feature_id: FeatureId, body: PatchB
                summary="删除要素 delete a feature", response_class=Response)
 def delete_item(collection_id: CollectionId, feature_id: FeatureId, request: Request, conn: Connection,
                 cat: AppCatalogue, settings: AppSettings, user: Editor, if_match: IfMatch = None) -> Response:
-    query_params(request, frozenset())
-    spec = layer(cat, collection_id)
-    edits.check_writable(spec)
+    spec = _writable(request, cat, collection_id)
     expected = edits.expected_version(if_match)
     edits.delete(conn, spec, feature_id, expected=expected, district_code=settings.district.district_code,
                  principal=user)
