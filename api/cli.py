@@ -435,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--zone", help="one zone's code")
     which.add_argument("--all", action="store_true", help="every zone, plus summary.pdf and summary.xlsx")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--workers", type=int, help="render processes (default: the CPU count)")
+    p.add_argument("--workers", type=int, help="PDF render processes (default: one thread of this process)")
     p.add_argument("--url", help="a running server to draw the maps from (default: start one on a free port)")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("inspect", help="maintenance records: record LAYER CODE | import FILE (巡查记录)")

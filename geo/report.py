@@ -22,10 +22,9 @@ from __future__ import annotations
 import base64
 import io
 import multiprocessing
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
@@ -46,7 +45,8 @@ from layers.catalogue import load_catalogue
 # and compressed again: slower, and a larger file).
 MAP_SIZE = (1000, 583)
 MAP_QUALITY = 90
-MAP_PAGES = 3  # browser pages drawing zones at once in write_all: the machine has few cores
+MAP_PAGES = 2  # browser pages drawing zones at once in write_all (few cores: more only queue)
+RENDER_WORKERS = 0  # write_all's PDF renders: 0 = one thread of this process, N = N forked processes
 KINDS = {"resettlement": "农民安置小区", "enterprise_dormitory": "破产企业宿舍区", "other": "其他开放式小区"}
 
 
@@ -163,14 +163,11 @@ def _render_job(html: str) -> bytes:
 
 @contextmanager
 def _renderers(workers: int) -> Iterator[Callable[[str], Future[bytes]]]:
-    """``submit(html) -> Future[pdf]``: in ``workers`` processes, or in the caller's thread for one."""
-    if workers <= 1:
-        def inline(html: str) -> Future[bytes]:
-            done: Future[bytes] = Future()
-            done.set_result(render_pdf(html))
-            return done
-
-        yield inline
+    """``submit(html) -> Future[pdf]``: in one thread of this process (``workers`` 0) or in ``workers``
+    forked processes. Either way the renders overlap the browser drawing the next maps."""
+    if workers <= 0:
+        with ThreadPoolExecutor(1, thread_name_prefix="wuye-pdf") as threads:
+            yield lambda html: threads.submit(render_pdf, html)
         return
     # fork: the children need nothing but HTML strings; they never touch the parent's connections,
     # server or browser threads, and leave through os._exit. Python 3.11 forks every worker at the
@@ -188,8 +185,11 @@ def write_all(conn: psycopg.Connection, out_dir: Path, *, base_url: str, distric
               pages: int = MAP_PAGES) -> list[Path]:
     """Every zone's PDF plus the summary PDF and XLSX into ``out_dir`` (or only ``zone_codes``' PDFs):
     one query set for the district; the maps drawn by one browser, ``pages`` at a time, from our app at
-    ``base_url``; each zone rendered in one of ``workers`` processes (default: the CPU count) as soon as
-    its map is drawn, the summary first."""
+    ``base_url``; each zone's PDF rendered as soon as its map is drawn (the summary first), in a thread
+    of this process or in ``workers`` forked processes.
+
+    The default is the thread: on two cores Chromium drawing the maps keeps one core busy and the
+    renders the other, so render processes were no faster and each cost ~165 MB more (bench/report.py)."""
     rows = acceptance.district_figures(conn, district_code=district_code, rules=rules)
     if zone_codes is not None:
         rows = [r for r in rows if r["zone"]["code"] in set(zone_codes)]
@@ -197,7 +197,7 @@ def write_all(conn: psycopg.Connection, out_dir: Path, *, base_url: str, distric
     summary = summary_html(rows, district_name=district_name, rules=rules) if zone_codes is None else None
     pdfs: dict[str, Future[bytes]] = {}
     jobs = len(rows) + (summary is not None)
-    with _renderers(max(1, min(workers or os.cpu_count() or 1, jobs))) as submit:
+    with _renderers(min(RENDER_WORKERS if workers is None else workers, jobs)) as submit:
         if summary is not None:
             pdfs["summary.pdf"] = submit(summary)
 
