@@ -3,9 +3,9 @@
 District: the demo at ``--scale 10``, the plan's ten remediation items per zone (most verified),
 20,000 survey answers across the zones, a few hundred cases. Two paths, same run, same database,
 each measured in its own process, which serves our app in-process on a loopback port for Chromium
-to load the zone map pages from (wall time; CPU = user + system of the whole process tree, from
-wait4; peak memory of the process and its children, Chromium's among them, sampled every 50 ms from
-/proc: the PSS sum and, as an upper bound, the RSS sum):
+to load the zone map pages from. Wall time; the process and its children (Chromium's among them)
+sampled every 50 ms from /proc: CPU of every process, and peak memory as the PSS sum and, as an
+upper bound, the RSS sum.
 
 * plain (the issue's baseline): one zone after another, each with a fresh Chromium (launch, draw
   its map page, capture it, close), its own query set and its own WeasyPrint render (a new font
@@ -156,15 +156,15 @@ def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
         phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
 
 
-def _tree_memory(root: int) -> tuple[int, int]:
-    """(RSS, PSS) in bytes summed over a process and all its descendants. The tree is walked through
-    /proc/PID/task/TID/children (cheap; scanning all of /proc every sample would cost CPU that the
-    measured paths need). The RSS sum counts every shared page once per process that maps it (the
-    Chromium binary and fonts, a forked worker's pages inherited from its parent): an upper bound.
-    PSS (/proc/PID/smaps_rollup) splits each shared page among the processes sharing it, so its sum
-    is the tree's footprint."""
+def _tree_sample(root: int, cpu: dict[int, tuple[str, float]]) -> tuple[int, int]:
+    """(RSS, PSS) in bytes summed over a process and all its descendants; ``cpu`` keeps each process's
+    latest CPU seconds and kind. The tree is walked through /proc/PID/task/TID/children (cheap;
+    scanning all of /proc every sample would cost CPU that the measured paths need). The RSS sum counts
+    every shared page once per process that maps it (the Chromium binary and fonts, pages a forked
+    process inherited): an upper bound. PSS (/proc/PID/smaps_rollup) splits each shared page among the
+    processes sharing it, so its sum is the tree's footprint."""
     rss = pss = 0
-    stack, page = [root], os.sysconf("SC_PAGE_SIZE")
+    stack, page, tick = [root], os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
     while stack:
         pid = stack.pop()
         try:
@@ -172,12 +172,36 @@ def _tree_memory(root: int) -> tuple[int, int]:
                 rss += int(fh.read().split()[1]) * page
             with open(f"/proc/{pid}/smaps_rollup") as fh:
                 pss += next(int(line.split()[1]) * 1024 for line in fh if line.startswith("Pss:"))
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            kind = cpu[pid][0] if pid in cpu else _kind(pid)
+            cpu[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)
             for tid in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{tid}/children") as fh:
                     stack.extend(int(c) for c in fh.read().split())
-        except (OSError, ValueError, StopIteration):
+        except (OSError, ValueError, StopIteration, IndexError):
             continue
     return rss, pss
+
+
+_KINDS = ["python (app server, queries, PDFs)", "Playwright driver", "Chromium renderers", "Chromium GPU process",
+          "Chromium browser and utilities"]
+
+
+def _kind(pid: int) -> str:
+    """What a process of the tree is, for the CPU breakdown (Chromium rewrites its children's titles)."""
+    with open(f"/proc/{pid}/cmdline") as fh:
+        line = fh.read().replace("\0", " ")
+    name = os.path.basename(line.split(" ", 1)[0])
+    if name.startswith("python"):
+        return "python (app server, queries, PDFs)"
+    if name == "node":
+        return "Playwright driver"
+    if "--renderer-client-id" in line:
+        return "Chromium renderers"
+    if "--gpu-preferences" in line:
+        return "Chromium GPU process"
+    return "Chromium browser and utilities"
 
 
 def measure(path: str, url: str, options: list[str]) -> dict[str, float]:
@@ -190,18 +214,19 @@ def measure(path: str, url: str, options: list[str]) -> dict[str, float]:
         proc = subprocess.Popen([sys.executable, __file__, "--run", path, "--url", url, "--out", str(out),
                                  "--started", repr(time.time()), "--phases", str(timings), *options])
         peak_rss = peak_pss = 0
+        cpu: dict[int, tuple[str, float]] = {}
         done = threading.Event()
 
         def sample() -> None:
             nonlocal peak_rss, peak_pss
             while not done.is_set():
-                rss, pss = _tree_memory(proc.pid)
+                rss, pss = _tree_sample(proc.pid, cpu)
                 peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
                 time.sleep(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)  # usage: the child and every descendant it reaped
+        _, status, _ = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         done.set()
@@ -211,8 +236,11 @@ def measure(path: str, url: str, options: list[str]) -> dict[str, float]:
         files = sorted(out.iterdir())
         size = sum(f.stat().st_size for f in files)
         phases = json.loads(timings.read_text())
-    return {"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mib": peak_pss / 2**20,
+    # CPU from the samples, not from wait4's rusage: Chromium's zygote children can outlive the
+    # process that would reap them, and their time then never reaches our child's rusage.
+    return {"seconds": seconds, "cpu_s": sum(c for _, c in cpu.values()), "peak_mib": peak_pss / 2**20,
             "peak_rss_mib": peak_rss / 2**20, "files": len(files), "mib": size / 2**20,
+            **{f"cpu {kind}": sum(c for k, c in cpu.values() if k == kind) for kind in _KINDS},
             **{f"phase {k}": v for k, v in phases.items()}}
 
 
@@ -250,7 +278,11 @@ def main() -> None:
 
 
 def write_results(results: dict[str, list[dict[str, float]]], url: str, args: argparse.Namespace) -> None:
-    from geo.report import MAP_PAGES, MAP_SIZE
+    from geo.report import MAP_PAGES, MAP_SIZE, RENDER_WORKERS
+
+    pages = args.pages or MAP_PAGES
+    workers = RENDER_WORKERS if args.workers is None else args.workers
+    renders = f"in {workers} forked WeasyPrint processes" if workers else "in one WeasyPrint thread"
 
     med = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
     speedup = med["plain"]["seconds"] / med["ours"]["seconds"]
@@ -267,6 +299,9 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
     def phases(path: str) -> str:
         return "; ".join(f"{k[6:]} {v:.1f} s" for k, v in med[path].items() if k.startswith("phase "))
 
+    def cpu(path: str) -> str:
+        return "; ".join(f"{k[4:]} {v:.1f} s" for k, v in med[path].items() if k.startswith("cpu ") and v)
+
     lines = [
         "# Acceptance reports: ten zone PDFs + district summary (PDF + XLSX)", "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}.",
@@ -279,20 +314,23 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         f"{MAP_SIZE[0]}×{MAP_SIZE[1]} px, JPEG). Memory is sampled every 50 ms over the process and its "
         "children (Chromium, the Playwright driver, render workers): PSS sum (the tree's footprint, shared pages "
         "split among their sharers) and RSS sum (an upper bound: a shared page counts once per process). CPU "
-        f"is user + system time of the whole process tree. Median of {args.rounds} rounds, order alternated.", "",
+        "is user + system time of every process of the tree, as last sampled (a process's final 50 ms may be "
+        f"missing). Median of {args.rounds} rounds, order alternated.", "",
         "| path | what | total time (s) | CPU (s) | peak PSS (MiB) | peak RSS sum (MiB) | files | output (MiB) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         row("plain", "per zone one after another: a fresh Chromium draws and captures its map page, its own "
                      "query set, a fresh WeasyPrint renderer; then the summary the same way"),
-        row("ours", f"`geo.report.write_all`: one query set, one browser ({MAP_PAGES} pages at once, each moving "
-                    f"on from zone to zone), each map to one of {os.cpu_count()} forked WeasyPrint processes as it "
-                    "is drawn"), "",
+        row("ours", f"`geo.report.write_all`: one query set, one browser ({pages} pages at once, each moving "
+                    f"on from zone to zone), each PDF rendered as soon as its map is drawn, {renders}"), "",
         f"Speed-up: **{speedup:.2f}×** (goal ≥ 3×: {met(ok['speed'])}); ours under 60 s: {met(ok['time'])}; "
         f"under 1 GiB (PSS): {met(ok['memory'])} (RSS sum {med['ours']['peak_rss_mib']:.0f} MiB).", "",
         "Where the time goes (medians, wall seconds inside the measured process; setup = interpreter start, "
         "imports, app and in-process server):", "",
         f"- plain: {phases('plain')}",
         f"- ours: {phases('ours')}", "",
+        "CPU seconds by process kind:", "",
+        f"- plain: {cpu('plain')}",
+        f"- ours: {cpu('ours')}", "",
         "All rounds:", "",
         *[f"- {p} round {i + 1}: {r['seconds']:.2f} s, CPU {r['cpu_s']:.1f} s, PSS {r['peak_mib']:.0f} MiB, "
           f"RSS sum {r['peak_rss_mib']:.0f} MiB" for p, rs in results.items() for i, r in enumerate(rs)], "",
