@@ -11,12 +11,13 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.auth import PUBLIC, STAFF_ROLES, CurrentUser, Guard
 from api.deps import AppSettings, Connection
+from api.ogc import base
 from geo import acceptance, inspections, remediation, report, surveys
 from geo.errors import InvalidInput
 
@@ -281,9 +282,10 @@ def get_acceptance(code: str, conn: Connection, settings: AppSettings) -> dict[s
 
 
 @router.get("/zones/{code}/acceptance.pdf", summary="小区考核验收报告 (PDF)", dependencies=[Depends(REVIEWERS)])
-def get_acceptance_pdf(code: str, conn: Connection, settings: AppSettings) -> Response:
-    """The zone's acceptance report as a PDF (Chinese, CJK font embedded)."""
-    pdf = report.zone_pdf(conn, code, district_code=settings.district.district_code,
+def get_acceptance_pdf(code: str, request: Request, conn: Connection, settings: AppSettings) -> Response:
+    """The zone's acceptance report as a PDF (Chinese, CJK font embedded), with the zone's map page as
+    this server draws it in headless Chromium."""
+    pdf = report.zone_pdf(conn, code, base_url=base(request), district_code=settings.district.district_code,
                           district_name=settings.district.district_name, rules=settings.acceptance)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="acceptance-{code}.pdf"'})

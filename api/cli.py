@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -173,20 +174,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
-    """Render a zone's map to PNG or PDF (by --out's suffix) in headless Chromium."""
+def _served(url: str | None, settings: Settings, database: str | None) -> AbstractContextManager[str]:
+    """The base URL of our app for Chromium to load map pages from: ``url`` (a running server), or
+    the app served in this process on a free loopback port for the duration."""
     from contextlib import nullcontext
 
     from api.app import create_app
     from api.maps import local_server
+
+    if url:
+        return nullcontext(url.rstrip("/"))
+    return local_server(create_app(settings, database=database))
+
+
+def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    """Render a zone's map to PNG or PDF (by --out's suffix) in headless Chromium."""
     from maps import snapshot
 
     out = Path(args.out)
     pdf = out.suffix.lower() == ".pdf"
     width, height = args.width or (1123 if pdf else 1200), args.height or (794 if pdf else 800)
-    server = nullcontext(args.url.rstrip("/")) if args.url else \
-        local_server(create_app(settings, database=_migrated_url(settings)))
-    with server as base:
+    with _served(args.url, settings, _migrated_url(settings) if not args.url else None) as base:
         render = snapshot.render_zone_pdf if pdf else snapshot.render_zone_png
         data = render(base, args.zone, width, height, lang=args.lang)
     snapshot.close()
@@ -291,13 +299,15 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
     from geo import report
+    from maps import snapshot
 
     url = _migrated_url(settings)
     started = time.perf_counter()
-    with connect(url) as conn:
-        files = report.write_all(conn, Path(args.out), district_code=settings.district.district_code,
+    with connect(url) as conn, _served(args.url, settings, url) as base:
+        files = report.write_all(conn, Path(args.out), base_url=base, district_code=settings.district.district_code,
                                  district_name=settings.district.district_name, rules=settings.acceptance,
                                  zone_codes=None if args.all else [args.zone], workers=args.workers)
+    snapshot.close()
     if not files:
         raise WuyeError(f"zone '{args.zone}' does not exist", field="zone")
     for path in files:
@@ -425,7 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--zone", help="one zone's code")
     which.add_argument("--all", action="store_true", help="every zone, plus summary.pdf and summary.xlsx")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--workers", type=int, help="render processes (default: the CPU count)")
+    p.add_argument("--workers", type=int, help="PDF render processes (default: one thread of this process)")
+    p.add_argument("--url", help="a running server to draw the maps from (default: start one on a free port)")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("inspect", help="maintenance records: record LAYER CODE | import FILE (巡查记录)")
     p.add_argument("action", choices=["record", "import"])

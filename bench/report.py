@@ -2,13 +2,16 @@
 
 District: the demo at ``--scale 10``, the plan's ten remediation items per zone (most verified),
 20,000 survey answers across the zones, a few hundred cases. Two paths, same run, same database,
-each measured in its own process (wall time; peak memory = the sum of the RSS of the process and
-its children, sampled every 50 ms from /proc):
+each measured in its own process, which serves our app in-process on a loopback port for Chromium
+to load the zone map pages from. Wall time; the process and its children (Chromium's among them)
+sampled every 50 ms from /proc: CPU of every process, and peak memory as the PSS sum and, as an
+upper bound, the RSS sum.
 
-* plain: for each zone one after another, its own query set and a fresh renderer (WeasyPrint
-  with a new font configuration), then the summary the same way;
-* ours:  ``geo.report.write_all``: one query set for the district, HTML for every zone, renders
-  in worker processes that keep their font configuration.
+* plain (the issue's baseline): one zone after another, each with a fresh Chromium (launch, draw
+  its map page, capture it, close), its own query set and its own WeasyPrint render (a new font
+  configuration); then the summary the same way;
+* ours: ``geo.report.write_all``: one query set for the district, one browser (a few pages, each
+  moving on to the next zone), each map handed to a render process as it is drawn.
 
     .venv/bin/python bench/report.py [--rounds 2] [--answers 20000] [--scale 10]
 Results: bench/results/report.md. Never touches the database named ``wuye``.
@@ -25,8 +28,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -80,78 +86,162 @@ def _prepare(scale: int, answers: int) -> str:
     return url
 
 
-def run_plain(url: str, out: Path) -> None:
-    """The plain path: per zone, its own queries and a fresh renderer, one after another."""
+def _settings(url: str) -> Any:
+    from geo.settings import DatabaseSettings, DistrictSettings, Settings
+
+    return Settings(db=DatabaseSettings(database_url=url),
+                    district=DistrictSettings(district_code=DISTRICT, district_name=DISTRICT_NAME))
+
+
+def run_plain(url: str, out: Path, phases: dict[str, float]) -> None:
+    """The plain path: per zone a fresh browser, its own queries and a fresh renderer, one after another."""
+    from playwright.sync_api import sync_playwright
+
+    from api.app import create_app
+    from api.maps import local_server
     from geo import acceptance, report
     from geo.settings import AcceptanceSettings
+    from maps import snapshot
 
     rules = AcceptanceSettings()
     out.mkdir(parents=True, exist_ok=True)
-    with psycopg.connect(url) as conn:
-        for code in acceptance.zone_codes(conn, district_code=DISTRICT):
-            pdf = report.zone_pdf(conn, code, district_code=DISTRICT, district_name=DISTRICT_NAME, rules=rules,
-                                  fresh=True)
-            (out / f"{code}.pdf").write_bytes(pdf)
-        rows = [acceptance.zone_acceptance(conn, code, district_code=DISTRICT, rules=rules)
-                for code in acceptance.zone_codes(conn, district_code=DISTRICT)]
-    html = report.summary_html(rows, district_name=DISTRICT_NAME, rules=rules)
-    (out / "summary.pdf").write_bytes(report.render_pdf(html, fresh=True))
-    (out / "summary.xlsx").write_bytes(report.summary_xlsx(rows))
+    with local_server(create_app(_settings(url))) as base, sync_playwright() as pw, psycopg.connect(url) as conn:
+        phases["setup"] = time.time() - phases.pop("started")
+        codes = acceptance.zone_codes(conn, district_code=DISTRICT)
+        for code in codes:
+            with _phase(phases, "browser launch + close"):
+                browser = pw.chromium.launch(executable_path=snapshot.CHROMIUM, args=snapshot.CHROMIUM_ARGS)
+            with _phase(phases, "maps"):
+                page = browser.new_page(viewport={"width": report.MAP_SIZE[0], "height": report.MAP_SIZE[1]})
+                page.goto(snapshot.zone_url(base, code), wait_until="load")
+                page.wait_for_function(snapshot.READY)
+                image = page.screenshot(type="jpeg", quality=report.MAP_QUALITY)
+            with _phase(phases, "browser launch + close"):
+                browser.close()
+            with _phase(phases, "queries"):
+                figures = acceptance.zone_acceptance(conn, code, district_code=DISTRICT, rules=rules)
+            with _phase(phases, "PDFs"):
+                html = report.zone_html(figures, image, district_name=DISTRICT_NAME)
+                (out / f"{code}.pdf").write_bytes(report.render_pdf(html, fresh=True))
+        with _phase(phases, "queries"):
+            rows = [acceptance.zone_acceptance(conn, code, district_code=DISTRICT, rules=rules) for code in codes]
+    with _phase(phases, "PDFs"):
+        html = report.summary_html(rows, district_name=DISTRICT_NAME, rules=rules)
+        (out / "summary.pdf").write_bytes(report.render_pdf(html, fresh=True))
+        (out / "summary.xlsx").write_bytes(report.summary_xlsx(rows))
 
 
-def run_ours(url: str, out: Path) -> None:
-    """Our path: one query set, parallel renders with kept font configurations."""
+def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None = None,
+             workers: int | None = None) -> None:
+    """Our path, as ``wuye report acceptance --all`` runs it."""
+    from api.app import create_app
+    from api.maps import local_server
     from geo import report
     from geo.settings import AcceptanceSettings
 
-    with psycopg.connect(url) as conn:
-        report.write_all(conn, out, district_code=DISTRICT, district_name=DISTRICT_NAME,
-                         rules=AcceptanceSettings())
+    with local_server(create_app(_settings(url))) as base, psycopg.connect(url) as conn:
+        phases["setup"] = time.time() - phases.pop("started")
+        with _phase(phases, "write_all"):
+            report.write_all(conn, out, base_url=base, district_code=DISTRICT, district_name=DISTRICT_NAME,
+                             rules=AcceptanceSettings(), pages=pages or report.MAP_PAGES, workers=workers)
 
 
-def _tree_rss(root: int) -> int:
-    """Resident memory (bytes) of a process and all its descendants: the tree is walked through
-    /proc/PID/task/TID/children (cheap; scanning all of /proc every sample would cost CPU that
-    the measured paths need)."""
-    total, stack, page = 0, [root], os.sysconf("SC_PAGE_SIZE")
+@contextmanager
+def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
+    """Add the block's wall time to ``phases[name]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+
+
+def _tree_sample(root: int, cpu: dict[int, tuple[str, float]]) -> tuple[int, int]:
+    """(RSS, PSS) in bytes summed over a process and all its descendants; ``cpu`` keeps each process's
+    latest CPU seconds and kind. The tree is walked through /proc/PID/task/TID/children (cheap;
+    scanning all of /proc every sample would cost CPU that the measured paths need). The RSS sum counts
+    every shared page once per process that maps it (the Chromium binary and fonts, pages a forked
+    process inherited): an upper bound. PSS (/proc/PID/smaps_rollup) splits each shared page among the
+    processes sharing it, so its sum is the tree's footprint."""
+    rss = pss = 0
+    stack, page, tick = [root], os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
     while stack:
         pid = stack.pop()
         try:
             with open(f"/proc/{pid}/statm") as fh:
-                total += int(fh.read().split()[1]) * page
+                rss += int(fh.read().split()[1]) * page
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                pss += next(int(line.split()[1]) * 1024 for line in fh if line.startswith("Pss:"))
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            kind = cpu[pid][0] if pid in cpu else _kind(pid)
+            cpu[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)
             for tid in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{tid}/children") as fh:
                     stack.extend(int(c) for c in fh.read().split())
-        except (OSError, ValueError):
+        except (OSError, ValueError, StopIteration, IndexError):
             continue
-    return total
+    return rss, pss
 
 
-def measure(path: str, url: str) -> dict[str, float]:
-    """Run one path in a fresh process: wall time, peak RSS of the process tree, files written."""
+_KINDS = ["python (app server, queries, PDFs)", "Playwright driver", "Chromium renderers", "Chromium GPU process",
+          "Chromium browser and utilities"]
+
+
+def _kind(pid: int) -> str:
+    """What a process of the tree is, for the CPU breakdown (Chromium rewrites its children's titles)."""
+    with open(f"/proc/{pid}/cmdline") as fh:
+        line = fh.read().replace("\0", " ")
+    name = os.path.basename(line.split(" ", 1)[0])
+    if name.startswith("python"):
+        return "python (app server, queries, PDFs)"
+    if name == "node":
+        return "Playwright driver"
+    if "--renderer-client-id" in line:
+        return "Chromium renderers"
+    if "--gpu-preferences" in line:
+        return "Chromium GPU process"
+    return "Chromium browser and utilities"
+
+
+def measure(path: str, url: str, options: list[str]) -> dict[str, float]:
+    """Run one path in a fresh process: wall and CPU time, peak memory of the process tree, files written,
+    and the path's own phase timings."""
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, __file__, "--run", path, "--url", url, "--out", folder])
-        peak = 0
+        timings = Path(folder) / "phases.json"
+        out = Path(folder) / "out"
+        proc = subprocess.Popen([sys.executable, __file__, "--run", path, "--url", url, "--out", str(out),
+                                 "--started", repr(time.time()), "--phases", str(timings), *options])
+        peak_rss = peak_pss = 0
+        cpu: dict[int, tuple[str, float]] = {}
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak_rss, peak_pss
             while not done.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
+                rss, pss = _tree_sample(proc.pid, cpu)
+                peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
                 time.sleep(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        code = proc.wait()
+        _, status, _ = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
         done.set()
         sampler.join()
-        if code != 0:
-            raise SystemExit(f"{path} path failed with exit code {code}")
-        files = sorted(Path(folder).iterdir())
+        if proc.returncode != 0:
+            raise SystemExit(f"{path} path failed with exit code {proc.returncode}")
+        files = sorted(out.iterdir())
         size = sum(f.stat().st_size for f in files)
-    return {"seconds": seconds, "peak_mib": peak / 2**20, "files": len(files), "mib": size / 2**20}
+        phases = json.loads(timings.read_text())
+    # CPU from the samples, not from wait4's rusage: Chromium's zygote children can outlive the
+    # process that would reap them, and their time then never reaches our child's rusage.
+    return {"seconds": seconds, "cpu_s": sum(c for _, c in cpu.values()), "peak_mib": peak_pss / 2**20,
+            "peak_rss_mib": peak_rss / 2**20, "files": len(files), "mib": size / 2**20,
+            **{f"cpu {kind}": sum(c for k, c in cpu.values() if k == kind) for kind in _KINDS},
+            **{f"phase {k}": v for k, v in phases.items()}}
 
 
 def main() -> None:
@@ -159,26 +249,59 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--answers", type=int, default=20_000)
     parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--pages", type=int, help="ours: browser pages at once (default: geo.report.MAP_PAGES)")
+    parser.add_argument("--workers", type=int, help="ours: PDF render processes, 0 = a thread "
+                                                    "(default: geo.report.RENDER_WORKERS)")
     parser.add_argument("--run", choices=["plain", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--phases", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
-        (run_plain if args.run == "plain" else run_ours)(args.url, Path(args.out))
+        phases = {"started": args.started}
+        if args.run == "plain":
+            run_plain(args.url, Path(args.out), phases)
+        else:
+            run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers)
+        Path(args.phases).write_text(json.dumps(phases))
         return
     url = _prepare(args.scale, args.answers)
     args.load_start = os.getloadavg()[0]
     results: dict[str, list[dict[str, float]]] = {"plain": [], "ours": []}
     for i in range(args.rounds):
         for path in ("plain", "ours") if i % 2 == 0 else ("ours", "plain"):  # alternate the order
-            results[path].append(measure(path, url))
+            options = [f"--{k}={v}" for k in ("pages", "workers") if (v := getattr(args, k)) is not None]
+            results[path].append(measure(path, url, options if path == "ours" else []))
             print(path, json.dumps(results[path][-1]), flush=True)
     write_results(results, url, args)
 
 
 def write_results(results: dict[str, list[dict[str, float]]], url: str, args: argparse.Namespace) -> None:
+    from geo.report import MAP_PAGES, MAP_SIZE, RENDER_WORKERS
+
+    pages = args.pages or MAP_PAGES
+    workers = RENDER_WORKERS if args.workers is None else args.workers
+    renders = f"in {workers} forked WeasyPrint processes" if workers else "in one WeasyPrint thread"
+
     med = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
     speedup = med["plain"]["seconds"] / med["ours"]["seconds"]
+    ok = {"speed": speedup >= 3, "time": med["ours"]["seconds"] < 60, "memory": med["ours"]["peak_mib"] < 1024}
+
+    def met(flag: bool) -> str:
+        return "met" if flag else "**not met**"
+
+    def row(path: str, what: str) -> str:
+        m = med[path]
+        return (f"| {path} | {what} | {m['seconds']:.1f} | {m['cpu_s']:.1f} | {m['peak_mib']:.0f} | "
+                f"{m['peak_rss_mib']:.0f} | {m['files']:.0f} | {m['mib']:.1f} |")
+
+    def phases(path: str) -> str:
+        return "; ".join(f"{k[6:]} {v:.1f} s" for k, v in med[path].items() if k.startswith("phase "))
+
+    def cpu(path: str) -> str:
+        return "; ".join(f"{k[4:]} {v:.1f} s" for k, v in med[path].items() if k.startswith("cpu ") and v)
+
     lines = [
         "# Acceptance reports: ten zone PDFs + district summary (PDF + XLSX)", "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}.",
@@ -186,22 +309,31 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         f"Load average (1 min) at the start / end of the measurements: {args.load_start:.1f} / "
         f"{os.getloadavg()[0]:.1f} (other sessions share this machine; the paths alternate to share the noise).", "",
         f"District: demo `--scale {args.scale}`, {args.answers:,} survey answers, ten remediation items per zone, "
-        "400 cases. Each path runs in its own process; peak memory is the summed RSS of the process and its "
-        f"children, sampled every 50 ms. Median of {args.rounds} rounds, order alternated.", "",
-        "| path | what | total time (s) | peak memory (MiB) | files | output (MiB) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
-        f"| plain | per zone: own query set + fresh WeasyPrint renderer, one after another | "
-        f"{med['plain']['seconds']:.1f} | {med['plain']['peak_mib']:.0f} | {med['plain']['files']:.0f} | "
-        f"{med['plain']['mib']:.1f} |",
-        f"| ours | `geo.report.write_all`: one query set, {os.cpu_count()} render processes keeping their fonts | "
-        f"{med['ours']['seconds']:.1f} | {med['ours']['peak_mib']:.0f} | {med['ours']['files']:.0f} | "
-        f"{med['ours']['mib']:.1f} |", "",
-        f"Speed-up: **{speedup:.2f}×** (goal ≥ 3×); ours under 60 s: "
-        f"{'yes' if med['ours']['seconds'] < 60 else 'no'}; under 1 GiB: "
-        f"{'yes' if med['ours']['peak_mib'] < 1024 else 'no'}.", "",
+        "400 cases. Each path runs in its own process and serves our app in-process on a loopback port, "
+        "from which Chromium loads the zone map pages (`/maps/zones/{code}?snapshot=true`, "
+        f"{MAP_SIZE[0]}×{MAP_SIZE[1]} px, JPEG). Memory is sampled every 50 ms over the process and its "
+        "children (Chromium, the Playwright driver, render workers): PSS sum (the tree's footprint, shared pages "
+        "split among their sharers) and RSS sum (an upper bound: a shared page counts once per process). CPU "
+        "is user + system time of every process of the tree, as last sampled (a process's final 50 ms may be "
+        f"missing). Median of {args.rounds} rounds, order alternated.", "",
+        "| path | what | total time (s) | CPU (s) | peak PSS (MiB) | peak RSS sum (MiB) | files | output (MiB) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        row("plain", "per zone one after another: a fresh Chromium draws and captures its map page, its own "
+                     "query set, a fresh WeasyPrint renderer; then the summary the same way"),
+        row("ours", f"`geo.report.write_all`: one query set, one browser ({pages} pages at once, each moving "
+                    f"on from zone to zone), each PDF rendered as soon as its map is drawn, {renders}"), "",
+        f"Speed-up: **{speedup:.2f}×** (goal ≥ 3×: {met(ok['speed'])}); ours under 60 s: {met(ok['time'])}; "
+        f"under 1 GiB (PSS): {met(ok['memory'])} (RSS sum {med['ours']['peak_rss_mib']:.0f} MiB).", "",
+        "Where the time goes (medians, wall seconds inside the measured process; setup = interpreter start, "
+        "imports, app and in-process server):", "",
+        f"- plain: {phases('plain')}",
+        f"- ours: {phases('ours')}", "",
+        "CPU seconds by process kind:", "",
+        f"- plain: {cpu('plain')}",
+        f"- ours: {cpu('ours')}", "",
         "All rounds:", "",
-        *[f"- {p} round {i + 1}: {r['seconds']:.2f} s, {r['peak_mib']:.0f} MiB"
-          for p, rs in results.items() for i, r in enumerate(rs)], "",
+        *[f"- {p} round {i + 1}: {r['seconds']:.2f} s, CPU {r['cpu_s']:.1f} s, PSS {r['peak_mib']:.0f} MiB, "
+          f"RSS sum {r['peak_rss_mib']:.0f} MiB" for p, rs in results.items() for i, r in enumerate(rs)], "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "report.md").write_text("\n".join(lines), encoding="utf-8")

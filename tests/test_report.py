@@ -1,27 +1,40 @@
 """Acceptance reports: the PDF's text (pdftotext) names the zone, the rate and the verdict; its first
-page (pdftoppm) is not blank; the CJK font is embedded; the CLI writes every zone plus the summary."""
+page (pdftoppm) is not blank; the CJK font is embedded; its map is the zone's map page drawn by our
+app in a real headless Chromium (the embedded image, read back with pdfimages); the CLI writes every
+zone plus the summary."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from PIL import Image, ImageStat
 
 from api.app import create_app
 from api.cli import main
+from api.maps import local_server
 from geo import report
 from tests.conftest import auth_headers, settings_for
 from tests.test_acceptance import all_verified, answers
 
-pytestmark = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
-                                reason="poppler-utils (pdftotext, pdftoppm) are installed by `make`")
+pytestmark = pytest.mark.skipif(
+    not shutil.which("pdftotext") or not shutil.which("pdftoppm") or not Path("/usr/bin/chromium").exists(),
+    reason="poppler-utils (pdftotext, pdftoppm) and Chromium are installed by `make`")
+ZONE_OUTLINE = (0xd9, 0x48, 0x01)  # the zone's outline on its map page (maps/static/app/wuye-maps.js)
+
+
+@pytest.fixture(scope="module")
+def shared_base_url(shared_db_url: str) -> Iterator[str]:
+    """Our app on a real loopback port over the shared (unchanged) demo database."""
+    with local_server(create_app(settings_for(shared_db_url))) as url:
+        yield url
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
@@ -45,51 +58,83 @@ def fonts(pdf: bytes, tmp_path: Path) -> str:
     return subprocess.run(["pdffonts", str(path)], capture_output=True, check=True, text=True).stdout
 
 
-def test_zone_pdf_text_names_zone_rate_and_verdict_and_page_is_not_blank(db_url, tmp_path):
+def map_image(pdf: bytes, tmp_path: Path) -> Image.Image:
+    """The one raster image embedded in the report (its map), as the PDF carries it."""
+    path = tmp_path / "m.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdfimages", "-all", str(path), str(tmp_path / "img")], check=True)
+    images = sorted(tmp_path.glob("img-*"))
+    assert len(images) == 1, images
+    return Image.open(images[0]).convert("RGB")
+
+
+def assert_zone_map(image: Image.Image) -> None:
+    """The captured map page: its size, real content, and the zone's outline drawn on it."""
+    assert image.size == report.MAP_SIZE
+    colours = image.getcolors(maxcolors=image.width * image.height) or []
+    assert len(colours) > 200  # a drawn map, not a blank page
+    assert sum(n for n, c in colours if sum(abs(a - b) for a, b in zip(c, ZONE_OUTLINE, strict=True)) < 60) > 200
+
+
+def assert_readable_report(pdf: bytes, tmp_path: Path) -> str:
+    """A PDF whose first page carries ink and whose every font (Noto Sans CJK SC among them) is
+    embedded; returns its text."""
+    assert pdf.startswith(b"%PDF")
+    page = first_page(pdf, tmp_path)
+    assert ImageStat.Stat(page).stddev[0] > 10  # ink on the page
+    assert sum(page.histogram()[:128]) > 0.005 * page.width * page.height
+    listing = fonts(pdf, tmp_path)
+    assert "Noto-Sans-CJK-SC" in listing
+    for line in listing.splitlines()[2:]:
+        assert line.split()[-5] == "yes", line  # every font embedded
+    return pdf_text(pdf, tmp_path)
+
+
+def test_zone_pdf_names_zone_rate_and_verdict_and_carries_the_zone_map(db_url, tmp_path):
     with psycopg.connect(db_url) as conn:
         all_verified(conn, "jinling")
         answers(conn, "jinling", 2124, 2500)
         conn.commit()
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling")
-    with TestClient(create_app(settings_for(db_url))) as client:
-        response = client.get("/zones/jinling/acceptance.pdf", headers=staff)
-        assert client.get("/zones/no-such/acceptance.pdf", headers=staff).status_code == 404
+    with local_server(create_app(settings_for(db_url))) as url:
+        response = httpx.get(f"{url}/zones/jinling/acceptance.pdf", headers=staff, timeout=120)
+        assert httpx.get(f"{url}/zones/no-such/acceptance.pdf", headers=staff).status_code == 404
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
-    pdf = response.content
-    assert pdf.startswith(b"%PDF")
-    text = pdf_text(pdf, tmp_path)
+    text = assert_readable_report(response.content, tmp_path)
     assert "金岭农民安置小区" in text
     assert "84.9%" in text and "85.0%" not in text  # rounded down
     assert "补课" in text and "满意度不低于 85%" in text
     # 2,500 answers in a zone of 1,321 households: the share is printed as it is, with the warning
     assert "189.2%" in text and "答卷户数超过登记户数" in text
     assert "签字" in text and "整治任务" in text and "设施状况" in text
-    page = first_page(pdf, tmp_path)
-    stats = ImageStat.Stat(page)
-    assert stats.stddev[0] > 10  # ink on the page
-    dark = sum(page.histogram()[:128])
-    assert dark > 0.005 * page.width * page.height
-    listing = fonts(pdf, tmp_path)
-    assert "Noto-Sans-CJK-SC" in listing
-    for line in listing.splitlines()[2:]:
-        assert line.split()[-5] == "yes", line  # every font embedded
+    assert "/maps/zones/jinling" in text  # the map's caption names the page it captured
+    assert_zone_map(map_image(response.content, tmp_path))
 
 
-def test_zone_without_answers_says_no_verdict_in_the_pdf(conn, tmp_path):
-    pdf = report.zone_pdf(conn, "lichen", district_code="430104", district_name="岳麓区",
-                          rules=report.AcceptanceSettings())
+def test_zone_without_answers_says_no_verdict_in_the_pdf(conn, shared_base_url, tmp_path):
+    pdf = report.zone_pdf(conn, "lichen", base_url=shared_base_url, district_code="430104",
+                          district_name="岳麓区", rules=report.AcceptanceSettings())
     text = pdf_text(pdf, tmp_path)
     assert "丽臣小区" in text and "无调查答卷，不作结论" in text and "不作验收结论" in text
 
 
-def test_map_svg_is_drawn_from_the_zone_layers(conn):
-    svgs = report.map_svgs(conn, ["jinling", "lichen"])
-    assert set(svgs) == {"jinling", "lichen"}
-    svg = svgs["jinling"]
-    assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert svg.count('stroke-linecap="round"') >= 4 and svg.count("h0") > 100  # facilities as dots
-    assert 'stroke="#d94801"' in svg  # the zone outline
-    assert "米" in svg and "北" in svg  # scale bar and north arrow
+def test_zone_maps_are_drawn_in_one_context_a_few_pages_at_a_time(shared_base_url):
+    images: dict[str, bytes] = {}
+    codes = ["jinling", "lichen", "daopo", "ansu"]
+    report.map_images(shared_base_url, codes, images.__setitem__, pages=2)
+    assert sorted(images) == sorted(codes)
+    pictures = {code: Image.open(BytesIO(data)) for code, data in images.items()}
+    assert {p.format for p in pictures.values()} == {"JPEG"}
+    for picture in pictures.values():
+        assert_zone_map(picture.convert("RGB"))
+    assert len(set(images.values())) == len(codes)  # each page moved on to its own zone
+
+
+def test_a_zone_that_does_not_draw_fails_the_batch_naming_it(shared_base_url):
+    from maps.snapshot import SnapshotError
+
+    with pytest.raises(SnapshotError, match=r"nowhere.*404"):
+        report.map_images(shared_base_url, ["jinling", "nowhere"], lambda code, data: None, pages=2)
 
 
 def test_cli_writes_every_zone_summary_pdf_and_xlsx(db_url, tmp_path):
@@ -104,6 +149,11 @@ def test_cli_writes_every_zone_summary_pdf_and_xlsx(db_url, tmp_path):
     assert len(names) == 12 and "summary.pdf" in names and "summary.xlsx" in names and "jinling.pdf" in names
     summary = pdf_text((out / "summary.pdf").read_bytes(), tmp_path)
     assert "金岭农民安置小区" in summary and "通过" in summary and "通过 1 个" in summary
+    jinling_pdf = (out / "jinling.pdf").read_bytes()
+    text = assert_readable_report(jinling_pdf, tmp_path)
+    assert "金岭农民安置小区" in text and "90.0%" in text and "通过" in text and "补课" not in text
+    assert_zone_map(map_image(jinling_pdf, tmp_path))
+    assert "/maps/zones/lichen" in pdf_text((out / "lichen.pdf").read_bytes(), tmp_path)
     sheet = load_workbook(BytesIO((out / "summary.xlsx").read_bytes())).active
     assert sheet is not None
     rows = list(sheet.iter_rows(values_only=True))
