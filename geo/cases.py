@@ -90,7 +90,9 @@ _FACILITY = (
     "SELECT %(layer)s::text AS layer, f.code::text AS code, "
     "ST_Distance(ST_Transform(f.geom, %(metric)s), ST_Transform(t.geom, %(metric)s)) AS distance_m "
     "FROM {table} f CROSS JOIN target t WHERE {where} ORDER BY f.geom <-> t.geom LIMIT 1")
-_FACILITY_NEAR = ("f.geom && ST_Expand(t.geom, 0.001) AND "
+# A box of the radius in degrees at the point's latitude (+20%), then the distance in metres.
+_FACILITY_NEAR = ("f.geom && ST_Expand(t.geom, %(radius)s / (111320.0 * cos(radians(ST_Y(t.geom)))) * 1.2, "
+                  "%(radius)s / 110574.0 * 1.2) AND "
                   "ST_DWithin(ST_Transform(f.geom, %(metric)s), ST_Transform(t.geom, %(metric)s), %(radius)s)")
 
 
