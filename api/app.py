@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -34,9 +35,14 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
                               grace=timedelta(hours=settings.cases.escalation_grace_hours),
                               interval=settings.cases.escalation_interval_seconds)
         escalator.start()
+        # What start-up built (modules, catalogue, pools) lives as long as the app: keep it out
+        # of the cyclic collector's scans, whose full passes otherwise stall requests.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()  # an app that stops (tests start many) leaves its objects collectable
             escalator.stop()
             await app.state.async_pool.close()
             app.state.pool.close()
