@@ -16,6 +16,7 @@ that afterwards each one is looked up in the database.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,4,8,16,32")
     args = parser.parse_args()
     url = _prepare()
+    args.load_start = os.getloadavg()[0]
     levels = [int(v) for v in args.levels.split(",")]
     results: list[tuple[int, WrkResult, int]] = []
     with our_server(url, extra_env={"WUYE_POOL_MAX_SIZE": "16"}) as base:
@@ -81,8 +83,10 @@ def _write(args: argparse.Namespace, url: str, results: list[tuple[int, WrkResul
         "## Intake: `POST /cases` at rising concurrency",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}",
-        f"- machine: {machine()}",
-        f"- database: {server_versions(url)}; server: uvicorn, one worker, pool of 16 connections",
+        f"- machine: {machine()}; load average (1 min) at the start {args.load_start:.1f} and the end "
+        f"{os.getloadavg()[0]:.1f} (the goal is absolute: other sessions on this machine lower it)",
+        f"- database: {server_versions(url)}; server: uvicorn, one worker, pool of 16 connections; "
+        "reports accumulate from level to level (the duplicate lookup sees all of them)",
         f"- load: wrk, one thread, {args.seconds:g} s per level, a fresh Idempotency-Key on every report; "
         "half the reports in GCJ-02; the server, PostgreSQL and wrk share the machine's cores",
         "",
