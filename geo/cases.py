@@ -187,12 +187,15 @@ def assign(conn: psycopg.Connection, *, district_code: str, ids: list[int] | Non
     """(Re-)assign cases by spatial join; ``ids=None`` re-assigns every open case. Returns changes.
 
     Runs in the caller's transaction (SET LOCAL needs one): JIT compilation costs
-    more than it saves on these joins, and the grouping wants memory, not disk.
+    more than it saves on these joins, the grouping wants memory, not disk, and the
+    points meet their grid cells by hash, not by sorting a million of them.
     """
     few = ids is not None and len(ids) <= FEW_CASES
     if not few:
         conn.execute("SET LOCAL jit = off")
         conn.execute("SET LOCAL work_mem = '256MB'")
+        # the points meet their grid cells by hash; a merge join would sort a million of them
+        conn.execute("SET LOCAL enable_mergejoin = off")
     return conn.execute(_assign_sql(few), {"ids": ids, "district": district_code, "initial": initial}).fetchall()
 
 

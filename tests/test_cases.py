@@ -584,3 +584,34 @@ def test_bulk_assignment_of_a_zone_across_a_subdistrict_boundary(client, db_url)
     assert bulk == per_case
     assert {row[3] for row in bulk} == {"daopo"}
     assert len({row[1] for row in bulk}) == 2  # the zone's points lie in two sub-districts
+
+
+def test_bulk_assignment_on_boundaries_and_grid_lines_agrees_with_per_case(client, db_url):
+    """The bulk statement answers most points from a grid of cells; points on zone and section
+    boundaries (vertices, edge midpoints) and exactly on grid lines must get what the
+    point → polygon lookup gives them."""
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "WITH b AS (SELECT geom FROM zones UNION ALL SELECT geom FROM contract_sections), "
+            "v AS (SELECT (ST_DumpPoints(geom)).geom AS p FROM b), "
+            "e AS (SELECT ST_LineInterpolatePoint(ST_MakeLine(p, lead(p) OVER ()), 0.5) AS p FROM v) "
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT p FROM v UNION ALL SELECT p FROM e WHERE p IS NOT NULL) q "
+            "ORDER BY md5(ST_AsText(p)) LIMIT 120").fetchall()
+        lon, lat = _inside(conn, "yumin-north")
+    # points on the grid's lines (multiples of 0.0002 degree) across the shared edge of the two parts
+    grid = [(round(lon / 0.0002) * 0.0002, lat + k * 0.0001) for k in range(-12, 13)]
+    grid += [(lon + k * 0.0001, round(lat / 0.0002) * 0.0002) for k in range(-12, 13)]
+    points = [(float(x), float(y)) for x, y in rows] + grid
+    for i, (x, y) in enumerate(points):
+        response = _report(client, x, y, category=("garbage_pile", "light_out", "road_uneven")[i % 3])
+        assert response.status_code in (201, 400), response.text  # 400: a vertex on the district's edge
+    columns = "code, subdistrict_code, community_code, zone_code, section_code, unit_code, routing_rule"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        per_case = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+        conn.execute("UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, "
+                     "section_code = NULL, unit_code = NULL, routing_rule = NULL")
+        with conn.transaction():
+            cases.assign(conn, district_code=DISTRICT, ids=None)
+        bulk = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+    assert len(per_case) > 100
+    assert bulk == per_case

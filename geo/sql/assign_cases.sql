@@ -3,40 +3,51 @@
 -- Parameters: %(ids)s (bigint[] or NULL for every open case), %(district)s,
 -- %(initial)s (true at intake: write even an empty assignment, keep the version).
 --
--- Zones and sections are joined polygon → points (GiST on cases.geom: the
--- polygon is the outer side, so PostGIS keeps it prepared across its points),
--- so a million points cost a few index scans rather than a million small
--- look-ups. The target predicate is repeated in each join for that reason.
--- Sub-districts and communities are large and their boxes overlap, so that
--- join cost most of the time; but a zone that exactly one sub-district
--- (community) touches, and that one covers, lies wholly inside it, and no
--- other can cover its points: they take that parent without a test of their
--- own (as do the points of a zone no community touches: none). Only the rest
--- (outside every zone, or in a zone across a boundary) are looked up point →
--- polygon. Exact, not an approximation: the same answer as assign_few.sql. A point on the shared edge of two zones
--- (南片/北片) is covered by both: the zone whose code sorts first takes it
--- (min(code): deterministic, documented). Only rows whose assignment changes
--- are written (and returned).
+-- Most points need no polygon test at all. A grid of 0.0002-degree cells
+-- (about 20 m here) is laid over the zones and over the sections: a cell that
+-- exactly one zone touches, and that one covers, gives its points that zone; a
+-- cell no zone touches gives none; only the points of the other cells (along
+-- boundaries) are tested against the zones, point → polygon, each once. A
+-- point's cell is floor(coordinate / size); the cells are tested with a margin
+-- of 1e-9 degree, so a rounding of that division cannot put a point outside
+-- the cell that answers for it, and the grid runs one cell beyond each box.
+-- A zone that exactly one sub-district (community) touches, and that one
+-- covers, gives its points that parent the same way; the others are looked up.
+-- Exact, not an approximation: the same answers as assign_few.sql, where a
+-- point on the shared edge of two zones (南片/北片) is covered by both and the
+-- zone whose code sorts first takes it (deterministic, documented): such a
+-- point lies in a cell two zones touch, so it is tested. Only rows whose
+-- assignment changes are written (and returned).
 WITH target AS (
-    SELECT c.id, c.geom, c.category
+    SELECT c.id, c.geom, c.category,
+           floor(ST_X(c.geom) / 0.0002)::int AS gi, floor(ST_Y(c.geom) / 0.0002)::int AS gj
     FROM cases c
     WHERE c.district_code = %(district)s
       AND (%(ids)s::bigint[] IS NULL OR c.id = ANY(%(ids)s::bigint[]))
       AND (%(ids)s::bigint[] IS NOT NULL OR c.state NOT IN ('closed', 'rejected', 'duplicate'))
 ),
-in_zone AS (
-    SELECT c.id, min(z.code) AS code FROM zones z JOIN cases c ON ST_Covers(z.geom, c.geom)
-    WHERE c.district_code = %(district)s
-          AND (%(ids)s::bigint[] IS NULL OR c.id = ANY(%(ids)s::bigint[]))
-          AND (%(ids)s::bigint[] IS NOT NULL OR c.state NOT IN ('closed', 'rejected', 'duplicate'))
-    GROUP BY c.id
+zone_cell AS (
+    -- known: exactly one zone touches the cell and covers it (absent: no zone touches it)
+    SELECT g.i, g.j, count(*) = 1 AND bool_and(ST_Covers(z.geom, g.box)) AS known, min(z.code) AS code
+    FROM (SELECT DISTINCT i, j, ST_Expand(ST_MakeEnvelope(i * 0.0002, j * 0.0002, (i + 1) * 0.0002,
+                                                          (j + 1) * 0.0002, 4490), 1e-9) AS box
+          FROM zones b,
+               generate_series(floor(ST_XMin(b.geom) / 0.0002)::int - 1, floor(ST_XMax(b.geom) / 0.0002)::int + 1) i,
+               generate_series(floor(ST_YMin(b.geom) / 0.0002)::int - 1, floor(ST_YMax(b.geom) / 0.0002)::int + 1) j
+         ) g
+    JOIN zones z ON ST_Intersects(z.geom, g.box)
+    GROUP BY g.i, g.j
 ),
-in_section AS (
-    SELECT c.id, min(x.code) AS code FROM contract_sections x JOIN cases c ON ST_Covers(x.geom, c.geom)
-    WHERE c.district_code = %(district)s
-          AND (%(ids)s::bigint[] IS NULL OR c.id = ANY(%(ids)s::bigint[]))
-          AND (%(ids)s::bigint[] IS NOT NULL OR c.state NOT IN ('closed', 'rejected', 'duplicate'))
-    GROUP BY c.id
+section_cell AS (
+    SELECT g.i, g.j, count(*) = 1 AND bool_and(ST_Covers(x.geom, g.box)) AS known, min(x.code) AS code
+    FROM (SELECT DISTINCT i, j, ST_Expand(ST_MakeEnvelope(i * 0.0002, j * 0.0002, (i + 1) * 0.0002,
+                                                          (j + 1) * 0.0002, 4490), 1e-9) AS box
+          FROM contract_sections b,
+               generate_series(floor(ST_XMin(b.geom) / 0.0002)::int - 1, floor(ST_XMax(b.geom) / 0.0002)::int + 1) i,
+               generate_series(floor(ST_YMin(b.geom) / 0.0002)::int - 1, floor(ST_YMax(b.geom) / 0.0002)::int + 1) j
+         ) g
+    JOIN contract_sections x ON ST_Intersects(x.geom, g.box)
+    GROUP BY g.i, g.j
 ),
 zone_parent AS (
     -- known: no parent touches the zone, or exactly one does and covers it
@@ -51,18 +62,28 @@ zone_parent AS (
     CROSS JOIN LATERAL (SELECT count(*) AS n, min(m.code) AS code, bool_and(ST_Covers(m.geom, z.geom)) AS covers
                         FROM communities m WHERE ST_Intersects(m.geom, z.geom)) cm
 ),
+located AS MATERIALIZED (
+    -- materialised: a looked-up code is computed once, not once per later reference
+    SELECT t.id, t.geom, t.category,
+           CASE WHEN zc.known THEN zc.code WHEN zc.i IS NOT NULL THEN
+                (SELECT z.code FROM zones z WHERE ST_Covers(z.geom, t.geom) ORDER BY z.code LIMIT 1) END AS zone_code,
+           CASE WHEN sc.known THEN sc.code WHEN sc.i IS NOT NULL THEN
+                (SELECT x.code FROM contract_sections x WHERE ST_Covers(x.geom, t.geom) ORDER BY x.code LIMIT 1)
+           END AS section_code
+    FROM target t
+    LEFT JOIN zone_cell zc ON zc.i = t.gi AND zc.j = t.gj
+    LEFT JOIN section_cell sc ON sc.i = t.gi AND sc.j = t.gj
+),
 coded AS (
-    SELECT t.id, t.category, zn.code AS zone_code, sc.code AS section_code,
+    SELECT r.id, r.category, r.zone_code, r.section_code,
            CASE WHEN zp.subdistrict_known THEN zp.subdistrict_code
-                ELSE (SELECT s.code FROM subdistricts s WHERE ST_Covers(s.geom, t.geom) ORDER BY s.code LIMIT 1)
+                ELSE (SELECT s.code FROM subdistricts s WHERE ST_Covers(s.geom, r.geom) ORDER BY s.code LIMIT 1)
            END AS subdistrict_code,
            CASE WHEN zp.community_known THEN zp.community_code
-                ELSE (SELECT m.code FROM communities m WHERE ST_Covers(m.geom, t.geom) ORDER BY m.code LIMIT 1)
+                ELSE (SELECT m.code FROM communities m WHERE ST_Covers(m.geom, r.geom) ORDER BY m.code LIMIT 1)
            END AS community_code
-    FROM target t
-    LEFT JOIN in_zone zn ON zn.id = t.id
-    LEFT JOIN zone_parent zp ON zp.code = zn.code
-    LEFT JOIN in_section sc ON sc.id = t.id
+    FROM located r
+    LEFT JOIN zone_parent zp ON zp.code = r.zone_code
 ),
 routed AS (
     SELECT r.id, r.subdistrict_code, r.community_code, r.zone_code, r.section_code,
