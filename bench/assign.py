@@ -145,8 +145,7 @@ def _worker(which: str, url: str) -> dict[str, float]:
             _gpd_whole(url)
         elif which == "ours-join":
             with conn.transaction():
-                conn.execute("SET LOCAL jit = off")
-                conn.execute("SET LOCAL work_mem = '256MB'")
+                cases.bulk_settings(conn)  # as cases.assign sets them
                 conn.execute(select, {"ids": None, "district": DISTRICT, "initial": False}).fetchone()
         elif which == "gpd-join":
             _gpd_assign(points, layers, rules)

@@ -182,20 +182,23 @@ def _nearest_facility(conn: psycopg.Connection, cat: Category, case_id: int) -> 
         {"layer": cat.facility_layer, "metric": METRIC_SRID, "radius": FACILITY_RADIUS_M, "id": case_id})
 
 
+def bulk_settings(conn: psycopg.Connection) -> None:
+    """Planner settings of the bulk assignment, for the caller's transaction (SET LOCAL)."""
+    conn.execute("SET LOCAL jit = off")
+    conn.execute("SET LOCAL work_mem = '256MB'")
+    # the points meet their grid cells by hash; a merge join would sort a million of them
+    conn.execute("SET LOCAL enable_mergejoin = off")
+
+
 def assign(conn: psycopg.Connection, *, district_code: str, ids: list[int] | None,
            initial: bool = False) -> list[tuple[Any, ...]]:
     """(Re-)assign cases by spatial join; ``ids=None`` re-assigns every open case. Returns changes.
 
-    Runs in the caller's transaction (SET LOCAL needs one): JIT compilation costs
-    more than it saves on these joins, the grouping wants memory, not disk, and the
-    points meet their grid cells by hash, not by sorting a million of them.
+    Runs in the caller's transaction (SET LOCAL needs one, see ``bulk_settings``).
     """
     few = ids is not None and len(ids) <= FEW_CASES
     if not few:
-        conn.execute("SET LOCAL jit = off")
-        conn.execute("SET LOCAL work_mem = '256MB'")
-        # the points meet their grid cells by hash; a merge join would sort a million of them
-        conn.execute("SET LOCAL enable_mergejoin = off")
+        bulk_settings(conn)
     return conn.execute(_assign_sql(few), {"ids": ids, "district": district_code, "initial": initial}).fetchall()
 
 
