@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -181,6 +182,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--experiments", default="join,edit,first",
+                        help="which of join, edit, first to run (a subset is written as its own section)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--worker")
     parser.add_argument("--url")
@@ -193,9 +196,13 @@ def main() -> None:
         from geo import cases
 
         cases.assign(conn, district_code=DISTRICT, ids=None)  # a settled state for the join and edit runs
+    args.load_start = os.getloadavg()[0]
+    wanted = args.experiments.split(",")
     runs: dict[str, list[dict[str, float]]] = {}
     for i in range(args.rounds):
         for pair in (("ours-join", "gpd-join"), ("ours-edit", "gpd-edit"), ("ours-first", "gpd-first")):
+            if pair[0].split("-")[1] not in wanted:
+                continue
             for which in pair if i % 2 == 0 else tuple(reversed(pair)):
                 res = _run(which, url)
                 runs.setdefault(which, []).append(res)
@@ -216,15 +223,21 @@ def _write(args: argparse.Namespace, url: str, runs: dict[str, list[dict[str, fl
              lambda r: r <= 0.1),
             ("(iii) first assignment, written back", "ours-first", "gpd-first", "≥ 1.5× faster",
              lambda r: r <= 1 / 1.5)]
+    rows = [r for r in rows if r[1] in runs]
+    whole = len(rows) == 3
+    heading = ("## Bulk assignment: 1,000,000 points to zones and sections" if whole else
+               f"## Bulk assignment, {' and '.join(r[0].split(' ')[0] for r in rows)} alone, {args.rounds} rounds")
     lines = [
-        "## Bulk assignment: 1,000,000 points to zones and sections",
+        heading,
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}",
-        f"- machine: {machine()}",
+        f"- machine: {machine()}; load average (1 min) at the start {args.load_start:.1f} and the end "
+        f"{os.getloadavg()[0]:.1f} (other sessions share this machine; the paths alternate to share the noise)",
         f"- database: {server_versions(url)}; {args.rows:,} cases, 90% inside the ten zones",
         f"- {args.rounds} rounds alternating A/B; each measurement in its own process; medians; peak = the "
         "measuring process's own VmHWM (the PostgreSQL server's memory is not in it)",
-        "- ours: `geo/sql/assign_cases.sql` (polygon → point joins on the GiST index, routing rules in SQL); "
+        "- ours: `geo/sql/assign_cases.sql` (a grid of 0.0002° cells answers most points, boundary cells are "
+        "looked up point → polygon, routing rules in SQL); "
         "(ii) `geo.cases.reassign_within` on the symmetric difference of the old and new zone, with an event "
         "per re-routed case",
         "- geopandas: `read_postgis` + 4 × `sjoin` + the same routing in pandas + `to_sql` + `UPDATE … FROM`",
@@ -236,12 +249,21 @@ def _write(args: argparse.Namespace, url: str, runs: dict[str, list[dict[str, fl
         ratio = med(ours) / med(gpd_name)
         lines.append(f"| {label} | {med(ours):.2f} | {med(gpd_name):.2f} | {ratio:.2f} | {goal} | "
                      f"{'yes' if ok(ratio) else 'NO'} | {peak(ours):,.0f} | {peak(gpd_name):,.0f} |")
-    changed = statistics.median(r["changed"] for r in runs["ours-edit"])
-    lines += ["", f"The edit moved {changed:,.0f} cases ({changed / args.rows:.2%}).", ""]
+    lines.append("")
+    for which in sorted(runs):
+        lines.append(f"- {which}: " + ", ".join(f"{r['seconds']:.2f} s" for r in runs[which]))
+    if "ours-edit" in runs:
+        changed = statistics.median(r["changed"] for r in runs["ours-edit"])
+        lines += ["", f"The edit moved {changed:,.0f} cases ({changed / args.rows:.2%})."]
+    lines.append("")
     path = RESULTS / "cases.md"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Cases benchmarks\n\n"
-    intake = "## Intake:" + old.split("## Intake:")[1] if "## Intake:" in old else ""
-    path.write_text("# Cases benchmarks\n\n" + "\n".join(lines) + "\n" + intake, encoding="utf-8")
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Cases benchmarks\n"
+    # the file is a list of sections ("## …"); this run's replaces the one with its heading
+    sections = ["## " + part.strip() + "\n" for part in old.split("\n## ")[1:]]
+    sections = [sec for sec in sections if sec.splitlines()[0] != heading]
+    position = 0 if whole else min(1, len(sections))
+    sections.insert(position, "\n".join(lines))
+    path.write_text("# Cases benchmarks\n\n" + "\n".join(sections), encoding="utf-8")
     print("\n".join(lines))
 
 
