@@ -130,6 +130,13 @@ def test_zone_maps_are_drawn_in_one_context_a_few_pages_at_a_time(shared_base_ur
     assert len(set(images.values())) == len(codes)  # each page moved on to its own zone
 
 
+def test_the_snapshot_page_draws_without_animations(shared_base_url):
+    """Tiles fading in over 200 ms were caught half-transparent by a capture at the ready signal."""
+    page = httpx.get(f"{shared_base_url}/maps/zones/jinling", params={"snapshot": "true"}).text
+    assert '"fadeAnimation": false' in page and '"zoomAnimation": false' in page
+    assert "fadeAnimation" not in httpx.get(f"{shared_base_url}/maps/zones/jinling").text  # the interactive page
+
+
 def test_a_zone_that_does_not_draw_fails_the_batch_naming_it(shared_base_url):
     from maps.snapshot import SnapshotError
 
