@@ -132,7 +132,7 @@ def run_plain(url: str, out: Path, phases: dict[str, float]) -> None:
 
 
 def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None = None,
-             workers: int | None = None) -> None:
+             workers: int | None = None, navigate: bool = False) -> None:
     """Our path, as ``wuye report acceptance --all`` runs it."""
     from api.app import create_app
     from api.maps import local_server
@@ -143,7 +143,8 @@ def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None
         phases["setup"] = time.time() - phases.pop("started")
         with _phase(phases, "write_all"):
             report.write_all(conn, out, base_url=base, district_code=DISTRICT, district_name=DISTRICT_NAME,
-                             rules=AcceptanceSettings(), pages=pages or report.MAP_PAGES, workers=workers)
+                             rules=AcceptanceSettings(), pages=pages or report.MAP_PAGES, workers=workers,
+                             switch=not navigate)
 
 
 @contextmanager
@@ -252,6 +253,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, help="ours: browser pages at once (default: geo.report.MAP_PAGES)")
     parser.add_argument("--workers", type=int, help="ours: PDF render processes, 0 = a thread "
                                                     "(default: geo.report.RENDER_WORKERS)")
+    parser.add_argument("--navigate", action="store_true", help="ours: a navigation per zone instead of "
+                                                                  "moving each page to its next zone in place")
     parser.add_argument("--run", choices=["plain", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -263,7 +266,7 @@ def main() -> None:
         if args.run == "plain":
             run_plain(args.url, Path(args.out), phases)
         else:
-            run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers)
+            run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers, navigate=args.navigate)
         Path(args.phases).write_text(json.dumps(phases))
         return
     url = _prepare(args.scale, args.answers)
@@ -272,6 +275,7 @@ def main() -> None:
     for i in range(args.rounds):
         for path in ("plain", "ours") if i % 2 == 0 else ("ours", "plain"):  # alternate the order
             options = [f"--{k}={v}" for k in ("pages", "workers") if (v := getattr(args, k)) is not None]
+            options += ["--navigate"] if args.navigate else []
             results[path].append(measure(path, url, options if path == "ours" else []))
             print(path, json.dumps(results[path][-1]), flush=True)
     write_results(results, url, args)
@@ -283,6 +287,7 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
     pages = args.pages or MAP_PAGES
     workers = RENDER_WORKERS if args.workers is None else args.workers
     renders = f"in {workers} forked WeasyPrint processes" if workers else "in one WeasyPrint thread"
+    moves = "by navigating" if args.navigate else "in place: `wuye.showZone`, no navigation"
 
     med = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
     speedup = med["plain"]["seconds"] / med["ours"]["seconds"]
@@ -321,7 +326,7 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         row("plain", "per zone one after another: a fresh Chromium draws and captures its map page, its own "
                      "query set, a fresh WeasyPrint renderer; then the summary the same way"),
         row("ours", f"`geo.report.write_all`: one query set, one browser ({pages} pages at once, each moving "
-                    f"on from zone to zone), each PDF rendered as soon as its map is drawn, {renders}"), "",
+                    f"on from zone to zone {moves}), each PDF rendered as soon as its map is drawn, {renders}"), "",
         f"Speed-up: **{speedup:.2f}×** (goal ≥ 3×: {met(ok['speed'])}); ours under 60 s: {met(ok['time'])}; "
         f"under 1 GiB (PSS): {met(ok['memory'])} (RSS sum {med['ours']['peak_rss_mib']:.0f} MiB).", "",
         "Where the time goes (medians, wall seconds inside the measured process; setup = interpreter start, "

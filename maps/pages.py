@@ -201,9 +201,10 @@ def zone_page(catalogue: Catalogue, zone: dict[str, Any], settings: MapSettings,
     that mean nothing on paper and keeps title, legend, scale bar, north arrow and date."""
     t = styles.texts(lang)
     name = zone["properties"].get("name") or zone["id"]
-    title = f"{name} · {t['zone']}" if lang != "en" else f"{t['zone']} · {name}"
+    title_format = f"{{name}} · {t['zone']}" if lang != "en" else f"{t['zone']} · {{name}}"
     bounds = list(shape(zone["geometry"]).bounds)
-    cfg = _base_config("zone", title, lang, catalogue, bounds, settings)
+    cfg = _base_config("zone", title_format.replace("{name}", name), lang, catalogue, bounds, settings)
+    cfg["zoneTitle"] = title_format  # wuye.showZone titles another zone the same way
     if cfg["display"] is not None and district_bounds:  # the shift grid covers the district, not just the zone
         cfg["display"] = gcj02_grid(district_bounds)
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "zones"]
@@ -215,7 +216,7 @@ def zone_page(catalogue: Catalogue, zone: dict[str, Any], settings: MapSettings,
     cfg["detailZoom"] = DETAIL_ZOOM
     cfg["legends"] = [_condition_legend(next((catalogue[n] for n in catalogue if catalogue[n].facility), None), lang),
                       _state_legend(lang)]
-    return _render(_map(settings, bounds, still=snapshot), title, cfg, plugins.VectorGridProtobuf.default_js)
+    return _render(_map(settings, bounds, still=snapshot), cfg["title"], cfg, plugins.VectorGridProtobuf.default_js)
 
 
 def plan_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str,

@@ -130,11 +130,44 @@ def test_zone_maps_are_drawn_in_one_context_a_few_pages_at_a_time(shared_base_ur
     assert len(set(images.values())) == len(codes)  # each page moved on to its own zone
 
 
+def pixels(data: bytes) -> bytes:
+    return Image.open(BytesIO(data)).convert("RGB").tobytes()
+
+
+def test_a_page_moved_to_the_next_zone_in_place_draws_what_a_fresh_load_draws(shared_base_url):
+    """wuye.showZone (one page going from zone to zone without navigating) gives each zone exactly the
+    map a fresh load of its page gives: same pixels, title and date included."""
+    from maps import snapshot
+
+    codes = ["jinling", "yumin-south", "yumin-north", "lichen"]  # yumin-north: the same zoom as its neighbour
+    switched: dict[str, bytes] = {}
+    report.map_images(shared_base_url, codes, switched.__setitem__, pages=1)
+    for code in codes:
+        fresh: dict[str, bytes] = {}
+        snapshot.render_zone_images(shared_base_url, [code], fresh.__setitem__, width=report.MAP_SIZE[0],
+                                    height=report.MAP_SIZE[1], image_type="png", pages=1)
+        moved: dict[str, bytes] = {}
+        snapshot.render_zone_images(shared_base_url, [codes[0], code], moved.__setitem__, width=report.MAP_SIZE[0],
+                                    height=report.MAP_SIZE[1], image_type="png", pages=1)
+        assert pixels(moved[code]) == pixels(fresh[code]), code
+        assert_zone_map(Image.open(BytesIO(switched[code])).convert("RGB"))
+    assert len(set(switched.values())) == len(codes)
+
+
 def test_the_snapshot_page_draws_without_animations(shared_base_url):
     """Tiles fading in over 200 ms were caught half-transparent by a capture at the ready signal."""
     page = httpx.get(f"{shared_base_url}/maps/zones/jinling", params={"snapshot": "true"}).text
     assert '"fadeAnimation": false' in page and '"zoomAnimation": false' in page
     assert "fadeAnimation" not in httpx.get(f"{shared_base_url}/maps/zones/jinling").text  # the interactive page
+
+
+def test_a_page_moved_to_an_unknown_zone_fails_the_batch_naming_it(shared_base_url):
+    from maps.snapshot import SnapshotError
+
+    drawn: list[str] = []
+    with pytest.raises(SnapshotError, match=r"nowhere.*404"):
+        report.map_images(shared_base_url, ["jinling", "nowhere"], lambda code, data: drawn.append(code), pages=1)
+    assert drawn == ["jinling"]
 
 
 def test_a_zone_that_does_not_draw_fails_the_batch_naming_it(shared_base_url):
