@@ -132,14 +132,22 @@ def run_plain(url: str, out: Path, phases: dict[str, float]) -> None:
 
 
 def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None = None,
-             workers: int | None = None, navigate: bool = False) -> None:
-    """Our path, as ``wuye report acceptance --all`` runs it."""
-    from api.app import create_app
-    from api.maps import local_server
+             workers: int | None = None, navigate: bool = False, in_process: bool = False) -> None:
+    """Our path, as ``wuye report acceptance --all`` runs it: the app served by a child process (or,
+    with ``in_process``, from a thread of this one, as the plain path does)."""
     from geo import report
     from geo.settings import AcceptanceSettings
 
-    with local_server(create_app(_settings(url))) as base, psycopg.connect(url) as conn:
+    if in_process:
+        from api.app import create_app
+        from api.maps import local_server
+
+        served = local_server(create_app(_settings(url)))
+    else:
+        from api.apart import served_apart
+
+        served = served_apart(_settings(url))
+    with served as base, psycopg.connect(url) as conn:
         phases["setup"] = time.time() - phases.pop("started")
         with _phase(phases, "write_all"):
             report.write_all(conn, out, base_url=base, district_code=DISTRICT, district_name=DISTRICT_NAME,
@@ -185,8 +193,8 @@ def _tree_sample(root: int, cpu: dict[int, tuple[str, float]]) -> tuple[int, int
     return rss, pss
 
 
-_KINDS = ["python (app server, queries, PDFs)", "Playwright driver", "Chromium renderers", "Chromium GPU process",
-          "Chromium browser and utilities"]
+_KINDS = ["python (app server, queries, PDFs)", "python app server process", "Playwright driver",
+          "Chromium renderers", "Chromium GPU process", "Chromium browser and utilities"]
 
 
 def _kind(pid: int) -> str:
@@ -195,7 +203,7 @@ def _kind(pid: int) -> str:
         line = fh.read().replace("\0", " ")
     name = os.path.basename(line.split(" ", 1)[0])
     if name.startswith("python"):
-        return "python (app server, queries, PDFs)"
+        return "python app server process" if "api.apart" in line else "python (app server, queries, PDFs)"
     if name == "node":
         return "Playwright driver"
     if "--renderer-client-id" in line:
@@ -255,6 +263,8 @@ def main() -> None:
                                                     "(default: geo.report.RENDER_WORKERS)")
     parser.add_argument("--navigate", action="store_true", help="ours: a navigation per zone instead of "
                                                                   "moving each page to its next zone in place")
+    parser.add_argument("--in-process", action="store_true", help="ours: serve the app from a thread of the "
+                                                                    "measured process instead of a child process")
     parser.add_argument("--run", choices=["plain", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -266,7 +276,8 @@ def main() -> None:
         if args.run == "plain":
             run_plain(args.url, Path(args.out), phases)
         else:
-            run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers, navigate=args.navigate)
+            run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers, navigate=args.navigate,
+                     in_process=args.in_process)
         Path(args.phases).write_text(json.dumps(phases))
         return
     url = _prepare(args.scale, args.answers)
@@ -275,7 +286,7 @@ def main() -> None:
     for i in range(args.rounds):
         for path in ("plain", "ours") if i % 2 == 0 else ("ours", "plain"):  # alternate the order
             options = [f"--{k}={v}" for k in ("pages", "workers") if (v := getattr(args, k)) is not None]
-            options += ["--navigate"] if args.navigate else []
+            options += [f"--{k.replace('_', '-')}" for k in ("navigate", "in_process") if getattr(args, k)]
             results[path].append(measure(path, url, options if path == "ours" else []))
             print(path, json.dumps(results[path][-1]), flush=True)
     write_results(results, url, args)
@@ -288,6 +299,8 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
     workers = RENDER_WORKERS if args.workers is None else args.workers
     renders = f"in {workers} forked WeasyPrint processes" if workers else "in one WeasyPrint thread"
     moves = "by navigating" if args.navigate else "in place: `wuye.showZone`, no navigation"
+    serving = ("plain and ours from a thread of the measured process" if args.in_process else
+               "plain from a thread of the measured process, ours from a uvicorn child process, `api.apart`")
 
     med = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
     speedup = med["plain"]["seconds"] / med["ours"]["seconds"]
@@ -314,10 +327,11 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         f"Load average (1 min) at the start / end of the measurements: {args.load_start:.1f} / "
         f"{os.getloadavg()[0]:.1f} (other sessions share this machine; the paths alternate to share the noise).", "",
         f"District: demo `--scale {args.scale}`, {args.answers:,} survey answers, ten remediation items per zone, "
-        "400 cases. Each path runs in its own process and serves our app in-process on a loopback port, "
+        f"400 cases. Each path runs in its own process and serves our app on a loopback port ({serving}), "
         "from which Chromium loads the zone map pages (`/maps/zones/{code}?snapshot=true`, "
         f"{MAP_SIZE[0]}×{MAP_SIZE[1]} px, JPEG). Memory is sampled every 50 ms over the process and its "
-        "children (Chromium, the Playwright driver, render workers): PSS sum (the tree's footprint, shared pages "
+        "children (Chromium, the Playwright driver, the app server process, render workers): PSS sum (the "
+        "tree's footprint, shared pages "
         "split among their sharers) and RSS sum (an upper bound: a shared page counts once per process). CPU "
         "is user + system time of every process of the tree, as last sampled (a process's final 50 ms may be "
         f"missing). Median of {args.rounds} rounds, order alternated.", "",

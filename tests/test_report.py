@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from openpyxl import load_workbook
 from PIL import Image, ImageStat
 
+from api.apart import served_apart
 from api.app import create_app
 from api.cli import main
 from api.maps import local_server
@@ -168,6 +171,53 @@ def test_a_page_moved_to_an_unknown_zone_fails_the_batch_naming_it(shared_base_u
     with pytest.raises(SnapshotError, match=r"nowhere.*404"):
         report.map_images(shared_base_url, ["jinling", "nowhere"], lambda code, data: drawn.append(code), pages=1)
     assert drawn == ["jinling"]
+
+
+def child_servers() -> dict[int, str]:
+    """This process's children that serve the app apart (``python -m api.apart``), by pid."""
+    found = {}
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+            if "api.apart" in cmdline:
+                found[int(pid)] = cmdline
+    return found
+
+
+def test_the_app_served_apart_answers_and_is_stopped_afterwards(shared_db_url):
+    assert child_servers() == {}
+    with served_apart(settings_for(shared_db_url)) as url:
+        zone = httpx.get(f"{url}/collections/zones/items/jinling", timeout=60)
+        assert zone.status_code == 200 and zone.json()["id"] == "jinling"
+        page = httpx.get(f"{url}/maps/zones/jinling", params={"snapshot": "true"}, timeout=60)
+        assert page.status_code == 200 and "wuye.start" in page.text
+        (pid,) = child_servers()
+    assert not Path(f"/proc/{pid}").exists()  # exited and reaped
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health")
+
+
+def test_the_app_served_apart_stops_when_its_parent_dies(shared_db_url):
+    """The child serves until its stdin closes, which also happens when the batch's process is killed."""
+    script = ("import os, sys\n"
+              "from api.apart import served_apart\n"
+              "from geo.settings import Settings\n"
+              "with served_apart(Settings.model_validate_json(sys.argv[1])) as url:\n"
+              "    print(url, flush=True)\n"
+              "    os.kill(os.getpid(), 9)\n")
+    parent = subprocess.run([sys.executable, "-c", script, settings_for(shared_db_url).model_dump_json()],
+                            capture_output=True, text=True, timeout=120)
+    assert parent.returncode == -9
+    url = parent.stdout.strip()
+    assert url.startswith("http://127.0.0.1:")
+    for _ in range(600):  # the orphan notices EOF and shuts down; its port then refuses connections
+        try:
+            httpx.get(f"{url}/health", timeout=5)
+        except httpx.ConnectError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the orphaned app server at {url} kept serving")
 
 
 def test_a_zone_that_does_not_draw_fails_the_batch_naming_it(shared_base_url):
