@@ -132,7 +132,8 @@ def run_plain(url: str, out: Path, phases: dict[str, float]) -> None:
 
 
 def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None = None,
-             workers: int | None = None, navigate: bool = False, in_process: bool = False) -> None:
+             workers: int | None = None, navigate: bool = False, in_process: bool = False,
+             no_collect: bool = False) -> None:
     """Our path, as ``wuye report acceptance --all`` runs it: the app served by a child process (or,
     with ``in_process``, from a thread of this one, as the plain path does)."""
     from geo import report
@@ -152,7 +153,7 @@ def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None
         with _phase(phases, "write_all"):
             report.write_all(conn, out, base_url=base, district_code=DISTRICT, district_name=DISTRICT_NAME,
                              rules=AcceptanceSettings(), pages=pages or report.MAP_PAGES, workers=workers,
-                             switch=not navigate)
+                             switch=not navigate, collect=not no_collect)
 
 
 @contextmanager
@@ -265,6 +266,8 @@ def main() -> None:
                                                                   "moving each page to its next zone in place")
     parser.add_argument("--in-process", action="store_true", help="ours: serve the app from a thread of the "
                                                                     "measured process instead of a child process")
+    parser.add_argument("--no-collect", action="store_true", help="ours: leave each page's garbage to V8 instead "
+                                                                    "of collecting it between zones")
     parser.add_argument("--run", choices=["plain", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -277,7 +280,7 @@ def main() -> None:
             run_plain(args.url, Path(args.out), phases)
         else:
             run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers, navigate=args.navigate,
-                     in_process=args.in_process)
+                     in_process=args.in_process, no_collect=args.no_collect)
         Path(args.phases).write_text(json.dumps(phases))
         return
     url = _prepare(args.scale, args.answers)
@@ -286,7 +289,8 @@ def main() -> None:
     for i in range(args.rounds):
         for path in ("plain", "ours") if i % 2 == 0 else ("ours", "plain"):  # alternate the order
             options = [f"--{k}={v}" for k in ("pages", "workers") if (v := getattr(args, k)) is not None]
-            options += [f"--{k.replace('_', '-')}" for k in ("navigate", "in_process") if getattr(args, k)]
+            options += [f"--{k.replace('_', '-')}" for k in ("navigate", "in_process", "no_collect")
+                        if getattr(args, k)]
             results[path].append(measure(path, url, options if path == "ours" else []))
             print(path, json.dumps(results[path][-1]), flush=True)
     write_results(results, url, args)

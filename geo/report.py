@@ -71,14 +71,15 @@ def _pct(value: float) -> str:
 # ---------------------------------------------------------------- HTML and PDF
 
 def map_images(base_url: str, zone_codes: Sequence[str], on_image: Callable[[str, bytes], None], *,
-               pages: int = MAP_PAGES, switch: bool = True) -> None:
+               pages: int = MAP_PAGES, switch: bool = True, collect: bool = True) -> None:
     """Each zone's map page captured as JPEG (``on_image(code, jpeg)`` as each is drawn); with ``switch``
     a page moves on to its next zone in place instead of navigating (the same map, see
     :func:`maps.snapshot.render_zone_images`)."""
     from maps import snapshot
 
     snapshot.render_zone_images(base_url, zone_codes, on_image, width=MAP_SIZE[0], height=MAP_SIZE[1],
-                                image_type="jpeg", quality=MAP_QUALITY, pages=pages, switch=switch)
+                                image_type="jpeg", quality=MAP_QUALITY, pages=pages, switch=switch,
+                                collect=collect)
 
 
 def _image_uri(jpeg: bytes) -> str:
@@ -185,7 +186,7 @@ def _renderers(workers: int) -> Iterator[Callable[[str], Future[bytes]]]:
 
 def write_all(conn: psycopg.Connection, out_dir: Path, *, base_url: str, district_code: str, district_name: str,
               rules: AcceptanceSettings, zone_codes: Sequence[str] | None = None, workers: int | None = None,
-              pages: int = MAP_PAGES, switch: bool = True) -> list[Path]:
+              pages: int = MAP_PAGES, switch: bool = True, collect: bool = True) -> list[Path]:
     """Every zone's PDF plus the summary PDF and XLSX into ``out_dir`` (or only ``zone_codes``' PDFs):
     one query set for the district; the maps drawn by one browser, ``pages`` at a time, from our app at
     ``base_url``; each zone's PDF rendered as soon as its map is drawn (the summary first), in a thread
@@ -208,7 +209,7 @@ def write_all(conn: psycopg.Connection, out_dir: Path, *, base_url: str, distric
             pdfs[f"{code}.pdf"] = submit(zone_html(by_code[code], jpeg, district_name=district_name))
 
         if by_code:
-            map_images(base_url, list(by_code), drawn, pages=pages, switch=switch)
+            map_images(base_url, list(by_code), drawn, pages=pages, switch=switch, collect=collect)
         results = {name: future.result() for name, future in pdfs.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
