@@ -1,8 +1,11 @@
 """Our app served by a uvicorn child process on a free loopback port, for a batch of map snapshots.
 
-``wuye report acceptance --all`` draws every zone's map page in Chromium while this process renders
-the PDFs. Served from a thread of this process, the app's answers to Chromium (tiles, features,
-cases) and WeasyPrint take turns on one GIL; served from a child, they run on two cores.
+The report batch draws every zone's map page in Chromium while its process renders the PDFs. Served
+from a thread of that process, the app's answers to Chromium (tiles, features, cases) and WeasyPrint
+take turns on one GIL; served from a child, they can run on two cores. Measured on this two-core
+machine shared with other sessions (load 6-10), it was no faster (17.9 vs 16.9 s) and cost about
+110 MiB and 3 s of CPU (the child's own imports), so ``wuye report`` serves in-process; bench/report.py
+--apart measures it again.
 
 The child (``python -m api.apart``) reads the settings as one JSON line on stdin, listens on a
 socket it binds itself (no port race), writes the port on stdout and serves until its stdin closes:

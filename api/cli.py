@@ -174,23 +174,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _served(url: str | None, settings: Settings, database: str | None, *,
-            apart: bool = False) -> AbstractContextManager[str]:
+def _served(url: str | None, settings: Settings, database: str | None) -> AbstractContextManager[str]:
     """The base URL of our app for Chromium to load map pages from: ``url`` (a running server), or
-    the app served on a free loopback port for the duration: in a child process with ``apart`` (a
-    batch: serving the maps then runs beside this process's PDF renders, not on its GIL), else in
-    a thread of this process."""
+    the app served in this process on a free loopback port for the duration. (Serving it from a child
+    process, ``api.apart``, was measured for the report batch: no faster on this shared two-core
+    machine and about 110 MiB more; bench/report.py --apart.)"""
     from contextlib import nullcontext
 
-    if url:
-        return nullcontext(url.rstrip("/"))
-    if apart:
-        from api.apart import served_apart
-
-        return served_apart(settings, database=database)
     from api.app import create_app
     from api.maps import local_server
 
+    if url:
+        return nullcontext(url.rstrip("/"))
     return local_server(create_app(settings, database=database))
 
 
@@ -310,7 +305,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     url = _migrated_url(settings)
     started = time.perf_counter()
-    with connect(url) as conn, _served(args.url, settings, url, apart=args.all) as base:
+    with connect(url) as conn, _served(args.url, settings, url) as base:
         files = report.write_all(conn, Path(args.out), base_url=base, district_code=settings.district.district_code,
                                  district_name=settings.district.district_name, rules=settings.acceptance,
                                  zone_codes=None if args.all else [args.zone], workers=args.workers)

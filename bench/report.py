@@ -132,22 +132,22 @@ def run_plain(url: str, out: Path, phases: dict[str, float]) -> None:
 
 
 def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None = None,
-             workers: int | None = None, navigate: bool = False, in_process: bool = False,
+             workers: int | None = None, navigate: bool = False, apart: bool = False,
              no_collect: bool = False) -> None:
-    """Our path, as ``wuye report acceptance --all`` runs it: the app served by a child process (or,
-    with ``in_process``, from a thread of this one, as the plain path does)."""
+    """Our path, as ``wuye report acceptance --all`` runs it: the app served from a thread of this process
+    (or, with ``apart``, by a uvicorn child process: ``api.apart``)."""
     from geo import report
     from geo.settings import AcceptanceSettings
 
-    if in_process:
+    if apart:
+        from api.apart import served_apart
+
+        served = served_apart(_settings(url))
+    else:
         from api.app import create_app
         from api.maps import local_server
 
         served = local_server(create_app(_settings(url)))
-    else:
-        from api.apart import served_apart
-
-        served = served_apart(_settings(url))
     with served as base, psycopg.connect(url) as conn:
         phases["setup"] = time.time() - phases.pop("started")
         with _phase(phases, "write_all"):
@@ -264,8 +264,8 @@ def main() -> None:
                                                     "(default: geo.report.RENDER_WORKERS)")
     parser.add_argument("--navigate", action="store_true", help="ours: a navigation per zone instead of "
                                                                   "moving each page to its next zone in place")
-    parser.add_argument("--in-process", action="store_true", help="ours: serve the app from a thread of the "
-                                                                    "measured process instead of a child process")
+    parser.add_argument("--apart", action="store_true", help="ours: serve the app from a uvicorn child process "
+                                                               "instead of a thread of the measured process")
     parser.add_argument("--no-collect", action="store_true", help="ours: leave each page's garbage to V8 instead "
                                                                     "of collecting it between zones")
     parser.add_argument("--run", choices=["plain", "ours"], help=argparse.SUPPRESS)
@@ -280,7 +280,7 @@ def main() -> None:
             run_plain(args.url, Path(args.out), phases)
         else:
             run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers, navigate=args.navigate,
-                     in_process=args.in_process, no_collect=args.no_collect)
+                     apart=args.apart, no_collect=args.no_collect)
         Path(args.phases).write_text(json.dumps(phases))
         return
     url = _prepare(args.scale, args.answers)
@@ -289,7 +289,7 @@ def main() -> None:
     for i in range(args.rounds):
         for path in ("plain", "ours") if i % 2 == 0 else ("ours", "plain"):  # alternate the order
             options = [f"--{k}={v}" for k in ("pages", "workers") if (v := getattr(args, k)) is not None]
-            options += [f"--{k.replace('_', '-')}" for k in ("navigate", "in_process", "no_collect")
+            options += [f"--{k.replace('_', '-')}" for k in ("navigate", "apart", "no_collect")
                         if getattr(args, k)]
             results[path].append(measure(path, url, options if path == "ours" else []))
             print(path, json.dumps(results[path][-1]), flush=True)
@@ -303,8 +303,8 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
     workers = RENDER_WORKERS if args.workers is None else args.workers
     renders = f"in {workers} forked WeasyPrint processes" if workers else "in one WeasyPrint thread"
     moves = "by navigating" if args.navigate else "in place: `wuye.showZone`, no navigation"
-    serving = ("plain and ours from a thread of the measured process" if args.in_process else
-               "plain from a thread of the measured process, ours from a uvicorn child process, `api.apart`")
+    serving = ("plain from a thread of the measured process, ours from a uvicorn child process, `api.apart`"
+               if args.apart else "from a thread of the measured process")
 
     med = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
     speedup = med["plain"]["seconds"] / med["ours"]["seconds"]

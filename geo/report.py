@@ -13,8 +13,8 @@ map: without Chromium the report fails and says so.
 
 Two paths: :func:`zone_pdf` (one zone: its own query set, one snapshot, one
 render; the API) and :func:`write_all` (every zone: one query set for the
-district, one browser with a few pages drawing the zones at once, each map
-handed to a render process as soon as it is drawn).
+district, one browser page going from zone to zone in place, each map handed
+to the renderer as soon as it is drawn).
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ from layers.catalogue import load_catalogue
 # and compressed again: slower, and a larger file).
 MAP_SIZE = (1000, 583)
 MAP_QUALITY = 90
-MAP_PAGES = 2  # browser pages drawing zones at once in write_all (few cores: more only queue)
+# Browser pages drawing zones at once in write_all. One: with each page moving to its next zone in place,
+# two pages were no faster on two shared cores (18.1 vs 16.9 s, bench/report.py) and cost ~120 MiB more.
+MAP_PAGES = 1
 RENDER_WORKERS = 0  # write_all's PDF renders: 0 = one thread of this process, N = N forked processes
 KINDS = {"resettlement": "农民安置小区", "enterprise_dormitory": "破产企业宿舍区", "other": "其他开放式小区"}
 
