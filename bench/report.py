@@ -343,8 +343,9 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         row("plain", "per zone one after another: a fresh Chromium draws and captures its map page, its own "
                      "query set, a fresh WeasyPrint renderer; then the summary the same way"),
-        row("ours", f"`geo.report.write_all`: one query set, one browser ({pages} pages at once, each moving "
-                    f"on from zone to zone {moves}), each PDF rendered as soon as its map is drawn, {renders}"), "",
+        row("ours", f"`geo.report.write_all`: one query set, one browser ({pages} page{'s' * (pages != 1)} at "
+                    f"once, each moving on from zone to zone {moves}), each PDF rendered as soon as its map is drawn, "
+                    f"{renders}"), "",
         f"Speed-up: **{speedup:.2f}×** (goal ≥ 3×: {met(ok['speed'])}); ours under 60 s: {met(ok['time'])}; "
         f"under 1 GiB (PSS): {met(ok['memory'])} (RSS sum {med['ours']['peak_rss_mib']:.0f} MiB).", "",
         "Where the time goes (medians, wall seconds inside the measured process; setup = interpreter start, "
