@@ -176,7 +176,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _served(url: str | None, settings: Settings, database: str | None) -> AbstractContextManager[str]:
     """The base URL of our app for Chromium to load map pages from: ``url`` (a running server), or
-    the app served in this process on a free loopback port for the duration."""
+    the app served in this process on a free loopback port for the duration. (Serving it from a child
+    process, ``api.apart``, was measured for the report batch: no faster on this shared two-core
+    machine and about 110 MiB more; bench/report.py --apart.)"""
     from contextlib import nullcontext
 
     from api.app import create_app

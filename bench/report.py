@@ -132,18 +132,28 @@ def run_plain(url: str, out: Path, phases: dict[str, float]) -> None:
 
 
 def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None = None,
-             workers: int | None = None) -> None:
-    """Our path, as ``wuye report acceptance --all`` runs it."""
-    from api.app import create_app
-    from api.maps import local_server
+             workers: int | None = None, navigate: bool = False, apart: bool = False,
+             no_collect: bool = False) -> None:
+    """Our path, as ``wuye report acceptance --all`` runs it: the app served from a thread of this process
+    (or, with ``apart``, by a uvicorn child process: ``api.apart``)."""
     from geo import report
     from geo.settings import AcceptanceSettings
 
-    with local_server(create_app(_settings(url))) as base, psycopg.connect(url) as conn:
+    if apart:
+        from api.apart import served_apart
+
+        served = served_apart(_settings(url))
+    else:
+        from api.app import create_app
+        from api.maps import local_server
+
+        served = local_server(create_app(_settings(url)))
+    with served as base, psycopg.connect(url) as conn:
         phases["setup"] = time.time() - phases.pop("started")
         with _phase(phases, "write_all"):
             report.write_all(conn, out, base_url=base, district_code=DISTRICT, district_name=DISTRICT_NAME,
-                             rules=AcceptanceSettings(), pages=pages or report.MAP_PAGES, workers=workers)
+                             rules=AcceptanceSettings(), pages=pages or report.MAP_PAGES, workers=workers,
+                             switch=not navigate, collect=not no_collect)
 
 
 @contextmanager
@@ -184,8 +194,8 @@ def _tree_sample(root: int, cpu: dict[int, tuple[str, float]]) -> tuple[int, int
     return rss, pss
 
 
-_KINDS = ["python (app server, queries, PDFs)", "Playwright driver", "Chromium renderers", "Chromium GPU process",
-          "Chromium browser and utilities"]
+_KINDS = ["python (app server, queries, PDFs)", "python app server process", "Playwright driver",
+          "Chromium renderers", "Chromium GPU process", "Chromium browser and utilities"]
 
 
 def _kind(pid: int) -> str:
@@ -194,7 +204,7 @@ def _kind(pid: int) -> str:
         line = fh.read().replace("\0", " ")
     name = os.path.basename(line.split(" ", 1)[0])
     if name.startswith("python"):
-        return "python (app server, queries, PDFs)"
+        return "python app server process" if "api.apart" in line else "python (app server, queries, PDFs)"
     if name == "node":
         return "Playwright driver"
     if "--renderer-client-id" in line:
@@ -252,6 +262,12 @@ def main() -> None:
     parser.add_argument("--pages", type=int, help="ours: browser pages at once (default: geo.report.MAP_PAGES)")
     parser.add_argument("--workers", type=int, help="ours: PDF render processes, 0 = a thread "
                                                     "(default: geo.report.RENDER_WORKERS)")
+    parser.add_argument("--navigate", action="store_true", help="ours: a navigation per zone instead of "
+                                                                  "moving each page to its next zone in place")
+    parser.add_argument("--apart", action="store_true", help="ours: serve the app from a uvicorn child process "
+                                                               "instead of a thread of the measured process")
+    parser.add_argument("--no-collect", action="store_true", help="ours: leave each page's garbage to V8 instead "
+                                                                    "of collecting it between zones")
     parser.add_argument("--run", choices=["plain", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -263,7 +279,8 @@ def main() -> None:
         if args.run == "plain":
             run_plain(args.url, Path(args.out), phases)
         else:
-            run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers)
+            run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers, navigate=args.navigate,
+                     apart=args.apart, no_collect=args.no_collect)
         Path(args.phases).write_text(json.dumps(phases))
         return
     url = _prepare(args.scale, args.answers)
@@ -272,6 +289,8 @@ def main() -> None:
     for i in range(args.rounds):
         for path in ("plain", "ours") if i % 2 == 0 else ("ours", "plain"):  # alternate the order
             options = [f"--{k}={v}" for k in ("pages", "workers") if (v := getattr(args, k)) is not None]
+            options += [f"--{k.replace('_', '-')}" for k in ("navigate", "apart", "no_collect")
+                        if getattr(args, k)]
             results[path].append(measure(path, url, options if path == "ours" else []))
             print(path, json.dumps(results[path][-1]), flush=True)
     write_results(results, url, args)
@@ -283,6 +302,9 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
     pages = args.pages or MAP_PAGES
     workers = RENDER_WORKERS if args.workers is None else args.workers
     renders = f"in {workers} forked WeasyPrint processes" if workers else "in one WeasyPrint thread"
+    moves = "by navigating" if args.navigate else "in place: `wuye.showZone`, no navigation"
+    serving = ("plain from a thread of the measured process, ours from a uvicorn child process, `api.apart`"
+               if args.apart else "from a thread of the measured process")
 
     med = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
     speedup = med["plain"]["seconds"] / med["ours"]["seconds"]
@@ -309,10 +331,11 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         f"Load average (1 min) at the start / end of the measurements: {args.load_start:.1f} / "
         f"{os.getloadavg()[0]:.1f} (other sessions share this machine; the paths alternate to share the noise).", "",
         f"District: demo `--scale {args.scale}`, {args.answers:,} survey answers, ten remediation items per zone, "
-        "400 cases. Each path runs in its own process and serves our app in-process on a loopback port, "
+        f"400 cases. Each path runs in its own process and serves our app on a loopback port ({serving}), "
         "from which Chromium loads the zone map pages (`/maps/zones/{code}?snapshot=true`, "
         f"{MAP_SIZE[0]}×{MAP_SIZE[1]} px, JPEG). Memory is sampled every 50 ms over the process and its "
-        "children (Chromium, the Playwright driver, render workers): PSS sum (the tree's footprint, shared pages "
+        "children (Chromium, the Playwright driver, the app server process, render workers): PSS sum (the "
+        "tree's footprint, shared pages "
         "split among their sharers) and RSS sum (an upper bound: a shared page counts once per process). CPU "
         "is user + system time of every process of the tree, as last sampled (a process's final 50 ms may be "
         f"missing). Median of {args.rounds} rounds, order alternated.", "",
@@ -320,8 +343,9 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         row("plain", "per zone one after another: a fresh Chromium draws and captures its map page, its own "
                      "query set, a fresh WeasyPrint renderer; then the summary the same way"),
-        row("ours", f"`geo.report.write_all`: one query set, one browser ({pages} pages at once, each moving "
-                    f"on from zone to zone), each PDF rendered as soon as its map is drawn, {renders}"), "",
+        row("ours", f"`geo.report.write_all`: one query set, one browser ({pages} page{'s' * (pages != 1)} at "
+                    f"once, each moving on from zone to zone {moves}), each PDF rendered as soon as its map is drawn, "
+                    f"{renders}"), "",
         f"Speed-up: **{speedup:.2f}×** (goal ≥ 3×: {met(ok['speed'])}); ours under 60 s: {met(ok['time'])}; "
         f"under 1 GiB (PSS): {met(ok['memory'])} (RSS sum {med['ours']['peak_rss_mib']:.0f} MiB).", "",
         "Where the time goes (medians, wall seconds inside the measured process; setup = interpreter start, "

@@ -13,8 +13,8 @@ map: without Chromium the report fails and says so.
 
 Two paths: :func:`zone_pdf` (one zone: its own query set, one snapshot, one
 render; the API) and :func:`write_all` (every zone: one query set for the
-district, one browser with a few pages drawing the zones at once, each map
-handed to a render process as soon as it is drawn).
+district, one browser page going from zone to zone in place, each map handed
+to the renderer as soon as it is drawn).
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ from layers.catalogue import load_catalogue
 # and compressed again: slower, and a larger file).
 MAP_SIZE = (1000, 583)
 MAP_QUALITY = 90
-MAP_PAGES = 2  # browser pages drawing zones at once in write_all (few cores: more only queue)
+# Browser pages drawing zones at once in write_all. One: with each page moving to its next zone in place,
+# two pages were no faster on two shared cores (18.1 vs 16.9 s, bench/report.py) and cost ~120 MiB more.
+MAP_PAGES = 1
 RENDER_WORKERS = 0  # write_all's PDF renders: 0 = one thread of this process, N = N forked processes
 KINDS = {"resettlement": "农民安置小区", "enterprise_dormitory": "破产企业宿舍区", "other": "其他开放式小区"}
 
@@ -71,12 +73,15 @@ def _pct(value: float) -> str:
 # ---------------------------------------------------------------- HTML and PDF
 
 def map_images(base_url: str, zone_codes: Sequence[str], on_image: Callable[[str, bytes], None], *,
-               pages: int = MAP_PAGES) -> None:
-    """Each zone's map page captured as JPEG (``on_image(code, jpeg)`` as each is drawn)."""
+               pages: int = MAP_PAGES, switch: bool = True, collect: bool = True) -> None:
+    """Each zone's map page captured as JPEG (``on_image(code, jpeg)`` as each is drawn); with ``switch``
+    a page moves on to its next zone in place instead of navigating (the same map, see
+    :func:`maps.snapshot.render_zone_images`)."""
     from maps import snapshot
 
     snapshot.render_zone_images(base_url, zone_codes, on_image, width=MAP_SIZE[0], height=MAP_SIZE[1],
-                                image_type="jpeg", quality=MAP_QUALITY, pages=pages)
+                                image_type="jpeg", quality=MAP_QUALITY, pages=pages, switch=switch,
+                                collect=collect)
 
 
 def _image_uri(jpeg: bytes) -> str:
@@ -183,7 +188,7 @@ def _renderers(workers: int) -> Iterator[Callable[[str], Future[bytes]]]:
 
 def write_all(conn: psycopg.Connection, out_dir: Path, *, base_url: str, district_code: str, district_name: str,
               rules: AcceptanceSettings, zone_codes: Sequence[str] | None = None, workers: int | None = None,
-              pages: int = MAP_PAGES) -> list[Path]:
+              pages: int = MAP_PAGES, switch: bool = True, collect: bool = True) -> list[Path]:
     """Every zone's PDF plus the summary PDF and XLSX into ``out_dir`` (or only ``zone_codes``' PDFs):
     one query set for the district; the maps drawn by one browser, ``pages`` at a time, from our app at
     ``base_url``; each zone's PDF rendered as soon as its map is drawn (the summary first), in a thread
@@ -206,7 +211,7 @@ def write_all(conn: psycopg.Connection, out_dir: Path, *, base_url: str, distric
             pdfs[f"{code}.pdf"] = submit(zone_html(by_code[code], jpeg, district_name=district_name))
 
         if by_code:
-            map_images(base_url, list(by_code), drawn, pages=pages)
+            map_images(base_url, list(by_code), drawn, pages=pages, switch=switch, collect=collect)
         results = {name: future.result() for name, future in pdfs.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -118,10 +118,13 @@ def _base_config(page: str, title: str, lang: str, catalogue: Catalogue, bounds:
             "completionBreaks": styles.COMPLETION_BREAKS, "legends": []}
 
 
-def _map(settings: MapSettings, bounds: list[float] | None) -> folium.Map:
+def _map(settings: MapSettings, bounds: list[float] | None, *, still: bool = False) -> folium.Map:
     centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2] if bounds else [28.23, 112.94]
     m = folium.Map(location=centre, zoom_start=13, tiles=None, max_zoom=MAX_ZOOM, control_scale=False,
                    prefer_canvas=True)
+    if still:  # snapshots: Leaflet's animations only cost frames, and a capture at the ready signal
+        # caught facility tiles still fading in (they fade in over 200 ms after they arrive; opacity 0.78 seen)
+        m.options.update(fadeAnimation=False, zoomAnimation=False, markerZoomAnimation=False)
     # Our pages use Leaflet alone: leave out folium's jQuery, Bootstrap and icon fonts (≈ 300 kB
     # of parsing per page). Instance lists, so the class defaults stay as maps.assets set them.
     m.default_js = [js for js in folium.Map.default_js if js[0] == "leaflet"]
@@ -198,9 +201,10 @@ def zone_page(catalogue: Catalogue, zone: dict[str, Any], settings: MapSettings,
     that mean nothing on paper and keeps title, legend, scale bar, north arrow and date."""
     t = styles.texts(lang)
     name = zone["properties"].get("name") or zone["id"]
-    title = f"{name} · {t['zone']}" if lang != "en" else f"{t['zone']} · {name}"
+    title_format = f"{{name}} · {t['zone']}" if lang != "en" else f"{t['zone']} · {{name}}"
     bounds = list(shape(zone["geometry"]).bounds)
-    cfg = _base_config("zone", title, lang, catalogue, bounds, settings)
+    cfg = _base_config("zone", title_format.replace("{name}", name), lang, catalogue, bounds, settings)
+    cfg["zoneTitle"] = title_format  # wuye.showZone titles another zone the same way
     if cfg["display"] is not None and district_bounds:  # the shift grid covers the district, not just the zone
         cfg["display"] = gcj02_grid(district_bounds)
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "zones"]
@@ -212,7 +216,7 @@ def zone_page(catalogue: Catalogue, zone: dict[str, Any], settings: MapSettings,
     cfg["detailZoom"] = DETAIL_ZOOM
     cfg["legends"] = [_condition_legend(next((catalogue[n] for n in catalogue if catalogue[n].facility), None), lang),
                       _state_legend(lang)]
-    return _render(_map(settings, bounds), title, cfg, plugins.VectorGridProtobuf.default_js)
+    return _render(_map(settings, bounds, still=snapshot), cfg["title"], cfg, plugins.VectorGridProtobuf.default_js)
 
 
 def plan_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str,

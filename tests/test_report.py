@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from openpyxl import load_workbook
 from PIL import Image, ImageStat
 
+from api.apart import served_apart
 from api.app import create_app
 from api.cli import main
 from api.maps import local_server
@@ -128,6 +131,93 @@ def test_zone_maps_are_drawn_in_one_context_a_few_pages_at_a_time(shared_base_ur
     for picture in pictures.values():
         assert_zone_map(picture.convert("RGB"))
     assert len(set(images.values())) == len(codes)  # each page moved on to its own zone
+
+
+def pixels(data: bytes) -> bytes:
+    return Image.open(BytesIO(data)).convert("RGB").tobytes()
+
+
+def test_a_page_moved_to_the_next_zone_in_place_draws_what_a_fresh_load_draws(shared_base_url):
+    """wuye.showZone (one page going from zone to zone without navigating) gives each zone exactly the
+    map a fresh load of its page gives: same pixels, title and date included."""
+    from maps import snapshot
+
+    codes = ["jinling", "yumin-south", "yumin-north", "lichen"]  # yumin-north: the same zoom as its neighbour
+    switched: dict[str, bytes] = {}
+    report.map_images(shared_base_url, codes, switched.__setitem__, pages=1)
+    for code in codes:
+        fresh: dict[str, bytes] = {}
+        snapshot.render_zone_images(shared_base_url, [code], fresh.__setitem__, width=report.MAP_SIZE[0],
+                                    height=report.MAP_SIZE[1], image_type="png", pages=1)
+        moved: dict[str, bytes] = {}
+        snapshot.render_zone_images(shared_base_url, [codes[0], code], moved.__setitem__, width=report.MAP_SIZE[0],
+                                    height=report.MAP_SIZE[1], image_type="png", pages=1)
+        assert pixels(moved[code]) == pixels(fresh[code]), code
+        assert_zone_map(Image.open(BytesIO(switched[code])).convert("RGB"))
+    assert len(set(switched.values())) == len(codes)
+
+
+def test_the_snapshot_page_draws_without_animations(shared_base_url):
+    """Tiles fading in over 200 ms were caught half-transparent by a capture at the ready signal."""
+    page = httpx.get(f"{shared_base_url}/maps/zones/jinling", params={"snapshot": "true"}).text
+    assert '"fadeAnimation": false' in page and '"zoomAnimation": false' in page
+    assert "fadeAnimation" not in httpx.get(f"{shared_base_url}/maps/zones/jinling").text  # the interactive page
+
+
+def test_a_page_moved_to_an_unknown_zone_fails_the_batch_naming_it(shared_base_url):
+    from maps.snapshot import SnapshotError
+
+    drawn: list[str] = []
+    with pytest.raises(SnapshotError, match=r"nowhere.*404"):
+        report.map_images(shared_base_url, ["jinling", "nowhere"], lambda code, data: drawn.append(code), pages=1)
+    assert drawn == ["jinling"]
+
+
+def child_servers() -> dict[int, str]:
+    """This process's children that serve the app apart (``python -m api.apart``), by pid."""
+    found = {}
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+            if "api.apart" in cmdline:
+                found[int(pid)] = cmdline
+    return found
+
+
+def test_the_app_served_apart_answers_and_is_stopped_afterwards(shared_db_url):
+    assert child_servers() == {}
+    with served_apart(settings_for(shared_db_url)) as url:
+        zone = httpx.get(f"{url}/collections/zones/items/jinling", timeout=60)
+        assert zone.status_code == 200 and zone.json()["id"] == "jinling"
+        page = httpx.get(f"{url}/maps/zones/jinling", params={"snapshot": "true"}, timeout=60)
+        assert page.status_code == 200 and "wuye.start" in page.text
+        (pid,) = child_servers()
+    assert not Path(f"/proc/{pid}").exists()  # exited and reaped
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health")
+
+
+def test_the_app_served_apart_stops_when_its_parent_dies(shared_db_url):
+    """The child serves until its stdin closes, which also happens when the batch's process is killed."""
+    script = ("import os, sys\n"
+              "from api.apart import served_apart\n"
+              "from geo.settings import Settings\n"
+              "with served_apart(Settings.model_validate_json(sys.argv[1])) as url:\n"
+              "    print(url, flush=True)\n"
+              "    os.kill(os.getpid(), 9)\n")
+    parent = subprocess.run([sys.executable, "-c", script, settings_for(shared_db_url).model_dump_json()],
+                            capture_output=True, text=True, timeout=120)
+    assert parent.returncode == -9
+    url = parent.stdout.strip()
+    assert url.startswith("http://127.0.0.1:")
+    for _ in range(600):  # the orphan notices EOF and shuts down; its port then refuses connections
+        try:
+            httpx.get(f"{url}/health", timeout=5)
+        except httpx.ConnectError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the orphaned app server at {url} kept serving")
 
 
 def test_a_zone_that_does_not_draw_fails_the_batch_naming_it(shared_base_url):

@@ -138,8 +138,11 @@
       lg.rows.map((r) => '<div><span class="wuye-swatch" style="background:' + esc(r.colour) + '"></span>' + esc(r.label) + "</div>").join("") +
       (lg.note ? '<div class="wuye-note">' + esc(lg.note) + "</div>" : "") + "</div>").join("");
   }
+  function titleHtml() {
+    return "<h1>" + esc(cfg.title) + '</h1><div class="wuye-date">' + esc(T("date")) + "：" + today() + "</div>";
+  }
   function furniture() {
-    control("topleft", "wuye-title", "<h1>" + esc(cfg.title) + '</h1><div class="wuye-date">' + esc(T("date")) + "：" + today() + "</div>");
+    wuye.titleBox = control("topleft", "wuye-title", titleHtml());
     control("topright", "wuye-north", '<div class="wuye-arrow">▲</div><div>' + esc(T("north")) + "</div>");
     L.control.scale({ metric: true, imperial: false, position: "bottomleft" }).addTo(map);
     if (cfg.legends && cfg.legends.length) {
@@ -165,10 +168,22 @@
           style: { color: "#7f7f7f", weight: entry.name === "zones" ? 1 : 1.5, fill: entry.name === "zones",
                    fillColor: "#cccccc", fillOpacity: 0.15, dashArray: entry.name === "zones" ? null : "4 3" },
         }).addTo(map);
-        layer.bringToBack();
         state.layers["base:" + entry.name] = layer;
+        restack();
       }));
     });
+  }
+
+  // Vector layers share one canvas and are painted in the order they were added, which is the order
+  // their data happened to arrive: translucent fills and crossing lines then blended differently from
+  // one load to the next. Stack them in a fixed order instead: the base layers at the back (in
+  // configuration order), on the zone page its outline, sections and open cases on top, in that order.
+  const STACK = ["zone", "sections", "cases"];
+  function restack() {
+    const present = (name) => state.layers[name] && map.hasLayer(state.layers[name]);
+    (cfg.baseLayers || []).map((e) => "base:" + e.name).reverse().filter(present)
+      .forEach((name) => state.layers[name].bringToBack());
+    if (cfg.page === "zone") STACK.filter(present).forEach((name) => state.layers[name].bringToFront());
   }
 
   // How many features a layer has drawn, read from Leaflet's own state.
@@ -451,13 +466,22 @@
     return lg && idx >= 0 && lg.rows[idx] ? lg.rows[idx].label : key;
   }
 
-  pages.zone = function () {
-    const code = cfg.zone;
-    if (cfg.snapshot) document.documentElement.classList.add("wuye-snapshot");
-    const zonePromise = getJSON("/collections/zones/items/" + encodeURIComponent(code)).then((zone) => {
-      const outline = L.geoJSON(zone, { coordsToLatLng: coordsToLatLng, style: { color: "#d94801", weight: 3, fillOpacity: 0.08 } }).addTo(map);
-      state.layers.zone = outline;
-      map.fitBounds(outline.getBounds(), { padding: [30, 30], animate: false });
+  // The zone page: its own layers (outline, sections, facilities, open cases) over the district's
+  // quiet base layers. wuye.showZone(code) moves the same page to another zone (batch snapshots).
+  let zoneLayers = [];
+  function zoneLayer(name, layer) {
+    state.layers[name] = layer;
+    zoneLayers.push(layer);
+    layer.addTo(map);
+    if (STACK.indexOf(name) >= 0) restack();
+    return layer;
+  }
+  function drawZone(code, zoneFeature) {
+    const zonePromise = zoneFeature.then((zone) => {
+      const outline = zoneLayer("zone", L.geoJSON(zone, { coordsToLatLng: coordsToLatLng, style: { color: "#d94801", weight: 3, fillOpacity: 0.08 } }));
+      // reset: a view of its own, as on a fresh load. Without it a zone at the same zoom as the
+      // view before is reached by a pan truncated to whole pixels, and drawn a fraction of a pixel off.
+      map.fitBounds(outline.getBounds(), { padding: [30, 30], animate: false, reset: true });
       const b = outline.getBounds();
       const sw = wuye.fromDisplay(b.getSouthWest()), ne = wuye.fromDisplay(b.getNorthEast());
       return [sw[0], sw[1], ne[0], ne[1]].map((v) => v.toFixed(6)).join(",");
@@ -465,36 +489,73 @@
     track(zonePromise);
     if (cfg.sectionLayer) {
       track(allItems("/collections/contract_sections/items?limit=1000&zone_code=" + encodeURIComponent(code)).then((fs) => {
-        state.layers.sections = L.geoJSON({ type: "FeatureCollection", features: fs }, {
+        zoneLayer("sections", L.geoJSON({ type: "FeatureCollection", features: fs }, {
           coordsToLatLng: coordsToLatLng, style: { color: cfg.sectionLayer.style.color, weight: 2, dashArray: "6 4", fillOpacity: 0.05 },
           onEachFeature: (f, l) => l.bindTooltip(esc(f.properties.name || f.id)),
-        }).addTo(map);
+        }));
       }));
     }
     cfg.layers.forEach((entry) => {
       if (!cfg.display) {  // vector tiles of the zone's view (overview below detailZoom)
         track(zonePromise.then(() => {
-          const layer = facilityLayer(entry).addTo(map);
-          state.layers[entry.name] = layer;
+          const layer = zoneLayer(entry.name, facilityLayer(entry));
           return Promise.all(layer.getLayers().map(gridDrawn));
         }));
         return;
       }
       track(zonePromise.then((bbox) => allItems("/collections/" + entry.name + "/items?limit=10000&bbox=" + bbox)).then((fs) => {
-        state.layers[entry.name] = L.geoJSON({ type: "FeatureCollection", features: fs }, {
+        zoneLayer(entry.name, L.geoJSON({ type: "FeatureCollection", features: fs }, {
           coordsToLatLng: coordsToLatLng,
           pointToLayer: (f, ll) => L.circleMarker(ll, facilityStyle(entry)(f.properties)),
           style: (f) => ({ color: entry.style.color, weight: 1, fillColor: cfg.conditionColours[f.properties.condition] || entry.style.fillColor, fillOpacity: 0.4 }),
           onEachFeature: (f, l) => l.on("click", (e) => facilityPopup(e.latlng, entry, f.id)),
-        }).addTo(map);
+        }));
       }));
     });
     track(allCases({ zone: code }).then((fs) => {
       const open = fs.filter((f) => !f.properties.closed_at && ["closed", "rejected", "duplicate"].indexOf(f.properties.state) < 0);
-      state.layers.cases = L.geoJSON({ type: "FeatureCollection", features: open }, {
+      zoneLayer("cases", L.geoJSON({ type: "FeatureCollection", features: open }, {
         coordsToLatLng: coordsToLatLng, pointToLayer: caseMarker, onEachFeature: (f, l) => l.bindPopup(casePopup(f)),
-      }).addTo(map);
+      }));
     }));
+  }
+  // [west, south, east, north] of a GeoJSON geometry's coordinates (what the server puts in cfg.bounds).
+  function geometryBounds(geometry) {
+    const b = [Infinity, Infinity, -Infinity, -Infinity];
+    const walk = (c) => {
+      if (typeof c[0] !== "number") { c.forEach(walk); return; }
+      b[0] = Math.min(b[0], c[0]); b[1] = Math.min(b[1], c[1]); b[2] = Math.max(b[2], c[0]); b[3] = Math.max(b[3], c[1]);
+    };
+    walk(geometry.coordinates);
+    return b;
+  }
+
+  pages.zone = function () {
+    if (cfg.snapshot) document.documentElement.classList.add("wuye-snapshot");
+    drawZone(cfg.zone, getJSON("/collections/zones/items/" + encodeURIComponent(cfg.zone)));
+  };
+  // Another zone in this page: what a fresh load of /maps/zones/{code} draws (title, bounds, the
+  // zone's layers; furniture and base layers are the same), without reloading the page, Leaflet
+  // and the district's base layers. Ready (window.wuyeReady) is signalled again once drawn; an
+  // unknown zone ends drawn with its error in wuye.state.errors ("… → 404").
+  wuye.showZone = function (code) {
+    if (cfg.page !== "zone") throw new Error("showZone: not a zone page");
+    window.wuyeReady = false;
+    delete document.documentElement.dataset.ready;
+    zoneLayers.forEach((layer) => map.removeLayer(layer));
+    zoneLayers = [];
+    ["zone", "sections", "cases"].concat(cfg.layers.map((e) => e.name)).forEach((k) => { delete state.layers[k]; });
+    state.errors.length = 0;
+    cfg.zone = code;
+    const zoneFeature = getJSON("/collections/zones/items/" + encodeURIComponent(code)).then((zone) => {
+      cfg.bounds = geometryBounds(zone.geometry);  // the facility grids ask only for tiles inside it
+      cfg.title = cfg.zoneTitle.replace("{name}", (zone.properties || {}).name || zone.id);
+      document.title = cfg.title;
+      wuye.titleBox.innerHTML = titleHtml();
+      return zone;
+    });
+    drawZone(code, zoneFeature);
+    checkReady();
   };
 
   pages.plan = function () {
