@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api import acceptance, admin, auth, cases, errors, maps, ogc, open311, security
 from api.deps import AppCatalogue, Connection
+from geo import users
 from geo.db import database_url, open_async_pool, open_pool
 from geo.health import health
 from geo.jobs import Escalator
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
                               grace=timedelta(hours=settings.cases.escalation_grace_hours),
                               interval=settings.cases.escalation_interval_seconds)
         escalator.start()
+        users.dummy_hash()  # unknown usernames are verified against it: make it before any sign-in
         # What start-up built (modules, catalogue, pools) lives as long as the app: keep it out
         # of the cyclic collector's scans, whose full passes otherwise stall requests.
         gc.collect()

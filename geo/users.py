@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import psycopg
@@ -26,9 +27,15 @@ _HASHER = PasswordHasher()
 MIN_PASSWORD = 8
 SCOPED_ROLES = {"subdistrict_staff": "subdistrict_code", "property_team": "zone_codes",
                 "survey_team": "zone_codes", "contractor": "unit_code"}
-# Verifying against a real hash costs the same time whether or not the user
-# exists, so response times do not reveal which usernames are taken.
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+@cache
+def dummy_hash() -> str:
+    """A hash to verify against when the user does not exist: the same time either way, so
+    response times do not reveal which usernames are taken. Made on first use (an argon2
+    hash costs ~0.2 s, which every process importing this module paid); the app makes it
+    at start-up."""
+    return _HASHER.hash(secrets.token_hex(16))
 
 
 @dataclass(frozen=True)
@@ -175,7 +182,7 @@ def authenticate(conn: psycopg.Connection, username: str, password: str) -> User
     row = conn.execute(sql.SQL("SELECT {}, password_hash FROM users WHERE username = %s")
                        .format(_USER_COLUMNS), [username]).fetchone()
     try:
-        _HASHER.verify(row[-1] if row else _DUMMY_HASH, password)
+        _HASHER.verify(row[-1] if row else dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         row = None
     if row is None or row[7]:
