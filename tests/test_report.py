@@ -254,3 +254,18 @@ def test_cli_writes_every_zone_summary_pdf_and_xlsx(db_url, tmp_path):
     assert main(["report", "acceptance", "--zone", "lichen", "--out", str(one)], settings=settings_for(db_url)) == 0
     assert [p.name for p in one.iterdir()] == ["lichen.pdf"]
     assert main(["report", "acceptance", "--zone", "nowhere", "--out", str(one)], settings=settings_for(db_url)) == 1
+
+
+def test_summary_carries_the_warning_of_a_zone_with_more_answers_than_households(db_url, tmp_path):
+    from geo.acceptance import district_figures
+    from geo.settings import AcceptanceSettings
+
+    with psycopg.connect(db_url) as conn:
+        answers(conn, "jinling", 2124, 2500)  # 1,321 households
+        conn.commit()
+        rows = district_figures(conn, district_code="430104", rules=AcceptanceSettings(), with_conditions=False)
+    text = pdf_text(report.render_pdf(report.summary_html(rows, district_name="岳麓区", rules=AcceptanceSettings())),
+                    tmp_path)
+    assert "189.2%" in text
+    assert "金岭农民安置小区" in text.split("答卷户数超过登记户数")[0].splitlines()[-1]  # named with its warning
+    assert text.count("答卷户数超过登记户数") == 1  # only that zone
