@@ -20,9 +20,9 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection
-from api.ogc import TILE_CACHE, base, layer
+from api.ogc import base, layer, tile_response
 from geo import features as ft
-from geo import overview, tiles
+from geo import overview
 from geo.errors import ConfigError, NotFound
 from maps import pages, snapshot
 from maps.assets import resolve
@@ -185,13 +185,7 @@ def overview_tile(collection_id: str, z: int, x: int, y: int, request: Request, 
     if data is None:
         data = overview.overview_tile(conn, spec, z, x, y, district_code=settings.district.district_code)
         _overview_cache.put(key, data)
-    tag = tiles.etag(data)
-    headers = {"ETag": tag, "Cache-Control": TILE_CACHE}
-    if request.headers.get("if-none-match") == tag:
-        return Response(status_code=304, headers=headers)
-    if not data:
-        return Response(status_code=204, headers=headers)
-    return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
+    return tile_response(request, data)
 
 
 @router.get("/static/{root}/{asset:path}", summary="页面静态资源（npm 安装，不用 CDN）",

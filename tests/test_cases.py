@@ -530,6 +530,20 @@ def test_the_running_service_escalates_overdue_cases(db_url):
     assert [e["actor"] for e in props["events"] if e["action"] == "escalate"] == ["system"]
 
 
+def _per_case_then_bulk(db_url: str) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """The cases' assignments as intake made them (point → polygon), then as the bulk statement
+    makes them from scratch, and the bulk statement's changes."""
+    columns = "code, subdistrict_code, community_code, zone_code, section_code, unit_code, routing_rule"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        per_case = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+        conn.execute("UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, "
+                     "section_code = NULL, unit_code = NULL, routing_rule = NULL")
+        with conn.transaction():
+            changed = cases.assign(conn, district_code=DISTRICT, ids=None)
+        bulk = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+    return per_case, bulk, changed
+
+
 def test_bulk_and_per_case_assignment_agree(client, db_url):
     """assign_cases.sql (polygon → points, bulk) and assign_few.sql (point → polygons) give the same answer."""
     with psycopg.connect(db_url) as conn:
@@ -543,14 +557,7 @@ def test_bulk_and_per_case_assignment_agree(client, db_url):
     categories = ["garbage_pile", "light_out", "street_vendor", "safety_hazard", "road_uneven", "tree_pests"]
     for i, (lon, lat) in enumerate(points):
         assert _report(client, lon, lat, category=categories[i % len(categories)]).status_code == 201
-    columns = "code, subdistrict_code, community_code, zone_code, section_code, unit_code, routing_rule"
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        per_case = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
-        conn.execute("UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, "
-                     "section_code = NULL, unit_code = NULL, routing_rule = NULL")
-        with conn.transaction():
-            changed = cases.assign(conn, district_code=DISTRICT, ids=None)
-        bulk = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+    per_case, bulk, changed = _per_case_then_bulk(db_url)
     assert bulk == per_case
     assert len(changed) == len(points)
     assert any(row[5] is not None and row[6] == "section_contractor" for row in bulk)
@@ -573,14 +580,7 @@ def test_bulk_assignment_of_a_zone_across_a_subdistrict_boundary(client, db_url)
               ((0.001, 0), (-0.001, 0), (0, 0.001), (0, -0.001), (0.0007, 0.0007), (-0.0007, -0.0007))]
     for lon, lat in [*around, edge]:
         assert _report(client, lon, lat).status_code == 201
-    columns = "code, subdistrict_code, community_code, zone_code, section_code, unit_code, routing_rule"
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        per_case = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
-        conn.execute("UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, "
-                     "section_code = NULL, unit_code = NULL, routing_rule = NULL")
-        with conn.transaction():
-            cases.assign(conn, district_code=DISTRICT, ids=None)
-        bulk = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+    per_case, bulk, _ = _per_case_then_bulk(db_url)
     assert bulk == per_case
     assert {row[3] for row in bulk} == {"daopo"}
     assert len({row[1] for row in bulk}) == 2  # the zone's points lie in two sub-districts
@@ -605,13 +605,6 @@ def test_bulk_assignment_on_boundaries_and_grid_lines_agrees_with_per_case(clien
     for i, (x, y) in enumerate(points):
         response = _report(client, x, y, category=("garbage_pile", "light_out", "road_uneven")[i % 3])
         assert response.status_code in (201, 400), response.text  # 400: a vertex on the district's edge
-    columns = "code, subdistrict_code, community_code, zone_code, section_code, unit_code, routing_rule"
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        per_case = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
-        conn.execute("UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, "
-                     "section_code = NULL, unit_code = NULL, routing_rule = NULL")
-        with conn.transaction():
-            cases.assign(conn, district_code=DISTRICT, ids=None)
-        bulk = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
+    per_case, bulk, _ = _per_case_then_bulk(db_url)
     assert len(per_case) > 100
     assert bulk == per_case
