@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 from api.auth import PUBLIC, STAFF_ROLES, CurrentUser, Guard
 from api.deps import AppSettings, Connection
 from api.ogc import base
-from geo import acceptance, inspections, remediation, report, surveys
 from geo.errors import InvalidInput
+from geo.programme import acceptance, inspections, remediation, surveys
+from maps import report
 
 router = APIRouter(tags=["acceptance"])
 PLANNERS = Guard(*remediation.STAFF, description="sub-district staff and administrators")

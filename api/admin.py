@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from api.auth import ADMIN, SIGNED_IN, CurrentUser
 from api.deps import AppSettings, Connection
-from geo import users
-from geo.area import my_area
-from geo.audit import audit_entries
+from geo.access import users
+from geo.access.area import my_area
+from geo.access.audit import audit_entries
 
 router = APIRouter(tags=["admin"])
 

@@ -13,11 +13,11 @@ from fastapi.responses import JSONResponse
 
 from api import acceptance, admin, auth, cases, errors, maps, ogc, open311, security
 from api.deps import AppCatalogue, Connection
-from geo import users
-from geo.db import database_url, open_async_pool, open_pool
-from geo.health import health
-from geo.jobs import Escalator
+from geo.access import users
+from geo.cases.jobs import Escalator
 from geo.settings import Settings
+from geo.store.db import database_url, open_async_pool, open_pool
+from geo.store.health import health
 from layers.catalogue import Catalogue, load_catalogue
 
 

@@ -18,8 +18,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import AppSettings, Connection
-from geo import users
-from geo.access import ANONYMOUS, ROLES, Principal, require
+from geo.access import users
+from geo.access.scope import ANONYMOUS, ROLES, Principal, require
 from geo.errors import InvalidInput, Unauthenticated
 
 ALL_ROLES: tuple[str, ...] = tuple(ROLES)

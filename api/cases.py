@@ -13,8 +13,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.auth import ALL_ROLES, PUBLIC, CurrentUser, Guard
 from api.deps import AppSettings, Connection
-from geo import cases, idempotency, photos
-from geo.case_stats import case_stats, to_csv, to_xlsx
+from geo.cases import idempotency
+from geo.cases import workflow as cases
+from geo.cases.stats import case_stats, to_csv, to_xlsx
+from geo.io import photos
 
 router = APIRouter(tags=["cases"])
 WORKERS = Guard(*cases.WORKERS, description="staff and assigned units, in scope", scoped="code")

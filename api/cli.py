@@ -9,14 +9,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geo import embedded
-from geo.db import connect, database_url, embedded_cluster
 from geo.errors import ImportRejected, WuyeError
-from geo.importer import MODES, ImportResult, write_report
+from geo.io.importer import MODES, ImportResult, write_report
 from geo.settings import Settings
+from geo.store import embedded
+from geo.store.db import connect, database_url, embedded_cluster
 
 if TYPE_CHECKING:
-    from geo.access import Principal
+    from geo.access.scope import Principal
 from layers.catalogue import load_catalogue
 
 
@@ -29,7 +29,7 @@ def _progress() -> bool:
 
 
 def _migrated_url(settings: Settings) -> str:
-    from geo.migrate import migrate
+    from geo.store.migrate import migrate
 
     url = database_url(settings.db)
     with connect(url, autocommit=True) as conn:
@@ -91,7 +91,7 @@ def _print_result(result: ImportResult) -> None:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Import a file into a layer."""
-    from geo.importer import import_file
+    from geo.io.importer import import_file
 
     url = _migrated_url(settings)
     report = Path(args.report) if args.report else Path(args.path).with_suffix(".errors.csv")
@@ -113,7 +113,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     """Export a layer to a file."""
-    from geo.exporter import export_layer
+    from geo.io.exporter import export_layer
 
     catalogue = load_catalogue()
     if args.layer not in catalogue:
@@ -129,7 +129,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """Report spatial integrity violations; exit 1 when there are any."""
-    from geo.integrity import check_all
+    from geo.spatial.integrity import check_all
 
     url = _migrated_url(settings)
     with connect(url) as conn:
@@ -142,7 +142,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Load the demo district."""
-    from geo.demo import is_loaded, load_demo
+    from geo.demo.load import is_loaded, load_demo
 
     url = _migrated_url(settings)
     code = settings.district.district_code
@@ -177,7 +177,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _served(url: str | None, settings: Settings, database: str | None) -> AbstractContextManager[str]:
     """The base URL of our app for Chromium to load map pages from: ``url`` (a running server), or
     the app served in this process on a free loopback port for the duration. (Serving it from a child
-    process, ``api.apart``, was measured for the report batch: no faster on this shared two-core
+    process, ``bench.apart``, was measured for the report batch: no faster on this shared two-core
     machine and about 110 MiB more; bench/report.py --apart.)"""
     from contextlib import nullcontext
 
@@ -227,7 +227,7 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     """user add|list|disable|enable|set-role."""
-    from geo import users
+    from geo.access import users
 
     url = _migrated_url(settings)
     code = settings.district.district_code
@@ -268,7 +268,7 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
     """Re-assign every open case by spatial join (one set-based statement)."""
-    from geo.cases import escalate_overdue, reassign_all
+    from geo.cases.workflow import escalate_overdue, reassign_all
 
     url = _migrated_url(settings)
     with connect(url, autocommit=True) as conn:
@@ -284,13 +284,13 @@ def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cli_admin() -> Principal:
-    from geo.access import Principal
+    from geo.access.scope import Principal
 
     return Principal(username="cli", role="admin")
 
 
 def _rejected_report(e: ImportRejected, path: Path) -> None:
-    from geo.validate import Problem
+    from geo.spatial.validate import Problem
 
     write_report([Problem(**p) for p in e.details["problems"]], path)
     _say(f"错误报告 error report: {path}")
@@ -300,8 +300,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """report acceptance --zone CODE | --all --out DIR: acceptance PDFs (and the district summary)."""
     import time
 
-    from geo import report
-    from maps import snapshot
+    from maps import report, snapshot
 
     url = _migrated_url(settings)
     started = time.perf_counter()
@@ -322,7 +321,7 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
     """inspect record LAYER CODE --condition C | inspect import FILE: maintenance records."""
     from datetime import date
 
-    from geo import inspections
+    from geo.programme import inspections
 
     url = _migrated_url(settings)
     code = settings.district.district_code
@@ -348,7 +347,7 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_survey(args: argparse.Namespace, settings: Settings) -> int:
     """survey import FILE [--replace]: door-to-door answers from a survey team's CSV/XLSX."""
-    from geo import surveys
+    from geo.programme import surveys
 
     url = _migrated_url(settings)
     path = Path(args.path)
@@ -365,7 +364,7 @@ def cmd_survey(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_remediation(args: argparse.Namespace, settings: Settings) -> int:
     """remediation plan [--zone Z] | progress: the plan's items per zone, and progress."""
-    from geo import remediation
+    from geo.programme import remediation
 
     url = _migrated_url(settings)
     code = settings.district.district_code

@@ -21,9 +21,9 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection
 from api.ogc import base, layer, tile_response
-from geo import features as ft
-from geo import overview
 from geo.errors import ConfigError, NotFound
+from geo.features import items as ft
+from geo.features import overview
 from maps import pages, snapshot
 from maps.assets import resolve
 from maps.settings import MapSettings

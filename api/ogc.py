@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse
 
 from api import auth
 from api.deps import Connection
-from geo import features as ft
-from geo import tiles as tl
-from geo.cql import FUNCTIONS
 from geo.errors import InvalidInput, UnknownLayer
+from geo.features import items as ft
+from geo.features import tiles as tl
+from geo.features.cql import FUNCTIONS
 from geo.settings import Settings
 from layers.catalogue import Catalogue, LayerSpec
 

@@ -15,10 +15,10 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection
 from api.ogc import GEOJSON, JSON, CollectionId, FeatureId, base, layer, link, query_params
-from geo import edits
-from geo import features as ft
-from geo.access import Principal
+from geo.access.scope import Principal
 from geo.errors import InvalidInput
+from geo.features import edits
+from geo.features import items as ft
 from layers.catalogue import Catalogue, LayerSpec
 
 router = APIRouter(tags=["OGC API Features: edits"])

@@ -14,9 +14,11 @@ from fastapi.responses import JSONResponse
 
 from api.auth import PUBLIC
 from api.deps import AppSettings, Connection
-from geo import cases, open311, users
-from geo.access import Principal
-from geo.categories import category
+from geo.access import users
+from geo.access.scope import Principal
+from geo.cases import open311
+from geo.cases import workflow as cases
+from geo.cases.categories import category
 from geo.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], dependencies=[Depends(PUBLIC)])

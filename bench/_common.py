@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from geo import embedded
 from geo.settings import DatabaseSettings
+from geo.store import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -80,8 +80,8 @@ def peak_rss_mib() -> float:
 
 def demo_database(name: str) -> str:
     """A fresh bench database, migrated and loaded with the demo district (seed 2023, scale 1)."""
-    from geo.demo import load_demo
-    from geo.migrate import migrate
+    from geo.demo.load import load_demo
+    from geo.store.migrate import migrate
     from layers.catalogue import load_catalogue
 
     url = bench_database(name)

@@ -121,7 +121,7 @@ def _gpd_whole(url: str) -> None:
 
 # ----------------------------------------------------------------------------- workers
 def _worker(which: str, url: str) -> dict[str, float]:
-    from geo import cases
+    from geo.cases import workflow as cases
 
     with psycopg.connect(url, autocommit=True) as conn:
         if which in ("ours-first", "gpd-first"):
@@ -193,7 +193,7 @@ def main() -> None:
         return
     url = _prepare(args.rows, args.seed)
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
-        from geo import cases
+        from geo.cases import workflow as cases
 
         cases.assign(conn, district_code=DISTRICT, ids=None)  # a settled state for the join and edit runs
     args.load_start = os.getloadavg()[0]
@@ -236,7 +236,7 @@ def _write(args: argparse.Namespace, url: str, runs: dict[str, list[dict[str, fl
         f"- database: {server_versions(url)}; {args.rows:,} cases, 90% inside the ten zones",
         f"- {args.rounds} rounds alternating A/B; each measurement in its own process; medians; peak = the "
         "measuring process's own VmHWM (the PostgreSQL server's memory is not in it)",
-        "- ours: `geo/sql/assign_cases.sql` (a grid of 0.0002° cells answers most points, boundary cells are "
+        "- ours: `geo/cases/sql/assign_cases.sql` (a grid of 0.0002° cells answers most points, boundary cells are "
         "looked up point → polygon, routing rules in SQL); "
         "(ii) `geo.cases.reassign_within` on the symmetric difference of the old and new zone, with an event "
         "per re-routed case",

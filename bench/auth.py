@@ -29,7 +29,7 @@ DISTRICT = "430104"
 
 
 def _prepare() -> tuple[str, dict[str, dict[str, str]]]:
-    from geo import users
+    from geo.access import users
 
     url = demo_database("wuye_bench_auth")
     _cases(url, 20_000)
@@ -46,7 +46,7 @@ def _prepare() -> tuple[str, dict[str, dict[str, str]]]:
 
 def _cases(url: str, n: int) -> None:
     """``n`` registered cases at random points of the zones, assigned by our own spatial join."""
-    from geo import cases
+    from geo.cases import workflow as cases
 
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         conn.execute(

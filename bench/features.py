@@ -66,9 +66,9 @@ def _polygons(url: str, n: int, seed: int = 7) -> tuple[pd.DataFrame, np.ndarray
 
 def prepare(url: str) -> None:
     """Migrate, load the demo district, then 1M lights and the polygons (our importer, mode replace)."""
-    from geo.demo import load_demo
-    from geo.importer import frame_data, import_data
-    from geo.migrate import migrate
+    from geo.demo.load import load_demo
+    from geo.io.importer import frame_data, import_data
+    from geo.store.migrate import migrate
     from layers.catalogue import load_catalogue
 
     catalogue = load_catalogue()
@@ -255,7 +255,7 @@ def main() -> None:
         if base:
             url = base.rsplit("/", 1)[0] + "/" + name
         else:
-            from geo import embedded
+            from geo.store import embedded
 
             state = embedded.start(embedded.locate(DatabaseSettings().home))
             url = f"postgresql://postgres@127.0.0.1:{state.port}/{name}"

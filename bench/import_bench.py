@@ -54,7 +54,7 @@ def _points(url: str, rows: int, seed: int) -> gpd.GeoDataFrame:
 def _worker(which: str, url: str, rows: int, seed: int) -> dict[str, float]:
     frame = _points(url, rows, seed)
     if which == "ours":
-        from geo.importer import frame_data, import_data
+        from geo.io.importer import frame_data, import_data
         from layers.catalogue import load_catalogue
 
         data = frame_data(frame.drop(columns="geometry"), np.asarray(frame.geometry.values, dtype=object))

@@ -39,7 +39,7 @@ def _prepare() -> str:
 
 
 def _bodies(url: str, n: int, seed: int = 5) -> list[dict]:
-    from geo.coords import wgs84_to_gcj02
+    from geo.spatial.coords import wgs84_to_gcj02
 
     with psycopg.connect(url) as conn:
         wkb = conn.execute("SELECT ST_AsBinary(ST_Union(geom)) FROM zones").fetchone()

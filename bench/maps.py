@@ -44,8 +44,8 @@ LAYERS = ["street_lights", "septic_tanks", "litter_bins", "green_plots"]
 
 
 def _prepare(scale: int) -> tuple[str, dict[str, int]]:
-    from geo.demo import load_demo
-    from geo.migrate import migrate
+    from geo.demo.load import load_demo
+    from geo.store.migrate import migrate
     from layers.catalogue import load_catalogue
 
     url = bench_database("wuye_bench_maps")

@@ -10,7 +10,7 @@ upper bound, the RSS sum.
 * plain (the issue's baseline): one zone after another, each with a fresh Chromium (launch, draw
   its map page, capture it, close), its own query set and its own WeasyPrint render (a new font
   configuration); then the summary the same way;
-* ours: ``geo.report.write_all``: one query set for the district, one browser (a few pages, each
+* ours: ``maps.report.write_all``: one query set for the district, one browser (a few pages, each
   moving on to the next zone), each map handed to a render process as it is drawn.
 
     .venv/bin/python bench/report.py [--rounds 2] [--answers 20000] [--scale 10]
@@ -45,9 +45,9 @@ DISTRICT_NAME = "岳麓区"
 
 
 def _prepare(scale: int, answers: int) -> str:
-    from geo import remediation
-    from geo.demo import load_demo
-    from geo.migrate import migrate
+    from geo.demo.load import load_demo
+    from geo.programme import remediation
+    from geo.store.migrate import migrate
     from layers.catalogue import load_catalogue
 
     url = bench_database("wuye_bench_report")
@@ -99,9 +99,9 @@ def run_plain(url: str, out: Path, phases: dict[str, float]) -> None:
 
     from api.app import create_app
     from api.maps import local_server
-    from geo import acceptance, report
+    from geo.programme import acceptance
     from geo.settings import AcceptanceSettings
-    from maps import snapshot
+    from maps import report, snapshot
 
     rules = AcceptanceSettings()
     out.mkdir(parents=True, exist_ok=True)
@@ -135,12 +135,12 @@ def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None
              workers: int | None = None, navigate: bool = False, apart: bool = False,
              no_collect: bool = False) -> None:
     """Our path, as ``wuye report acceptance --all`` runs it: the app served from a thread of this process
-    (or, with ``apart``, by a uvicorn child process: ``api.apart``)."""
-    from geo import report
+    (or, with ``apart``, by a uvicorn child process: ``bench.apart``)."""
     from geo.settings import AcceptanceSettings
+    from maps import report
 
     if apart:
-        from api.apart import served_apart
+        from bench.apart import served_apart
 
         served = served_apart(_settings(url))
     else:
@@ -204,7 +204,7 @@ def _kind(pid: int) -> str:
         line = fh.read().replace("\0", " ")
     name = os.path.basename(line.split(" ", 1)[0])
     if name.startswith("python"):
-        return "python app server process" if "api.apart" in line else "python (app server, queries, PDFs)"
+        return "python app server process" if "bench.apart" in line else "python (app server, queries, PDFs)"
     if name == "node":
         return "Playwright driver"
     if "--renderer-client-id" in line:
@@ -259,9 +259,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--answers", type=int, default=20_000)
     parser.add_argument("--scale", type=int, default=10)
-    parser.add_argument("--pages", type=int, help="ours: browser pages at once (default: geo.report.MAP_PAGES)")
+    parser.add_argument("--pages", type=int, help="ours: browser pages at once (default: maps.report.MAP_PAGES)")
     parser.add_argument("--workers", type=int, help="ours: PDF render processes, 0 = a thread "
-                                                    "(default: geo.report.RENDER_WORKERS)")
+                                                    "(default: maps.report.RENDER_WORKERS)")
     parser.add_argument("--navigate", action="store_true", help="ours: a navigation per zone instead of "
                                                                   "moving each page to its next zone in place")
     parser.add_argument("--apart", action="store_true", help="ours: serve the app from a uvicorn child process "
@@ -297,13 +297,13 @@ def main() -> None:
 
 
 def write_results(results: dict[str, list[dict[str, float]]], url: str, args: argparse.Namespace) -> None:
-    from geo.report import MAP_PAGES, MAP_SIZE, RENDER_WORKERS
+    from maps.report import MAP_PAGES, MAP_SIZE, RENDER_WORKERS
 
     pages = args.pages or MAP_PAGES
     workers = RENDER_WORKERS if args.workers is None else args.workers
     renders = f"in {workers} forked WeasyPrint processes" if workers else "in one WeasyPrint thread"
     moves = "by navigating" if args.navigate else "in place: `wuye.showZone`, no navigation"
-    serving = ("plain from a thread of the measured process, ours from a uvicorn child process, `api.apart`"
+    serving = ("plain from a thread of the measured process, ours from a uvicorn child process, `bench.apart`"
                if args.apart else "from a thread of the measured process")
 
     med = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
@@ -343,7 +343,7 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         row("plain", "per zone one after another: a fresh Chromium draws and captures its map page, its own "
                      "query set, a fresh WeasyPrint renderer; then the summary the same way"),
-        row("ours", f"`geo.report.write_all`: one query set, one browser ({pages} page{'s' * (pages != 1)} at "
+        row("ours", f"`maps.report.write_all`: one query set, one browser ({pages} page{'s' * (pages != 1)} at "
                     f"once, each moving on from zone to zone {moves}), each PDF rendered as soon as its map is drawn, "
                     f"{renders}"), "",
         f"Speed-up: **{speedup:.2f}×** (goal ≥ 3×: {met(ok['speed'])}); ours under 60 s: {met(ok['time'])}; "

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from geo.coords import wgs84_to_gcj02
+from geo.spatial.coords import wgs84_to_gcj02
 
 GRID_STEP_DEG = 0.01
 

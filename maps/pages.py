@@ -21,8 +21,8 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 from shapely.geometry import shape
 
-from geo.overview import DETAIL_ZOOM
-from geo.remediation import STATES as TASK_STATES
+from geo.features.overview import DETAIL_ZOOM
+from geo.programme.remediation import STATES as TASK_STATES
 from layers.catalogue import Catalogue, LayerSpec
 from maps import styles
 from maps.assets import app_asset
@@ -89,7 +89,7 @@ def _condition_legend(spec: LayerSpec | None, lang: str) -> dict[str, Any]:
 
 
 def _state_legend(lang: str) -> dict[str, Any]:
-    from geo.cases import STATE_NAMES  # labels of the case workflow
+    from geo.cases.workflow import STATE_NAMES  # labels of the case workflow
 
     t = styles.texts(lang)
     rows = [(colour, STATE_NAMES[s] if lang != "en" else styles.STATE_EN[s]) for s, colour in

@@ -18,10 +18,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from geo import embedded
-from geo.demo import load_demo
-from geo.migrate import migrate
+from geo.demo.load import load_demo
 from geo.settings import DatabaseSettings, DistrictSettings, Settings
+from geo.store import embedded
+from geo.store.migrate import migrate
 from layers.catalogue import Catalogue, load_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +159,7 @@ def auth_headers(url: str, role: str, **scope: object) -> dict[str, str]:
     database at ``url`` and return the Authorization header of a fresh token."""
     from datetime import timedelta
 
-    from geo import users
+    from geo.access import users
 
     username = f"{role}-{os.getpid()}-{next(_users)}"
     with psycopg.connect(url, autocommit=True) as conn:

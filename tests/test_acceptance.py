@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from api.app import create_app
-from geo import acceptance, cases, remediation
-from geo.access import Principal
+from geo.access.scope import Principal
+from geo.cases import workflow as cases
+from geo.programme import acceptance, remediation
 from geo.settings import AcceptanceSettings
 from tests.conftest import DISTRICT, auth_headers, settings_for
 

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Guard
-from geo import users
-from geo.access import ROLES
+from geo.access import users
+from geo.access.scope import ROLES
 from tests.conftest import DEFAULT_SCOPE, DISTRICT, settings_for
 
 # A value for every path parameter any route uses (an existing object where that matters).
@@ -151,8 +151,10 @@ def scoped_objects(matrix_client):
     a street light."""
     from pathlib import Path
 
-    from geo import cases, photos, remediation
-    from geo.access import ANONYMOUS, Principal
+    from geo.access.scope import ANONYMOUS, Principal
+    from geo.cases import workflow as cases
+    from geo.io import photos
+    from geo.programme import remediation
 
     client, _ = matrix_client
     url = client.app.state.settings.db.database_url

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.cli import main
-from geo import users
+from geo.access import users
 from geo.errors import Unauthenticated
 from tests.conftest import DEFAULT_SCOPE, DISTRICT, auth_headers, settings_for
 

@@ -12,8 +12,9 @@ from pyproj import Geod
 
 from api.app import create_app
 from api.cli import main
-from geo import cases, coords
-from geo.access import Principal
+from geo.access.scope import Principal
+from geo.cases import workflow as cases
+from geo.spatial import coords
 from tests.conftest import DEFAULT_SCOPE, DISTRICT, auth_headers, settings_for
 
 GEOD = Geod(ellps="WGS84")
@@ -490,7 +491,7 @@ def test_zone_edit_through_the_ogc_api_reroutes_open_cases_in_the_same_transacti
 def test_zone_import_reroutes_open_cases(client, db_url, tmp_path):
     import json
 
-    from geo.importer import import_file
+    from geo.io.importer import import_file
     from layers.catalogue import load_catalogue
 
     code = _case_in(client, db_url, zone="daopo", category="safety_hazard")

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from geo.errors import ImportRejected
-from geo.importer import import_file
-from geo.migrate import migrate, table_differences
+from geo.io.importer import import_file
+from geo.store.migrate import migrate, table_differences
 from layers.catalogue import SpecError, load_spec, spec_from_dict, vocabulary
 from tests.conftest import DISTRICT
 from tests.helpers import count, feature, write_geojson

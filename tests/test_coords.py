@@ -17,7 +17,8 @@ import numpy.typing as npt
 import pytest
 from pyproj import Geod
 
-from geo.coords import (
+from geo.errors import InvalidInput
+from geo.spatial.coords import (
     COORD_SYSTEMS,
     PairTransform,
     bd09_to_gcj02,
@@ -29,7 +30,6 @@ from geo.coords import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from geo.errors import InvalidInput
 
 GEOD = Geod(ellps="WGS84")
 CHANGSHA = (112.95, 28.20)

@@ -1,4 +1,4 @@
-"""geo.demo_facilities: deterministic, inside the zones, scaling exactly, spec-conformant.
+"""geo.demo.facilities: deterministic, inside the zones, scaling exactly, spec-conformant.
 
 No database: zones come from data/boundaries/zones.geojson.
 """
@@ -18,7 +18,7 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
-from geo.demo_facilities import LAYERS, generate_facilities
+from geo.demo.facilities import LAYERS, generate_facilities
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 3

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from geo import embedded
 from geo.errors import ConfigError
+from geo.store import embedded
 
 
 def test_start_stop_start_with_a_stale_pid_file(tmp_path: Path):

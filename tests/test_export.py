@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from geo.exporter import export_layer
-from geo.importer import import_file
+from geo.io.exporter import export_layer
+from geo.io.importer import import_file
 from tests.conftest import DISTRICT
 
 # md5 of every feature's code, attributes and geometry (to 1e-7 degrees), in code order

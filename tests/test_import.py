@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from geo.errors import Conflict, ImportRejected, InvalidInput
-from geo.importer import import_file
+from geo.io.importer import import_file
 from tests.conftest import DISTRICT
 from tests.helpers import INSIDE, count, feature, lights, point, square, write_geojson
 
@@ -267,7 +267,7 @@ def _indexes(conn, table: str) -> set[str]:
 
 def test_bulk_load_rebuilds_indexes_and_still_catches_duplicates(tmp_path: Path, conn, catalogue,
                                                                   monkeypatch):
-    from geo import importer
+    from geo.io import importer
 
     monkeypatch.setattr(importer, "BULK_ROWS", 10)  # take the bulk path with a small file
     before_idx = _indexes(conn, "street_lights")
@@ -284,7 +284,7 @@ def test_bulk_load_rebuilds_indexes_and_still_catches_duplicates(tmp_path: Path,
 
 
 def test_replace_of_a_big_layer_truncates(tmp_path: Path, conn, catalogue, monkeypatch):
-    from geo import importer
+    from geo.io import importer
 
     monkeypatch.setattr(importer, "BULK_ROWS", 10)
     before = count(conn, "street_lights")

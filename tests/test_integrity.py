@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from geo.integrity import check_all
+from geo.spatial.integrity import check_all
 from tests.conftest import DISTRICT
 
 

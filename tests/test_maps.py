@@ -237,7 +237,7 @@ def test_remediation_subdistrict_filter(browser, base_url, maps_db):
 
 
 def test_remediation_colours_by_verified_share_and_lists_each_item(browser, db_url):
-    from geo.remediation import plan_items
+    from geo.programme.remediation import plan_items
 
     with psycopg.connect(db_url) as conn:
         plan_items(conn, district_code="430104", actor="tests", zone_code="jinling")
@@ -442,7 +442,7 @@ def test_tianditu_needs_a_key():
 
 
 def test_amap_basemap_shifts_overlays_to_gcj02_and_clicks_back(browser, maps_db):
-    from geo.coords import wgs84_to_gcj02
+    from geo.spatial.coords import wgs84_to_gcj02
 
     app = create_app(settings_for(maps_db))
     app.state.map_settings = MapSettings(basemap="amap")

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from geo.errors import SchemaMismatch
-from geo.migrate import applied, migrate, pending, plan
+from geo.store.migrate import applied, migrate, pending, plan
 
 
 def test_fresh_database_gets_every_step_once(server, catalogue):

@@ -12,8 +12,9 @@ from psycopg import sql
 
 from api.app import create_app
 from api.cli import main
-from geo import cases, inspections, remediation
-from geo.access import Principal
+from geo.access.scope import Principal
+from geo.cases import workflow as cases
+from geo.programme import inspections, remediation
 from tests.conftest import DISTRICT, auth_headers, settings_for
 
 ADMIN = Principal(username="admin-t", role="admin")

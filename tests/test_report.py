@@ -19,11 +19,11 @@ import pytest
 from openpyxl import load_workbook
 from PIL import Image, ImageStat
 
-from api.apart import served_apart
 from api.app import create_app
 from api.cli import main
 from api.maps import local_server
-from geo import report
+from bench.apart import served_apart
+from maps import report
 from tests.conftest import auth_headers, settings_for
 from tests.test_acceptance import all_verified, answers
 
@@ -174,12 +174,12 @@ def test_a_page_moved_to_an_unknown_zone_fails_the_batch_naming_it(shared_base_u
 
 
 def child_servers() -> dict[int, str]:
-    """This process's children that serve the app apart (``python -m api.apart``), by pid."""
+    """This process's children that serve the app apart (``python -m bench.apart``), by pid."""
     found = {}
     for task in Path("/proc/self/task").iterdir():
         for pid in (task / "children").read_text().split():
             cmdline = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
-            if "api.apart" in cmdline:
+            if "bench.apart" in cmdline:
                 found[int(pid)] = cmdline
     return found
 
@@ -200,7 +200,7 @@ def test_the_app_served_apart_answers_and_is_stopped_afterwards(shared_db_url):
 def test_the_app_served_apart_stops_when_its_parent_dies(shared_db_url):
     """The child serves until its stdin closes, which also happens when the batch's process is killed."""
     script = ("import os, sys\n"
-              "from api.apart import served_apart\n"
+              "from bench.apart import served_apart\n"
               "from geo.settings import Settings\n"
               "with served_apart(Settings.model_validate_json(sys.argv[1])) as url:\n"
               "    print(url, flush=True)\n"
@@ -257,7 +257,7 @@ def test_cli_writes_every_zone_summary_pdf_and_xlsx(db_url, tmp_path):
 
 
 def test_summary_carries_the_warning_of_a_zone_with_more_answers_than_households(db_url, tmp_path):
-    from geo.acceptance import district_figures
+    from geo.programme.acceptance import district_figures
     from geo.settings import AcceptanceSettings
 
     with psycopg.connect(db_url) as conn:

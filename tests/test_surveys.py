@@ -12,8 +12,8 @@ from openpyxl import Workbook
 
 from api.app import create_app
 from api.cli import main
-from geo import surveys
-from geo.remediation import today
+from geo.programme import surveys
+from geo.programme.remediation import today
 from tests.conftest import auth_headers, settings_for
 
 
@@ -127,7 +127,7 @@ def test_rate_display_rounds_down_and_wilson_interval():
 
 
 def test_reach_is_the_share_of_the_zones_households(conn):
-    from geo.access import Principal
+    from geo.access.scope import Principal
 
     admin = Principal(username="t", role="admin")
     households = conn.execute("SELECT households FROM zones WHERE code = 'lichen'").fetchone()[0]

@@ -1,0 +1,1 @@
+"""Who may do what: principals and roles, users and tokens, the SQL scope predicate, the audit log."""

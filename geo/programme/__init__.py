@@ -1,0 +1,1 @@
+"""The programme's work per zone: remediation tasks, inspections, door-to-door surveys and acceptance verdicts."""

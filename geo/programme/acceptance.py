@@ -1,0 +1,146 @@
+"""The acceptance verdict per zone (考核验收), computed, never typed.
+
+A zone passes only when every criterion holds:
+
+1. satisfaction: ``100 × satisfied ≥ P × answers`` in integers (P =
+   ``WUYE_SATISFACTION_PASS_PERCENT``, 85): 84.96% fails though it would print as
+   85.0% with rounding, so every display rounds down;
+2. remediation: the zone has remediation tasks and every one is verified;
+3. cases: no open case is overdue by more than ``WUYE_CASE_OVERDUE_GRACE_HOURS``.
+
+A zone without survey answers gets **no verdict** (``verdict = None``), said
+plainly, with the other criteria still listed. Otherwise a failed criterion
+means 补课 (redo), every failed criterion named. The figures of all zones come
+from one query set (:func:`district_figures`), one zone's from the same
+statements filtered (:func:`zone_acceptance`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from geo.cases.workflow import CLOSED_STATES
+from geo.errors import NotFound
+from geo.programme import inspections, surveys
+from geo.settings import AcceptanceSettings
+from geo.workcal import calendar
+
+VERDICTS = {"pass": "通过", "redo": "补课", None: "无调查答卷，不作结论"}
+
+
+def _zone_rows(conn: psycopg.Connection, district_code: str, zone_code: str | None) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT z.code, z.name, z.kind, z.households, z.phase, z.programme_year, s.name, c.name, u.name "
+        "FROM zones z LEFT JOIN subdistricts s ON s.code = z.subdistrict_code "
+        "LEFT JOIN LATERAL (SELECT name FROM communities c WHERE ST_Intersects(c.geom, ST_PointOnSurface(z.geom)) "
+        "  LIMIT 1) c ON true "
+        "LEFT JOIN units u ON u.code = z.property_unit "
+        "WHERE z.district_code = %s AND (%s::text IS NULL OR z.code = %s) ORDER BY z.subdistrict_code, z.code",
+        [district_code, zone_code, zone_code]).fetchall()
+
+
+def _remediation(conn: psycopg.Connection, district_code: str, zone_code: str | None) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT zone_code, item, title, state, planned_end, actual_end, verified_on FROM remediation_tasks "
+        "WHERE district_code = %s AND (%s::text IS NULL OR zone_code = %s) ORDER BY zone_code, id",
+        [district_code, zone_code, zone_code]).fetchall()
+    out: dict[str, dict[str, Any]] = {}
+    for zone, item, title, state, planned_end, actual_end, verified_on in rows:
+        entry = out.setdefault(zone, {"tasks": 0, "verified": 0, "items": []})
+        entry["tasks"] += 1
+        entry["verified"] += state == "verified"
+        entry["items"].append({"item": item, "title": title, "state": state, "planned_end": _iso(planned_end),
+                               "actual_end": _iso(actual_end), "verified_on": _iso(verified_on)})
+    return out
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _cases(conn: psycopg.Connection, district_code: str, zone_code: str | None,
+           grace: timedelta) -> dict[str, dict[str, int]]:
+    rows = conn.execute(
+        "SELECT zone_code, count(*), count(*) FILTER (WHERE state <> ALL(%(closed)s)), "
+        " count(*) FILTER (WHERE state = 'closed'), "
+        " count(*) FILTER (WHERE state = 'closed' AND closed_at <= due_at), "
+        " count(*) FILTER (WHERE state <> ALL(%(closed)s) AND due_at < now()), "
+        " count(*) FILTER (WHERE state <> ALL(%(closed)s) AND due_at + %(grace)s < now()) "
+        "FROM cases WHERE district_code = %(district)s AND zone_code IS NOT NULL "
+        " AND (%(zone)s::text IS NULL OR zone_code = %(zone)s) GROUP BY zone_code",
+        {"closed": list(CLOSED_STATES), "grace": grace, "district": district_code, "zone": zone_code}).fetchall()
+    keys = ("cases", "open", "closed", "closed_on_time", "overdue", "overdue_beyond_grace")
+    return {r[0]: dict(zip(keys, map(int, r[1:]), strict=True)) for r in rows}
+
+
+def district_figures(conn: psycopg.Connection, *, district_code: str, rules: AcceptanceSettings,
+                     zone_code: str | None = None, with_conditions: bool = True) -> list[dict[str, Any]]:
+    """The acceptance figures and verdict of every zone (or one), from one set of grouped queries."""
+    round_ = rules.survey_round or surveys.latest_round(conn, district_code=district_code)
+    grace = timedelta(hours=rules.case_overdue_grace_hours)
+    zones = _zone_rows(conn, district_code, zone_code)
+    survey = surveys.zone_figures(conn, district_code=district_code, round_=round_, zone_code=zone_code)
+    remediation = _remediation(conn, district_code, zone_code)
+    case_counts = _cases(conn, district_code, zone_code, grace)
+    conditions = inspections.condition_counts(conn, district_code=district_code, zone_code=zone_code) \
+        if with_conditions else {}
+    now = datetime.now(calendar().zone)
+    out = []
+    for code, name, kind, households, phase, year, subdistrict, community, unit in zones:
+        figures = {
+            "zone": {"code": code, "name": name, "kind": kind, "households": households, "phase": phase,
+                     "programme_year": year, "subdistrict": subdistrict, "community": community,
+                     "property_unit": unit},
+            "survey": survey.get(code) or surveys.figures(0, 0, households, round_),
+            "remediation": remediation.get(code, {"tasks": 0, "verified": 0, "items": []}),
+            "cases": case_counts.get(code, dict.fromkeys(
+                ("cases", "open", "closed", "closed_on_time", "overdue", "overdue_beyond_grace"), 0)),
+            "facilities": conditions.get(code, {}),
+            "rules": rules.model_dump(),
+            "generated_at": now.isoformat(timespec="seconds"),
+        }
+        figures.update(verdict(figures, rules))
+        out.append(figures)
+    return out
+
+
+def verdict(figures: dict[str, Any], rules: AcceptanceSettings) -> dict[str, Any]:
+    """The verdict and its criteria from a zone's figures (integers only in the comparison)."""
+    s, r, c = figures["survey"], figures["remediation"], figures["cases"]
+    pct = rules.satisfaction_pass_percent
+    answered = s["answers"] > 0
+    criteria = [
+        {"criterion": "satisfaction", "title_zh": f"满意度不低于 {pct}%",
+         "met": answered and 100 * s["satisfied"] >= pct * s["answers"],
+         "detail_zh": (f"满意 {s['satisfied']} / 答卷 {s['answers']}，满意度 {s['rate_display']}" if answered
+                       else "无调查答卷")},
+        {"criterion": "remediation", "title_zh": "整治任务全部验收",
+         "met": r["tasks"] > 0 and r["verified"] == r["tasks"],
+         "detail_zh": f"已验收 {r['verified']} / {r['tasks']} 项" if r["tasks"] else "未登记整治任务"},
+        {"criterion": "cases", "title_zh": f"无超期 {rules.case_overdue_grace_hours} 小时以上未结事件",
+         "met": c["overdue_beyond_grace"] == 0,
+         "detail_zh": f"超期未结 {c['overdue']} 件，其中超过宽限期 {c['overdue_beyond_grace']} 件"},
+    ]
+    failed = [k["criterion"] for k in criteria if not k["met"]]
+    result = None if not answered else ("pass" if not failed else "redo")
+    return {"verdict": result, "verdict_zh": VERDICTS[result], "criteria": criteria, "failed": failed,
+            "verdict_note": "no survey answers in this round: no verdict" if not answered else None}
+
+
+def zone_acceptance(conn: psycopg.Connection, zone_code: str, *, district_code: str,
+                    rules: AcceptanceSettings, with_conditions: bool = True) -> dict[str, Any]:
+    """One zone's figures and verdict; 404 for an unknown zone."""
+    rows = district_figures(conn, district_code=district_code, rules=rules, zone_code=zone_code,
+                            with_conditions=with_conditions)
+    if not rows:
+        raise NotFound(f"zone '{zone_code}' does not exist", field="code")
+    return rows[0]
+
+
+def zone_codes(conn: psycopg.Connection, *, district_code: str) -> list[str]:
+    """Every zone's code, in report order."""
+    return [r[0] for r in conn.execute("SELECT code FROM zones WHERE district_code = %s "
+                                       "ORDER BY subdistrict_code, code", [district_code])]

@@ -1,0 +1,40 @@
+"""Reference data every write checks against: the district outline and the unit codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geo.spatial import crs as crsmod
+
+
+def district_boundary(conn: psycopg.Connection, district_code: str) -> BaseGeometry | None:
+    """The district's outline (EPSG:4490), or None when no district is loaded yet."""
+    row = conn.execute(
+        "SELECT ST_AsBinary(ST_Union(geom)) FROM districts WHERE district_code = %s",
+        [district_code],
+    ).fetchone()
+    if not row or row[0] is None:
+        return None
+    return shapely.from_wkb(bytes(row[0]))
+
+
+def unit_codes(conn: psycopg.Connection, district_code: str) -> set[str]:
+    """Codes of the responsible units of the district."""
+    rows = conn.execute("SELECT code FROM units WHERE district_code = %s", [district_code])
+    return {r[0] for r in rows}
+
+
+def reproject(geoms: np.ndarray, src: int, dst: int = crsmod.STORAGE_SRID) -> np.ndarray:
+    """Transform shapely geometries between EPSG codes (lon/lat axis order throughout)."""
+    if src == dst:
+        return geoms
+    tr = crsmod.transformer(src, dst)
+
+    def _xy(coords: np.ndarray) -> np.ndarray:
+        x, y = tr.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return np.asarray(shapely.transform(geoms, _xy), dtype=object)

@@ -1,0 +1,90 @@
+"""Database access: resolve the URL (external or embedded), connections and the pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import set_json_loads
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from geo.errors import DatabaseUnavailable
+from geo.settings import DatabaseSettings
+from geo.store import embedded
+
+
+def embedded_cluster(settings: DatabaseSettings) -> embedded.Cluster:
+    """The embedded cluster for these settings' ``home``."""
+    return embedded.locate(settings.home)
+
+
+def database_url(settings: DatabaseSettings, *, start: bool = True) -> str:
+    """The database URL: ``WUYE_DATABASE_URL``, or the embedded cluster's (started if asked)."""
+    if settings.database_url:
+        return settings.database_url
+    cluster = embedded_cluster(settings)
+    state = embedded.start(cluster) if start else embedded.status(cluster)
+    if not state.running or state.port is None:
+        raise DatabaseUnavailable(
+            f"the embedded database under {cluster.root} is not running: run `wuye db start`"
+        )
+    return embedded.ensure_database(state.port, settings.database_name)
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
+    """One connection, with a clear error when the server cannot be reached."""
+    try:
+        return psycopg.connect(url, autocommit=autocommit)
+    except psycopg.OperationalError as e:
+        raise DatabaseUnavailable(f"cannot connect to the database: {e}".strip()) from e
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    # JSON and JSONB results parsed by orjson: answers built as JSON in SQL are read faster.
+    set_json_loads(orjson.loads, conn)
+
+
+async def _configure_async(conn: psycopg.AsyncConnection) -> None:
+    set_json_loads(orjson.loads, conn)
+
+
+def _pool_kwargs(settings: DatabaseSettings) -> dict[str, Any]:
+    # Autocommit: reads need no transaction, and every write runs inside an explicit
+    # ``conn.transaction()`` block in geo/ (or is one statement), committed when it ends
+    # (not when FastAPI gets round to closing the dependency).
+    return {"options": f"-c statement_timeout={settings.statement_timeout_ms}", "autocommit": True}
+
+
+async def open_async_pool(url: str, settings: DatabaseSettings) -> AsyncConnectionPool:
+    """The async pool of the request paths that run in the event loop (intake)."""
+    pool = AsyncConnectionPool(url, min_size=min(2, settings.pool_max_size), max_size=settings.pool_max_size,
+                               kwargs=_pool_kwargs(settings), open=False, name="wuye-async",
+                               configure=_configure_async)
+    await pool.open()
+    try:
+        await pool.wait(timeout=30)
+    except Exception as e:
+        await pool.close()
+        raise DatabaseUnavailable(f"database pool could not connect: {e}") from e
+    return pool
+
+
+def open_pool(url: str, settings: DatabaseSettings) -> ConnectionPool:
+    """Open a connection pool and wait until it holds its minimum connections."""
+    pool = ConnectionPool(
+        url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        kwargs=_pool_kwargs(settings),
+        open=False,
+        name="wuye",
+        configure=_configure,
+    )
+    pool.open()
+    try:
+        pool.wait(timeout=30)
+    except Exception as e:
+        pool.close()
+        raise DatabaseUnavailable(f"database pool could not connect: {e}") from e
+    return pool
