@@ -70,7 +70,9 @@ sysdeps-postgis:
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Every benchmark, one after another (about half an hour); results in bench/results/.
 # wrk (Debian) is the load generator of the features benchmark.

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import PUBLIC, STAFF_ROLES, CurrentUser, Guard
 from api.deps import AppSettings, Connection
-from api.ogc import base
+from api.ogc_common import base
 from geo.errors import InvalidInput
 from geo.programme import acceptance, inspections, remediation, surveys
 from maps import report

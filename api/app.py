@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from api import acceptance, admin, auth, cases, errors, maps, ogc, open311, security
+from api import acceptance, admin, auth, cases, errors, maps, ogc, ogc_edit, open311, security
 from api.deps import AppCatalogue, Connection
 from geo.access import users
 from geo.cases.jobs import Escalator
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
     app.include_router(acceptance.router)
     app.include_router(maps.router)
     ogc.install(app)
+    app.include_router(ogc_edit.router)  # writes (Part 4) beside the reads
 
     @app.get("/health", tags=["service"], summary="数据库、PostGIS 与迁移状态",
              dependencies=[Depends(auth.PUBLIC)])

@@ -17,6 +17,7 @@ from geo.cases import idempotency
 from geo.cases import workflow as cases
 from geo.cases.stats import case_stats, to_csv, to_xlsx
 from geo.io import photos
+from geo.programme import inspections
 
 router = APIRouter(tags=["cases"])
 WORKERS = Guard(*cases.WORKERS, description="staff and assigned units, in scope", scoped="code")
@@ -147,7 +148,9 @@ def post_action(code: str, body: Action, conn: Connection, settings: AppSettings
     recategorise, move. Illegal moves answer 409."""
     feature = cases.act(conn, user, code, body.action, district_code=settings.district.district_code,
                         note=body.note, unit_code=body.unit_code, duplicate_of=body.duplicate_of,
-                        category_code=body.category, lon=body.lon, lat=body.lat, coord_sys=body.coord_sys)
+                        category_code=body.category, lon=body.lon, lat=body.lat, coord_sys=body.coord_sys,
+                        on_verified=inspections.case_recorder(district_code=settings.district.district_code,
+                                                              actor=user.actor))
     return JSONResponse(feature, media_type="application/geo+json")
 
 

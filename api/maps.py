@@ -20,10 +20,11 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection
-from api.ogc import base, layer, tile_response
+from api.ogc_common import base, layer, tile_response
 from geo.errors import ConfigError, NotFound
 from geo.features import items as ft
 from geo.features import overview
+from geo.spatial import crs as crsmod
 from maps import pages, snapshot
 from maps.assets import resolve
 from maps.settings import MapSettings
@@ -110,7 +111,7 @@ def _zone(conn: Any, cat: Any, settings: Any, code: str) -> dict[str, Any]:
     """The zone's feature (404 naming the code when there is none)."""
     try:
         _, body = ft.item(conn, cat["zones"], code, district_code=settings.district.district_code,
-                          out=ft.DEFAULT_CRS, links=b"")
+                          out=crsmod.DEFAULT_CRS, links=b"")
     except NotFound as e:
         raise NotFound(f"no zone '{code}'; see /collections/zones/items", field="code") from e
     zone: dict[str, Any] = orjson.loads(body)
@@ -195,16 +196,6 @@ def static_asset(root: str, asset: str) -> FileResponse:
     if path is None:
         raise NotFound(f"no static file '{root}/{asset}'", field="path")
     return FileResponse(path, headers={"Cache-Control": STATIC_CACHE})
-
-
-def landing_links(conn: Connection, cat: AppCatalogue, settings: AppSettings, base_url: str) -> list[dict[str, str]]:
-    """Links from the landing page to every map page and every zone's map."""
-    spec = cat["zones"]
-    query = ft.parse_items_query(spec, {"limit": "1000", "properties": "name", "sortby": "code"})
-    body = orjson.loads(ft.items(conn, spec, query, district_code=settings.district.district_code, links=b"",
-                                 page_href=""))
-    zones = [(f["id"], f["properties"].get("name") or f["id"]) for f in body["features"]]
-    return pages.landing_links(base_url, zones)
 
 
 @contextmanager

@@ -8,170 +8,59 @@ SQL; the items and tile bodies are bytes straight from PostGIS.
 from __future__ import annotations
 
 import html
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api import auth
 from api.deps import Connection
-from geo.errors import InvalidInput, UnknownLayer
+from api.ogc_common import (
+    CONFORMANCE,
+    GEOJSON,
+    JSON,
+    MVT,
+    OPENAPI,
+    CollectionId,
+    FeatureId,
+    base,
+    json_response,
+    layer,
+    link,
+    query_params,
+    render_html,
+    state,
+    tile_response,
+    wants_html,
+)
 from geo.features import items as ft
 from geo.features import tiles as tl
 from geo.features.cql import FUNCTIONS
 from geo.settings import Settings
+from geo.spatial import crs as crsmod
 from layers.catalogue import Catalogue, LayerSpec
+from maps import pages
 
 # Reads are public; api/ogc_edit.py guards the writes.
 router = APIRouter(tags=["OGC API Features"], dependencies=[Depends(auth.PUBLIC)])
 tiles_router = APIRouter(tags=["OGC API Tiles"], dependencies=[Depends(auth.PUBLIC)])
 
-GEOJSON = "application/geo+json"
-JSON = "application/json"
-MVT = "application/vnd.mapbox-vector-tile"
-OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
-CONFORMANCE = [
-    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
-    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
-    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
-    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
-    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
-    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
-    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
-    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
-    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
-    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
-    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
-    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
-    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
-    "http://www.opengis.net/spec/cql2/1.0/conf/functions",
-    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
-    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
-    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/optimistic-locking-etags",
-    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/sortables",
-    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/dataset-tilesets",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
-    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
-]
-
-CollectionId = Annotated[str, Path(description="collection (layer) name, e.g. zones")]
-FeatureId = Annotated[str, Path(description="the feature's stable code")]
-
-
-# -- request helpers --------------------------------------------------------------------------------
-def query_params(request: Request, allowed: set[str] | frozenset[str] = frozenset({"f"})) -> dict[str, str]:
-    """The query string as a dict; a repeated key or one not in ``allowed`` is 400."""
-    seen: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        if key in seen:
-            raise InvalidInput(f"query parameter '{key}' is given more than once", field=key)
-        seen[key] = value
-    for key in seen:
-        if key not in allowed:
-            raise InvalidInput(f"unknown query parameter '{key}'", field=key)
-    return seen
-
-
-def wants_html(request: Request, params: dict[str, str]) -> bool:
-    """``f=html``, or a browser's Accept header (text/html before any JSON type)."""
-    f = params.get("f")
-    if f is not None:
-        if f not in ("html", "json", "geojson", "jsonfg", "mvt"):
-            raise InvalidInput(f"f '{f}' is not one of html, json", field="f")
-        return f == "html"
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "json" not in accept.split("text/html")[0]
-
-
-def state(request: Request) -> tuple[Catalogue, Settings]:
-    """The catalogue and settings on app.state, read directly: each sync dependency would cost a
-    threadpool hop per request on the hottest paths."""
-    return request.app.state.catalogue, request.app.state.settings
-
-
-def layer(catalogue: Catalogue, collection_id: str) -> LayerSpec:
-    """The catalogue's spec for a collection id (404 when there is none)."""
-    if collection_id not in catalogue:
-        raise UnknownLayer(f"no collection '{collection_id}'; see /collections", field="collectionId")
-    return catalogue[collection_id]
-
-
-def base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-def link(href: str, rel: str, type_: str, title: str) -> dict[str, str]:
-    return {"href": href, "rel": rel, "type": type_, "title": title}
-
-
-def json_response(body: Any, request: Request, params: dict[str, str], *, title: str,
-                  media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
-    """JSON, or the simple HTML view of the same body."""
-    if wants_html(request, params):
-        return HTMLResponse(render_html(title, body), headers=headers)
-    return Response(orjson.dumps(body), media_type=media_type, headers=headers)
-
-
-# -- HTML view ---------------------------------------------------------------------------------------
-def _cell(value: Any) -> str:
-    if isinstance(value, dict | list):
-        return html.escape(orjson.dumps(value).decode()[:300])
-    return html.escape("" if value is None else str(value))
-
-
-def render_html(title: str, body: Any) -> str:
-    """A plain page: the links, a table of the features or members, and the JSON itself."""
-    parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}"
-             "</title><style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>"]
-    if isinstance(body, dict):
-        for key in ("description", "numberMatched", "numberReturned"):
-            if key in body:
-                parts.append(f"<p><b>{key}</b>: {_cell(body[key])}</p>")
-        parts.append("<ul>")
-        for lk in body.get("links", []):
-            parts.append(f"<li><a href='{html.escape(lk['href'])}'>{html.escape(lk.get('title', lk['rel']))}"
-                         f"</a> ({html.escape(lk['rel'])}, {html.escape(lk.get('type', ''))})</li>")
-        parts.append("</ul>")
-        rows = body.get("features") or body.get("collections")
-        if rows is None and body.get("type") == "Feature":
-            rows = [body]
-        if rows:
-            first = rows[0].get("properties", rows[0])
-            cols = [c for c in first if not isinstance(first[c], dict | list) or c == "crs"][:12]
-            parts.append("<table><tr><th>id</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-                         + "</tr>")
-            for row in rows:
-                props = row.get("properties", row)
-                parts.append(f"<tr><td>{_cell(row.get('id'))}</td>"
-                             + "".join(f"<td>{_cell(props.get(c))}</td>" for c in cols) + "</tr>")
-            parts.append("</table>")
-    parts.append("<details><summary>JSON</summary><pre>"
-                 + html.escape(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()[:200_000])
-                 + "</pre></details></body></html>")
-    return "".join(parts)
-
-
 # -- landing, conformance, API document ------------------------------------------------------------
+def landing_links(conn: Connection, cat: Catalogue, settings: Settings, base_url: str) -> list[dict[str, str]]:
+    """Links from the landing page to every map page and every zone's map."""
+    spec = cat["zones"]
+    query = ft.parse_items_query(spec, {"limit": "1000", "properties": "name", "sortby": "code"})
+    body = orjson.loads(ft.items(conn, spec, query, district_code=settings.district.district_code, links=b"",
+                                 page_href=""))
+    zones = [(f["id"], f["properties"].get("name") or f["id"]) for f in body["features"]]
+    return pages.landing_links(base_url, zones)
+
+
 @router.get("/", summary="入口 landing page")
 def landing(request: Request, conn: Connection) -> Response:
     cat, settings = state(request)
-    from api.maps import landing_links  # the map pages and every zone's map (HTML links)
-
     params = query_params(request)
     b = base(request)
     body = {
@@ -217,8 +106,8 @@ def collection_doc(spec: LayerSpec, b: str, extent: list[float] | None) -> dict[
         "title": f"{spec.title_zh} {spec.title_en}",
         "description": spec.description_zh or spec.title_zh,
         "itemType": "feature",
-        "crs": ft.supported_crs(),
-        "storageCrs": ft.crs_uri(spec.srid),
+        "crs": crsmod.supported_crs(),
+        "storageCrs": crsmod.crs_uri(spec.srid),
         "x-wuye-change": spec.change,
         "x-wuye-geometry": spec.geometry,
         "links": [
@@ -233,7 +122,7 @@ def collection_doc(spec: LayerSpec, b: str, extent: list[float] | None) -> dict[
         ],
     }
     if extent is not None:
-        doc["extent"] = {"spatial": {"bbox": [extent], "crs": ft.CRS84}}
+        doc["extent"] = {"spatial": {"bbox": [extent], "crs": crsmod.CRS84}}
     return doc
 
 
@@ -246,7 +135,7 @@ def collections(request: Request, conn: Connection) -> Response:
     body = {"links": [link(f"{b}/collections", "self", JSON, "图层 collections"),
                       link(f"{b}/collections?f=html", "alternate", "text/html", "图层 HTML")],
             "collections": [collection_doc(cat[name], b, extent) for name in cat],
-            "crs": ft.supported_crs()}
+            "crs": crsmod.supported_crs()}
     return json_response(body, request, params, title="Collections 图层")
 
 
@@ -305,7 +194,7 @@ def get_item(collection_id: CollectionId, feature_id: FeatureId, request: Reques
     cat, settings = state(request)
     spec = layer(cat, collection_id)
     params = query_params(request, {"f", "crs"})
-    out = ft.parse_crs(params.get("crs"))
+    out = crsmod.parse_crs(params.get("crs"))
     c = f"{base(request)}/collections/{spec.name}"
     links = [link(f"{c}/items/{feature_id}", "self", GEOJSON, "本要素 this feature"),
              link(f"{c}/items/{feature_id}?f=html", "alternate", "text/html", "HTML"),
@@ -323,20 +212,6 @@ def get_item(collection_id: CollectionId, feature_id: FeatureId, request: Reques
 
 
 # -- tiles -----------------------------------------------------------------------------------------------
-TILE_CACHE = "public, max-age=60, must-revalidate"
-
-
-def tile_response(request: Request, data: bytes) -> Response:
-    """A vector tile with its ETag: 304 when the client has it, 204 when it is empty."""
-    tag = tl.etag(data)
-    headers = {"ETag": tag, "Cache-Control": TILE_CACHE}
-    if request.headers.get("if-none-match") == tag:
-        return Response(status_code=304, headers=headers)
-    if not data:
-        return Response(status_code=204, headers=headers)
-    return Response(data, media_type=MVT, headers=headers)
-
-
 @tiles_router.get("/tileMatrixSets", summary="瓦片矩阵集 tile matrix sets")
 def tile_matrix_sets(request: Request) -> Response:
     params = query_params(request)
@@ -371,7 +246,7 @@ def _tileset(b: str, prefix: str, title: str, layers: list[LayerSpec],
                         **{a: {"type": "string"} for a in tl.map_attributes(s)}}}} for s in layers],
     }
     if extent is not None:
-        doc["boundingBox"] = {"lowerLeft": extent[:2], "upperRight": extent[2:], "crs": ft.CRS84}
+        doc["boundingBox"] = {"lowerLeft": extent[:2], "upperRight": extent[2:], "crs": crsmod.CRS84}
         doc["tileMatrixSetLimits"] = [tl.tile_range(extent, z) for z in range(tl.MAX_ZOOM + 1)]
     return doc
 
@@ -474,11 +349,8 @@ def _to_openapi30(node: Any) -> Any:
 
 def install(app: FastAPI) -> None:
     """Mount the OGC routers and serve the OpenAPI 3.0 document at /api."""
-    from api import ogc_edit  # writes (Part 4) live beside the reads
-
     app.openapi_version = "3.0.3"
     app.include_router(router)
-    app.include_router(ogc_edit.router)
     app.include_router(tiles_router)
 
     @app.get("/api", include_in_schema=False, dependencies=[Depends(auth.PUBLIC)])

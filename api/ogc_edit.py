@@ -14,11 +14,12 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection
-from api.ogc import GEOJSON, JSON, CollectionId, FeatureId, base, layer, link, query_params
+from api.ogc_common import GEOJSON, JSON, CollectionId, FeatureId, base, layer, link, query_params
 from geo.access.scope import Principal
 from geo.errors import InvalidInput
 from geo.features import edits
 from geo.features import items as ft
+from geo.spatial import crs as crsmod
 from layers.catalogue import Catalogue, LayerSpec
 
 router = APIRouter(tags=["OGC API Features: edits"])
@@ -33,7 +34,7 @@ ContentCrs = Annotated[str | None, Header(alias="Content-Crs", description="CRS 
 
 
 def _geometry(spec: LayerSpec, geometry: Any, content_crs: str | None) -> Any:
-    crs = ft.parse_crs(content_crs.strip().strip("<>") if content_crs else None, field="Content-Crs")
+    crs = crsmod.parse_crs(content_crs.strip().strip("<>") if content_crs else None, field="Content-Crs")
     return edits.parse_geometry(geometry, srid=crs.srid, lat_first=crs.lat_first, storage_srid=spec.srid)
 
 
@@ -50,7 +51,7 @@ def _feature_response(request: Request, conn: Any, spec: LayerSpec, code: str, d
     c = f"{base(request)}/collections/{spec.name}"
     links = orjson.dumps([link(f"{c}/items/{code}", "self", GEOJSON, "本要素 this feature"),
                           link(c, "collection", JSON, spec.title_zh)])[1:-1]
-    version, body = ft.item(conn, spec, code, district_code=district, out=ft.DEFAULT_CRS, links=links)
+    version, body = ft.item(conn, spec, code, district_code=district, out=crsmod.DEFAULT_CRS, links=links)
     return Response(body, status_code=status, media_type=GEOJSON,
                     headers={"ETag": f'"{version}"', **(headers or {})})
 

@@ -20,6 +20,10 @@ GEOMETRY_TYPES: tuple[str, ...] = ("Point", "MultiPoint", "LineString", "MultiLi
 ATTR_TYPES: tuple[str, ...] = ("text", "integer", "real", "boolean", "date", "text_list")
 CHANGE_MODES: tuple[str, ...] = ("editable", "read-only", "workflow")
 STORAGE_SRID = 4490
+# The case workflow's states (labels in vocabulary.toml): open ones can still move, closed ones are
+# terminal. Here, below geo/, because cases, statistics and acceptance all count by them.
+OPEN_CASE_STATES = ("reported", "registered", "dispatched", "in_progress", "handled", "reopened")
+CLOSED_CASE_STATES = ("closed", "rejected", "duplicate")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 # Columns every layer table has, in table order, before the spec's attributes.

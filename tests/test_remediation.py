@@ -447,7 +447,8 @@ def test_closing_a_case_on_a_facility_records_an_inspection_in_its_transaction(d
         for action, note in (("register", None), ("dispatch", None), ("handle", "已更换灯泡")):
             cases.act(conn, ADMIN, code, action, district_code=DISTRICT, note=note)
         assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (0,)
-        cases.act(conn, ADMIN, code, "verify", district_code=DISTRICT)
+        cases.act(conn, ADMIN, code, "verify", district_code=DISTRICT,
+                  on_verified=inspections.case_recorder(district_code=DISTRICT, actor=ADMIN.actor))
         conn.commit()
         history = inspections.history(conn, ADMIN, "street_lights", light)
     assert history["condition"] == "normal"

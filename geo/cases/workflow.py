@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -25,18 +26,18 @@ from geo.access.scope import Principal, zone_scope
 from geo.cases.categories import Category, categories, category
 from geo.cases.idempotency import CLAIM_CONSTRAINT, Claim, Claimed
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
-from geo.programme.inspections import record_for_case
 from geo.spatial.coords import to_storage
 from geo.spatial.crs import METRIC_SRID
 from geo.workcal import calendar
+from layers.catalogue import CLOSED_CASE_STATES, OPEN_CASE_STATES
 
 FACILITY_RADIUS_M = 30.0
 DUPLICATE_RADIUS_M = 50.0
 DUPLICATE_DAYS = 7
 MAX_DESCRIPTION = 2000
 PUBLIC_ROUNDING_M = 50.0
-OPEN_STATES = ("reported", "registered", "dispatched", "in_progress", "handled", "reopened")
-CLOSED_STATES = ("closed", "rejected", "duplicate")
+OPEN_STATES = OPEN_CASE_STATES
+CLOSED_STATES = CLOSED_CASE_STATES
 STATE_NAMES = {"reported": "已上报", "registered": "已立案", "rejected": "不予立案", "dispatched": "已派遣",
                "in_progress": "处置中", "handled": "已处理", "closed": "已结案", "reopened": "重新处置",
                "duplicate": "重复"}
@@ -488,8 +489,13 @@ def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_
 def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, *, district_code: str,
         note: str | None = None, unit_code: str | None = None, duplicate_of: str | None = None,
         category_code: str | None = None, lon: float | None = None, lat: float | None = None,
-        coord_sys: str = "cgcs2000") -> dict[str, Any]:
-    """Move a case through its workflow (one transaction, one event); 409 for an illegal move."""
+        coord_sys: str = "cgcs2000", on_verified: Callable[[psycopg.Connection, int], object] | None = None,
+        ) -> dict[str, Any]:
+    """Move a case through its workflow (one transaction, one event); 409 for an illegal move.
+
+    ``on_verified(conn, case_id)`` runs inside the transaction when the move is ``verify``: the API
+    passes the programme's inspection recorder (a case closed on a facility is an inspection of it),
+    which lives above this room."""
     move = MOVES.get(action)
     if move is None:
         raise InvalidInput(f"action '{action}' is unknown; allowed: {', '.join(MOVES)}", field="action")
@@ -514,8 +520,8 @@ def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, 
             "WHERE id = %s", [target, target, case_id])
         event(conn, case_id, district_code=district_code, actor=principal.actor, action=action,
               from_state=state, to_state=target, note=note, details={**details, "from_unit": old_unit})
-        if action == "verify":  # closing a case on a facility is an inspection of it (issue 6)
-            record_for_case(conn, case_id, district_code=district_code, actor=principal.actor)
+        if action == "verify" and on_verified is not None:
+            on_verified(conn, case_id)
     return case_detail(conn, code, principal=principal, district_code=district_code)
 
 

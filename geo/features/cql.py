@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lark
 import shapely
@@ -28,10 +28,7 @@ from pygeofilter.parsers.cql2_json import parse as parse_json
 from pygeofilter.parsers.cql2_text import parse as parse_text
 
 from geo.errors import InvalidInput
-from geo.spatial.crs import METRIC_SRID, STORAGE_SRID
-
-if TYPE_CHECKING:
-    from geo.features.items import Crs
+from geo.spatial.crs import METRIC_SRID, STORAGE_SRID, Crs
 
 Add = Callable[..., sql.Composable]  # (value, cast=None) -> placeholder
 GEOMETRY_NAMES = ("geometry", "geom")

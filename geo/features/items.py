@@ -26,6 +26,7 @@ from psycopg import sql
 from geo.errors import InvalidInput, NotFound
 from geo.features import cql
 from geo.spatial import crs as crsmod
+from geo.spatial.crs import DEFAULT_CRS, Crs, parse_crs
 from layers.catalogue import Attribute, LayerSpec
 
 DEFAULT_LIMIT = 100
@@ -35,56 +36,10 @@ MAX_LIMIT = 10_000
 COUNT_FACTOR = 10
 MIN_COUNT_CAP = 10_000
 
-CRS84 = crsmod.CRS84_URI
-SUPPORTED_SRIDS: tuple[int, ...] = (crsmod.WGS84_SRID, crsmod.STORAGE_SRID, crsmod.METRIC_SRID,
-                                    crsmod.WEB_MERCATOR_SRID)
-# EPSG:4326 and EPSG:4490 are latitude-first by their EPSG definition; CRS84 is lon/lat.
-_LAT_FIRST = {crsmod.WGS84_SRID, crsmod.STORAGE_SRID}
 COMMON_PARAMS = frozenset({"f", "limit", "bbox", "bbox-crs", "crs", "datetime", "properties", "sortby",
                            "filter", "filter-lang", "filter-crs", "cursor"})
 # Columns every layer exposes besides its spec attributes (read-only to clients).
 META_PROPERTIES: tuple[tuple[str, str], ...] = (("version", "integer"), ("updated_at", "timestamp"))
-
-
-def crs_uri(srid: int) -> str:
-    """The OGC URI of an EPSG code."""
-    return f"http://www.opengis.net/def/crs/EPSG/0/{srid}"
-
-
-def supported_crs() -> list[str]:
-    """Every CRS the API can answer in, as OGC URIs (CRS84 first, the default)."""
-    return [CRS84, *(crs_uri(s) for s in SUPPORTED_SRIDS)]
-
-
-@dataclass(frozen=True)
-class Crs:
-    """A CRS as a request names it: EPSG code, whether axes come lat first, its URI."""
-
-    srid: int
-    lat_first: bool
-    uri: str
-
-    @property
-    def digits(self) -> int:
-        return 7 if self.srid != crsmod.METRIC_SRID and self.srid != crsmod.WEB_MERCATOR_SRID else 3
-
-
-DEFAULT_CRS = Crs(crsmod.WGS84_SRID, False, CRS84)
-
-
-def parse_crs(text: str | None, *, field: str = "crs") -> Crs:
-    """CRS84 (default, lon/lat) or one of the EPSG codes the API supports (EPSG axis order)."""
-    if text is None or not text.strip():
-        return DEFAULT_CRS
-    value = text.strip().strip("[]")  # OGC "safe CURIE" form [EPSG:4326]
-    srid = crsmod.parse_srid(value, field=field)
-    is_crs84 = srid == crsmod.WGS84_SRID and "crs84" in value.lower()
-    if srid not in SUPPORTED_SRIDS:
-        raise InvalidInput(f"{field} '{text}' is not offered; use one of: {', '.join(supported_crs())}",
-                           field=field)
-    if is_crs84:
-        return DEFAULT_CRS
-    return Crs(srid, srid in _LAT_FIRST, crs_uri(srid))
 
 
 def _number(text: str, field: str) -> float:

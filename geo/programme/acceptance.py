@@ -22,11 +22,11 @@ from typing import Any
 
 import psycopg
 
-from geo.cases.workflow import CLOSED_STATES
 from geo.errors import NotFound
 from geo.programme import inspections, surveys
 from geo.settings import AcceptanceSettings
 from geo.workcal import calendar
+from layers.catalogue import CLOSED_CASE_STATES
 
 VERDICTS = {"pass": "通过", "redo": "补课", None: "无调查答卷，不作结论"}
 
@@ -71,7 +71,7 @@ def _cases(conn: psycopg.Connection, district_code: str, zone_code: str | None,
         " count(*) FILTER (WHERE state <> ALL(%(closed)s) AND due_at + %(grace)s < now()) "
         "FROM cases WHERE district_code = %(district)s AND zone_code IS NOT NULL "
         " AND (%(zone)s::text IS NULL OR zone_code = %(zone)s) GROUP BY zone_code",
-        {"closed": list(CLOSED_STATES), "grace": grace, "district": district_code, "zone": zone_code}).fetchall()
+        {"closed": list(CLOSED_CASE_STATES), "grace": grace, "district": district_code, "zone": zone_code}).fetchall()
     keys = ("cases", "open", "closed", "closed_on_time", "overdue", "overdue_beyond_grace")
     return {r[0]: dict(zip(keys, map(int, r[1:]), strict=True)) for r in rows}
 

@@ -3,7 +3,7 @@
 A facility's ``condition`` is its latest inspection's (latest date, then latest
 record): every write here updates the facility rows it touched, set-based, in
 the same transaction. Closing a case linked to a facility records an
-inspection (:func:`record_for_case`, called from ``geo.cases.act``).
+inspection (:func:`record_for_case`, passed to ``geo.cases.workflow.act`` by the API).
 
 Scope: a zone-scoped caller records and reads inspections only of facilities
 lying in a zone they act in (:func:`geo.access.area_scope` in the WHERE
@@ -13,6 +13,7 @@ clause); anything else is 404, as if it did not exist. Administrators (and the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -163,6 +164,11 @@ def record_for_case(conn: psycopg.Connection, case_id: int, *, district_code: st
     _insert(conn, [item], district_code=district_code, actor=actor, source="case", case_id=case_id)
     _refresh(conn, layer, [code])
     return True
+
+
+def case_recorder(*, district_code: str, actor: str) -> Callable[[psycopg.Connection, int], bool]:
+    """The ``on_verified`` hook of :func:`geo.cases.workflow.act`: records the closing inspection."""
+    return lambda conn, case_id: record_for_case(conn, case_id, district_code=district_code, actor=actor)
 
 
 def import_file(conn: psycopg.Connection, principal: Principal, path: Path, *, district_code: str,

@@ -23,9 +23,9 @@ from psycopg import sql
 from geo.access.scope import Principal, zone_scope
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.features.edits import parse_geometry
-from geo.features.items import parse_crs
 from geo.io import photos
 from geo.spatial import crs as crsmod
+from geo.spatial.crs import parse_crs
 from geo.spatial.reference import district_boundary
 from geo.spatial.validate import validate_geometry
 from geo.workcal import today  # re-exported: remediation.today() is the module's clock

@@ -8,6 +8,7 @@ district). GeoJSON is CRS84 by definition (RFC 7946).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 
 from pyproj import CRS, Transformer
@@ -65,3 +66,52 @@ def transformer(src: int, dst: int) -> Transformer:
 def is_geographic(srid: int) -> bool:
     """True for lon/lat CRSs (degrees)."""
     return bool(crs_of(srid).is_geographic)
+
+
+# -- CRS as requests name them (OGC API Features Part 2) --------------------------------------------
+CRS84 = CRS84_URI
+SUPPORTED_SRIDS: tuple[int, ...] = (WGS84_SRID, STORAGE_SRID, METRIC_SRID,
+                                    WEB_MERCATOR_SRID)
+# EPSG:4326 and EPSG:4490 are latitude-first by their EPSG definition; CRS84 is lon/lat.
+_LAT_FIRST = {WGS84_SRID, STORAGE_SRID}
+
+
+def crs_uri(srid: int) -> str:
+    """The OGC URI of an EPSG code."""
+    return f"http://www.opengis.net/def/crs/EPSG/0/{srid}"
+
+
+def supported_crs() -> list[str]:
+    """Every CRS the API can answer in, as OGC URIs (CRS84 first, the default)."""
+    return [CRS84, *(crs_uri(s) for s in SUPPORTED_SRIDS)]
+
+
+@dataclass(frozen=True)
+class Crs:
+    """A CRS as a request names it: EPSG code, whether axes come lat first, its URI."""
+
+    srid: int
+    lat_first: bool
+    uri: str
+
+    @property
+    def digits(self) -> int:
+        return 7 if self.srid != METRIC_SRID and self.srid != WEB_MERCATOR_SRID else 3
+
+
+DEFAULT_CRS = Crs(WGS84_SRID, False, CRS84)
+
+
+def parse_crs(text: str | None, *, field: str = "crs") -> Crs:
+    """CRS84 (default, lon/lat) or one of the EPSG codes the API supports (EPSG axis order)."""
+    if text is None or not text.strip():
+        return DEFAULT_CRS
+    value = text.strip().strip("[]")  # OGC "safe CURIE" form [EPSG:4326]
+    srid = parse_srid(value, field=field)
+    is_crs84 = srid == WGS84_SRID and "crs84" in value.lower()
+    if srid not in SUPPORTED_SRIDS:
+        raise InvalidInput(f"{field} '{text}' is not offered; use one of: {', '.join(supported_crs())}",
+                           field=field)
+    if is_crs84:
+        return DEFAULT_CRS
+    return Crs(srid, srid in _LAT_FIRST, crs_uri(srid))
