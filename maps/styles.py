@@ -77,6 +77,7 @@ def texts(lang: str) -> dict[str, str]:
 
 
 def layer_title(spec: LayerSpec, lang: str) -> str:
+    """A layer's title in the page's language (zh or en)."""
     return spec.title_en if lang == "en" else spec.title_zh
 
 

@@ -43,6 +43,7 @@ class Principal:
 
     @property
     def is_anonymous(self) -> bool:
+        """True for a caller who has not signed in."""
         return self.role == "anonymous"
 
     @property

@@ -27,10 +27,12 @@ class Escalator:
         self._thread = threading.Thread(target=self._run, name="wuye-escalator", daemon=True)
 
     def start(self) -> None:
+        """Start the background thread (not when the interval is 0)."""
         if self.interval > 0:
             self._thread.start()
 
     def stop(self) -> None:
+        """Ask the thread to stop and wait up to 10 s for it."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)

@@ -98,6 +98,7 @@ class Filter:
     srid: int
 
     def to_sql(self, add: Add) -> sql.Composable:
+        """The filter as an SQL predicate; ``add`` binds each value as a placeholder."""
         return _Translator(self.kinds, self.srid, add).predicate(self.tree)
 
 

@@ -153,6 +153,8 @@ def _split_names(text: str, field: str, allowed: Mapping[str, str]) -> list[str]
 
 @dataclass(frozen=True)
 class SortKey:
+    """One ``sortby`` key: a property name and its direction."""
+
     name: str
     descending: bool
 

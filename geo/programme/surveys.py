@@ -68,6 +68,7 @@ class Answer:
 
     @property
     def round_label(self) -> str:
+        """The answer's survey round, or its year when none was given."""
         return self.round or str(self.answered_on.year)
 
 

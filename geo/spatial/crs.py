@@ -96,6 +96,7 @@ class Crs:
 
     @property
     def digits(self) -> int:
+        """Decimal places that keep about a centimetre in this CRS's units."""
         return 7 if self.srid != METRIC_SRID and self.srid != WEB_MERCATOR_SRID else 3
 
 

@@ -44,14 +44,17 @@ class Cluster:
 
     @property
     def data(self) -> Path:
+        """The cluster's data directory."""
         return self.root / "data"
 
     @property
     def run_dir(self) -> Path:
+        """The directory of the server's unix socket."""
         return self.root / "run"
 
     @property
     def log(self) -> Path:
+        """The server's log file."""
         return self.root / "postgres.log"
 
 
