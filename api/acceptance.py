@@ -25,14 +25,16 @@ from maps import report
 router = APIRouter(tags=["acceptance"])
 PLANNERS = Guard(*remediation.STAFF, description="sub-district staff and administrators")
 # A task outside the caller's zones is 404 (its moves and photos).
-REMEDIATORS = Guard(*remediation.WORKERS, description="sub-district staff, property teams, administrators",
-                    scoped="code")
+REMEDIATORS = Guard(
+    *remediation.WORKERS, description="sub-district staff, property teams, administrators", scoped="code"
+)
 # Staff who read what lies in their zones (remediation photos, maintenance records); planners district-wide.
 ZONE_READERS = ("admin", "planner", "subdistrict_staff", "property_team", "contractor")
 PHOTO_READERS = Guard(*ZONE_READERS, description="staff whose zones cover the task", scoped="code")
 # Inspections are scoped by where the facility lies: 404 for one outside the caller's zones.
-INSPECTORS = Guard("admin", "subdistrict_staff", "property_team", "contractor", description="maintenance staff",
-                   scoped="code")
+INSPECTORS = Guard(
+    "admin", "subdistrict_staff", "property_team", "contractor", description="maintenance staff", scoped="code"
+)
 INSPECTION_READERS = Guard(*ZONE_READERS, description="maintenance staff and planners", scoped="code")
 INSPECTION_IMPORTERS = Guard(*INSPECTORS.roles, description="maintenance staff (rows outside their zones refused)")
 SURVEYORS = Guard(*surveys.ENTRY_ROLES, description="survey teams and administrators")
@@ -49,11 +51,14 @@ class NewTask(BaseModel):
     planned_start: date | None = None
     planned_end: date | None = None
     geometry: dict[str, Any] | None = Field(
-        default=None, description="GeoJSON geometry, CRS84 lon/lat unless the Content-Crs header names another; "
-                                  "it must touch the task's zone")
+        default=None,
+        description="GeoJSON geometry, CRS84 lon/lat unless the Content-Crs header names another; "
+        "it must touch the task's zone",
+    )
     note: str | None = Field(default=None, max_length=2000)
-    before_photo: str | None = Field(default=None, max_length=500,
-                                     description="refused: upload the photo to POST /remediation/{code}/photos")
+    before_photo: str | None = Field(
+        default=None, max_length=500, description="refused: upload the photo to POST /remediation/{code}/photos"
+    )
 
 
 class TaskAction(BaseModel):
@@ -62,15 +67,19 @@ class TaskAction(BaseModel):
     action: str = Field(max_length=20)
     note: str | None = Field(default=None, max_length=2000)
     on: date | None = Field(default=None, alias="date", description="when it happened (default: today)")
-    after_photo: str | None = Field(default=None, max_length=500,
-                                    description="refused: upload the photo to POST /remediation/{code}/photos")
+    after_photo: str | None = Field(
+        default=None, max_length=500, description="refused: upload the photo to POST /remediation/{code}/photos"
+    )
 
 
 def _no_typed_photo(name: str, value: str | None, stage: str) -> None:
     # A typed-in path pointed at no stored file; say where photos go now rather than drop it silently.
     if value is not None:
-        raise InvalidInput(f"{name}: photos are uploaded, not referenced: POST /remediation/{{code}}/photos "
-                           f"(multipart 'photo', stage={stage})", field=name)
+        raise InvalidInput(
+            f"{name}: photos are uploaded, not referenced: POST /remediation/{{code}}/photos "
+            f"(multipart 'photo', stage={stage})",
+            field=name,
+        )
 
 
 class Deadline(BaseModel):
@@ -98,17 +107,23 @@ class NewAnswer(BaseModel):
     satisfied: bool
     surveyor: str | None = Field(default=None, max_length=100, description="default: the caller")
     round: str | None = Field(default=None, max_length=20, description="default: the answer date's year")
-    scores: dict[Literal["public_order", "sanitation", "public_safety", "public_facilities", "greening", "other"],
-                 Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
+    scores: dict[
+        Literal["public_order", "sanitation", "public_safety", "public_facilities", "greening", "other"],
+        Annotated[int, Field(ge=1, le=5)],
+    ] = Field(default_factory=dict)
     remark: str | None = Field(default=None, max_length=2000)
 
 
 # ------------------------------------------------------------------ remediation
 
+
 @router.get("/remediation", summary="整治任务（GeoJSON）", dependencies=[Depends(PUBLIC)])
-def get_remediation(conn: Connection, settings: AppSettings,
-                    zone: Annotated[str | None, Query(max_length=80)] = None,
-                    state: Annotated[str | None, Query(max_length=20)] = None) -> JSONResponse:
+def get_remediation(
+    conn: Connection,
+    settings: AppSettings,
+    zone: Annotated[str | None, Query(max_length=80)] = None,
+    state: Annotated[str | None, Query(max_length=20)] = None,
+) -> JSONResponse:
     """Every remediation task as a GeoJSON FeatureCollection (read-only; changed through actions)."""
     body = remediation.collection(conn, district_code=settings.district.district_code, zone_code=zone, state=state)
     return JSONResponse(body, media_type=GEOJSON)
@@ -123,64 +138,92 @@ def get_progress(conn: Connection, settings: AppSettings) -> list[dict[str, Any]
 @router.get("/remediation/{code}", summary="整治任务详情", dependencies=[Depends(PUBLIC)])
 def get_task(code: str, conn: Connection, settings: AppSettings) -> JSONResponse:
     """One task with its history."""
-    return JSONResponse(remediation.task(conn, code, district_code=settings.district.district_code),
-                        media_type=GEOJSON)
+    return JSONResponse(remediation.task(conn, code, district_code=settings.district.district_code), media_type=GEOJSON)
 
 
-@router.post("/remediation/{code}/actions", summary="整治任务处置（开始、完成、验收、返工）",
-             dependencies=[Depends(REMEDIATORS)])
-def post_task_action(code: str, body: TaskAction, conn: Connection, settings: AppSettings,
-                     user: CurrentUser) -> JSONResponse:
+@router.post(
+    "/remediation/{code}/actions", summary="整治任务处置（开始、完成、验收、返工）", dependencies=[Depends(REMEDIATORS)]
+)
+def post_task_action(
+    code: str, body: TaskAction, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> JSONResponse:
     """start, finish, verify (staff), redo (staff, with a note). Illegal moves answer 409."""
     _no_typed_photo("after_photo", body.after_photo, "after")
-    feature = remediation.act(conn, user, code, body.action, district_code=settings.district.district_code,
-                              note=body.note, on=body.on)
+    feature = remediation.act(
+        conn, user, code, body.action, district_code=settings.district.district_code, note=body.note, on=body.on
+    )
     return JSONResponse(feature, media_type=GEOJSON)
 
 
-@router.post("/remediation/{code}/photos", status_code=201, summary="上传整治前后照片",
-             dependencies=[Depends(REMEDIATORS)])
-def post_task_photo(code: str, conn: Connection, settings: AppSettings, user: CurrentUser,
-                    photo: Annotated[UploadFile, File()],
-                    stage: Annotated[str, Form(max_length=10, description="before (整治前) or after (整治后)")]
-                    ) -> dict[str, Any]:
+@router.post(
+    "/remediation/{code}/photos", status_code=201, summary="上传整治前后照片", dependencies=[Depends(REMEDIATORS)]
+)
+def post_task_photo(
+    code: str,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    photo: Annotated[UploadFile, File()],
+    stage: Annotated[str, Form(max_length=10, description="before (整治前) or after (整治后)")],
+) -> dict[str, Any]:
     """Attach a JPEG/PNG/WebP photo taken before or after the work (staff in the task's zone); the
     type is read from the content, the size limited by WUYE_MAX_PHOTO_BYTES, the name chosen by us."""
     data = photo.file.read(settings.server.max_photo_bytes + 1)
-    return remediation.add_photo(conn, user, code, stage=stage, data=data,
-                                 district_code=settings.district.district_code, root=settings.db.home,
-                                 max_bytes=settings.server.max_photo_bytes)
+    return remediation.add_photo(
+        conn,
+        user,
+        code,
+        stage=stage,
+        data=data,
+        district_code=settings.district.district_code,
+        root=settings.db.home,
+        max_bytes=settings.server.max_photo_bytes,
+    )
 
 
 @router.get("/remediation/{code}/photos/{photo_id}", summary="整治照片", dependencies=[Depends(PHOTO_READERS)])
-def get_task_photo(code: str, photo_id: int, conn: Connection, settings: AppSettings,
-                   user: CurrentUser) -> FileResponse:
+def get_task_photo(
+    code: str, photo_id: int, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> FileResponse:
     """One photo's bytes, for staff whose zones cover the task (404 otherwise)."""
-    path, content_type = remediation.photo_file(conn, user, code, photo_id,
-                                                district_code=settings.district.district_code,
-                                                root=settings.db.home)
+    path, content_type = remediation.photo_file(
+        conn, user, code, photo_id, district_code=settings.district.district_code, root=settings.db.home
+    )
     return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/zones/{code}/remediation", summary="小区整治任务、进度与阶段", dependencies=[Depends(PUBLIC)])
 def get_zone_remediation(code: str, conn: Connection, settings: AppSettings) -> JSONResponse:
     """The zone's tasks (GeoJSON), its progress and its phase calendar with overdue flags."""
-    return JSONResponse(remediation.zone_tasks(conn, code, district_code=settings.district.district_code),
-                        media_type=GEOJSON)
+    return JSONResponse(
+        remediation.zone_tasks(conn, code, district_code=settings.district.district_code), media_type=GEOJSON
+    )
 
 
-@router.post("/zones/{code}/remediation", status_code=201, summary="新增整治任务",
-             dependencies=[Depends(PLANNERS)])
-def post_zone_task(code: str, body: NewTask, conn: Connection, settings: AppSettings, user: CurrentUser,
-                   content_crs: Annotated[str | None, Header(alias="Content-Crs",
-                                                             description="CRS of the geometry")] = None
-                   ) -> JSONResponse:
+@router.post("/zones/{code}/remediation", status_code=201, summary="新增整治任务", dependencies=[Depends(PLANNERS)])
+def post_zone_task(
+    code: str,
+    body: NewTask,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the geometry")] = None,
+) -> JSONResponse:
     """Add a task to a zone in the caller's scope; its geometry is checked like a Part 4 edit."""
     _no_typed_photo("before_photo", body.before_photo, "before")
-    feature = remediation.create(conn, user, code, district_code=settings.district.district_code, item=body.item,
-                                 title=body.title, planned_start=body.planned_start, planned_end=body.planned_end,
-                                 geometry=body.geometry, geometry_crs=content_crs.strip().strip("<>") if content_crs
-                                 else None, note=body.note)
+    feature = remediation.create(
+        conn,
+        user,
+        code,
+        district_code=settings.district.district_code,
+        item=body.item,
+        title=body.title,
+        planned_start=body.planned_start,
+        planned_end=body.planned_end,
+        geometry=body.geometry,
+        geometry_crs=content_crs.strip().strip("<>") if content_crs else None,
+        note=body.note,
+    )
     return JSONResponse(feature, status_code=201, media_type=GEOJSON)
 
 
@@ -191,31 +234,38 @@ def get_phases(code: str, conn: Connection, settings: AppSettings) -> list[dict[
 
 
 @router.put("/zones/{code}/phases/{phase}", summary="设定阶段期限", dependencies=[Depends(PLANNERS)])
-def put_phase(code: str, phase: str, body: Deadline, conn: Connection, settings: AppSettings,
-              user: CurrentUser) -> list[dict[str, Any]]:
+def put_phase(
+    code: str, phase: str, body: Deadline, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> list[dict[str, Any]]:
     """Give the zone its own deadline for a phase."""
-    return remediation.set_phase_deadline(conn, user, code, phase, body.due_on,
-                                          district_code=settings.district.district_code)
+    return remediation.set_phase_deadline(
+        conn, user, code, phase, body.due_on, district_code=settings.district.district_code
+    )
 
 
 # ------------------------------------------------------------------ inspections
 
-@router.get("/facilities/{layer}/{code}/inspections", summary="设施巡查记录",
-            dependencies=[Depends(INSPECTION_READERS)])
+
+@router.get(
+    "/facilities/{layer}/{code}/inspections", summary="设施巡查记录", dependencies=[Depends(INSPECTION_READERS)]
+)
 def get_inspections(layer: str, code: str, conn: Connection, user: CurrentUser) -> dict[str, Any]:
     """The facility's condition (its latest inspection's) and its inspections, newest first
     (a facility in the caller's zones)."""
     return inspections.history(conn, user, layer, code)
 
 
-@router.post("/facilities/{layer}/{code}/inspections", status_code=201, summary="登记巡查",
-             dependencies=[Depends(INSPECTORS)])
-def post_inspection(layer: str, code: str, body: NewInspection, conn: Connection, settings: AppSettings,
-                    user: CurrentUser) -> dict[str, Any]:
+@router.post(
+    "/facilities/{layer}/{code}/inspections", status_code=201, summary="登记巡查", dependencies=[Depends(INSPECTORS)]
+)
+def post_inspection(
+    layer: str, code: str, body: NewInspection, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
     """Record an inspection of a facility in the caller's zones; the facility's condition becomes the
     latest inspection's."""
-    item = inspections.Inspection(layer, code, body.inspected_on, body.inspector or user.username, body.condition,
-                                  body.note, body.photo)
+    item = inspections.Inspection(
+        layer, code, body.inspected_on, body.inspector or user.username, body.condition, body.note, body.photo
+    )
     return inspections.record(conn, user, item, district_code=settings.district.district_code, actor=user.actor)
 
 
@@ -228,33 +278,47 @@ def _saved(upload: UploadFile, data: bytes, folder: str) -> Path:
     return path
 
 
-@router.post("/inspections/import", summary="批量导入巡查记录 (CSV/XLSX)",
-             dependencies=[Depends(INSPECTION_IMPORTERS)])
-def post_inspections_import(file: Annotated[UploadFile, File()], conn: Connection, settings: AppSettings,
-                            user: CurrentUser) -> dict[str, Any]:
+@router.post("/inspections/import", summary="批量导入巡查记录 (CSV/XLSX)", dependencies=[Depends(INSPECTION_IMPORTERS)])
+def post_inspections_import(
+    file: Annotated[UploadFile, File()], conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
     """All rows or none: a bad row answers 400 with every row's problems."""
     with tempfile.TemporaryDirectory() as folder:
         path = _saved(file, file.file.read(), folder)
-        n = inspections.import_file(conn, user, path, district_code=settings.district.district_code,
-                                    actor=user.actor)
+        n = inspections.import_file(conn, user, path, district_code=settings.district.district_code, actor=user.actor)
     return {"recorded": n}
 
 
 # ------------------------------------------------------------------ survey
 
+
 @router.post("/zones/{code}/survey", status_code=201, summary="录入入户调查答卷", dependencies=[Depends(SURVEYORS)])
-def post_answer(code: str, body: NewAnswer, conn: Connection, settings: AppSettings, user: CurrentUser,
-                replace: bool = False) -> dict[str, Any]:
+def post_answer(
+    code: str, body: NewAnswer, conn: Connection, settings: AppSettings, user: CurrentUser, replace: bool = False
+) -> dict[str, Any]:
     """One answer per household per round: a second is 409 naming the first, unless ``replace=true``."""
-    answer = surveys.Answer(code, body.household, body.answered_on, body.surveyor or user.username, body.satisfied,
-                            round=body.round, building=body.building,
-                            scores={f"score_{k}": v for k, v in body.scores.items()}, remark=body.remark)
+    answer = surveys.Answer(
+        code,
+        body.household,
+        body.answered_on,
+        body.surveyor or user.username,
+        body.satisfied,
+        round=body.round,
+        building=body.building,
+        scores={f"score_{k}": v for k, v in body.scores.items()},
+        remark=body.remark,
+    )
     return surveys.add(conn, user, answer, district_code=settings.district.district_code, replace=replace)
 
 
 @router.get("/zones/{code}/survey", summary="小区调查答卷", dependencies=[Depends(SURVEYORS)])
-def get_answers(code: str, conn: Connection, settings: AppSettings, user: CurrentUser,
-                round: Annotated[str | None, Query(max_length=20)] = None) -> dict[str, Any]:
+def get_answers(
+    code: str,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    round: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
     """The zone's figures and answers of a round (default: the round being judged)."""
     district = settings.district.district_code
     round_ = round or settings.acceptance.survey_round or surveys.latest_round(conn, district_code=district)
@@ -264,8 +328,13 @@ def get_answers(code: str, conn: Connection, settings: AppSettings, user: Curren
 
 
 @router.post("/surveys/import", summary="批量导入调查答卷 (CSV/XLSX)", dependencies=[Depends(SURVEYORS)])
-def post_survey_import(file: Annotated[UploadFile, File()], conn: Connection, settings: AppSettings,
-                       user: CurrentUser, replace: bool = False) -> dict[str, Any]:
+def post_survey_import(
+    file: Annotated[UploadFile, File()],
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    replace: bool = False,
+) -> dict[str, Any]:
     """All rows or none: a bad row (unknown zone, missing household, future date, household twice or
     already answered) answers 400 with every row's problems."""
     with tempfile.TemporaryDirectory() as folder:
@@ -275,34 +344,51 @@ def post_survey_import(file: Annotated[UploadFile, File()], conn: Connection, se
 
 # ------------------------------------------------------------------ acceptance
 
+
 @router.get("/zones/{code}/acceptance", summary="小区考核验收结论", dependencies=[Depends(REVIEWERS)])
 def get_acceptance(code: str, conn: Connection, settings: AppSettings) -> dict[str, Any]:
     """Figures and the computed verdict: 通过, 补课 with every failed criterion, or no verdict without answers."""
-    return acceptance.zone_acceptance(conn, code, district_code=settings.district.district_code,
-                                      rules=settings.acceptance)
+    return acceptance.zone_acceptance(
+        conn, code, district_code=settings.district.district_code, rules=settings.acceptance
+    )
 
 
 @router.get("/zones/{code}/acceptance.pdf", summary="小区考核验收报告 (PDF)", dependencies=[Depends(REVIEWERS)])
 def get_acceptance_pdf(code: str, request: Request, conn: Connection, settings: AppSettings) -> Response:
     """The zone's acceptance report as a PDF (Chinese, CJK font embedded), with the zone's map page as
     this server draws it in headless Chromium."""
-    pdf = report.zone_pdf(conn, code, base_url=base(request), district_code=settings.district.district_code,
-                          district_name=settings.district.district_name, rules=settings.acceptance)
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="acceptance-{code}.pdf"'})
+    pdf = report.zone_pdf(
+        conn,
+        code,
+        base_url=base(request),
+        district_code=settings.district.district_code,
+        district_name=settings.district.district_name,
+        rules=settings.acceptance,
+    )
+    return Response(
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="acceptance-{code}.pdf"'}
+    )
 
 
 @router.get("/acceptance", summary="全区考核验收汇总", dependencies=[Depends(REVIEWERS)])
-def get_summary(conn: Connection, settings: AppSettings,
-                f: Annotated[Literal["json", "pdf", "xlsx"], Query()] = "json") -> Response:
+def get_summary(
+    conn: Connection, settings: AppSettings, f: Annotated[Literal["json", "pdf", "xlsx"], Query()] = "json"
+) -> Response:
     """Every zone's figures and verdict; ``f=pdf`` or ``f=xlsx`` downloads the district summary."""
-    rows = acceptance.district_figures(conn, district_code=settings.district.district_code,
-                                       rules=settings.acceptance, with_conditions=f == "json")
+    rows = acceptance.district_figures(
+        conn, district_code=settings.district.district_code, rules=settings.acceptance, with_conditions=f == "json"
+    )
     if f == "xlsx":
-        return Response(report.summary_xlsx(rows), media_type=XLSX,
-                        headers={"Content-Disposition": 'attachment; filename="acceptance-summary.xlsx"'})
+        return Response(
+            report.summary_xlsx(rows),
+            media_type=XLSX,
+            headers={"Content-Disposition": 'attachment; filename="acceptance-summary.xlsx"'},
+        )
     if f == "pdf":
         html = report.summary_html(rows, district_name=settings.district.district_name, rules=settings.acceptance)
-        return Response(report.render_pdf(html), media_type="application/pdf",
-                        headers={"Content-Disposition": 'inline; filename="acceptance-summary.pdf"'})
+        return Response(
+            report.render_pdf(html),
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'inline; filename="acceptance-summary.pdf"'},
+        )
     return JSONResponse(rows)

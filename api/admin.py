@@ -54,21 +54,37 @@ def get_users(conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
 @router.post("/admin/users", status_code=201, summary="新增用户", dependencies=[Depends(ADMIN)])
 def post_user(body: NewUser, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
     """Create a user with a role and, for scoped roles, its scope."""
-    created = users.create_user(conn, username=body.username, password=body.password, role=body.role,
-                                district_code=settings.district.district_code, actor=user.actor,
-                                display_name=body.display_name, subdistrict_code=body.subdistrict_code,
-                                zone_codes=tuple(body.zone_codes), unit_code=body.unit_code)
+    created = users.create_user(
+        conn,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        district_code=settings.district.district_code,
+        actor=user.actor,
+        display_name=body.display_name,
+        subdistrict_code=body.subdistrict_code,
+        zone_codes=tuple(body.zone_codes),
+        unit_code=body.unit_code,
+    )
     return created.to_dict()
 
 
 @router.patch("/admin/users/{username}", summary="修改用户角色、范围或停用", dependencies=[Depends(ADMIN)])
-def patch_user(username: str, body: UserChange, conn: Connection, settings: AppSettings,
-               user: CurrentUser) -> dict[str, Any]:
+def patch_user(
+    username: str, body: UserChange, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
     """Change a user's role or scope, or disable (revoking every token) / enable them."""
-    changed = users.update_user(conn, username, actor=user.actor, district_code=settings.district.district_code,
-                                role=body.role, subdistrict_code=body.subdistrict_code,
-                                zone_codes=tuple(body.zone_codes) if body.zone_codes is not None else None,
-                                unit_code=body.unit_code, disabled=body.disabled)
+    changed = users.update_user(
+        conn,
+        username,
+        actor=user.actor,
+        district_code=settings.district.district_code,
+        role=body.role,
+        subdistrict_code=body.subdistrict_code,
+        zone_codes=tuple(body.zone_codes) if body.zone_codes is not None else None,
+        unit_code=body.unit_code,
+        disabled=body.disabled,
+    )
     return changed.to_dict()
 
 
@@ -81,13 +97,13 @@ def get_api_keys(conn: Connection, settings: AppSettings) -> list[dict[str, Any]
 @router.post("/admin/api-keys", status_code=201, summary="新增 Open311 api_key", dependencies=[Depends(ADMIN)])
 def post_api_key(body: NewApiKey, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
     """A new key for a client application; the secret is shown this once."""
-    key_id, key = users.create_api_key(conn, client_name=body.client_name,
-                                       district_code=settings.district.district_code, actor=user.actor)
+    key_id, key = users.create_api_key(
+        conn, client_name=body.client_name, district_code=settings.district.district_code, actor=user.actor
+    )
     return {"id": key_id, "client_name": body.client_name, "api_key": key}
 
 
-@router.delete("/admin/api-keys/{key_id}", status_code=204, summary="吊销 api_key",
-               dependencies=[Depends(ADMIN)])
+@router.delete("/admin/api-keys/{key_id}", status_code=204, summary="吊销 api_key", dependencies=[Depends(ADMIN)])
 def delete_api_key(key_id: int, conn: Connection, settings: AppSettings, user: CurrentUser) -> Response:
     """Revoke a key; clients using it get 401 from then on."""
     users.revoke_api_key(conn, key_id, district_code=settings.district.district_code, actor=user.actor)
@@ -95,18 +111,30 @@ def delete_api_key(key_id: int, conn: Connection, settings: AppSettings, user: C
 
 
 @router.get("/audit", summary="审计记录", dependencies=[Depends(ADMIN)])
-def get_audit(conn: Connection, settings: AppSettings,
-              user: Annotated[str | None, Query(max_length=64, description="actor")] = None,
-              table: Annotated[str | None, Query(max_length=64)] = None,
-              since: datetime | None = None, until: datetime | None = None,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+def get_audit(
+    conn: Connection,
+    settings: AppSettings,
+    user: Annotated[str | None, Query(max_length=64, description="actor")] = None,
+    table: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
     """Who changed what and when: admin actions, feature edits and imports, newest first."""
-    return audit_entries(conn, district_code=settings.district.district_code, actor=user, table=table,
-                         since=since, until=until, limit=limit)
+    return audit_entries(
+        conn,
+        district_code=settings.district.district_code,
+        actor=user,
+        table=table,
+        since=since,
+        until=until,
+        limit=limit,
+    )
 
 
 @router.get("/me/area", summary="我的工作范围", dependencies=[Depends(SIGNED_IN)])
 def get_my_area(conn: Connection, settings: AppSettings, user: CurrentUser) -> Response:
     """The zones (and own contract sections) the caller acts in, as GeoJSON."""
-    return Response(my_area(conn, user, district_code=settings.district.district_code),
-                    media_type="application/geo+json")
+    return Response(
+        my_area(conn, user, district_code=settings.district.district_code), media_type="application/geo+json"
+    )

@@ -21,8 +21,9 @@ from geo.store.health import health
 from layers.catalogue import Catalogue, load_catalogue
 
 
-def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None = None,
-               database: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, catalogue: Catalogue | None = None, database: str | None = None
+) -> FastAPI:
     """Build the app. ``database`` overrides the URL the settings resolve to (tests)."""
     settings = settings or Settings()
     catalogue = catalogue or load_catalogue()
@@ -32,9 +33,12 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
         url = database or database_url(settings.db)
         app.state.pool = open_pool(url, settings.db)
         app.state.async_pool = await open_async_pool(url, settings.db)
-        escalator = Escalator(app.state.pool, district_code=settings.district.district_code,
-                              grace=timedelta(hours=settings.cases.escalation_grace_hours),
-                              interval=settings.cases.escalation_interval_seconds)
+        escalator = Escalator(
+            app.state.pool,
+            district_code=settings.district.district_code,
+            grace=timedelta(hours=settings.cases.escalation_grace_hours),
+            interval=settings.cases.escalation_interval_seconds,
+        )
         escalator.start()
         users.dummy_hash()  # unknown usernames are verified against it: make it before any sign-in
         # What start-up built (modules, catalogue, pools) lives as long as the app: keep it out
@@ -58,8 +62,7 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
     )
     app.state.settings = settings
     app.state.catalogue = catalogue
-    app.state.login_limiter = auth.LoginLimiter(settings.auth.login_attempts,
-                                                settings.auth.login_window_seconds)
+    app.state.login_limiter = auth.LoginLimiter(settings.auth.login_attempts, settings.auth.login_window_seconds)
     errors.install(app)
     security.install(app, settings.server)
     app.include_router(auth.router)
@@ -71,8 +74,7 @@ def create_app(settings: Settings | None = None, *, catalogue: Catalogue | None 
     ogc.install(app)
     app.include_router(ogc_edit.router)  # writes (Part 4) beside the reads
 
-    @app.get("/health", tags=["service"], summary="数据库、PostGIS 与迁移状态",
-             dependencies=[Depends(auth.PUBLIC)])
+    @app.get("/health", tags=["service"], summary="数据库、PostGIS 与迁移状态", dependencies=[Depends(auth.PUBLIC)])
     def get_health(conn: Connection, cat: AppCatalogue) -> JSONResponse:
         body: dict[str, Any] = health(conn, cat)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

@@ -112,17 +112,29 @@ router = APIRouter(tags=["auth"])
 
 
 @router.post("/auth/token", summary="登录 (OAuth2 password flow)", dependencies=[Depends(PUBLIC)])
-def login(request: Request, conn: Connection, settings: AppSettings,
-          username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=256)],
-          grant_type: Annotated[str | None, Form()] = None) -> JSONResponse:
+def login(
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    grant_type: Annotated[str | None, Form()] = None,
+) -> JSONResponse:
     """Exchange a username and password for a bearer token."""
     limiter: LoginLimiter = request.app.state.login_limiter
     key = (username, request.client.host if request.client else "?")
     wait = limiter.retry_after(key)
     if wait:
-        return JSONResponse({"code": "TooManyRequests", "status": 429, "field": "username",
-                             "reason": f"too many failed sign-ins: try again in {wait} s"},
-                            status_code=429, headers={"Retry-After": str(wait)})
+        return JSONResponse(
+            {
+                "code": "TooManyRequests",
+                "status": 429,
+                "field": "username",
+                "reason": f"too many failed sign-ins: try again in {wait} s",
+            },
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
     if grant_type not in (None, "password"):
         raise InvalidInput("grant_type must be 'password'", field="grant_type")
     try:
@@ -134,9 +146,16 @@ def login(request: Request, conn: Connection, settings: AppSettings,
     ttl = timedelta(minutes=settings.auth.token_minutes)
     with conn.transaction():
         token, expires = users.issue_token(conn, user, ttl=ttl)
-    return JSONResponse({"access_token": token, "token_type": "bearer",
-                         "expires_in": int(ttl.total_seconds()), "expires_at": expires.isoformat(),
-                         "user": user.to_dict()}, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": int(ttl.total_seconds()),
+            "expires_at": expires.isoformat(),
+            "user": user.to_dict(),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post("/auth/logout", summary="退出登录", dependencies=[Depends(SIGNED_IN)])
@@ -148,9 +167,12 @@ def logout(conn: Connection, authorization: Annotated[str, Header()]) -> dict[st
 
 
 @router.post("/auth/password", summary="修改密码", dependencies=[Depends(SIGNED_IN)])
-def change_password(conn: Connection, user: CurrentUser,
-                    old_password: Annotated[str, Form(max_length=256)],
-                    new_password: Annotated[str, Form(max_length=256)]) -> dict[str, str]:
+def change_password(
+    conn: Connection,
+    user: CurrentUser,
+    old_password: Annotated[str, Form(max_length=256)],
+    new_password: Annotated[str, Form(max_length=256)],
+) -> dict[str, str]:
     """Change one's own password; every session of the user is signed out."""
     users.change_password(conn, user.username, old_password, new_password)
     return {"status": "password changed; sign in again"}
@@ -159,9 +181,14 @@ def change_password(conn: Connection, user: CurrentUser,
 @router.get("/auth/me", summary="当前用户", dependencies=[Depends(PUBLIC)])
 def me(user: CurrentUser) -> dict[str, Any]:
     """Who the caller is and what scope they act in."""
-    return {"username": user.username, "role": user.role, "role_zh": ROLES[user.role],
-            "subdistrict_code": user.subdistrict_code, "zone_codes": list(user.zone_codes),
-            "unit_code": user.unit_code}
+    return {
+        "username": user.username,
+        "role": user.role,
+        "role_zh": ROLES[user.role],
+        "subdistrict_code": user.subdistrict_code,
+        "zone_codes": list(user.zone_codes),
+        "unit_code": user.unit_code,
+    }
 
 
 LOGIN_PAGE = """<!doctype html>

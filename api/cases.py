@@ -21,8 +21,9 @@ from geo.programme import inspections
 
 router = APIRouter(tags=["cases"])
 WORKERS = Guard(*cases.WORKERS, description="staff and assigned units, in scope", scoped="code")
-CASE_PRIVATE = Guard(*(r for r in ALL_ROLES if r != "anonymous"), description="the reporter and staff in scope",
-                     scoped="code")
+CASE_PRIVATE = Guard(
+    *(r for r in ALL_ROLES if r != "anonymous"), description="the reporter and staff in scope", scoped="code"
+)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STAFF_LIST_ROLES = ("subdistrict_staff", "property_team", "contractor", "survey_team")
 
@@ -76,19 +77,36 @@ def get_categories() -> list[dict[str, Any]]:
 
 
 @router.post("/cases", status_code=201, summary="上报事件", dependencies=[Depends(PUBLIC)])
-async def post_case(body: NewCase, request: Request, settings: AppSettings, user: CurrentUser,
-                    idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> Response:
+async def post_case(
+    body: NewCase,
+    request: Request,
+    settings: AppSettings,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
     """Report a problem; answers with its assignment and open cases nearby that may be the same."""
     assert body.lon is not None and body.lat is not None
     claim = idempotency.claim_for(idempotency_key, caller=user.username, payload=body.model_dump())
     replayed = False
     async with request.app.state.async_pool.connection() as conn:  # one statement, in the event loop
         try:
-            status, answer = 201, await cases.report_async(
-                conn, user, district_code=settings.district.district_code, category_code=body.category,
-                lon=body.lon, lat=body.lat, coord_sys=body.coord_sys, description=body.description,
-                facility_code=body.facility_code, reporter_name=body.reporter_name,
-                reporter_phone=body.reporter_phone, claim=claim)
+            status, answer = (
+                201,
+                await cases.report_async(
+                    conn,
+                    user,
+                    district_code=settings.district.district_code,
+                    category_code=body.category,
+                    lon=body.lon,
+                    lat=body.lat,
+                    coord_sys=body.coord_sys,
+                    description=body.description,
+                    facility_code=body.facility_code,
+                    reporter_name=body.reporter_name,
+                    reporter_phone=body.reporter_phone,
+                    claim=claim,
+                ),
+            )
         except idempotency.Claimed as e:
             (status, answer), replayed = await idempotency.replay_async(conn, e.claim), True
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
@@ -98,66 +116,108 @@ async def post_case(body: NewCase, request: Request, settings: AppSettings, user
 
 
 @router.get("/cases/stats", summary="事件统计", dependencies=[Depends(PUBLIC)])
-def get_stats(conn: Connection, settings: AppSettings, user: CurrentUser,
-              since: datetime | None = None, until: datetime | None = None,
-              f: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json") -> Response:
+def get_stats(
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    f: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
+) -> Response:
     """Counts by sub-district, zone, category and state: open, overdue, closed on time, median
     hours to close. Staff see their scope; ``f=csv`` or ``f=xlsx`` downloads them."""
     rows = case_stats(conn, user, district_code=settings.district.district_code, since=since, until=until)
     if f == "csv":
-        return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="case-stats.csv"'})
+        return Response(
+            to_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="case-stats.csv"'},
+        )
     if f == "xlsx":
-        return Response(to_xlsx(rows), media_type=XLSX,
-                        headers={"Content-Disposition": 'attachment; filename="case-stats.xlsx"'})
+        return Response(
+            to_xlsx(rows), media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="case-stats.xlsx"'}
+        )
     return JSONResponse(rows)
 
 
 @router.get("/cases", summary="事件列表", dependencies=[Depends(PUBLIC)])
-def get_cases(conn: Connection, settings: AppSettings, user: CurrentUser,
-              zone: Annotated[str | None, Query(max_length=80)] = None,
-              unit: Annotated[str | None, Query(max_length=80)] = None,
-              category: Annotated[str | None, Query(max_length=40)] = None,
-              state: Annotated[str | None, Query(max_length=20)] = None,
-              overdue: bool | None = None, unassigned: bool | None = None,
-              since: datetime | None = None, until: datetime | None = None,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              after: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+def get_cases(
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    zone: Annotated[str | None, Query(max_length=80)] = None,
+    unit: Annotated[str | None, Query(max_length=80)] = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    state: Annotated[str | None, Query(max_length=20)] = None,
+    overdue: bool | None = None,
+    unassigned: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int | None, Query(ge=1)] = None,
+) -> JSONResponse:
     """Cases, newest first. Staff see their scope's cases in full; the public sees every case
     anonymised (no reporter, location rounded to 50 m)."""
-    flt = cases.CaseFilter(zone=zone, unit=unit, category=category, state=state, overdue=overdue,
-                           unassigned=unassigned, since=since, until=until, limit=limit, after=after)
-    page = cases.list_cases(conn, user, flt, district_code=settings.district.district_code,
-                            scoped_only=user.role in STAFF_LIST_ROLES)
+    flt = cases.CaseFilter(
+        zone=zone,
+        unit=unit,
+        category=category,
+        state=state,
+        overdue=overdue,
+        unassigned=unassigned,
+        since=since,
+        until=until,
+        limit=limit,
+        after=after,
+    )
+    page = cases.list_cases(
+        conn, user, flt, district_code=settings.district.district_code, scoped_only=user.role in STAFF_LIST_ROLES
+    )
     return JSONResponse(page, media_type="application/geo+json")
 
 
 @router.get("/cases/{code}", summary="事件详情", dependencies=[Depends(PUBLIC)])
-def get_case(code: str, conn: Connection, settings: AppSettings,
-             user: CurrentUser) -> JSONResponse:
+def get_case(code: str, conn: Connection, settings: AppSettings, user: CurrentUser) -> JSONResponse:
     """One case; its events, reporter and exact position only for staff in scope and its reporter."""
-    return JSONResponse(cases.case_detail(conn, code, principal=user, district_code=settings.district.district_code),
-                        media_type="application/geo+json")
+    return JSONResponse(
+        cases.case_detail(conn, code, principal=user, district_code=settings.district.district_code),
+        media_type="application/geo+json",
+    )
 
 
-@router.post("/cases/{code}/actions", summary="事件处置（立案、派遣、处理、核查结案……）",
-             dependencies=[Depends(WORKERS)])
-def post_action(code: str, body: Action, conn: Connection, settings: AppSettings,
-                user: CurrentUser) -> JSONResponse:
+@router.post(
+    "/cases/{code}/actions", summary="事件处置（立案、派遣、处理、核查结案……）", dependencies=[Depends(WORKERS)]
+)
+def post_action(code: str, body: Action, conn: Connection, settings: AppSettings, user: CurrentUser) -> JSONResponse:
     """Move a case: register, reject, dispatch, start, handle, verify, reopen, mark_duplicate,
     recategorise, move. Illegal moves answer 409."""
-    feature = cases.act(conn, user, code, body.action, district_code=settings.district.district_code,
-                        note=body.note, unit_code=body.unit_code, duplicate_of=body.duplicate_of,
-                        category_code=body.category, lon=body.lon, lat=body.lat, coord_sys=body.coord_sys,
-                        on_verified=inspections.case_recorder(district_code=settings.district.district_code,
-                                                              actor=user.actor))
+    feature = cases.act(
+        conn,
+        user,
+        code,
+        body.action,
+        district_code=settings.district.district_code,
+        note=body.note,
+        unit_code=body.unit_code,
+        duplicate_of=body.duplicate_of,
+        category_code=body.category,
+        lon=body.lon,
+        lat=body.lat,
+        coord_sys=body.coord_sys,
+        on_verified=inspections.case_recorder(district_code=settings.district.district_code, actor=user.actor),
+    )
     return JSONResponse(feature, media_type="application/geo+json")
 
 
 @router.post("/cases/{code}/photos", status_code=201, summary="上传照片", dependencies=[Depends(CASE_PRIVATE)])
-async def post_photo(code: str, request: Request, settings: AppSettings, user: CurrentUser,
-                     photo: Annotated[UploadFile, File()], kind: Annotated[str, Form(max_length=20)] = "report"
-                     ) -> dict[str, Any]:
+async def post_photo(
+    code: str,
+    request: Request,
+    settings: AppSettings,
+    user: CurrentUser,
+    photo: Annotated[UploadFile, File()],
+    kind: Annotated[str, Form(max_length=20)] = "report",
+) -> dict[str, Any]:
     """Attach a JPEG/PNG/WebP photo (reporter or staff in scope); type checked by content."""
     data = await photo.read(settings.server.max_photo_bytes + 1)
     pool = request.app.state.pool
@@ -165,8 +225,15 @@ async def post_photo(code: str, request: Request, settings: AppSettings, user: C
     def work() -> dict[str, Any]:
         with pool.connection() as conn:
             case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)
-            return photos.store(conn, user, case_id=case_id, data=data, kind=kind, root=settings.db.home,
-                                max_bytes=settings.server.max_photo_bytes)
+            return photos.store(
+                conn,
+                user,
+                case_id=case_id,
+                data=data,
+                kind=kind,
+                root=settings.db.home,
+                max_bytes=settings.server.max_photo_bytes,
+            )
 
     return await run_in_threadpool(work)
 

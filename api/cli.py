@@ -47,8 +47,11 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if settings.db.database_url:
         if args.action in ("url", "status"):
-            _say(settings.db.database_url if args.action == "url"
-                 else f"external database (WUYE_DATABASE_URL): {settings.db.database_url}")
+            _say(
+                settings.db.database_url
+                if args.action == "url"
+                else f"external database (WUYE_DATABASE_URL): {settings.db.database_url}"
+            )
             return 0
         _say("WUYE_DATABASE_URL is set: the embedded database is not used, nothing to start or stop")
         return 0
@@ -62,8 +65,11 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         _say("数据库已停止 stopped" if embedded.stop(cluster) else "数据库未运行 was not running")
     elif args.action == "status":
         state = embedded.status(cluster)
-        where = f"{cluster.root}" + (" (relocated: the postgres user cannot use the checkout's var/, "
-                                     "or its socket path is too long)" if cluster.relocated else "")
+        where = f"{cluster.root}" + (
+            " (relocated: the postgres user cannot use the checkout's var/, or its socket path is too long)"
+            if cluster.relocated
+            else ""
+        )
         running = f"running on 127.0.0.1:{state.port}, pid {state.pid}" if state.running else "stopped"
         _say(f"embedded PostGIS: {running}\ndata directory: {where}")
         return 0 if state.running else 3
@@ -97,10 +103,18 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     report = Path(args.report) if args.report else Path(args.path).with_suffix(".errors.csv")
     with connect(url) as conn:
         try:
-            result = import_file(conn, load_catalogue(), Path(args.path), layer=args.layer,
-                                 district_code=settings.district.district_code, crs=args.crs,
-                                 mode=args.mode, skip_invalid=args.skip_invalid, actor=args.actor,
-                                 progress=_progress())
+            result = import_file(
+                conn,
+                load_catalogue(),
+                Path(args.path),
+                layer=args.layer,
+                district_code=settings.district.district_code,
+                crs=args.crs,
+                mode=args.mode,
+                skip_invalid=args.skip_invalid,
+                actor=args.actor,
+                progress=_progress(),
+            )
         except ImportRejected as e:
             _rejected_report(e, report)
             raise
@@ -117,12 +131,17 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     catalogue = load_catalogue()
     if args.layer not in catalogue:
-        raise WuyeError(f"layer '{args.layer}' is not in the catalogue ({', '.join(catalogue)})",
-                        field="layer")
+        raise WuyeError(f"layer '{args.layer}' is not in the catalogue ({', '.join(catalogue)})", field="layer")
     url = _migrated_url(settings)
     with connect(url) as conn:
-        n = export_layer(conn, catalogue[args.layer], Path(args.out), fmt=args.format,
-                         district_code=settings.district.district_code, crs=args.crs)
+        n = export_layer(
+            conn,
+            catalogue[args.layer],
+            Path(args.out),
+            fmt=args.format,
+            district_code=settings.district.district_code,
+            crs=args.crs,
+        )
     _say(f"{args.layer}: 导出 exported {n} features to {args.out}")
     return 0
 
@@ -150,9 +169,15 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         if args.if_empty and is_loaded(conn, code):
             _say("演示数据已存在 demo district already loaded; nothing to do")
             return 0
-        result = load_demo(conn, load_catalogue(), district_code=code, seed=args.seed,
-                           scale=args.scale, progress=_progress(),
-                           on_layer=lambda name: _say(f"载入 loading {name} …"))
+        result = load_demo(
+            conn,
+            load_catalogue(),
+            district_code=code,
+            seed=args.seed,
+            scale=args.scale,
+            progress=_progress(),
+            on_layer=lambda name: _say(f"载入 loading {name} …"),
+        )
     _say(f"units: {result.units}")
     for res in result.layers.values():
         _print_result(res)
@@ -245,23 +270,38 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
             if not args.role:
                 raise WuyeError("--role is required", field="role")
             password, generated = _password(args)
-            user = users.create_user(conn, username=args.username, password=password, role=args.role,
-                                     district_code=code, actor="cli", display_name=args.name,
-                                     subdistrict_code=args.subdistrict, zone_codes=zones, unit_code=args.unit)
+            user = users.create_user(
+                conn,
+                username=args.username,
+                password=password,
+                role=args.role,
+                district_code=code,
+                actor="cli",
+                display_name=args.name,
+                subdistrict_code=args.subdistrict,
+                zone_codes=zones,
+                unit_code=args.unit,
+            )
             _say(f"已添加用户 added {user.username} ({user.role})")
             if generated:
                 _say(f"初始密码 initial password (shown once): {password}")
         elif args.action in ("disable", "enable"):
-            users.update_user(conn, args.username, actor="cli", district_code=code,
-                              disabled=args.action == "disable")
+            users.update_user(conn, args.username, actor="cli", district_code=code, disabled=args.action == "disable")
             done = "已停用 disabled, tokens revoked" if args.action == "disable" else "已启用 enabled"
             _say(f"{args.username}: {done}")
         elif args.action == "set-role":
             if not args.role:
                 raise WuyeError("--role is required", field="role")
-            user = users.update_user(conn, args.username, actor="cli", district_code=code, role=args.role,
-                                     subdistrict_code=args.subdistrict, zone_codes=zones or None,
-                                     unit_code=args.unit)
+            user = users.update_user(
+                conn,
+                args.username,
+                actor="cli",
+                district_code=code,
+                role=args.role,
+                subdistrict_code=args.subdistrict,
+                zone_codes=zones or None,
+                unit_code=args.unit,
+            )
             _say(f"{user.username}: role {user.role}")
     return 0
 
@@ -277,8 +317,12 @@ def cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
         if args.escalate_after_hours is not None:
             from datetime import timedelta
 
-            m = escalate_overdue(conn, district_code=settings.district.district_code,
-                                 grace=timedelta(hours=args.escalate_after_hours), actor="cli")
+            m = escalate_overdue(
+                conn,
+                district_code=settings.district.district_code,
+                grace=timedelta(hours=args.escalate_after_hours),
+                actor="cli",
+            )
             _say(f"超期升级 {m} case(s) escalated to their sub-district office")
     return 0
 
@@ -305,9 +349,16 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     url = _migrated_url(settings)
     started = time.perf_counter()
     with connect(url) as conn, _served(args.url, settings, url) as base:
-        files = report.write_all(conn, Path(args.out), base_url=base, district_code=settings.district.district_code,
-                                 district_name=settings.district.district_name, rules=settings.acceptance,
-                                 zone_codes=None if args.all else [args.zone], workers=args.workers)
+        files = report.write_all(
+            conn,
+            Path(args.out),
+            base_url=base,
+            district_code=settings.district.district_code,
+            district_name=settings.district.district_name,
+            rules=settings.acceptance,
+            zone_codes=None if args.all else [args.zone],
+            workers=args.workers,
+        )
     snapshot.close()
     if not files:
         raise WuyeError(f"zone '{args.zone}' does not exist", field="zone")
@@ -338,8 +389,9 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
         if len(args.target) != 2 or not args.condition:
             raise WuyeError("usage: wuye inspect record LAYER CODE --condition C [--date D] [--inspector I]")
         when = date.fromisoformat(args.date) if args.date else inspections.today()
-        item = inspections.Inspection(args.target[0], args.target[1], when, args.inspector or args.actor,
-                                      args.condition, args.note)
+        item = inspections.Inspection(
+            args.target[0], args.target[1], when, args.inspector or args.actor, args.condition, args.note
+        )
         row = inspections.record(conn, _cli_admin(), item, district_code=code, actor=args.actor, source="cli")
         _say(f"{args.target[0]} {args.target[1]}: {row['condition_zh']} ({row['inspected_on']}, {row['inspector']})")
     return 0
@@ -353,8 +405,9 @@ def cmd_survey(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.path)
     with connect(url) as conn:
         try:
-            result = surveys.import_file(conn, _cli_admin(), path, district_code=settings.district.district_code,
-                                         replace=args.replace)
+            result = surveys.import_file(
+                conn, _cli_admin(), path, district_code=settings.district.district_code, replace=args.replace
+            )
         except ImportRejected as e:
             _rejected_report(e, Path(args.report) if args.report else path.with_suffix(".errors.csv"))
             raise
@@ -375,9 +428,11 @@ def cmd_remediation(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         for row in remediation.progress(conn, district_code=code):
             name = row["zone_code"] or row["subdistrict_code"] or "全区 district"
-            _say(f"{row['level']:11} {name:20} tasks {row['tasks']:4}  verified {row['verified']:4} "
-                 f"({row['verified_percent'] if row['verified_percent'] is not None else '-'}%)  "
-                 f"overdue {row['overdue']}")
+            _say(
+                f"{row['level']:11} {name:20} tasks {row['tasks']:4}  verified {row['verified']:4} "
+                f"({row['verified_percent'] if row['verified_percent'] is not None else '-'}%)  "
+                f"overdue {row['overdue']}"
+            )
     return 0
 
 

@@ -34,9 +34,19 @@ STATUS: dict[type[e.WuyeError], int] = {
     e.DatabaseUnavailable: 503,
 }
 
-_CODES = {400: "InvalidParameterValue", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-          412: "PreconditionFailed", 428: "PreconditionRequired", 405: "MethodNotAllowed", 409: "Conflict",
-          413: "PayloadTooLarge", 500: "ServerError", 503: "ServiceUnavailable"}
+_CODES = {
+    400: "InvalidParameterValue",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    412: "PreconditionFailed",
+    428: "PreconditionRequired",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    500: "ServerError",
+    503: "ServiceUnavailable",
+}
 
 
 def status_of(error: e.WuyeError) -> int:
@@ -75,8 +85,7 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status >= 500:
         log.error("server-side error: %s", exc.message)
-    return JSONResponse(error_body(status, exc.message, exc.field, **exc.details), status_code=status,
-                        headers=headers)
+    return JSONResponse(error_body(status, exc.message, exc.field, **exc.details), status_code=status, headers=headers)
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
@@ -94,8 +103,9 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if _open311(request):
         return _open311_error(exc.status_code, str(exc.detail))
-    return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

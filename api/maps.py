@@ -58,19 +58,28 @@ def _common(conn: Any, settings: Any, cat: Any) -> dict[str, Any]:
     return {"catalogue": cat, "bounds": ft.district_extent(conn, settings.district.district_code)}
 
 
-@router.get("/maps/maintenance", summary="设施维护图", dependencies=[Depends(auth.PUBLIC)],
-            response_class=HTMLResponse)
-def maintenance_map(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
-                    lang: Lang = "zh") -> HTMLResponse:
-    return _html(pages.maintenance_page(**_common(conn, settings, cat), settings=ms, lang=lang,
-                                        district_name=settings.district.district_name), ms)
+@router.get("/maps/maintenance", summary="设施维护图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
+def maintenance_map(
+    conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+) -> HTMLResponse:
+    return _html(
+        pages.maintenance_page(
+            **_common(conn, settings, cat), settings=ms, lang=lang, district_name=settings.district.district_name
+        ),
+        ms,
+    )
 
 
 @router.get("/maps/cases", summary="事件分布图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
-def cases_map(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
-              lang: Lang = "zh") -> HTMLResponse:
-    return _html(pages.cases_page(**_common(conn, settings, cat), settings=ms, lang=lang,
-                                  district_name=settings.district.district_name), ms)
+def cases_map(
+    conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+) -> HTMLResponse:
+    return _html(
+        pages.cases_page(
+            **_common(conn, settings, cat), settings=ms, lang=lang, district_name=settings.district.district_name
+        ),
+        ms,
+    )
 
 
 def _served(request: Request, path: str) -> str | None:
@@ -82,58 +91,103 @@ def _served(request: Request, path: str) -> str | None:
     return None
 
 
-@router.get("/maps/remediation", summary="整治进度图", dependencies=[Depends(auth.PUBLIC)],
-            response_class=HTMLResponse)
-def remediation_map(request: Request, conn: Connection, settings: AppSettings, cat: AppCatalogue,
-                    ms: AppMapSettings, lang: Lang = "zh") -> HTMLResponse:
-    return _html(pages.remediation_page(**_common(conn, settings, cat), settings=ms, lang=lang,
-                                        district_name=settings.district.district_name,
-                                        progress_url=_served(request, PROGRESS_PATH),
-                                        zone_tasks_url=_served(request, ZONE_TASKS_PATH)), ms)
+@router.get("/maps/remediation", summary="整治进度图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
+def remediation_map(
+    request: Request, conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+) -> HTMLResponse:
+    return _html(
+        pages.remediation_page(
+            **_common(conn, settings, cat),
+            settings=ms,
+            lang=lang,
+            district_name=settings.district.district_name,
+            progress_url=_served(request, PROGRESS_PATH),
+            zone_tasks_url=_served(request, ZONE_TASKS_PATH),
+        ),
+        ms,
+    )
 
 
 @router.get("/maps/plan", summary="规划绘制", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
-def plan_map(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
-             lang: Lang = "zh") -> HTMLResponse:
-    return _html(pages.plan_page(**_common(conn, settings, cat), settings=ms, lang=lang,
-                                 district_name=settings.district.district_name), ms)
+def plan_map(
+    conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+) -> HTMLResponse:
+    return _html(
+        pages.plan_page(
+            **_common(conn, settings, cat), settings=ms, lang=lang, district_name=settings.district.district_name
+        ),
+        ms,
+    )
 
 
-@router.get("/report", summary="我要报事（手机页面）", dependencies=[Depends(auth.PUBLIC)],
-            response_class=HTMLResponse)
-def report_page(conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
-                lang: Lang = "zh") -> HTMLResponse:
-    return _html(pages.report_page(**_common(conn, settings, cat), settings=ms, lang=lang,
-                                   district_name=settings.district.district_name), ms)
+@router.get("/report", summary="我要报事（手机页面）", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
+def report_page(
+    conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+) -> HTMLResponse:
+    return _html(
+        pages.report_page(
+            **_common(conn, settings, cat), settings=ms, lang=lang, district_name=settings.district.district_name
+        ),
+        ms,
+    )
 
 
 def _zone(conn: Any, cat: Any, settings: Any, code: str) -> dict[str, Any]:
     """The zone's feature (404 naming the code when there is none)."""
     try:
-        _, body = ft.item(conn, cat["zones"], code, district_code=settings.district.district_code,
-                          out=crsmod.DEFAULT_CRS, links=b"")
+        _, body = ft.item(
+            conn, cat["zones"], code, district_code=settings.district.district_code, out=crsmod.DEFAULT_CRS, links=b""
+        )
     except NotFound as e:
         raise NotFound(f"no zone '{code}'; see /collections/zones/items", field="code") from e
     zone: dict[str, Any] = orjson.loads(body)
     return zone
 
 
-@router.get("/maps/zones/{code}", summary="小区图", dependencies=[Depends(auth.PUBLIC)],
-            response_class=HTMLResponse)
-def zone_map(code: str, conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings,
-             lang: Lang = "zh", snapshot: bool = False) -> HTMLResponse:
+@router.get("/maps/zones/{code}", summary="小区图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
+def zone_map(
+    code: str,
+    conn: Connection,
+    settings: AppSettings,
+    cat: AppCatalogue,
+    ms: AppMapSettings,
+    lang: Lang = "zh",
+    snapshot: bool = False,
+) -> HTMLResponse:
     zone = _zone(conn, cat, settings, code)
-    return _html(pages.zone_page(cat, zone, ms, lang=lang, district_name=settings.district.district_name,
-                                 snapshot=snapshot,
-                                 district_bounds=ft.district_extent(conn, settings.district.district_code)), ms)
+    return _html(
+        pages.zone_page(
+            cat,
+            zone,
+            ms,
+            lang=lang,
+            district_name=settings.district.district_name,
+            snapshot=snapshot,
+            district_bounds=ft.district_extent(conn, settings.district.district_code),
+        ),
+        ms,
+    )
 
 
-@router.get("/maps/zones/{code}/snapshot.{fmt}", summary="小区图快照 PNG / PDF（验收用）",
-            dependencies=[Depends(auth.PUBLIC)], response_class=Response,
-            responses={200: {"content": {"image/png": {}, "application/pdf": {}}}})
-def zone_snapshot(code: str, fmt: Literal["png", "pdf"], request: Request, conn: Connection,
-                  settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, width: Size = 1200,
-                  height: Size = 800, lang: Lang = "zh") -> Response:
+@router.get(
+    "/maps/zones/{code}/snapshot.{fmt}",
+    summary="小区图快照 PNG / PDF（验收用）",
+    dependencies=[Depends(auth.PUBLIC)],
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "application/pdf": {}}}},
+)
+def zone_snapshot(
+    code: str,
+    fmt: Literal["png", "pdf"],
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    cat: AppCatalogue,
+    ms: AppMapSettings,
+    width: Size = 1200,
+    height: Size = 800,
+    lang: Lang = "zh",
+) -> Response:
     _zone(conn, cat, settings, code)  # 404 before any browser work
     conn.commit()  # the page's own requests need pool connections, not this idle one's transaction
     url = base(request)
@@ -141,8 +195,9 @@ def zone_snapshot(code: str, fmt: Literal["png", "pdf"], request: Request, conn:
         data = snapshot.render_zone_png(url, code, width, height, lang=lang, timeout_s=ms.snapshot_timeout_s)
         return Response(data, media_type="image/png")
     data = snapshot.render_zone_pdf(url, code, width, height, lang=lang, timeout_s=ms.snapshot_timeout_s)
-    return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{code}.pdf"'})
+    return Response(
+        data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{code}.pdf"'}
+    )
 
 
 class _TtlCache:
@@ -174,11 +229,23 @@ class _TtlCache:
 _overview_cache = _TtlCache()
 
 
-@router.get("/maps/overview/{collection_id}/{z}/{x}/{y}", summary="点图层概览瓦片（按格网与状况汇总）",
-            dependencies=[Depends(auth.PUBLIC)], response_class=Response,
-            responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}, 204: {}})
-def overview_tile(collection_id: str, z: int, x: int, y: int, request: Request, conn: Connection,
-                  settings: AppSettings, cat: AppCatalogue) -> Response:
+@router.get(
+    "/maps/overview/{collection_id}/{z}/{x}/{y}",
+    summary="点图层概览瓦片（按格网与状况汇总）",
+    dependencies=[Depends(auth.PUBLIC)],
+    response_class=Response,
+    responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}, 204: {}},
+)
+def overview_tile(
+    collection_id: str,
+    z: int,
+    x: int,
+    y: int,
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    cat: AppCatalogue,
+) -> Response:
     """Features of a layer grouped per tile cell and condition, with counts (maps at low zoom)."""
     spec = layer(cat, collection_id)
     key = (spec.name, z, x, y, settings.district.district_code)
@@ -189,8 +256,13 @@ def overview_tile(collection_id: str, z: int, x: int, y: int, request: Request, 
     return tile_response(request, data)
 
 
-@router.get("/static/{root}/{asset:path}", summary="页面静态资源（npm 安装，不用 CDN）",
-            dependencies=[Depends(auth.PUBLIC)], response_class=FileResponse, include_in_schema=False)
+@router.get(
+    "/static/{root}/{asset:path}",
+    summary="页面静态资源（npm 安装，不用 CDN）",
+    dependencies=[Depends(auth.PUBLIC)],
+    response_class=FileResponse,
+    include_in_schema=False,
+)
 def static_asset(root: str, asset: str) -> FileResponse:
     path = resolve(root, asset)
     if path is None:

@@ -47,13 +47,15 @@ from maps import pages
 router = APIRouter(tags=["OGC API Features"], dependencies=[Depends(auth.PUBLIC)])
 tiles_router = APIRouter(tags=["OGC API Tiles"], dependencies=[Depends(auth.PUBLIC)])
 
+
 # -- landing, conformance, API document ------------------------------------------------------------
 def landing_links(conn: Connection, cat: Catalogue, settings: Settings, base_url: str) -> list[dict[str, str]]:
     """Links from the landing page to every map page and every zone's map."""
     spec = cat["zones"]
     query = ft.parse_items_query(spec, {"limit": "1000", "properties": "name", "sortby": "code"})
-    body = orjson.loads(ft.items(conn, spec, query, district_code=settings.district.district_code, links=b"",
-                                 page_href=""))
+    body = orjson.loads(
+        ft.items(conn, spec, query, district_code=settings.district.district_code, links=b"", page_href="")
+    )
     zones = [(f["id"], f["properties"].get("name") or f["id"]) for f in body["features"]]
     return pages.landing_links(base_url, zones)
 
@@ -73,12 +75,21 @@ def landing(request: Request, conn: Connection) -> Response:
             link(f"{b}/docs", "service-doc", "text/html", "API 文档 documentation"),
             link(f"{b}/conformance", "conformance", JSON, "一致性 conformance classes"),
             link(f"{b}/collections", "data", JSON, "图层 collections"),
-            link(f"{b}/functions", "http://www.opengis.net/def/rel/ogc/1.0/functions", JSON,
-                 "过滤函数 filter functions"),
-            link(f"{b}/tileMatrixSets", "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", JSON,
-                 "瓦片矩阵集 tile matrix sets"),
-            link(f"{b}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON,
-                 "全部图层矢量瓦片 vector tiles of all layers"),
+            link(
+                f"{b}/functions", "http://www.opengis.net/def/rel/ogc/1.0/functions", JSON, "过滤函数 filter functions"
+            ),
+            link(
+                f"{b}/tileMatrixSets",
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                JSON,
+                "瓦片矩阵集 tile matrix sets",
+            ),
+            link(
+                f"{b}/tiles",
+                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                JSON,
+                "全部图层矢量瓦片 vector tiles of all layers",
+            ),
             *landing_links(conn, cat, settings, b),
         ],
     }
@@ -115,10 +126,13 @@ def collection_doc(spec: LayerSpec, b: str, extent: list[float] | None) -> dict[
             link(f"{c}?f=html", "alternate", "text/html", f"{spec.title_zh} HTML"),
             link(f"{c}/items", "items", GEOJSON, f"{spec.title_zh} 要素 items"),
             link(f"{c}/items?f=html", "items", "text/html", f"{spec.title_zh} 要素 HTML"),
-            link(f"{c}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables",
-                 "application/schema+json", "可查询属性 queryables"),
-            link(f"{c}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON,
-                 "矢量瓦片 vector tiles"),
+            link(
+                f"{c}/queryables",
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "application/schema+json",
+                "可查询属性 queryables",
+            ),
+            link(f"{c}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON, "矢量瓦片 vector tiles"),
         ],
     }
     if extent is not None:
@@ -132,10 +146,14 @@ def collections(request: Request, conn: Connection) -> Response:
     params = query_params(request)
     b = base(request)
     extent = ft.district_extent(conn, settings.district.district_code)
-    body = {"links": [link(f"{b}/collections", "self", JSON, "图层 collections"),
-                      link(f"{b}/collections?f=html", "alternate", "text/html", "图层 HTML")],
-            "collections": [collection_doc(cat[name], b, extent) for name in cat],
-            "crs": crsmod.supported_crs()}
+    body = {
+        "links": [
+            link(f"{b}/collections", "self", JSON, "图层 collections"),
+            link(f"{b}/collections?f=html", "alternate", "text/html", "图层 HTML"),
+        ],
+        "collections": [collection_doc(cat[name], b, extent) for name in cat],
+        "crs": crsmod.supported_crs(),
+    }
     return json_response(body, request, params, title="Collections 图层")
 
 
@@ -154,8 +172,13 @@ def queryables(collection_id: CollectionId, request: Request) -> Response:
     params = query_params(request)
     spec = layer(cat, collection_id)
     href = f"{base(request)}/collections/{spec.name}/queryables"
-    return json_response(ft.queryables_schema(spec, href), request, params,
-                         title=f"{spec.title_zh} queryables", media_type="application/schema+json")
+    return json_response(
+        ft.queryables_schema(spec, href),
+        request,
+        params,
+        title=f"{spec.title_zh} queryables",
+        media_type="application/schema+json",
+    )
 
 
 # -- items ---------------------------------------------------------------------------------------------
@@ -163,8 +186,12 @@ def _links_fragment(links: list[dict[str, str]]) -> bytes:
     return orjson.dumps(links)[1:-1]
 
 
-@router.get("/collections/{collection_id}/items", summary="要素 items",
-            response_class=Response, responses={200: {"content": {GEOJSON: {}, "text/html": {}}}})
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="要素 items",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}, "text/html": {}}}},
+)
 def get_items(collection_id: CollectionId, request: Request, conn: Connection) -> Response:
     cat, settings = state(request)
     spec = layer(cat, collection_id)
@@ -176,32 +203,48 @@ def get_items(collection_id: CollectionId, request: Request, conn: Connection) -
     self_href = f"{items_url}?{urlencode(params)}" if params else items_url
     page_href = f"{items_url}?{urlencode({**keep, 'cursor': ''})}"
     alt = {**params, "f": "json" if html_view else "html"}
-    links = [link(self_href, "self", "text/html" if html_view else GEOJSON, "本页 this page"),
-             link(f"{items_url}?{urlencode(alt)}", "alternate", GEOJSON if html_view else "text/html",
-                  "另一格式 other format"),
-             link(f"{base(request)}/collections/{spec.name}", "collection", JSON, spec.title_zh)]
-    body = ft.items(conn, spec, query, district_code=settings.district.district_code,
-                    links=_links_fragment(links), page_href=page_href)
+    links = [
+        link(self_href, "self", "text/html" if html_view else GEOJSON, "本页 this page"),
+        link(
+            f"{items_url}?{urlencode(alt)}", "alternate", GEOJSON if html_view else "text/html", "另一格式 other format"
+        ),
+        link(f"{base(request)}/collections/{spec.name}", "collection", JSON, spec.title_zh),
+    ]
+    body = ft.items(
+        conn,
+        spec,
+        query,
+        district_code=settings.district.district_code,
+        links=_links_fragment(links),
+        page_href=page_href,
+    )
     headers = {"Content-Crs": f"<{query.crs.uri}>"}
     if html_view:
         return HTMLResponse(render_html(f"{spec.title_zh} 要素", orjson.loads(body)), headers=headers)
     return Response(body, media_type=GEOJSON, headers=headers)
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", summary="单个要素 one feature",
-            response_class=Response, responses={200: {"content": {GEOJSON: {}, "text/html": {}}}})
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="单个要素 one feature",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}, "text/html": {}}}},
+)
 def get_item(collection_id: CollectionId, feature_id: FeatureId, request: Request, conn: Connection) -> Response:
     cat, settings = state(request)
     spec = layer(cat, collection_id)
     params = query_params(request, {"f", "crs"})
     out = crsmod.parse_crs(params.get("crs"))
     c = f"{base(request)}/collections/{spec.name}"
-    links = [link(f"{c}/items/{feature_id}", "self", GEOJSON, "本要素 this feature"),
-             link(f"{c}/items/{feature_id}?f=html", "alternate", "text/html", "HTML"),
-             link(c, "collection", JSON, spec.title_zh),
-             link(f"{c}/items/{feature_id}/history", "version-history", JSON, "历史版本 versions")]
-    version, body = ft.item(conn, spec, feature_id, district_code=settings.district.district_code,
-                            out=out, links=_links_fragment(links))
+    links = [
+        link(f"{c}/items/{feature_id}", "self", GEOJSON, "本要素 this feature"),
+        link(f"{c}/items/{feature_id}?f=html", "alternate", "text/html", "HTML"),
+        link(c, "collection", JSON, spec.title_zh),
+        link(f"{c}/items/{feature_id}/history", "version-history", JSON, "历史版本 versions"),
+    ]
+    version, body = ft.item(
+        conn, spec, feature_id, district_code=settings.district.district_code, out=out, links=_links_fragment(links)
+    )
     tag = f'"{version}"'
     headers = {"ETag": tag, "Content-Crs": f"<{out.uri}>"}
     if request.headers.get("if-none-match") == tag:
@@ -216,8 +259,15 @@ def get_item(collection_id: CollectionId, feature_id: FeatureId, request: Reques
 def tile_matrix_sets(request: Request) -> Response:
     params = query_params(request)
     b = base(request)
-    body = {"tileMatrixSets": [{"id": tl.TMS_ID, "title": "WebMercatorQuad",
-                                "links": [link(f"{b}/tileMatrixSets/{tl.TMS_ID}", "self", JSON, tl.TMS_ID)]}]}
+    body = {
+        "tileMatrixSets": [
+            {
+                "id": tl.TMS_ID,
+                "title": "WebMercatorQuad",
+                "links": [link(f"{b}/tileMatrixSets/{tl.TMS_ID}", "self", JSON, tl.TMS_ID)],
+            }
+        ]
+    }
     return json_response(body, request, params, title="Tile matrix sets")
 
 
@@ -228,22 +278,42 @@ def tile_matrix_set(tms: str, request: Request) -> Response:
     return json_response(tl.tile_matrix_set(), request, params, title=tl.TMS_ID)
 
 
-def _tileset(b: str, prefix: str, title: str, layers: list[LayerSpec],
-             extent: list[float] | None) -> dict[str, Any]:
+def _tileset(b: str, prefix: str, title: str, layers: list[LayerSpec], extent: list[float] | None) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "title": title, "dataType": "vector", "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "title": title,
+        "dataType": "vector",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
         "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
         "x-wuye-maxFeaturesPerTile": tl.MAX_FEATURES_PER_TILE,
-        "links": [link(f"{b}{prefix}/{tl.TMS_ID}", "self", JSON, title),
-                  link(f"{b}/tileMatrixSets/{tl.TMS_ID}", "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
-                       JSON, tl.TMS_ID),
-                  {"href": f"{b}{prefix}/{tl.TMS_ID}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}", "rel": "item",
-                   "type": MVT, "title": "MVT", "templated": True}],
-        "layers": [{"id": s.name, "title": s.title_zh, "dataType": "vector",
-                    "geometryDimension": 0 if "Point" in s.geometry else 2,
-                    "propertiesSchema": {"type": "object", "properties": {
-                        "code": {"type": "string"},
-                        **{a: {"type": "string"} for a in tl.map_attributes(s)}}}} for s in layers],
+        "links": [
+            link(f"{b}{prefix}/{tl.TMS_ID}", "self", JSON, title),
+            link(
+                f"{b}/tileMatrixSets/{tl.TMS_ID}",
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                JSON,
+                tl.TMS_ID,
+            ),
+            {
+                "href": f"{b}{prefix}/{tl.TMS_ID}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}",
+                "rel": "item",
+                "type": MVT,
+                "title": "MVT",
+                "templated": True,
+            },
+        ],
+        "layers": [
+            {
+                "id": s.name,
+                "title": s.title_zh,
+                "dataType": "vector",
+                "geometryDimension": 0 if "Point" in s.geometry else 2,
+                "propertiesSchema": {
+                    "type": "object",
+                    "properties": {"code": {"type": "string"}, **{a: {"type": "string"} for a in tl.map_attributes(s)}},
+                },
+            }
+            for s in layers
+        ],
     }
     if extent is not None:
         doc["boundingBox"] = {"lowerLeft": extent[:2], "upperRight": extent[2:], "crs": crsmod.CRS84}
@@ -252,8 +322,16 @@ def _tileset(b: str, prefix: str, title: str, layers: list[LayerSpec],
 
 
 def _tilesets_list(b: str, prefix: str, title: str) -> dict[str, Any]:
-    return {"tilesets": [{"title": title, "dataType": "vector", "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
-                          "links": [link(f"{b}{prefix}/{tl.TMS_ID}", "self", JSON, title)]}]}
+    return {
+        "tilesets": [
+            {
+                "title": title,
+                "dataType": "vector",
+                "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+                "links": [link(f"{b}{prefix}/{tl.TMS_ID}", "self", JSON, title)],
+            }
+        ]
+    }
 
 
 @tiles_router.get("/tiles", summary="全部图层瓦片集 tilesets of all layers")
@@ -268,12 +346,17 @@ def dataset_tileset(tms: str, request: Request, conn: Connection) -> Response:
     params = query_params(request)
     tl.check_tile(tms, 0, 0, 0)
     extent = ft.district_extent(conn, settings.district.district_code)
-    return json_response(_tileset(base(request), "/tiles", "全部图层", tl.tile_layers(cat), extent),
-                         request, params, title="Tileset")
+    return json_response(
+        _tileset(base(request), "/tiles", "全部图层", tl.tile_layers(cat), extent), request, params, title="Tileset"
+    )
 
 
-@tiles_router.get("/tiles/{tms}/{z}/{x}/{y}", summary="全部图层矢量瓦片 MVT of all layers",
-                  response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {}})
+@tiles_router.get(
+    "/tiles/{tms}/{z}/{x}/{y}",
+    summary="全部图层矢量瓦片 MVT of all layers",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}, 204: {}},
+)
 def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, conn: Connection) -> Response:
     cat, settings = state(request)
     query_params(request)
@@ -287,8 +370,12 @@ def collection_tilesets(collection_id: CollectionId, request: Request) -> Respon
     cat, _ = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
-    return json_response(_tilesets_list(base(request), f"/collections/{spec.name}/tiles", spec.title_zh),
-                         request, params, title="Tilesets")
+    return json_response(
+        _tilesets_list(base(request), f"/collections/{spec.name}/tiles", spec.title_zh),
+        request,
+        params,
+        title="Tilesets",
+    )
 
 
 @tiles_router.get("/collections/{collection_id}/tiles/{tms}", summary="图层瓦片集 tileset of a layer")
@@ -298,14 +385,23 @@ def collection_tileset(collection_id: CollectionId, tms: str, request: Request, 
     spec = layer(cat, collection_id)
     tl.check_tile(tms, 0, 0, 0)
     extent = ft.district_extent(conn, settings.district.district_code)
-    return json_response(_tileset(base(request), f"/collections/{spec.name}/tiles", spec.title_zh, [spec],
-                                  extent), request, params, title="Tileset")
+    return json_response(
+        _tileset(base(request), f"/collections/{spec.name}/tiles", spec.title_zh, [spec], extent),
+        request,
+        params,
+        title="Tileset",
+    )
 
 
-@tiles_router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}", summary="图层矢量瓦片 MVT",
-                  response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {}})
-def collection_tile(collection_id: CollectionId, tms: str, z: int, x: int, y: int, request: Request,
-                    conn: Connection) -> Response:
+@tiles_router.get(
+    "/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}",
+    summary="图层矢量瓦片 MVT",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}, 204: {}},
+)
+def collection_tile(
+    collection_id: CollectionId, tms: str, z: int, x: int, y: int, request: Request, conn: Connection
+) -> Response:
     cat, settings = state(request)
     query_params(request)
     spec = layer(cat, collection_id)
@@ -358,8 +454,10 @@ def install(app: FastAPI) -> None:
         params = query_params(request)
         doc = _to_openapi30(app.openapi())
         if wants_html(request, params):
-            return HTMLResponse(f"<!doctype html><meta charset='utf-8'><title>API</title>"
-                                f"<p><a href='{base(request)}/docs'>Swagger UI</a></p><pre>"
-                                + html.escape(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
-                                + "</pre>")
+            return HTMLResponse(
+                f"<!doctype html><meta charset='utf-8'><title>API</title>"
+                f"<p><a href='{base(request)}/docs'>Swagger UI</a></p><pre>"
+                + html.escape(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+                + "</pre>"
+            )
         return Response(orjson.dumps(doc), media_type=OPENAPI)

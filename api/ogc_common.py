@@ -104,8 +104,15 @@ def link(href: str, rel: str, type_: str, title: str) -> dict[str, str]:
     return {"href": href, "rel": rel, "type": type_, "title": title}
 
 
-def json_response(body: Any, request: Request, params: dict[str, str], *, title: str,
-                  media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any,
+    request: Request,
+    params: dict[str, str],
+    *,
+    title: str,
+    media_type: str = JSON,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """JSON, or the simple HTML view of the same body."""
     if wants_html(request, params):
         return HTMLResponse(render_html(title, body), headers=headers)
@@ -121,18 +128,22 @@ def _cell(value: Any) -> str:
 
 def render_html(title: str, body: Any) -> str:
     """A plain page: the links, a table of the features or members, and the JSON itself."""
-    parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}"
-             "</title><style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}"
+        "</title><style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     if isinstance(body, dict):
         for key in ("description", "numberMatched", "numberReturned"):
             if key in body:
                 parts.append(f"<p><b>{key}</b>: {_cell(body[key])}</p>")
         parts.append("<ul>")
         for lk in body.get("links", []):
-            parts.append(f"<li><a href='{html.escape(lk['href'])}'>{html.escape(lk.get('title', lk['rel']))}"
-                         f"</a> ({html.escape(lk['rel'])}, {html.escape(lk.get('type', ''))})</li>")
+            parts.append(
+                f"<li><a href='{html.escape(lk['href'])}'>{html.escape(lk.get('title', lk['rel']))}"
+                f"</a> ({html.escape(lk['rel'])}, {html.escape(lk.get('type', ''))})</li>"
+            )
         parts.append("</ul>")
         rows = body.get("features") or body.get("collections")
         if rows is None and body.get("type") == "Feature":
@@ -140,18 +151,21 @@ def render_html(title: str, body: Any) -> str:
         if rows:
             first = rows[0].get("properties", rows[0])
             cols = [c for c in first if not isinstance(first[c], dict | list) or c == "crs"][:12]
-            parts.append("<table><tr><th>id</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-                         + "</tr>")
+            parts.append("<table><tr><th>id</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
             for row in rows:
                 props = row.get("properties", row)
-                parts.append(f"<tr><td>{_cell(row.get('id'))}</td>"
-                             + "".join(f"<td>{_cell(props.get(c))}</td>" for c in cols) + "</tr>")
+                parts.append(
+                    f"<tr><td>{_cell(row.get('id'))}</td>"
+                    + "".join(f"<td>{_cell(props.get(c))}</td>" for c in cols)
+                    + "</tr>"
+                )
             parts.append("</table>")
-    parts.append("<details><summary>JSON</summary><pre>"
-                 + html.escape(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()[:200_000])
-                 + "</pre></details></body></html>")
+    parts.append(
+        "<details><summary>JSON</summary><pre>"
+        + html.escape(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()[:200_000])
+        + "</pre></details></body></html>"
+    )
     return "".join(parts)
-
 
 
 TILE_CACHE = "public, max-age=60, must-revalidate"
@@ -166,5 +180,3 @@ def tile_response(request: Request, data: bytes) -> Response:
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type=MVT, headers=headers)
-
-

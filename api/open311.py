@@ -26,8 +26,10 @@ router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], dependen
 
 def _jurisdiction(settings: AppSettings, jurisdiction_id: str | None) -> None:
     if jurisdiction_id not in (None, "", settings.district.district_code):
-        raise NotFound(f"jurisdiction_id '{jurisdiction_id}' is not served here "
-                       f"(this is {settings.district.district_code})", field="jurisdiction_id")
+        raise NotFound(
+            f"jurisdiction_id '{jurisdiction_id}' is not served here (this is {settings.district.district_code})",
+            field="jurisdiction_id",
+        )
 
 
 @router.get("/services.json", summary="服务列表 service list")
@@ -49,17 +51,20 @@ def get_service(service_code: str, settings: AppSettings, jurisdiction_id: str |
 
 
 @router.post("/requests.json", summary="提交请求 create a service request")
-def post_request(conn: Connection, settings: AppSettings,
-                 api_key: Annotated[str, Form(max_length=200)],
-                 service_code: Annotated[str, Form(max_length=40)],
-                 lat: Annotated[float | None, Form()] = None,
-                 long: Annotated[float | None, Form()] = None,
-                 address_string: Annotated[str | None, Form(max_length=500)] = None,
-                 description: Annotated[str | None, Form(max_length=2000)] = None,
-                 first_name: Annotated[str | None, Form(max_length=50)] = None,
-                 last_name: Annotated[str | None, Form(max_length=50)] = None,
-                 phone: Annotated[str | None, Form(max_length=40)] = None,
-                 jurisdiction_id: Annotated[str | None, Form()] = None) -> JSONResponse:
+def post_request(
+    conn: Connection,
+    settings: AppSettings,
+    api_key: Annotated[str, Form(max_length=200)],
+    service_code: Annotated[str, Form(max_length=40)],
+    lat: Annotated[float | None, Form()] = None,
+    long: Annotated[float | None, Form()] = None,
+    address_string: Annotated[str | None, Form(max_length=500)] = None,
+    description: Annotated[str | None, Form(max_length=2000)] = None,
+    first_name: Annotated[str | None, Form(max_length=50)] = None,
+    last_name: Annotated[str | None, Form(max_length=50)] = None,
+    phone: Annotated[str | None, Form(max_length=40)] = None,
+    jurisdiction_id: Annotated[str | None, Form()] = None,
+) -> JSONResponse:
     """Create a request from a client application (positions are WGS84, as GeoReport says)."""
     _jurisdiction(settings, jurisdiction_id)
     client = users.client_for_api_key(conn, api_key)
@@ -67,41 +72,70 @@ def post_request(conn: Connection, settings: AppSettings,
         what = "address_string is not geocoded here; send lat and long" if address_string else "lat and long"
         raise InvalidInput(f"a location is required: {what}", field="lat")
     name = " ".join(p for p in (last_name, first_name) if p) or None
-    body = cases.report(conn, Principal(username=f"open311:{client}", role="anonymous"),
-                        district_code=settings.district.district_code, category_code=service_code, lon=long,
-                        lat=lat, coord_sys="wgs84", description=description, reporter_name=name,
-                        reporter_phone=phone, source="open311", client_name=client)
+    body = cases.report(
+        conn,
+        Principal(username=f"open311:{client}", role="anonymous"),
+        district_code=settings.district.district_code,
+        category_code=service_code,
+        lon=long,
+        lat=lat,
+        coord_sys="wgs84",
+        description=description,
+        reporter_name=name,
+        reporter_phone=phone,
+        source="open311",
+        client_name=client,
+    )
     unit = body["properties"].get("unit_name")
     notice = f"已受理，责任单位：{unit}" if unit else "已受理，待人工分派"
-    return JSONResponse([{"service_request_id": body["id"], "service_notice": notice, "account_id": None}],
-                        status_code=201)
+    return JSONResponse(
+        [{"service_request_id": body["id"], "service_notice": notice, "account_id": None}], status_code=201
+    )
 
 
 @router.get("/requests.json", summary="请求列表 service requests")
-def get_requests(conn: Connection, settings: AppSettings,
-                 service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
-                 service_code: Annotated[str | None, Query(max_length=500)] = None,
-                 start_date: datetime | None = None, end_date: datetime | None = None,
-                 status: Annotated[str | None, Query(max_length=10)] = None,
-                 jurisdiction_id: str | None = None) -> list[dict[str, Any]]:
+def get_requests(
+    conn: Connection,
+    settings: AppSettings,
+    service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
+    service_code: Annotated[str | None, Query(max_length=500)] = None,
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
+    status: Annotated[str | None, Query(max_length=10)] = None,
+    jurisdiction_id: str | None = None,
+) -> list[dict[str, Any]]:
     """Requests, newest first: by default the last 90 days, at most 1000."""
     _jurisdiction(settings, jurisdiction_id)
     end = end_date or datetime.now(UTC)
     start = start_date or end - timedelta(days=open311.DEFAULT_DAYS)
     ids = [s.strip() for s in service_request_id.split(",") if s.strip()] if service_request_id else None
     codes = [category(s.strip()).code for s in service_code.split(",") if s.strip()] if service_code else None
-    return open311.requests(conn, district_code=settings.district.district_code, ids=ids, service_codes=codes,
-                            start=start, end=end, status=status)
+    return open311.requests(
+        conn,
+        district_code=settings.district.district_code,
+        ids=ids,
+        service_codes=codes,
+        start=start,
+        end=end,
+        status=status,
+    )
 
 
 @router.get("/requests/{service_request_id}.json", summary="单个请求 one service request")
-def get_request(service_request_id: str, conn: Connection, settings: AppSettings,
-                jurisdiction_id: str | None = None) -> list[dict[str, Any]]:
+def get_request(
+    service_request_id: str, conn: Connection, settings: AppSettings, jurisdiction_id: str | None = None
+) -> list[dict[str, Any]]:
     """One request, as a one-element array."""
     _jurisdiction(settings, jurisdiction_id)
-    found = open311.requests(conn, district_code=settings.district.district_code, ids=[service_request_id],
-                             service_codes=None, start=datetime.min.replace(tzinfo=UTC),
-                             end=datetime.max.replace(tzinfo=UTC), status=None)
+    found = open311.requests(
+        conn,
+        district_code=settings.district.district_code,
+        ids=[service_request_id],
+        service_codes=None,
+        start=datetime.min.replace(tzinfo=UTC),
+        end=datetime.max.replace(tzinfo=UTC),
+        status=None,
+    )
     if not found:
         raise NotFound(f"service request '{service_request_id}' does not exist", field="service_request_id")
     return found
@@ -110,9 +144,15 @@ def get_request(service_request_id: str, conn: Connection, settings: AppSettings
 @router.get("/tokens/{token}.json", summary="令牌查询 request id from a token")
 def get_token(token: str, conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
     """Requests are created at once, so the token handed out is the request id itself."""
-    found = open311.requests(conn, district_code=settings.district.district_code, ids=[token], service_codes=None,
-                             start=datetime.min.replace(tzinfo=UTC), end=datetime.max.replace(tzinfo=UTC),
-                             status=None)
+    found = open311.requests(
+        conn,
+        district_code=settings.district.district_code,
+        ids=[token],
+        service_codes=None,
+        start=datetime.min.replace(tzinfo=UTC),
+        end=datetime.max.replace(tzinfo=UTC),
+        status=None,
+    )
     if not found:
         raise NotFound(f"token '{token}' is unknown", field="token")
     return [{"service_request_id": token, "token": token}]

@@ -17,15 +17,22 @@ SECURITY_HEADERS = [
 ]
 # Pages are served with their scripts and styles from this server only
 # (offline intranets); inline scripts are needed by folium's generated pages.
-HTML_CSP = (b"default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-            b"script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'self'; "
-            b"form-action 'self'; base-uri 'self'")
+HTML_CSP = (
+    b"default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    b"script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'self'; "
+    b"form-action 'self'; base-uri 'self'"
+)
 
 
 def _too_large_body(limit: int) -> bytes:
-    return json.dumps({"code": "PayloadTooLarge", "status": 413, "field": "body",
-                       "reason": f"request body is over the limit of {limit} bytes (WUYE_MAX_BODY_BYTES)"}
-                      ).encode()
+    return json.dumps(
+        {
+            "code": "PayloadTooLarge",
+            "status": 413,
+            "field": "body",
+            "reason": f"request body is over the limit of {limit} bytes (WUYE_MAX_BODY_BYTES)",
+        }
+    ).encode()
 
 
 class BodyLimitMiddleware:
@@ -75,9 +82,17 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send, limit: int) -> None:
         body = _too_large_body(limit)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *SECURITY_HEADERS,
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -109,10 +124,16 @@ class SecurityHeadersMiddleware:
 def install(app: FastAPI, settings: ServerSettings) -> None:
     """Add CORS (when origins are configured), the body limit and the security headers."""
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
-                           expose_headers=["ETag", "Location", "Content-Crs"])
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes,
-                       upload_limit=max(settings.max_body_bytes, settings.max_photo_bytes + 64 * 1024))
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+            expose_headers=["ETag", "Location", "Content-Crs"],
+        )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        upload_limit=max(settings.max_body_bytes, settings.max_photo_bytes + 64 * 1024),
+    )
     app.add_middleware(SecurityHeadersMiddleware)

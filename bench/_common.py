@@ -26,13 +26,15 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         mem = f"{mem_kb / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration):
         mem = "?"
-    return (f"{cpu}, {os.cpu_count()} cores, {mem} RAM; {platform.platform()}; "
-            f"Python {platform.python_version()}")
+    return f"{cpu}, {os.cpu_count()} cores, {mem} RAM; {platform.platform()}; Python {platform.python_version()}"
 
 
 def server_versions(url: str) -> str:
@@ -60,8 +62,9 @@ def bench_database(name: str = "wuye_bench") -> str:
 
 def git_revision() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

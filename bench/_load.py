@@ -42,15 +42,25 @@ def free_port() -> int:
 
 
 @contextmanager
-def our_server(database_url: str, *, port: int | None = None, extra_env: dict[str, str] | None = None
-               ) -> Iterator[str]:
+def our_server(database_url: str, *, port: int | None = None, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """Run ``wuye``'s app with uvicorn (one worker) in a subprocess; yield its base URL."""
     port = port or free_port()
     env = {**os.environ, "WUYE_DATABASE_URL": database_url, **(extra_env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -103,15 +113,18 @@ async def _load(url: str, *, concurrency: int, count: int, headers: dict[str, st
         elapsed = time.perf_counter() - started
     latencies.sort()
     return LoadResult(
-        requests=len(latencies), errors=errors, seconds=elapsed,
+        requests=len(latencies),
+        errors=errors,
+        seconds=elapsed,
         p50_ms=statistics.median(latencies) * 1000,
         p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         bytes_per_response=statistics.fmean(sizes) if sizes else 0.0,
     )
 
 
-def load(url: str, *, concurrency: int = 8, count: int = 400, headers: dict[str, str] | None = None,
-         warmup: int = 20) -> LoadResult:
+def load(
+    url: str, *, concurrency: int = 8, count: int = 400, headers: dict[str, str] | None = None, warmup: int = 20
+) -> LoadResult:
     """GET ``url`` ``count`` times from ``concurrency`` connections (after a short warm-up)."""
     asyncio.run(_load(url, concurrency=min(concurrency, warmup), count=warmup, headers=headers or {}))
     return asyncio.run(_load(url, concurrency=concurrency, count=count, headers=headers or {}))
@@ -135,8 +148,7 @@ class WrkResult:
         return self.ok / self.seconds if self.seconds else 0.0
 
 
-def wrk_post(url: str, bodies: list[Any], *, concurrency: int, seconds: float,
-             threads: int = 1) -> WrkResult:
+def wrk_post(url: str, bodies: list[Any], *, concurrency: int, seconds: float, threads: int = 1) -> WrkResult:
     """POST the JSON ``bodies`` (cycled, each with a fresh Idempotency-Key) from ``concurrency``
     connections for ``seconds`` with wrk (C, one thread: it leaves the server the cores)."""
     import json
@@ -148,9 +160,22 @@ def wrk_post(url: str, bodies: list[Any], *, concurrency: int, seconds: float,
             for body in bodies:
                 f.write(json.dumps(body, ensure_ascii=False) + "\n")
         subprocess.run(
-            ["wrk", f"-t{min(threads, concurrency)}", f"-c{concurrency}", f"-d{seconds:g}s", "--latency",
-             "--timeout", "30s", "-s", str(ROOT / "bench" / "post.lua"), url],
-            check=True, capture_output=True, env={**os.environ, "WRK_BODIES": body_file, "WRK_OUT": out_file})
+            [
+                "wrk",
+                f"-t{min(threads, concurrency)}",
+                f"-c{concurrency}",
+                f"-d{seconds:g}s",
+                "--latency",
+                "--timeout",
+                "30s",
+                "-s",
+                str(ROOT / "bench" / "post.lua"),
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "WRK_BODIES": body_file, "WRK_OUT": out_file},
+        )
         values: dict[str, float] = {}
         ids: list[str] = []
         with open(out_file, encoding="utf-8") as f:
@@ -160,7 +185,13 @@ def wrk_post(url: str, bodies: list[Any], *, concurrency: int, seconds: float,
                     ids.append(value)
                 else:
                     values[key] = float(value)
-    return WrkResult(requests=int(values["requests"]), ok=int(values["ok"]),
-                     errors=int(values["bad"] + values["socket_errors"]), seconds=values["duration_us"] / 1e6,
-                     p50_ms=values["p50_us"] / 1000, p90_ms=values["p90_us"] / 1000,
-                     p99_ms=values["p99_us"] / 1000, ids=ids)
+    return WrkResult(
+        requests=int(values["requests"]),
+        ok=int(values["ok"]),
+        errors=int(values["bad"] + values["socket_errors"]),
+        seconds=values["duration_us"] / 1e6,
+        p50_ms=values["p50_us"] / 1000,
+        p90_ms=values["p90_us"] / 1000,
+        p99_ms=values["p99_us"] / 1000,
+        ids=ids,
+    )

@@ -35,8 +35,14 @@ def served_apart(settings: Settings, *, database: str | None = None) -> Iterator
     """Serve the app in a child process; yield its base URL; stop the child (and wait for it) on exit.
     ``database`` overrides the URL the settings resolve to, as in :func:`api.app.create_app`."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    child = subprocess.Popen([sys.executable, "-m", "bench.apart"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             env=env, text=True, cwd=os.getcwd())
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.apart"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+        cwd=os.getcwd(),
+    )
     assert child.stdin is not None and child.stdout is not None
     try:
         child.stdin.write(settings.model_dump_json() + "\n" + (database or "") + "\n")
@@ -50,8 +56,7 @@ def served_apart(settings: Settings, *, database: str | None = None) -> Iterator
 def _read_port(child: subprocess.Popen[str]) -> int:
     """The port the child listens on (its first line of output), or why it did not start."""
     line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(child.stdout.readline() if child.stdout else ""),
-                              daemon=True)
+    reader = threading.Thread(target=lambda: line.append(child.stdout.readline() if child.stdout else ""), daemon=True)
     reader.start()
     reader.join(START_TIMEOUT_S)
     text = line[0].strip() if line else ""
@@ -93,8 +98,9 @@ def main() -> None:
 
     from api.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, database=database), log_level="warning",
-                                           access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, database=database), log_level="warning", access_log=False)
+    )
 
     def watch_parent() -> None:
         sys.stdin.read()  # returns at EOF: the parent closed the pipe, or died

@@ -35,8 +35,10 @@ from bench._common import RESULTS, demo_database, git_revision, machine, peak_rs
 
 DISTRICT = "430104"
 CATEGORIES = ["garbage_pile", "light_out", "drain_blocked", "stairwell_clutter", "illegal_parking", "road_uneven"]
-RESET = ("UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, section_code = NULL, "
-         "unit_code = NULL, routing_rule = NULL")
+RESET = (
+    "UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, section_code = NULL, "
+    "unit_code = NULL, routing_rule = NULL"
+)
 SHIFT = 0.0004  # degrees east: moves jinling's edge by ~40 m, about 1% of the points change zone
 
 
@@ -49,15 +51,20 @@ def _prepare(rows: int, seed: int) -> str:
     x, y = sample_points(zones, int(rows * 0.9), rng, batch=int(rows * 0.9) * 4)
     ox, oy = sample_points(district, rows - len(x), rng, batch=(rows - len(x)) * 4)  # one in ten outside every zone
     x, y = np.concatenate([x, ox]), np.concatenate([y, oy])
-    frame = pd.DataFrame({"code": np.char.add("B-", np.arange(rows).astype(str)), "district_code": DISTRICT,
-                          "category": rng.choice(CATEGORIES, rows), "state": "registered",
-                          "geom": shapely.to_wkb(shapely.set_srid(shapely.points(x, y), 4490), hex=True,
-                                                 include_srid=True)})
+    frame = pd.DataFrame(
+        {
+            "code": np.char.add("B-", np.arange(rows).astype(str)),
+            "district_code": DISTRICT,
+            "category": rng.choice(CATEGORIES, rows),
+            "state": "registered",
+            "geom": shapely.to_wkb(shapely.set_srid(shapely.points(x, y), 4490), hex=True, include_srid=True),
+        }
+    )
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         with cur.copy("COPY cases (code, district_code, category, state, geom) FROM STDIN (FORMAT csv)") as copy:
             for start in range(0, rows, 100_000):
                 buf = io.StringIO()
-                frame.iloc[start:start + 100_000].to_csv(buf, header=False, index=False)
+                frame.iloc[start : start + 100_000].to_csv(buf, header=False, index=False)
                 copy.write(buf.getvalue())
         cur.execute("ANALYZE cases")
     return url
@@ -66,8 +73,12 @@ def _prepare(rows: int, seed: int) -> str:
 # ----------------------------------------------------------------------------- geopandas path
 def _layers(conn: psycopg.Connection) -> dict[str, gpd.GeoDataFrame]:
     out = {}
-    for name, cols in (("subdistricts", "code, office_unit"), ("communities", "code"),
-                       ("zones", "code, property_unit"), ("contract_sections", "code, contractor_unit, service_kinds")):
+    for name, cols in (
+        ("subdistricts", "code, office_unit"),
+        ("communities", "code"),
+        ("zones", "code, property_unit"),
+        ("contract_sections", "code, contractor_unit, service_kinds"),
+    ):
         out[name] = gpd.read_postgis(f"SELECT {cols}, geom FROM {name}", conn, geom_col="geom")  # noqa: S608
     return out
 
@@ -75,22 +86,39 @@ def _layers(conn: psycopg.Connection) -> dict[str, gpd.GeoDataFrame]:
 def _gpd_assign(points: gpd.GeoDataFrame, layers: dict[str, gpd.GeoDataFrame], rules: pd.DataFrame) -> pd.DataFrame:
     """The same assignment as ours, with sjoin: lowest code wins on shared edges, then the routing rules."""
     out = pd.DataFrame({"id": points["id"].to_numpy(), "category": points["category"].to_numpy()})
-    for name, column in (("subdistricts", "subdistrict_code"), ("communities", "community_code"),
-                         ("zones", "zone_code"), ("contract_sections", "section_code")):
+    for name, column in (
+        ("subdistricts", "subdistrict_code"),
+        ("communities", "community_code"),
+        ("zones", "zone_code"),
+        ("contract_sections", "section_code"),
+    ):
         joined = gpd.sjoin(points[["id", "geom"]], layers[name][["code", "geom"]], predicate="intersects")
         first = joined.groupby("id")["code"].min()
         out[column] = out["id"].map(first)
     out = out.merge(rules, on="category", how="left")
-    out = out.merge(layers["contract_sections"][["code", "contractor_unit", "service_kinds"]].rename(
-        columns={"code": "section_code"}), on="section_code", how="left")
-    out = out.merge(layers["zones"][["code", "property_unit"]].rename(columns={"code": "zone_code"}),
-                    on="zone_code", how="left")
-    out = out.merge(layers["subdistricts"][["code", "office_unit"]].rename(columns={"code": "subdistrict_code"}),
-                    on="subdistrict_code", how="left")
-    covered = np.array([isinstance(s, list | np.ndarray) and k in s for s, k in zip(out["service_kinds"], out["kind"],
-                                                                                      strict=True)])
-    candidates = {"section_contractor": out["contractor_unit"].where(covered), "zone_team": out["property_unit"],
-                  "subdistrict_office": out["office_unit"]}
+    out = out.merge(
+        layers["contract_sections"][["code", "contractor_unit", "service_kinds"]].rename(
+            columns={"code": "section_code"}
+        ),
+        on="section_code",
+        how="left",
+    )
+    out = out.merge(
+        layers["zones"][["code", "property_unit"]].rename(columns={"code": "zone_code"}), on="zone_code", how="left"
+    )
+    out = out.merge(
+        layers["subdistricts"][["code", "office_unit"]].rename(columns={"code": "subdistrict_code"}),
+        on="subdistrict_code",
+        how="left",
+    )
+    covered = np.array(
+        [isinstance(s, list | np.ndarray) and k in s for s, k in zip(out["service_kinds"], out["kind"], strict=True)]
+    )
+    candidates = {
+        "section_contractor": out["contractor_unit"].where(covered),
+        "zone_team": out["property_unit"],
+        "subdistrict_office": out["office_unit"],
+    }
     out["unit_code"], out["routing_rule"] = None, None
     for position in range(3):
         rule = out["rules"].map(lambda r, p=position: r[p] if len(r) > p else None)
@@ -112,10 +140,13 @@ def _gpd_whole(url: str) -> None:
         rules = pd.read_sql("SELECT code AS category, kind, rules FROM case_categories", conn)
         result = _gpd_assign(points, layers, rules)
         result.to_sql("gpd_assignment", conn, if_exists="replace", index=False)
-        conn.execute(text(
-            "UPDATE cases c SET subdistrict_code = a.subdistrict_code, community_code = a.community_code, "
-            "zone_code = a.zone_code, section_code = a.section_code, unit_code = a.unit_code, "
-            "routing_rule = a.routing_rule FROM gpd_assignment a WHERE c.id = a.id"))
+        conn.execute(
+            text(
+                "UPDATE cases c SET subdistrict_code = a.subdistrict_code, community_code = a.community_code, "
+                "zone_code = a.zone_code, section_code = a.section_code, unit_code = a.unit_code, "
+                "routing_rule = a.routing_rule FROM gpd_assignment a WHERE c.id = a.id"
+            )
+        )
     engine.dispose()
 
 
@@ -134,7 +165,8 @@ def _worker(which: str, url: str) -> dict[str, float]:
             # the statement's own SELECT part (a fixed file), counted instead of written
             select = cases._assign_sql().split("UPDATE cases c")[0] + (  # noqa: S608
                 "SELECT count(subdistrict_code), count(community_code), count(zone_code), count(section_code), "
-                "count(unit) FROM decided")
+                "count(unit) FROM decided"
+            )
         if which.endswith("edit"):
             old = conn.execute("SELECT ST_AsBinary(geom) FROM zones WHERE code = 'jinling'").fetchone()[0]
         start = time.perf_counter()
@@ -152,12 +184,18 @@ def _worker(which: str, url: str) -> dict[str, float]:
             _gpd_assign(points, layers, rules)
         elif which == "ours-edit":
             with conn.transaction():
-                new = conn.execute("UPDATE zones SET geom = ST_Translate(geom, %s, 0) WHERE code = 'jinling' "
-                                   "RETURNING ST_AsBinary(geom)", [SHIFT]).fetchone()[0]
-                area = conn.execute("SELECT ST_AsBinary(ST_SymDifference(ST_GeomFromWKB(%s, 4490), "
-                                    "ST_GeomFromWKB(%s, 4490)))", [old, new]).fetchone()[0]
-                changed = cases.reassign_within(conn, bytes(area), district_code=DISTRICT, actor="bench",
-                                                reason="bench edit")
+                new = conn.execute(
+                    "UPDATE zones SET geom = ST_Translate(geom, %s, 0) WHERE code = 'jinling' "
+                    "RETURNING ST_AsBinary(geom)",
+                    [SHIFT],
+                ).fetchone()[0]
+                area = conn.execute(
+                    "SELECT ST_AsBinary(ST_SymDifference(ST_GeomFromWKB(%s, 4490), ST_GeomFromWKB(%s, 4490)))",
+                    [old, new],
+                ).fetchone()[0]
+                changed = cases.reassign_within(
+                    conn, bytes(area), district_code=DISTRICT, actor="bench", reason="bench edit"
+                )
         elif which == "gpd-edit":
             conn.execute("UPDATE zones SET geom = ST_Translate(geom, %s, 0) WHERE code = 'jinling'", [SHIFT])
             _gpd_whole(url)
@@ -171,8 +209,9 @@ def _worker(which: str, url: str) -> dict[str, float]:
 
 
 def _run(which: str, url: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--worker", which, "--url", url], capture_output=True,
-                         text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", which, "--url", url], capture_output=True, text=True, check=False
+    )
     if out.returncode != 0:
         raise SystemExit(f"{which} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -182,8 +221,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--experiments", default="join,edit,first",
-                        help="which of join, edit, first to run (a subset is written as its own section)")
+    parser.add_argument(
+        "--experiments",
+        default="join,edit,first",
+        help="which of join, edit, first to run (a subset is written as its own section)",
+    )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--worker")
     parser.add_argument("--url")
@@ -206,8 +248,11 @@ def main() -> None:
             for which in pair if i % 2 == 0 else tuple(reversed(pair)):
                 res = _run(which, url)
                 runs.setdefault(which, []).append(res)
-                print(f"round {i + 1} {which:11} {res['seconds']:8.2f} s peak {res['peak_mib']:7.0f} MiB "
-                      f"changed {res['changed']:.0f}", flush=True)
+                print(
+                    f"round {i + 1} {which:11} {res['seconds']:8.2f} s peak {res['peak_mib']:7.0f} MiB "
+                    f"changed {res['changed']:.0f}",
+                    flush=True,
+                )
     _write(args, url, runs)
 
 
@@ -218,15 +263,18 @@ def _write(args: argparse.Namespace, url: str, runs: dict[str, list[dict[str, fl
     def peak(name: str) -> float:
         return max(r["peak_mib"] for r in runs[name])
 
-    rows = [("(i) the join alone", "ours-join", "gpd-join", "≤ 1.0 (ours no slower)", lambda r: r <= 1.0),
-            ("(ii) re-assign after a ~1% edit, written back", "ours-edit", "gpd-edit", "≥ 10× faster",
-             lambda r: r <= 0.1),
-            ("(iii) first assignment, written back", "ours-first", "gpd-first", "≥ 1.5× faster",
-             lambda r: r <= 1 / 1.5)]
+    rows = [
+        ("(i) the join alone", "ours-join", "gpd-join", "≤ 1.0 (ours no slower)", lambda r: r <= 1.0),
+        ("(ii) re-assign after a ~1% edit, written back", "ours-edit", "gpd-edit", "≥ 10× faster", lambda r: r <= 0.1),
+        ("(iii) first assignment, written back", "ours-first", "gpd-first", "≥ 1.5× faster", lambda r: r <= 1 / 1.5),
+    ]
     rows = [r for r in rows if r[1] in runs]
     whole = len(rows) == 3
-    heading = ("## Bulk assignment: 1,000,000 points to zones and sections" if whole else
-               f"## Bulk assignment, {' and '.join(r[0].split(' ')[0] for r in rows)} alone, {args.rounds} rounds")
+    heading = (
+        "## Bulk assignment: 1,000,000 points to zones and sections"
+        if whole
+        else f"## Bulk assignment, {' and '.join(r[0].split(' ')[0] for r in rows)} alone, {args.rounds} rounds"
+    )
     lines = [
         heading,
         "",
@@ -247,8 +295,10 @@ def _write(args: argparse.Namespace, url: str, runs: dict[str, list[dict[str, fl
     ]
     for label, ours, gpd_name, goal, ok in rows:
         ratio = med(ours) / med(gpd_name)
-        lines.append(f"| {label} | {med(ours):.2f} | {med(gpd_name):.2f} | {ratio:.2f} | {goal} | "
-                     f"{'yes' if ok(ratio) else 'NO'} | {peak(ours):,.0f} | {peak(gpd_name):,.0f} |")
+        lines.append(
+            f"| {label} | {med(ours):.2f} | {med(gpd_name):.2f} | {ratio:.2f} | {goal} | "
+            f"{'yes' if ok(ratio) else 'NO'} | {peak(ours):,.0f} | {peak(gpd_name):,.0f} |"
+        )
     lines.append("")
     for which in sorted(runs):
         lines.append(f"- {which}: " + ", ".join(f"{r['seconds']:.2f} s" for r in runs[which]))

@@ -35,10 +35,19 @@ def _prepare() -> tuple[str, dict[str, dict[str, str]]]:
     _cases(url, 20_000)
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     with psycopg.connect(url, autocommit=True) as conn:
-        for name, role, scope in (("bench-admin", "admin", {}),
-                                  ("bench-staff", "subdistrict_staff", {"subdistrict_code": "xihu"})):
-            user = users.create_user(conn, username=name, password="bench-password", role=role,
-                                     district_code=DISTRICT, actor="bench", **scope)  # type: ignore[arg-type]
+        for name, role, scope in (
+            ("bench-admin", "admin", {}),
+            ("bench-staff", "subdistrict_staff", {"subdistrict_code": "xihu"}),
+        ):
+            user = users.create_user(
+                conn,
+                username=name,
+                password="bench-password",
+                role=role,
+                district_code=DISTRICT,
+                actor="bench",
+                **scope,
+            )  # type: ignore[arg-type]
             token, _ = users.issue_token(conn, user, ttl=timedelta(hours=2))
             headers[role] = {"Authorization": f"Bearer {token}"}
     return url, headers
@@ -54,7 +63,8 @@ def _cases(url: str, n: int) -> None:
             "SELECT 'B-' || row_number() OVER (), %s, (ARRAY['garbage_pile', 'light_out', 'drain_blocked', "
             "'illegal_parking'])[1 + (random() * 3)::int], 'registered', p, now() + interval '2 days' "
             "FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, %s / 10, 7))).geom AS p FROM zones) q",
-            [DISTRICT, n])
+            [DISTRICT, n],
+        )
         cases.assign(conn, district_code=DISTRICT, ids=None)
 
 
@@ -78,13 +88,20 @@ def main() -> None:
                 for caller in order:
                     res = load(base + path, concurrency=args.concurrency, count=args.count, headers=headers[caller])
                     results.setdefault((case, caller), []).append(res)
-                    print(f"round {i + 1} {case:24} {caller:18} {res.rps:8.0f} req/s p50 {res.p50_ms:6.1f} ms "
-                          f"p99 {res.p99_ms:6.1f} ms errors {res.errors}", flush=True)
+                    print(
+                        f"round {i + 1} {case:24} {caller:18} {res.rps:8.0f} req/s p50 {res.p50_ms:6.1f} ms "
+                        f"p99 {res.p99_ms:6.1f} ms errors {res.errors}",
+                        flush=True,
+                    )
     _write(args, url, cases, results)
 
 
-def _write(args: argparse.Namespace, url: str, cases: dict[str, tuple[str, list[str]]],
-           results: dict[tuple[str, str], list[LoadResult]]) -> None:
+def _write(
+    args: argparse.Namespace,
+    url: str,
+    cases: dict[str, tuple[str, list[str]]],
+    results: dict[tuple[str, str], list[LoadResult]],
+) -> None:
     lines = [
         "# Auth benchmark: the cost of tokens and scoping",
         "",
@@ -103,16 +120,25 @@ def _write(args: argparse.Namespace, url: str, cases: dict[str, tuple[str, list[
         for caller in callers:
             rs = results[(case, caller)]
             rps = statistics.median(r.rps for r in rs)
-            lines.append(f"| {case} | {caller} | {rps:,.0f} | {statistics.median(r.p50_ms for r in rs):.1f} | "
-                         f"{statistics.median(r.p99_ms for r in rs):.1f} | {sum(r.errors for r in rs)} | "
-                         f"{rps / base_rps:.2f} |")
+            lines.append(
+                f"| {case} | {caller} | {rps:,.0f} | {statistics.median(r.p50_ms for r in rs):.1f} | "
+                f"{statistics.median(r.p99_ms for r in rs):.1f} | {sum(r.errors for r in rs)} | "
+                f"{rps / base_rps:.2f} |"
+            )
         staff = statistics.median(r.rps for r in results[(case, "subdistrict_staff")])
         admin = statistics.median(r.rps for r in results[(case, "admin")])
-        verdicts.append(f"- {case}: scoped staff / admin throughput = {staff / admin:.2f} "
-                        f"(goal: scoped within 1.2x, i.e. ≥ 0.83: {'met' if staff / admin >= 1 / 1.2 else 'NOT met'})")
-    lines += ["", *verdicts, "",
-              "The token lookup (one indexed query per request) is the price of signing in: compare anonymous "
-              "and admin on the items request. Scoping adds a predicate, not a round trip.", ""]
+        verdicts.append(
+            f"- {case}: scoped staff / admin throughput = {staff / admin:.2f} "
+            f"(goal: scoped within 1.2x, i.e. ≥ 0.83: {'met' if staff / admin >= 1 / 1.2 else 'NOT met'})"
+        )
+    lines += [
+        "",
+        *verdicts,
+        "",
+        "The token lookup (one indexed query per request) is the price of signing in: compare anonymous "
+        "and admin on the items request. Scoping adds a predicate, not a round trip.",
+        "",
+    ]
     (RESULTS / "auth.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 

@@ -58,8 +58,9 @@ def _polygons(url: str, n: int, seed: int = 7) -> tuple[pd.DataFrame, np.ndarray
         if shapely.contains_xy(zones, x, y):
             centres.append((x, y))
     angles = np.linspace(0, 2 * math.pi, 24, endpoint=False)
-    geoms = [shapely.Polygon(np.column_stack([x + 0.0003 * np.cos(angles), y + 0.0003 * np.sin(angles)]))
-             for x, y in centres]
+    geoms = [
+        shapely.Polygon(np.column_stack([x + 0.0003 * np.cos(angles), y + 0.0003 * np.sin(angles)])) for x, y in centres
+    ]
     frame = pd.DataFrame({"code": [f"GP-{i:05d}" for i in range(n)], "condition": "normal"})
     return frame, np.asarray(geoms, dtype=object)
 
@@ -80,10 +81,24 @@ def prepare(url: str) -> None:
     data = frame_data(lights.drop(columns="geometry"), np.asarray(lights.geometry.values, dtype=object))
     frame, geoms = _polygons(url, POLYGONS)
     with psycopg.connect(url) as conn:
-        import_data(conn, catalogue["street_lights"], data, source="bench", district_code=DISTRICT,
-                    mode="replace", actor="bench")
-        import_data(conn, catalogue["green_plots"], frame_data(frame, geoms), source="bench",
-                    district_code=DISTRICT, mode="replace", actor="bench")
+        import_data(
+            conn,
+            catalogue["street_lights"],
+            data,
+            source="bench",
+            district_code=DISTRICT,
+            mode="replace",
+            actor="bench",
+        )
+        import_data(
+            conn,
+            catalogue["green_plots"],
+            frame_data(frame, geoms),
+            source="bench",
+            district_code=DISTRICT,
+            mode="replace",
+            actor="bench",
+        )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
 
@@ -91,16 +106,18 @@ def prepare(url: str) -> None:
 def _bbox_of_about(url: str, target: int = 1000) -> tuple[float, float, float, float]:
     """A square around the lights' median point holding about ``target`` lights."""
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM street_lights ORDER BY id "
-                           "OFFSET 500000 LIMIT 1").fetchone()
+        row = conn.execute(
+            "SELECT ST_X(geom), ST_Y(geom) FROM street_lights ORDER BY id OFFSET 500000 LIMIT 1"
+        ).fetchone()
         assert row is not None
         cx, cy = row
         lo, hi = 1e-5, 0.05
         for _ in range(30):
             half = (lo + hi) / 2
-            n = conn.execute("SELECT count(*) FROM street_lights WHERE geom && "
-                             "ST_MakeEnvelope(%s, %s, %s, %s, 4490)",
-                             [cx - half, cy - half, cx + half, cy + half]).fetchone()
+            n = conn.execute(
+                "SELECT count(*) FROM street_lights WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s, 4490)",
+                [cx - half, cy - half, cx + half, cy + half],
+            ).fetchone()
             assert n is not None
             if abs(n[0] - target) <= target * 0.02:
                 break
@@ -122,8 +139,12 @@ def _start(which: str, url: str) -> subprocess.Popen[bytes]:
         env = {**os.environ, "WUYE_DATABASE_URL": url, "WUYE_DISTRICT_CODE": DISTRICT}
         cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(OURS_PORT)]
     else:
-        env = {**os.environ, "DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["public"]',
-               "TIPG_DB_EXCLUDE_FUNCTION_SCHEMAS": '["public"]'}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "TIPG_DB_SCHEMAS": '["public"]',
+            "TIPG_DB_EXCLUDE_FUNCTION_SCHEMAS": '["public"]',
+        }
         cmd = [sys.executable, "-m", "uvicorn", "tipg.main:app", "--port", str(TIPG_PORT)]
     # The same allocator setting for both: glibc's per-thread arenas otherwise keep
     # freed multi-megabyte response buffers mapped (RSS) long after a request.
@@ -170,8 +191,12 @@ def wrk(url: str, seconds: int, connections: int, pid: int) -> dict[str, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "20s", "--latency", url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "20s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     done.set()
     sampler.join()
     if "Requests/sec:" not in out or re.search(r"Requests/sec:\s+0\.00", out):
@@ -181,8 +206,14 @@ def wrk(url: str, seconds: int, connections: int, pid: int) -> dict[str, float]:
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*timeout (\d+)", out)
-    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": float(bad.group(1)) if bad else 0.0,
-            "timeouts": float(errors.group(1)) if errors else 0.0, "rss": peak[0]}
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": float(bad.group(1)) if bad else 0.0,
+        "timeouts": float(errors.group(1)) if errors else 0.0,
+        "rss": peak[0],
+    }
 
 
 # -- run ------------------------------------------------------------------------------------------------
@@ -191,18 +222,30 @@ def scenarios(url: str) -> list[dict[str, Any]]:
     bbox = ",".join(str(v) for v in box)
     x, y = _tile_of((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 15)
     return [
-        {"id": "a", "what": f"items limit=100, {POLYGONS:,} 24-vertex polygons (green_plots)",
-         "ours": "/collections/green_plots/items?limit=100",
-         "tipg": "/collections/public.green_plots/items?limit=100"},
-        {"id": "b", "what": f"items limit=1000 of {LIGHTS:,} street lights, EPSG:4326",
-         "ours": f"/collections/street_lights/items?limit=1000&crs={CRS4326}",
-         "tipg": "/collections/public.street_lights/items?limit=1000"},
-        {"id": "c", "what": f"bbox {bbox} (~1,000 lights), limit=1000",
-         "ours": f"/collections/street_lights/items?limit=1000&bbox={bbox}",
-         "tipg": f"/collections/public.street_lights/items?limit=1000&bbox={bbox}"},
-        {"id": "d", "what": f"MVT tile 15/{x}/{y} over the lights",
-         "ours": f"/collections/street_lights/tiles/WebMercatorQuad/15/{x}/{y}",
-         "tipg": f"/collections/public.street_lights/tiles/WebMercatorQuad/15/{x}/{y}"},
+        {
+            "id": "a",
+            "what": f"items limit=100, {POLYGONS:,} 24-vertex polygons (green_plots)",
+            "ours": "/collections/green_plots/items?limit=100",
+            "tipg": "/collections/public.green_plots/items?limit=100",
+        },
+        {
+            "id": "b",
+            "what": f"items limit=1000 of {LIGHTS:,} street lights, EPSG:4326",
+            "ours": f"/collections/street_lights/items?limit=1000&crs={CRS4326}",
+            "tipg": "/collections/public.street_lights/items?limit=1000",
+        },
+        {
+            "id": "c",
+            "what": f"bbox {bbox} (~1,000 lights), limit=1000",
+            "ours": f"/collections/street_lights/items?limit=1000&bbox={bbox}",
+            "tipg": f"/collections/public.street_lights/items?limit=1000&bbox={bbox}",
+        },
+        {
+            "id": "d",
+            "what": f"MVT tile 15/{x}/{y} over the lights",
+            "ours": f"/collections/street_lights/tiles/WebMercatorQuad/15/{x}/{y}",
+            "tipg": f"/collections/public.street_lights/tiles/WebMercatorQuad/15/{x}/{y}",
+        },
     ]
 
 
@@ -274,16 +317,16 @@ def main() -> None:
         for case in cases:
             for which in ("ours", "tipg"):
                 sizes[(case["id"], which)] = _check(which, ports[which], case[which])
-                wrk(f"http://127.0.0.1:{ports[which]}{case[which]}", 2, args.connections,
-                    procs[which].pid)  # warm-up
+                wrk(f"http://127.0.0.1:{ports[which]}{case[which]}", 2, args.connections, procs[which].pid)  # warm-up
                 drain(ports[which], probes[which])
         for rnd in range(args.rounds):
             order = ("ours", "tipg") if rnd % 2 == 0 else ("tipg", "ours")
             for case in cases:
                 for which in order:
                     seconds = args.seconds * (3 if case["id"] == "d" else 1)  # a dense tile takes ~1 s
-                    res = wrk(f"http://127.0.0.1:{ports[which]}{case[which]}", seconds, args.connections,
-                              procs[which].pid)
+                    res = wrk(
+                        f"http://127.0.0.1:{ports[which]}{case[which]}", seconds, args.connections, procs[which].pid
+                    )
                     drain(ports[which], probes[which])
                     results.setdefault((case["id"], which), []).append(res)
                     print(case["id"], which, res, flush=True)
@@ -294,8 +337,13 @@ def main() -> None:
     write(url, cases, results, sizes, args)
 
 
-def write(url: str, cases: list[dict[str, Any]], results: dict[tuple[str, str], list[dict[str, float]]],
-          sizes: dict[tuple[str, str], tuple[int, str]], args: argparse.Namespace) -> None:
+def write(
+    url: str,
+    cases: list[dict[str, Any]],
+    results: dict[tuple[str, str], list[dict[str, float]]],
+    sizes: dict[tuple[str, str], tuple[int, str]],
+    args: argparse.Namespace,
+) -> None:
     def med(case: str, which: str, key: str) -> float:
         return statistics.median(r[key] for r in results[(case, which)])
 
@@ -310,8 +358,7 @@ def write(url: str, cases: list[dict[str, Any]], results: dict[tuple[str, str], 
         f"{args.seconds} s per run ({3 * args.seconds} s for the tile), {args.rounds} rounds alternating A/B "
         "(after a 2 s warm-up); between runs each server is left to finish the requests wrk abandoned",
         "- both servers run with MALLOC_ARENA_MAX=2 and uvicorn's httptools + uvloop (uvicorn[standard])",
-        "- tipg: `uvicorn tipg.main:app` with TIPG_DB_SCHEMAS=[\"public\"] (collections `public.*`), "
-        "default settings",
+        '- tipg: `uvicorn tipg.main:app` with TIPG_DB_SCHEMAS=["public"] (collections `public.*`), default settings',
         "- figures are medians over the rounds; memory is the server process's peak RSS under load",
         f"- load average (1 min) at the start and the end: {LOAD[0]} / {_load()} (other sessions share "
         "this machine; A/B alternation spreads their load over both servers)",
@@ -327,7 +374,8 @@ def write(url: str, cases: list[dict[str, Any]], results: dict[tuple[str, str], 
                 f"{med(case['id'], which, 'p50'):,.1f} | {med(case['id'], which, 'p99'):,.1f} | "
                 f"{size:,}{' (' + detail + ')' if detail else ''} | "
                 f"{sum(r['non2xx'] for r in results[(case['id'], which)]):.0f} | "
-                f"{max(r['rss'] for r in results[(case['id'], which)]):,.0f} |")
+                f"{max(r['rss'] for r in results[(case['id'], which)]):,.0f} |"
+            )
     lines += ["", "| case | throughput ours/tipg | p99 tipg/ours | goal | met |", "| --- | ---: | ---: | --- | --- |"]
     for case in cases:
         ratio = med(case["id"], "ours", "rps") / med(case["id"], "tipg", "rps")
@@ -338,8 +386,12 @@ def write(url: str, cases: list[dict[str, Any]], results: dict[tuple[str, str], 
             goal, met = "≥ 8× throughput and p99 ≤ 1/8", ratio >= 8 and p99 >= 8
         lines.append(f"| {case['id']} | {ratio:.1f}× | {p99:.1f}× | {goal} | {'yes' if met else 'NO'} |")
     peak = max(r["rss"] for (c, w), rs in results.items() if w == "ours" for r in rs)
-    lines += ["", f"Our server's peak memory under load: {peak:,.0f} MiB (goal ≤ 500 MiB: "
-              f"{'met' if peak <= 500 else 'NOT met'}).", ""]
+    lines += [
+        "",
+        f"Our server's peak memory under load: {peak:,.0f} MiB (goal ≤ 500 MiB: "
+        f"{'met' if peak <= 500 else 'NOT met'}).",
+        "",
+    ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "features.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))

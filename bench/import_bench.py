@@ -44,7 +44,8 @@ def _points(url: str, rows: int, seed: int) -> gpd.GeoDataFrame:
             "condition": rng.choice(["normal", "faulty", "repairing"], rows, p=[0.9, 0.06, 0.04]),
             "power_w": rng.choice([30, 60, 100], rows),
             "installed_on": (np.datetime64("2010-01-01") + rng.integers(0, 4000, rows))
-            .astype("datetime64[D]").astype(str),
+            .astype("datetime64[D]")
+            .astype(str),
         },
         geometry=shapely.points(x, y),
         crs="EPSG:4490",
@@ -60,8 +61,15 @@ def _worker(which: str, url: str, rows: int, seed: int) -> dict[str, float]:
         data = frame_data(frame.drop(columns="geometry"), np.asarray(frame.geometry.values, dtype=object))
         with psycopg.connect(url) as conn:
             start = time.perf_counter()
-            result = import_data(conn, load_catalogue()["street_lights"], data, source="bench",
-                                 district_code=DISTRICT, mode="replace", actor="bench")
+            result = import_data(
+                conn,
+                load_catalogue()["street_lights"],
+                data,
+                source="bench",
+                district_code=DISTRICT,
+                mode="replace",
+                actor="bench",
+            )
             elapsed = time.perf_counter() - start
         assert result.inserted == rows, result
     else:
@@ -82,8 +90,12 @@ def _worker(which: str, url: str, rows: int, seed: int) -> dict[str, float]:
 
 
 def _run(which: str, url: str, rows: int, seed: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--worker", which, "--url", url, "--rows", str(rows),
-                          "--seed", str(seed)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", which, "--url", url, "--rows", str(rows), "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise SystemExit(f"{which} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -112,8 +124,11 @@ def main() -> None:
         for which in order:
             res = _run(which, url, args.rows, args.seed)
             runs[which].append(res)
-            print(f"round {i + 1} {which:10} {res['seconds']:8.2f} s {res['rows_per_s']:12,.0f} rows/s "
-                  f"peak {res['peak_mib']:7.0f} MiB", flush=True)
+            print(
+                f"round {i + 1} {which:10} {res['seconds']:8.2f} s {res['rows_per_s']:12,.0f} rows/s "
+                f"peak {res['peak_mib']:7.0f} MiB",
+                flush=True,
+            )
     _write(args, url, runs)
 
 
@@ -142,15 +157,19 @@ def _write(args: argparse.Namespace, url: str, runs: dict[str, list[dict[str, fl
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for name, rs in (("ours (COPY)", ours), ("geopandas to_postgis", base)):
-        lines.append(f"| {name} | {_median(rs, 'seconds'):.2f} | {_median(rs, 'rows_per_s'):,.0f} | "
-                     f"{max(r['peak_mib'] for r in rs):,.0f} | "
-                     + ", ".join(f"{r['seconds']:.2f}" for r in rs) + " |")
+        lines.append(
+            f"| {name} | {_median(rs, 'seconds'):.2f} | {_median(rs, 'rows_per_s'):,.0f} | "
+            f"{max(r['peak_mib'] for r in rs):,.0f} | " + ", ".join(f"{r['seconds']:.2f}" for r in rs) + " |"
+        )
     goal_speed = "met" if ratio >= 10 else "NOT met"
     peak = max(r["peak_mib"] for r in ours)
     goal_mem = "met" if peak <= 1536 else "NOT met"
-    lines += ["", f"**Ratio (ours / to_postgis, median rows/s): {ratio:.1f}×** "
-              f"(goal ≥ 10×: {goal_speed}); our peak memory {peak:,.0f} MiB (goal ≤ 1,536 MiB: {goal_mem}).",
-              ""]
+    lines += [
+        "",
+        f"**Ratio (ours / to_postgis, median rows/s): {ratio:.1f}×** "
+        f"(goal ≥ 10×: {goal_speed}); our peak memory {peak:,.0f} MiB (goal ≤ 1,536 MiB: {goal_mem}).",
+        "",
+    ]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 

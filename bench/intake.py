@@ -51,9 +51,15 @@ def _bodies(url: str, n: int, seed: int = 5) -> list[dict]:
     bodies = []
     for i in range(n):
         phone = i % 2 == 0  # half come from phones in GCJ-02
-        bodies.append({"category": CATEGORIES[i % len(CATEGORIES)],
-                       "lon": float(gx[i] if phone else x[i]), "lat": float(gy[i] if phone else y[i]),
-                       "coord_sys": "gcj02" if phone else "cgcs2000", "description": f"基准测试 {i}"})
+        bodies.append(
+            {
+                "category": CATEGORIES[i % len(CATEGORIES)],
+                "lon": float(gx[i] if phone else x[i]),
+                "lat": float(gy[i] if phone else y[i]),
+                "coord_sys": "gcj02" if phone else "cgcs2000",
+                "description": f"基准测试 {i}",
+            }
+        )
     return bodies
 
 
@@ -73,8 +79,11 @@ def main() -> None:
             with psycopg.connect(url) as conn:
                 stored = conn.execute("SELECT count(*) FROM cases WHERE code = ANY(%s)", [res.ids]).fetchone()
             results.append((level, res, int(stored[0]) if stored else 0))
-            print(f"concurrency {level:3}: {res.rps:7.0f} req/s p50 {res.p50_ms:6.1f} ms p99 {res.p99_ms:6.1f} ms "
-                  f"errors {res.errors}; 2xx {res.ok}, in database {results[-1][2]}", flush=True)
+            print(
+                f"concurrency {level:3}: {res.rps:7.0f} req/s p50 {res.p50_ms:6.1f} ms p99 {res.p99_ms:6.1f} ms "
+                f"errors {res.errors}; 2xx {res.ok}, in database {results[-1][2]}",
+                flush=True,
+            )
     _write(args, url, results)
 
 
@@ -94,13 +103,19 @@ def _write(args: argparse.Namespace, url: str, results: list[tuple[int, WrkResul
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for level, res, stored in results:
-        lines.append(f"| {level} | {res.rps:,.0f} | {res.p50_ms:.1f} | {res.p90_ms:.1f} | {res.p99_ms:.1f} | "
-                     f"{res.errors} | {res.ok} | {stored} |")
+        lines.append(
+            f"| {level} | {res.rps:,.0f} | {res.p50_ms:.1f} | {res.p90_ms:.1f} | {res.p99_ms:.1f} | "
+            f"{res.errors} | {res.ok} | {stored} |"
+        )
     met = [r for r in results if r[1].rps >= 500 and r[1].p99_ms < 30]
     best = max(results, key=lambda r: r[1].rps)
-    lines += ["", f"Best: {best[1].rps:,.0f} reports/s at concurrency {best[0]} with p99 {best[1].p99_ms:.1f} ms. "
-              f"Goal ≥ 500/s with p99 < 30 ms: "
-              + (f"met at concurrency {', '.join(str(r[0]) for r in met)}." if met else "NOT met."), ""]
+    lines += [
+        "",
+        f"Best: {best[1].rps:,.0f} reports/s at concurrency {best[0]} with p99 {best[1].p99_ms:.1f} ms. "
+        f"Goal ≥ 500/s with p99 < 30 ms: "
+        + (f"met at concurrency {', '.join(str(r[0]) for r in met)}." if met else "NOT met."),
+        "",
+    ]
     path = RESULTS / "cases.md"
     old = path.read_text(encoding="utf-8") if path.exists() else "# Cases benchmarks\n\n"
     head = old.split("## Intake:")[0].rstrip() + "\n\n"

@@ -76,8 +76,13 @@ def _all_items(base: str, layer: str) -> dict[str, Any]:
 
 def _baseline_page(base: str, bounds: list[float]) -> str:
     """The plain folium page: same layers, same colours, every feature embedded as GeoJSON."""
-    m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=12, tiles=None,
-                   max_zoom=19, prefer_canvas=True)
+    m = folium.Map(
+        location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2],
+        zoom_start=12,
+        tiles=None,
+        max_zoom=19,
+        prefer_canvas=True,
+    )
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
 
     def style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -85,8 +90,9 @@ def _baseline_page(base: str, bounds: list[float]) -> str:
         return {"fillColor": colour, "color": "#333", "weight": 1, "fillOpacity": 0.9}
 
     for layer in LAYERS:
-        folium.GeoJson(_all_items(base, layer), name=layer, style_function=style,
-                       marker=folium.CircleMarker(radius=4, fill=True)).add_to(m)
+        folium.GeoJson(
+            _all_items(base, layer), name=layer, style_function=style, marker=folium.CircleMarker(radius=4, fill=True)
+        ).add_to(m)
     folium.LayerControl().add_to(m)
     # Our served copies of Leaflet (maps.assets points folium at /static/...), absolute for this page.
     return m.get_root().render().replace('"/static/', f'"{base}/static/')
@@ -145,8 +151,10 @@ def main() -> None:
 
     started = time.perf_counter()
     url, counts = _prepare(args.scale)
-    print(f"bench database ready ({sum(counts.values()):,} facilities) in {time.perf_counter() - started:.0f} s",
-          flush=True)
+    print(
+        f"bench database ready ({sum(counts.values()):,} facilities) in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
     with our_server(url) as base:
         ours_html = httpx.get(f"{base}/maps/maintenance").content
         bounds = httpx.get(f"{base}/collections").json()["collections"][0]["extent"]["spatial"]["bbox"][0]
@@ -172,13 +180,34 @@ def main() -> None:
             snapshot.render_zone_png(base, "jinling", 1200, 800)
             warm.append(time.perf_counter() - t0)
         snapshot.close()
-    _write(args, url, counts, len(ours_html), len(baseline_html.encode()), ours_ms, base_ms, first_snapshot,
-           warm, len(png), cold_ms)
+    _write(
+        args,
+        url,
+        counts,
+        len(ours_html),
+        len(baseline_html.encode()),
+        ours_ms,
+        base_ms,
+        first_snapshot,
+        warm,
+        len(png),
+        cold_ms,
+    )
 
 
-def _write(args: argparse.Namespace, url: str, counts: dict[str, int], ours_bytes: int, base_bytes: int,
-           ours_ms: list[float], base_ms: list[float], first_snapshot: float, warm: list[float],
-           png_bytes: int, cold_ms: float) -> None:
+def _write(
+    args: argparse.Namespace,
+    url: str,
+    counts: dict[str, int],
+    ours_bytes: int,
+    base_bytes: int,
+    ours_ms: list[float],
+    base_ms: list[float],
+    first_snapshot: float,
+    warm: list[float],
+    png_bytes: int,
+    cold_ms: float,
+) -> None:
     o, b = statistics.median(ours_ms), statistics.median(base_ms)
     lines = [
         "# Map page benchmark (`bench/maps.py`)",
@@ -196,10 +225,12 @@ def _write(args: argparse.Namespace, url: str, counts: dict[str, int], ours_byte
         "| page | HTML bytes | time until the facilities are drawn (median) | runs (ms) |",
         "| --- | ---: | ---: | --- |",
         f"| ours `/maps/maintenance` (overview tiles, cached) | {ours_bytes:,} | {o:,.0f} ms | "
-        + ", ".join(f"{v:.0f}" for v in ours_ms) + " |",
+        + ", ".join(f"{v:.0f}" for v in ours_ms)
+        + " |",
         f"| ours, first load after the server started (overview tiles computed, not cached) | {ours_bytes:,} | "
         f"{cold_ms:,.0f} ms | {cold_ms:.0f} |",
-        f"| folium + embedded GeoJSON | {base_bytes:,} | {b:,.0f} ms | " + ", ".join(f"{v:.0f}" for v in base_ms)
+        f"| folium + embedded GeoJSON | {base_bytes:,} | {b:,.0f} ms | "
+        + ", ".join(f"{v:.0f}" for v in base_ms)
         + " |",
         "",
         f"Ours is {base_bytes / ours_bytes:,.0f}× lighter and drawn {b / o:,.1f}× sooner "

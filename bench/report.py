@@ -57,8 +57,10 @@ def _prepare(scale: int, answers: int) -> str:
         load_demo(conn, load_catalogue(), district_code=DISTRICT, scale=scale)
         remediation.plan_items(conn, district_code=DISTRICT, actor="bench")
         # most items verified; one zone keeps two open so that its verdict is 补课
-        conn.execute("UPDATE remediation_tasks SET state = 'verified', verified_on = DATE '2023-07-15' "
-                     "WHERE NOT (zone_code = 'daopo' AND item IN ('walls', 'ditches'))")
+        conn.execute(
+            "UPDATE remediation_tasks SET state = 'verified', verified_on = DATE '2023-07-15' "
+            "WHERE NOT (zone_code = 'daopo' AND item IN ('walls', 'ditches'))"
+        )
         # answers spread over the zones by their households; satisfaction differs by zone (80%..95%)
         conn.execute(
             "INSERT INTO survey_answers (district_code, round, zone_code, building, household, answered_on, "
@@ -69,7 +71,8 @@ def _prepare(scale: int, answers: int) -> str:
             "FROM (SELECT code, row_number() OVER (ORDER BY code) AS n, "
             "      greatest(1, round(%(answers)s * households / sum(households) OVER ()))::int AS k "
             "      FROM zones WHERE district_code = %(d)s) z, generate_series(1, z.k) g",
-            {"d": DISTRICT, "answers": answers})
+            {"d": DISTRICT, "answers": answers},
+        )
         # cases: some closed, some open; one zone has a case overdue past the grace period
         conn.execute(
             "INSERT INTO cases (code, district_code, category, geom, state, zone_code, subdistrict_code, due_at, "
@@ -78,7 +81,9 @@ def _prepare(scale: int, answers: int) -> str:
             " CASE WHEN g %% 3 = 0 THEN 'dispatched' ELSE 'closed' END, z.code, z.subdistrict_code, "
             " now() - make_interval(hours => CASE WHEN g %% 30 = 0 AND z.code = 'lichen' THEN 200 ELSE -48 END), "
             " CASE WHEN g %% 3 = 0 THEN NULL ELSE now() - interval '1 day' END, now() - interval '5 days' "
-            "FROM zones z, generate_series(1, 40) g", {"d": DISTRICT})
+            "FROM zones z, generate_series(1, 40) g",
+            {"d": DISTRICT},
+        )
         conn.commit()
         n = conn.execute("SELECT count(*) FROM survey_answers").fetchone()
         lights = conn.execute("SELECT count(*) FROM street_lights").fetchone()
@@ -89,8 +94,10 @@ def _prepare(scale: int, answers: int) -> str:
 def _settings(url: str) -> Any:
     from geo.settings import DatabaseSettings, DistrictSettings, Settings
 
-    return Settings(db=DatabaseSettings(database_url=url),
-                    district=DistrictSettings(district_code=DISTRICT, district_name=DISTRICT_NAME))
+    return Settings(
+        db=DatabaseSettings(database_url=url),
+        district=DistrictSettings(district_code=DISTRICT, district_name=DISTRICT_NAME),
+    )
 
 
 def run_plain(url: str, out: Path, phases: dict[str, float]) -> None:
@@ -131,9 +138,17 @@ def run_plain(url: str, out: Path, phases: dict[str, float]) -> None:
         (out / "summary.xlsx").write_bytes(report.summary_xlsx(rows))
 
 
-def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None = None,
-             workers: int | None = None, navigate: bool = False, apart: bool = False,
-             no_collect: bool = False) -> None:
+def run_ours(
+    url: str,
+    out: Path,
+    phases: dict[str, float],
+    *,
+    pages: int | None = None,
+    workers: int | None = None,
+    navigate: bool = False,
+    apart: bool = False,
+    no_collect: bool = False,
+) -> None:
     """Our path, as ``wuye report acceptance --all`` runs it: the app served from a thread of this process
     (or, with ``apart``, by a uvicorn child process: ``bench.apart``)."""
     from geo.settings import AcceptanceSettings
@@ -151,9 +166,18 @@ def run_ours(url: str, out: Path, phases: dict[str, float], *, pages: int | None
     with served as base, psycopg.connect(url) as conn:
         phases["setup"] = time.time() - phases.pop("started")
         with _phase(phases, "write_all"):
-            report.write_all(conn, out, base_url=base, district_code=DISTRICT, district_name=DISTRICT_NAME,
-                             rules=AcceptanceSettings(), pages=pages or report.MAP_PAGES, workers=workers,
-                             switch=not navigate, collect=not no_collect)
+            report.write_all(
+                conn,
+                out,
+                base_url=base,
+                district_code=DISTRICT,
+                district_name=DISTRICT_NAME,
+                rules=AcceptanceSettings(),
+                pages=pages or report.MAP_PAGES,
+                workers=workers,
+                switch=not navigate,
+                collect=not no_collect,
+            )
 
 
 @contextmanager
@@ -194,8 +218,14 @@ def _tree_sample(root: int, cpu: dict[int, tuple[str, float]]) -> tuple[int, int
     return rss, pss
 
 
-_KINDS = ["python (app server, queries, PDFs)", "python app server process", "Playwright driver",
-          "Chromium renderers", "Chromium GPU process", "Chromium browser and utilities"]
+_KINDS = [
+    "python (app server, queries, PDFs)",
+    "python app server process",
+    "Playwright driver",
+    "Chromium renderers",
+    "Chromium GPU process",
+    "Chromium browser and utilities",
+]
 
 
 def _kind(pid: int) -> str:
@@ -221,8 +251,23 @@ def measure(path: str, url: str, options: list[str]) -> dict[str, float]:
         started = time.perf_counter()
         timings = Path(folder) / "phases.json"
         out = Path(folder) / "out"
-        proc = subprocess.Popen([sys.executable, __file__, "--run", path, "--url", url, "--out", str(out),
-                                 "--started", repr(time.time()), "--phases", str(timings), *options])
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--run",
+                path,
+                "--url",
+                url,
+                "--out",
+                str(out),
+                "--started",
+                repr(time.time()),
+                "--phases",
+                str(timings),
+                *options,
+            ]
+        )
         peak_rss = peak_pss = 0
         cpu: dict[int, tuple[str, float]] = {}
         done = threading.Event()
@@ -248,10 +293,16 @@ def measure(path: str, url: str, options: list[str]) -> dict[str, float]:
         phases = json.loads(timings.read_text())
     # CPU from the samples, not from wait4's rusage: Chromium's zygote children can outlive the
     # process that would reap them, and their time then never reaches our child's rusage.
-    return {"seconds": seconds, "cpu_s": sum(c for _, c in cpu.values()), "peak_mib": peak_pss / 2**20,
-            "peak_rss_mib": peak_rss / 2**20, "files": len(files), "mib": size / 2**20,
-            **{f"cpu {kind}": sum(c for k, c in cpu.values() if k == kind) for kind in _KINDS},
-            **{f"phase {k}": v for k, v in phases.items()}}
+    return {
+        "seconds": seconds,
+        "cpu_s": sum(c for _, c in cpu.values()),
+        "peak_mib": peak_pss / 2**20,
+        "peak_rss_mib": peak_rss / 2**20,
+        "files": len(files),
+        "mib": size / 2**20,
+        **{f"cpu {kind}": sum(c for k, c in cpu.values() if k == kind) for kind in _KINDS},
+        **{f"phase {k}": v for k, v in phases.items()},
+    }
 
 
 def main() -> None:
@@ -260,14 +311,24 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=20_000)
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--pages", type=int, help="ours: browser pages at once (default: maps.report.MAP_PAGES)")
-    parser.add_argument("--workers", type=int, help="ours: PDF render processes, 0 = a thread "
-                                                    "(default: maps.report.RENDER_WORKERS)")
-    parser.add_argument("--navigate", action="store_true", help="ours: a navigation per zone instead of "
-                                                                  "moving each page to its next zone in place")
-    parser.add_argument("--apart", action="store_true", help="ours: serve the app from a uvicorn child process "
-                                                               "instead of a thread of the measured process")
-    parser.add_argument("--no-collect", action="store_true", help="ours: leave each page's garbage to V8 instead "
-                                                                    "of collecting it between zones")
+    parser.add_argument(
+        "--workers", type=int, help="ours: PDF render processes, 0 = a thread (default: maps.report.RENDER_WORKERS)"
+    )
+    parser.add_argument(
+        "--navigate",
+        action="store_true",
+        help="ours: a navigation per zone instead of moving each page to its next zone in place",
+    )
+    parser.add_argument(
+        "--apart",
+        action="store_true",
+        help="ours: serve the app from a uvicorn child process instead of a thread of the measured process",
+    )
+    parser.add_argument(
+        "--no-collect",
+        action="store_true",
+        help="ours: leave each page's garbage to V8 instead of collecting it between zones",
+    )
     parser.add_argument("--run", choices=["plain", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -279,8 +340,16 @@ def main() -> None:
         if args.run == "plain":
             run_plain(args.url, Path(args.out), phases)
         else:
-            run_ours(args.url, Path(args.out), phases, pages=args.pages, workers=args.workers, navigate=args.navigate,
-                     apart=args.apart, no_collect=args.no_collect)
+            run_ours(
+                args.url,
+                Path(args.out),
+                phases,
+                pages=args.pages,
+                workers=args.workers,
+                navigate=args.navigate,
+                apart=args.apart,
+                no_collect=args.no_collect,
+            )
         Path(args.phases).write_text(json.dumps(phases))
         return
     url = _prepare(args.scale, args.answers)
@@ -289,8 +358,7 @@ def main() -> None:
     for i in range(args.rounds):
         for path in ("plain", "ours") if i % 2 == 0 else ("ours", "plain"):  # alternate the order
             options = [f"--{k}={v}" for k in ("pages", "workers") if (v := getattr(args, k)) is not None]
-            options += [f"--{k.replace('_', '-')}" for k in ("navigate", "apart", "no_collect")
-                        if getattr(args, k)]
+            options += [f"--{k.replace('_', '-')}" for k in ("navigate", "apart", "no_collect") if getattr(args, k)]
             results[path].append(measure(path, url, options if path == "ours" else []))
             print(path, json.dumps(results[path][-1]), flush=True)
     write_results(results, url, args)
@@ -303,8 +371,11 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
     workers = RENDER_WORKERS if args.workers is None else args.workers
     renders = f"in {workers} forked WeasyPrint processes" if workers else "in one WeasyPrint thread"
     moves = "by navigating" if args.navigate else "in place: `wuye.showZone`, no navigation"
-    serving = ("plain from a thread of the measured process, ours from a uvicorn child process, `bench.apart`"
-               if args.apart else "from a thread of the measured process")
+    serving = (
+        "plain from a thread of the measured process, ours from a uvicorn child process, `bench.apart`"
+        if args.apart
+        else "from a thread of the measured process"
+    )
 
     med = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
     speedup = med["plain"]["seconds"] / med["ours"]["seconds"]
@@ -315,8 +386,10 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
 
     def row(path: str, what: str) -> str:
         m = med[path]
-        return (f"| {path} | {what} | {m['seconds']:.1f} | {m['cpu_s']:.1f} | {m['peak_mib']:.0f} | "
-                f"{m['peak_rss_mib']:.0f} | {m['files']:.0f} | {m['mib']:.1f} |")
+        return (
+            f"| {path} | {what} | {m['seconds']:.1f} | {m['cpu_s']:.1f} | {m['peak_mib']:.0f} | "
+            f"{m['peak_rss_mib']:.0f} | {m['files']:.0f} | {m['mib']:.1f} |"
+        )
 
     def phases(path: str) -> str:
         return "; ".join(f"{k[6:]} {v:.1f} s" for k, v in med[path].items() if k.startswith("phase "))
@@ -325,11 +398,13 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         return "; ".join(f"{k[4:]} {v:.1f} s" for k, v in med[path].items() if k.startswith("cpu ") and v)
 
     lines = [
-        "# Acceptance reports: ten zone PDFs + district summary (PDF + XLSX)", "",
+        "# Acceptance reports: ten zone PDFs + district summary (PDF + XLSX)",
+        "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}.",
         f"Machine: {machine()}; {server_versions(url)}.",
         f"Load average (1 min) at the start / end of the measurements: {args.load_start:.1f} / "
-        f"{os.getloadavg()[0]:.1f} (other sessions share this machine; the paths alternate to share the noise).", "",
+        f"{os.getloadavg()[0]:.1f} (other sessions share this machine; the paths alternate to share the noise).",
+        "",
         f"District: demo `--scale {args.scale}`, {args.answers:,} survey answers, ten remediation items per zone, "
         f"400 cases. Each path runs in its own process and serves our app on a loopback port ({serving}), "
         "from which Chromium loads the zone map pages (`/maps/zones/{code}?snapshot=true`, "
@@ -338,26 +413,45 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         "tree's footprint, shared pages "
         "split among their sharers) and RSS sum (an upper bound: a shared page counts once per process). CPU "
         "is user + system time of every process of the tree, as last sampled (a process's final 50 ms may be "
-        f"missing). Median of {args.rounds} rounds, order alternated.", "",
+        f"missing). Median of {args.rounds} rounds, order alternated.",
+        "",
         "| path | what | total time (s) | CPU (s) | peak PSS (MiB) | peak RSS sum (MiB) | files | output (MiB) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        row("plain", "per zone one after another: a fresh Chromium draws and captures its map page, its own "
-                     "query set, a fresh WeasyPrint renderer; then the summary the same way"),
-        row("ours", f"`maps.report.write_all`: one query set, one browser ({pages} page{'s' * (pages != 1)} at "
-                    f"once, each moving on from zone to zone {moves}), each PDF rendered as soon as its map is drawn, "
-                    f"{renders}"), "",
+        row(
+            "plain",
+            "per zone one after another: a fresh Chromium draws and captures its map page, its own "
+            "query set, a fresh WeasyPrint renderer; then the summary the same way",
+        ),
+        row(
+            "ours",
+            f"`maps.report.write_all`: one query set, one browser ({pages} page{'s' * (pages != 1)} at "
+            f"once, each moving on from zone to zone {moves}), each PDF rendered as soon as its map is drawn, "
+            f"{renders}",
+        ),
+        "",
         f"Speed-up: **{speedup:.2f}×** (goal ≥ 3×: {met(ok['speed'])}); ours under 60 s: {met(ok['time'])}; "
-        f"under 1 GiB (PSS): {met(ok['memory'])} (RSS sum {med['ours']['peak_rss_mib']:.0f} MiB).", "",
+        f"under 1 GiB (PSS): {met(ok['memory'])} (RSS sum {med['ours']['peak_rss_mib']:.0f} MiB).",
+        "",
         "Where the time goes (medians, wall seconds inside the measured process; setup = interpreter start, "
-        "imports, app and in-process server):", "",
+        "imports, app and in-process server):",
+        "",
         f"- plain: {phases('plain')}",
-        f"- ours: {phases('ours')}", "",
-        "CPU seconds by process kind:", "",
+        f"- ours: {phases('ours')}",
+        "",
+        "CPU seconds by process kind:",
+        "",
         f"- plain: {cpu('plain')}",
-        f"- ours: {cpu('ours')}", "",
-        "All rounds:", "",
-        *[f"- {p} round {i + 1}: {r['seconds']:.2f} s, CPU {r['cpu_s']:.1f} s, PSS {r['peak_mib']:.0f} MiB, "
-          f"RSS sum {r['peak_rss_mib']:.0f} MiB" for p, rs in results.items() for i, r in enumerate(rs)], "",
+        f"- ours: {cpu('ours')}",
+        "",
+        "All rounds:",
+        "",
+        *[
+            f"- {p} round {i + 1}: {r['seconds']:.2f} s, CPU {r['cpu_s']:.1f} s, PSS {r['peak_mib']:.0f} MiB, "
+            f"RSS sum {r['peak_rss_mib']:.0f} MiB"
+            for p, rs in results.items()
+            for i, r in enumerate(rs)
+        ],
+        "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "report.md").write_text("\n".join(lines), encoding="utf-8")

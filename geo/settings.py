@@ -18,9 +18,7 @@ class DatabaseSettings(BaseSettings):
 
     model_config = _ENV
 
-    database_url: str | None = Field(
-        default=None, description="PostGIS ≥ 3.1 to use instead of the embedded cluster"
-    )
+    database_url: str | None = Field(default=None, description="PostGIS ≥ 3.1 to use instead of the embedded cluster")
     home: Path = Field(default=Path("var"), description="state directory (embedded cluster)")
     database_name: str = Field(default="wuye", description="database in the embedded cluster")
     pool_min_size: int = 2
@@ -87,11 +85,14 @@ class AcceptanceSettings(BaseSettings):
     model_config = _ENV
 
     satisfaction_pass_percent: int = Field(
-        default=85, ge=0, le=100, description="minimum satisfaction rate, in whole percent (compared in integers)")
+        default=85, ge=0, le=100, description="minimum satisfaction rate, in whole percent (compared in integers)"
+    )
     case_overdue_grace_hours: int = Field(
-        default=72, ge=0, description="an open case overdue by more than this many hours fails the zone")
+        default=72, ge=0, description="an open case overdue by more than this many hours fails the zone"
+    )
     survey_round: str | None = Field(
-        default=None, description="survey round judged (default: the latest round in the district)")
+        default=None, description="survey round judged (default: the latest round in the district)"
+    )
 
 
 # AcceptanceSettings is defined after Settings (appended), so resolve the forward reference now.

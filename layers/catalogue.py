@@ -15,8 +15,7 @@ GeometryType = Literal["Point", "MultiPoint", "LineString", "MultiLineString", "
 AttrType = Literal["text", "integer", "real", "boolean", "date", "text_list"]
 ChangeMode = Literal["editable", "read-only", "workflow"]
 
-GEOMETRY_TYPES: tuple[str, ...] = ("Point", "MultiPoint", "LineString", "MultiLineString",
-                                   "MultiPolygon")
+GEOMETRY_TYPES: tuple[str, ...] = ("Point", "MultiPoint", "LineString", "MultiLineString", "MultiPolygon")
 ATTR_TYPES: tuple[str, ...] = ("text", "integer", "real", "boolean", "date", "text_list")
 CHANGE_MODES: tuple[str, ...] = ("editable", "read-only", "workflow")
 STORAGE_SRID = 4490

@@ -64,16 +64,19 @@ def configure_folium() -> None:
         ("awesome_markers_css", vendor("leaflet.awesome-markers/dist/leaflet.awesome-markers.css")),
     ]
     plugins.MarkerCluster.default_js = [
-        ("markerclusterjs", vendor("leaflet.markercluster/dist/leaflet.markercluster.js"))]
+        ("markerclusterjs", vendor("leaflet.markercluster/dist/leaflet.markercluster.js"))
+    ]
     plugins.MarkerCluster.default_css = [
         ("markerclustercss", vendor("leaflet.markercluster/dist/MarkerCluster.css")),
-        ("markerclusterdefaultcss", vendor("leaflet.markercluster/dist/MarkerCluster.Default.css"))]
+        ("markerclusterdefaultcss", vendor("leaflet.markercluster/dist/MarkerCluster.Default.css")),
+    ]
     plugins.Draw.default_js = [("leaflet_draw_js", vendor("leaflet-draw/dist/leaflet.draw.js"))]
     plugins.Draw.default_css = [("leaflet_draw_css", vendor("leaflet-draw/dist/leaflet.draw.css"))]
     plugins.HeatMap.default_js = [("leaflet-heat.js", vendor("leaflet.heat/dist/leaflet-heat.js"))]
     plugins.HeatMap.default_css = []
     plugins.VectorGridProtobuf.default_js = [
-        ("vectorGrid", vendor("leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js"))]
+        ("vectorGrid", vendor("leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js"))
+    ]
     plugins.VectorGridProtobuf.default_css = []
 
 

@@ -30,5 +30,12 @@ def gcj02_grid(bounds: list[float], step: float = GRID_STEP_DEG) -> dict[str, An
     ny = math.ceil((maxlat - lat0) / step) + 2
     lons, lats = np.meshgrid(lon0 + step * np.arange(nx), lat0 + step * np.arange(ny))
     glon, glat = wgs84_to_gcj02(lons.ravel(), lats.ravel())
-    return {"lon0": lon0, "lat0": lat0, "step": step, "nx": nx, "ny": ny,
-            "dlon": np.round(glon - lons.ravel(), 9).tolist(), "dlat": np.round(glat - lats.ravel(), 9).tolist()}
+    return {
+        "lon0": lon0,
+        "lat0": lat0,
+        "step": step,
+        "nx": nx,
+        "ny": ny,
+        "dlon": np.round(glon - lons.ravel(), 9).tolist(),
+        "dlat": np.round(glat - lats.ravel(), 9).tolist(),
+    }

@@ -31,18 +31,30 @@ from maps.settings import MapSettings
 
 # Tile URLs of the optional basemaps and the hosts their pages may load images from.
 BASEMAPS: dict[str, dict[str, Any]] = {
-    "osm": {"tiles": ["https://tile.openstreetmap.org/{z}/{x}/{y}.png"],
-            "attr": "© OpenStreetMap contributors", "hosts": ["https://tile.openstreetmap.org"]},
-    "tianditu": {"tiles": ["https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
-                           "&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
-                           "&TILECOL={x}&tk={key}",
-                           "https://t{s}.tianditu.gov.cn/cva_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
-                           "&LAYER=cva&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
-                           "&TILECOL={x}&tk={key}"],
-                 "attr": "© 天地图 Tianditu", "subdomains": "01234567", "hosts": ["https://*.tianditu.gov.cn"]},
-    "amap": {"tiles": ["https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
-                       "&x={x}&y={y}&z={z}"],
-             "attr": "© 高德地图 AMap (GCJ-02)", "subdomains": "1234", "hosts": ["https://*.is.autonavi.com"]},
+    "osm": {
+        "tiles": ["https://tile.openstreetmap.org/{z}/{x}/{y}.png"],
+        "attr": "© OpenStreetMap contributors",
+        "hosts": ["https://tile.openstreetmap.org"],
+    },
+    "tianditu": {
+        "tiles": [
+            "https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+            "&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+            "&TILECOL={x}&tk={key}",
+            "https://t{s}.tianditu.gov.cn/cva_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+            "&LAYER=cva&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+            "&TILECOL={x}&tk={key}",
+        ],
+        "attr": "© 天地图 Tianditu",
+        "subdomains": "01234567",
+        "hosts": ["https://*.tianditu.gov.cn"],
+    },
+    "amap": {
+        "tiles": ["https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"],
+        "attr": "© 高德地图 AMap (GCJ-02)",
+        "subdomains": "1234",
+        "hosts": ["https://*.is.autonavi.com"],
+    },
 }
 MAX_ZOOM = 19
 
@@ -71,20 +83,28 @@ def content_security_policy(settings: MapSettings) -> str | None:
     if basemap is None:
         return None
     hosts = " ".join(basemap["hosts"])
-    return ("default-src 'self'; img-src 'self' data: blob: " + hosts + "; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'self'; "
-            "form-action 'self'; base-uri 'self'")
+    return (
+        "default-src 'self'; img-src 'self' data: blob: " + hosts + "; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'self'; "
+        "form-action 'self'; base-uri 'self'"
+    )
 
 
 def _layer_entry(spec: LayerSpec, lang: str) -> dict[str, Any]:
-    return {"name": spec.name, "title": styles.layer_title(spec, lang), "geometry": spec.geometry,
-            "style": styles.layer_style(spec)}
+    return {
+        "name": spec.name,
+        "title": styles.layer_title(spec, lang),
+        "geometry": spec.geometry,
+        "style": styles.layer_style(spec),
+    }
 
 
 def _condition_legend(spec: LayerSpec | None, lang: str) -> dict[str, Any]:
     t = styles.texts(lang)
-    rows = [(colour, spec.attribute("condition").label(key) if spec and lang != "en" else styles.CONDITION_EN[key])
-            for key, colour in styles.CONDITION_COLOURS.items()]
+    rows = [
+        (colour, spec.attribute("condition").label(key) if spec and lang != "en" else styles.CONDITION_EN[key])
+        for key, colour in styles.CONDITION_COLOURS.items()
+    ]
     return styles.legend(t["condition"], rows)
 
 
@@ -92,8 +112,9 @@ def _state_legend(lang: str) -> dict[str, Any]:
     from geo.cases.workflow import STATE_NAMES  # labels of the case workflow
 
     t = styles.texts(lang)
-    rows = [(colour, STATE_NAMES[s] if lang != "en" else styles.STATE_EN[s]) for s, colour in
-            styles.STATE_COLOURS.items()]
+    rows = [
+        (colour, STATE_NAMES[s] if lang != "en" else styles.STATE_EN[s]) for s, colour in styles.STATE_COLOURS.items()
+    ]
     rows.append((styles.OVERDUE_COLOUR, t["overdue"]))
     return styles.legend(t["state"], rows)
 
@@ -104,24 +125,35 @@ def _phase_legend(zones: LayerSpec, lang: str) -> dict[str, Any]:
     return styles.legend(t["phase"], rows, note=t["no_tasks"])
 
 
-def _base_config(page: str, title: str, lang: str, catalogue: Catalogue, bounds: list[float] | None,
-                 settings: MapSettings) -> dict[str, Any]:
+def _base_config(
+    page: str, title: str, lang: str, catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings
+) -> dict[str, Any]:
     """What every page's script needs: words, bounds, the quiet base layers and the display shift."""
     base_layers = [_layer_entry(catalogue[n], lang) for n in ("districts", "subdistricts", "zones") if n in catalogue]
-    return {"page": page, "title": title, "lang": lang, "texts": styles.texts(lang), "bounds": bounds,
-            "maxZoom": MAX_ZOOM,
-            "baseLayers": base_layers if settings.basemap == "none" else [],
-            "display": gcj02_grid(bounds) if settings.basemap == "amap" and bounds else None,
-            "coordSys": "gcj02" if settings.basemap == "amap" else "cgcs2000",
-            "conditionColours": styles.CONDITION_COLOURS, "stateColours": styles.STATE_COLOURS,
-            "overdueColour": styles.OVERDUE_COLOUR, "phaseColours": styles.PHASE_COLOURS,
-            "completionBreaks": styles.COMPLETION_BREAKS, "legends": []}
+    return {
+        "page": page,
+        "title": title,
+        "lang": lang,
+        "texts": styles.texts(lang),
+        "bounds": bounds,
+        "maxZoom": MAX_ZOOM,
+        "baseLayers": base_layers if settings.basemap == "none" else [],
+        "display": gcj02_grid(bounds) if settings.basemap == "amap" and bounds else None,
+        "coordSys": "gcj02" if settings.basemap == "amap" else "cgcs2000",
+        "conditionColours": styles.CONDITION_COLOURS,
+        "stateColours": styles.STATE_COLOURS,
+        "overdueColour": styles.OVERDUE_COLOUR,
+        "phaseColours": styles.PHASE_COLOURS,
+        "completionBreaks": styles.COMPLETION_BREAKS,
+        "legends": [],
+    }
 
 
 def _map(settings: MapSettings, bounds: list[float] | None, *, still: bool = False) -> folium.Map:
     centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2] if bounds else [28.23, 112.94]
-    m = folium.Map(location=centre, zoom_start=13, tiles=None, max_zoom=MAX_ZOOM, control_scale=False,
-                   prefer_canvas=True)
+    m = folium.Map(
+        location=centre, zoom_start=13, tiles=None, max_zoom=MAX_ZOOM, control_scale=False, prefer_canvas=True
+    )
     if still:  # snapshots: Leaflet's animations only cost frames, and a capture at the ready signal
         # caught facility tiles still fading in (they fade in over 200 ms after they arrive; opacity 0.78 seen)
         m.options.update(fadeAnimation=False, zoomAnimation=False, markerZoomAnimation=False)
@@ -132,18 +164,32 @@ def _map(settings: MapSettings, bounds: list[float] | None, *, still: bool = Fal
     basemap = BASEMAPS.get(settings.basemap)
     if basemap is not None:
         for url in basemap["tiles"]:
-            folium.TileLayer(tiles=url.replace("{key}", settings.tianditu_key or ""), attr=basemap["attr"],
-                             subdomains=basemap.get("subdomains", "abc"), max_zoom=MAX_ZOOM,
-                             overlay=False, control=False).add_to(m)
+            folium.TileLayer(
+                tiles=url.replace("{key}", settings.tianditu_key or ""),
+                attr=basemap["attr"],
+                subdomains=basemap.get("subdomains", "abc"),
+                max_zoom=MAX_ZOOM,
+                overlay=False,
+                control=False,
+            ).add_to(m)
     return m
 
 
-def _render(m: folium.Map, title: str, config: dict[str, Any], js: list[tuple[str, str]] | None = None,
-            css: list[tuple[str, str]] | None = None, body_html: str = "") -> str:
+def _render(
+    m: folium.Map,
+    title: str,
+    config: dict[str, Any],
+    js: list[tuple[str, str]] | None = None,
+    css: list[tuple[str, str]] | None = None,
+    body_html: str = "",
+) -> str:
     root: Any = m.get_root()  # a branca Figure
-    root.header.add_child(Element(
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>'
-        '<link rel="icon" href="data:,">'))  # no favicon request (a 404 is a console error)
+    root.header.add_child(
+        Element(
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>'
+            '<link rel="icon" href="data:,">'
+        )
+    )  # no favicon request (a 404 is a console error)
     if body_html:
         root.html.add_child(Element(body_html))
     WuyePage(config, js or [], css or []).add_to(m)
@@ -158,8 +204,9 @@ def _title(key: str, lang: str, district_name: str) -> str:
     return f"{district_name} · {t[key]}" if lang != "en" else f"{t[key]} · {district_name}"
 
 
-def maintenance_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str,
-                     district_name: str) -> str:
+def maintenance_page(
+    catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str, district_name: str
+) -> str:
     """设施维护图: every facility layer as vector tiles (or, on a GCJ-02 basemap, paged GeoJSON),
     coloured by condition, one toggle per layer; popups read the feature when clicked."""
     title = _title("maintenance", lang, district_name)
@@ -171,8 +218,9 @@ def maintenance_page(catalogue: Catalogue, bounds: list[float] | None, settings:
     return _render(_map(settings, bounds), title, cfg, plugins.VectorGridProtobuf.default_js)
 
 
-def cases_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str,
-               district_name: str) -> str:
+def cases_page(
+    catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str, district_name: str
+) -> str:
     """事件分布图: cases by state (overdue ones ringed red), heat-map toggle, filters."""
     title = _title("cases", lang, district_name)
     cfg = _base_config("cases", title, lang, catalogue, bounds, settings)
@@ -180,8 +228,16 @@ def cases_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSe
     return _render(_map(settings, bounds), title, cfg, plugins.HeatMap.default_js)
 
 
-def remediation_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str,
-                     district_name: str, progress_url: str | None = None, zone_tasks_url: str | None = None) -> str:
+def remediation_page(
+    catalogue: Catalogue,
+    bounds: list[float] | None,
+    settings: MapSettings,
+    *,
+    lang: str,
+    district_name: str,
+    progress_url: str | None = None,
+    zone_tasks_url: str | None = None,
+) -> str:
     """整治进度图: zones coloured by remediation completion when tasks exist, else by phase
     with "暂无整治任务"; sub-district filter."""
     title = _title("remediation", lang, district_name)
@@ -195,8 +251,16 @@ def remediation_page(catalogue: Catalogue, bounds: list[float] | None, settings:
     return _render(_map(settings, bounds), title, cfg)
 
 
-def zone_page(catalogue: Catalogue, zone: dict[str, Any], settings: MapSettings, *, lang: str,
-              district_name: str, snapshot: bool = False, district_bounds: list[float] | None = None) -> str:
+def zone_page(
+    catalogue: Catalogue,
+    zone: dict[str, Any],
+    settings: MapSettings,
+    *,
+    lang: str,
+    district_name: str,
+    snapshot: bool = False,
+    district_bounds: list[float] | None = None,
+) -> str:
     """One zone: boundary, sections, facilities and open cases; ``snapshot`` hides the controls
     that mean nothing on paper and keeps title, legend, scale bar, north arrow and date."""
     t = styles.texts(lang)
@@ -210,31 +274,49 @@ def zone_page(catalogue: Catalogue, zone: dict[str, Any], settings: MapSettings,
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "zones"]
     cfg["zone"] = zone["id"]
     cfg["snapshot"] = snapshot
-    cfg["sectionLayer"] = _layer_entry(catalogue["contract_sections"], lang) if "contract_sections" in catalogue \
-        else None
+    cfg["sectionLayer"] = (
+        _layer_entry(catalogue["contract_sections"], lang) if "contract_sections" in catalogue else None
+    )
     cfg["layers"] = [_layer_entry(catalogue[n], lang) for n in catalogue if catalogue[n].facility]
     cfg["detailZoom"] = DETAIL_ZOOM
-    cfg["legends"] = [_condition_legend(next((catalogue[n] for n in catalogue if catalogue[n].facility), None), lang),
-                      _state_legend(lang)]
+    cfg["legends"] = [
+        _condition_legend(next((catalogue[n] for n in catalogue if catalogue[n].facility), None), lang),
+        _state_legend(lang),
+    ]
     return _render(_map(settings, bounds, still=snapshot), cfg["title"], cfg, plugins.VectorGridProtobuf.default_js)
 
 
-def plan_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str,
-              district_name: str) -> str:
+def plan_page(
+    catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str, district_name: str
+) -> str:
     """规划绘制: draw and edit zone and section polygons, saved through OGC API Features Part 4."""
     title = _title("plan", lang, district_name)
     cfg = _base_config("plan", title, lang, catalogue, bounds, settings)
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] == "districts" or b["name"] == "subdistricts"]
     editable = [catalogue[n] for n in ("zones", "contract_sections") if n in catalogue]
-    cfg["layers"] = [{**_layer_entry(s, lang), "attributes": [
-        {"name": a.name, "title": a.title_en if lang == "en" else a.title_zh, "required": a.required,
-         "type": a.type, "values": dict(a.values) if a.values else None, "default": a.default}
-        for a in s.attributes]} for s in editable]
+    cfg["layers"] = [
+        {
+            **_layer_entry(s, lang),
+            "attributes": [
+                {
+                    "name": a.name,
+                    "title": a.title_en if lang == "en" else a.title_zh,
+                    "required": a.required,
+                    "type": a.type,
+                    "values": dict(a.values) if a.values else None,
+                    "default": a.default,
+                }
+                for a in s.attributes
+            ],
+        }
+        for s in editable
+    ]
     return _render(_map(settings, bounds), title, cfg, plugins.Draw.default_js, plugins.Draw.default_css)
 
 
-def report_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str,
-                district_name: str) -> str:
+def report_page(
+    catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str, district_name: str
+) -> str:
     """我要报事: phone page — position by GPS or tap, category, description, photo; shows duplicates,
     then the case number and the unit it went to."""
     title = _title("report", lang, district_name)
@@ -245,10 +327,24 @@ def report_page(catalogue: Catalogue, bounds: list[float] | None, settings: MapS
 def landing_links(base: str, zones: list[tuple[str, str]], lang: str = "zh") -> list[dict[str, str]]:
     """Links of the HTML landing page to every map and every zone's map."""
     t = styles.texts(lang)
-    pages = [("remediation", "/maps/remediation"), ("maintenance", "/maps/maintenance"), ("cases", "/maps/cases"),
-             ("plan", "/maps/plan"), ("report", "/report")]
-    out = [{"href": f"{base}{path}", "rel": "related", "type": "text/html", "title": f"地图 map: {t[key]}"}
-           for key, path in pages]
-    out += [{"href": f"{base}/maps/zones/{code}", "rel": "related", "type": "text/html",
-             "title": f"小区图 zone map: {name}"} for code, name in zones]
+    pages = [
+        ("remediation", "/maps/remediation"),
+        ("maintenance", "/maps/maintenance"),
+        ("cases", "/maps/cases"),
+        ("plan", "/maps/plan"),
+        ("report", "/report"),
+    ]
+    out = [
+        {"href": f"{base}{path}", "rel": "related", "type": "text/html", "title": f"地图 map: {t[key]}"}
+        for key, path in pages
+    ]
+    out += [
+        {
+            "href": f"{base}/maps/zones/{code}",
+            "rel": "related",
+            "type": "text/html",
+            "title": f"小区图 zone map: {name}",
+        }
+        for code, name in zones
+    ]
     return out

@@ -54,8 +54,12 @@ KINDS = {"resettlement": "农民安置小区", "enterprise_dormitory": "破产�
 
 @cache
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("maps", "templates"),
-                              autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("maps", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 @cache
@@ -72,16 +76,33 @@ def _pct(value: float) -> str:
 
 # ---------------------------------------------------------------- HTML and PDF
 
-def map_images(base_url: str, zone_codes: Sequence[str], on_image: Callable[[str, bytes], None], *,
-               pages: int = MAP_PAGES, switch: bool = True, collect: bool = True) -> None:
+
+def map_images(
+    base_url: str,
+    zone_codes: Sequence[str],
+    on_image: Callable[[str, bytes], None],
+    *,
+    pages: int = MAP_PAGES,
+    switch: bool = True,
+    collect: bool = True,
+) -> None:
     """Each zone's map page captured as JPEG (``on_image(code, jpeg)`` as each is drawn); with ``switch``
     a page moves on to its next zone in place instead of navigating (the same map, see
     :func:`maps.snapshot.render_zone_images`)."""
     from maps import snapshot
 
-    snapshot.render_zone_images(base_url, zone_codes, on_image, width=MAP_SIZE[0], height=MAP_SIZE[1],
-                                image_type="jpeg", quality=MAP_QUALITY, pages=pages, switch=switch,
-                                collect=collect)
+    snapshot.render_zone_images(
+        base_url,
+        zone_codes,
+        on_image,
+        width=MAP_SIZE[0],
+        height=MAP_SIZE[1],
+        image_type="jpeg",
+        quality=MAP_QUALITY,
+        pages=pages,
+        switch=switch,
+        collect=collect,
+    )
 
 
 def _image_uri(jpeg: bytes) -> str:
@@ -92,20 +113,47 @@ def zone_html(figures: dict[str, Any], map_jpeg: bytes, *, district_name: str) -
     """The zone report as HTML, its map snapshot inline."""
     catalogue = load_catalogue()
     v = figures["verdict"]
-    return _env().get_template("zone.html").render(
-        z=figures, css=_css(), map_uri=_image_uri(map_jpeg), district_name=district_name,
-        report_date=_today_text(), verdict_class={"pass": "pass", "redo": "redo"}.get(v or "", "none"),
-        kinds=KINDS, phases={k: n for k, (n, _) in remediation.PHASES.items()}, items=remediation.ITEMS,
-        states=remediation.STATES, conditions=list(inspections.CONDITIONS.items()),
-        facility_titles=[(n, catalogue[n].title_zh) for n in inspections.facility_layers(catalogue)], pct=_pct)
+    return (
+        _env()
+        .get_template("zone.html")
+        .render(
+            z=figures,
+            css=_css(),
+            map_uri=_image_uri(map_jpeg),
+            district_name=district_name,
+            report_date=_today_text(),
+            verdict_class={"pass": "pass", "redo": "redo"}.get(v or "", "none"),
+            kinds=KINDS,
+            phases={k: n for k, (n, _) in remediation.PHASES.items()},
+            items=remediation.ITEMS,
+            states=remediation.STATES,
+            conditions=list(inspections.CONDITIONS.items()),
+            facility_titles=[(n, catalogue[n].title_zh) for n in inspections.facility_layers(catalogue)],
+            pct=_pct,
+        )
+    )
 
 
 def summary_html(rows: list[dict[str, Any]], *, district_name: str, rules: AcceptanceSettings) -> str:
     """The district summary as HTML."""
-    counts = {"pass": sum(r["verdict"] == "pass" for r in rows), "redo": sum(r["verdict"] == "redo" for r in rows),
-              "none": sum(r["verdict"] is None for r in rows)}
-    return _env().get_template("summary.html").render(rows=rows, css=_css(), district_name=district_name,
-                                                      report_date=_today_text(), rules=rules, counts=counts, pct=_pct)
+    counts = {
+        "pass": sum(r["verdict"] == "pass" for r in rows),
+        "redo": sum(r["verdict"] == "redo" for r in rows),
+        "none": sum(r["verdict"] is None for r in rows),
+    }
+    return (
+        _env()
+        .get_template("summary.html")
+        .render(
+            rows=rows,
+            css=_css(),
+            district_name=district_name,
+            report_date=_today_text(),
+            rules=rules,
+            counts=counts,
+            pct=_pct,
+        )
+    )
 
 
 def _today_text() -> str:
@@ -129,8 +177,15 @@ def render_pdf(html: str, *, fresh: bool = False) -> bytes:
     return bytes(HTML(string=html).write_pdf(font_config=fonts))
 
 
-def zone_pdf(conn: psycopg.Connection, zone_code: str, *, base_url: str, district_code: str,
-             district_name: str, rules: AcceptanceSettings) -> bytes:
+def zone_pdf(
+    conn: psycopg.Connection,
+    zone_code: str,
+    *,
+    base_url: str,
+    district_code: str,
+    district_name: str,
+    rules: AcceptanceSettings,
+) -> bytes:
     """One zone's acceptance report: its own query set (an unknown zone fails here, before any browser
     work), its map page captured from ``base_url``, then one render."""
     figures = acceptance.zone_acceptance(conn, zone_code, district_code=district_code, rules=rules)
@@ -147,17 +202,56 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = "考核验收汇总"
-    sheet.append(["街道", "小区编码", "小区", "户数", "调查轮次", "答卷", "满意", "满意度", "满意度(显示)",
-                  "Wilson 下限", "Wilson 上限", "入户覆盖率", "整治任务", "已验收", "事件", "超期未结",
-                  "超过宽限期", "结论", "未达标条件", "提示 warning"])
+    sheet.append(
+        [
+            "街道",
+            "小区编码",
+            "小区",
+            "户数",
+            "调查轮次",
+            "答卷",
+            "满意",
+            "满意度",
+            "满意度(显示)",
+            "Wilson 下限",
+            "Wilson 上限",
+            "入户覆盖率",
+            "整治任务",
+            "已验收",
+            "事件",
+            "超期未结",
+            "超过宽限期",
+            "结论",
+            "未达标条件",
+            "提示 warning",
+        ]
+    )
     for z in rows:
         s, wil = z["survey"], z["survey"]["wilson_95"] or [None, None]
-        sheet.append([z["zone"]["subdistrict"], z["zone"]["code"], z["zone"]["name"], z["zone"]["households"],
-                      s["round"], s["answers"], s["satisfied"], s["rate"], s["rate_display"], wil[0], wil[1],
-                      s["reached"], z["remediation"]["tasks"], z["remediation"]["verified"], z["cases"]["cases"],
-                      z["cases"]["overdue"], z["cases"]["overdue_beyond_grace"], z["verdict_zh"],
-                      "；".join(c["title_zh"] for c in z["criteria"] if not c["met"]),
-                      "；".join(f"{w['zh']} ({w['en']})" for w in s["warnings"]) or None])
+        sheet.append(
+            [
+                z["zone"]["subdistrict"],
+                z["zone"]["code"],
+                z["zone"]["name"],
+                z["zone"]["households"],
+                s["round"],
+                s["answers"],
+                s["satisfied"],
+                s["rate"],
+                s["rate_display"],
+                wil[0],
+                wil[1],
+                s["reached"],
+                z["remediation"]["tasks"],
+                z["remediation"]["verified"],
+                z["cases"]["cases"],
+                z["cases"]["overdue"],
+                z["cases"]["overdue_beyond_grace"],
+                z["verdict_zh"],
+                "；".join(c["title_zh"] for c in z["criteria"] if not c["met"]),
+                "；".join(f"{w['zh']} ({w['en']})" for w in s["warnings"]) or None,
+            ]
+        )
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -186,9 +280,20 @@ def _renderers(workers: int) -> Iterator[Callable[[str], Future[bytes]]]:
         yield lambda html: pool.submit(_render_job, html)
 
 
-def write_all(conn: psycopg.Connection, out_dir: Path, *, base_url: str, district_code: str, district_name: str,
-              rules: AcceptanceSettings, zone_codes: Sequence[str] | None = None, workers: int | None = None,
-              pages: int = MAP_PAGES, switch: bool = True, collect: bool = True) -> list[Path]:
+def write_all(
+    conn: psycopg.Connection,
+    out_dir: Path,
+    *,
+    base_url: str,
+    district_code: str,
+    district_name: str,
+    rules: AcceptanceSettings,
+    zone_codes: Sequence[str] | None = None,
+    workers: int | None = None,
+    pages: int = MAP_PAGES,
+    switch: bool = True,
+    collect: bool = True,
+) -> list[Path]:
     """Every zone's PDF plus the summary PDF and XLSX into ``out_dir`` (or only ``zone_codes``' PDFs):
     one query set for the district; the maps drawn by one browser, ``pages`` at a time, from our app at
     ``base_url``; each zone's PDF rendered as soon as its map is drawn (the summary first), in a thread

@@ -26,9 +26,15 @@ from urllib.parse import quote, urlencode
 from geo.errors import ConfigError
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 READY = "() => window.wuyeReady === true || (window.wuye === undefined && document.readyState === 'complete')"
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -137,6 +143,7 @@ def _drawn(page: Any, url: str, timeout_s: float, errors: list[str]) -> None:
 
 def render_png(url: str, width: int = 1200, height: int = 800, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bytes:
     """PNG of the page at ``url`` in a ``width``×``height`` viewport, once it has drawn."""
+
     def job(browser: Any) -> bytes:
         page = _load(browser, url, width, height, timeout_s)
         try:
@@ -151,11 +158,16 @@ def render_png(url: str, width: int = 1200, height: int = 800, *, timeout_s: flo
 
 def render_pdf(url: str, width: int = 1123, height: int = 794, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bytes:
     """PDF of the page at ``url``: one page of ``width``×``height`` CSS pixels (default A4 landscape)."""
+
     def job(browser: Any) -> bytes:
         page = _load(browser, url, width, height, timeout_s)
         try:
-            data: bytes = page.pdf(width=f"{width}px", height=f"{height}px", print_background=True,
-                                   margin={"top": "0", "bottom": "0", "left": "0", "right": "0"})
+            data: bytes = page.pdf(
+                width=f"{width}px",
+                height=f"{height}px",
+                print_background=True,
+                margin={"top": "0", "bottom": "0", "left": "0", "right": "0"},
+            )
             return data
         finally:
             page.close()
@@ -170,22 +182,47 @@ def zone_url(base_url: str, code: str, *, lang: str = "zh") -> str:
     return f"{base_url.rstrip('/')}/maps/zones/{quote(code, safe='')}?{query}"
 
 
-def render_zone_png(base_url: str, code: str, width: int = 1200, height: int = 800, *, lang: str = "zh",
-                    timeout_s: float = DEFAULT_TIMEOUT_S) -> bytes:
+def render_zone_png(
+    base_url: str,
+    code: str,
+    width: int = 1200,
+    height: int = 800,
+    *,
+    lang: str = "zh",
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> bytes:
     """PNG of zone ``code``'s map as served at ``base_url`` (e.g. http://127.0.0.1:8000)."""
     return render_png(zone_url(base_url, code, lang=lang), width, height, timeout_s=timeout_s)
 
 
-def render_zone_pdf(base_url: str, code: str, width: int = 1123, height: int = 794, *, lang: str = "zh",
-                    timeout_s: float = DEFAULT_TIMEOUT_S) -> bytes:
+def render_zone_pdf(
+    base_url: str,
+    code: str,
+    width: int = 1123,
+    height: int = 794,
+    *,
+    lang: str = "zh",
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> bytes:
     """PDF of zone ``code``'s map (one page of ``width``×``height`` CSS pixels)."""
     return render_pdf(zone_url(base_url, code, lang=lang), width, height, timeout_s=timeout_s)
 
 
-def render_zone_images(base_url: str, codes: Sequence[str], on_image: Callable[[str, bytes], None], *,
-                       width: int = 1200, height: int = 800, image_type: Literal["png", "jpeg"] = "png",
-                       quality: int = 90, pages: int = 3, lang: str = "zh", switch: bool = True,
-                       collect: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+def render_zone_images(
+    base_url: str,
+    codes: Sequence[str],
+    on_image: Callable[[str, bytes], None],
+    *,
+    width: int = 1200,
+    height: int = 800,
+    image_type: Literal["png", "jpeg"] = "png",
+    quality: int = 90,
+    pages: int = 3,
+    lang: str = "zh",
+    switch: bool = True,
+    collect: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> None:
     """Each zone's map as an image, in the shared browser, at most ``pages`` at once: each page loads one
     zone after another. ``on_image(code, data)`` is called in the browser's thread as soon as a zone is
     drawn. A zone whose page or data does not load (an unknown zone: 404) fails the batch, naming it.
@@ -203,6 +240,7 @@ def render_zone_images(base_url: str, codes: Sequence[str], on_image: Callable[[
     One context per page, not one for all: the pages of a context share its six connections per host
     (HTTP/1.1), and a zone page asks for about twenty tiles and layers at once, so three pages of one
     context queued behind each other (measured: slower than one page alone)."""
+
     def job(browser: Any) -> None:
         todo = deque(codes)
         live: deque[tuple[Any, str, list[str]]] = deque()  # (page, its zone, its page errors)

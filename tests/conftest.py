@@ -48,7 +48,8 @@ class Server:
             stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname))
             if template:
                 stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(dbname), sql.Identifier(template))
+                    sql.Identifier(dbname), sql.Identifier(template)
+                )
             conn.execute(stmt)
         return self.url(dbname)
 
@@ -147,8 +148,7 @@ def conn(shared_db_url: str) -> Iterator[psycopg.Connection]:
 
 def settings_for(url: str) -> Settings:
     """Settings pointing at ``url`` (as WUYE_DATABASE_URL would)."""
-    return Settings(db=DatabaseSettings(database_url=url),
-                    district=DistrictSettings(district_code=DISTRICT))
+    return Settings(db=DatabaseSettings(database_url=url), district=DistrictSettings(district_code=DISTRICT))
 
 
 _users = iter(range(1_000_000))
@@ -163,8 +163,9 @@ def auth_headers(url: str, role: str, **scope: object) -> dict[str, str]:
 
     username = f"{role}-{os.getpid()}-{next(_users)}"
     with psycopg.connect(url, autocommit=True) as conn:
-        user = users.create_user(conn, username=username, password="secret-pass", role=role,
-                                 district_code=DISTRICT, actor="tests", **scope)  # type: ignore[arg-type]
+        user = users.create_user(
+            conn, username=username, password="secret-pass", role=role, district_code=DISTRICT, actor="tests", **scope
+        )  # type: ignore[arg-type]
         token, _ = users.issue_token(conn, user, ttl=timedelta(hours=1))
     return {"Authorization": f"Bearer {token}"}
 

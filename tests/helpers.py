@@ -27,8 +27,9 @@ def square(lon: float, lat: float, size: float = 0.001) -> dict[str, Any]:
 
 
 def write_geojson(path: Path, features: list[dict[str, Any]]) -> Path:
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), encoding="utf-8"
+    )
     return path
 
 
@@ -40,5 +41,7 @@ def count(conn: psycopg.Connection, table: str) -> int:
 
 def lights(n: int, prefix: str = "T", start: tuple[float, float] = INSIDE) -> list[dict[str, Any]]:
     """``n`` valid street-light features in a row, 1e-4 degrees apart."""
-    return [feature(point(start[0] + i * 1e-4, start[1]), code=f"{prefix}-{i:04d}", condition="normal",
-                    power_w=60) for i in range(n)]
+    return [
+        feature(point(start[0] + i * 1e-4, start[1]), code=f"{prefix}-{i:04d}", condition="normal", power_w=60)
+        for i in range(n)
+    ]

@@ -25,27 +25,33 @@ def answers(conn: psycopg.Connection, zone: str, satisfied: int, total: int, rou
     conn.execute(
         "INSERT INTO survey_answers (district_code, round, zone_code, household, answered_on, surveyor, satisfied, "
         "actor) SELECT %s, %s, %s, 'h' || g, DATE '2023-08-01', 'tester', g <= %s, 'tests' "
-        "FROM generate_series(1, %s) g", [DISTRICT, round_, zone, satisfied, total])
+        "FROM generate_series(1, %s) g",
+        [DISTRICT, round_, zone, satisfied, total],
+    )
 
 
 def all_verified(conn: psycopg.Connection, zone: str) -> None:
     remediation.plan_items(conn, district_code=DISTRICT, actor="tests", zone_code=zone)
-    conn.execute("UPDATE remediation_tasks SET state = 'verified', verified_on = DATE '2023-07-01' "
-                 "WHERE zone_code = %s", [zone])
+    conn.execute(
+        "UPDATE remediation_tasks SET state = 'verified', verified_on = DATE '2023-07-01' WHERE zone_code = %s", [zone]
+    )
 
 
 def judge(conn: psycopg.Connection, zone: str, rules: AcceptanceSettings = RULES) -> dict:
     return acceptance.zone_acceptance(conn, zone, district_code=DISTRICT, rules=rules)
 
 
-@pytest.mark.parametrize(("satisfied", "total", "verdict", "display"), [
-    (2124, 2500, "redo", "84.9%"),   # 84.96%: fails, and is never shown as 85.0%
-    (2125, 2500, "pass", "85.0%"),   # exactly 85%
-    (17, 20, "pass", "85.0%"),
-    (16, 20, "redo", "80.0%"),
-    (20, 20, "pass", "100.0%"),
-    (0, 3, "redo", "0.0%"),
-])
+@pytest.mark.parametrize(
+    ("satisfied", "total", "verdict", "display"),
+    [
+        (2124, 2500, "redo", "84.9%"),  # 84.96%: fails, and is never shown as 85.0%
+        (2125, 2500, "pass", "85.0%"),  # exactly 85%
+        (17, 20, "pass", "85.0%"),
+        (16, 20, "redo", "80.0%"),
+        (20, 20, "pass", "100.0%"),
+        (0, 3, "redo", "0.0%"),
+    ],
+)
 def test_the_85_percent_boundary_is_compared_in_integers(conn, satisfied, total, verdict, display):
     all_verified(conn, "jinling")
     answers(conn, "jinling", satisfied, total)
@@ -72,10 +78,17 @@ def test_no_answers_no_verdict_said_plainly(conn):
 def test_every_failed_criterion_is_listed(conn):
     answers(conn, "jinling", 80, 100)
     remediation.plan_items(conn, district_code=DISTRICT, actor="tests", zone_code="jinling")
-    row = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones "
-                       "WHERE code = 'jinling') q").fetchone()
-    case = cases.report(conn, Principal(username="t", role="admin"), district_code=DISTRICT,
-                        category_code="garbage_pile", lon=row[0], lat=row[1])
+    row = conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones WHERE code = 'jinling') q"
+    ).fetchone()
+    case = cases.report(
+        conn,
+        Principal(username="t", role="admin"),
+        district_code=DISTRICT,
+        category_code="garbage_pile",
+        lon=row[0],
+        lat=row[1],
+    )
     conn.execute("UPDATE cases SET due_at = now() - interval '73 hours' WHERE code = %s", [case["id"]])
     result = judge(conn, "jinling")
     assert result["verdict"] == "redo"

@@ -83,8 +83,15 @@ def matrix_client(server, template_db):
     with psycopg.connect(url, autocommit=True) as conn:
         for role in ROLES:
             if role != "anonymous":
-                made[role] = users.create_user(conn, username=f"matrix-{role}", password="secret-pass", role=role,
-                                               district_code=DISTRICT, actor="tests", **DEFAULT_SCOPE.get(role, {}))
+                made[role] = users.create_user(
+                    conn,
+                    username=f"matrix-{role}",
+                    password="secret-pass",
+                    role=role,
+                    district_code=DISTRICT,
+                    actor="tests",
+                    **DEFAULT_SCOPE.get(role, {}),
+                )
     conn = psycopg.connect(url, autocommit=True)
 
     def headers(role: str) -> dict[str, str]:
@@ -130,14 +137,23 @@ SCOPED_REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/cases/{code}/photos"): {"of": "case", "files": {"photo": ("p.jpg", JPEG, "image/jpeg")}},
     ("GET", "/facilities/{layer}/{code}/inspections"): {"of": "facility"},
     ("POST", "/facilities/{layer}/{code}/inspections"): {
-        "of": "facility", "json": {"inspected_on": "2024-05-02", "condition": "normal"}},
+        "of": "facility",
+        "json": {"inspected_on": "2024-05-02", "condition": "normal"},
+    },
     ("POST", "/remediation/{code}/actions"): {"of": "remediation", "json": {"action": "start"}},
-    ("POST", "/remediation/{code}/photos"): {"of": "remediation", "data": {"stage": "before"},
-                                             "files": {"photo": ("p.jpg", JPEG, "image/jpeg")}},
+    ("POST", "/remediation/{code}/photos"): {
+        "of": "remediation",
+        "data": {"stage": "before"},
+        "files": {"photo": ("p.jpg", JPEG, "image/jpeg")},
+    },
     ("GET", "/remediation/{code}/photos/{photo_id}"): {"of": "remediation"},
 }
-SCOPED_CASES = [(route.path, method) for route in _routes() for method in sorted(route.methods - {"HEAD"})
-                if (g := _guard(route)) is not None and g.scoped]
+SCOPED_CASES = [
+    (route.path, method)
+    for route in _routes()
+    for method in sorted(route.methods - {"HEAD"})
+    if (g := _guard(route)) is not None and g.scoped
+]
 
 
 def test_every_scoped_route_has_a_scoped_request():
@@ -161,22 +177,44 @@ def scoped_objects(matrix_client):
     objects = {}
     with psycopg.connect(url, autocommit=True) as conn:
         for where, zone in (("inside", "yumin-south"), ("outside", "daopo")):
-            lon, lat = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones "
-                                    "WHERE code = %s) q", [zone]).fetchone()
-            code = cases.report(conn, ANONYMOUS, district_code=DISTRICT, category_code="safety_hazard",
-                                lon=lon, lat=lat)["id"]
+            lon, lat = conn.execute(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones WHERE code = %s) q", [zone]
+            ).fetchone()
+            code = cases.report(
+                conn, ANONYMOUS, district_code=DISTRICT, category_code="safety_hazard", lon=lon, lat=lat
+            )["id"]
             case_id = conn.execute("SELECT id FROM cases WHERE code = %s", [code]).fetchone()[0]
-            photo = photos.store(conn, Principal(username="tests", role="admin"), case_id=case_id, data=JPEG,
-                                 kind="report", root=Path(client.app.state.settings.db.home), max_bytes=10_000)
-            light = conn.execute("SELECT f.code FROM street_lights f JOIN zones z ON ST_Intersects(z.geom, f.geom) "
-                                 "WHERE z.code = %s ORDER BY f.code LIMIT 1", [zone]).fetchone()[0]
+            photo = photos.store(
+                conn,
+                Principal(username="tests", role="admin"),
+                case_id=case_id,
+                data=JPEG,
+                kind="report",
+                root=Path(client.app.state.settings.db.home),
+                max_bytes=10_000,
+            )
+            light = conn.execute(
+                "SELECT f.code FROM street_lights f JOIN zones z ON ST_Intersects(z.geom, f.geom) "
+                "WHERE z.code = %s ORDER BY f.code LIMIT 1",
+                [zone],
+            ).fetchone()[0]
             admin = Principal(username="tests", role="admin")
             task = remediation.create(conn, admin, zone, district_code=DISTRICT, item="walls")["id"]
-            shot = remediation.add_photo(conn, admin, task, stage="before", data=JPEG, district_code=DISTRICT,
-                                         root=Path(client.app.state.settings.db.home), max_bytes=10_000)
-            objects[where] = {"case": {"code": code, "photo_id": str(photo["id"])},
-                              "facility": {"layer": "street_lights", "code": light},
-                              "remediation": {"code": task, "photo_id": str(shot["id"])}}
+            shot = remediation.add_photo(
+                conn,
+                admin,
+                task,
+                stage="before",
+                data=JPEG,
+                district_code=DISTRICT,
+                root=Path(client.app.state.settings.db.home),
+                max_bytes=10_000,
+            )
+            objects[where] = {
+                "case": {"code": code, "photo_id": str(photo["id"])},
+                "facility": {"layer": "street_lights", "code": light},
+                "remediation": {"code": task, "photo_id": str(shot["id"])},
+            }
     return objects
 
 
@@ -196,5 +234,9 @@ def test_scoped_route_hides_what_is_outside_the_callers_scope(matrix_client, sco
             if expect_hidden:
                 assert response.status_code == 404, (role, where, response.status_code, response.text[:200])
             else:
-                assert response.status_code not in (401, 403, 404), (role, where, response.status_code,
-                                                                     response.text[:200])
+                assert response.status_code not in (401, 403, 404), (
+                    role,
+                    where,
+                    response.status_code,
+                    response.text[:200],
+                )

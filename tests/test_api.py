@@ -40,7 +40,10 @@ def test_unknown_route_answers_json_without_a_trace(shared_db_url: str):
 
 
 def test_every_domain_error_has_a_status():
-    classes = [c for c in vars(errors).values()
-               if isinstance(c, type) and issubclass(c, errors.WuyeError) and c is not errors.WuyeError]
+    classes = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.WuyeError) and c is not errors.WuyeError
+    ]
     assert set(classes) <= set(STATUS), "add new domain errors to api/errors.STATUS"
     assert status_of(errors.ImportRejected("x")) == 400

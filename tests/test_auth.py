@@ -27,8 +27,9 @@ def _login(client: TestClient, username: str, password: str):
 
 def _add(db_url: str, username: str, role: str = "planner", password: str = "secret-pass", **scope):
     with psycopg.connect(db_url, autocommit=True) as conn:
-        return users.create_user(conn, username=username, password=password, role=role, district_code=DISTRICT,
-                                 actor="tests", **scope)
+        return users.create_user(
+            conn, username=username, password=password, role=role, district_code=DISTRICT, actor="tests", **scope
+        )
 
 
 def test_password_flow_gives_a_token_that_identifies_the_user(client, db_url):
@@ -99,11 +100,13 @@ def test_password_change_signs_out_other_sessions(client, db_url):
     _add(db_url, "zhou")
     token = _login(client, "zhou", "secret-pass").json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
-    short = client.post("/auth/password", data={"old_password": "secret-pass", "new_password": "short"},
-                        headers=headers)
+    short = client.post(
+        "/auth/password", data={"old_password": "secret-pass", "new_password": "short"}, headers=headers
+    )
     assert short.status_code == 400 and short.json()["field"] == "password"
-    ok = client.post("/auth/password", data={"old_password": "secret-pass", "new_password": "a-longer-one"},
-                     headers=headers)
+    ok = client.post(
+        "/auth/password", data={"old_password": "secret-pass", "new_password": "a-longer-one"}, headers=headers
+    )
     assert ok.status_code == 200
     assert client.get("/auth/me", headers=headers).status_code == 401
     assert _login(client, "zhou", "a-longer-one").status_code == 200
@@ -111,21 +114,34 @@ def test_password_change_signs_out_other_sessions(client, db_url):
 
 def test_admin_creates_users_with_scopes_and_refuses_bad_ones(client, db_url):
     admin = auth_headers(db_url, "admin")
-    created = client.post("/admin/users", headers=admin, json={
-        "username": "xihu.staff", "password": "secret-pass", "role": "subdistrict_staff",
-        "subdistrict_code": "xihu"})
+    created = client.post(
+        "/admin/users",
+        headers=admin,
+        json={
+            "username": "xihu.staff",
+            "password": "secret-pass",
+            "role": "subdistrict_staff",
+            "subdistrict_code": "xihu",
+        },
+    )
     assert created.status_code == 201, created.text
-    duplicate = client.post("/admin/users", headers=admin, json={
-        "username": "xihu.staff", "password": "secret-pass", "role": "planner"})
+    duplicate = client.post(
+        "/admin/users", headers=admin, json={"username": "xihu.staff", "password": "secret-pass", "role": "planner"}
+    )
     assert duplicate.status_code == 409
-    no_scope = client.post("/admin/users", headers=admin, json={
-        "username": "team1", "password": "secret-pass", "role": "property_team"})
+    no_scope = client.post(
+        "/admin/users", headers=admin, json={"username": "team1", "password": "secret-pass", "role": "property_team"}
+    )
     assert no_scope.status_code == 400 and no_scope.json()["field"] == "zone_codes"
-    bad_zone = client.post("/admin/users", headers=admin, json={
-        "username": "team2", "password": "secret-pass", "role": "property_team", "zone_codes": ["atlantis"]})
+    bad_zone = client.post(
+        "/admin/users",
+        headers=admin,
+        json={"username": "team2", "password": "secret-pass", "role": "property_team", "zone_codes": ["atlantis"]},
+    )
     assert bad_zone.status_code == 400 and "atlantis" in bad_zone.json()["reason"]
-    bad_role = client.post("/admin/users", headers=admin, json={
-        "username": "x2", "password": "secret-pass", "role": "emperor"})
+    bad_role = client.post(
+        "/admin/users", headers=admin, json={"username": "x2", "password": "secret-pass", "role": "emperor"}
+    )
     assert bad_role.status_code == 400 and bad_role.json()["field"] == "role"
     listed = {u["username"] for u in client.get("/admin/users", headers=admin).json()}
     assert "xihu.staff" in listed and "team1" not in listed
@@ -137,8 +153,12 @@ def test_privilege_escalation_is_refused(client, db_url):
     escalate = client.patch(f"/admin/users/{me}", json={"role": "admin"}, headers=contractor)
     assert escalate.status_code == 403
     planner = auth_headers(db_url, "planner")
-    assert client.post("/admin/users", headers=planner, json={
-        "username": "mole", "password": "secret-pass", "role": "admin"}).status_code == 403
+    assert (
+        client.post(
+            "/admin/users", headers=planner, json={"username": "mole", "password": "secret-pass", "role": "admin"}
+        ).status_code
+        == 403
+    )
     assert client.get("/admin/users").status_code == 401
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT role FROM users WHERE username = %s", [me]).fetchone() == ("contractor",)
@@ -162,8 +182,9 @@ def test_api_keys_are_shown_once_and_revocable(client, db_url):
 def test_audit_lists_admin_actions_imports_and_filters(client, db_url):
     admin = auth_headers(db_url, "admin")
     admin_name = client.get("/auth/me", headers=admin).json()["username"]
-    client.post("/admin/users", headers=admin, json={"username": "audited", "password": "secret-pass",
-                                                     "role": "planner"})
+    client.post(
+        "/admin/users", headers=admin, json={"username": "audited", "password": "secret-pass", "role": "planner"}
+    )
     entries = client.get("/audit", params={"user": admin_name}, headers=admin).json()
     assert [(e["action"], e["code"]) for e in entries] == [("user.add", "audited")]
     imports = client.get("/audit", params={"table": "street_lights"}, headers=admin).json()
@@ -171,13 +192,16 @@ def test_audit_lists_admin_actions_imports_and_filters(client, db_url):
     assert client.get("/audit", params={"limit": 0}, headers=admin).status_code == 400
 
 
-@pytest.mark.parametrize(("role", "expected"), [
-    ("admin", 10),
-    ("planner", 10),
-    ("subdistrict_staff", {"yumin-south", "yumin-north"}),
-    ("property_team", {"yumin-south", "yumin-north"}),
-    ("survey_team", {"jinling"}),
-])
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("admin", 10),
+        ("planner", 10),
+        ("subdistrict_staff", {"yumin-south", "yumin-north"}),
+        ("property_team", {"yumin-south", "yumin-north"}),
+        ("survey_team", {"jinling"}),
+    ],
+)
 def test_my_area_is_the_callers_scope(client, db_url, role, expected):
     headers = auth_headers(db_url, role, **DEFAULT_SCOPE.get(role, {}))
     response = client.get("/me/area", headers=headers)
@@ -189,8 +213,10 @@ def test_my_area_is_the_callers_scope(client, db_url, role, expected):
 
 def test_contractor_area_is_the_zones_of_its_sections(client, db_url):
     with psycopg.connect(db_url) as conn:
-        rows = conn.execute("SELECT zone_code, code FROM contract_sections WHERE contractor_unit = %s",
-                            [DEFAULT_SCOPE["contractor"]["unit_code"]]).fetchall()
+        rows = conn.execute(
+            "SELECT zone_code, code FROM contract_sections WHERE contractor_unit = %s",
+            [DEFAULT_SCOPE["contractor"]["unit_code"]],
+        ).fetchall()
     headers = auth_headers(db_url, "contractor", **DEFAULT_SCOPE["contractor"])
     features = client.get("/me/area", headers=headers).json()["features"]
     assert {f["id"] for f in features} == {z for z, _ in rows}
@@ -214,16 +240,20 @@ def test_oversize_bodies_are_refused_with_413(db_url):
     settings = settings_for(db_url)
     settings.server.max_body_bytes = 1000
     with TestClient(create_app(settings)) as client:
-        big = client.post("/auth/token", content=b"username=" + b"a" * 5000,
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+        big = client.post(
+            "/auth/token",
+            content=b"username=" + b"a" * 5000,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert big.status_code == 413 and big.json()["field"] == "body"
 
         def chunks():
             for _ in range(10):
                 yield b"a" * 500
 
-        streamed = client.post("/auth/token", content=chunks(),
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        streamed = client.post(
+            "/auth/token", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
         assert streamed.status_code == 413
 
 
@@ -252,8 +282,13 @@ def test_cli_user_commands(db_url, capsys, monkeypatch):
 
     settings = settings_for(db_url)
     monkeypatch.setattr("sys.stdin", io.StringIO("cli-password\n"))
-    assert main(["user", "add", "cli.user", "--role", "property_team", "--zones", "jinling",
-                 "--password-stdin"], settings=settings) == 0
+    assert (
+        main(
+            ["user", "add", "cli.user", "--role", "property_team", "--zones", "jinling", "--password-stdin"],
+            settings=settings,
+        )
+        == 0
+    )
     assert main(["user", "list"], settings=settings) == 0
     assert "cli.user" in capsys.readouterr().out
     assert main(["user", "set-role", "cli.user", "--role", "planner"], settings=settings) == 0
@@ -268,8 +303,9 @@ def test_cli_user_commands(db_url, capsys, monkeypatch):
 
 def test_audit_includes_case_moves_by_their_actor(client, db_url):
     with psycopg.connect(db_url) as conn:
-        lon, lat = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones "
-                                "WHERE code = 'yumin-south') q").fetchone()
+        lon, lat = conn.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones WHERE code = 'yumin-south') q"
+        ).fetchone()
     code = client.post("/cases", json={"category": "garbage_pile", "lon": lon, "lat": lat}).json()["id"]
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
     staff_name = client.get("/auth/me", headers=staff).json()["username"]
@@ -277,4 +313,5 @@ def test_audit_includes_case_moves_by_their_actor(client, db_url):
     admin = auth_headers(db_url, "admin")
     entries = client.get("/audit", params={"user": staff_name, "table": "cases"}, headers=admin).json()
     assert [(e["action"], e["code"], e["details"]["to_state"]) for e in entries] == [
-        ("case.register", code, "registered")]
+        ("case.register", code, "registered")
+    ]

@@ -27,15 +27,18 @@ def client(db_url: str):
 
 
 def _inside(conn, zone: str) -> tuple[float, float]:
-    row = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones "
-                       "WHERE code = %s) q", [zone]).fetchone()
+    row = conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones WHERE code = %s) q", [zone]
+    ).fetchone()
     assert row is not None
     return float(row[0]), float(row[1])
 
 
 def _point_in_section(conn, section: str) -> tuple[float, float]:
-    row = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM contract_sections "
-                       "WHERE code = %s) q", [section]).fetchone()
+    row = conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM contract_sections WHERE code = %s) q",
+        [section],
+    ).fetchone()
     assert row is not None
     return float(row[0]), float(row[1])
 
@@ -46,24 +49,32 @@ def _report(client, lon, lat, category="garbage_pile", headers=None, **extra):
 
 def test_report_in_a_section_that_covers_the_kind_goes_to_its_contractor(client, db_url):
     with psycopg.connect(db_url) as conn:
-        section = conn.execute("SELECT code, zone_code, contractor_unit FROM contract_sections "
-                               "WHERE 'sanitation' = ANY(service_kinds) ORDER BY code LIMIT 1").fetchone()
+        section = conn.execute(
+            "SELECT code, zone_code, contractor_unit FROM contract_sections "
+            "WHERE 'sanitation' = ANY(service_kinds) ORDER BY code LIMIT 1"
+        ).fetchone()
         assert section is not None
         lon, lat = _point_in_section(conn, section[0])
     response = _report(client, lon, lat, description="3栋旁垃圾堆积", reporter_phone="13800000001")
     assert response.status_code == 201, response.text
     props = response.json()["properties"]
     assert (props["zone_code"], props["section_code"], props["unit_code"], props["routing_rule"]) == (
-        section[1], section[0], section[2], "section_contractor")
+        section[1],
+        section[0],
+        section[2],
+        "section_contractor",
+    )
     assert props["state"] == "reported" and response.headers["location"] == f"/cases/{props['code']}"
     assert props["due_at"] > props["reported_at"]
 
 
 def test_kind_not_covered_by_the_section_goes_to_the_zone_team(client, db_url):
     with psycopg.connect(db_url) as conn:
-        section = conn.execute("SELECT s.code, z.property_unit FROM contract_sections s JOIN zones z "
-                               "ON z.code = s.zone_code WHERE NOT 'public_facilities' = ANY(s.service_kinds) "
-                               "ORDER BY s.code LIMIT 1").fetchone()
+        section = conn.execute(
+            "SELECT s.code, z.property_unit FROM contract_sections s JOIN zones z "
+            "ON z.code = s.zone_code WHERE NOT 'public_facilities' = ANY(s.service_kinds) "
+            "ORDER BY s.code LIMIT 1"
+        ).fetchone()
         assert section is not None
         lon, lat = _point_in_section(conn, section[0])
     props = _report(client, lon, lat, category="road_uneven").json()["properties"]
@@ -75,7 +86,10 @@ def test_public_order_goes_to_the_subdistrict_office(client, db_url):
         lon, lat = _inside(conn, "daopo")
     props = _report(client, lon, lat, category="流动摊贩").json()["properties"]
     assert (props["zone_code"], props["unit_code"], props["routing_rule"]) == (
-        "daopo", "office-wangyue", "subdistrict_office")
+        "daopo",
+        "office-wangyue",
+        "subdistrict_office",
+    )
 
 
 def test_outside_every_zone_is_kept_unassigned_for_triage(client, db_url):
@@ -89,11 +103,14 @@ def test_outside_every_zone_is_kept_unassigned_for_triage(client, db_url):
     assert [f["id"] for f in triage["features"]] == [props["code"]]
 
 
-@pytest.mark.parametrize(("lon", "lat", "reason"), [
-    (113.5, 28.5, "outside district 430104"),
-    (28.2325, 112.952, "coordinates look swapped"),
-    (200.0, 28.2, "is not a longitude/latitude pair"),
-])
+@pytest.mark.parametrize(
+    ("lon", "lat", "reason"),
+    [
+        (113.5, 28.5, "outside district 430104"),
+        (28.2325, 112.952, "coordinates look swapped"),
+        (200.0, 28.2, "is not a longitude/latitude pair"),
+    ],
+)
 def test_points_outside_or_swapped_are_refused_and_nothing_is_written(client, db_url, lon, lat, reason):
     response = _report(client, lon, lat)
     assert response.status_code == 400 and reason in response.json()["reason"]
@@ -116,10 +133,12 @@ def test_a_point_on_the_shared_edge_of_two_parts_goes_to_the_first_code(client, 
         row = conn.execute(
             "SELECT ST_X(d.geom), ST_Y(d.geom) FROM zones a, zones b, ST_DumpPoints(a.geom) d "
             "WHERE a.code = 'yumin-north' AND b.code = 'yumin-south' AND ST_Covers(b.geom, d.geom) "
-            "ORDER BY 1 LIMIT 1").fetchone()
+            "ORDER BY 1 LIMIT 1"
+        ).fetchone()
         assert row is not None
         on_both = conn.execute(
-            "SELECT count(*) FROM zones WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4490))", row).fetchone()
+            "SELECT count(*) FROM zones WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4490))", row
+        ).fetchone()
         assert on_both == (2,)
     for _ in range(2):
         props = _report(client, row[0], row[1]).json()["properties"]
@@ -150,7 +169,9 @@ def test_nearest_facility_within_30_m_is_linked(client, db_url):
     with psycopg.connect(db_url) as conn:
         nearest = conn.execute(
             "SELECT code FROM street_lights ORDER BY ST_Distance(ST_Transform(geom, 4547), "
-            "ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4490), 4547)) LIMIT 1", [lon, lat]).fetchone()
+            "ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4490), 4547)) LIMIT 1",
+            [lon, lat],
+        ).fetchone()
     assert nearest is not None and props["facility_code"] == nearest[0]
     assert props["facility_distance_m"] <= 5.1
     named = _report(client, lon, lat, category="light_out", facility_code="no-such-lamp")
@@ -168,17 +189,20 @@ def test_the_intake_answer_is_the_case_as_stored(client, db_url):
     with psycopg.connect(db_url) as conn:
         lon, lat = _inside(conn, "lichen")
     staff = auth_headers(db_url, "admin")
-    first = _report(client, lon, lat, reporter_name="张三", reporter_phone="13900000000",
-                    description="楼下垃圾堆积").json()
+    first = _report(
+        client, lon, lat, reporter_name="张三", reporter_phone="13900000000", description="楼下垃圾堆积"
+    ).json()
     answer = _report(client, lon, lat, reporter_name="李四", description="又堆了", headers=staff).json()
     stored = client.get(f"/cases/{answer['id']}", headers=staff).json()
     assert [d["code"] for d in answer.pop("possible_duplicates")] == [first["id"]]
     for key in ("reported_at", "due_at"):  # the same instants, however the text spells them
-        assert datetime.fromisoformat(answer["properties"].pop(key)) == \
-            datetime.fromisoformat(stored["properties"].pop(key))
+        assert datetime.fromisoformat(answer["properties"].pop(key)) == datetime.fromisoformat(
+            stored["properties"].pop(key)
+        )
     events = answer["properties"].pop("events"), stored["properties"].pop("events")
-    assert [(e["action"], e["actor"], e["note"], e["to_state"], e["details"]) for e in events[0]] == \
-        [(e["action"], e["actor"], e["note"], e["to_state"], e["details"]) for e in events[1]]
+    assert [(e["action"], e["actor"], e["note"], e["to_state"], e["details"]) for e in events[0]] == [
+        (e["action"], e["actor"], e["note"], e["to_state"], e["details"]) for e in events[1]
+    ]
     assert [(e["action"], e["note"], e["to_state"]) for e in events[0]] == [("report", "又堆了", "reported")]
     assert answer == stored
     assert answer["properties"]["reporter_name"] == "李四" and answer["properties"]["zone_code"] == "lichen"
@@ -216,10 +240,18 @@ def test_the_whole_workflow_and_its_events(client, db_url):
         kind = conn.execute("SELECT kind FROM units WHERE code = %s", [unit]).fetchone()
     assert kind is not None
     worker_role = "contractor" if kind[0] in ("contractor", "district_company") else "property_team"
-    worker = auth_headers(db_url, worker_role, **({"unit_code": unit} if worker_role == "contractor"
-                                                  else {"zone_codes": ("yumin-south",), "unit_code": unit}))
-    steps = [(staff, "register", {}), (staff, "dispatch", {}), (worker, "start", {}),
-             (worker, "handle", {"note": "已清运"}), (staff, "verify", {})]
+    worker = auth_headers(
+        db_url,
+        worker_role,
+        **({"unit_code": unit} if worker_role == "contractor" else {"zone_codes": ("yumin-south",), "unit_code": unit}),
+    )
+    steps = [
+        (staff, "register", {}),
+        (staff, "dispatch", {}),
+        (worker, "start", {}),
+        (worker, "handle", {"note": "已清运"}),
+        (staff, "verify", {}),
+    ]
     for headers, action, extra in steps:
         response = _act(client, code, headers, action, **extra)
         assert response.status_code == 200, (action, response.text)
@@ -231,15 +263,18 @@ def test_the_whole_workflow_and_its_events(client, db_url):
     assert reopened.json()["properties"]["state"] == "reopened"
 
 
-@pytest.mark.parametrize(("action", "extra", "status", "field"), [
-    ("verify", {}, 409, "action"),
-    ("start", {}, 409, "action"),
-    ("reject", {}, 400, "note"),
-    ("mark_duplicate", {}, 400, "duplicate_of"),
-    ("mark_duplicate", {"duplicate_of": "C-none"}, 400, "duplicate_of"),
-    ("teleport", {}, 400, "action"),
-    ("dispatch", {}, 409, "action"),
-])
+@pytest.mark.parametrize(
+    ("action", "extra", "status", "field"),
+    [
+        ("verify", {}, 409, "action"),
+        ("start", {}, 409, "action"),
+        ("reject", {}, 400, "note"),
+        ("mark_duplicate", {}, 400, "duplicate_of"),
+        ("mark_duplicate", {"duplicate_of": "C-none"}, 400, "duplicate_of"),
+        ("teleport", {}, 400, "action"),
+        ("dispatch", {}, 409, "action"),
+    ],
+)
 def test_illegal_moves_are_refused_and_write_nothing(client, db_url, action, extra, status, field):
     code = _case_in(client, db_url)
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
@@ -275,10 +310,14 @@ def test_private_fields_only_for_staff_in_scope_and_the_reporter(client, db_url)
     with psycopg.connect(db_url) as conn:
         lon, lat = _inside(conn, "yumin-north")
     mine = _report(client, lon, lat, headers=resident, reporter_phone="13700000000").json()["id"]
-    for headers, full in ((resident, True), ({}, False), (auth_headers(db_url, "resident"), False),
-                          (auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu"), True),
-                          (auth_headers(db_url, "subdistrict_staff", subdistrict_code="wangyue"), False),
-                          (auth_headers(db_url, "admin"), True)):
+    for headers, full in (
+        (resident, True),
+        ({}, False),
+        (auth_headers(db_url, "resident"), False),
+        (auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu"), True),
+        (auth_headers(db_url, "subdistrict_staff", subdistrict_code="wangyue"), False),
+        (auth_headers(db_url, "admin"), True),
+    ):
         props = client.get(f"/cases/{mine}", headers=headers).json()["properties"]
         assert ("reporter_phone" in props) is full and ("events" in props) is full
         assert (props.get("location_precision_m") == 50) is not full
@@ -328,9 +367,11 @@ def test_concurrent_retries_with_one_key_create_one_case(db_url):
         lon, lat = _inside(conn, "huangnitang")
     answers: list[str] = []
     with TestClient(create_app(settings_for(db_url))) as client:
+
         def post() -> None:
             r = _report(client, lon, lat, headers={"Idempotency-Key": "same-key"})
             answers.append(r.json()["id"])
+
         threads = [threading.Thread(target=post) for _ in range(6)]
         for t in threads:
             t.start()
@@ -349,14 +390,17 @@ def test_boundary_edit_reroutes_open_cases_with_an_event(client, db_url):
         assert before == ("team-shangduifang", "shangduifang") and area is not None
         with conn.transaction():
             conn.execute("UPDATE zones SET property_unit = 'team-daopo' WHERE code = 'shangduifang'")
-            moved = cases.reassign_within(conn, bytes(area[0]), district_code=DISTRICT, actor="planner-x",
-                                          reason="zone edit")
+            moved = cases.reassign_within(
+                conn, bytes(area[0]), district_code=DISTRICT, actor="planner-x", reason="zone edit"
+            )
         assert moved == 1
         after = conn.execute("SELECT unit_code FROM cases WHERE code = %s", [code]).fetchone()
         assert after == ("team-daopo",)
-        event = conn.execute("SELECT actor, action, details->>'from_unit', details->>'to_unit' FROM case_events "
-                             "e JOIN cases c ON c.id = e.case_id WHERE c.code = %s AND action = 'reroute'",
-                             [code]).fetchone()
+        event = conn.execute(
+            "SELECT actor, action, details->>'from_unit', details->>'to_unit' FROM case_events "
+            "e JOIN cases c ON c.id = e.case_id WHERE c.code = %s AND action = 'reroute'",
+            [code],
+        ).fetchone()
         assert event == ("planner-x", "reroute", "team-shangduifang", "team-daopo")
 
 
@@ -378,8 +422,9 @@ def test_overdue_cases_are_escalated_once(client, db_url):
         conn.execute("UPDATE cases SET due_at = now() - interval '3 days' WHERE code = %s", [code])
         assert cases.escalate_overdue(conn, district_code=DISTRICT, grace=timedelta(days=1)) == 1
         assert cases.escalate_overdue(conn, district_code=DISTRICT, grace=timedelta(days=1)) == 0
-        row = conn.execute("SELECT unit_code, routing_rule, escalated_at IS NOT NULL FROM cases WHERE code = %s",
-                           [code]).fetchone()
+        row = conn.execute(
+            "SELECT unit_code, routing_rule, escalated_at IS NOT NULL FROM cases WHERE code = %s", [code]
+        ).fetchone()
     assert row == ("office-wangyue", "escalated", True)
     admin = auth_headers(db_url, "admin")
     overdue = client.get("/cases", params={"overdue": "true"}, headers=admin).json()["features"]
@@ -389,8 +434,14 @@ def test_overdue_cases_are_escalated_once(client, db_url):
 def test_report_as_function_records_the_signed_in_reporter(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         lon, lat = _inside(conn, "jinling")
-        body = cases.report(conn, Principal(username="res-1", role="resident"), district_code=DISTRICT,
-                            category_code="poor_cleaning", lon=lon, lat=lat)
+        body = cases.report(
+            conn,
+            Principal(username="res-1", role="resident"),
+            district_code=DISTRICT,
+            category_code="poor_cleaning",
+            lon=lon,
+            lat=lat,
+        )
         assert conn.execute("SELECT reporter_user FROM cases WHERE code = %s", [body["id"]]).fetchone() == ("res-1",)
 
 
@@ -403,15 +454,17 @@ def test_photos_type_size_and_access(client, db_url):
     with psycopg.connect(db_url) as conn:
         lon, lat = _inside(conn, "jinling")
     code = _report(client, lon, lat, headers=resident).json()["id"]
-    ok = client.post(f"/cases/{code}/photos", files={"photo": ("../../etc/passwd.jpg", JPEG, "image/jpeg")},
-                     headers=resident)
+    ok = client.post(
+        f"/cases/{code}/photos", files={"photo": ("../../etc/passwd.jpg", JPEG, "image/jpeg")}, headers=resident
+    )
     assert ok.status_code == 201, ok.text
     assert ok.json()["content_type"] == "image/jpeg"
     with psycopg.connect(db_url) as conn:
         stored = conn.execute("SELECT path FROM case_photos").fetchone()
     assert stored is not None and ".." not in stored[0] and "passwd" not in stored[0]
-    fake = client.post(f"/cases/{code}/photos", files={"photo": ("x.jpg", b"#!/bin/sh\nrm -rf /", "image/jpeg")},
-                       headers=resident)
+    fake = client.post(
+        f"/cases/{code}/photos", files={"photo": ("x.jpg", b"#!/bin/sh\nrm -rf /", "image/jpeg")}, headers=resident
+    )
     assert fake.status_code == 400 and fake.json()["field"] == "photo"
     photo_id = ok.json()["id"]
     got = client.get(f"/cases/{code}/photos/{photo_id}", headers=resident)
@@ -422,8 +475,12 @@ def test_photos_type_size_and_access(client, db_url):
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling")
     assert client.get(f"/cases/{code}/photos", headers=staff).json()[0]["id"] == photo_id
     other_staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
-    assert client.post(f"/cases/{code}/photos", files={"photo": ("p.png", PNG, "image/png")},
-                       headers=other_staff).status_code == 404
+    assert (
+        client.post(
+            f"/cases/{code}/photos", files={"photo": ("p.png", PNG, "image/png")}, headers=other_staff
+        ).status_code
+        == 404
+    )
 
 
 def test_oversize_photo_is_413(db_url):
@@ -434,8 +491,9 @@ def test_oversize_photo_is_413(db_url):
         with psycopg.connect(db_url) as conn:
             lon, lat = _inside(conn, "jinling")
         code = _report(client, lon, lat, headers=resident).json()["id"]
-        big = client.post(f"/cases/{code}/photos", files={"photo": ("big.jpg", JPEG + b"\x00" * 5000, "image/jpeg")},
-                          headers=resident)
+        big = client.post(
+            f"/cases/{code}/photos", files={"photo": ("big.jpg", JPEG + b"\x00" * 5000, "image/jpeg")}, headers=resident
+        )
         assert big.status_code == 413
         with psycopg.connect(db_url) as conn:
             assert conn.execute("SELECT count(*) FROM case_photos").fetchone() == (0,)
@@ -447,8 +505,12 @@ def test_stats_by_dimension_with_on_time_rate_and_exports(client, db_url):
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
     team = auth_headers(db_url, "property_team", zone_codes=("yumin-south",), unit_code="team-yumin")
     for code in codes[:2]:
-        for headers, action, extra in ((staff, "register", {}), (staff, "dispatch", {}),
-                                       (team, "handle", {"note": "ok"}), (staff, "verify", {})):
+        for headers, action, extra in (
+            (staff, "register", {}),
+            (staff, "dispatch", {}),
+            (team, "handle", {"note": "ok"}),
+            (staff, "verify", {}),
+        ):
             assert _act(client, code, headers, action, **extra).status_code == 200
     with psycopg.connect(db_url, autocommit=True) as conn:  # the second closed late
         conn.execute("UPDATE cases SET due_at = closed_at - interval '1 hour' WHERE code = %s", [codes[1]])
@@ -457,8 +519,9 @@ def test_stats_by_dimension_with_on_time_rate_and_exports(client, db_url):
     assert (total["cases"], total["open"], total["closed"], total["closed_on_time"]) == (3, 1, 2, 1)
     assert total["on_time_rate"] == 0.5 and total["median_hours_to_close"] is not None
     assert rows[("zone", "yumin-south")]["cases"] == 3 and ("zone", "daopo") not in rows
-    admin_total = next(r for r in client.get("/cases/stats", headers=auth_headers(db_url, "admin")).json()
-                       if r["dimension"] == "total")
+    admin_total = next(
+        r for r in client.get("/cases/stats", headers=auth_headers(db_url, "admin")).json() if r["dimension"] == "total"
+    )
     assert admin_total["cases"] == 4
     csv_body = client.get("/cases/stats", params={"f": "csv"}, headers=staff)
     assert csv_body.headers["content-type"].startswith("text/csv")
@@ -477,8 +540,11 @@ def test_zone_edit_through_the_ogc_api_reroutes_open_cases_in_the_same_transacti
     planner = auth_headers(db_url, "planner")
     zone = client.get("/collections/zones/items/daopo", headers=planner)
     etag = zone.headers["etag"]
-    response = client.patch("/collections/zones/items/daopo", json={"properties": {"property_unit": "team-jinling"}},
-                            headers={**planner, "If-Match": etag, "Content-Type": "application/merge-patch+json"})
+    response = client.patch(
+        "/collections/zones/items/daopo",
+        json={"properties": {"property_unit": "team-jinling"}},
+        headers={**planner, "If-Match": etag, "Content-Type": "application/merge-patch+json"},
+    )
     assert response.status_code == 200, response.text
     admin = auth_headers(db_url, "admin")
     props = client.get(f"/cases/{code}", headers=admin).json()["properties"]
@@ -501,7 +567,8 @@ def test_zone_import_reroutes_open_cases(client, db_url, tmp_path):
             "json_agg(ST_AsGeoJSON(z.*, 'geom')::json))"
             " FROM (SELECT code, name, kind, subdistrict_code, households, programme_year, phase, "
             " CASE WHEN code = 'daopo' THEN 'team-shangduifang' ELSE property_unit END AS property_unit, geom "
-            " FROM zones) z").fetchone()[0]
+            " FROM zones) z"
+        ).fetchone()[0]
     path = tmp_path / "zones.geojson"
     path.write_text(json.dumps(doc), encoding="utf-8")
     with psycopg.connect(db_url) as conn:
@@ -537,8 +604,10 @@ def _per_case_then_bulk(db_url: str) -> tuple[list[tuple], list[tuple], list[tup
     columns = "code, subdistrict_code, community_code, zone_code, section_code, unit_code, routing_rule"
     with psycopg.connect(db_url, autocommit=True) as conn:
         per_case = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
-        conn.execute("UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, "
-                     "section_code = NULL, unit_code = NULL, routing_rule = NULL")
+        conn.execute(
+            "UPDATE cases SET subdistrict_code = NULL, community_code = NULL, zone_code = NULL, "
+            "section_code = NULL, unit_code = NULL, routing_rule = NULL"
+        )
         with conn.transaction():
             changed = cases.assign(conn, district_code=DISTRICT, ids=None)
         bulk = conn.execute(f"SELECT {columns} FROM cases ORDER BY code").fetchall()  # noqa: S608
@@ -550,7 +619,8 @@ def test_bulk_and_per_case_assignment_agree(client, db_url):
     with psycopg.connect(db_url) as conn:
         edge = conn.execute(
             "SELECT ST_X(d.geom), ST_Y(d.geom) FROM zones a, zones b, ST_DumpPoints(a.geom) d "
-            "WHERE a.code = 'yumin-north' AND b.code = 'yumin-south' AND ST_Covers(b.geom, d.geom) LIMIT 1").fetchone()
+            "WHERE a.code = 'yumin-north' AND b.code = 'yumin-south' AND ST_Covers(b.geom, d.geom) LIMIT 1"
+        ).fetchone()
         points = [_inside(conn, z) for z in ("jinling", "ansu", "lichen", "yanghaitang-east", "daopo")]
         sections = conn.execute("SELECT code FROM contract_sections ORDER BY code").fetchall()
         points += [_point_in_section(conn, s[0]) for s in sections]
@@ -575,10 +645,15 @@ def test_bulk_assignment_of_a_zone_across_a_subdistrict_boundary(client, db_url)
             " WHERE ST_Length(ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 2)) > 0.01 LIMIT 1) q"
         ).fetchone()
         assert edge is not None
-        conn.execute("UPDATE zones SET geom = ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(%s, %s), 4490), 0.002)) "
-                     "WHERE code = 'daopo'", edge)
-    around = [(edge[0] + dx, edge[1] + dy) for dx, dy in
-              ((0.001, 0), (-0.001, 0), (0, 0.001), (0, -0.001), (0.0007, 0.0007), (-0.0007, -0.0007))]
+        conn.execute(
+            "UPDATE zones SET geom = ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(%s, %s), 4490), 0.002)) "
+            "WHERE code = 'daopo'",
+            edge,
+        )
+    around = [
+        (edge[0] + dx, edge[1] + dy)
+        for dx, dy in ((0.001, 0), (-0.001, 0), (0, 0.001), (0, -0.001), (0.0007, 0.0007), (-0.0007, -0.0007))
+    ]
     for lon, lat in [*around, edge]:
         assert _report(client, lon, lat).status_code == 201
     per_case, bulk, _ = _per_case_then_bulk(db_url)
@@ -597,7 +672,8 @@ def test_bulk_assignment_on_boundaries_and_grid_lines_agrees_with_per_case(clien
             "v AS (SELECT (ST_DumpPoints(geom)).geom AS p FROM b), "
             "e AS (SELECT ST_LineInterpolatePoint(ST_MakeLine(p, lead(p) OVER ()), 0.5) AS p FROM v) "
             "SELECT ST_X(p), ST_Y(p) FROM (SELECT p FROM v UNION ALL SELECT p FROM e WHERE p IS NOT NULL) q "
-            "ORDER BY md5(ST_AsText(p)) LIMIT 120").fetchall()
+            "ORDER BY md5(ST_AsText(p)) LIMIT 120"
+        ).fetchall()
         lon, lat = _inside(conn, "yumin-north")
     # points on the grid's lines (multiples of 0.0002 degree) across the shared edge of the two parts
     grid = [(round(lon / 0.0002) * 0.0002, lat + k * 0.0001) for k in range(-12, 13)]

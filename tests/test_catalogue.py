@@ -14,8 +14,17 @@ from layers.catalogue import SpecError, load_spec, spec_from_dict, vocabulary
 from tests.conftest import DISTRICT
 from tests.helpers import count, feature, write_geojson
 
-EXPECTED = ["districts", "subdistricts", "communities", "zones", "contract_sections",
-            "street_lights", "septic_tanks", "litter_bins", "green_plots"]
+EXPECTED = [
+    "districts",
+    "subdistricts",
+    "communities",
+    "zones",
+    "contract_sections",
+    "street_lights",
+    "septic_tanks",
+    "litter_bins",
+    "green_plots",
+]
 
 DRAINS = """
 name = "drains"
@@ -51,7 +60,13 @@ def test_catalogue_lists_every_layer_in_migration_order(catalogue):
 
 def test_service_kinds_are_the_plans_six():
     assert list(vocabulary()["service_kinds"].values()) == [
-        "公共秩序", "公共环境卫生", "公共安全防范", "公用设施", "公共绿化", "其他协调事项"]
+        "公共秩序",
+        "公共环境卫生",
+        "公共安全防范",
+        "公用设施",
+        "公共绿化",
+        "其他协调事项",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -61,14 +76,32 @@ def test_service_kinds_are_the_plans_six():
         ({"name": "Bad-Name", "title_zh": "x", "geometry": "Point"}, "lower-case ASCII"),
         ({"name": "a", "title_zh": "x", "geometry": "Polygon"}, "geometry 'Polygon' is not one of"),
         ({"name": "a", "title_zh": "x", "geometry": "Point", "change": "sometimes"}, "change 'sometimes'"),
-        ({"name": "a", "title_zh": "x", "geometry": "Point",
-          "attributes": [{"name": "n", "type": "float"}]}, "type 'float'"),
-        ({"name": "a", "title_zh": "x", "geometry": "Point",
-          "attributes": [{"name": "code", "type": "text"}]}, "reserved"),
-        ({"name": "a", "title_zh": "x", "geometry": "Point",
-          "attributes": [{"name": "n", "type": "integer", "values": {"a": "b"}}]}, "allowed values"),
-        ({"name": "a", "title_zh": "x", "geometry": "Point",
-          "attributes": [{"name": "n", "type": "text", "vocabulary": "nope"}]}, "unknown vocabulary"),
+        (
+            {"name": "a", "title_zh": "x", "geometry": "Point", "attributes": [{"name": "n", "type": "float"}]},
+            "type 'float'",
+        ),
+        (
+            {"name": "a", "title_zh": "x", "geometry": "Point", "attributes": [{"name": "code", "type": "text"}]},
+            "reserved",
+        ),
+        (
+            {
+                "name": "a",
+                "title_zh": "x",
+                "geometry": "Point",
+                "attributes": [{"name": "n", "type": "integer", "values": {"a": "b"}}],
+            },
+            "allowed values",
+        ),
+        (
+            {
+                "name": "a",
+                "title_zh": "x",
+                "geometry": "Point",
+                "attributes": [{"name": "n", "type": "text", "vocabulary": "nope"}],
+            },
+            "unknown vocabulary",
+        ),
     ],
 )
 def test_bad_specs_name_the_problem(raw, message):
@@ -76,8 +109,7 @@ def test_bad_specs_name_the_problem(raw, message):
         spec_from_dict(raw)
 
 
-def test_a_new_layer_from_its_spec_alone_migrates_imports_and_validates(
-        tmp_path: Path, catalogue, db_url: str):
+def test_a_new_layer_from_its_spec_alone_migrates_imports_and_validates(tmp_path: Path, catalogue, db_url: str):
     spec_file = tmp_path / "drains.toml"
     spec_file.write_text(DRAINS, encoding="utf-8")
     drains = load_spec(spec_file)
@@ -86,21 +118,26 @@ def test_a_new_layer_from_its_spec_alone_migrates_imports_and_validates(
         assert migrate(conn, extended) == ["layer:drains"]
         assert table_differences(conn, drains) == []
     line = {"type": "LineString", "coordinates": [[112.9520, 28.2320], [112.9530, 28.2325]]}
-    good = write_geojson(tmp_path / "drains.geojson", [
-        feature(line, code="D-1", condition="正常", diameter_mm=300),
-        feature({"type": "MultiLineString", "coordinates": [line["coordinates"]]}, code="D-2",
-                condition="faulty"),
-    ])
+    good = write_geojson(
+        tmp_path / "drains.geojson",
+        [
+            feature(line, code="D-1", condition="正常", diameter_mm=300),
+            feature({"type": "MultiLineString", "coordinates": [line["coordinates"]]}, code="D-2", condition="faulty"),
+        ],
+    )
     with psycopg.connect(db_url) as conn:
         result = import_file(conn, extended, good, layer="drains", district_code=DISTRICT)
         assert result.inserted == 2
         assert count(conn, "drains") == 2
         rows = conn.execute("SELECT code, condition, GeometryType(geom) FROM drains ORDER BY code").fetchall()
         assert rows == [("D-1", "normal", "MULTILINESTRING"), ("D-2", "faulty", "MULTILINESTRING")]
-        bad = write_geojson(tmp_path / "bad.geojson", [
-            feature({"type": "Point", "coordinates": [112.952, 28.232]}, code="D-3", condition="normal"),
-            feature(line, code="D-4", condition="normal", diameter_mm=10),
-        ])
+        bad = write_geojson(
+            tmp_path / "bad.geojson",
+            [
+                feature({"type": "Point", "coordinates": [112.952, 28.232]}, code="D-3", condition="normal"),
+                feature(line, code="D-4", condition="normal", diameter_mm=10),
+            ],
+        )
         with pytest.raises(ImportRejected) as err:
             import_file(conn, extended, bad, layer="drains", district_code=DISTRICT)
         fields = {(p["row"], p["field"]) for p in err.value.details["problems"]}

@@ -18,8 +18,7 @@ def test_import_then_export_then_check(tmp_path: Path, db_url: str, capsys):
     assert main(["import", str(path), "--layer", "street_lights"], settings=settings) == 0
     assert "新增 inserted 4" in capsys.readouterr().out
     out = tmp_path / "out.gpkg"
-    assert main(["export", "--layer", "street_lights", "--format", "gpkg", "--out", str(out)],
-                settings=settings) == 0
+    assert main(["export", "--layer", "street_lights", "--format", "gpkg", "--out", str(out)], settings=settings) == 0
     assert out.exists()
     assert main(["check"], settings=settings) == 0
     assert "0 problem(s)" in capsys.readouterr().out
@@ -56,8 +55,10 @@ def test_demo_if_empty_leaves_a_loaded_district_alone(db_url: str, capsys):
 
 
 def test_unknown_layer_and_bad_scale(db_url: str, capsys):
-    assert main(["export", "--layer", "roads", "--format", "csv", "--out", "/tmp/x.csv"],
-                settings=settings_for(db_url)) == 1
+    assert (
+        main(["export", "--layer", "roads", "--format", "csv", "--out", "/tmp/x.csv"], settings=settings_for(db_url))
+        == 1
+    )
     assert "layer 'roads' is not in the catalogue" in capsys.readouterr().err
     assert main(["demo", "--scale", "0"], settings=settings_for(db_url)) == 2
     with pytest.raises(SystemExit):

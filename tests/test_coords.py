@@ -356,5 +356,3 @@ def test_invalid_coord_sys(fn: Callable[..., object], coord_sys: object) -> None
     assert info.value.field == "coord_sys"
     for allowed in COORD_SYSTEMS:
         assert allowed in info.value.message
-
-

@@ -61,9 +61,7 @@ def _zone_of(codes: pd.Series) -> pd.Series:
     return codes.str.extract(CODE)[1]
 
 
-def test_layers_columns_and_crs(
-    base: dict[str, gpd.GeoDataFrame], specs: dict[str, dict[str, Any]]
-) -> None:
+def test_layers_columns_and_crs(base: dict[str, gpd.GeoDataFrame], specs: dict[str, dict[str, Any]]) -> None:
     assert set(base) == set(LAYERS)
     for name, gdf in base.items():
         attributes = [a["name"] for a in specs[name]["attributes"]]
@@ -81,9 +79,7 @@ def test_scale_one_is_a_realistic_few_thousand(base: dict[str, gpd.GeoDataFrame]
     assert counts["street_lights"] > counts["litter_bins"]
 
 
-def test_every_zone_has_every_layer(
-    base: dict[str, gpd.GeoDataFrame], zones: gpd.GeoDataFrame
-) -> None:
+def test_every_zone_has_every_layer(base: dict[str, gpd.GeoDataFrame], zones: gpd.GeoDataFrame) -> None:
     for name, gdf in base.items():
         assert set(_zone_of(gdf["code"])) == set(zones["code"]), name
 
@@ -103,9 +99,7 @@ def test_features_strictly_inside_their_zone(
         assert hits.index.is_unique, name
 
 
-def test_counts_scale_exactly_per_zone(
-    base: dict[str, gpd.GeoDataFrame], scaled: dict[str, gpd.GeoDataFrame]
-) -> None:
+def test_counts_scale_exactly_per_zone(base: dict[str, gpd.GeoDataFrame], scaled: dict[str, gpd.GeoDataFrame]) -> None:
     for name in LAYERS:
         assert len(scaled[name]) == SCALE * len(base[name]), name
         per_zone_1 = _zone_of(base[name]["code"]).value_counts().sort_index()
@@ -131,9 +125,7 @@ def test_codes_unique_ascii_and_prefixed(scaled: dict[str, gpd.GeoDataFrame]) ->
         assert (parsed[0] == PREFIX[name]).all()
 
 
-def test_same_seed_same_output(
-    zones: gpd.GeoDataFrame, scaled: dict[str, gpd.GeoDataFrame]
-) -> None:
+def test_same_seed_same_output(zones: gpd.GeoDataFrame, scaled: dict[str, gpd.GeoDataFrame]) -> None:
     again = generate_facilities(zones, seed=2023, scale=SCALE)
     for name in LAYERS:
         assert_geodataframe_equal(again[name], scaled[name])
@@ -225,9 +217,7 @@ def test_small_odd_and_reprojected_zones(zones: gpd.GeoDataFrame) -> None:
         shapely.box(centre.x + 3_000, centre.y, centre.x + 3_200, centre.y + 150),
         shapely.box(centre.x + 3_300, centre.y, centre.x + 3_380, centre.y + 90),
     ])  # fmt: skip
-    odd = gpd.GeoDataFrame(
-        {"code": ["tiny", "two-parts"]}, geometry=[tiny, two_parts], crs=4547
-    )
+    odd = gpd.GeoDataFrame({"code": ["tiny", "two-parts"]}, geometry=[tiny, two_parts], crs=4547)
     one, three = generate_facilities(odd), generate_facilities(odd, scale=3)
     by_code = odd.to_crs(4490).set_index("code").geometry
     for name in LAYERS:

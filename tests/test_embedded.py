@@ -59,6 +59,7 @@ def test_long_socket_path_is_relocated(tmp_path: Path):
 def test_missing_postgis_names_the_packages(tmp_path: Path):
     fake = tmp_path / "13" / "bin"
     fake.mkdir(parents=True)
-    with pytest.raises(ConfigError, match="PostGIS is not installed for PostgreSQL 13: install them with: "
-                                          "apt-get install"):
+    with pytest.raises(
+        ConfigError, match="PostGIS is not installed for PostgreSQL 13: install them with: apt-get install"
+    ):
         embedded.check_postgis(fake)

@@ -26,18 +26,21 @@ def _fingerprint(conn: psycopg.Connection, table: str) -> tuple[int, str]:
     return row
 
 
-@pytest.mark.parametrize(("layer", "fmt", "suffix"), [
-    ("street_lights", "geojson", ".geojson"),
-    ("street_lights", "gpkg", ".gpkg"),
-    ("street_lights", "csv", ".csv"),
-    ("septic_tanks", "shp", ".zip"),
-    ("contract_sections", "geojson", ".geojson"),
-    ("contract_sections", "gpkg", ".gpkg"),
-    ("contract_sections", "shp", ".shp"),
-    ("contract_sections", "csv", ".csv"),
-    ("zones", "gpkg", ".gpkg"),
-    ("green_plots", "csv", ".csv"),
-])
+@pytest.mark.parametrize(
+    ("layer", "fmt", "suffix"),
+    [
+        ("street_lights", "geojson", ".geojson"),
+        ("street_lights", "gpkg", ".gpkg"),
+        ("street_lights", "csv", ".csv"),
+        ("septic_tanks", "shp", ".zip"),
+        ("contract_sections", "geojson", ".geojson"),
+        ("contract_sections", "gpkg", ".gpkg"),
+        ("contract_sections", "shp", ".shp"),
+        ("contract_sections", "csv", ".csv"),
+        ("zones", "gpkg", ".gpkg"),
+        ("green_plots", "csv", ".csv"),
+    ],
+)
 def test_round_trip(tmp_path: Path, db_url: str, catalogue, layer: str, fmt: str, suffix: str):
     spec = catalogue[layer]
     out = tmp_path / f"{layer}{suffix}"
@@ -46,8 +49,15 @@ def test_round_trip(tmp_path: Path, db_url: str, catalogue, layer: str, fmt: str
         assert original[0] > 0
         written = export_layer(conn, spec, out, fmt=fmt, district_code=DISTRICT)
         assert written == original[0]
-        result = import_file(conn, catalogue, out, layer=layer, district_code=DISTRICT, mode="replace",
-                             crs="EPSG:4490" if fmt == "csv" else None)
+        result = import_file(
+            conn,
+            catalogue,
+            out,
+            layer=layer,
+            district_code=DISTRICT,
+            mode="replace",
+            crs="EPSG:4490" if fmt == "csv" else None,
+        )
         assert (result.deleted, result.inserted) == (original[0], original[0])
         assert _fingerprint(conn, layer) == original
 

@@ -26,9 +26,14 @@ def _problems(err: pytest.ExceptionInfo[ImportRejected]) -> list[tuple[int, str,
 
 def _frame(n: int = 3) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        {"code": [f"F-{i}" for i in range(n)], "condition": ["故障", "normal", "repairing"][:n],
-         "power_w": [30, 60, 100][:n]},
-        geometry=[shapely.Point(INSIDE[0] + i * 1e-4, INSIDE[1]) for i in range(n)], crs="EPSG:4490")
+        {
+            "code": [f"F-{i}" for i in range(n)],
+            "condition": ["故障", "normal", "repairing"][:n],
+            "power_w": [30, 60, 100][:n],
+        },
+        geometry=[shapely.Point(INSIDE[0] + i * 1e-4, INSIDE[1]) for i in range(n)],
+        crs="EPSG:4490",
+    )
 
 
 def test_geojson_import_writes_features_and_one_batch(tmp_path: Path, conn, catalogue):
@@ -39,10 +44,10 @@ def test_geojson_import_writes_features_and_one_batch(tmp_path: Path, conn, cata
     assert count(conn, "street_lights") == before + 5
     batch = conn.execute(
         "SELECT layer, format, mode, rows_read, rows_inserted, source_crs FROM import_batches WHERE id = %s",
-        [result.batch_id]).fetchone()
+        [result.batch_id],
+    ).fetchone()
     assert batch == ("street_lights", "geojson", "append", 5, 5, "EPSG:4326")
-    pointing = conn.execute("SELECT count(*) FROM street_lights WHERE batch_id = %s",
-                            [result.batch_id]).fetchone()
+    pointing = conn.execute("SELECT count(*) FROM street_lights WHERE batch_id = %s", [result.batch_id]).fetchone()
     assert pointing == (5,)
     history = conn.execute("SELECT count(*) FROM feature_history").fetchone()
     assert history == (0,)
@@ -53,8 +58,9 @@ def test_gpkg_in_a_projected_crs_is_reprojected(tmp_path: Path, conn, catalogue)
     _frame().to_crs(4547).to_file(path, driver="GPKG")
     result = _import(conn, catalogue, path)
     assert result.inserted == 3
-    row = conn.execute("SELECT ST_X(geom), ST_Y(geom), ST_SRID(geom), condition FROM street_lights "
-                       "WHERE code = 'F-0'").fetchone()
+    row = conn.execute(
+        "SELECT ST_X(geom), ST_Y(geom), ST_SRID(geom), condition FROM street_lights WHERE code = 'F-0'"
+    ).fetchone()
     assert row is not None
     assert row[0] == pytest.approx(INSIDE[0], abs=1e-7) and row[1] == pytest.approx(INSIDE[1], abs=1e-7)
     assert row[2] == 4490 and row[3] == "faulty"  # the Chinese label became its key
@@ -85,21 +91,25 @@ def test_shapefile_without_prj_is_refused_unless_crs_given(tmp_path: Path, conn,
 
 def test_csv_with_lon_lat_needs_crs(tmp_path: Path, conn, catalogue):
     path = tmp_path / "bins.csv"
-    path.write_text("code,condition,capacity_l,经度,纬度\nB-1,正常,120,112.9521,28.2321\n"
-                    "B-2,faulty,240,112.9522,28.2322\n", encoding="utf-8")
+    path.write_text(
+        "code,condition,capacity_l,经度,纬度\nB-1,正常,120,112.9521,28.2321\nB-2,faulty,240,112.9522,28.2322\n",
+        encoding="utf-8",
+    )
     with pytest.raises(InvalidInput, match="CSV file: pass --crs"):
         _import(conn, catalogue, path, layer="litter_bins")
     result = _import(conn, catalogue, path, layer="litter_bins", crs="EPSG:4490")
     assert result.inserted == 2
-    rows = conn.execute("SELECT code, condition, capacity_l FROM litter_bins WHERE code LIKE 'B-%' "
-                        "ORDER BY code").fetchall()
+    rows = conn.execute(
+        "SELECT code, condition, capacity_l FROM litter_bins WHERE code LIKE 'B-%' ORDER BY code"
+    ).fetchall()
     assert rows == [("B-1", "normal", 120), ("B-2", "faulty", 240)]
 
 
 def test_csv_row_with_a_non_numeric_coordinate(tmp_path: Path, conn, catalogue):
     path = tmp_path / "bins.csv"
-    path.write_text("code,condition,lon,lat\nB-1,normal,112.9521,28.2321\nB-2,normal,东经112,28.2322\n",
-                    encoding="utf-8")
+    path.write_text(
+        "code,condition,lon,lat\nB-1,normal,112.9521,28.2321\nB-2,normal,东经112,28.2322\n", encoding="utf-8"
+    )
     with pytest.raises(ImportRejected) as err:
         _import(conn, catalogue, path, layer="litter_bins", crs="EPSG:4490")
     assert _problems(err) == [(2, "geometry", "lon '东经112' / lat '28.2322' must both be numbers")]
@@ -129,24 +139,46 @@ def test_unknown_crs_and_format_are_named(tmp_path: Path, conn, catalogue):
 
 
 BAD_ROWS = [
-    ("swapped", feature(point(INSIDE[1], INSIDE[0]), code="S-1", condition="normal"),
-     "geometry", "coordinates look swapped (lat, lon)"),
-    ("outside", feature(point(113.5, 28.5), code="S-2", condition="normal"),
-     "geometry", "outside district 430104"),
-    ("wrong type", feature(square(*INSIDE), code="S-3", condition="normal"),
-     "geometry", "Polygon is not accepted by layer 'street_lights'"),
-    ("bad value", feature(point(*INSIDE), code="S-4", condition="broken"),
-     "condition", "'broken' is not an allowed value"),
+    (
+        "swapped",
+        feature(point(INSIDE[1], INSIDE[0]), code="S-1", condition="normal"),
+        "geometry",
+        "coordinates look swapped (lat, lon)",
+    ),
+    ("outside", feature(point(113.5, 28.5), code="S-2", condition="normal"), "geometry", "outside district 430104"),
+    (
+        "wrong type",
+        feature(square(*INSIDE), code="S-3", condition="normal"),
+        "geometry",
+        "Polygon is not accepted by layer 'street_lights'",
+    ),
+    (
+        "bad value",
+        feature(point(*INSIDE), code="S-4", condition="broken"),
+        "condition",
+        "'broken' is not an allowed value",
+    ),
     ("no code", feature(point(*INSIDE), condition="normal"), "code", "required"),
     ("bad code", feature(point(*INSIDE), code="路灯 1", condition="normal"), "code", "ASCII"),
-    ("not a number", feature(point(*INSIDE), code="S-7", condition="normal", power_w="lots"),
-     "power_w", "'lots' is not a whole number"),
-    ("negative", feature(point(*INSIDE), code="S-8", condition="normal", power_w=-5),
-     "power_w", "outside 0"),
-    ("bad date", feature(point(*INSIDE), code="S-9", condition="normal", installed_on="31/31/2023"),
-     "installed_on", "is not a date"),
-    ("no geometry", {"type": "Feature", "properties": {"code": "S-10", "condition": "normal"},
-                     "geometry": None}, "geometry", "missing"),
+    (
+        "not a number",
+        feature(point(*INSIDE), code="S-7", condition="normal", power_w="lots"),
+        "power_w",
+        "'lots' is not a whole number",
+    ),
+    ("negative", feature(point(*INSIDE), code="S-8", condition="normal", power_w=-5), "power_w", "outside 0"),
+    (
+        "bad date",
+        feature(point(*INSIDE), code="S-9", condition="normal", installed_on="31/31/2023"),
+        "installed_on",
+        "is not a date",
+    ),
+    (
+        "no geometry",
+        {"type": "Feature", "properties": {"code": "S-10", "condition": "normal"}, "geometry": None},
+        "geometry",
+        "missing",
+    ),
 ]
 
 
@@ -166,12 +198,19 @@ def test_one_bad_row_rejects_the_whole_file(tmp_path: Path, conn, catalogue, cas
 
 
 def test_invalid_polygons_are_named_with_the_reason(tmp_path: Path, conn, catalogue):
-    bowtie = {"type": "Polygon", "coordinates": [[[112.952, 28.232], [112.953, 28.233],
-                                                  [112.953, 28.232], [112.952, 28.233],
-                                                  [112.952, 28.232]]]}
-    path = write_geojson(tmp_path / "plots.geojson", [
-        feature(square(*INSIDE, size=0.0002), code="G-1", condition="normal"),
-        feature(bowtie, code="G-2", condition="normal")])
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [
+            [[112.952, 28.232], [112.953, 28.233], [112.953, 28.232], [112.952, 28.233], [112.952, 28.232]]
+        ],
+    }
+    path = write_geojson(
+        tmp_path / "plots.geojson",
+        [
+            feature(square(*INSIDE, size=0.0002), code="G-1", condition="normal"),
+            feature(bowtie, code="G-2", condition="normal"),
+        ],
+    )
     with pytest.raises(ImportRejected) as err:
         _import(conn, catalogue, path, layer="green_plots")
     assert _problems(err) == [(2, "geometry", "invalid geometry: Self-intersection[112.9525 28.2325]")]
@@ -179,13 +218,15 @@ def test_invalid_polygons_are_named_with_the_reason(tmp_path: Path, conn, catalo
 
 def test_unclosed_ring_is_refused(tmp_path: Path, conn, catalogue):
     ring = [[112.952, 28.232], [112.953, 28.232], [112.953, 28.233], [112.952, 28.233]]
-    path = write_geojson(tmp_path / "open.geojson", [
-        feature({"type": "Polygon", "coordinates": [ring]}, code="G-9", condition="normal")])
+    path = write_geojson(
+        tmp_path / "open.geojson", [feature({"type": "Polygon", "coordinates": [ring]}, code="G-9", condition="normal")]
+    )
     before = count(conn, "green_plots")
     with pytest.raises(ImportRejected) as err:
         _import(conn, catalogue, path, layer="green_plots")
-    assert _problems(err) == [(1, "geometry", "geometry cannot be read: a polygon ring is not closed "
-                                              "or has too few points")]
+    assert _problems(err) == [
+        (1, "geometry", "geometry cannot be read: a polygon ring is not closed or has too few points")
+    ]
     assert count(conn, "green_plots") == before
 
 
@@ -212,8 +253,9 @@ def test_skip_invalid_loads_the_rest_and_reports(tmp_path: Path, conn, catalogue
     result = _import(conn, catalogue, write_geojson(tmp_path / "m.geojson", rows), skip_invalid=True)
     assert (result.inserted, result.rejected) == (3, 2)
     assert [(p.row, p.field) for p in result.problems] == [(4, "geometry"), (5, "condition")]
-    batch = conn.execute("SELECT rows_read, rows_inserted, rows_rejected FROM import_batches WHERE id = %s",
-                         [result.batch_id]).fetchone()
+    batch = conn.execute(
+        "SELECT rows_read, rows_inserted, rows_rejected FROM import_batches WHERE id = %s", [result.batch_id]
+    ).fetchone()
     assert batch == (5, 3, 2)
 
 
@@ -231,8 +273,9 @@ def test_upsert_updates_changed_rows_only_and_bumps_version(tmp_path: Path, conn
 def test_replace_swaps_the_whole_layer(tmp_path: Path, conn, catalogue):
     assert count(conn, "litter_bins") > 0
     before = count(conn, "litter_bins")
-    path = write_geojson(tmp_path / "bins.geojson", [
-        feature(point(*INSIDE), code="ONLY-1", condition="normal", capacity_l=60)])
+    path = write_geojson(
+        tmp_path / "bins.geojson", [feature(point(*INSIDE), code="ONLY-1", condition="normal", capacity_l=60)]
+    )
     result = _import(conn, catalogue, path, layer="litter_bins", mode="replace")
     assert (result.deleted, result.inserted) == (before, 1)
     assert conn.execute("SELECT array_agg(code) FROM litter_bins").fetchone() == (["ONLY-1"],)
@@ -241,9 +284,19 @@ def test_replace_swaps_the_whole_layer(tmp_path: Path, conn, catalogue):
 def test_unknown_unit_reference_is_refused(tmp_path: Path, conn, catalogue):
     zone = conn.execute("SELECT code, ST_AsGeoJSON(ST_PointOnSurface(geom)) FROM zones LIMIT 1").fetchone()
     assert zone is not None
-    path = write_geojson(tmp_path / "sections.geojson", [feature(
-        square(*shapely.from_geojson(zone[1]).coords[0], size=0.0001), code="X-1", name="测试标段",
-        zone_code=zone[0], contractor_unit="nobody", service_kinds=["sanitation"])])
+    path = write_geojson(
+        tmp_path / "sections.geojson",
+        [
+            feature(
+                square(*shapely.from_geojson(zone[1]).coords[0], size=0.0001),
+                code="X-1",
+                name="测试标段",
+                zone_code=zone[0],
+                contractor_unit="nobody",
+                service_kinds=["sanitation"],
+            )
+        ],
+    )
     with pytest.raises(ImportRejected) as err:
         _import(conn, catalogue, path, layer="contract_sections")
     assert _problems(err) == [(1, "contractor_unit", "unit 'nobody' is not in the units table")]
@@ -265,8 +318,7 @@ def _indexes(conn, table: str) -> set[str]:
     return {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [table])}
 
 
-def test_bulk_load_rebuilds_indexes_and_still_catches_duplicates(tmp_path: Path, conn, catalogue,
-                                                                  monkeypatch):
+def test_bulk_load_rebuilds_indexes_and_still_catches_duplicates(tmp_path: Path, conn, catalogue, monkeypatch):
     from geo.io import importer
 
     monkeypatch.setattr(importer, "BULK_ROWS", 10)  # take the bulk path with a small file

@@ -24,8 +24,9 @@ from maps.settings import MapSettings
 from tests.conftest import auth_headers, settings_for
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists() or not installed(),
-                                reason="needs /usr/bin/chromium and the npm assets (make setup)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() or not installed(), reason="needs /usr/bin/chromium and the npm assets (make setup)"
+)
 PAGES = ["/maps/maintenance", "/maps/cases", "/maps/remediation", "/maps/plan", "/maps/zones/jinling", "/report"]
 READY = "() => window.wuyeReady === true"
 
@@ -120,12 +121,14 @@ def test_page_loads_offline_with_no_console_errors_and_draws(browser, base_url, 
             assert w.drawn("zones") == _count(maps_db, "SELECT count(*) FROM zones")
             assert "暂无整治任务" in w.page.inner_text("body")
         elif path == "/maps/plan":
-            assert w.drawn("drawn") == _count(maps_db, "SELECT (SELECT count(*) FROM zones) + "
-                                                       "(SELECT count(*) FROM contract_sections)")
+            assert w.drawn("drawn") == _count(
+                maps_db, "SELECT (SELECT count(*) FROM zones) + (SELECT count(*) FROM contract_sections)"
+            )
         elif path == "/maps/zones/jinling":
             assert w.drawn("zone") == 1
-            assert w.drawn("sections") == _count(maps_db, "SELECT count(*) FROM contract_sections "
-                                                          "WHERE zone_code = 'jinling'")
+            assert w.drawn("sections") == _count(
+                maps_db, "SELECT count(*) FROM contract_sections WHERE zone_code = 'jinling'"
+            )
             assert w.drawn("street_lights") > 0
             assert w.drawn("cases") == _count(maps_db, "SELECT count(*) FROM cases WHERE zone_code = 'jinling'")
             assert "金岭" in w.page.inner_text(".wuye-title")
@@ -176,8 +179,11 @@ def test_maintenance_popup_reads_the_feature(browser, base_url):
             }
             return null; }""")
         assert code
-        page.evaluate("""(code) => { wuye.state.layers.street_lights.getLayers()[1].fire('click', {
-            latlng: wuye.map.getCenter(), layer: {properties: {code: code}}}); }""", code)
+        page.evaluate(
+            """(code) => { wuye.state.layers.street_lights.getLayers()[1].fire('click', {
+            latlng: wuye.map.getCenter(), layer: {properties: {code: code}}}); }""",
+            code,
+        )
         page.wait_for_selector(".leaflet-popup-content")
         text = page.inner_text(".leaflet-popup-content")
         assert code in text and "状况" in text and "最近维护" in text
@@ -243,21 +249,27 @@ def test_remediation_colours_by_verified_share_and_lists_each_item(browser, db_u
         plan_items(conn, district_code="430104", actor="tests", zone_code="jinling")
         conn.commit()
         total = _count(db_url, "SELECT count(*) FROM remediation_tasks WHERE zone_code = 'jinling'")
-        conn.execute("UPDATE remediation_tasks SET state = 'verified' WHERE id IN (SELECT id FROM remediation_tasks "
-                     "WHERE zone_code = 'jinling' ORDER BY id LIMIT %s)", [total])
+        conn.execute(
+            "UPDATE remediation_tasks SET state = 'verified' WHERE id IN (SELECT id FROM remediation_tasks "
+            "WHERE zone_code = 'jinling' ORDER BY id LIMIT %s)",
+            [total],
+        )
         conn.commit()
     assert total > 0
     with local_server(create_app(settings_for(db_url))) as url:
         w = Watched(browser)
         try:
             page = w.open(url + "/maps/remediation")
-            fills = page.evaluate("() => Object.fromEntries(wuye.state.layers.zones.getLayers().map("
-                                  "l => [l.feature.id, l.options.fillColor]))")
+            fills = page.evaluate(
+                "() => Object.fromEntries(wuye.state.layers.zones.getLayers().map("
+                "l => [l.feature.id, l.options.fillColor]))"
+            )
             assert fills["jinling"] == "#1a9641"  # all verified: the top completion class
             assert fills["daopo"] != "#1a9641"  # no tasks: coloured by phase
             assert "≥ 100%" in page.inner_text(".wuye-legend")
-            page.evaluate("() => { wuye.state.layers.zones.getLayers().find(l => l.feature.id === 'jinling')"
-                          ".openPopup(); }")
+            page.evaluate(
+                "() => { wuye.state.layers.zones.getLayers().find(l => l.feature.id === 'jinling').openPopup(); }"
+            )
             page.wait_for_function("() => document.querySelectorAll('.wuye-tasks li').length > 0")
             items = page.locator(".wuye-tasks li").all_inner_texts()
             assert len(items) == total and all("已验收" in t for t in items)
@@ -275,13 +287,18 @@ def _free_square(url: str) -> tuple[str, list[tuple[float, float]]]:
             "s AS (SELECT code, ST_Transform(geom, 4547) AS g FROM subdistricts ORDER BY code), "
             "free AS (SELECT s.code, ST_Difference(ST_Buffer(s.g, -300), ST_Buffer(z.g, 300)) AS g FROM s, z) "
             "SELECT code, ST_X(p), ST_Y(p) FROM free, LATERAL ST_PointOnSurface(free.g) AS p "
-            "WHERE NOT ST_IsEmpty(free.g) ORDER BY ST_Area(free.g) DESC LIMIT 1").fetchone()
+            "WHERE NOT ST_IsEmpty(free.g) ORDER BY ST_Area(free.g) DESC LIMIT 1"
+        ).fetchone()
     assert row is not None
     code, x, y = row
     corners = [(x - 60, y - 60), (x + 60, y - 60), (x + 60, y + 60), (x - 60, y + 60)]
     with psycopg.connect(url) as conn:
-        lonlat = [conn.execute("SELECT ST_X(p), ST_Y(p) FROM ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4547), "
-                               "4490) AS p", c).fetchone() for c in corners]
+        lonlat = [
+            conn.execute(
+                "SELECT ST_X(p), ST_Y(p) FROM ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4547), 4490) AS p", c
+            ).fetchone()
+            for c in corners
+        ]
     return code, [(float(p[0]), float(p[1])) for p in lonlat if p is not None]
 
 
@@ -289,12 +306,17 @@ def _draw_polygon(page: Any, ring: list[tuple[float, float]]) -> None:
     """Draw a polygon with simulated clicks: the toolbar button, each corner, then the first again."""
     lons = [p[0] for p in ring]
     lats = [p[1] for p in ring]
-    page.evaluate("(b) => wuye.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {animate: false, padding: [150, 150]})",
-                  [min(lons), min(lats), max(lons), max(lats)])
+    page.evaluate(
+        "(b) => wuye.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {animate: false, padding: [150, 150]})",
+        [min(lons), min(lats), max(lons), max(lats)],
+    )
     box = page.locator(".folium-map").bounding_box()
     page.click(".leaflet-draw-draw-polygon")
-    points = page.evaluate("(ring) => ring.map(p => { const c = wuye.map.latLngToContainerPoint("
-                           "wuye.toDisplay(p[0], p[1])); return [c.x, c.y]; })", ring)
+    points = page.evaluate(
+        "(ring) => ring.map(p => { const c = wuye.map.latLngToContainerPoint("
+        "wuye.toDisplay(p[0], p[1])); return [c.x, c.y]; })",
+        ring,
+    )
     for x, y in [*points, points[0]]:
         page.mouse.click(box["x"] + x, box["y"] + y)
         page.wait_for_timeout(60)  # Leaflet.Draw ignores a click that follows the previous one too closely
@@ -324,8 +346,12 @@ def test_planner_draws_a_zone_and_saves_it_through_part4(browser, base_url, maps
         feature = httpx.get(f"{base_url}/collections/zones/items/drawn-zone").json()
         assert feature["properties"]["name"] == "新绘小区"
         assert feature["properties"]["subdistrict_code"] == subdistrict
-        assert _count(maps_db, "SELECT count(*) FROM feature_history "
-                               "WHERE layer = 'zones' AND feature_code = 'drawn-zone'") == 1
+        assert (
+            _count(
+                maps_db, "SELECT count(*) FROM feature_history WHERE layer = 'zones' AND feature_code = 'drawn-zone'"
+            )
+            == 1
+        )
         assert w.errors == []
     finally:
         w.close()
@@ -333,9 +359,10 @@ def test_planner_draws_a_zone_and_saves_it_through_part4(browser, base_url, maps
 
 def test_planner_shows_the_overlap_error_and_keeps_the_drawing(browser, base_url, maps_db):
     with psycopg.connect(maps_db) as conn:
-        row = conn.execute("SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g), subdistrict_code FROM "
-                           "(SELECT ST_Envelope(geom) AS g, subdistrict_code FROM zones WHERE code = 'jinling') q"
-                           ).fetchone()
+        row = conn.execute(
+            "SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g), subdistrict_code FROM "
+            "(SELECT ST_Envelope(geom) AS g, subdistrict_code FROM zones WHERE code = 'jinling') q"
+        ).fetchone()
     assert row is not None
     x0, y0, x1, y1, subdistrict = row
     cx, cy, dx, dy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 4, (y1 - y0) / 4
@@ -381,13 +408,18 @@ def test_report_page_taps_a_position_and_gets_a_case_number_and_unit(browser, ba
 
 def test_report_page_uses_the_phone_gps_and_uploads_a_photo_when_signed_in(browser, base_url, maps_db, tmp_path):
     token = auth_headers(maps_db, "resident")["Authorization"].split(" ", 1)[1]
-    context = browser.new_context(viewport={"width": 390, "height": 844}, geolocation={
-        "longitude": 112.9566, "latitude": 28.2404}, permissions=["geolocation"])
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        geolocation={"longitude": 112.9566, "latitude": 28.2404},
+        permissions=["geolocation"],
+    )
     context.add_init_script(f"localStorage.setItem('wuye_token', {token!r});")
     photo = tmp_path / "light.png"
-    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
-                      b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84"
-                      b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    photo.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
+        b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84"
+        b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
     try:
         page = context.new_page()
         errors: list[str] = []
@@ -403,8 +435,9 @@ def test_report_page_uses_the_phone_gps_and_uploads_a_photo_when_signed_in(brows
         code = page.inner_text("#r-code")
         page.wait_for_function("() => document.querySelector('#r-result').textContent.includes('✓')")
         with psycopg.connect(maps_db) as conn:
-            row = conn.execute("SELECT coord_sys, zone_code, reporter_user IS NOT NULL FROM cases WHERE code = %s",
-                               [code]).fetchone()
+            row = conn.execute(
+                "SELECT coord_sys, zone_code, reporter_user IS NOT NULL FROM cases WHERE code = %s", [code]
+            ).fetchone()
         assert row == ("wgs84", "jinling", True)
         photos = httpx.get(f"{base_url}/cases/{code}/photos", headers={"Authorization": f"Bearer {token}"}).json()
         assert len(photos) == 1
@@ -452,9 +485,11 @@ def test_amap_basemap_shifts_overlays_to_gcj02_and_clicks_back(browser, maps_db)
         try:
             w.open(url + "/maps/zones/jinling")
             probes = [(112.9565, 28.2406), (112.95, 28.20), (112.91, 28.17)]
-            shown = w.page.evaluate("(ps) => ps.map(p => { const ll = wuye.toDisplay(p[0], p[1]);"
-                                    " const back = wuye.fromDisplay(ll); return [ll.lng, ll.lat, back[0], back[1]]; })",
-                                    probes)
+            shown = w.page.evaluate(
+                "(ps) => ps.map(p => { const ll = wuye.toDisplay(p[0], p[1]);"
+                " const back = wuye.fromDisplay(ll); return [ll.lng, ll.lat, back[0], back[1]]; })",
+                probes,
+            )
             for (lon, lat), (slon, slat, blon, blat) in zip(probes, shown, strict=True):
                 glon, glat = wgs84_to_gcj02(lon, lat)
                 assert abs(slon - glon) * 98_000 < 0.5 and abs(slat - glat) * 111_000 < 0.5
@@ -483,17 +518,17 @@ def _png_colours(data: bytes) -> set[tuple[int, ...]]:
     channels = 3 if colour_type == 2 else 4
     raw, pos = b"", 8
     while pos < len(data):
-        length = struct.unpack(">I", data[pos:pos + 4])[0]
-        kind = data[pos + 4:pos + 8]
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        kind = data[pos + 4 : pos + 8]
         if kind == b"IDAT":
-            raw += data[pos + 8:pos + 8 + length]
+            raw += data[pos + 8 : pos + 8 + length]
         pos += 12 + length
     pixels = zlib.decompress(raw)
     stride = width * channels
     rows, prev = [], bytearray(stride)
     for y in range(height):
         f = pixels[y * (stride + 1)]
-        line = bytearray(pixels[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(pixels[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):
             a = line[i - channels] if i >= channels else 0
             b, c = prev[i], prev[i - channels] if i >= channels else 0
@@ -509,7 +544,7 @@ def _png_colours(data: bytes) -> set[tuple[int, ...]]:
                 line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
         rows.append(bytes(line))
         prev = line
-    return {tuple(r[i:i + 3]) for r in rows for i in range(0, stride, channels * 7)}
+    return {tuple(r[i : i + 3]) for r in rows for i in range(0, stride, channels * 7)}
 
 
 def test_zone_snapshot_png_has_the_size_and_shows_the_zone(base_url):
@@ -518,15 +553,16 @@ def test_zone_snapshot_png_has_the_size_and_shows_the_zone(base_url):
     assert _png_size(r.content) == (640, 480)
     colours = _png_colours(r.content)
     assert len(colours) > 20  # not a blank page
-    zone_outline = (0xd9, 0x48, 0x01)
+    zone_outline = (0xD9, 0x48, 0x01)
     assert any(sum(abs(a - b) for a, b in zip(c, zone_outline, strict=True)) < 30 for c in colours)
 
 
 def test_zone_snapshot_pdf_has_title_legend_and_date(base_url):
     r = httpx.get(f"{base_url}/maps/zones/jinling/snapshot.pdf", timeout=60)
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
-    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=r.content, capture_output=True,
-                          check=True).stdout.decode()
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-", "-"], input=r.content, capture_output=True, check=True
+    ).stdout.decode()
     assert "金岭" in text and "图例" in text and "日期" in text and "北" in text
     assert " m" in text  # the scale bar
 
@@ -540,8 +576,12 @@ def test_cli_snapshot_writes_a_png_of_the_requested_size(base_url, tmp_path):
     from api.cli import main
 
     out = tmp_path / "jinling.png"
-    assert main(["snapshot", "--zone", "jinling", "--out", str(out), "--width", "500", "--height", "400",
-                 "--url", base_url]) == 0
+    assert (
+        main(
+            ["snapshot", "--zone", "jinling", "--out", str(out), "--width", "500", "--height", "400", "--url", base_url]
+        )
+        == 0
+    )
     assert _png_size(out.read_bytes()) == (500, 400)
 
 

@@ -20,8 +20,10 @@ def test_fresh_database_gets_every_step_once(server, catalogue):
             assert migrate(conn, catalogue) == []
             assert pending(conn, catalogue) == []
             assert set(applied(conn)) == set(ran)
-            gist = conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = ANY(%s)",
-                                [[f"{name}_geom_gist" for name in catalogue]]).fetchone()
+            gist = conn.execute(
+                "SELECT count(*) FROM pg_indexes WHERE indexname = ANY(%s)",
+                [[f"{name}_geom_gist" for name in catalogue]],
+            ).fetchone()
             assert gist == (len(catalogue),)
             assert ran.index("0003_cases.sql") > ran.index("layer:green_plots")  # a post-phase step
     finally:

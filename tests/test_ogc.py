@@ -87,8 +87,10 @@ def test_paging_is_stable_under_concurrent_inserts(client: TestClient, db_url: s
         first = c.get("/collections/street_lights/items?limit=100").json()
         nxt = next(lk["href"] for lk in first["links"] if lk["rel"] == "next")
         with psycopg.connect(db_url) as conn:  # a new feature sorts first (smallest code), id is largest
-            conn.execute("INSERT INTO street_lights (code, district_code, condition, geom) VALUES "
-                         "('A-0000', '430104', 'normal', ST_SetSRID(ST_MakePoint(112.952, 28.232), 4490))")
+            conn.execute(
+                "INSERT INTO street_lights (code, district_code, condition, geom) VALUES "
+                "('A-0000', '430104', 'normal', ST_SetSRID(ST_MakePoint(112.952, 28.232), 4490))"
+            )
         second = c.get(nxt).json()
     ids1 = {f["id"] for f in first["features"]}
     assert not ids1 & {f["id"] for f in second["features"]}
@@ -96,13 +98,20 @@ def test_paging_is_stable_under_concurrent_inserts(client: TestClient, db_url: s
 
 def test_bbox_crs_and_axis_order(client: TestClient, shared_db_url: str):
     box = "112.94,28.22,112.97,28.24"
-    expected = _count(shared_db_url, "street_lights",
-                      "ST_Intersects(geom, ST_MakeEnvelope(112.94, 28.22, 112.97, 28.24, 4490))")
+    expected = _count(
+        shared_db_url, "street_lights", "ST_Intersects(geom, ST_MakeEnvelope(112.94, 28.22, 112.97, 28.24, 4490))"
+    )
     crs84 = client.get("/collections/street_lights/items", params={"bbox": box, "limit": 10000}).json()
     assert crs84["numberMatched"] == crs84["numberReturned"] == expected > 0
-    latlon = client.get("/collections/street_lights/items", params={
-        "bbox": "28.22,112.94,28.24,112.97", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326",
-        "limit": 10000, "crs": "http://www.opengis.net/def/crs/EPSG/0/4490"})
+    latlon = client.get(
+        "/collections/street_lights/items",
+        params={
+            "bbox": "28.22,112.94,28.24,112.97",
+            "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326",
+            "limit": 10000,
+            "crs": "http://www.opengis.net/def/crs/EPSG/0/4490",
+        },
+    )
     assert latlon.headers["content-crs"] == "<http://www.opengis.net/def/crs/EPSG/0/4490>"
     body = latlon.json()
     assert body["numberMatched"] == expected
@@ -129,43 +138,77 @@ def test_attribute_filters_properties_sortby_datetime(client: TestClient, shared
     assert sections["numberMatched"] == _count(shared_db_url, "contract_sections", "'cleaning' = ANY(service_kinds)")
 
 
-@pytest.mark.parametrize(("cql", "where"), [
-    ("condition = 'faulty' AND power_w >= 60", "condition = 'faulty' AND power_w >= 60"),
-    ("condition IN ('faulty', 'repairing')", "condition IN ('faulty', 'repairing')"),
-    ("power_w BETWEEN 40 AND 80", "power_w BETWEEN 40 AND 80"),
-    ("last_maintained IS NULL OR NOT (power_w < 50)", "last_maintained IS NULL OR NOT (power_w < 50)"),
-    ("code LIKE 'SL-jin%'", "code LIKE 'SL-jin%'"),
-    ("installed_on > DATE('2015-01-01')", "installed_on > '2015-01-01'"),
-    ("S_INTERSECTS(geometry, POLYGON((112.94 28.22, 112.97 28.22, 112.97 28.24, 112.94 28.24, 112.94 28.22)))",
-     "ST_Intersects(geom, ST_MakeEnvelope(112.94, 28.22, 112.97, 28.24, 4490))"),
-    ("S_WITHIN(geometry, BBOX(112.94, 28.22, 112.97, 28.24))",
-     "ST_Within(geom, ST_MakeEnvelope(112.94, 28.22, 112.97, 28.24, 4490))"),
-    ("distance_m(geometry, POINT(112.952 28.232)) < 300",
-     "ST_Distance(ST_Transform(geom, 4547), ST_Transform(ST_SetSRID(ST_MakePoint(112.952, 28.232), 4490), 4547))"
-     " < 300"),
-])
+@pytest.mark.parametrize(
+    ("cql", "where"),
+    [
+        ("condition = 'faulty' AND power_w >= 60", "condition = 'faulty' AND power_w >= 60"),
+        ("condition IN ('faulty', 'repairing')", "condition IN ('faulty', 'repairing')"),
+        ("power_w BETWEEN 40 AND 80", "power_w BETWEEN 40 AND 80"),
+        ("last_maintained IS NULL OR NOT (power_w < 50)", "last_maintained IS NULL OR NOT (power_w < 50)"),
+        ("code LIKE 'SL-jin%'", "code LIKE 'SL-jin%'"),
+        ("installed_on > DATE('2015-01-01')", "installed_on > '2015-01-01'"),
+        (
+            "S_INTERSECTS(geometry, POLYGON((112.94 28.22, 112.97 28.22, 112.97 28.24, 112.94 28.24, 112.94 28.22)))",
+            "ST_Intersects(geom, ST_MakeEnvelope(112.94, 28.22, 112.97, 28.24, 4490))",
+        ),
+        (
+            "S_WITHIN(geometry, BBOX(112.94, 28.22, 112.97, 28.24))",
+            "ST_Within(geom, ST_MakeEnvelope(112.94, 28.22, 112.97, 28.24, 4490))",
+        ),
+        (
+            "distance_m(geometry, POINT(112.952 28.232)) < 300",
+            "ST_Distance(ST_Transform(geom, 4547), ST_Transform(ST_SetSRID(ST_MakePoint(112.952, 28.232), 4490), 4547))"
+            " < 300",
+        ),
+    ],
+)
 def test_cql2_text_filters_match_sql(client: TestClient, shared_db_url: str, cql: str, where: str):
     body = client.get("/collections/street_lights/items", params={"filter": cql, "limit": 10000}).json()
     assert body["numberMatched"] == _count(shared_db_url, "street_lights", where)
 
 
 def test_cql2_json_filter_and_functions(client: TestClient, shared_db_url: str):
-    flt = {"op": "and", "args": [
-        {"op": "=", "args": [{"property": "condition"}, "faulty"]},
-        {"op": "s_intersects", "args": [{"property": "geometry"},
-                                        {"type": "Polygon", "coordinates": [[[112.9, 28.2], [113.0, 28.2],
-                                                                             [113.0, 28.3], [112.9, 28.3],
-                                                                             [112.9, 28.2]]]}]}]}
-    body = client.get("/collections/street_lights/items", params={
-        "filter": json.dumps(flt), "filter-lang": "cql2-json", "limit": 10000}).json()
+    flt = {
+        "op": "and",
+        "args": [
+            {"op": "=", "args": [{"property": "condition"}, "faulty"]},
+            {
+                "op": "s_intersects",
+                "args": [
+                    {"property": "geometry"},
+                    {
+                        "type": "Polygon",
+                        "coordinates": [[[112.9, 28.2], [113.0, 28.2], [113.0, 28.3], [112.9, 28.3], [112.9, 28.2]]],
+                    },
+                ],
+            },
+        ],
+    }
+    body = client.get(
+        "/collections/street_lights/items",
+        params={"filter": json.dumps(flt), "filter-lang": "cql2-json", "limit": 10000},
+    ).json()
     assert body["numberMatched"] == _count(
-        shared_db_url, "street_lights",
-        "condition = 'faulty' AND ST_Intersects(geom, ST_MakeEnvelope(112.9, 28.2, 113.0, 28.3, 4490))")
-    near = {"op": "<", "args": [{"op": "distance_m", "args": [{"property": "geometry"},
-                                                               {"type": "Point", "coordinates": [112.952, 28.232]}]},
-                                300]}
-    assert client.get("/collections/street_lights/items", params={
-        "filter": json.dumps(near), "filter-lang": "cql2-json"}).status_code == 200
+        shared_db_url,
+        "street_lights",
+        "condition = 'faulty' AND ST_Intersects(geom, ST_MakeEnvelope(112.9, 28.2, 113.0, 28.3, 4490))",
+    )
+    near = {
+        "op": "<",
+        "args": [
+            {
+                "op": "distance_m",
+                "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [112.952, 28.232]}],
+            },
+            300,
+        ],
+    }
+    assert (
+        client.get(
+            "/collections/street_lights/items", params={"filter": json.dumps(near), "filter-lang": "cql2-json"}
+        ).status_code
+        == 200
+    )
     names = [f["name"] for f in client.get("/functions").json()["functions"]]
     assert names == ["distance_m"]
     q = client.get("/collections/zones/queryables")
@@ -177,20 +220,64 @@ def test_cql2_json_filter_and_functions(client: TestClient, shared_db_url: str):
 INJECTION = "1'; DROP TABLE zones; --"
 
 
-@pytest.mark.parametrize("query", [
-    "bbox=1,2,3", "bbox=a,b,c,d", "bbox=113,28,112,29", "bbox=0,95,1,96", "bbox=-200,0,0,1",
-    "bbox=1,2,3,4,5", "bbox=nan,1,2,3", "bbox-crs=EPSG:4326", "bbox=1,2,3,4&bbox-crs=EPSG:9999999",
-    "crs=EPSG:2000", "crs=foo", "crs=EPSG:32650",
-    "limit=0", "limit=-1", "limit=unlimited", "limit=10001", "limit=99999999999999", "limit=1.5",
-    "filter=name%20LIKE", "filter=name%20%3D", "filter=nosuch%20%3D%201", "filter=households%20%3D%20'x'",
-    "filter=S_INTERSECTS(geometry,%20POINT(1))", "filter-lang=cql2-json&filter=%7B%22op%22", "filter-lang=xml&filter=a",
-    "filter=distance_m(geometry)%20<%201",
-    "sortby=nosuch", "sortby=-nosuch", "properties=nosuch", "foo=bar", "limit=1&limit=2",
-    "datetime=yesterday", "datetime=2020-01-02/2020-01-01", "cursor=garbage", "cursor=nAAAA",
-    "households=many", "f=xml",
-    *(f"{p}={INJECTION}" for p in ("bbox", "crs", "limit", "filter", "sortby", "properties", "datetime",
-                                   "cursor", "households", "bbox-crs", "f")),
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "bbox=1,2,3",
+        "bbox=a,b,c,d",
+        "bbox=113,28,112,29",
+        "bbox=0,95,1,96",
+        "bbox=-200,0,0,1",
+        "bbox=1,2,3,4,5",
+        "bbox=nan,1,2,3",
+        "bbox-crs=EPSG:4326",
+        "bbox=1,2,3,4&bbox-crs=EPSG:9999999",
+        "crs=EPSG:2000",
+        "crs=foo",
+        "crs=EPSG:32650",
+        "limit=0",
+        "limit=-1",
+        "limit=unlimited",
+        "limit=10001",
+        "limit=99999999999999",
+        "limit=1.5",
+        "filter=name%20LIKE",
+        "filter=name%20%3D",
+        "filter=nosuch%20%3D%201",
+        "filter=households%20%3D%20'x'",
+        "filter=S_INTERSECTS(geometry,%20POINT(1))",
+        "filter-lang=cql2-json&filter=%7B%22op%22",
+        "filter-lang=xml&filter=a",
+        "filter=distance_m(geometry)%20<%201",
+        "sortby=nosuch",
+        "sortby=-nosuch",
+        "properties=nosuch",
+        "foo=bar",
+        "limit=1&limit=2",
+        "datetime=yesterday",
+        "datetime=2020-01-02/2020-01-01",
+        "cursor=garbage",
+        "cursor=nAAAA",
+        "households=many",
+        "f=xml",
+        *(
+            f"{p}={INJECTION}"
+            for p in (
+                "bbox",
+                "crs",
+                "limit",
+                "filter",
+                "sortby",
+                "properties",
+                "datetime",
+                "cursor",
+                "households",
+                "bbox-crs",
+                "f",
+            )
+        ),
+    ],
+)
 def test_bad_parameters_answer_400_with_the_parameter(client: TestClient, shared_db_url: str, query: str):
     r = client.get(f"/collections/zones/items?{query}")
     assert r.status_code == 400, r.text
@@ -242,8 +329,12 @@ def test_tiles_per_layer_and_combined(client: TestClient):
     x, y, r = found
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     assert r.headers["etag"] and "max-age" in r.headers["cache-control"]
-    assert client.get(f"/collections/street_lights/tiles/WebMercatorQuad/15/{x}/{y}",
-                      headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+    assert (
+        client.get(
+            f"/collections/street_lights/tiles/WebMercatorQuad/15/{x}/{y}", headers={"If-None-Match": r.headers["etag"]}
+        ).status_code
+        == 304
+    )
     combined = client.get(f"/tiles/WebMercatorQuad/15/{x}/{y}")
     assert combined.status_code == 200 and len(combined.content) >= len(r.content)
     assert client.get("/collections/street_lights/tiles/WebMercatorQuad/15/0/0").status_code == 204

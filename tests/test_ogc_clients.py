@@ -31,9 +31,23 @@ def server_url(shared_db_url: str) -> Iterator[str]:
     """uvicorn in a subprocess: GDAL holds the GIL while it waits on HTTP, so not a thread of ours."""
     port = _free_port()
     env = {**os.environ, "WUYE_DATABASE_URL": shared_db_url, "WUYE_DISTRICT_CODE": "430104"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -82,8 +96,7 @@ def test_gdal_oapif_reads_every_layer_completely(server_url: str, shared_db_url:
     for name in catalogue:
         # A small page size makes GDAL follow next links several times.
         info = pyogrio.read_info(f"OAPIF:{server_url}", layer=name)
-        frame = pyogrio.read_dataframe(f"OAPIF:{server_url}", layer=name,
-                                       PAGE_SIZE="300")
+        frame = pyogrio.read_dataframe(f"OAPIF:{server_url}", layer=name, PAGE_SIZE="300")
         assert len(frame) == expected[catalogue[name].table], name
         assert info["features"] in (-1, expected[catalogue[name].table])
         if len(frame):

@@ -26,7 +26,8 @@ def _snapshot(url: str) -> tuple[Any, ...]:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM feature_history),"
             " (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM street_lights t),"
-            " (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM zones t)").fetchone()
+            " (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM zones t)"
+        ).fetchone()
     assert row is not None
     return tuple(row)
 
@@ -47,9 +48,11 @@ def test_create_replace_patch_delete_with_history(edit):
     r = client.put("/collections/street_lights/items/NEW-1", json=put, headers={**planner, "If-Match": '"1"'})
     assert r.status_code == 200 and r.headers["etag"] == '"2"' and r.json()["properties"]["power_w"] == 100
 
-    r = client.patch("/collections/street_lights/items/NEW-1",
-                     content=json.dumps({"properties": {"installed_on": "2020-05-01", "power_w": None}}),
-                     headers={**planner, "If-Match": '"2"', "Content-Type": "application/merge-patch+json"})
+    r = client.patch(
+        "/collections/street_lights/items/NEW-1",
+        content=json.dumps({"properties": {"installed_on": "2020-05-01", "power_w": None}}),
+        headers={**planner, "If-Match": '"2"', "Content-Type": "application/merge-patch+json"},
+    )
     assert r.status_code == 200, r.text
     props = r.json()["properties"]
     assert props["installed_on"] == "2020-05-01" and props["power_w"] is None and props["version"] == 3
@@ -59,9 +62,11 @@ def test_create_replace_patch_delete_with_history(edit):
     assert r.status_code == 204
     assert client.get("/collections/street_lights/items/NEW-1").status_code == 404
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT version, operation, actor, old_properties->>'power_w',"
-                            " new_properties->>'power_w', new_geom IS NULL FROM feature_history"
-                            " WHERE feature_code = 'NEW-1' ORDER BY id").fetchall()
+        rows = conn.execute(
+            "SELECT version, operation, actor, old_properties->>'power_w',"
+            " new_properties->>'power_w', new_geom IS NULL FROM feature_history"
+            " WHERE feature_code = 'NEW-1' ORDER BY id"
+        ).fetchall()
     assert [r[:2] for r in rows] == [(1, "insert"), (2, "update"), (3, "update"), (4, "delete")]
     assert all(r[2].startswith("planner-") for r in rows)
     assert rows[1][3:5] == ("60", "100") and rows[3][5] is True
@@ -70,8 +75,11 @@ def test_create_replace_patch_delete_with_history(edit):
 def test_history_and_restore_make_a_new_version(edit):
     client, planner, _ = edit
     before = client.get("/collections/zones/items/jinling").json()
-    r = client.patch("/collections/zones/items/jinling", json={"properties": {"households": 2000}},
-                     headers={**planner, "If-Match": '"1"'})
+    r = client.patch(
+        "/collections/zones/items/jinling",
+        json={"properties": {"households": 2000}},
+        headers={**planner, "If-Match": '"1"'},
+    )
     assert r.status_code == 200, r.text
     history = client.get("/collections/zones/items/jinling/history", headers=planner).json()
     assert [h["version"] for h in history] == [2]
@@ -98,8 +106,7 @@ def test_only_planners_and_admins_write(edit):
 def test_read_only_layer_refuses_with_405_and_says_where(edit):
     client, planner, url = edit
     before = _snapshot(url)
-    r = client.post("/collections/districts/items", json=feature(square(*INSIDE), code="X", name="x"),
-                    headers=planner)
+    r = client.post("/collections/districts/items", json=feature(square(*INSIDE), code="X", name="x"), headers=planner)
     assert r.status_code == 405 and "wuye import" in r.json()["reason"]
     r = client.delete("/collections/districts/items/430104", headers={**planner, "If-Match": '"1"'})
     assert r.status_code == 405
@@ -110,8 +117,9 @@ def test_zone_edit_breaking_integrity_names_ids_and_area(edit):
     client, planner, url = edit
     before = _snapshot(url)
     other = client.get("/collections/zones/items/huangnitang").json()
-    r = client.patch("/collections/zones/items/jinling", json={"geometry": other["geometry"]},
-                     headers={**planner, "If-Match": '"1"'})
+    r = client.patch(
+        "/collections/zones/items/jinling", json={"geometry": other["geometry"]}, headers={**planner, "If-Match": '"1"'}
+    )
     assert r.status_code == 409, r.text
     body = r.json()
     overlap = [v for v in body["violations"] if v["kind"] == "overlap"]
@@ -119,26 +127,39 @@ def test_zone_edit_breaking_integrity_names_ids_and_area(edit):
     assert _snapshot(url) == before
 
 
-_BOWTIE = {"type": "Polygon", "coordinates": [[[112.952, 28.232], [112.953, 28.233], [112.953, 28.232],
-                                               [112.952, 28.233], [112.952, 28.232]]]}
-_UNCLOSED = {"type": "Polygon", "coordinates": [[[112.952, 28.232], [112.953, 28.232], [112.953, 28.233],
-                                                 [112.952, 28.233]]]}
+_BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [[[112.952, 28.232], [112.953, 28.233], [112.953, 28.232], [112.952, 28.233], [112.952, 28.232]]],
+}
+_UNCLOSED = {
+    "type": "Polygon",
+    "coordinates": [[[112.952, 28.232], [112.953, 28.232], [112.953, 28.233], [112.952, 28.233]]],
+}
 
 
-@pytest.mark.parametrize(("layer", "body", "headers", "status", "field"), [
-    ("green_plots", feature(_BOWTIE, code="G-BAD", condition="normal"), {}, 400, "geometry"),
-    ("green_plots", feature(_UNCLOSED, code="G-BAD", condition="normal"), {}, 400, "geometry"),
-    ("street_lights", feature(square(*INSIDE), code="L-BAD", condition="normal"), {}, 400, "geometry"),
-    ("street_lights", _light(lon=116.4, lat=39.9), {}, 400, "geometry"),
-    ("street_lights", _light(lon=INSIDE[1], lat=INSIDE[0]), {}, 400, "geometry"),
-    ("street_lights", _light(condition="broken"), {}, 400, "condition"),
-    ("street_lights", _light(power_w=-5), {}, 400, "power_w"),
-    ("street_lights", _light(nosuch=1), {}, 400, "properties"),
-    ("street_lights", _light(code="bad code!"), {}, 400, "code"),
-    ("street_lights", _light(code="SL-jinling-000001"), {}, 409, "code"),
-    ("street_lights", {"type": "FeatureCollection", "features": []}, {}, 400, "body"),
-    ("street_lights", _light(), {"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/9999>"}, 400, "Content-Crs"),
-])
+@pytest.mark.parametrize(
+    ("layer", "body", "headers", "status", "field"),
+    [
+        ("green_plots", feature(_BOWTIE, code="G-BAD", condition="normal"), {}, 400, "geometry"),
+        ("green_plots", feature(_UNCLOSED, code="G-BAD", condition="normal"), {}, 400, "geometry"),
+        ("street_lights", feature(square(*INSIDE), code="L-BAD", condition="normal"), {}, 400, "geometry"),
+        ("street_lights", _light(lon=116.4, lat=39.9), {}, 400, "geometry"),
+        ("street_lights", _light(lon=INSIDE[1], lat=INSIDE[0]), {}, 400, "geometry"),
+        ("street_lights", _light(condition="broken"), {}, 400, "condition"),
+        ("street_lights", _light(power_w=-5), {}, 400, "power_w"),
+        ("street_lights", _light(nosuch=1), {}, 400, "properties"),
+        ("street_lights", _light(code="bad code!"), {}, 400, "code"),
+        ("street_lights", _light(code="SL-jinling-000001"), {}, 409, "code"),
+        ("street_lights", {"type": "FeatureCollection", "features": []}, {}, 400, "body"),
+        (
+            "street_lights",
+            _light(),
+            {"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/9999>"},
+            400,
+            "Content-Crs",
+        ),
+    ],
+)
 def test_bad_creates_leave_the_database_unchanged(edit, layer, body, headers, status, field):
     client, planner, url = edit
     before = _snapshot(url)
@@ -152,8 +173,11 @@ def test_swapped_coordinates_are_named_and_lat_first_crs_is_honoured(edit):
     client, planner, _ = edit
     r = client.post("/collections/street_lights/items", json=_light(lon=INSIDE[1], lat=INSIDE[0]), headers=planner)
     assert "swapped" in r.json()["reason"]
-    r = client.post("/collections/street_lights/items", json=_light(lon=INSIDE[1], lat=INSIDE[0]),
-                    headers={**planner, "Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/4490>"})
+    r = client.post(
+        "/collections/street_lights/items",
+        json=_light(lon=INSIDE[1], lat=INSIDE[0]),
+        headers={**planner, "Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/4490>"},
+    )
     assert r.status_code == 201 and r.json()["geometry"]["coordinates"] == [INSIDE[0], INSIDE[1]]
 
 
@@ -180,10 +204,22 @@ def test_if_match_missing_stale_and_bodies_over_the_limit(edit):
     assert client.put(path, json=body, headers={**planner, "If-Match": "garbage"}).status_code == 400
     huge = {**body, "properties": {**body["properties"], "pad": "x" * (5 * 1024 * 1024 + 10)}}
     assert client.put(path, json=huge, headers={**planner, "If-Match": '"1"'}).status_code == 413
-    assert client.post("/collections/street_lights/items", content=b"{not json", headers={
-        **planner, "Content-Type": "application/geo+json"}).status_code == 400
-    assert client.put("/collections/street_lights/items/nosuch", json=_light(code="nosuch"),
-                      headers={**planner, "If-Match": '"1"'}).status_code == 404
+    assert (
+        client.post(
+            "/collections/street_lights/items",
+            content=b"{not json",
+            headers={**planner, "Content-Type": "application/geo+json"},
+        ).status_code
+        == 400
+    )
+    assert (
+        client.put(
+            "/collections/street_lights/items/nosuch",
+            json=_light(code="nosuch"),
+            headers={**planner, "If-Match": '"1"'},
+        ).status_code
+        == 404
+    )
     assert _snapshot(url) == before
 
 
@@ -200,18 +236,28 @@ def test_part4_cannot_set_a_facility_condition_it_follows_inspections(db_url):
         feature = item["features"][0]
         fid = feature["id"]
         etag = client.get(f"/collections/street_lights/items/{fid}").headers["etag"]
-        refused = client.patch(f"/collections/street_lights/items/{fid}",
-                               json={"properties": {"condition": "normal"}},
-                               headers={**planner, "If-Match": etag, "Content-Type": "application/merge-patch+json"})
+        refused = client.patch(
+            f"/collections/street_lights/items/{fid}",
+            json={"properties": {"condition": "normal"}},
+            headers={**planner, "If-Match": etag, "Content-Type": "application/merge-patch+json"},
+        )
         assert refused.status_code == 400 and refused.json()["field"] == "condition"
-        moved = client.patch(f"/collections/street_lights/items/{fid}", json={"properties": {"power_w": 100}},
-                             headers={**planner, "If-Match": etag, "Content-Type": "application/merge-patch+json"})
+        moved = client.patch(
+            f"/collections/street_lights/items/{fid}",
+            json={"properties": {"power_w": 100}},
+            headers={**planner, "If-Match": etag, "Content-Type": "application/merge-patch+json"},
+        )
         assert moved.status_code == 200, moved.text
         assert moved.json()["properties"]["condition"] == "faulty"
-        body = {"type": "Feature", "geometry": feature["geometry"],
-                "properties": {k: v for k, v in feature["properties"].items() if k not in ("condition", "version",
-                                                                                          "updated_at")}}
-        put = client.put(f"/collections/street_lights/items/{fid}", json=body,
-                         headers={**planner, "If-Match": moved.headers["etag"]})
+        body = {
+            "type": "Feature",
+            "geometry": feature["geometry"],
+            "properties": {
+                k: v for k, v in feature["properties"].items() if k not in ("condition", "version", "updated_at")
+            },
+        }
+        put = client.put(
+            f"/collections/street_lights/items/{fid}", json=body, headers={**planner, "If-Match": moved.headers["etag"]}
+        )
         assert put.status_code == 200, put.text
         assert put.json()["properties"]["condition"] == "faulty"  # absent from the body: kept, not reset

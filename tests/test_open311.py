@@ -59,8 +59,9 @@ def api_key(db_url) -> str:
 
 def _inside(db_url, zone="jinling"):
     with psycopg.connect(db_url) as conn:
-        row = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones "
-                           "WHERE code = %s) q", [zone]).fetchone()
+        row = conn.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones WHERE code = %s) q", [zone]
+        ).fetchone()
     assert row is not None
     return row
 
@@ -79,9 +80,19 @@ def test_services(client):
 
 def test_post_then_read_back(client, db_url, api_key):
     lon, lat = _inside(db_url)
-    created = client.post("/open311/v2/requests.json", data={
-        "api_key": api_key, "service_code": "drain_blocked", "lat": lat, "long": lon,
-        "description": "下水道堵了", "first_name": "三", "last_name": "张", "phone": "13800000000"})
+    created = client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": api_key,
+            "service_code": "drain_blocked",
+            "lat": lat,
+            "long": lon,
+            "description": "下水道堵了",
+            "first_name": "三",
+            "last_name": "张",
+            "phone": "13800000000",
+        },
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     assert isinstance(body, list) and len(body) == 1
@@ -100,7 +111,8 @@ def test_post_then_read_back(client, db_url, api_key):
         check_request(r)
     assert client.get("/open311/v2/requests.json", params={"status": "closed"}).json() == []
     assert client.get(f"/open311/v2/tokens/{request_id}.json").json() == [
-        {"service_request_id": request_id, "token": request_id}]
+        {"service_request_id": request_id, "token": request_id}
+    ]
     with psycopg.connect(db_url) as conn:
         row = conn.execute("SELECT source, client_name, reporter_name, coord_sys FROM cases").fetchone()
     assert row == ("open311", "12345热线", "张 三", "wgs84")
@@ -108,23 +120,27 @@ def test_post_then_read_back(client, db_url, api_key):
 
 def test_default_window_is_90_days(client, db_url, api_key):
     lon, lat = _inside(db_url)
-    made = client.post("/open311/v2/requests.json", data={"api_key": api_key, "service_code": "light_out",
-                                                            "lat": lat, "long": lon}).json()[0]["service_request_id"]
+    made = client.post(
+        "/open311/v2/requests.json", data={"api_key": api_key, "service_code": "light_out", "lat": lat, "long": lon}
+    ).json()[0]["service_request_id"]
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("UPDATE cases SET created_at = now() - interval '120 days' WHERE code = %s", [made])
     assert client.get("/open311/v2/requests.json").json() == []
     assert len(client.get("/open311/v2/requests.json", params={"service_request_id": made}).json()) == 1
 
 
-@pytest.mark.parametrize(("with_key", "data", "status", "text"), [
-    (False, {"api_key": "wrong", "service_code": "light_out", "lat": 28.2, "long": 112.95}, 403, "api_key"),
-    (False, {"service_code": "light_out", "lat": 28.2, "long": 112.95}, 400, "api_key"),
-    (True, {"service_code": "nope", "lat": 28.23, "long": 112.95}, 400, "category"),
-    (True, {"service_code": "light_out", "address_string": "金岭小区3栋"}, 400, "not geocoded"),
-    (True, {"service_code": "light_out", "lat": 112.95, "long": 28.23}, 400, "swapped"),
-    (True, {"service_code": "light_out", "lat": 30.5, "long": 114.3}, 400, "outside district"),
-    (True, {"service_code": "light_out", "lat": "north", "long": 112.95}, 400, "lat"),
-])
+@pytest.mark.parametrize(
+    ("with_key", "data", "status", "text"),
+    [
+        (False, {"api_key": "wrong", "service_code": "light_out", "lat": 28.2, "long": 112.95}, 403, "api_key"),
+        (False, {"service_code": "light_out", "lat": 28.2, "long": 112.95}, 400, "api_key"),
+        (True, {"service_code": "nope", "lat": 28.23, "long": 112.95}, 400, "category"),
+        (True, {"service_code": "light_out", "address_string": "金岭小区3栋"}, 400, "not geocoded"),
+        (True, {"service_code": "light_out", "lat": 112.95, "long": 28.23}, 400, "swapped"),
+        (True, {"service_code": "light_out", "lat": 30.5, "long": 114.3}, 400, "outside district"),
+        (True, {"service_code": "light_out", "lat": "north", "long": 112.95}, 400, "lat"),
+    ],
+)
 def test_errors_are_open311_arrays(client, api_key, with_key, data, status, text):
     response = client.post("/open311/v2/requests.json", data={"api_key": api_key, **data} if with_key else data)
     check_errors(response, status)
@@ -135,8 +151,12 @@ def test_revoked_key_is_refused(client, db_url, api_key):
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("UPDATE api_keys SET revoked_at = now()")
     lon, lat = _inside(db_url)
-    check_errors(client.post("/open311/v2/requests.json", data={"api_key": api_key, "service_code": "light_out",
-                                                                "lat": lat, "long": lon}), 403)
+    check_errors(
+        client.post(
+            "/open311/v2/requests.json", data={"api_key": api_key, "service_code": "light_out", "lat": lat, "long": lon}
+        ),
+        403,
+    )
 
 
 def test_unknown_request_is_a_404_array(client):

@@ -61,8 +61,11 @@ def test_task_moves_through_its_states_with_events(client, db_url):
 def _inside(db_url: str, zone: str, srid: int = 4490) -> list[float]:
     """A point inside ``zone`` (in ``srid``, x/y order)."""
     with psycopg.connect(db_url) as conn:
-        row = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_PointOnSurface(geom), %s) p "
-                           "FROM zones WHERE code = %s) q", [srid, zone]).fetchone()
+        row = conn.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_PointOnSurface(geom), %s) p "
+            "FROM zones WHERE code = %s) q",
+            [srid, zone],
+        ).fetchone()
     assert row is not None
     return [float(row[0]), float(row[1])]
 
@@ -77,8 +80,10 @@ def _tasks(db_url: str) -> int:
 def test_task_geometry_is_checked_like_an_edit(client, db_url):
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
     lon, lat = _inside(db_url, "yumin-south")
-    bowtie = {"type": "Polygon", "coordinates": [[[lon, lat], [lon + 1e-3, lat + 1e-3], [lon + 1e-3, lat],
-                                                  [lon, lat + 1e-3], [lon, lat]]]}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[lon, lat], [lon + 1e-3, lat + 1e-3], [lon + 1e-3, lat], [lon, lat + 1e-3], [lon, lat]]],
+    }
     open_ring = {"type": "Polygon", "coordinates": [[[lon, lat], [lon + 1e-3, lat], [lon, lat + 1e-3]]]}
     x, y = _inside(db_url, "yumin-south", srid=4547)
     refused = [
@@ -87,13 +92,31 @@ def test_task_geometry_is_checked_like_an_edit(client, db_url):
         ({"geometry": {"type": "Point", "coordinates": [lat, lon]}}, {}, "geometry", "look swapped (lat, lon)"),
         ({"geometry": {"type": "Point", "coordinates": [116.397, 39.909]}}, {}, "geometry", "outside the district"),
         ({"geometry": {"type": "Point", "coordinates": [x, y]}}, {}, "geometry", "projected metres"),
-        ({"geometry": {"type": "Point", "coordinates": [x, y], "crs": {"type": "name", "properties": {
-            "name": "EPSG:4547"}}}}, {}, "geometry", "'crs' member is not read"),
-        ({"geometry": {"type": "Point", "coordinates": [lon, lat]}}, {"Content-Crs": "EPSG:32650"}, "Content-Crs",
-         "is not offered"),
+        (
+            {
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": [x, y],
+                    "crs": {"type": "name", "properties": {"name": "EPSG:4547"}},
+                }
+            },
+            {},
+            "geometry",
+            "'crs' member is not read",
+        ),
+        (
+            {"geometry": {"type": "Point", "coordinates": [lon, lat]}},
+            {"Content-Crs": "EPSG:32650"},
+            "Content-Crs",
+            "is not offered",
+        ),
         ({"geometry": {"type": "Point", "coordinates": [lon, lat]}}, {"Content-Crs": "EPSG:0"}, "Content-Crs", ""),
-        ({"geometry": {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [lon, lat]}]}},
-         {}, "geometry", "GeometryCollection is not accepted"),
+        (
+            {"geometry": {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [lon, lat]}]}},
+            {},
+            "geometry",
+            "GeometryCollection is not accepted",
+        ),
         ({"geometry": {"type": "Point", "coordinates": "here"}}, {}, "geometry", "not valid GeoJSON"),
     ]
     for extra, headers, field, reason in refused:
@@ -102,12 +125,21 @@ def test_task_geometry_is_checked_like_an_edit(client, db_url):
         assert response.json()["field"] == field and reason in response.json()["reason"], response.json()
     assert _tasks(db_url) == 0  # nothing written
     # the same spot sent in EPSG:4547 metres, said so, is stored as CGCS2000 lon/lat
-    metric = _new_task(client, {**staff, "Content-Crs": "http://www.opengis.net/def/crs/EPSG/0/4547"},
-                       geometry={"type": "Point", "coordinates": [x, y]})
+    metric = _new_task(
+        client,
+        {**staff, "Content-Crs": "http://www.opengis.net/def/crs/EPSG/0/4547"},
+        geometry={"type": "Point", "coordinates": [x, y]},
+    )
     assert metric.status_code == 201, metric.text
     assert metric.json()["geometry"]["coordinates"] == pytest.approx([lon, lat], abs=1e-6)
-    polygon = _new_task(client, staff, geometry={"type": "Polygon", "coordinates": [[
-        [lon, lat], [lon + 1e-4, lat], [lon + 1e-4, lat + 1e-4], [lon, lat + 1e-4], [lon, lat]]]})
+    polygon = _new_task(
+        client,
+        staff,
+        geometry={
+            "type": "Polygon",
+            "coordinates": [[[lon, lat], [lon + 1e-4, lat], [lon + 1e-4, lat + 1e-4], [lon, lat + 1e-4], [lon, lat]]],
+        },
+    )
     assert polygon.status_code == 201 and polygon.json()["geometry"]["type"] == "MultiPolygon"
     assert _tasks(db_url) == 2
 
@@ -119,13 +151,15 @@ def test_task_geometry_must_touch_its_own_zone(client, db_url):
     point = _new_task(client, staff, geometry={"type": "Point", "coordinates": elsewhere})
     assert point.status_code == 400 and point.json()["field"] == "geometry"
     assert "outside zone 'yumin-south' (it lies in zone(s) daopo)" in point.json()["reason"]
-    line = _new_task(client, staff, geometry={"type": "LineString", "coordinates": [
-        elsewhere, [elsewhere[0] + 1e-3, elsewhere[1]]]})
+    line = _new_task(
+        client, staff, geometry={"type": "LineString", "coordinates": [elsewhere, [elsewhere[0] + 1e-3, elsewhere[1]]]}
+    )
     assert line.status_code == 400 and "outside zone 'yumin-south'" in line.json()["reason"]
     assert _tasks(db_url) == 0
     # a drain from inside the zone out to the street main belongs to the zone
-    drain = _new_task(client, staff, item="供排水", geometry={"type": "LineString", "coordinates": [
-        [lon, lat], [lon, lat - 0.02]]})
+    drain = _new_task(
+        client, staff, item="供排水", geometry={"type": "LineString", "coordinates": [[lon, lat], [lon, lat - 0.02]]}
+    )
     assert drain.status_code == 201, drain.text
     assert _tasks(db_url) == 1
 
@@ -135,8 +169,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 
 
 def _photo(client, code, headers, stage="before", name="p.jpg", data=JPEG, mime="image/jpeg"):
-    return client.post(f"/remediation/{code}/photos", data={"stage": stage}, files={"photo": (name, data, mime)},
-                       headers=headers)
+    return client.post(
+        f"/remediation/{code}/photos", data={"stage": stage}, files={"photo": (name, data, mime)}, headers=headers
+    )
 
 
 def test_before_and_after_photos_are_uploaded_listed_and_served_in_scope(client, db_url):
@@ -171,19 +206,26 @@ def test_before_and_after_photos_are_uploaded_listed_and_served_in_scope(client,
     assert client.get(after_url, headers=auth_headers(db_url, "planner")).status_code == 200
     assert client.get(f"/remediation/{code}/photos/999999", headers=team).status_code == 404
     # outside the caller's zones: 404 for reading and writing; a wrong role 403; anonymous 401
-    for outsider in (auth_headers(db_url, "property_team", zone_codes=("daopo",)),
-                     auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling"),
-                     auth_headers(db_url, "contractor", unit_code="contractor-xiangjiang")):
+    for outsider in (
+        auth_headers(db_url, "property_team", zone_codes=("daopo",)),
+        auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling"),
+        auth_headers(db_url, "contractor", unit_code="contractor-xiangjiang"),
+    ):
         assert client.get(before_url, headers=outsider).status_code == 404
-    for outsider in (auth_headers(db_url, "property_team", zone_codes=("daopo",)),
-                     auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling")):
+    for outsider in (
+        auth_headers(db_url, "property_team", zone_codes=("daopo",)),
+        auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling"),
+    ):
         refused = _photo(client, code, outsider)
         assert refused.status_code == 404 and refused.json()["field"] == "code"
     assert client.get(before_url, headers=auth_headers(db_url, "resident")).status_code == 403
-    assert client.get(before_url, headers=auth_headers(db_url, "survey_team", zone_codes=("yumin-south",))
-                      ).status_code == 403
-    assert _photo(client, code, auth_headers(db_url, "contractor", unit_code="contractor-xiangjiang")
-                  ).status_code == 403
+    assert (
+        client.get(before_url, headers=auth_headers(db_url, "survey_team", zone_codes=("yumin-south",))).status_code
+        == 403
+    )
+    assert (
+        _photo(client, code, auth_headers(db_url, "contractor", unit_code="contractor-xiangjiang")).status_code == 403
+    )
     assert client.get(before_url).status_code == 401
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM remediation_photos").fetchone() == (2,)
@@ -231,15 +273,18 @@ def test_oversize_remediation_photo_is_413(db_url, tmp_path):
             assert conn.execute("SELECT count(*) FROM remediation_photos").fetchone() == (1,)
 
 
-@pytest.mark.parametrize(("moves", "action", "extra", "status", "allowed"), [
-    ([], "verify", {}, 409, "start"),
-    ([], "finish", {}, 409, "start"),
-    ([], "redo", {"note": "x"}, 409, "start"),
-    (["start"], "start", {}, 409, "finish"),
-    (["start", "finish"], "redo", {}, 400, None),  # redo needs a note
-    ([], "teleport", {}, 400, None),
-    ([], "start", {"date": "2999-01-01"}, 400, None),
-])
+@pytest.mark.parametrize(
+    ("moves", "action", "extra", "status", "allowed"),
+    [
+        ([], "verify", {}, 409, "start"),
+        ([], "finish", {}, 409, "start"),
+        ([], "redo", {"note": "x"}, 409, "start"),
+        (["start"], "start", {}, 409, "finish"),
+        (["start", "finish"], "redo", {}, 400, None),  # redo needs a note
+        ([], "teleport", {}, 400, None),
+        ([], "start", {"date": "2999-01-01"}, 400, None),
+    ],
+)
 def test_illegal_moves_are_refused_and_change_nothing(client, db_url, moves, action, extra, status, allowed):
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
     code = _new_task(client, staff).json()["id"]
@@ -303,8 +348,13 @@ def test_phase_calendar_defaults_to_the_plans_months_and_flags_overdue(client, d
     assert row is not None
     current, year = row
     dues = {p["phase"]: p["due_on"] for p in phases}
-    assert dues == {"survey": f"{year}-02-28", "remediation": f"{year}-04-30", "rollout": f"{year}-05-31",
-                    "service": f"{year}-06-30", "acceptance": f"{year}-08-31"}
+    assert dues == {
+        "survey": f"{year}-02-28",
+        "remediation": f"{year}-04-30",
+        "rollout": f"{year}-05-31",
+        "service": f"{year}-06-30",
+        "acceptance": f"{year}-08-31",
+    }
     by_phase = {p["phase"]: p for p in phases}
     assert by_phase[current]["status"] == "current"
     assert by_phase[current]["overdue"] == (date.fromisoformat(dues[current]) < remediation.today())
@@ -319,10 +369,13 @@ def test_phase_calendar_defaults_to_the_plans_months_and_flags_overdue(client, d
 
 # ---------------------------------------------------------------- inspections
 
+
 def _light(conn, zone: str = "jinling", layer: str = "street_lights") -> str:
     """A facility in good order lying inside ``zone`` (scope follows where a facility lies)."""
-    stmt = sql.SQL("SELECT f.code FROM {} f JOIN zones z ON ST_Intersects(z.geom, f.geom) "
-                   "WHERE z.code = %s AND f.condition = 'normal' ORDER BY f.code LIMIT 1").format(sql.Identifier(layer))
+    stmt = sql.SQL(
+        "SELECT f.code FROM {} f JOIN zones z ON ST_Intersects(z.geom, f.geom) "
+        "WHERE z.code = %s AND f.condition = 'normal' ORDER BY f.code LIMIT 1"
+    ).format(sql.Identifier(layer))
     row = conn.execute(stmt, [zone]).fetchone()
     assert row is not None, (layer, zone)
     return str(row[0])
@@ -348,12 +401,21 @@ def test_the_latest_inspection_sets_the_condition(client, db_url):
     assert row is not None and row[0] == "repairing" and row[1] >= date(2024, 5, 3)
     future = (remediation.today() + timedelta(days=1)).isoformat()
     assert client.post(url, json={"inspected_on": future, "condition": "normal"}, headers=team).status_code == 400
-    assert client.post(url, json={"inspected_on": "2024-05-03", "condition": "broken"},
-                       headers=team).status_code == 400
-    assert client.post("/facilities/street_lights/no-lamp/inspections", json={
-        "inspected_on": "2024-05-03", "condition": "normal"}, headers=team).status_code == 404
-    assert client.post(url, json={"inspected_on": "2024-05-03", "condition": "normal"},
-                       headers=auth_headers(db_url, "resident")).status_code == 403
+    assert client.post(url, json={"inspected_on": "2024-05-03", "condition": "broken"}, headers=team).status_code == 400
+    assert (
+        client.post(
+            "/facilities/street_lights/no-lamp/inspections",
+            json={"inspected_on": "2024-05-03", "condition": "normal"},
+            headers=team,
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            url, json={"inspected_on": "2024-05-03", "condition": "normal"}, headers=auth_headers(db_url, "resident")
+        ).status_code
+        == 403
+    )
 
 
 def test_inspections_are_scoped_to_the_zones_where_the_facility_lies(client, db_url):
@@ -374,8 +436,12 @@ def test_inspections_are_scoped_to_the_zones_where_the_facility_lies(client, db_
     assert client.post(f"/facilities/street_lights/{other}/inspections", json=record, headers=admin).status_code == 201
     assert client.get(f"/facilities/street_lights/{other}/inspections", headers=admin).json()["condition"] == "faulty"
     assert client.get(f"/facilities/street_lights/{mine}/inspections").status_code == 401
-    assert client.get(f"/facilities/street_lights/{mine}/inspections",
-                      headers=auth_headers(db_url, "resident")).status_code == 403
+    assert (
+        client.get(
+            f"/facilities/street_lights/{mine}/inspections", headers=auth_headers(db_url, "resident")
+        ).status_code
+        == 403
+    )
     with psycopg.connect(db_url) as conn:
         rows = conn.execute("SELECT facility_code, count(*) FROM inspections GROUP BY 1 ORDER BY 1").fetchall()
         assert dict(rows) == {mine: 2, other: 1}  # the refused ones wrote nothing
@@ -386,20 +452,25 @@ def test_a_scoped_import_refuses_rows_outside_the_callers_zones(client, db_url, 
     with psycopg.connect(db_url) as conn:
         mine, other = _light(conn, "yumin-south"), _light(conn, "daopo")
     csv = tmp_path / "mixed.csv"
-    csv.write_text("facility_layer,facility_code,date,inspector,condition\n"
-                   f"street_lights,{mine},2024-06-01,李四,faulty\n"
-                   f"street_lights,{other},2024-06-01,李四,faulty\n", encoding="utf-8")
+    csv.write_text(
+        "facility_layer,facility_code,date,inspector,condition\n"
+        f"street_lights,{mine},2024-06-01,李四,faulty\n"
+        f"street_lights,{other},2024-06-01,李四,faulty\n",
+        encoding="utf-8",
+    )
     team = auth_headers(db_url, "property_team", zone_codes=("yumin-south",))
-    refused = client.post("/inspections/import", files={"file": ("mixed.csv", csv.read_bytes(), "text/csv")},
-                          headers=team)
+    refused = client.post(
+        "/inspections/import", files={"file": ("mixed.csv", csv.read_bytes(), "text/csv")}, headers=team
+    )
     assert refused.status_code == 400
     assert [(p["row"], p["field"]) for p in refused.json()["problems"]] == [(2, "facility_code")]
     assert "does not exist in the zones you act in" in refused.json()["problems"][0]["reason"]
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (0,)
     admin = auth_headers(db_url, "admin")
-    done = client.post("/inspections/import", files={"file": ("mixed.csv", csv.read_bytes(), "text/csv")},
-                       headers=admin)
+    done = client.post(
+        "/inspections/import", files={"file": ("mixed.csv", csv.read_bytes(), "text/csv")}, headers=admin
+    )
     assert done.status_code == 200 and done.json() == {"recorded": 2}
 
 
@@ -409,25 +480,37 @@ def test_inspection_import_is_all_or_nothing_with_row_errors(client, db_url, tmp
         tank = _light(conn, "yumin-north", layer="septic_tanks")
         far = _light(conn, "daopo")  # outside xihu: only the command line (an administrator) may record it
     bad = tmp_path / "bad.csv"
-    bad.write_text("部件类型,部件编码,巡查日期,巡查人,状况\n"
-                   f"street_lights,{light},2024-06-01,李四,故障\n"
-                   "street_lights,no-lamp,2024-06-01,李四,故障\n"
-                   f"septic_tanks,{tank},2999-01-01,李四,正常\n"
-                   f"roads,{tank},2024-06-01,,坏了\n", encoding="utf-8")
+    bad.write_text(
+        "部件类型,部件编码,巡查日期,巡查人,状况\n"
+        f"street_lights,{light},2024-06-01,李四,故障\n"
+        "street_lights,no-lamp,2024-06-01,李四,故障\n"
+        f"septic_tanks,{tank},2999-01-01,李四,正常\n"
+        f"roads,{tank},2024-06-01,,坏了\n",
+        encoding="utf-8",
+    )
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
-    response = client.post("/inspections/import", files={"file": ("bad.csv", bad.read_bytes(), "text/csv")},
-                           headers=staff)
+    response = client.post(
+        "/inspections/import", files={"file": ("bad.csv", bad.read_bytes(), "text/csv")}, headers=staff
+    )
     assert response.status_code == 400
     problems = {(p["row"], p["field"]) for p in response.json()["problems"]}
-    assert problems == {(2, "facility_code"), (3, "inspected_on"), (4, "facility_layer"), (4, "inspector"),
-                        (4, "condition")}
+    assert problems == {
+        (2, "facility_code"),
+        (3, "inspected_on"),
+        (4, "facility_layer"),
+        (4, "inspector"),
+        (4, "condition"),
+    }
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (0,)
     good = tmp_path / "good.csv"
-    good.write_text("facility_layer,facility_code,date,inspector,condition,note\n"
-                    f"street_lights,{light},2024-06-01,李四,faulty,\n"
-                    f"septic_tanks,{tank},2024/6/2,李四,已拆除,填埋\n"
-                    f"street_lights,{far},2024-06-03,王五,repairing,\n", encoding="utf-8")
+    good.write_text(
+        "facility_layer,facility_code,date,inspector,condition,note\n"
+        f"street_lights,{light},2024-06-01,李四,faulty,\n"
+        f"septic_tanks,{tank},2024/6/2,李四,已拆除,填埋\n"
+        f"street_lights,{far},2024-06-03,王五,repairing,\n",
+        encoding="utf-8",
+    )
     assert main(["inspect", "import", str(good)], settings=settings_for(db_url)) == 0  # district-wide
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT condition FROM street_lights WHERE code = %s", [far]).fetchone() == ("repairing",)
@@ -437,18 +520,26 @@ def test_inspection_import_is_all_or_nothing_with_row_errors(client, db_url, tmp
 
 def test_closing_a_case_on_a_facility_records_an_inspection_in_its_transaction(db_url):
     with psycopg.connect(db_url) as conn:
-        row = conn.execute("SELECT code, ST_X(geom), ST_Y(geom) FROM street_lights WHERE condition = 'faulty' "
-                           "ORDER BY code LIMIT 1").fetchone()
+        row = conn.execute(
+            "SELECT code, ST_X(geom), ST_Y(geom) FROM street_lights WHERE condition = 'faulty' ORDER BY code LIMIT 1"
+        ).fetchone()
         assert row is not None
         light, lon, lat = row
-        case = cases.report(conn, ADMIN, district_code=DISTRICT, category_code="light_out", lon=lon, lat=lat,
-                            facility_code=light)
+        case = cases.report(
+            conn, ADMIN, district_code=DISTRICT, category_code="light_out", lon=lon, lat=lat, facility_code=light
+        )
         code = case["id"]
         for action, note in (("register", None), ("dispatch", None), ("handle", "已更换灯泡")):
             cases.act(conn, ADMIN, code, action, district_code=DISTRICT, note=note)
         assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (0,)
-        cases.act(conn, ADMIN, code, "verify", district_code=DISTRICT,
-                  on_verified=inspections.case_recorder(district_code=DISTRICT, actor=ADMIN.actor))
+        cases.act(
+            conn,
+            ADMIN,
+            code,
+            "verify",
+            district_code=DISTRICT,
+            on_verified=inspections.case_recorder(district_code=DISTRICT, actor=ADMIN.actor),
+        )
         conn.commit()
         history = inspections.history(conn, ADMIN, "street_lights", light)
     assert history["condition"] == "normal"

@@ -29,8 +29,9 @@ from tests.test_acceptance import all_verified, answers
 
 pytestmark = pytest.mark.skipif(
     not shutil.which("pdftotext") or not shutil.which("pdftoppm") or not Path("/usr/bin/chromium").exists(),
-    reason="poppler-utils (pdftotext, pdftoppm) and Chromium are installed by `make`")
-ZONE_OUTLINE = (0xd9, 0x48, 0x01)  # the zone's outline on its map page (maps/static/app/wuye-maps.js)
+    reason="poppler-utils (pdftotext, pdftoppm) and Chromium are installed by `make`",
+)
+ZONE_OUTLINE = (0xD9, 0x48, 0x01)  # the zone's outline on its map page (maps/static/app/wuye-maps.js)
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +44,17 @@ def shared_base_url(shared_db_url: str) -> Iterator[str]:
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
     path = tmp_path / "r.pdf"
     path.write_bytes(pdf)
-    return subprocess.run(["pdftotext", "-enc", "UTF-8", "-layout", str(path), "-"], capture_output=True,
-                          check=True, text=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-layout", str(path), "-"], capture_output=True, check=True, text=True
+    ).stdout
 
 
 def first_page(pdf: bytes, tmp_path: Path) -> Image.Image:
     path = tmp_path / "p.pdf"
     path.write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(path), str(tmp_path / "page")],
-                   check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(path), str(tmp_path / "page")], check=True
+    )
     return Image.open(next(tmp_path.glob("page*.png"))).convert("L")
 
 
@@ -115,8 +118,14 @@ def test_zone_pdf_names_zone_rate_and_verdict_and_carries_the_zone_map(db_url, t
 
 
 def test_zone_without_answers_says_no_verdict_in_the_pdf(conn, shared_base_url, tmp_path):
-    pdf = report.zone_pdf(conn, "lichen", base_url=shared_base_url, district_code="430104",
-                          district_name="岳麓区", rules=report.AcceptanceSettings())
+    pdf = report.zone_pdf(
+        conn,
+        "lichen",
+        base_url=shared_base_url,
+        district_code="430104",
+        district_name="岳麓区",
+        rules=report.AcceptanceSettings(),
+    )
     text = pdf_text(pdf, tmp_path)
     assert "丽臣小区" in text and "无调查答卷，不作结论" in text and "不作验收结论" in text
 
@@ -147,11 +156,25 @@ def test_a_page_moved_to_the_next_zone_in_place_draws_what_a_fresh_load_draws(sh
     report.map_images(shared_base_url, codes, switched.__setitem__, pages=1)
     for code in codes:
         fresh: dict[str, bytes] = {}
-        snapshot.render_zone_images(shared_base_url, [code], fresh.__setitem__, width=report.MAP_SIZE[0],
-                                    height=report.MAP_SIZE[1], image_type="png", pages=1)
+        snapshot.render_zone_images(
+            shared_base_url,
+            [code],
+            fresh.__setitem__,
+            width=report.MAP_SIZE[0],
+            height=report.MAP_SIZE[1],
+            image_type="png",
+            pages=1,
+        )
         moved: dict[str, bytes] = {}
-        snapshot.render_zone_images(shared_base_url, [codes[0], code], moved.__setitem__, width=report.MAP_SIZE[0],
-                                    height=report.MAP_SIZE[1], image_type="png", pages=1)
+        snapshot.render_zone_images(
+            shared_base_url,
+            [codes[0], code],
+            moved.__setitem__,
+            width=report.MAP_SIZE[0],
+            height=report.MAP_SIZE[1],
+            image_type="png",
+            pages=1,
+        )
         assert pixels(moved[code]) == pixels(fresh[code]), code
         assert_zone_map(Image.open(BytesIO(switched[code])).convert("RGB"))
     assert len(set(switched.values())) == len(codes)
@@ -199,14 +222,20 @@ def test_the_app_served_apart_answers_and_is_stopped_afterwards(shared_db_url):
 
 def test_the_app_served_apart_stops_when_its_parent_dies(shared_db_url):
     """The child serves until its stdin closes, which also happens when the batch's process is killed."""
-    script = ("import os, sys\n"
-              "from bench.apart import served_apart\n"
-              "from geo.settings import Settings\n"
-              "with served_apart(Settings.model_validate_json(sys.argv[1])) as url:\n"
-              "    print(url, flush=True)\n"
-              "    os.kill(os.getpid(), 9)\n")
-    parent = subprocess.run([sys.executable, "-c", script, settings_for(shared_db_url).model_dump_json()],
-                            capture_output=True, text=True, timeout=120)
+    script = (
+        "import os, sys\n"
+        "from bench.apart import served_apart\n"
+        "from geo.settings import Settings\n"
+        "with served_apart(Settings.model_validate_json(sys.argv[1])) as url:\n"
+        "    print(url, flush=True)\n"
+        "    os.kill(os.getpid(), 9)\n"
+    )
+    parent = subprocess.run(
+        [sys.executable, "-c", script, settings_for(shared_db_url).model_dump_json()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert parent.returncode == -9
     url = parent.stdout.strip()
     assert url.startswith("http://127.0.0.1:")
@@ -233,8 +262,9 @@ def test_cli_writes_every_zone_summary_pdf_and_xlsx(db_url, tmp_path):
         answers(conn, "jinling", 90, 100)
         conn.commit()
     out = tmp_path / "out"
-    assert main(["report", "acceptance", "--all", "--out", str(out), "--workers", "2"],
-                settings=settings_for(db_url)) == 0
+    assert (
+        main(["report", "acceptance", "--all", "--out", str(out), "--workers", "2"], settings=settings_for(db_url)) == 0
+    )
     names = sorted(p.name for p in out.iterdir())
     assert len(names) == 12 and "summary.pdf" in names and "summary.xlsx" in names and "jinling.pdf" in names
     summary = pdf_text((out / "summary.pdf").read_bytes(), tmp_path)
@@ -264,8 +294,9 @@ def test_summary_carries_the_warning_of_a_zone_with_more_answers_than_households
         answers(conn, "jinling", 2124, 2500)  # 1,321 households
         conn.commit()
         rows = district_figures(conn, district_code="430104", rules=AcceptanceSettings(), with_conditions=False)
-    text = pdf_text(report.render_pdf(report.summary_html(rows, district_name="岳麓区", rules=AcceptanceSettings())),
-                    tmp_path)
+    text = pdf_text(
+        report.render_pdf(report.summary_html(rows, district_name="岳麓区", rules=AcceptanceSettings())), tmp_path
+    )
     assert "189.2%" in text
     assert "金岭农民安置小区" in text.split("答卷户数超过登记户数")[0].splitlines()[-1]  # named with its warning
     assert text.count("答卷户数超过登记户数") == 1  # only that zone

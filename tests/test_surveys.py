@@ -24,8 +24,14 @@ def client(db_url: str):
 
 
 def _answer(household="3-1-201", **extra):
-    return {"household": household, "building": "3栋", "answered_on": "2023-08-10", "satisfied": True,
-            "scores": {"sanitation": 4, "greening": 5}, **extra}
+    return {
+        "household": household,
+        "building": "3栋",
+        "answered_on": "2023-08-10",
+        "satisfied": True,
+        "scores": {"sanitation": 4, "greening": 5},
+        **extra,
+    }
 
 
 def test_one_answer_per_household_per_round_second_refused_or_replaced(client, db_url):
@@ -37,8 +43,9 @@ def test_one_answer_per_household_per_round_second_refused_or_replaced(client, d
     assert again.status_code == 409
     assert f"answer #{first.json()['id']}" in again.json()["reason"] and again.json()["field"] == "household"
     assert again.json()["existing_id"] == first.json()["id"]
-    replaced = client.post("/zones/jinling/survey", params={"replace": "true"}, json=_answer(satisfied=False),
-                           headers=team)
+    replaced = client.post(
+        "/zones/jinling/survey", params={"replace": "true"}, json=_answer(satisfied=False), headers=team
+    )
     assert replaced.status_code == 201 and replaced.json()["replaced"] is True
     assert replaced.json()["id"] == first.json()["id"]
     # another round is another answer
@@ -56,8 +63,7 @@ def test_survey_scope_and_bad_single_answers(client, db_url):
     response = client.post("/zones/jinling/survey", json=_answer(answered_on=future), headers=team)
     assert response.status_code == 400 and "future" in response.json()["reason"]
     assert client.post("/zones/jinling/survey", json=_answer(household=""), headers=team).status_code == 400
-    assert client.post("/zones/jinling/survey", json=_answer(scores={"sanitation": 6}),
-                       headers=team).status_code == 400
+    assert client.post("/zones/jinling/survey", json=_answer(scores={"sanitation": 6}), headers=team).status_code == 400
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling")
     assert client.post("/zones/jinling/survey", json=_answer(), headers=staff).status_code == 403
 
@@ -67,21 +73,29 @@ def test_import_rejects_the_whole_file_with_every_bad_row(client, db_url, tmp_pa
     path = tmp_path / "答卷.csv"
     path.write_text(
         "小区,楼栋,户号,调查日期,调查员,是否满意,公共环境卫生,备注\n"
-        "金岭农民安置小区,1栋,1-1-101,2023-08-01,王五,是,5,\n"      # 1 fine
-        "火星小区,1栋,1-1-102,2023-08-01,王五,是,,\n"               # 2 unknown zone
-        "jinling,1栋,,2023-08-01,王五,否,,\n"                        # 3 missing household
-        f"jinling,1栋,1-1-104,{future},王五,是,,\n"                  # 4 date in the future
-        "jinling,1栋,1-1-101,2023-08-02,王五,否,,\n"                 # 5 same household again
-        "jinling,1栋,1-1-106,2023-08-01,王五,也许,9,\n"              # 6 bad yes/no and score
-        "jinling,1栋,1-1-107,2023-13-01,,是,,\n",                    # 7 bad date, missing surveyor
-        encoding="utf-8")
+        "金岭农民安置小区,1栋,1-1-101,2023-08-01,王五,是,5,\n"  # 1 fine
+        "火星小区,1栋,1-1-102,2023-08-01,王五,是,,\n"  # 2 unknown zone
+        "jinling,1栋,,2023-08-01,王五,否,,\n"  # 3 missing household
+        f"jinling,1栋,1-1-104,{future},王五,是,,\n"  # 4 date in the future
+        "jinling,1栋,1-1-101,2023-08-02,王五,否,,\n"  # 5 same household again
+        "jinling,1栋,1-1-106,2023-08-01,王五,也许,9,\n"  # 6 bad yes/no and score
+        "jinling,1栋,1-1-107,2023-13-01,,是,,\n",  # 7 bad date, missing surveyor
+        encoding="utf-8",
+    )
     team = auth_headers(db_url, "survey_team", zone_codes=("jinling",))
-    response = client.post("/surveys/import", files={"file": (path.name, path.read_bytes(), "text/csv")},
-                           headers=team)
+    response = client.post("/surveys/import", files={"file": (path.name, path.read_bytes(), "text/csv")}, headers=team)
     assert response.status_code == 400
     problems = {(p["row"], p["field"]) for p in response.json()["problems"]}
-    assert problems == {(2, "zone"), (3, "household"), (4, "answered_on"), (5, "household"), (6, "satisfied"),
-                        (6, "score_sanitation"), (7, "answered_on"), (7, "surveyor")}
+    assert problems == {
+        (2, "zone"),
+        (3, "household"),
+        (4, "answered_on"),
+        (5, "household"),
+        (6, "satisfied"),
+        (6, "score_sanitation"),
+        (7, "answered_on"),
+        (7, "surveyor"),
+    }
     reasons = {(p["row"], p["field"]): p["reason"] for p in response.json()["problems"]}
     assert "火星小区" in reasons[(2, "zone")] and "future" in reasons[(4, "answered_on")]
     assert "row 1" in reasons[(5, "household")]
@@ -99,12 +113,14 @@ def test_import_xlsx_then_an_already_answered_household_is_a_row_error(client, d
     path = tmp_path / "round.xlsx"
     book.save(path)
     team = auth_headers(db_url, "survey_team", zone_codes=("jinling",))
-    ok = client.post("/surveys/import", files={"file": (path.name, path.read_bytes(), "application/octet-stream")},
-                     headers=team)
+    ok = client.post(
+        "/surveys/import", files={"file": (path.name, path.read_bytes(), "application/octet-stream")}, headers=team
+    )
     assert ok.status_code == 200, ok.text
     assert ok.json() == {"rows": 20, "inserted": 20, "replaced": 0}
-    again = client.post("/surveys/import", files={"file": (path.name, path.read_bytes(), "application/octet-stream")},
-                        headers=team)
+    again = client.post(
+        "/surveys/import", files={"file": (path.name, path.read_bytes(), "application/octet-stream")}, headers=team
+    )
     assert again.status_code == 400 and len(again.json()["problems"]) == 20
     assert "already answered" in again.json()["problems"][0]["reason"]
     assert main(["survey", "import", str(path), "--replace"], settings=settings_for(db_url)) == 0

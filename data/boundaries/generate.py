@@ -221,8 +221,9 @@ def local_frame(
     return lambda xy: xy @ rot + shift
 
 
-def place(origin: Point, outline: Sequence[tuple[float, float]], offset: tuple[float, float],
-          rotation_deg: float = 0.0) -> Polygon:
+def place(
+    origin: Point, outline: Sequence[tuple[float, float]], offset: tuple[float, float], rotation_deg: float = 0.0
+) -> Polygon:
     """A local outline placed in the world (EPSG:4547) by local_frame."""
     poly = shapely.transform(Polygon(outline), local_frame(origin, offset, rotation_deg))
     assert poly.is_valid, f"outline is not a simple polygon: {outline}"
@@ -276,9 +277,7 @@ def write_geojson(path: Path, features: list[tuple[dict[str, Any], Polygon]]) ->
         }
         lines.append(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
     body = ",\n".join(lines)
-    path.write_text(
-        '{"type":"FeatureCollection","features":[\n' + body + "\n]}\n", encoding="utf-8"
-    )
+    path.write_text('{"type":"FeatureCollection","features":[\n' + body + "\n]}\n", encoding="utf-8")
 
 
 # ---------------------------------------------------------------- building
@@ -292,9 +291,7 @@ def build() -> dict[str, list[tuple[dict[str, Any], Polygon]]]:
 
     # Voronoi cells of the centres (in metres, so the bisectors are true
     # equidistance lines) tile the district without gaps or overlaps.
-    cells = shapely.get_parts(
-        shapely.voronoi_polygons(MultiPoint(list(centres.values())), extend_to=district)
-    )
+    cells = shapely.get_parts(shapely.voronoi_polygons(MultiPoint(list(centres.values())), extend_to=district))
     sub_geoms: dict[str, Polygon] = {}
     for s in SUBDISTRICTS:
         (cell,) = [c for c in cells if c.contains(centres[s.code])]
@@ -326,8 +323,7 @@ def build() -> dict[str, list[tuple[dict[str, Any], Polygon]]]:
             if _side(cut, right.centroid) > 0:
                 left, right = right, left
             pieces = [
-                (f"{z.base_code}-{suffix}", f"{z.full_name}{pian}", f"{z.short_name}{pian}",
-                 phase, n, geom)
+                (f"{z.base_code}-{suffix}", f"{z.full_name}{pian}", f"{z.short_name}{pian}", phase, n, geom)
                 for (suffix, pian, phase, n), geom in zip(z.parts, (left, right), strict=True)
             ]
         for code, name, short, phase, n_sections, geom in pieces:
@@ -366,8 +362,7 @@ def build() -> dict[str, list[tuple[dict[str, Any], Polygon]]]:
                 )
 
     subdistricts = [
-        ({"code": s.code, "name": s.name, "office_unit": f"office-{s.code}"}, sub_geoms[s.code])
-        for s in SUBDISTRICTS
+        ({"code": s.code, "name": s.name, "office_unit": f"office-{s.code}"}, sub_geoms[s.code]) for s in SUBDISTRICTS
     ]
     return {
         "district": [({"code": DISTRICT_CODE, "name": DISTRICT_NAME}, district)],
@@ -391,8 +386,7 @@ def units() -> list[dict[str, str]]:
     # Contacts are a surname and a title only: no real person is named.
     surnames = iter("蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜")
     rows += [
-        (f"office-{s.code}", f"{s.name}办事处", "subdistrict_office", f"{next(surnames)}主任")
-        for s in SUBDISTRICTS
+        (f"office-{s.code}", f"{s.name}办事处", "subdistrict_office", f"{next(surnames)}主任") for s in SUBDISTRICTS
     ]
     rows += [
         (f"team-{z.base_code}", f"{z.short_name}物业服务队", "property_team",
@@ -412,9 +406,7 @@ def units() -> list[dict[str, str]]:
 def write_units(path: Path, rows: list[dict[str, str]]) -> None:
     """units.csv, UTF-8 without BOM, LF line ends."""
     with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(
-            f, fieldnames=["code", "name", "kind", "contact_person", "phone"], lineterminator="\n"
-        )
+        writer = csv.DictWriter(f, fieldnames=["code", "name", "kind", "contact_person", "phone"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
 

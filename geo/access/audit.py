@@ -34,11 +34,22 @@ LIMIT %(limit)s
 """
 
 
-def audit_entries(conn: psycopg.Connection, *, district_code: str, actor: str | None = None,
-                  table: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                  limit: int = 100) -> list[dict[str, Any]]:
+def audit_entries(
+    conn: psycopg.Connection,
+    *,
+    district_code: str,
+    actor: str | None = None,
+    table: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     """Newest first, filtered by who, which table and when."""
-    cur = conn.execute(AUDIT_SQL, {"district": district_code, "actor": actor, "table": table,
-                                   "since": since, "until": until, "limit": limit})
-    return [{"at": r[0].isoformat(), "actor": r[1], "action": r[2], "table": r[3], "code": r[4],
-             "details": r[5]} for r in cur]
+    cur = conn.execute(
+        AUDIT_SQL,
+        {"district": district_code, "actor": actor, "table": table, "since": since, "until": until, "limit": limit},
+    )
+    return [
+        {"at": r[0].isoformat(), "actor": r[1], "action": r[2], "table": r[3], "code": r[4], "details": r[5]}
+        for r in cur
+    ]

@@ -14,8 +14,9 @@ from psycopg import sql
 
 from geo.errors import Forbidden, Unauthenticated
 
-Role = Literal["admin", "planner", "subdistrict_staff", "property_team", "contractor", "survey_team",
-               "resident", "anonymous"]
+Role = Literal[
+    "admin", "planner", "subdistrict_staff", "property_team", "contractor", "survey_team", "resident", "anonymous"
+]
 ROLES: dict[str, str] = {
     "admin": "区城管局管理员",
     "planner": "规划编辑",
@@ -61,8 +62,9 @@ def require(principal: Principal, *roles: str) -> None:
         return
     if principal.is_anonymous:
         raise Unauthenticated("sign in first: this action needs one of the roles " + ", ".join(roles))
-    raise Forbidden(f"role '{principal.role}' ({ROLES[principal.role]}) may not do this; "
-                    f"it needs one of: {', '.join(roles)}")
+    raise Forbidden(
+        f"role '{principal.role}' ({ROLES[principal.role]}) may not do this; it needs one of: {', '.join(roles)}"
+    )
 
 
 def require_layer_editor(principal: Principal) -> None:
@@ -97,6 +99,5 @@ def area_scope(principal: Principal, geom: sql.Composable) -> tuple[sql.Composab
     lies outside every zone. ``geom`` is the (qualified) geometry column, in the zones' CRS."""
     predicate, params = zone_scope(principal, sql.SQL("scope_zone.code"))
     return sql.SQL(
-        "(%(scope_all)s OR EXISTS (SELECT 1 FROM zones scope_zone WHERE ST_Intersects(scope_zone.geom, {g}) "
-        "AND {p}))"
+        "(%(scope_all)s OR EXISTS (SELECT 1 FROM zones scope_zone WHERE ST_Intersects(scope_zone.geom, {g}) AND {p}))"
     ).format(g=geom, p=predicate), params

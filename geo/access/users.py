@@ -25,8 +25,12 @@ from geo.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 
 _HASHER = PasswordHasher()
 MIN_PASSWORD = 8
-SCOPED_ROLES = {"subdistrict_staff": "subdistrict_code", "property_team": "zone_codes",
-                "survey_team": "zone_codes", "contractor": "unit_code"}
+SCOPED_ROLES = {
+    "subdistrict_staff": "subdistrict_code",
+    "property_team": "zone_codes",
+    "survey_team": "zone_codes",
+    "contractor": "unit_code",
+}
 
 
 @cache
@@ -53,26 +57,50 @@ class User:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"username": self.username, "role": self.role, "role_zh": ROLES.get(self.role, self.role),
-                "display_name": self.display_name, "subdistrict_code": self.subdistrict_code,
-                "zone_codes": list(self.zone_codes), "unit_code": self.unit_code, "disabled": self.disabled}
+        return {
+            "username": self.username,
+            "role": self.role,
+            "role_zh": ROLES.get(self.role, self.role),
+            "display_name": self.display_name,
+            "subdistrict_code": self.subdistrict_code,
+            "zone_codes": list(self.zone_codes),
+            "unit_code": self.unit_code,
+            "disabled": self.disabled,
+        }
 
 
-_USER_COLUMNS = sql.SQL("id, username, role, display_name, subdistrict_code, zone_codes, unit_code, "
-                        "disabled_at IS NOT NULL")
+_USER_COLUMNS = sql.SQL(
+    "id, username, role, display_name, subdistrict_code, zone_codes, unit_code, disabled_at IS NOT NULL"
+)
 
 
 def _user(row: tuple[Any, ...]) -> User:
-    return User(id=row[0], username=row[1], role=row[2], display_name=row[3], subdistrict_code=row[4],
-                zone_codes=tuple(row[5] or ()), unit_code=row[6], disabled=bool(row[7]))
+    return User(
+        id=row[0],
+        username=row[1],
+        role=row[2],
+        display_name=row[3],
+        subdistrict_code=row[4],
+        zone_codes=tuple(row[5] or ()),
+        unit_code=row[6],
+        disabled=bool(row[7]),
+    )
 
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def audit(conn: psycopg.Connection, *, district_code: str, actor: str, action: str, table: str,
-          code: str | None = None, details: dict[str, Any] | None = None) -> None:
+def audit(
+    conn: psycopg.Connection,
+    *,
+    district_code: str,
+    actor: str,
+    action: str,
+    table: str,
+    code: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
     """Append one row to the audit log (in the caller's transaction)."""
     conn.execute(
         "INSERT INTO audit_log (district_code, actor, action, table_name, record_code, details) "
@@ -86,11 +114,13 @@ def _check_password(password: str) -> None:
         raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters", field="password")
 
 
-def _check_scope(conn: psycopg.Connection, role: str, subdistrict: str | None, zones: tuple[str, ...],
-                 unit: str | None) -> None:
+def _check_scope(
+    conn: psycopg.Connection, role: str, subdistrict: str | None, zones: tuple[str, ...], unit: str | None
+) -> None:
     if role not in ROLES or role == "anonymous":
-        raise InvalidInput(f"role '{role}' is not one of {', '.join(r for r in ROLES if r != 'anonymous')}",
-                           field="role")
+        raise InvalidInput(
+            f"role '{role}' is not one of {', '.join(r for r in ROLES if r != 'anonymous')}", field="role"
+        )
     need = SCOPED_ROLES.get(role)
     given = {"subdistrict_code": subdistrict, "zone_codes": zones, "unit_code": unit}
     if need and not given[need]:
@@ -106,51 +136,87 @@ def _check_scope(conn: psycopg.Connection, role: str, subdistrict: str | None, z
         raise InvalidInput(f"unit '{unit}' does not exist", field="unit_code")
 
 
-def create_user(conn: psycopg.Connection, *, username: str, password: str, role: str, district_code: str,
-                actor: str, display_name: str | None = None, subdistrict_code: str | None = None,
-                zone_codes: tuple[str, ...] = (), unit_code: str | None = None) -> User:
+def create_user(
+    conn: psycopg.Connection,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    district_code: str,
+    actor: str,
+    display_name: str | None = None,
+    subdistrict_code: str | None = None,
+    zone_codes: tuple[str, ...] = (),
+    unit_code: str | None = None,
+) -> User:
     """Add a user; refuses a taken username, a weak password or a role without its scope."""
     _check_password(password)
     _check_scope(conn, role, subdistrict_code, zone_codes, unit_code)
     with conn.transaction():
         try:
             row = conn.execute(
-                sql.SQL("INSERT INTO users (district_code, username, display_name, password_hash, role, "
-                "subdistrict_code, zone_codes, unit_code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                "RETURNING {cols}").format(cols=_USER_COLUMNS),
-                [district_code, username, display_name, _HASHER.hash(password), role, subdistrict_code,
-                 list(zone_codes), unit_code],
+                sql.SQL(
+                    "INSERT INTO users (district_code, username, display_name, password_hash, role, "
+                    "subdistrict_code, zone_codes, unit_code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                    "RETURNING {cols}"
+                ).format(cols=_USER_COLUMNS),
+                [
+                    district_code,
+                    username,
+                    display_name,
+                    _HASHER.hash(password),
+                    role,
+                    subdistrict_code,
+                    list(zone_codes),
+                    unit_code,
+                ],
             ).fetchone()
         except psycopg.errors.UniqueViolation as e:
             raise Conflict(f"user '{username}' already exists", field="username") from e
         except psycopg.errors.CheckViolation as e:
             raise InvalidInput("username must be 2-64 of A-Z a-z 0-9 _ . @ -", field="username") from e
         assert row is not None
-        audit(conn, district_code=district_code, actor=actor, action="user.add", table="users",
-              code=username, details={"role": role})
+        audit(
+            conn,
+            district_code=district_code,
+            actor=actor,
+            action="user.add",
+            table="users",
+            code=username,
+            details={"role": role},
+        )
     return _user(row)
 
 
 def list_users(conn: psycopg.Connection, district_code: str) -> list[User]:
     """Every user of the district, by username."""
-    rows = conn.execute(sql.SQL("SELECT {} FROM users WHERE district_code = %s ORDER BY username")
-                        .format(_USER_COLUMNS), [district_code]).fetchall()
+    rows = conn.execute(
+        sql.SQL("SELECT {} FROM users WHERE district_code = %s ORDER BY username").format(_USER_COLUMNS),
+        [district_code],
+    ).fetchall()
     return [_user(r) for r in rows]
 
 
 def get_user(conn: psycopg.Connection, username: str) -> User:
     """One user, or NotFound."""
-    row = conn.execute(sql.SQL("SELECT {} FROM users WHERE username = %s").format(_USER_COLUMNS),
-                       [username]).fetchone()
+    row = conn.execute(sql.SQL("SELECT {} FROM users WHERE username = %s").format(_USER_COLUMNS), [username]).fetchone()
     if row is None:
         raise NotFound(f"user '{username}' does not exist", field="username")
     return _user(row)
 
 
-def update_user(conn: psycopg.Connection, username: str, *, actor: str, district_code: str,
-                role: str | None = None, subdistrict_code: str | None = None,
-                zone_codes: tuple[str, ...] | None = None, unit_code: str | None = None,
-                disabled: bool | None = None) -> User:
+def update_user(
+    conn: psycopg.Connection,
+    username: str,
+    *,
+    actor: str,
+    district_code: str,
+    role: str | None = None,
+    subdistrict_code: str | None = None,
+    zone_codes: tuple[str, ...] | None = None,
+    unit_code: str | None = None,
+    disabled: bool | None = None,
+) -> User:
     """Change role/scope or disable/enable; disabling revokes every token of the user."""
     current = get_user(conn, username)
     new_role = role or current.role
@@ -167,20 +233,27 @@ def update_user(conn: psycopg.Connection, username: str, *, actor: str, district
         )
         if disabled or new_role != current.role:
             _revoke_all(conn, current.id)
-        audit(conn, district_code=district_code, actor=actor, action="user.update", table="users",
-              code=username, details={"role": new_role, "disabled": disabled})
+        audit(
+            conn,
+            district_code=district_code,
+            actor=actor,
+            action="user.update",
+            table="users",
+            code=username,
+            details={"role": new_role, "disabled": disabled},
+        )
     return get_user(conn, username)
 
 
 def _revoke_all(conn: psycopg.Connection, user_id: int) -> None:
-    conn.execute("UPDATE auth_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
-                 [user_id])
+    conn.execute("UPDATE auth_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL", [user_id])
 
 
 def authenticate(conn: psycopg.Connection, username: str, password: str) -> User:
     """The user whose password this is, or Unauthenticated (same message either way)."""
-    row = conn.execute(sql.SQL("SELECT {}, password_hash FROM users WHERE username = %s")
-                       .format(_USER_COLUMNS), [username]).fetchone()
+    row = conn.execute(
+        sql.SQL("SELECT {}, password_hash FROM users WHERE username = %s").format(_USER_COLUMNS), [username]
+    ).fetchone()
     try:
         _HASHER.verify(row[-1] if row else dummy_hash(), password)
     except (VerificationError, InvalidHashError):
@@ -194,8 +267,7 @@ def issue_token(conn: psycopg.Connection, user: User, *, ttl: timedelta) -> tupl
     """A new bearer token for ``user`` and its expiry."""
     token = secrets.token_urlsafe(32)
     row = conn.execute(
-        "INSERT INTO auth_tokens (token_hash, user_id, expires_at) VALUES (%s, %s, now() + %s) "
-        "RETURNING expires_at",
+        "INSERT INTO auth_tokens (token_hash, user_id, expires_at) VALUES (%s, %s, now() + %s) RETURNING expires_at",
         [_digest(token), user.id, ttl],
     ).fetchone()
     assert row is not None
@@ -216,14 +288,21 @@ def principal_for_token(conn: psycopg.Connection, token: str) -> Principal:
         raise Unauthenticated("the bearer token has expired: sign in again")
     if row[7] or row[8]:
         raise Unauthenticated("the bearer token was revoked: sign in again")
-    return Principal(username=row[1], role=row[2], user_id=row[0], subdistrict_code=row[3],
-                     zone_codes=tuple(row[4] or ()), unit_code=row[5])
+    return Principal(
+        username=row[1],
+        role=row[2],
+        user_id=row[0],
+        subdistrict_code=row[3],
+        zone_codes=tuple(row[4] or ()),
+        unit_code=row[5],
+    )
 
 
 def revoke_token(conn: psycopg.Connection, token: str) -> None:
     """Sign out: the token stops working."""
-    conn.execute("UPDATE auth_tokens SET revoked_at = now() WHERE token_hash = %s AND revoked_at IS NULL",
-                 [_digest(token)])
+    conn.execute(
+        "UPDATE auth_tokens SET revoked_at = now() WHERE token_hash = %s AND revoked_at IS NULL", [_digest(token)]
+    )
 
 
 def change_password(conn: psycopg.Connection, username: str, old: str, new: str) -> None:
@@ -231,13 +310,13 @@ def change_password(conn: psycopg.Connection, username: str, old: str, new: str)
     user = authenticate(conn, username, old)
     _check_password(new)
     with conn.transaction():
-        conn.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
-                     [_HASHER.hash(new), user.id])
+        conn.execute(
+            "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s", [_HASHER.hash(new), user.id]
+        )
         _revoke_all(conn, user.id)
 
 
-def create_api_key(conn: psycopg.Connection, *, client_name: str, district_code: str,
-                   actor: str) -> tuple[int, str]:
+def create_api_key(conn: psycopg.Connection, *, client_name: str, district_code: str, actor: str) -> tuple[int, str]:
     """A new Open311 api_key (shown once) and its id."""
     if not client_name.strip():
         raise InvalidInput("client_name is required", field="client_name")
@@ -249,26 +328,34 @@ def create_api_key(conn: psycopg.Connection, *, client_name: str, district_code:
             [district_code, _digest(key), client_name.strip(), actor],
         ).fetchone()
         assert row is not None
-        audit(conn, district_code=district_code, actor=actor, action="api_key.add", table="api_keys",
-              code=str(row[0]), details={"client_name": client_name})
+        audit(
+            conn,
+            district_code=district_code,
+            actor=actor,
+            action="api_key.add",
+            table="api_keys",
+            code=str(row[0]),
+            details={"client_name": client_name},
+        )
     return int(row[0]), key
 
 
 def revoke_api_key(conn: psycopg.Connection, key_id: int, *, district_code: str, actor: str) -> None:
     """Revoke an api_key by id."""
     with conn.transaction():
-        cur = conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
-                           [key_id])
+        cur = conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL", [key_id])
         if cur.rowcount == 0:
             raise NotFound(f"api_key {key_id} does not exist or is already revoked", field="id")
-        audit(conn, district_code=district_code, actor=actor, action="api_key.revoke", table="api_keys",
-              code=str(key_id))
+        audit(
+            conn, district_code=district_code, actor=actor, action="api_key.revoke", table="api_keys", code=str(key_id)
+        )
 
 
 def client_for_api_key(conn: psycopg.Connection, key: str) -> str:
     """The client application name of a valid api_key; Unauthenticated otherwise."""
-    row = conn.execute("SELECT client_name FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
-                       [_digest(key)]).fetchone()
+    row = conn.execute(
+        "SELECT client_name FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL", [_digest(key)]
+    ).fetchone()
     if row is None:
         raise Unauthenticated("api_key is not valid or was revoked", field="api_key")
     return str(row[0])
@@ -276,7 +363,17 @@ def client_for_api_key(conn: psycopg.Connection, key: str) -> str:
 
 def list_api_keys(conn: psycopg.Connection, district_code: str) -> list[dict[str, Any]]:
     """Keys without their secrets."""
-    cur = conn.execute("SELECT id, client_name, created_by, created_at, revoked_at FROM api_keys "
-                       "WHERE district_code = %s ORDER BY id", [district_code])
-    return [{"id": r[0], "client_name": r[1], "created_by": r[2], "created_at": r[3].isoformat(),
-             "revoked": r[4] is not None} for r in cur]
+    cur = conn.execute(
+        "SELECT id, client_name, created_by, created_at, revoked_at FROM api_keys WHERE district_code = %s ORDER BY id",
+        [district_code],
+    )
+    return [
+        {
+            "id": r[0],
+            "client_name": r[1],
+            "created_by": r[2],
+            "created_at": r[3].isoformat(),
+            "revoked": r[4] is not None,
+        }
+        for r in cur
+    ]

@@ -40,8 +40,14 @@ def categories() -> dict[str, Category]:
         if item["kind"] not in kinds or set(rules) - set(RULES) or len(set(rules)) != len(rules):
             # (assign SQL tries at most three rules: each of RULES once)
             raise ValueError(f"categories.toml: category '{code}' has an unknown kind, or unknown or repeated rules")
-        out[code] = Category(code=code, name=item["name"], kind=item["kind"], deadline=item["deadline"],
-                             facility_layer=item.get("facility_layer"), rules=rules)
+        out[code] = Category(
+            code=code,
+            name=item["name"],
+            kind=item["kind"],
+            deadline=item["deadline"],
+            facility_layer=item.get("facility_layer"),
+            rules=rules,
+        )
     return out
 
 

@@ -24,9 +24,18 @@ MAX_REQUESTS = 1000
 def services() -> list[dict[str, Any]]:
     """The service list: one Open311 service per case category."""
     kinds = vocabulary()["service_kinds"]
-    return [{"service_code": c.code, "service_name": c.name, "description": f"{kinds[c.kind]}：{c.name}",
-             "metadata": False, "type": "realtime", "keywords": c.kind, "group": kinds[c.kind]}
-            for c in categories().values()]
+    return [
+        {
+            "service_code": c.code,
+            "service_name": c.name,
+            "description": f"{kinds[c.kind]}：{c.name}",
+            "metadata": False,
+            "type": "realtime",
+            "keywords": c.kind,
+            "group": kinds[c.kind],
+        }
+        for c in categories().values()
+    ]
 
 
 REQUESTS_SQL = sql.SQL("""
@@ -46,16 +55,34 @@ LIMIT %(limit)s
 """).format(position=sql.SQL(PUBLIC_POSITION))  # a constant of geo.cases, not a value
 
 
-def requests(conn: psycopg.Connection, *, district_code: str, ids: list[str] | None, service_codes: list[str] | None,
-             start: datetime, end: datetime, status: str | None) -> list[dict[str, Any]]:
+def requests(
+    conn: psycopg.Connection,
+    *,
+    district_code: str,
+    ids: list[str] | None,
+    service_codes: list[str] | None,
+    start: datetime,
+    end: datetime,
+    status: str | None,
+) -> list[dict[str, Any]]:
     """Service requests as GeoReport v2 records (newest first, at most 1000)."""
     if status not in (None, "open", "closed"):
         raise InvalidInput(f"status '{status}' must be open or closed", field="status")
     if end < start:
         raise InvalidInput("end_date is before start_date", field="end_date")
-    rows = conn.execute(REQUESTS_SQL, {"district": district_code, "ids": ids, "start": start, "end": end,
-                                       "codes": service_codes, "status": status, "closed": list(CLOSED_STATES),
-                                       "limit": MAX_REQUESTS}).fetchall()
+    rows = conn.execute(
+        REQUESTS_SQL,
+        {
+            "district": district_code,
+            "ids": ids,
+            "start": start,
+            "end": end,
+            "codes": service_codes,
+            "status": status,
+            "closed": list(CLOSED_STATES),
+            "limit": MAX_REQUESTS,
+        },
+    ).fetchall()
     return [_record(r) for r in rows]
 
 

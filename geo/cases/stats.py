@@ -33,25 +33,58 @@ WHERE c.district_code = %(district)s AND {scope}
 GROUP BY GROUPING SETS ((c.subdistrict_code), (c.zone_code), (c.category), (c.state), ())
 ORDER BY 1, 2 NULLS FIRST
 """
-COLUMNS = ("dimension", "key", "cases", "open", "overdue", "closed", "closed_on_time", "on_time_rate",
-           "median_hours_to_close")
+COLUMNS = (
+    "dimension",
+    "key",
+    "cases",
+    "open",
+    "overdue",
+    "closed",
+    "closed_on_time",
+    "on_time_rate",
+    "median_hours_to_close",
+)
 
 
-def case_stats(conn: psycopg.Connection, principal: Principal, *, district_code: str,
-               since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+def case_stats(
+    conn: psycopg.Connection,
+    principal: Principal,
+    *,
+    district_code: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
     """Rows of (dimension, key, counts, on-time closure rate, median hours to close)."""
     scope, params = zone_scope(principal, sql.SQL("c.zone_code"))
     if principal.role in ("resident", "anonymous"):
         scope = sql.SQL("true")  # public counts: no personal data in them
     stmt = sql.SQL(STATS_SQL).format(scope=scope)
-    rows = conn.execute(stmt, {**params, "district": district_code, "closed": list(CLOSED_STATES),
-                               "ended": ["rejected", "duplicate"], "since": since, "until": until}).fetchall()
+    rows = conn.execute(
+        stmt,
+        {
+            **params,
+            "district": district_code,
+            "closed": list(CLOSED_STATES),
+            "ended": ["rejected", "duplicate"],
+            "since": since,
+            "until": until,
+        },
+    ).fetchall()
     out = []
     for dim, key, n, open_, overdue, closed, on_time, median in rows:
-        out.append({"dimension": dim, "key": key, "cases": n, "open": open_, "overdue": overdue, "closed": closed,
-                    "closed_on_time": on_time,
-                    "on_time_rate": round(on_time / closed, 4) if closed else None,
-                    "median_hours_to_close": round(float(median), 2) if median is not None else None})
+        out.append(
+            {
+                "dimension": dim,
+                "key": key,
+                "cases": n,
+                "open": open_,
+                "overdue": overdue,
+                "closed": closed,
+                "closed_on_time": on_time,
+                "on_time_rate": round(on_time / closed, 4) if closed else None,
+                "median_hours_to_close": round(float(median), 2) if median is not None else None,
+            }
+        )
     return out
 
 

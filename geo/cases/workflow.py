@@ -38,9 +38,17 @@ MAX_DESCRIPTION = 2000
 PUBLIC_ROUNDING_M = 50.0
 OPEN_STATES = OPEN_CASE_STATES
 CLOSED_STATES = CLOSED_CASE_STATES
-STATE_NAMES = {"reported": "已上报", "registered": "已立案", "rejected": "不予立案", "dispatched": "已派遣",
-               "in_progress": "处置中", "handled": "已处理", "closed": "已结案", "reopened": "重新处置",
-               "duplicate": "重复"}
+STATE_NAMES = {
+    "reported": "已上报",
+    "registered": "已立案",
+    "rejected": "不予立案",
+    "dispatched": "已派遣",
+    "in_progress": "处置中",
+    "handled": "已处理",
+    "closed": "已结案",
+    "reopened": "重新处置",
+    "duplicate": "重复",
+}
 # The boundary layers whose features (and units) decide where a case goes.
 ROUTING_LAYERS = ("subdistricts", "communities", "zones", "contract_sections")
 STAFF = ("admin", "subdistrict_staff")
@@ -90,11 +98,14 @@ _NO_FACILITY = sql.SQL("SELECT NULL::text AS layer, NULL::text AS code, NULL::fl
 _FACILITY = (
     "SELECT %(layer)s::text AS layer, f.code::text AS code, "
     "ST_Distance(ST_Transform(f.geom, %(metric)s), ST_Transform(t.geom, %(metric)s)) AS distance_m "
-    "FROM {table} f CROSS JOIN target t WHERE {where} ORDER BY f.geom <-> t.geom LIMIT 1")
+    "FROM {table} f CROSS JOIN target t WHERE {where} ORDER BY f.geom <-> t.geom LIMIT 1"
+)
 # A box of the radius in degrees at the point's latitude (+20%), then the distance in metres.
-_FACILITY_NEAR = ("f.geom && ST_Expand(t.geom, %(radius)s / (111320.0 * cos(radians(ST_Y(t.geom)))) * 1.2, "
-                  "%(radius)s / 110574.0 * 1.2) AND "
-                  "ST_DWithin(ST_Transform(f.geom, %(metric)s), ST_Transform(t.geom, %(metric)s), %(radius)s)")
+_FACILITY_NEAR = (
+    "f.geom && ST_Expand(t.geom, %(radius)s / (111320.0 * cos(radians(ST_Y(t.geom)))) * 1.2, "
+    "%(radius)s / 110574.0 * 1.2) AND "
+    "ST_DWithin(ST_Transform(f.geom, %(metric)s), ST_Transform(t.geom, %(metric)s), %(radius)s)"
+)
 
 
 @cache
@@ -106,9 +117,16 @@ def _intake_sql(facility_layer: str | None, by_code: bool) -> tuple[bytes, tuple
     if facility_layer is not None:
         where = sql.SQL("f.code = %(facility_code)s" if by_code else _FACILITY_NEAR)
         facility = sql.SQL(_FACILITY).format(table=sql.Identifier(facility_layer), where=where)
-    text = sql.SQL(_sql_file("intake.sql")).format(
-        routed=sql.SQL(_sql_file("route_points.sql")), decided=sql.SQL(_sql_file("route_decide.sql")),
-        facility=facility, feature=_select(sql.SQL("true"), source=sql.Identifier("ins"))).as_string(None)
+    text = (
+        sql.SQL(_sql_file("intake.sql"))
+        .format(
+            routed=sql.SQL(_sql_file("route_points.sql")),
+            decided=sql.SQL(_sql_file("route_decide.sql")),
+            facility=facility,
+            feature=_select(sql.SQL("true"), source=sql.Identifier("ins")),
+        )
+        .as_string(None)
+    )
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -126,8 +144,9 @@ def _plausible(lon: float, lat: float) -> None:
             raise InvalidInput(f"{name} must be a finite number, got {value!r}", field=name)
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         if -90 <= lon <= 90 and -180 <= lat <= 180:
-            raise InvalidInput(f"coordinates look swapped (lat, lon): got ({lon}, {lat}); put longitude first",
-                               field="geometry")
+            raise InvalidInput(
+                f"coordinates look swapped (lat, lon): got ({lon}, {lat}); put longitude first", field="geometry"
+            )
         raise InvalidInput(f"({lon}, {lat}) is not a longitude/latitude pair", field="geometry")
 
 
@@ -145,13 +164,15 @@ def _inside(conn: psycopg.Connection, x: float, y: float, district_code: str) ->
 
 def _outside(lon: float, lat: float, district_code: str, swapped: bool) -> InvalidInput:
     if swapped:
-        return InvalidInput(f"coordinates look swapped (lat, lon): got ({lon}, {lat}); put longitude first",
-                            field="geometry")
+        return InvalidInput(
+            f"coordinates look swapped (lat, lon): got ({lon}, {lat}); put longitude first", field="geometry"
+        )
     return InvalidInput(f"({lon}, {lat}) is outside district {district_code}", field="geometry")
 
 
-def _checked_point(conn: psycopg.Connection, lon: float, lat: float, coord_sys: str,
-                   district_code: str) -> tuple[float, float]:
+def _checked_point(
+    conn: psycopg.Connection, lon: float, lat: float, coord_sys: str, district_code: str
+) -> tuple[float, float]:
     """Storage lon/lat of a reported point, refusing bad numbers, swapped axes and outside points."""
     _plausible(lon, lat)
     x, y = to_storage(lon, lat, coord_sys)
@@ -175,12 +196,15 @@ def _nearest_facility(conn: psycopg.Connection, cat: Category, case_id: int) -> 
     recategorisation; intake does the same inside intake.sql)."""
     if cat.facility_layer is None:
         return
-    conn.execute(sql.SQL(
-        "UPDATE cases c SET facility_layer = %(layer)s, facility_code = n.code, facility_distance_m = n.distance_m "
-        "FROM (WITH target AS (SELECT geom FROM cases WHERE id = %(id)s) {nearest}) n WHERE c.id = %(id)s"
-    ).format(nearest=sql.SQL(_FACILITY).format(table=sql.Identifier(cat.facility_layer),
-                                                where=sql.SQL(_FACILITY_NEAR))),
-        {"layer": cat.facility_layer, "metric": METRIC_SRID, "radius": FACILITY_RADIUS_M, "id": case_id})
+    conn.execute(
+        sql.SQL(
+            "UPDATE cases c SET facility_layer = %(layer)s, facility_code = n.code, facility_distance_m = n.distance_m "
+            "FROM (WITH target AS (SELECT geom FROM cases WHERE id = %(id)s) {nearest}) n WHERE c.id = %(id)s"
+        ).format(
+            nearest=sql.SQL(_FACILITY).format(table=sql.Identifier(cat.facility_layer), where=sql.SQL(_FACILITY_NEAR))
+        ),
+        {"layer": cat.facility_layer, "metric": METRIC_SRID, "radius": FACILITY_RADIUS_M, "id": case_id},
+    )
 
 
 def bulk_settings(conn: psycopg.Connection) -> None:
@@ -191,8 +215,9 @@ def bulk_settings(conn: psycopg.Connection) -> None:
     conn.execute("SET LOCAL enable_mergejoin = off")
 
 
-def assign(conn: psycopg.Connection, *, district_code: str, ids: list[int] | None,
-           initial: bool = False) -> list[tuple[Any, ...]]:
+def assign(
+    conn: psycopg.Connection, *, district_code: str, ids: list[int] | None, initial: bool = False
+) -> list[tuple[Any, ...]]:
     """(Re-)assign cases by spatial join; ``ids=None`` re-assigns every open case. Returns changes.
 
     Runs in the caller's transaction (SET LOCAL needs one, see ``bulk_settings``).
@@ -203,20 +228,38 @@ def assign(conn: psycopg.Connection, *, district_code: str, ids: list[int] | Non
     return conn.execute(_assign_sql(few), {"ids": ids, "district": district_code, "initial": initial}).fetchall()
 
 
-def event(conn: psycopg.Connection, case_id: int, *, district_code: str, actor: str, action: str,
-          from_state: str | None, to_state: str | None, note: str | None = None,
-          details: dict[str, Any] | None = None) -> None:
+def event(
+    conn: psycopg.Connection,
+    case_id: int,
+    *,
+    district_code: str,
+    actor: str,
+    action: str,
+    from_state: str | None,
+    to_state: str | None,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
     """Append one row to the case's history."""
     conn.execute(
         "INSERT INTO case_events (case_id, district_code, actor, action, from_state, to_state, note, details) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        [case_id, district_code, actor, action, from_state, to_state, note,
-         Jsonb(details) if details is not None else None],
+        [
+            case_id,
+            district_code,
+            actor,
+            action,
+            from_state,
+            to_state,
+            note,
+            Jsonb(details) if details is not None else None,
+        ],
     )
 
 
-def reroute_events(conn: psycopg.Connection, changes: list[tuple[Any, ...]], *, district_code: str,
-                   actor: str, reason: str) -> None:
+def reroute_events(
+    conn: psycopg.Connection, changes: list[tuple[Any, ...]], *, district_code: str, actor: str, reason: str
+) -> None:
     """One 'reroute' event per changed case (set-based)."""
     if not changes:
         return
@@ -245,9 +288,22 @@ class _Intake:
     facility_layer: str | None
 
 
-def _intake(principal: Principal, *, district_code: str, category_code: str, lon: float, lat: float,
-            coord_sys: str, description: str | None, facility_code: str | None, reporter_name: str | None,
-            reporter_phone: str | None, source: str, client_name: str | None, claim: Claim | None) -> _Intake:
+def _intake(
+    principal: Principal,
+    *,
+    district_code: str,
+    category_code: str,
+    lon: float,
+    lat: float,
+    coord_sys: str,
+    description: str | None,
+    facility_code: str | None,
+    reporter_name: str | None,
+    reporter_phone: str | None,
+    source: str,
+    client_name: str | None,
+    claim: Claim | None,
+) -> _Intake:
     """Validate and convert a report (400 naming the field), and bind intake.sql's parameters."""
     cat = category(category_code)
     description = _text(description, "description", MAX_DESCRIPTION)
@@ -260,21 +316,45 @@ def _intake(principal: Principal, *, district_code: str, category_code: str, lon
     x, y = (float(v) for v in to_storage(lon, lat, coord_sys))
     created = datetime.now(UTC)
     params = {
-        "x": x, "y": y, "category": cat.code, "district": district_code,
-        "day": f"{created.astimezone(calendar().zone):%Y%m%d}", "description": description,
-        "coord_sys": coord_sys, "source": source, "client": client_name,
-        "user": None if principal.is_anonymous else principal.username, "name": reporter_name,
-        "phone": reporter_phone, "created": created, "due": calendar().add(created, cat.deadline),
-        "actor": principal.actor, "details": Jsonb({"source": source, "coord_sys": coord_sys}),
-        "facility_code": facility_code, "layer": cat.facility_layer, "metric": METRIC_SRID,
-        "radius": FACILITY_RADIUS_M, "open": list(OPEN_STATES), "days": DUPLICATE_DAYS,
-        "dup_radius": DUPLICATE_RADIUS_M, "state_names": Jsonb(STATE_NAMES),
-        "key": claim.key if claim else None, "caller": claim.caller if claim else None,
+        "x": x,
+        "y": y,
+        "category": cat.code,
+        "district": district_code,
+        "day": f"{created.astimezone(calendar().zone):%Y%m%d}",
+        "description": description,
+        "coord_sys": coord_sys,
+        "source": source,
+        "client": client_name,
+        "user": None if principal.is_anonymous else principal.username,
+        "name": reporter_name,
+        "phone": reporter_phone,
+        "created": created,
+        "due": calendar().add(created, cat.deadline),
+        "actor": principal.actor,
+        "details": Jsonb({"source": source, "coord_sys": coord_sys}),
+        "facility_code": facility_code,
+        "layer": cat.facility_layer,
+        "metric": METRIC_SRID,
+        "radius": FACILITY_RADIUS_M,
+        "open": list(OPEN_STATES),
+        "days": DUPLICATE_DAYS,
+        "dup_radius": DUPLICATE_RADIUS_M,
+        "state_names": Jsonb(STATE_NAMES),
+        "key": claim.key if claim else None,
+        "caller": claim.caller if claim else None,
         "hash": claim.digest if claim else None,
     }
     stmt, names = _intake_sql(cat.facility_layer, facility_code is not None)
-    return _Intake(stmt=stmt, values=[params[name] for name in names], claim=claim, lon=lon, lat=lat,
-                   district_code=district_code, facility_code=facility_code, facility_layer=cat.facility_layer)
+    return _Intake(
+        stmt=stmt,
+        values=[params[name] for name in names],
+        claim=claim,
+        lon=lon,
+        lat=lat,
+        district_code=district_code,
+        facility_code=facility_code,
+        facility_layer=cat.facility_layer,
+    )
 
 
 def _claimed(intake: _Intake, error: psycopg.errors.UniqueViolation) -> Claimed | None:
@@ -291,24 +371,48 @@ def _answer(intake: _Intake, row: tuple[Any, ...] | None) -> dict[str, Any]:
     if answer is None:
         if not inside:
             raise _outside(intake.lon, intake.lat, intake.district_code, swapped)
-        raise InvalidInput(f"facility '{intake.facility_code}' is not in layer '{intake.facility_layer}'",
-                           field="facility_code")
+        raise InvalidInput(
+            f"facility '{intake.facility_code}' is not in layer '{intake.facility_layer}'", field="facility_code"
+        )
     body: dict[str, Any] = answer
     return body
 
 
-def report(conn: psycopg.Connection, principal: Principal, *, district_code: str, category_code: str,
-           lon: float, lat: float, coord_sys: str = "cgcs2000", description: str | None = None,
-           facility_code: str | None = None, reporter_name: str | None = None,
-           reporter_phone: str | None = None, source: str = "native",
-           client_name: str | None = None, claim: Claim | None = None) -> dict[str, Any]:
+def report(
+    conn: psycopg.Connection,
+    principal: Principal,
+    *,
+    district_code: str,
+    category_code: str,
+    lon: float,
+    lat: float,
+    coord_sys: str = "cgcs2000",
+    description: str | None = None,
+    facility_code: str | None = None,
+    reporter_name: str | None = None,
+    reporter_phone: str | None = None,
+    source: str = "native",
+    client_name: str | None = None,
+    claim: Claim | None = None,
+) -> dict[str, Any]:
     """Take a report: validate, convert, then insert, assign, link the facility, append the first
     event, find possible duplicates and (with ``claim``) record the Idempotency-Key's answer, all in
     one statement (geo/cases/sql/intake.sql). Raises ``Claimed`` when the key already has an answer."""
-    intake = _intake(principal, district_code=district_code, category_code=category_code, lon=lon, lat=lat,
-                     coord_sys=coord_sys, description=description, facility_code=facility_code,
-                     reporter_name=reporter_name, reporter_phone=reporter_phone, source=source,
-                     client_name=client_name, claim=claim)
+    intake = _intake(
+        principal,
+        district_code=district_code,
+        category_code=category_code,
+        lon=lon,
+        lat=lat,
+        coord_sys=coord_sys,
+        description=description,
+        facility_code=facility_code,
+        reporter_name=reporter_name,
+        reporter_phone=reporter_phone,
+        source=source,
+        client_name=client_name,
+        claim=claim,
+    )
     try:
         if conn.autocommit:  # one statement is its own transaction: no BEGIN/COMMIT round trips
             row = psycopg.RawCursor(conn).execute(intake.stmt, intake.values).fetchone()
@@ -320,17 +424,38 @@ def report(conn: psycopg.Connection, principal: Principal, *, district_code: str
     return _answer(intake, row)
 
 
-async def report_async(conn: psycopg.AsyncConnection, principal: Principal, *, district_code: str,
-                       category_code: str, lon: float, lat: float, coord_sys: str = "cgcs2000",
-                       description: str | None = None, facility_code: str | None = None,
-                       reporter_name: str | None = None, reporter_phone: str | None = None,
-                       claim: Claim | None = None) -> dict[str, Any]:
+async def report_async(
+    conn: psycopg.AsyncConnection,
+    principal: Principal,
+    *,
+    district_code: str,
+    category_code: str,
+    lon: float,
+    lat: float,
+    coord_sys: str = "cgcs2000",
+    description: str | None = None,
+    facility_code: str | None = None,
+    reporter_name: str | None = None,
+    reporter_phone: str | None = None,
+    claim: Claim | None = None,
+) -> dict[str, Any]:
     """``report`` on an autocommit async connection (the API's intake: no thread hop)."""
     assert conn.autocommit, "intake.sql is its own transaction only in autocommit"
-    intake = _intake(principal, district_code=district_code, category_code=category_code, lon=lon, lat=lat,
-                     coord_sys=coord_sys, description=description, facility_code=facility_code,
-                     reporter_name=reporter_name, reporter_phone=reporter_phone, source="native",
-                     client_name=None, claim=claim)
+    intake = _intake(
+        principal,
+        district_code=district_code,
+        category_code=category_code,
+        lon=lon,
+        lat=lat,
+        coord_sys=coord_sys,
+        description=description,
+        facility_code=facility_code,
+        reporter_name=reporter_name,
+        reporter_phone=reporter_phone,
+        source="native",
+        client_name=None,
+        claim=claim,
+    )
     try:
         cursor = await psycopg.AsyncRawCursor(conn).execute(intake.stmt, intake.values)
         row = await cursor.fetchone()
@@ -349,7 +474,8 @@ _FULL_POINT = "ST_AsGeoJSON(c.geom, 7, 0)::json"
 
 _CONTRACTOR_WORK = sql.SQL(
     "(c.unit_code = %(scope_unit)s OR c.section_code IN "
-    "(SELECT code FROM contract_sections WHERE contractor_unit = %(scope_unit)s))")
+    "(SELECT code FROM contract_sections WHERE contractor_unit = %(scope_unit)s))"
+)
 
 
 def _full_visible(principal: Principal | None) -> tuple[sql.Composable, dict[str, Any]]:
@@ -393,8 +519,9 @@ def _select(full: sql.Composable, source: sql.Composable = _CASES) -> sql.Compos
     ).format(full=full, source=source)
 
 
-def case_detail(conn: psycopg.Connection, code: str, *, principal: Principal | None,
-                district_code: str) -> dict[str, Any]:
+def case_detail(
+    conn: psycopg.Connection, code: str, *, principal: Principal | None, district_code: str
+) -> dict[str, Any]:
     """One case as a GeoJSON feature, in full when the caller may, with its events when in full."""
     full, params = _full_visible(principal)
     stmt = _select(full) + sql.SQL("WHERE c.code = %(code)s AND c.district_code = %(district)s")
@@ -410,9 +537,21 @@ def case_detail(conn: psycopg.Connection, code: str, *, principal: Principal | N
 def _events(conn: psycopg.Connection, code: str) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT e.at, e.actor, e.action, e.from_state, e.to_state, e.note, e.details FROM case_events e "
-        "JOIN cases c ON c.id = e.case_id WHERE c.code = %s ORDER BY e.at, e.id", [code]).fetchall()
-    return [{"at": r[0].isoformat(), "actor": r[1], "action": r[2], "from_state": r[3], "to_state": r[4],
-             "note": r[5], "details": r[6]} for r in rows]
+        "JOIN cases c ON c.id = e.case_id WHERE c.code = %s ORDER BY e.at, e.id",
+        [code],
+    ).fetchall()
+    return [
+        {
+            "at": r[0].isoformat(),
+            "actor": r[1],
+            "action": r[2],
+            "from_state": r[3],
+            "to_state": r[4],
+            "note": r[5],
+            "details": r[6],
+        }
+        for r in rows
+    ]
 
 
 @dataclass
@@ -431,8 +570,9 @@ class CaseFilter:
     after: int | None = None  # keyset: the last id of the previous page
 
 
-def list_cases(conn: psycopg.Connection, principal: Principal, flt: CaseFilter, *,
-               district_code: str, scoped_only: bool) -> dict[str, Any]:
+def list_cases(
+    conn: psycopg.Connection, principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
+) -> dict[str, Any]:
     """A page of cases (GeoJSON). ``scoped_only``: staff lists hold only their scope's cases."""
     full, params = _full_visible(principal)
     where: list[sql.Composable] = [sql.SQL("c.district_code = %(district)s")]
@@ -442,8 +582,12 @@ def list_cases(conn: psycopg.Connection, principal: Principal, flt: CaseFilter, 
         raise InvalidInput(f"state '{flt.state}' is unknown; allowed: {', '.join(STATE_NAMES)}", field="state")
     if flt.category is not None:
         category(flt.category)
-    for column, value in (("zone_code", flt.zone), ("unit_code", flt.unit), ("category", flt.category),
-                          ("state", flt.state)):
+    for column, value in (
+        ("zone_code", flt.zone),
+        ("unit_code", flt.unit),
+        ("category", flt.category),
+        ("state", flt.state),
+    ):
         if value is not None:
             where.append(sql.SQL("c.{} = %({})s").format(sql.Identifier(column), sql.SQL(column)))
     if flt.overdue is not None:
@@ -456,16 +600,29 @@ def list_cases(conn: psycopg.Connection, principal: Principal, flt: CaseFilter, 
         where.append(sql.SQL("c.created_at < %(until)s"))
     if flt.after is not None:
         where.append(sql.SQL("c.id < %(after)s"))
-    query = _select(full) + sql.SQL("WHERE {} ORDER BY c.id DESC LIMIT %(limit)s").format(
-        sql.SQL(" AND ").join(where))
-    values = {**params, "district": district_code, "zone_code": flt.zone, "unit_code": flt.unit,
-              "category": category(flt.category).code if flt.category else None, "state": flt.state,
-              "overdue": flt.overdue, "unassigned": flt.unassigned, "since": flt.since, "until": flt.until,
-              "after": flt.after, "limit": flt.limit + 1}
+    query = _select(full) + sql.SQL("WHERE {} ORDER BY c.id DESC LIMIT %(limit)s").format(sql.SQL(" AND ").join(where))
+    values = {
+        **params,
+        "district": district_code,
+        "zone_code": flt.zone,
+        "unit_code": flt.unit,
+        "category": category(flt.category).code if flt.category else None,
+        "state": flt.state,
+        "overdue": flt.overdue,
+        "unassigned": flt.unassigned,
+        "since": flt.since,
+        "until": flt.until,
+        "after": flt.after,
+        "limit": flt.limit + 1,
+    }
     rows = conn.execute(query, values).fetchall()
-    page = rows[:flt.limit]
-    return {"type": "FeatureCollection", "features": [r[0] for r in page], "numberReturned": len(page),
-            "next_after": page[-1][1] if len(rows) > flt.limit and page else None}
+    page = rows[: flt.limit]
+    return {
+        "type": "FeatureCollection",
+        "features": [r[0] for r in page],
+        "numberReturned": len(page),
+        "next_after": page[-1][1] if len(rows) > flt.limit and page else None,
+    }
 
 
 def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_code: str) -> tuple[Any, ...]:
@@ -476,21 +633,34 @@ def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_
     elif principal.role == "property_team":
         # a team acts in its zones, and on whatever is routed to its unit
         predicate = sql.SQL("(c.unit_code = %(my_unit)s OR {})").format(predicate)
-    stmt = sql.SQL("SELECT c.id, c.state, c.category, c.unit_code, c.zone_code FROM cases c "
-                   "WHERE c.code = %(code)s AND c.district_code = %(district)s AND {} FOR UPDATE OF c"
-                   ).format(predicate)
-    row = conn.execute(stmt, {**params, "code": code, "district": district_code,
-                              "my_unit": principal.unit_code}).fetchone()
+    stmt = sql.SQL(
+        "SELECT c.id, c.state, c.category, c.unit_code, c.zone_code FROM cases c "
+        "WHERE c.code = %(code)s AND c.district_code = %(district)s AND {} FOR UPDATE OF c"
+    ).format(predicate)
+    row = conn.execute(
+        stmt, {**params, "code": code, "district": district_code, "my_unit": principal.unit_code}
+    ).fetchone()
     if row is None:
         raise NotFound(f"case '{code}' does not exist", field="code")
     return tuple(row)
 
 
-def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, *, district_code: str,
-        note: str | None = None, unit_code: str | None = None, duplicate_of: str | None = None,
-        category_code: str | None = None, lon: float | None = None, lat: float | None = None,
-        coord_sys: str = "cgcs2000", on_verified: Callable[[psycopg.Connection, int], object] | None = None,
-        ) -> dict[str, Any]:
+def act(
+    conn: psycopg.Connection,
+    principal: Principal,
+    code: str,
+    action: str,
+    *,
+    district_code: str,
+    note: str | None = None,
+    unit_code: str | None = None,
+    duplicate_of: str | None = None,
+    category_code: str | None = None,
+    lon: float | None = None,
+    lat: float | None = None,
+    coord_sys: str = "cgcs2000",
+    on_verified: Callable[[psycopg.Connection, int], object] | None = None,
+) -> dict[str, Any]:
     """Move a case through its workflow (one transaction, one event); 409 for an illegal move.
 
     ``on_verified(conn, case_id)`` runs inside the transaction when the move is ``verify``: the API
@@ -506,28 +676,62 @@ def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, 
             raise Forbidden(f"role '{principal.role}' may not '{action}' a case; needs one of: {', '.join(move.roles)}")
         if state not in move.sources:
             legal = [a for a, m in MOVES.items() if state in m.sources]
-            raise Conflict(f"cannot '{action}' a case that is {state} ({STATE_NAMES[state]}); "
-                           f"allowed now: {', '.join(legal) or 'nothing'}", field="action", state=state)
+            raise Conflict(
+                f"cannot '{action}' a case that is {state} ({STATE_NAMES[state]}); "
+                f"allowed now: {', '.join(legal) or 'nothing'}",
+                field="action",
+                state=state,
+            )
         if move.note_required and not note:
             raise InvalidInput(f"'{action}' needs a note saying why", field="note")
-        details = _apply(conn, case_id, action, district_code=district_code, unit_code=unit_code,
-                         duplicate_of=duplicate_of, category_code=category_code, lon=lon, lat=lat,
-                         coord_sys=coord_sys)
+        details = _apply(
+            conn,
+            case_id,
+            action,
+            district_code=district_code,
+            unit_code=unit_code,
+            duplicate_of=duplicate_of,
+            category_code=category_code,
+            lon=lon,
+            lat=lat,
+            coord_sys=coord_sys,
+        )
         target = move.target or state
         conn.execute(
             "UPDATE cases SET state = %s, version = version + 1, updated_at = now(), "
             "closed_at = CASE WHEN %s IN ('closed', 'rejected', 'duplicate') THEN now() ELSE NULL END "
-            "WHERE id = %s", [target, target, case_id])
-        event(conn, case_id, district_code=district_code, actor=principal.actor, action=action,
-              from_state=state, to_state=target, note=note, details={**details, "from_unit": old_unit})
+            "WHERE id = %s",
+            [target, target, case_id],
+        )
+        event(
+            conn,
+            case_id,
+            district_code=district_code,
+            actor=principal.actor,
+            action=action,
+            from_state=state,
+            to_state=target,
+            note=note,
+            details={**details, "from_unit": old_unit},
+        )
         if action == "verify" and on_verified is not None:
             on_verified(conn, case_id)
     return case_detail(conn, code, principal=principal, district_code=district_code)
 
 
-def _apply(conn: psycopg.Connection, case_id: int, action: str, *, district_code: str, unit_code: str | None,
-           duplicate_of: str | None, category_code: str | None, lon: float | None, lat: float | None,
-           coord_sys: str) -> dict[str, Any]:
+def _apply(
+    conn: psycopg.Connection,
+    case_id: int,
+    action: str,
+    *,
+    district_code: str,
+    unit_code: str | None,
+    duplicate_of: str | None,
+    category_code: str | None,
+    lon: float | None,
+    lat: float | None,
+    coord_sys: str,
+) -> dict[str, Any]:
     """The side effects of an action other than the state change."""
     if action == "dispatch" and unit_code:
         if not conn.execute("SELECT 1 FROM units WHERE code = %s", [unit_code]).fetchone():
@@ -537,17 +741,21 @@ def _apply(conn: psycopg.Connection, case_id: int, action: str, *, district_code
     if action == "mark_duplicate":
         if not duplicate_of:
             raise InvalidInput("mark_duplicate needs duplicate_of (the original case's code)", field="duplicate_of")
-        row = conn.execute("SELECT id FROM cases WHERE code = %s AND district_code = %s AND id <> %s",
-                           [duplicate_of, district_code, case_id]).fetchone()
+        row = conn.execute(
+            "SELECT id FROM cases WHERE code = %s AND district_code = %s AND id <> %s",
+            [duplicate_of, district_code, case_id],
+        ).fetchone()
         if row is None:
             raise InvalidInput(f"case '{duplicate_of}' does not exist", field="duplicate_of")
         conn.execute("UPDATE cases SET duplicate_of = %s WHERE id = %s", [row[0], case_id])
         return {"duplicate_of": duplicate_of}
     if action == "recategorise":
         cat = category(category_code or "")
-        created = conn.execute("UPDATE cases SET category = %s, facility_layer = NULL, facility_code = NULL, "
-                               "facility_distance_m = NULL WHERE id = %s RETURNING created_at",
-                               [cat.code, case_id]).fetchone()
+        created = conn.execute(
+            "UPDATE cases SET category = %s, facility_layer = NULL, facility_code = NULL, "
+            "facility_distance_m = NULL WHERE id = %s RETURNING created_at",
+            [cat.code, case_id],
+        ).fetchone()
         assert created is not None
         conn.execute("UPDATE cases SET due_at = %s WHERE id = %s", [calendar().add(created[0], cat.deadline), case_id])
         _nearest_facility(conn, cat, case_id)
@@ -571,14 +779,17 @@ def reassign_all(conn: psycopg.Connection, *, district_code: str, actor: str) ->
     return len(changes)
 
 
-def reassign_within(conn: psycopg.Connection, area_wkb: bytes, *, district_code: str, actor: str,
-                    reason: str) -> int:
+def reassign_within(conn: psycopg.Connection, area_wkb: bytes, *, district_code: str, actor: str, reason: str) -> int:
     """After a boundary edit: re-assign the open cases inside ``area_wkb`` (EPSG:4490), in the
     caller's transaction, with an event each."""
-    ids = [r[0] for r in conn.execute(
-        "SELECT id FROM cases WHERE district_code = %s AND state <> ALL(%s) "
-        "AND ST_Intersects(geom, ST_GeomFromWKB(%s, 4490))",
-        [district_code, list(CLOSED_STATES), area_wkb])]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM cases WHERE district_code = %s AND state <> ALL(%s) "
+            "AND ST_Intersects(geom, ST_GeomFromWKB(%s, 4490))",
+            [district_code, list(CLOSED_STATES), area_wkb],
+        )
+    ]
     if not ids:
         return 0
     changes = assign(conn, district_code=district_code, ids=ids)
@@ -597,25 +808,37 @@ def escalate_overdue(conn: psycopg.Connection, *, district_code: str, grace: tim
             "UPDATE cases c SET escalated_at = now(), unit_code = late.office_unit, routing_rule = 'escalated', "
             "version = c.version + 1 FROM late WHERE c.id = late.id RETURNING c.id, late.unit_code, late.office_unit, "
             "late.state",
-            [district_code, list(CLOSED_STATES), grace]).fetchall()
+            [district_code, list(CLOSED_STATES), grace],
+        ).fetchall()
         for case_id, old, new, state in rows:
-            event(conn, case_id, district_code=district_code, actor=actor, action="escalate", from_state=state,
-                  to_state=state, note="超期升级至街道办事处 (overdue past the grace period)",
-                  details={"from_unit": old, "to_unit": new})
+            event(
+                conn,
+                case_id,
+                district_code=district_code,
+                actor=actor,
+                action="escalate",
+                from_state=state,
+                to_state=state,
+                note="超期升级至街道办事处 (overdue past the grace period)",
+                details={"from_unit": old, "to_unit": new},
+            )
     return len(rows)
 
 
 def category_list() -> list[dict[str, Any]]:
     """Categories for clients (intake forms, Open311 services)."""
-    return [{"code": c.code, "name": c.name, "kind": c.kind, "deadline": c.deadline,
-             "facility_layer": c.facility_layer} for c in categories().values()]
+    return [
+        {"code": c.code, "name": c.name, "kind": c.kind, "deadline": c.deadline, "facility_layer": c.facility_layer}
+        for c in categories().values()
+    ]
 
 
 def case_for_photos(conn: psycopg.Connection, principal: Principal, code: str, *, district_code: str) -> int:
     """The id of a case whose photos the caller may see and add (staff in scope, its reporter); 404 otherwise."""
     full, params = _full_visible(principal)
-    stmt = sql.SQL("SELECT c.id FROM cases c WHERE c.code = %(code)s AND c.district_code = %(district)s AND {}"
-                   ).format(full)
+    stmt = sql.SQL("SELECT c.id FROM cases c WHERE c.code = %(code)s AND c.district_code = %(district)s AND {}").format(
+        full
+    )
     row = conn.execute(stmt, {**params, "code": code, "district": district_code}).fetchone()
     if row is None:
         raise NotFound(f"case '{code}' does not exist", field="code")

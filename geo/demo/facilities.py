@@ -128,9 +128,7 @@ class _Layout:
     plots: NDArray[np.object_]
 
 
-def generate_facilities(
-    zones: gpd.GeoDataFrame, *, seed: int = 2023, scale: int = 1
-) -> dict[str, gpd.GeoDataFrame]:
+def generate_facilities(zones: gpd.GeoDataFrame, *, seed: int = 2023, scale: int = 1) -> dict[str, gpd.GeoDataFrame]:
     """Synthetic facilities for each zone, keyed by layer name.
 
     ``zones`` needs columns ``code`` (ASCII) and ``geometry`` (Polygon or
@@ -243,9 +241,7 @@ def _keep(region: shapely.Geometry, xy: FloatArray) -> FloatArray:
     return xy[shapely.contains_xy(region, xy[:, 0], xy[:, 1])]
 
 
-def _layout(
-    zone: shapely.Geometry, inside: shapely.Geometry, frame: _Frame, rng: np.random.Generator
-) -> _Layout:
+def _layout(zone: shapely.Geometry, inside: shapely.Geometry, frame: _Frame, rng: np.random.Generator) -> _Layout:
     """Roads, buildings and the facilities placed along and between them."""
     u0, v0, u1, v1 = shapely.bounds(shapely.transform(zone, frame.to_local))
     su, sv = rng.uniform(*_ROAD_SPACING_M, size=2)
@@ -360,9 +356,7 @@ def _layout(
 # ---------------------------------------------------------------- extras
 
 
-def _random_points(
-    region: shapely.Geometry, frame: _Frame, n: int, rng: np.random.Generator
-) -> FloatArray:
+def _random_points(region: shapely.Geometry, frame: _Frame, n: int, rng: np.random.Generator) -> FloatArray:
     """n uniform points in region: vectorised rejection sampling in the local bounding box."""
     u0, v0, u1, v1 = shapely.bounds(shapely.transform(region, frame.to_local))
     # Expected acceptance rate, so that one batch usually suffices.
@@ -378,9 +372,7 @@ def _random_points(
     return np.vstack(chunks)
 
 
-def _random_plots(
-    inside: shapely.Geometry, frame: _Frame, n: int, rng: np.random.Generator
-) -> NDArray[np.object_]:
+def _random_plots(inside: shapely.Geometry, frame: _Frame, n: int, rng: np.random.Generator) -> NDArray[np.object_]:
     """n squares (aligned with the zone) of random size at random places in the zone."""
     sides = rng.uniform(*_EXTRA_PLOT_SIDE_M, size=n)
     # Centres far enough in that the largest square fits whole; tiny zones fall
@@ -392,9 +384,7 @@ def _random_plots(
     shapely.prepare(region)
     centres = frame.to_local(_random_points(region, frame, n, rng))
     half = sides / 2
-    squares = shapely.box(
-        centres[:, 0] - half, centres[:, 1] - half, centres[:, 0] + half, centres[:, 1] + half
-    )
+    squares = shapely.box(centres[:, 0] - half, centres[:, 1] - half, centres[:, 0] + half, centres[:, 1] + half)
     squares = shapely.transform(squares, frame.to_world)
     return shapely.intersection(squares, inside) if clip else squares
 
@@ -417,20 +407,14 @@ def _dates(
     return installed, maintained
 
 
-def _add_attributes(
-    name: str, part: _Part, rng: np.random.Generator, built: np.datetime64, *, extra: bool
-) -> None:
+def _add_attributes(name: str, part: _Part, rng: np.random.Generator, built: np.datetime64, *, extra: bool) -> None:
     """Fill part.columns in spec order; dates stay datetime64 with NaT for None."""
     n = len(part)
-    cols: dict[str, NDArray[Any]] = {
-        "condition": _CONDITIONS[rng.choice(len(_CONDITIONS), size=n, p=_CONDITION_P)]
-    }
+    cols: dict[str, NDArray[Any]] = {"condition": _CONDITIONS[rng.choice(len(_CONDITIONS), size=n, p=_CONDITION_P)]}
     if name == "street_lights":
         cols["power_w"] = part.columns["power_w"] if not extra else _POWER_W[rng.integers(0, 3, n)]
     elif name == "septic_tanks":
-        cols["volume_m3"] = (
-            part.columns["volume_m3"] if not extra else rng.choice(_TANK_M3[:6], size=n)
-        )
+        cols["volume_m3"] = part.columns["volume_m3"] if not extra else rng.choice(_TANK_M3[:6], size=n)
     elif name == "litter_bins":
         cols["capacity_l"] = _CAPACITY_L[rng.choice(3, size=n, p=_CAPACITY_P)]
     else:
@@ -466,9 +450,7 @@ def _frame_of(name: str, parts: list[_Part]) -> gpd.GeoDataFrame:
         empty = np.empty(0, dtype=object) if name == "green_plots" else np.empty((0, 2))
         parts = [_Part("", 0, empty)]
         _add_attributes(name, parts[0], np.random.default_rng(0), _BUILT_FROM, extra=True)
-    data: dict[str, NDArray[Any]] = {
-        "code": np.concatenate([_codes(_PREFIX[name], p) for p in parts])
-    }
+    data: dict[str, NDArray[Any]] = {"code": np.concatenate([_codes(_PREFIX[name], p) for p in parts])}
     for col in parts[0].columns:  # _add_attributes made them in spec order
         values = np.concatenate([p.columns[col] for p in parts])
         data[col] = _as_dates(values) if values.dtype.kind == "M" else values

@@ -56,8 +56,17 @@ def load_units(conn: psycopg.Connection, path: Path, *, district_code: str) -> i
             "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, "
             "kind = EXCLUDED.kind, contact_person = EXCLUDED.contact_person, phone = EXCLUDED.phone, "
             "updated_at = now()",
-            [(r["code"], district_code, r["name"], r["kind"], r.get("contact_person") or None,
-              r.get("phone") or None) for r in rows],
+            [
+                (
+                    r["code"],
+                    district_code,
+                    r["name"],
+                    r["kind"],
+                    r.get("contact_person") or None,
+                    r.get("phone") or None,
+                )
+                for r in rows
+            ],
         )
     return len(rows)
 
@@ -76,14 +85,20 @@ def _zones_frame(conn: psycopg.Connection, district_code: str) -> gpd.GeoDataFra
 
 def is_loaded(conn: psycopg.Connection, district_code: str) -> bool:
     """True when the district already has zones."""
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM zones WHERE district_code = %s)",
-                       [district_code]).fetchone()
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM zones WHERE district_code = %s)", [district_code]).fetchone()
     return bool(row and row[0])
 
 
-def load_facilities(conn: psycopg.Connection, catalogue: Catalogue, *, district_code: str,
-                    seed: int = DEFAULT_SEED, scale: int = 1, progress: bool = False,
-                    on_layer: Callable[[str], None] | None = None) -> dict[str, ImportResult]:
+def load_facilities(
+    conn: psycopg.Connection,
+    catalogue: Catalogue,
+    *,
+    district_code: str,
+    seed: int = DEFAULT_SEED,
+    scale: int = 1,
+    progress: bool = False,
+    on_layer: Callable[[str], None] | None = None,
+) -> dict[str, ImportResult]:
     """Generate the facility layers from the loaded zones and import them (replacing)."""
     zones = _zones_frame(conn, district_code)
     if zones.empty:
@@ -95,27 +110,49 @@ def load_facilities(conn: psycopg.Connection, catalogue: Catalogue, *, district_
         if on_layer:
             on_layer(name)
         attrs = pd.DataFrame(frame.drop(columns="geometry"))
-        data = frame_data(attrs, np.asarray(frame.geometry.values, dtype=object),
-                          srid=int(frame.crs.to_epsg() or 4490))
-        results[name] = import_data(conn, catalogue[name], data, source=f"demo:seed={seed},scale={scale}",
-                                    district_code=district_code, mode="replace", actor="demo",
-                                    progress=progress)
+        data = frame_data(attrs, np.asarray(frame.geometry.values, dtype=object), srid=int(frame.crs.to_epsg() or 4490))
+        results[name] = import_data(
+            conn,
+            catalogue[name],
+            data,
+            source=f"demo:seed={seed},scale={scale}",
+            district_code=district_code,
+            mode="replace",
+            actor="demo",
+            progress=progress,
+        )
         del frame, attrs, data
     return results
 
 
-def load_demo(conn: psycopg.Connection, catalogue: Catalogue, *, district_code: str,
-              seed: int = DEFAULT_SEED, scale: int = 1, data_dir: Path = DATA_DIR,
-              progress: bool = False, on_layer: Callable[[str], None] | None = None) -> DemoResult:
+def load_demo(
+    conn: psycopg.Connection,
+    catalogue: Catalogue,
+    *,
+    district_code: str,
+    seed: int = DEFAULT_SEED,
+    scale: int = 1,
+    data_dir: Path = DATA_DIR,
+    progress: bool = False,
+    on_layer: Callable[[str], None] | None = None,
+) -> DemoResult:
     """Load units, the boundary layers and generated facilities of the demo district."""
     units = load_units(conn, data_dir / "units.csv", district_code=district_code)
     results: dict[str, ImportResult] = {}
     for name, filename in BOUNDARY_FILES.items():
         if on_layer:
             on_layer(name)
-        results[name] = import_file(conn, catalogue, data_dir / filename, layer=name,
-                                    district_code=district_code, mode="upsert", actor="demo",
-                                    progress=progress)
-    results |= load_facilities(conn, catalogue, district_code=district_code, seed=seed, scale=scale,
-                               progress=progress, on_layer=on_layer)
+        results[name] = import_file(
+            conn,
+            catalogue,
+            data_dir / filename,
+            layer=name,
+            district_code=district_code,
+            mode="upsert",
+            actor="demo",
+            progress=progress,
+        )
+    results |= load_facilities(
+        conn, catalogue, district_code=district_code, seed=seed, scale=scale, progress=progress, on_layer=on_layer
+    )
     return DemoResult(units=units, layers=results)

@@ -35,23 +35,43 @@ GEOMETRY_NAMES = ("geometry", "geom")
 # Degrees that surely cover a distance in metres at this latitude (1° of longitude ≈ 98 km at 28° N);
 # only a bounding-box prefilter, the exact test is in metres.
 _DEG_PER_M = 1 / 90_000
-FUNCTIONS: list[dict[str, Any]] = [{
-    "name": "distance_m",
-    "description": "两个几何之间的距离（米，EPSG:4547 计算）。Distance in metres between two geometries, "
-                   "measured in EPSG:4547. Example: distance_m(geometry, POINT(112.95 28.23)) < 100",
-    "metadata": {"unit": "metre"},
-    "arguments": [{"type": ["geometry"], "title": "a"}, {"type": ["geometry"], "title": "b"}],
-    "returns": ["number"],
-}]
+FUNCTIONS: list[dict[str, Any]] = [
+    {
+        "name": "distance_m",
+        "description": "两个几何之间的距离（米，EPSG:4547 计算）。Distance in metres between two geometries, "
+        "measured in EPSG:4547. Example: distance_m(geometry, POINT(112.95 28.23)) < 100",
+        "metadata": {"unit": "metre"},
+        "arguments": [{"type": ["geometry"], "title": "a"}, {"type": ["geometry"], "title": "b"}],
+        "returns": ["number"],
+    }
+]
 
-_COMPARE = {ast.Equal: "=", ast.NotEqual: "<>", ast.LessThan: "<", ast.LessEqual: "<=",
-            ast.GreaterThan: ">", ast.GreaterEqual: ">="}
-_SPATIAL = {ast.GeometryIntersects: "ST_Intersects", ast.GeometryWithin: "ST_Within",
-            ast.GeometryContains: "ST_Contains", ast.GeometryDisjoint: "ST_Disjoint",
-            ast.GeometryTouches: "ST_Touches", ast.GeometryCrosses: "ST_Crosses",
-            ast.GeometryOverlaps: "ST_Overlaps", ast.GeometryEquals: "ST_Equals"}
-_CAST = {"text": "text", "integer": "integer", "real": "double precision", "boolean": "boolean",
-         "date": "date", "timestamp": "timestamptz"}
+_COMPARE = {
+    ast.Equal: "=",
+    ast.NotEqual: "<>",
+    ast.LessThan: "<",
+    ast.LessEqual: "<=",
+    ast.GreaterThan: ">",
+    ast.GreaterEqual: ">=",
+}
+_SPATIAL = {
+    ast.GeometryIntersects: "ST_Intersects",
+    ast.GeometryWithin: "ST_Within",
+    ast.GeometryContains: "ST_Contains",
+    ast.GeometryDisjoint: "ST_Disjoint",
+    ast.GeometryTouches: "ST_Touches",
+    ast.GeometryCrosses: "ST_Crosses",
+    ast.GeometryOverlaps: "ST_Overlaps",
+    ast.GeometryEquals: "ST_Equals",
+}
+_CAST = {
+    "text": "text",
+    "integer": "integer",
+    "real": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamptz",
+}
 
 
 def _bad(reason: str) -> InvalidInput:
@@ -111,8 +131,9 @@ def parse(text: str, lang: str | None, kinds: Mapping[str, str], *, filter_srid:
     # Translate once now so that unknown properties and bad literals answer 400 before any SQL runs.
     result.to_sql(lambda value, cast=None: sql.Placeholder("x"))
     if filter_srid.lat_first:
-        raise InvalidInput("filter-crs: give geometry literals in CRS84 or a projected CRS "
-                           "(EPSG:4547, EPSG:3857)", field="filter-crs")
+        raise InvalidInput(
+            "filter-crs: give geometry literals in CRS84 or a projected CRS (EPSG:4547, EPSG:3857)", field="filter-crs"
+        )
     return result
 
 
@@ -139,15 +160,17 @@ class _Translator:
             return self._in(node)
         if isinstance(node, ast.Between):
             col, kind = self.attribute(node.lhs)
-            expr = sql.SQL("{} BETWEEN {} AND {}").format(col, self.literal(node.low, kind),
-                                                          self.literal(node.high, kind))
+            expr = sql.SQL("{} BETWEEN {} AND {}").format(
+                col, self.literal(node.low, kind), self.literal(node.high, kind)
+            )
             return sql.SQL("(NOT {})").format(expr) if node.not_ else expr
         if isinstance(node, ast.IsNull):
             col, _ = self.attribute(node.lhs)
             return sql.SQL("{} IS {}NULL").format(col, sql.SQL("NOT " if node.not_ else ""))
         if type(node) in _SPATIAL:
-            return sql.SQL("{}({}, {})").format(sql.SQL(_SPATIAL[type(node)]), self.geometry(node.lhs),
-                                                self.geometry(node.rhs))
+            return sql.SQL("{}({}, {})").format(
+                sql.SQL(_SPATIAL[type(node)]), self.geometry(node.lhs), self.geometry(node.rhs)
+            )
         raise _bad(f"{type(node).__name__} is not supported here; see /conformance and /functions")
 
     def _compare(self, node: Any) -> sql.Composable:
@@ -171,11 +194,13 @@ class _Translator:
         a, b = (self.geometry(x) for x in fn.arguments)
         metres = self.literal(rhs, "real")
         metric = sql.SQL("ST_Distance(ST_Transform({}, {m}), ST_Transform({}, {m}))").format(
-            a, b, m=sql.Literal(METRIC_SRID))
+            a, b, m=sql.Literal(METRIC_SRID)
+        )
         if op in ("<", "<="):
             # The bounding-box test lets the GiST index answer first.
             return sql.SQL("({a} && ST_Expand({b}, {m} * {deg}) AND {metric} {op} {m})").format(
-                a=a, b=b, m=metres, deg=sql.Literal(_DEG_PER_M), metric=metric, op=sql.SQL(op))
+                a=a, b=b, m=metres, deg=sql.Literal(_DEG_PER_M), metric=metric, op=sql.SQL(op)
+            )
         return sql.SQL("{} {} {}").format(metric, sql.SQL(op), metres)
 
     def _like(self, node: Any) -> sql.Composable:
@@ -191,8 +216,7 @@ class _Translator:
         col, kind = self.expression(node.lhs)
         if not node.sub_nodes:
             raise _bad("IN needs at least one value")
-        items = sql.SQL(", ").join(self.literal(v, "text" if kind == "text_list" else kind)
-                                   for v in node.sub_nodes)
+        items = sql.SQL(", ").join(self.literal(v, "text" if kind == "text_list" else kind) for v in node.sub_nodes)
         if kind == "text_list":
             expr = sql.SQL("{} && ARRAY[{}]").format(col, items)
         else:
@@ -254,7 +278,8 @@ class _Translator:
             except shapely.errors.GEOSException as e:
                 raise _bad(f"geometry literal is not valid GeoJSON geometry: {e}") from None
             return sql.SQL("ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON({}), {}), {})").format(
-                self.add(text, "text"), sql.Literal(self.srid), sql.Literal(STORAGE_SRID))
+                self.add(text, "text"), sql.Literal(self.srid), sql.Literal(STORAGE_SRID)
+            )
         nums: list[Any] | None = None
         if isinstance(node, ast.Function) and node.name.lower() == "bbox":
             nums = list(node.arguments)  # BBOX(minx, miny, maxx, maxy) in CQL2 text
@@ -266,5 +291,6 @@ class _Translator:
             if len(nums) != 4 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in nums):
                 raise _bad("BBOX needs four numbers")
             return sql.SQL("ST_Transform(ST_MakeEnvelope({}, {}, {}, {}, {}), {})").format(
-                *(self.add(float(v)) for v in nums), sql.Literal(self.srid), sql.Literal(STORAGE_SRID))
+                *(self.add(float(v)) for v in nums), sql.Literal(self.srid), sql.Literal(STORAGE_SRID)
+            )
         raise _bad(f"expected a geometry, got {node!r}")

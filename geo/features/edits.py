@@ -54,33 +54,40 @@ def check_writable(spec: LayerSpec) -> None:
     if spec.change == "read-only":
         raise LayerNotWritable(
             f"图层 '{spec.name}'（{spec.title_zh}）只读：its data is loaded by an administrator with "
-            "`wuye import` (or `wuye demo`), not edited through the API", field="collectionId")
+            "`wuye import` (or `wuye demo`), not edited through the API",
+            field="collectionId",
+        )
     if spec.change == "workflow":
         raise LayerNotWritable(
             f"图层 '{spec.name}'（{spec.title_zh}）由业务流程维护：change it through its workflow "
-            "(cases: /cases and the Open311 API), not through feature edits", field="collectionId")
+            "(cases: /cases and the Open311 API), not through feature edits",
+            field="collectionId",
+        )
 
 
 def expected_version(if_match: str | None) -> int | None:
     """The version an If-Match header names (None for '*'); 428 when the header is missing."""
     if if_match is None or not if_match.strip():
-        raise PreconditionRequired("this write needs If-Match with the feature's ETag (its version); "
-                                   "GET the feature first", field="If-Match")
+        raise PreconditionRequired(
+            "this write needs If-Match with the feature's ETag (its version); GET the feature first", field="If-Match"
+        )
     text = if_match.strip()
     if text == "*":
         return None
     match = _ETAG.match(text.split(",")[0].strip())
     if not match:
-        raise InvalidInput(f"If-Match '{if_match}' is not an ETag of this service (e.g. \"3\")",
-                           field="If-Match")
+        raise InvalidInput(f"If-Match '{if_match}' is not an ETag of this service (e.g. \"3\")", field="If-Match")
     return int(match.group(1))
 
 
 # -- input --------------------------------------------------------------------------------------------
 def _problems(spec: LayerSpec, problems: list[Problem]) -> InvalidInput:
     first = problems[0]
-    return InvalidInput(f"{spec.name}: {first.field}: {first.reason}", field=first.field,
-                        problems=[{"field": p.field, "reason": p.reason} for p in problems])
+    return InvalidInput(
+        f"{spec.name}: {first.field}: {first.reason}",
+        field=first.field,
+        problems=[{"field": p.field, "reason": p.reason} for p in problems],
+    )
 
 
 def _rings_closed(geometry: dict[str, Any]) -> None:
@@ -90,8 +97,10 @@ def _rings_closed(geometry: dict[str, Any]) -> None:
     for polygon in polygons or []:
         for ring in polygon or []:
             if not isinstance(ring, list) or len(ring) < 4 or ring[0] != ring[-1]:
-                raise InvalidInput("geometry: every polygon ring needs at least 4 positions and must end "
-                                   "where it starts (closed)", field="geometry")
+                raise InvalidInput(
+                    "geometry: every polygon ring needs at least 4 positions and must end where it starts (closed)",
+                    field="geometry",
+                )
 
 
 def parse_geometry(geometry: Any, *, srid: int, lat_first: bool, storage_srid: int) -> BaseGeometry:
@@ -111,7 +120,7 @@ def parse_geometry(geometry: Any, *, srid: int, lat_first: bool, storage_srid: i
 def parse_feature(body: Any) -> tuple[dict[str, Any], Any]:
     """(properties, geometry object) of a GeoJSON Feature body."""
     if not isinstance(body, dict) or body.get("type") != "Feature":
-        raise InvalidInput("the body must be a GeoJSON Feature ({\"type\": \"Feature\", …})", field="body")
+        raise InvalidInput('the body must be a GeoJSON Feature ({"type": "Feature", …})', field="body")
     props = body.get("properties") or {}
     if not isinstance(props, dict):
         raise InvalidInput("properties must be an object", field="properties")
@@ -128,20 +137,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _validated(conn: psycopg.Connection, spec: LayerSpec, props: dict[str, Any], geom: BaseGeometry,
-               district_code: str) -> tuple[dict[str, Any], bytes]:
+def _validated(
+    conn: psycopg.Connection, spec: LayerSpec, props: dict[str, Any], geom: BaseGeometry, district_code: str
+) -> tuple[dict[str, Any], bytes]:
     """Normalised attribute values and the WKB geometry, or InvalidInput listing every problem."""
     unknown = sorted(set(props) - {"code", *spec.attribute_names, *READ_ONLY_PROPERTIES})
     if unknown:
-        raise InvalidInput(f"{spec.name} has no properties {unknown}; known: "
-                           f"{', '.join(['code', *spec.attribute_names])}", field="properties")
+        raise InvalidInput(
+            f"{spec.name} has no properties {unknown}; known: {', '.join(['code', *spec.attribute_names])}",
+            field="properties",
+        )
     frame = pd.DataFrame([{k: v for k, v in props.items() if k not in READ_ONLY_PROPERTIES}])
     for attr in spec.attributes:  # list values must stay one cell, not spread by pandas
         if attr.name in frame and isinstance(props.get(attr.name), list):
             frame[attr.name] = pd.Series([props[attr.name]], dtype=object)
     values, problems = validate_attributes(spec, frame, unit_codes=unit_codes(conn, district_code))
-    geoms, geom_problems = validate_geometry(spec, np.asarray([geom], dtype=object),
-                                             district=district_boundary(conn, district_code))
+    geoms, geom_problems = validate_geometry(
+        spec, np.asarray([geom], dtype=object), district=district_boundary(conn, district_code)
+    )
     problems = sorted(problems + geom_problems)
     if problems:
         raise _problems(spec, problems)
@@ -167,9 +180,10 @@ _HISTORY_INSERT = sql.SQL(
 
 
 def _current(conn: psycopg.Connection, spec: LayerSpec, code: str, district_code: str) -> tuple[Any, ...]:
-    stmt = sql.SQL("SELECT t.id, t.version, {props}, ST_AsBinary(t.geom) FROM {table} AS t "
-                   "WHERE t.code = %s AND t.district_code = %s FOR UPDATE").format(
-        props=_props_json(spec, "t"), table=sql.Identifier(spec.table))
+    stmt = sql.SQL(
+        "SELECT t.id, t.version, {props}, ST_AsBinary(t.geom) FROM {table} AS t "
+        "WHERE t.code = %s AND t.district_code = %s FOR UPDATE"
+    ).format(props=_props_json(spec, "t"), table=sql.Identifier(spec.table))
     row = conn.execute(stmt, [code, district_code]).fetchone()
     if row is None:
         raise NotFound(f"collection '{spec.name}' has no feature '{code}'", field="featureId")
@@ -187,47 +201,73 @@ def _keep_inspected(spec: LayerSpec, props: dict[str, Any], current: dict[str, A
     have = current.get(INSPECTED) if current is not None else attr.default
     given = props.get(INSPECTED)
     if given is not None and given != have and attr.values is not None and attr.values.get(str(have)) != given:
-        raise InvalidInput(f"{INSPECTED} follows the latest inspection (now '{have}'): record an inspection "
-                           "(POST /inspections or `wuye inspect record`) instead of editing it", field=INSPECTED)
+        raise InvalidInput(
+            f"{INSPECTED} follows the latest inspection (now '{have}'): record an inspection "
+            "(POST /inspections or `wuye inspect record`) instead of editing it",
+            field=INSPECTED,
+        )
     return {**props, INSPECTED: have}
 
 
 def _check_version(spec: LayerSpec, code: str, current: int, expected: int | None) -> None:
     if expected is not None and expected != current:
-        raise PreconditionFailed(f"{spec.name} '{code}' is at version {current}, not {expected}: "
-                                 "someone changed it since you read it; GET it again", field="If-Match",
-                                 current_version=current)
+        raise PreconditionFailed(
+            f"{spec.name} '{code}' is at version {current}, not {expected}: "
+            "someone changed it since you read it; GET it again",
+            field="If-Match",
+            current_version=current,
+        )
 
 
-def _check_integrity(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, code: str,
-                     district_code: str) -> None:
+def _check_integrity(
+    conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, code: str, district_code: str
+) -> None:
     """Refuse (409) an edit that leaves this feature overlapping or outside its parent, or a child outside it."""
     found = integrity.outside_parent(conn, catalogue, spec, district_code=district_code, code=code)
     found += integrity.overlaps(conn, spec, district_code=district_code, code=code)
     for name in catalogue:
         child = catalogue[name]
         if child.parent is not None and child.parent.layer == spec.name:
-            found += [v for v in integrity.outside_parent(conn, catalogue, child, district_code=district_code)
-                      if v.other_code == code]
+            found += [
+                v
+                for v in integrity.outside_parent(conn, catalogue, child, district_code=district_code)
+                if v.other_code == code
+            ]
     if found:
-        raise Conflict("; ".join(v.describe() for v in found), field="geometry",
-                       violations=[{"kind": v.kind, "layer": v.layer, "code": v.code,
-                                    "other_layer": v.other_layer, "other_code": v.other_code,
-                                    "area_m2": v.area_m2} for v in found])
+        raise Conflict(
+            "; ".join(v.describe() for v in found),
+            field="geometry",
+            violations=[
+                {
+                    "kind": v.kind,
+                    "layer": v.layer,
+                    "code": v.code,
+                    "other_layer": v.other_layer,
+                    "other_code": v.other_code,
+                    "area_m2": v.area_m2,
+                }
+                for v in found
+            ],
+        )
 
 
-def _reroute(conn: psycopg.Connection, spec: LayerSpec, feature_id: int, *, district_code: str,
-             actor: str) -> None:
+def _reroute(conn: psycopg.Connection, spec: LayerSpec, feature_id: int, *, district_code: str, actor: str) -> None:
     """After an edit of a layer that routing reads, re-assign the open cases in the old and new area."""
     if spec.name not in cases.ROUTING_LAYERS:
         return
     row = conn.execute(
         "SELECT ST_AsBinary(ST_Union(coalesce(old_geom, new_geom), coalesce(new_geom, old_geom))), feature_code "
         "FROM feature_history WHERE layer = %s AND feature_id = %s ORDER BY id DESC LIMIT 1",
-        [spec.name, feature_id]).fetchone()
+        [spec.name, feature_id],
+    ).fetchone()
     if row is not None and row[0] is not None:
-        cases.reassign_within(conn, bytes(row[0]), district_code=district_code, actor=actor,
-                              reason=f"{spec.title_zh} {row[1]} 已修改 ({spec.name} edited)")
+        cases.reassign_within(
+            conn,
+            bytes(row[0]),
+            district_code=district_code,
+            actor=actor,
+            reason=f"{spec.title_zh} {row[1]} 已修改 ({spec.name} edited)",
+        )
 
 
 def _assignments(spec: LayerSpec, values: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -236,8 +276,16 @@ def _assignments(spec: LayerSpec, values: dict[str, Any]) -> tuple[list[str], di
 
 
 # -- operations ---------------------------------------------------------------------------------------
-def create(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, props: dict[str, Any],
-           geom: BaseGeometry, *, district_code: str, principal: Principal) -> Written:
+def create(
+    conn: psycopg.Connection,
+    catalogue: Catalogue,
+    spec: LayerSpec,
+    props: dict[str, Any],
+    geom: BaseGeometry,
+    *,
+    district_code: str,
+    principal: Principal,
+) -> Written:
     """Insert a new feature (version 1) and its history row."""
     require_layer_editor(principal)
     check_writable(spec)
@@ -251,11 +299,25 @@ def create(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, prop
             "h AS ({history} SELECT %(district)s, %(layer)s, ins.id, ins.code, ins.version, 'insert',"
             " NULL, ins.geom, NULL, {props}, %(actor)s FROM ins) "
             "SELECT version, id FROM ins"
-        ).format(table=sql.Identifier(spec.table), cols=sql.SQL(", ").join(map(sql.Identifier, names)),
-                 vals=sql.SQL(", ").join(_value(spec, n) for n in names), srid=sql.Literal(spec.srid),
-                 props=_props_json(spec, "ins"), history=_HISTORY_INSERT)
-        row = conn.execute(stmt, {**params, "code": values["code"], "district": district_code, "wkb": wkb,
-                                  "layer": spec.name, "actor": principal.actor}).fetchone()
+        ).format(
+            table=sql.Identifier(spec.table),
+            cols=sql.SQL(", ").join(map(sql.Identifier, names)),
+            vals=sql.SQL(", ").join(_value(spec, n) for n in names),
+            srid=sql.Literal(spec.srid),
+            props=_props_json(spec, "ins"),
+            history=_HISTORY_INSERT,
+        )
+        row = conn.execute(
+            stmt,
+            {
+                **params,
+                "code": values["code"],
+                "district": district_code,
+                "wkb": wkb,
+                "layer": spec.name,
+                "actor": principal.actor,
+            },
+        ).fetchone()
         if row is None:
             raise Conflict(f"{spec.name} already has a feature '{values['code']}'", field="code")
         _check_integrity(conn, catalogue, spec, values["code"], district_code)
@@ -263,8 +325,19 @@ def create(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, prop
     return Written(values["code"], int(row[0]))
 
 
-def _update(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, feature_id: int, code: str,
-            values: dict[str, Any], wkb: bytes, *, district_code: str, actor: str, operation: str) -> int:
+def _update(
+    conn: psycopg.Connection,
+    catalogue: Catalogue,
+    spec: LayerSpec,
+    feature_id: int,
+    code: str,
+    values: dict[str, Any],
+    wkb: bytes,
+    *,
+    district_code: str,
+    actor: str,
+    operation: str,
+) -> int:
     names, params = _assignments(spec, values)
     assign = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(n), _value(spec, n)) for n in names)
     stmt = sql.SQL(
@@ -275,20 +348,44 @@ def _update(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, fea
         "h AS ({history} SELECT %(district)s, %(layer)s, upd.id, upd.code, upd.version, "
         " %(operation)s, old.geom, upd.geom, old.props, upd.props, %(actor)s FROM old, upd) "
         "SELECT version FROM upd"
-    ).format(old_props=_props_json(spec, "t"), new_props=_props_json(spec, "t"),
-             table=sql.Identifier(spec.table), assign=assign, srid=sql.Literal(spec.srid),
-             history=_HISTORY_INSERT)
-    row = conn.execute(stmt, {**params, "id": feature_id, "wkb": wkb, "district": district_code,
-                              "layer": spec.name, "operation": operation, "actor": actor}).fetchone()
+    ).format(
+        old_props=_props_json(spec, "t"),
+        new_props=_props_json(spec, "t"),
+        table=sql.Identifier(spec.table),
+        assign=assign,
+        srid=sql.Literal(spec.srid),
+        history=_HISTORY_INSERT,
+    )
+    row = conn.execute(
+        stmt,
+        {
+            **params,
+            "id": feature_id,
+            "wkb": wkb,
+            "district": district_code,
+            "layer": spec.name,
+            "operation": operation,
+            "actor": actor,
+        },
+    ).fetchone()
     assert row is not None
     _check_integrity(conn, catalogue, spec, code, district_code)
     _reroute(conn, spec, feature_id, district_code=district_code, actor=actor)
     return int(row[0])
 
 
-def replace(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, code: str,
-            props: dict[str, Any], geom: BaseGeometry, *, expected: int | None, district_code: str,
-            principal: Principal) -> Written:
+def replace(
+    conn: psycopg.Connection,
+    catalogue: Catalogue,
+    spec: LayerSpec,
+    code: str,
+    props: dict[str, Any],
+    geom: BaseGeometry,
+    *,
+    expected: int | None,
+    district_code: str,
+    principal: Principal,
+) -> Written:
     """PUT: the feature becomes exactly the body (absent optional attributes become empty)."""
     require_layer_editor(principal)
     check_writable(spec)
@@ -297,11 +394,22 @@ def replace(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, cod
     with conn.transaction():
         feature_id, version, current, _ = _current(conn, spec, code, district_code)
         _check_version(spec, code, version, expected)
-        values, wkb = _validated(conn, spec, _keep_inspected(spec, {**props, "code": code}, current), geom,
-                                 district_code)
+        values, wkb = _validated(
+            conn, spec, _keep_inspected(spec, {**props, "code": code}, current), geom, district_code
+        )
         full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
-        new = _update(conn, catalogue, spec, feature_id, code, full, wkb, district_code=district_code,
-                      actor=principal.actor, operation="update")
+        new = _update(
+            conn,
+            catalogue,
+            spec,
+            feature_id,
+            code,
+            full,
+            wkb,
+            district_code=district_code,
+            actor=principal.actor,
+            operation="update",
+        )
     return Written(code, new)
 
 
@@ -318,9 +426,18 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
-def update(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, code: str, patch: dict[str, Any],
-           geom: BaseGeometry | None, *, expected: int | None, district_code: str,
-           principal: Principal) -> Written:
+def update(
+    conn: psycopg.Connection,
+    catalogue: Catalogue,
+    spec: LayerSpec,
+    code: str,
+    patch: dict[str, Any],
+    geom: BaseGeometry | None,
+    *,
+    expected: int | None,
+    district_code: str,
+    principal: Principal,
+) -> Written:
     """PATCH (JSON merge patch): properties merged into the current ones; geometry replaced if given."""
     require_layer_editor(principal)
     check_writable(spec)
@@ -336,13 +453,30 @@ def update(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, code
         shape = geom if geom is not None else shapely.from_wkb(bytes(wkb))
         values, new_wkb = _validated(conn, spec, props, shape, district_code)
         full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
-        new = _update(conn, catalogue, spec, feature_id, code, full, new_wkb, district_code=district_code,
-                      actor=principal.actor, operation="update")
+        new = _update(
+            conn,
+            catalogue,
+            spec,
+            feature_id,
+            code,
+            full,
+            new_wkb,
+            district_code=district_code,
+            actor=principal.actor,
+            operation="update",
+        )
     return Written(code, new)
 
 
-def delete(conn: psycopg.Connection, spec: LayerSpec, code: str, *, expected: int | None, district_code: str,
-           principal: Principal) -> None:
+def delete(
+    conn: psycopg.Connection,
+    spec: LayerSpec,
+    code: str,
+    *,
+    expected: int | None,
+    district_code: str,
+    principal: Principal,
+) -> None:
     """Remove the feature; its history keeps the last state (operation 'delete')."""
     require_layer_editor(principal)
     check_writable(spec)
@@ -355,13 +489,21 @@ def delete(conn: psycopg.Connection, spec: LayerSpec, code: str, *, expected: in
             "{history} SELECT %(district)s, %(layer)s, del.id, del.code, del.version + 1, 'delete', "
             " del.geom, NULL, del.props, NULL, %(actor)s FROM del"
         ).format(table=sql.Identifier(spec.table), props=_props_json(spec, "t"), history=_HISTORY_INSERT)
-        conn.execute(stmt, {"id": feature_id, "district": district_code, "layer": spec.name,
-                            "actor": principal.actor})
+        conn.execute(stmt, {"id": feature_id, "district": district_code, "layer": spec.name, "actor": principal.actor})
         _reroute(conn, spec, feature_id, district_code=district_code, actor=principal.actor)
 
 
-def restore(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, code: str, version: int, *,
-            expected: int | None, district_code: str, principal: Principal) -> Written:
+def restore(
+    conn: psycopg.Connection,
+    catalogue: Catalogue,
+    spec: LayerSpec,
+    code: str,
+    version: int,
+    *,
+    expected: int | None,
+    district_code: str,
+    principal: Principal,
+) -> Written:
     """Make an earlier version current again, as a new version (operation 'restore')."""
     require_layer_editor(principal)
     check_writable(spec)
@@ -377,18 +519,29 @@ def restore(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, cod
             " UNION ALL SELECT id, 1, old_properties, old_geom FROM feature_history"
             "  WHERE layer = %(layer)s AND feature_id = %(id)s AND version = %(v)s + 1) s "
             "WHERE geom IS NOT NULL ORDER BY pref, id DESC LIMIT 1",
-            {"layer": spec.name, "id": feature_id, "v": version}).fetchone()
+            {"layer": spec.name, "id": feature_id, "v": version},
+        ).fetchone()
         if row is None:
-            raise NotFound(f"{spec.name} '{code}' has no recorded version {version}; see its history",
-                           field="version")
+            raise NotFound(f"{spec.name} '{code}' has no recorded version {version}; see its history", field="version")
         props, wkb = row
         # an old version's geometry and attributes come back, not its condition (inspections own it)
         restored = {**dict(props), **({INSPECTED: current.get(INSPECTED)} if spec.facility and current else {})}
-        values, new_wkb = _validated(conn, spec, _keep_inspected(spec, restored, current),
-                                     shapely.from_wkb(bytes(wkb)), district_code)
+        values, new_wkb = _validated(
+            conn, spec, _keep_inspected(spec, restored, current), shapely.from_wkb(bytes(wkb)), district_code
+        )
         full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
-        new = _update(conn, catalogue, spec, feature_id, code, full, new_wkb, district_code=district_code,
-                      actor=principal.actor, operation="restore")
+        new = _update(
+            conn,
+            catalogue,
+            spec,
+            feature_id,
+            code,
+            full,
+            new_wkb,
+            district_code=district_code,
+            actor=principal.actor,
+            operation="restore",
+        )
     return Written(code, new)
 
 
@@ -402,11 +555,15 @@ def history(conn: psycopg.Connection, spec: LayerSpec, code: str, *, district_co
         " 'old_geometry', ST_AsGeoJSON(ST_Transform(h.old_geom, 4326), 7, 0)::json)"
         " ORDER BY h.version, h.id), '[]'::json)::text, 'UTF8') "
         "FROM feature_history h WHERE h.layer = %s AND h.feature_code = %s AND h.district_code = %s",
-        [spec.name, code, district_code], binary=True).fetchone()
+        [spec.name, code, district_code],
+        binary=True,
+    ).fetchone()
     assert row is not None
     if bytes(row[0]) == b"[]":
-        exists = conn.execute(sql.SQL("SELECT 1 FROM {} WHERE code = %s AND district_code = %s").format(
-            sql.Identifier(spec.table)), [code, district_code]).fetchone()
+        exists = conn.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE code = %s AND district_code = %s").format(sql.Identifier(spec.table)),
+            [code, district_code],
+        ).fetchone()
         if exists is None:
             raise NotFound(f"collection '{spec.name}' has no feature '{code}'", field="featureId")
     return bytes(row[0])

@@ -36,8 +36,22 @@ MAX_LIMIT = 10_000
 COUNT_FACTOR = 10
 MIN_COUNT_CAP = 10_000
 
-COMMON_PARAMS = frozenset({"f", "limit", "bbox", "bbox-crs", "crs", "datetime", "properties", "sortby",
-                           "filter", "filter-lang", "filter-crs", "cursor"})
+COMMON_PARAMS = frozenset(
+    {
+        "f",
+        "limit",
+        "bbox",
+        "bbox-crs",
+        "crs",
+        "datetime",
+        "properties",
+        "sortby",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "cursor",
+    }
+)
 # Columns every layer exposes besides its spec attributes (read-only to clients).
 META_PROPERTIES: tuple[tuple[str, str], ...] = (("version", "integer"), ("updated_at", "timestamp"))
 
@@ -113,8 +127,7 @@ def _instant(text: str, *, end: bool) -> datetime | None:
             return day + timedelta(days=1) - timedelta(microseconds=1) if end else day
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"datetime '{text}' is not RFC 3339 (e.g. 2024-05-01T08:00:00Z)",
-                           field="datetime") from None
+        raise InvalidInput(f"datetime '{text}' is not RFC 3339 (e.g. 2024-05-01T08:00:00Z)", field="datetime") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -146,8 +159,9 @@ def _split_names(text: str, field: str, allowed: Mapping[str, str]) -> list[str]
     for name in names:
         bare = name.lstrip("+-")
         if bare not in allowed:
-            raise InvalidInput(f"{field}: '{bare}' is not a property of this collection; "
-                               f"known: {', '.join(allowed)}", field=field)
+            raise InvalidInput(
+                f"{field}: '{bare}' is not a property of this collection; known: {', '.join(allowed)}", field=field
+            )
     return names
 
 
@@ -180,29 +194,42 @@ def parse_items_query(spec: LayerSpec, params: Mapping[str, str]) -> ItemsQuery:
     for name in params:
         if name not in COMMON_PARAMS and name not in allowed:
             raise InvalidInput(f"unknown query parameter '{name}'", field=name)
-    query = ItemsQuery(limit=parse_limit(params.get("limit")),
-                       bbox=parse_bbox(params.get("bbox"), params.get("bbox-crs")),
-                       interval=parse_datetime(params.get("datetime")),
-                       crs=parse_crs(params.get("crs")), cursor=params.get("cursor"))
+    query = ItemsQuery(
+        limit=parse_limit(params.get("limit")),
+        bbox=parse_bbox(params.get("bbox"), params.get("bbox-crs")),
+        interval=parse_datetime(params.get("datetime")),
+        crs=parse_crs(params.get("crs")),
+        cursor=params.get("cursor"),
+    )
     query.equals = {k: v for k, v in params.items() if k in allowed and k not in COMMON_PARAMS}
     if "properties" in params:
-        query.properties = [n for n in _split_names(params["properties"], "properties", allowed)
-                            if n != "code"]
+        query.properties = [n for n in _split_names(params["properties"], "properties", allowed) if n != "code"]
     if "sortby" in params:
-        query.sortby = [SortKey(n.lstrip("+-"), n.startswith("-"))
-                        for n in _split_names(params["sortby"], "sortby", allowed)]
+        query.sortby = [
+            SortKey(n.lstrip("+-"), n.startswith("-")) for n in _split_names(params["sortby"], "sortby", allowed)
+        ]
         if any(allowed[k.name] == "text_list" for k in query.sortby):
             raise InvalidInput("sortby: list attributes cannot be sorted on", field="sortby")
     if "filter" in params:
-        query.filter = cql.parse(params["filter"], params.get("filter-lang"), allowed,
-                                 filter_srid=parse_crs(params.get("filter-crs"), field="filter-crs"))
+        query.filter = cql.parse(
+            params["filter"],
+            params.get("filter-lang"),
+            allowed,
+            filter_srid=parse_crs(params.get("filter-crs"), field="filter-crs"),
+        )
     elif "filter-lang" in params or "filter-crs" in params:
         raise InvalidInput("filter-lang and filter-crs need a filter", field="filter-lang")
     return query
 
 
-_SQL_CAST = {"text": "text", "integer": "integer", "real": "double precision", "boolean": "boolean",
-             "date": "date", "timestamp": "timestamptz"}
+_SQL_CAST = {
+    "text": "text",
+    "integer": "integer",
+    "real": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamptz",
+}
 
 
 def _col(name: str) -> sql.Composable:
@@ -249,8 +276,13 @@ def _where(spec: LayerSpec, query: ItemsQuery, district_code: str, params: _Para
     if query.bbox is not None:
         b = query.bbox
         env = sql.SQL("ST_Transform(ST_MakeEnvelope({}, {}, {}, {}, {}), {})").format(
-            params.add(b.minx), params.add(b.miny), params.add(b.maxx), params.add(b.maxy),
-            params.add(b.srid), params.add(spec.srid))
+            params.add(b.minx),
+            params.add(b.miny),
+            params.add(b.maxx),
+            params.add(b.maxy),
+            params.add(b.srid),
+            params.add(spec.srid),
+        )
         parts.append(sql.SQL("ST_Intersects(t.geom, {})").format(env))
     if query.interval is not None:
         start, end = query.interval
@@ -263,8 +295,7 @@ def _where(spec: LayerSpec, query: ItemsQuery, district_code: str, params: _Para
         if kind == "text_list":
             parts.append(sql.SQL("{} = ANY({})").format(params.add(raw, "text"), _col(name)))
         else:
-            parts.append(sql.SQL("{} = {}").format(_col(name),
-                                                   params.add(_typed(raw, kind, name), _SQL_CAST[kind])))
+            parts.append(sql.SQL("{} = {}").format(_col(name), params.add(_typed(raw, kind, name), _SQL_CAST[kind])))
     if query.filter is not None:
         parts.append(query.filter.to_sql(params.add))
     return sql.SQL(" AND ").join(parts)
@@ -288,8 +319,7 @@ def geometry_expr(spec: LayerSpec, out: Crs, column: sql.Composable | None = Non
 
 def _decode_cursor(token: str, keys: Sequence[SortKey], kinds: Mapping[str, str]) -> tuple[bool, list[Any]]:
     """(forward, [key values..., id]) from a cursor made by the items statement."""
-    bad = InvalidInput("cursor is not one this service handed out (follow the next/prev links)",
-                       field="cursor")
+    bad = InvalidInput("cursor is not one this service handed out (follow the next/prev links)", field="cursor")
     if len(token) < 2 or token[0] not in "np" or len(token) > 4096:
         raise bad
     try:
@@ -307,8 +337,7 @@ def _decode_cursor(token: str, keys: Sequence[SortKey], kinds: Mapping[str, str]
     return token[0] == "n", values
 
 
-def _after(col: sql.Composable, value: sql.Composable, is_null: bool, desc: bool,
-           nulls_first: bool) -> sql.Composable:
+def _after(col: sql.Composable, value: sql.Composable, is_null: bool, desc: bool, nulls_first: bool) -> sql.Composable:
     """Rows strictly after ``value`` in an order (direction, where the NULLs go)."""
     if is_null:
         return sql.SQL("{} IS NOT NULL").format(col) if nulls_first else sql.SQL("false")
@@ -316,8 +345,9 @@ def _after(col: sql.Composable, value: sql.Composable, is_null: bool, desc: bool
     return base if nulls_first else sql.SQL("({} OR {} IS NULL)").format(base, col)
 
 
-def _keyset(keys: Sequence[SortKey], values: list[Any], forward: bool, kinds: Mapping[str, str],
-            params: _Params) -> sql.Composable:
+def _keyset(
+    keys: Sequence[SortKey], values: list[Any], forward: bool, kinds: Mapping[str, str], params: _Params
+) -> sql.Composable:
     """Lexicographic 'after the cursor row' over (keys..., id), NULLs last in the forward order."""
     ors: list[sql.Composable] = []
     equal_so_far: list[sql.Composable] = []
@@ -325,12 +355,12 @@ def _keyset(keys: Sequence[SortKey], values: list[Any], forward: bool, kinds: Ma
         col = _col(key.name)
         bound = params.add(value, _SQL_CAST.get(kinds[key.name], "text"))
         desc = key.descending != (not forward)
-        ors.append(sql.SQL(" AND ").join([*equal_so_far,
-                                          _after(col, bound, value is None, desc, not forward)]))
+        ors.append(sql.SQL(" AND ").join([*equal_so_far, _after(col, bound, value is None, desc, not forward)]))
         equal_so_far.append(sql.SQL("{} IS NOT DISTINCT FROM {}").format(col, bound))
     id_op = sql.SQL(">" if forward else "<")
-    ors.append(sql.SQL(" AND ").join([*equal_so_far, sql.SQL("t.id {} {}").format(
-        id_op, params.add(values[-1], "bigint"))]))
+    ors.append(
+        sql.SQL(" AND ").join([*equal_so_far, sql.SQL("t.id {} {}").format(id_op, params.add(values[-1], "bigint"))])
+    )
     return sql.SQL("({})").format(sql.SQL(" OR ").join(sql.SQL("({})").format(o) for o in ors))
 
 
@@ -339,8 +369,9 @@ def _order(keys: Sequence[SortKey], forward: bool) -> sql.Composable:
     for key in keys:
         desc = key.descending != (not forward)
         nulls = "FIRST" if not forward else "LAST"
-        parts.append(sql.SQL("{} {} NULLS {}").format(_col(key.name), sql.SQL("DESC" if desc else "ASC"),
-                                                      sql.SQL(nulls)))
+        parts.append(
+            sql.SQL("{} {} NULLS {}").format(_col(key.name), sql.SQL("DESC" if desc else "ASC"), sql.SQL(nulls))
+        )
     parts.append(sql.SQL("t.id {}").format(sql.SQL("ASC" if forward else "DESC")))
     return sql.SQL(", ").join(parts)
 
@@ -350,8 +381,9 @@ def _template(name: str) -> str:
     return resources.files("geo.features").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def items_statement(spec: LayerSpec, query: ItemsQuery, *, district_code: str, links: bytes,
-                    page_href: str) -> tuple[sql.Composed, dict[str, Any]]:
+def items_statement(
+    spec: LayerSpec, query: ItemsQuery, *, district_code: str, links: bytes, page_href: str
+) -> tuple[sql.Composed, dict[str, Any]]:
     """The statement (and its bound values) that returns the page as GeoJSON bytes."""
     kinds = queryables(spec)
     params = _Params()
@@ -362,40 +394,56 @@ def items_statement(spec: LayerSpec, query: ItemsQuery, *, district_code: str, l
         forward, values = _decode_cursor(query.cursor, query.sortby, kinds)
         keyset = _keyset(query.sortby, values, forward, kinds, params)
         from_cursor = True
-    key_cols = sql.SQL("").join(sql.SQL("{} AS {}, ").format(_col(k.name), sql.Identifier(f"_k{i}"))
-                                for i, k in enumerate(query.sortby))
+    key_cols = sql.SQL("").join(
+        sql.SQL("{} AS {}, ").format(_col(k.name), sql.Identifier(f"_k{i}")) for i, k in enumerate(query.sortby)
+    )
     token_args = [sql.Identifier(f"_k{i}") for i in range(len(query.sortby))] + [sql.SQL("_id")]
-    token = sql.SQL("translate(encode(convert_to(json_build_array({})::text, 'UTF8'), 'base64'), "
-                    "E'+/=\\n', '-_')").format(sql.SQL(", ").join(token_args))
+    token = sql.SQL(
+        "translate(encode(convert_to(json_build_array({})::text, 'UTF8'), 'base64'), E'+/=\\n', '-_')"
+    ).format(sql.SQL(", ").join(token_args))
     stmt = sql.SQL(_template("items.sql")).format(
-        key_cols=key_cols, props=_properties(spec, query.properties),
-        geom=geometry_expr(spec, query.crs), table=sql.Identifier(spec.table), where=where,
-        keyset=keyset, order=_order(query.sortby, forward), token=token,
+        key_cols=key_cols,
+        props=_properties(spec, query.properties),
+        geom=geometry_expr(spec, query.crs),
+        table=sql.Identifier(spec.table),
+        where=where,
+        keyset=keyset,
+        order=_order(query.sortby, forward),
+        token=token,
         out_dir=sql.SQL("ASC" if forward else "DESC"),
         # _rn counts in fetch order; a "prev" page is fetched backwards and output reversed.
         first_token=sql.SQL("f.low_token" if forward else "f.high_token"),
-        last_token=sql.SQL("f.high_token" if forward else "f.low_token"))
-    params.values.update(digits=query.crs.digits, fetch=query.limit + 1, limit=query.limit,
-                         cap=max(MIN_COUNT_CAP, COUNT_FACTOR * query.limit), from_cursor=from_cursor,
-                         forward=forward, links=links.decode(), page_href=page_href)
+        last_token=sql.SQL("f.high_token" if forward else "f.low_token"),
+    )
+    params.values.update(
+        digits=query.crs.digits,
+        fetch=query.limit + 1,
+        limit=query.limit,
+        cap=max(MIN_COUNT_CAP, COUNT_FACTOR * query.limit),
+        from_cursor=from_cursor,
+        forward=forward,
+        links=links.decode(),
+        page_href=page_href,
+    )
     return stmt, params.values
 
 
-def items(conn: psycopg.Connection, spec: LayerSpec, query: ItemsQuery, *, district_code: str,
-          links: bytes, page_href: str) -> bytes:
+def items(
+    conn: psycopg.Connection, spec: LayerSpec, query: ItemsQuery, *, district_code: str, links: bytes, page_href: str
+) -> bytes:
     """One page of features as GeoJSON bytes, built by one statement.
 
     ``links`` is the JSON text of the fixed links (self, alternate, collection)
     without brackets; ``page_href`` is the items URL ending in ``cursor=``.
     """
-    stmt, values = items_statement(spec, query, district_code=district_code, links=links,
-                                   page_href=page_href)
+    stmt, values = items_statement(spec, query, district_code=district_code, links=links, page_href=page_href)
     try:
         row = conn.execute(stmt, values, binary=True).fetchone()
     except psycopg.errors.DataException as e:  # a value the column type refuses (e.g. a cursor date)
         conn.rollback()
-        raise InvalidInput(f"a value in the query does not fit its property: {e.diag.message_primary}",
-                           field="filter") from e
+        raise InvalidInput(
+            f"a value in the query does not fit its property: {e.diag.message_primary}", field="filter"
+        ) from e
     assert row is not None
     return bytes(row[0])
 
@@ -408,13 +456,16 @@ FROM {table} AS t CROSS JOIN LATERAL (SELECT {props}) AS _p WHERE t.code = %(cod
 """
 
 
-def item(conn: psycopg.Connection, spec: LayerSpec, code: str, *, district_code: str, out: Crs,
-         links: bytes) -> tuple[int, bytes]:
+def item(
+    conn: psycopg.Connection, spec: LayerSpec, code: str, *, district_code: str, out: Crs, links: bytes
+) -> tuple[int, bytes]:
     """(version, GeoJSON Feature bytes) of one feature; NotFound when the code is unknown."""
-    stmt = sql.SQL(_ONE).format(geom=geometry_expr(spec, out), props=_properties(spec, None),
-                                table=sql.Identifier(spec.table))
-    row = conn.execute(stmt, {"digits": out.digits, "links": links.decode(), "code": code,
-                              "district": district_code}, binary=True).fetchone()
+    stmt = sql.SQL(_ONE).format(
+        geom=geometry_expr(spec, out), props=_properties(spec, None), table=sql.Identifier(spec.table)
+    )
+    row = conn.execute(
+        stmt, {"digits": out.digits, "links": links.decode(), "code": code, "district": district_code}, binary=True
+    ).fetchone()
     if row is None:
         raise NotFound(f"collection '{spec.name}' has no feature '{code}'", field="featureId")
     return int(row[0]), bytes(row[1])
@@ -425,7 +476,9 @@ def district_extent(conn: psycopg.Connection, district_code: str) -> list[float]
     row = conn.execute(
         "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
         "(SELECT ST_Transform(ST_SetSRID(ST_Extent(geom)::geometry, 4490), 4326) AS e "
-        " FROM districts WHERE district_code = %s) s", [district_code]).fetchone()
+        " FROM districts WHERE district_code = %s) s",
+        [district_code],
+    ).fetchone()
     if row is None or row[0] is None:
         return None
     return [round(float(v), 7) for v in row]
@@ -435,9 +488,13 @@ def attribute_schema(attr: Attribute) -> dict[str, Any]:
     """JSON Schema of one attribute (queryables, OpenAPI)."""
     base: dict[str, Any] = {"title": f"{attr.title_zh} {attr.title_en}"}
     kinds: dict[str, dict[str, Any]] = {
-        "text": {"type": "string"}, "integer": {"type": "integer"}, "real": {"type": "number"},
-        "boolean": {"type": "boolean"}, "date": {"type": "string", "format": "date"},
-        "text_list": {"type": "array", "items": {"type": "string"}}}
+        "text": {"type": "string"},
+        "integer": {"type": "integer"},
+        "real": {"type": "number"},
+        "boolean": {"type": "boolean"},
+        "date": {"type": "string", "format": "date"},
+        "text_list": {"type": "array", "items": {"type": "string"}},
+    }
     base.update(kinds[attr.type])
     if attr.values:
         target = base["items"] if attr.type == "text_list" else base
@@ -452,14 +509,26 @@ def attribute_schema(attr: Attribute) -> dict[str, Any]:
 def queryables_schema(spec: LayerSpec, self_href: str) -> dict[str, Any]:
     """The /queryables JSON Schema document of a layer."""
     props: dict[str, Any] = {
-        "geometry": {"title": "几何 geometry", "format": f"geometry-{spec.geometry.lower()}",
-                     "x-ogc-role": "primary-geometry"},
+        "geometry": {
+            "title": "几何 geometry",
+            "format": f"geometry-{spec.geometry.lower()}",
+            "x-ogc-role": "primary-geometry",
+        },
         "code": {"title": "编码 code", "type": "string", "x-ogc-role": "id"},
     }
     props.update({a.name: attribute_schema(a) for a in spec.attributes})
     props["version"] = {"title": "版本 version", "type": "integer"}
-    props["updated_at"] = {"title": "最后修改 last modified", "type": "string", "format": "date-time",
-                           "x-ogc-role": "primary-instant"}
-    return {"$schema": "https://json-schema.org/draft/2019-09/schema", "$id": self_href,
-            "type": "object", "title": f"{spec.title_zh} {spec.title_en}", "properties": props,
-            "additionalProperties": False}
+    props["updated_at"] = {
+        "title": "最后修改 last modified",
+        "type": "string",
+        "format": "date-time",
+        "x-ogc-role": "primary-instant",
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": self_href,
+        "type": "object",
+        "title": f"{spec.title_zh} {spec.title_en}",
+        "properties": props,
+        "additionalProperties": False,
+    }

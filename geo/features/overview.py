@@ -35,8 +35,11 @@ def overview_tile(conn: psycopg.Connection, spec: LayerSpec, z: int, x: int, y: 
     check_tile("WebMercatorQuad", z, x, y)
     # Points stand for themselves; a polygon (a green plot: a few pixels at these zooms) for the
     # centre of its bounding box, read from the box PostGIS keeps with the geometry.
-    x_expr, y_expr = (("ST_X(t.geom)", "ST_Y(t.geom)") if "Point" in spec.geometry else
-                      ("(ST_XMin(t.geom) + ST_XMax(t.geom)) / 2", "(ST_YMin(t.geom) + ST_YMax(t.geom)) / 2"))
+    x_expr, y_expr = (
+        ("ST_X(t.geom)", "ST_Y(t.geom)")
+        if "Point" in spec.geometry
+        else ("(ST_XMin(t.geom) + ST_XMax(t.geom)) / 2", "(ST_YMin(t.geom) + ST_YMax(t.geom)) / 2")
+    )
     attr = overview_attribute(spec)
     value = sql.Identifier("t", attr) if attr else sql.SQL("NULL::text")
     # Cells by Web Mercator arithmetic on the stored lon/lat (CGCS2000 = WGS84 at this scale):
@@ -50,9 +53,17 @@ def overview_tile(conn: psycopg.Connection, spec: LayerSpec, z: int, x: int, y: 
         " grouped AS (SELECT v AS {name}, count(*)::int AS count, ST_Point(cx, cy) AS geom FROM cells"
         "  WHERE cx >= 0 AND cx < {extent} AND cy >= 0 AND cy < {extent} GROUP BY cx, cy, v)"
         " SELECT ST_AsMVT(grouped, {layer}, {extent}, 'geom') FROM grouped"
-    ).format(srid=sql.Literal(spec.srid), extent=sql.Literal(OVERVIEW_EXTENT), value=value,
-             lon=sql.SQL(x_expr), lat=sql.SQL(y_expr),
-             table=sql.Identifier(spec.table), name=sql.Identifier(attr or "value"), layer=sql.Literal(spec.name))
-    row = conn.execute(stmt, {"z": z, "x": x, "y": y, "n": 1 << z, "margin": 0.01,
-                              "district": district_code}).fetchone()
+    ).format(
+        srid=sql.Literal(spec.srid),
+        extent=sql.Literal(OVERVIEW_EXTENT),
+        value=value,
+        lon=sql.SQL(x_expr),
+        lat=sql.SQL(y_expr),
+        table=sql.Identifier(spec.table),
+        name=sql.Identifier(attr or "value"),
+        layer=sql.Literal(spec.name),
+    )
+    row = conn.execute(
+        stmt, {"z": z, "x": x, "y": y, "n": 1 << z, "margin": 0.01, "district": district_code}
+    ).fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""

@@ -52,23 +52,30 @@ def _layer_select(spec: LayerSpec) -> sql.Composable:
         " FROM {table} AS t, b"
         " WHERE t.district_code = %(district)s AND t.geom && b.search LIMIT %(cap)s) AS q"
         " WHERE q.geom IS NOT NULL)"
-    ).format(name=sql.Literal(spec.name), extent=sql.Literal(EXTENT), buffer=sql.Literal(BUFFER),
-             cols=sql.SQL(", ").join(cols), table=sql.Identifier(spec.table))
+    ).format(
+        name=sql.Literal(spec.name),
+        extent=sql.Literal(EXTENT),
+        buffer=sql.Literal(BUFFER),
+        cols=sql.SQL(", ").join(cols),
+        table=sql.Identifier(spec.table),
+    )
 
 
-def tile(conn: psycopg.Connection, specs: list[LayerSpec], z: int, x: int, y: int, *,
-         district_code: str) -> bytes:
+def tile(conn: psycopg.Connection, specs: list[LayerSpec], z: int, x: int, y: int, *, district_code: str) -> bytes:
     """The MVT bytes of tile z/x/y with one layer per spec (empty bytes when nothing is there)."""
     srid = specs[0].srid if specs else 4490
     stmt = sql.SQL(
         "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
         " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), {srid}) AS search) "
         "SELECT {parts}"
-    ).format(srid=sql.Literal(srid),
-             parts=sql.SQL(" || ").join(sql.SQL("coalesce({}, ''::bytea)").format(_layer_select(s))
-                                        for s in specs))
-    row = conn.execute(stmt, {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT,
-                              "district": district_code, "cap": MAX_FEATURES_PER_TILE}).fetchone()
+    ).format(
+        srid=sql.Literal(srid),
+        parts=sql.SQL(" || ").join(sql.SQL("coalesce({}, ''::bytea)").format(_layer_select(s)) for s in specs),
+    )
+    row = conn.execute(
+        stmt,
+        {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "district": district_code, "cap": MAX_FEATURES_PER_TILE},
+    ).fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
@@ -83,14 +90,28 @@ def tile_matrix_set() -> dict[str, Any]:
     for z in range(MAX_ZOOM + 1):
         n = 1 << z
         cell = 2 * _HALF / (256 * n)
-        matrices.append({"id": str(z), "scaleDenominator": cell / 0.00028, "cellSize": cell,
-                         "cornerOfOrigin": "topLeft", "pointOfOrigin": [-_HALF, _HALF],
-                         "tileWidth": 256, "tileHeight": 256, "matrixWidth": n, "matrixHeight": n})
-    return {"id": TMS_ID, "title": "Google Maps Compatible for the World",
-            "uri": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
-            "crs": "http://www.opengis.net/def/crs/EPSG/0/3857", "orderedAxes": ["X", "Y"],
-            "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
-            "tileMatrices": matrices}
+        matrices.append(
+            {
+                "id": str(z),
+                "scaleDenominator": cell / 0.00028,
+                "cellSize": cell,
+                "cornerOfOrigin": "topLeft",
+                "pointOfOrigin": [-_HALF, _HALF],
+                "tileWidth": 256,
+                "tileHeight": 256,
+                "matrixWidth": n,
+                "matrixHeight": n,
+            }
+        )
+    return {
+        "id": TMS_ID,
+        "title": "Google Maps Compatible for the World",
+        "uri": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "orderedAxes": ["X", "Y"],
+        "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
+        "tileMatrices": matrices,
+    }
 
 
 def tile_range(bounds: list[float] | None, z: int) -> dict[str, int] | None:
@@ -106,8 +127,13 @@ def tile_range(bounds: list[float] | None, z: int) -> dict[str, int] | None:
         r = math.radians(lat)
         return min(n - 1, max(0, int((1 - math.asinh(math.tan(r)) / math.pi) / 2 * n)))
 
-    return {"tileMatrix": z, "minTileCol": col(bounds[0]), "maxTileCol": col(bounds[2]),
-            "minTileRow": row(bounds[3]), "maxTileRow": row(bounds[1])}
+    return {
+        "tileMatrix": z,
+        "minTileCol": col(bounds[0]),
+        "maxTileCol": col(bounds[2]),
+        "minTileRow": row(bounds[3]),
+        "maxTileRow": row(bounds[1]),
+    }
 
 
 def tile_layers(catalogue: Catalogue) -> list[LayerSpec]:

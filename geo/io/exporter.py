@@ -26,8 +26,9 @@ def _columns(spec: LayerSpec) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(n) for n in ("code", *spec.attribute_names))
 
 
-def geojson_document(conn: psycopg.Connection, spec: LayerSpec, *, district_code: str,
-                     srid: int = crsmod.WGS84_SRID) -> bytes:
+def geojson_document(
+    conn: psycopg.Connection, spec: LayerSpec, *, district_code: str, srid: int = crsmod.WGS84_SRID
+) -> bytes:
     """The whole layer as one GeoJSON FeatureCollection, built by PostGIS in one statement."""
     digits = 7 if crsmod.is_geographic(srid) else 3
     stmt = sql.SQL(
@@ -45,12 +46,12 @@ def geojson_document(conn: psycopg.Connection, spec: LayerSpec, *, district_code
     return orjson.dumps(doc)
 
 
-def layer_frame(conn: psycopg.Connection, spec: LayerSpec, *, district_code: str,
-                srid: int = crsmod.STORAGE_SRID) -> gpd.GeoDataFrame:
+def layer_frame(
+    conn: psycopg.Connection, spec: LayerSpec, *, district_code: str, srid: int = crsmod.STORAGE_SRID
+) -> gpd.GeoDataFrame:
     """The layer as a GeoDataFrame in ``srid`` (lists joined with ';' for flat formats)."""
     stmt = sql.SQL(
-        "SELECT {cols}, ST_AsBinary(ST_Transform(geom, %s)) AS wkb FROM {table} "
-        "WHERE district_code = %s ORDER BY code"
+        "SELECT {cols}, ST_AsBinary(ST_Transform(geom, %s)) AS wkb FROM {table} WHERE district_code = %s ORDER BY code"
     ).format(cols=_columns(spec), table=sql.Identifier(spec.table))
     cur = conn.execute(stmt, [srid, district_code])
     names = [d.name for d in cur.description or []]
@@ -86,13 +87,13 @@ def _write_shp(frame: gpd.GeoDataFrame, path: Path) -> None:
                 zf.write(part, part.name)
 
 
-def export_layer(conn: psycopg.Connection, spec: LayerSpec, path: Path, *, fmt: str,
-                 district_code: str, crs: str | None = None) -> int:
+def export_layer(
+    conn: psycopg.Connection, spec: LayerSpec, path: Path, *, fmt: str, district_code: str, crs: str | None = None
+) -> int:
     """Write the layer to ``path``; return the number of features written."""
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput(f"format '{fmt}' is not one of {', '.join(EXPORT_FORMATS)}", field="format")
-    srid = crsmod.parse_srid(crs) if crs else (
-        crsmod.WGS84_SRID if fmt == "geojson" else crsmod.STORAGE_SRID)
+    srid = crsmod.parse_srid(crs) if crs else (crsmod.WGS84_SRID if fmt == "geojson" else crsmod.STORAGE_SRID)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "geojson":
         doc = geojson_document(conn, spec, district_code=district_code, srid=srid)

@@ -91,9 +91,7 @@ def _resolve_srid(fmt: str, file_srid: int | None, given: int | None, name: str)
             )
         return given or crsmod.WGS84_SRID
     if file_srid is not None and given is not None and file_srid != given:
-        raise InvalidInput(
-            f"{name} declares EPSG:{file_srid} but --crs says EPSG:{given}", field="crs"
-        )
+        raise InvalidInput(f"{name} declares EPSG:{file_srid} but --crs says EPSG:{given}", field="crs")
     srid = file_srid or given
     if srid is None:
         what = "a Shapefile without .prj" if fmt == "shp" else f"a {fmt} file without a CRS"
@@ -132,9 +130,10 @@ def _read_ogr(path: Path, fmt: str, given: int | None) -> FileData:
     # rings, which we report per row instead of failing the whole file.
     geoms = np.asarray(shapely.from_wkb(wkb, on_invalid="ignore"), dtype=object)
     unreadable = np.flatnonzero(pd.notna(pd.Series(wkb, dtype=object)).to_numpy() & shapely.is_missing(geoms))
-    problems = [Problem(int(i) + 1, "geometry",
-                        "geometry cannot be read: a polygon ring is not closed or has too few points")
-                for i in unreadable]
+    problems = [
+        Problem(int(i) + 1, "geometry", "geometry cannot be read: a polygon ring is not closed or has too few points")
+        for i in unreadable
+    ]
     return FileData(frame=frame, geometry=geoms, srid=srid, format=fmt, problems=problems)
 
 
@@ -146,8 +145,7 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
 def _read_csv(path: Path, given: int | None) -> FileData:
     srid = _resolve_srid("csv", None, given, path.name)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                            encoding="utf-8-sig")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except (UnicodeDecodeError, pd.errors.ParserError) as e:
         raise InvalidInput(f"{path.name}: not a UTF-8 CSV file: {e}", field="path") from e
     lon, lat = _pick(list(frame.columns), LON_NAMES), _pick(list(frame.columns), LAT_NAMES)
@@ -157,14 +155,17 @@ def _read_csv(path: Path, given: int | None) -> FileData:
         x = pd.to_numeric(frame[lon], errors="coerce").to_numpy(float)
         y = pd.to_numeric(frame[lat], errors="coerce").to_numpy(float)
         for i in np.flatnonzero(np.isnan(x) | np.isnan(y)):
-            problems.append(Problem(int(i) + 1, "geometry",
-                                    f"{lon} '{frame[lon].iloc[i]}' / {lat} '{frame[lat].iloc[i]}' "
-                                    "must both be numbers"))
+            problems.append(
+                Problem(
+                    int(i) + 1,
+                    "geometry",
+                    f"{lon} '{frame[lon].iloc[i]}' / {lat} '{frame[lat].iloc[i]}' must both be numbers",
+                )
+            )
         geoms = shapely.points(x, y)
         used = [lon, lat]
     elif wkt:
-        geoms = np.asarray(shapely.from_wkt(frame[wkt].fillna("").to_numpy(), on_invalid="ignore"),
-                           dtype=object)
+        geoms = np.asarray(shapely.from_wkt(frame[wkt].fillna("").to_numpy(), on_invalid="ignore"), dtype=object)
         used = [wkt]
     else:
         raise InvalidInput(
@@ -172,8 +173,13 @@ def _read_csv(path: Path, given: int | None) -> FileData:
             "经度/纬度), or give a wkt column",
             field="columns",
         )
-    return FileData(frame=frame.drop(columns=used), geometry=np.asarray(geoms, dtype=object),
-                    srid=srid, format="csv", problems=problems)
+    return FileData(
+        frame=frame.drop(columns=used),
+        geometry=np.asarray(geoms, dtype=object),
+        srid=srid,
+        format="csv",
+        problems=problems,
+    )
 
 
 def read_layer_file(path: Path, spec: LayerSpec, *, crs: str | None = None) -> FileData:

@@ -25,7 +25,7 @@ KINDS = ("report", "handled", "before", "after")
 def sniff(data: bytes) -> tuple[str, str]:
     """(content type, suffix) of an image, or InvalidInput for anything else."""
     for magic, offset, content_type, suffix in SIGNATURES:
-        if data[offset:offset + len(magic)] == magic and (offset == 0 or data[:4] == b"RIFF"):
+        if data[offset : offset + len(magic)] == magic and (offset == 0 or data[:4] == b"RIFF"):
             return content_type, suffix
     raise InvalidInput("the photo must be a JPEG, PNG or WebP image", field="photo")
 
@@ -33,8 +33,9 @@ def sniff(data: bytes) -> tuple[str, str]:
 def checked(data: bytes, max_bytes: int) -> tuple[str, str]:
     """(content type, suffix) of an upload within ``max_bytes`` (413 above), not empty, an image by content."""
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"the photo is {len(data)} bytes, over the limit of {max_bytes} (WUYE_MAX_PHOTO_BYTES)",
-                              field="photo")
+        raise PayloadTooLarge(
+            f"the photo is {len(data)} bytes, over the limit of {max_bytes} (WUYE_MAX_PHOTO_BYTES)", field="photo"
+        )
     if not data:
         raise InvalidInput("the photo is empty", field="photo")
     return sniff(data)
@@ -47,8 +48,9 @@ def new_path(root: Path, *folders: str, suffix: str) -> Path:
     return folder / (secrets.token_hex(12) + suffix)
 
 
-def store(conn: psycopg.Connection, principal: Principal, *, case_id: int, data: bytes, kind: str,
-          root: Path, max_bytes: int) -> dict[str, Any]:
+def store(
+    conn: psycopg.Connection, principal: Principal, *, case_id: int, data: bytes, kind: str, root: Path, max_bytes: int
+) -> dict[str, Any]:
     """Check and save one photo of a case; the row and the file are written together."""
     if kind not in KINDS:
         raise InvalidInput(f"kind '{kind}' must be one of {', '.join(KINDS)}", field="kind")
@@ -57,7 +59,8 @@ def store(conn: psycopg.Connection, principal: Principal, *, case_id: int, data:
     with conn.transaction():
         row = conn.execute(
             "INSERT INTO case_photos (case_id, kind, path, content_type, bytes, actor) VALUES (%s, %s, %s, %s, %s, %s) "
-            "RETURNING id", [case_id, kind, str(path.relative_to(root)), content_type, len(data), principal.actor],
+            "RETURNING id",
+            [case_id, kind, str(path.relative_to(root)), content_type, len(data), principal.actor],
         ).fetchone()
         assert row is not None
         path.write_bytes(data)
@@ -66,8 +69,9 @@ def store(conn: psycopg.Connection, principal: Principal, *, case_id: int, data:
 
 def photo_file(conn: psycopg.Connection, *, case_id: int, photo_id: int, root: Path) -> tuple[Path, str]:
     """The stored file and content type of one photo of a case."""
-    row = conn.execute("SELECT path, content_type FROM case_photos WHERE id = %s AND case_id = %s",
-                       [photo_id, case_id]).fetchone()
+    row = conn.execute(
+        "SELECT path, content_type FROM case_photos WHERE id = %s AND case_id = %s", [photo_id, case_id]
+    ).fetchone()
     if row is None:
         raise NotFound(f"photo {photo_id} does not exist", field="photo_id")
     return root / row[0], str(row[1])
@@ -75,7 +79,11 @@ def photo_file(conn: psycopg.Connection, *, case_id: int, photo_id: int, root: P
 
 def photo_list(conn: psycopg.Connection, case_id: int) -> list[dict[str, Any]]:
     """Photos of a case, oldest first."""
-    rows = conn.execute("SELECT id, kind, content_type, bytes, actor, created_at FROM case_photos WHERE case_id = %s "
-                        "ORDER BY id", [case_id]).fetchall()
-    return [{"id": r[0], "kind": r[1], "content_type": r[2], "bytes": r[3], "actor": r[4],
-             "created_at": r[5].isoformat()} for r in rows]
+    rows = conn.execute(
+        "SELECT id, kind, content_type, bytes, actor, created_at FROM case_photos WHERE case_id = %s ORDER BY id",
+        [case_id],
+    ).fetchall()
+    return [
+        {"id": r[0], "kind": r[1], "content_type": r[2], "bytes": r[3], "actor": r[4], "created_at": r[5].isoformat()}
+        for r in rows
+    ]

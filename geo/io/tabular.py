@@ -56,8 +56,11 @@ def parse_date(value: Any, row: int, field: str, problems: list[Problem], *, not
         return None
     text = str(value).strip().replace("年", "-").replace("月", "-").replace("日", "").replace("/", "-")
     try:
-        day = datetime.fromisoformat(text).date() if " " in text or "T" in text else date.fromisoformat(
-            "-".join(p.zfill(2) for p in text.split("-")))
+        day = (
+            datetime.fromisoformat(text).date()
+            if " " in text or "T" in text
+            else date.fromisoformat("-".join(p.zfill(2) for p in text.split("-")))
+        )
     except ValueError:
         problems.append(Problem(row, field, f"'{value}' is not a date (YYYY-MM-DD)"))
         return None
@@ -73,5 +76,7 @@ def rejection(what: str, problems: list[Problem], rows: int) -> ImportRejected:
     shown = "; ".join(f"row {p.row} {p.field}: {p.reason}" for p in problems[:MAX_PROBLEMS_IN_MESSAGE])
     more = len(problems) - MAX_PROBLEMS_IN_MESSAGE
     tail = f"; … and {more} more" if more > 0 else ""
-    return ImportRejected(f"{bad_rows} of {rows} rows of {what} are invalid, nothing was imported: {shown}{tail}",
-                          problems=[p.__dict__ for p in problems])
+    return ImportRejected(
+        f"{bad_rows} of {rows} rows of {what} are invalid, nothing was imported: {shown}{tail}",
+        problems=[p.__dict__ for p in problems],
+    )

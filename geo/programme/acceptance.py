@@ -39,21 +39,31 @@ def _zone_rows(conn: psycopg.Connection, district_code: str, zone_code: str | No
         "  LIMIT 1) c ON true "
         "LEFT JOIN units u ON u.code = z.property_unit "
         "WHERE z.district_code = %s AND (%s::text IS NULL OR z.code = %s) ORDER BY z.subdistrict_code, z.code",
-        [district_code, zone_code, zone_code]).fetchall()
+        [district_code, zone_code, zone_code],
+    ).fetchall()
 
 
 def _remediation(conn: psycopg.Connection, district_code: str, zone_code: str | None) -> dict[str, dict[str, Any]]:
     rows = conn.execute(
         "SELECT zone_code, item, title, state, planned_end, actual_end, verified_on FROM remediation_tasks "
         "WHERE district_code = %s AND (%s::text IS NULL OR zone_code = %s) ORDER BY zone_code, id",
-        [district_code, zone_code, zone_code]).fetchall()
+        [district_code, zone_code, zone_code],
+    ).fetchall()
     out: dict[str, dict[str, Any]] = {}
     for zone, item, title, state, planned_end, actual_end, verified_on in rows:
         entry = out.setdefault(zone, {"tasks": 0, "verified": 0, "items": []})
         entry["tasks"] += 1
         entry["verified"] += state == "verified"
-        entry["items"].append({"item": item, "title": title, "state": state, "planned_end": _iso(planned_end),
-                               "actual_end": _iso(actual_end), "verified_on": _iso(verified_on)})
+        entry["items"].append(
+            {
+                "item": item,
+                "title": title,
+                "state": state,
+                "planned_end": _iso(planned_end),
+                "actual_end": _iso(actual_end),
+                "verified_on": _iso(verified_on),
+            }
+        )
     return out
 
 
@@ -61,8 +71,9 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def _cases(conn: psycopg.Connection, district_code: str, zone_code: str | None,
-           grace: timedelta) -> dict[str, dict[str, int]]:
+def _cases(
+    conn: psycopg.Connection, district_code: str, zone_code: str | None, grace: timedelta
+) -> dict[str, dict[str, int]]:
     rows = conn.execute(
         "SELECT zone_code, count(*), count(*) FILTER (WHERE state <> ALL(%(closed)s)), "
         " count(*) FILTER (WHERE state = 'closed'), "
@@ -71,13 +82,20 @@ def _cases(conn: psycopg.Connection, district_code: str, zone_code: str | None,
         " count(*) FILTER (WHERE state <> ALL(%(closed)s) AND due_at + %(grace)s < now()) "
         "FROM cases WHERE district_code = %(district)s AND zone_code IS NOT NULL "
         " AND (%(zone)s::text IS NULL OR zone_code = %(zone)s) GROUP BY zone_code",
-        {"closed": list(CLOSED_CASE_STATES), "grace": grace, "district": district_code, "zone": zone_code}).fetchall()
+        {"closed": list(CLOSED_CASE_STATES), "grace": grace, "district": district_code, "zone": zone_code},
+    ).fetchall()
     keys = ("cases", "open", "closed", "closed_on_time", "overdue", "overdue_beyond_grace")
     return {r[0]: dict(zip(keys, map(int, r[1:]), strict=True)) for r in rows}
 
 
-def district_figures(conn: psycopg.Connection, *, district_code: str, rules: AcceptanceSettings,
-                     zone_code: str | None = None, with_conditions: bool = True) -> list[dict[str, Any]]:
+def district_figures(
+    conn: psycopg.Connection,
+    *,
+    district_code: str,
+    rules: AcceptanceSettings,
+    zone_code: str | None = None,
+    with_conditions: bool = True,
+) -> list[dict[str, Any]]:
     """The acceptance figures and verdict of every zone (or one), from one set of grouped queries."""
     round_ = rules.survey_round or surveys.latest_round(conn, district_code=district_code)
     grace = timedelta(hours=rules.case_overdue_grace_hours)
@@ -85,19 +103,29 @@ def district_figures(conn: psycopg.Connection, *, district_code: str, rules: Acc
     survey = surveys.zone_figures(conn, district_code=district_code, round_=round_, zone_code=zone_code)
     remediation = _remediation(conn, district_code, zone_code)
     case_counts = _cases(conn, district_code, zone_code, grace)
-    conditions = inspections.condition_counts(conn, district_code=district_code, zone_code=zone_code) \
-        if with_conditions else {}
+    conditions = (
+        inspections.condition_counts(conn, district_code=district_code, zone_code=zone_code) if with_conditions else {}
+    )
     now = datetime.now(calendar().zone)
     out = []
     for code, name, kind, households, phase, year, subdistrict, community, unit in zones:
         figures = {
-            "zone": {"code": code, "name": name, "kind": kind, "households": households, "phase": phase,
-                     "programme_year": year, "subdistrict": subdistrict, "community": community,
-                     "property_unit": unit},
+            "zone": {
+                "code": code,
+                "name": name,
+                "kind": kind,
+                "households": households,
+                "phase": phase,
+                "programme_year": year,
+                "subdistrict": subdistrict,
+                "community": community,
+                "property_unit": unit,
+            },
             "survey": survey.get(code) or surveys.figures(0, 0, households, round_),
             "remediation": remediation.get(code, {"tasks": 0, "verified": 0, "items": []}),
-            "cases": case_counts.get(code, dict.fromkeys(
-                ("cases", "open", "closed", "closed_on_time", "overdue", "overdue_beyond_grace"), 0)),
+            "cases": case_counts.get(
+                code, dict.fromkeys(("cases", "open", "closed", "closed_on_time", "overdue", "overdue_beyond_grace"), 0)
+            ),
             "facilities": conditions.get(code, {}),
             "rules": rules.model_dump(),
             "generated_at": now.isoformat(timespec="seconds"),
@@ -113,28 +141,50 @@ def verdict(figures: dict[str, Any], rules: AcceptanceSettings) -> dict[str, Any
     pct = rules.satisfaction_pass_percent
     answered = s["answers"] > 0
     criteria = [
-        {"criterion": "satisfaction", "title_zh": f"满意度不低于 {pct}%",
-         "met": answered and 100 * s["satisfied"] >= pct * s["answers"],
-         "detail_zh": (f"满意 {s['satisfied']} / 答卷 {s['answers']}，满意度 {s['rate_display']}" if answered
-                       else "无调查答卷")},
-        {"criterion": "remediation", "title_zh": "整治任务全部验收",
-         "met": r["tasks"] > 0 and r["verified"] == r["tasks"],
-         "detail_zh": f"已验收 {r['verified']} / {r['tasks']} 项" if r["tasks"] else "未登记整治任务"},
-        {"criterion": "cases", "title_zh": f"无超期 {rules.case_overdue_grace_hours} 小时以上未结事件",
-         "met": c["overdue_beyond_grace"] == 0,
-         "detail_zh": f"超期未结 {c['overdue']} 件，其中超过宽限期 {c['overdue_beyond_grace']} 件"},
+        {
+            "criterion": "satisfaction",
+            "title_zh": f"满意度不低于 {pct}%",
+            "met": answered and 100 * s["satisfied"] >= pct * s["answers"],
+            "detail_zh": (
+                f"满意 {s['satisfied']} / 答卷 {s['answers']}，满意度 {s['rate_display']}" if answered else "无调查答卷"
+            ),
+        },
+        {
+            "criterion": "remediation",
+            "title_zh": "整治任务全部验收",
+            "met": r["tasks"] > 0 and r["verified"] == r["tasks"],
+            "detail_zh": f"已验收 {r['verified']} / {r['tasks']} 项" if r["tasks"] else "未登记整治任务",
+        },
+        {
+            "criterion": "cases",
+            "title_zh": f"无超期 {rules.case_overdue_grace_hours} 小时以上未结事件",
+            "met": c["overdue_beyond_grace"] == 0,
+            "detail_zh": f"超期未结 {c['overdue']} 件，其中超过宽限期 {c['overdue_beyond_grace']} 件",
+        },
     ]
     failed = [k["criterion"] for k in criteria if not k["met"]]
     result = None if not answered else ("pass" if not failed else "redo")
-    return {"verdict": result, "verdict_zh": VERDICTS[result], "criteria": criteria, "failed": failed,
-            "verdict_note": "no survey answers in this round: no verdict" if not answered else None}
+    return {
+        "verdict": result,
+        "verdict_zh": VERDICTS[result],
+        "criteria": criteria,
+        "failed": failed,
+        "verdict_note": "no survey answers in this round: no verdict" if not answered else None,
+    }
 
 
-def zone_acceptance(conn: psycopg.Connection, zone_code: str, *, district_code: str,
-                    rules: AcceptanceSettings, with_conditions: bool = True) -> dict[str, Any]:
+def zone_acceptance(
+    conn: psycopg.Connection,
+    zone_code: str,
+    *,
+    district_code: str,
+    rules: AcceptanceSettings,
+    with_conditions: bool = True,
+) -> dict[str, Any]:
     """One zone's figures and verdict; 404 for an unknown zone."""
-    rows = district_figures(conn, district_code=district_code, rules=rules, zone_code=zone_code,
-                            with_conditions=with_conditions)
+    rows = district_figures(
+        conn, district_code=district_code, rules=rules, zone_code=zone_code, with_conditions=with_conditions
+    )
     if not rows:
         raise NotFound(f"zone '{zone_code}' does not exist", field="code")
     return rows[0]
@@ -142,5 +192,9 @@ def zone_acceptance(conn: psycopg.Connection, zone_code: str, *, district_code: 
 
 def zone_codes(conn: psycopg.Connection, *, district_code: str) -> list[str]:
     """Every zone's code, in report order."""
-    return [r[0] for r in conn.execute("SELECT code FROM zones WHERE district_code = %s "
-                                       "ORDER BY subdistrict_code, code", [district_code])]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT code FROM zones WHERE district_code = %s ORDER BY subdistrict_code, code", [district_code]
+        )
+    ]

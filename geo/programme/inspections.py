@@ -78,12 +78,16 @@ def _visible(principal: Principal, layer: str) -> tuple[sql.Composable, dict[str
 
 def _check_one(conn: psycopg.Connection, principal: Principal, item: Inspection) -> Inspection:
     if item.facility_layer not in facility_layers():
-        raise InvalidInput(f"layer '{item.facility_layer}' is not a facility layer; allowed: "
-                           f"{', '.join(facility_layers())}", field="facility_layer")
+        raise InvalidInput(
+            f"layer '{item.facility_layer}' is not a facility layer; allowed: {', '.join(facility_layers())}",
+            field="facility_layer",
+        )
     condition = condition_code(item.condition)
     if condition is None:
-        raise InvalidInput(f"condition '{item.condition}' is not one of "
-                           + ", ".join(f"{k} ({v})" for k, v in CONDITIONS.items()), field="condition")
+        raise InvalidInput(
+            f"condition '{item.condition}' is not one of " + ", ".join(f"{k} ({v})" for k, v in CONDITIONS.items()),
+            field="condition",
+        )
     if item.inspected_on > today():
         raise InvalidInput(f"inspected_on {item.inspected_on} is in the future", field="inspected_on")
     if not item.inspector.strip():
@@ -92,12 +96,27 @@ def _check_one(conn: psycopg.Connection, principal: Principal, item: Inspection)
     stmt = sql.SQL("SELECT 1 FROM {} AND f.code = %(code)s").format(visible)
     if conn.execute(stmt, {**params, "code": item.facility_code}).fetchone() is None:
         raise NotFound(f"{item.facility_layer} '{item.facility_code}' does not exist", field="facility_code")
-    return Inspection(item.facility_layer, item.facility_code, item.inspected_on, item.inspector.strip(), condition,
-                      item.note, item.photo)
+    return Inspection(
+        item.facility_layer,
+        item.facility_code,
+        item.inspected_on,
+        item.inspector.strip(),
+        condition,
+        item.note,
+        item.photo,
+    )
 
 
-def record(conn: psycopg.Connection, principal: Principal, item: Inspection, *, district_code: str, actor: str,
-           source: str = "api", case_id: int | None = None) -> dict[str, Any]:
+def record(
+    conn: psycopg.Connection,
+    principal: Principal,
+    item: Inspection,
+    *,
+    district_code: str,
+    actor: str,
+    source: str = "api",
+    case_id: int | None = None,
+) -> dict[str, Any]:
     """Record one inspection of a facility in the caller's scope and refresh the facility's
     condition, in one transaction."""
     item = _check_one(conn, principal, item)
@@ -107,14 +126,36 @@ def record(conn: psycopg.Connection, principal: Principal, item: Inspection, *, 
     return history(conn, principal, item.facility_layer, item.facility_code, limit=1)["inspections"][0]
 
 
-def _insert(conn: psycopg.Connection, items: list[Inspection], *, district_code: str, actor: str, source: str,
-            case_id: int | None = None) -> None:
+def _insert(
+    conn: psycopg.Connection,
+    items: list[Inspection],
+    *,
+    district_code: str,
+    actor: str,
+    source: str,
+    case_id: int | None = None,
+) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO inspections (district_code, facility_layer, facility_code, inspected_on, inspector, "
             "condition, note, photo, case_id, source, actor) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(district_code, i.facility_layer, i.facility_code, i.inspected_on, i.inspector, i.condition, i.note,
-              i.photo, case_id, source, actor) for i in items])
+            [
+                (
+                    district_code,
+                    i.facility_layer,
+                    i.facility_code,
+                    i.inspected_on,
+                    i.inspector,
+                    i.condition,
+                    i.note,
+                    i.photo,
+                    case_id,
+                    source,
+                    actor,
+                )
+                for i in items
+            ],
+        )
 
 
 def _refresh(conn: psycopg.Connection, layer: str, codes: list[str]) -> None:
@@ -131,8 +172,9 @@ def _refresh(conn: psycopg.Connection, layer: str, codes: list[str]) -> None:
     conn.execute(stmt, {"layer": layer, "codes": codes})
 
 
-def history(conn: psycopg.Connection, principal: Principal, layer: str, code: str, *,
-            limit: int = 100) -> dict[str, Any]:
+def history(
+    conn: psycopg.Connection, principal: Principal, layer: str, code: str, *, limit: int = 100
+) -> dict[str, Any]:
     """A facility's current condition and its inspections, newest first (facilities in the caller's scope)."""
     if layer not in facility_layers():
         raise NotFound(f"layer '{layer}' is not a facility layer", field="layer")
@@ -145,12 +187,29 @@ def history(conn: psycopg.Connection, principal: Principal, layer: str, code: st
         "SELECT i.id, i.inspected_on, i.inspector, i.condition, i.note, i.photo, c.code, i.source, i.created_at "
         "FROM inspections i LEFT JOIN cases c ON c.id = i.case_id "
         "WHERE i.facility_layer = %s AND i.facility_code = %s ORDER BY i.inspected_on DESC, i.id DESC LIMIT %s",
-        [layer, code, limit]).fetchall()
-    return {"facility_layer": layer, "facility_code": code, "condition": row[0],
-            "condition_zh": CONDITIONS.get(row[0]),
-            "inspections": [{"id": r[0], "inspected_on": r[1].isoformat(), "inspector": r[2], "condition": r[3],
-                             "condition_zh": CONDITIONS[r[3]], "note": r[4], "photo": r[5], "case_code": r[6],
-                             "source": r[7], "recorded_at": r[8].isoformat()} for r in rows]}
+        [layer, code, limit],
+    ).fetchall()
+    return {
+        "facility_layer": layer,
+        "facility_code": code,
+        "condition": row[0],
+        "condition_zh": CONDITIONS.get(row[0]),
+        "inspections": [
+            {
+                "id": r[0],
+                "inspected_on": r[1].isoformat(),
+                "inspector": r[2],
+                "condition": r[3],
+                "condition_zh": CONDITIONS[r[3]],
+                "note": r[4],
+                "photo": r[5],
+                "case_code": r[6],
+                "source": r[7],
+                "recorded_at": r[8].isoformat(),
+            }
+            for r in rows
+        ],
+    }
 
 
 def record_for_case(conn: psycopg.Connection, case_id: int, *, district_code: str, actor: str) -> bool:
@@ -171,8 +230,7 @@ def case_recorder(*, district_code: str, actor: str) -> Callable[[psycopg.Connec
     return lambda conn, case_id: record_for_case(conn, case_id, district_code=district_code, actor=actor)
 
 
-def import_file(conn: psycopg.Connection, principal: Principal, path: Path, *, district_code: str,
-                actor: str) -> int:
+def import_file(conn: psycopg.Connection, principal: Principal, path: Path, *, district_code: str, actor: str) -> int:
     """Import a CSV/XLSX of inspections: every row validated first; one bad row rejects the file
     (``ImportRejected`` with row-level problems), a facility outside the caller's zones too.
     Returns the number recorded."""
@@ -187,8 +245,9 @@ def import_file(conn: psycopg.Connection, principal: Principal, path: Path, *, d
     return len(items)
 
 
-def _validate_frame(conn: psycopg.Connection, principal: Principal,
-                    frame: pd.DataFrame) -> tuple[list[Inspection], list[Problem]]:
+def _validate_frame(
+    conn: psycopg.Connection, principal: Principal, frame: pd.DataFrame
+) -> tuple[list[Inspection], list[Problem]]:
     problems: list[Problem] = []
     layers = facility_layers()
     known: dict[str, set[str]] = {}
@@ -221,21 +280,35 @@ def _validate_frame(conn: psycopg.Connection, principal: Principal,
         if condition is None:
             problems.append(Problem(i, "condition", f"'{raw}' is not one of {', '.join(CONDITIONS.values())}"))
         if len(problems) == before and on is not None and condition is not None:
-            items.append(Inspection(layer, code, on, inspector, condition,
-                                    None if blank(values["note"]) else str(values["note"]),
-                                    None if blank(values["photo"]) else str(values["photo"])))
+            items.append(
+                Inspection(
+                    layer,
+                    code,
+                    on,
+                    inspector,
+                    condition,
+                    None if blank(values["note"]) else str(values["note"]),
+                    None if blank(values["photo"]) else str(values["photo"]),
+                )
+            )
     return items, problems
 
 
-def condition_counts(conn: psycopg.Connection, *, district_code: str,
-                     zone_code: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
+def condition_counts(
+    conn: psycopg.Connection, *, district_code: str, zone_code: str | None = None
+) -> dict[str, dict[str, dict[str, int]]]:
     """zone → facility layer → condition → count, by spatial join (facility inside the zone)."""
-    parts = [sql.SQL("SELECT z.code, {name}::text, f.condition, count(*) FROM zones z JOIN {t} f "
-                     "ON ST_Intersects(f.geom, z.geom) WHERE z.district_code = %(district)s "
-                     "AND (%(zone)s::text IS NULL OR z.code = %(zone)s) GROUP BY 1, 2, 3").format(
-        name=sql.Literal(layer), t=sql.Identifier(layer)) for layer in facility_layers()]
+    parts = [
+        sql.SQL(
+            "SELECT z.code, {name}::text, f.condition, count(*) FROM zones z JOIN {t} f "
+            "ON ST_Intersects(f.geom, z.geom) WHERE z.district_code = %(district)s "
+            "AND (%(zone)s::text IS NULL OR z.code = %(zone)s) GROUP BY 1, 2, 3"
+        ).format(name=sql.Literal(layer), t=sql.Identifier(layer))
+        for layer in facility_layers()
+    ]
     out: dict[str, dict[str, dict[str, int]]] = {}
-    for zone, layer, condition, n in conn.execute(sql.SQL(" UNION ALL ").join(parts),
-                                                  {"district": district_code, "zone": zone_code}):
+    for zone, layer, condition, n in conn.execute(
+        sql.SQL(" UNION ALL ").join(parts), {"district": district_code, "zone": zone_code}
+    ):
         out.setdefault(zone, {}).setdefault(layer, {})[condition] = int(n)
     return out

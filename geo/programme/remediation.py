@@ -48,9 +48,14 @@ STATES: dict[str, str] = {"planned": "计划", "in_progress": "整治中", "done
 STAFF = ("admin", "subdistrict_staff")
 # A task's geometry type → the layer geometry it is checked as (validate_geometry; a Polygon is
 # promoted to a MultiPolygon, as on import).
-GEOMETRY_TYPES: dict[str, GeometryType] = {"Point": "Point", "MultiPoint": "MultiPoint", "LineString": "LineString",
-                                  "MultiLineString": "MultiLineString", "Polygon": "MultiPolygon",
-                                  "MultiPolygon": "MultiPolygon"}
+GEOMETRY_TYPES: dict[str, GeometryType] = {
+    "Point": "Point",
+    "MultiPoint": "MultiPoint",
+    "LineString": "LineString",
+    "MultiLineString": "MultiLineString",
+    "Polygon": "MultiPolygon",
+    "MultiPolygon": "MultiPolygon",
+}
 # How far (metres, EPSG:4547) a task's geometry may lie from its own zone: a wall on the zone's edge
 # or a drain running to the street main still belongs to the zone; a spot in another zone does not.
 ZONE_TOLERANCE_M = 10.0
@@ -90,30 +95,54 @@ def _item(value: str) -> str:
     for code, name in ITEMS.items():
         if value == name:
             return code
-    raise InvalidInput(f"item '{value}' is not a remediation item; allowed: "
-                       + ", ".join(f"{k} ({v})" for k, v in ITEMS.items()), field="item")
+    raise InvalidInput(
+        f"item '{value}' is not a remediation item; allowed: " + ", ".join(f"{k} ({v})" for k, v in ITEMS.items()),
+        field="item",
+    )
 
 
 def _zone_in_scope(conn: psycopg.Connection, principal: Principal, zone_code: str, district_code: str) -> None:
     """404 unless the zone exists and the caller acts in it (no leak of existence)."""
     predicate, params = zone_scope(principal, sql.SQL("z.code"))
-    stmt = sql.SQL("SELECT 1 FROM zones z WHERE z.code = %(zone)s AND z.district_code = %(district)s AND {}"
-                   ).format(predicate)
+    stmt = sql.SQL("SELECT 1 FROM zones z WHERE z.code = %(zone)s AND z.district_code = %(district)s AND {}").format(
+        predicate
+    )
     if conn.execute(stmt, {**params, "zone": zone_code, "district": district_code}).fetchone() is None:
         raise NotFound(f"zone '{zone_code}' does not exist", field="code")
 
 
-def _event(conn: psycopg.Connection, task_id: int, *, district_code: str, actor: str, action: str,
-           from_state: str | None, to_state: str | None, note: str | None) -> None:
-    conn.execute("INSERT INTO remediation_events (task_id, district_code, actor, action, from_state, to_state, "
-                 "note) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                 [task_id, district_code, actor, action, from_state, to_state, note])
+def _event(
+    conn: psycopg.Connection,
+    task_id: int,
+    *,
+    district_code: str,
+    actor: str,
+    action: str,
+    from_state: str | None,
+    to_state: str | None,
+    note: str | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO remediation_events (task_id, district_code, actor, action, from_state, to_state, "
+        "note) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        [task_id, district_code, actor, action, from_state, to_state, note],
+    )
 
 
-def create(conn: psycopg.Connection, principal: Principal, zone_code: str, *, district_code: str, item: str,
-           title: str | None = None, planned_start: date | None = None, planned_end: date | None = None,
-           geometry: dict[str, Any] | None = None, geometry_crs: str | None = None,
-           note: str | None = None) -> dict[str, Any]:
+def create(
+    conn: psycopg.Connection,
+    principal: Principal,
+    zone_code: str,
+    *,
+    district_code: str,
+    item: str,
+    title: str | None = None,
+    planned_start: date | None = None,
+    planned_end: date | None = None,
+    geometry: dict[str, Any] | None = None,
+    geometry_crs: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
     """Add a remediation task to a zone (staff in scope). Its optional geometry is GeoJSON in CRS84
     (or ``geometry_crs``), checked like a feature edit and required to touch the task's zone."""
     if principal.role not in STAFF:
@@ -126,38 +155,71 @@ def create(conn: psycopg.Connection, principal: Principal, zone_code: str, *, di
         _zone_in_scope(conn, principal, zone_code, district_code)
         if wkb is not None:
             _check_in_zone(conn, wkb, zone_code, district_code)
-        task_id = _insert(conn, zone_code, district_code=district_code, item=item, title=title,
-                          planned_start=planned_start, planned_end=planned_end, wkb=wkb, note=note,
-                          actor=principal.actor)
-        _event(conn, task_id, district_code=district_code, actor=principal.actor, action="create",
-               from_state=None, to_state="planned", note=note)
+        task_id = _insert(
+            conn,
+            zone_code,
+            district_code=district_code,
+            item=item,
+            title=title,
+            planned_start=planned_start,
+            planned_end=planned_end,
+            wkb=wkb,
+            note=note,
+            actor=principal.actor,
+        )
+        _event(
+            conn,
+            task_id,
+            district_code=district_code,
+            actor=principal.actor,
+            action="create",
+            from_state=None,
+            to_state="planned",
+            note=note,
+        )
     return task(conn, _code_of(conn, task_id), district_code=district_code)
 
 
-def _checked_geometry(conn: psycopg.Connection, geometry: dict[str, Any] | None, geometry_crs: str | None, *,
-                      district_code: str) -> bytes | None:
+def _checked_geometry(
+    conn: psycopg.Connection, geometry: dict[str, Any] | None, geometry_crs: str | None, *, district_code: str
+) -> bytes | None:
     """The task's geometry as EPSG:4490 WKB after the checks of a Part 4 edit (GeoJSON, CRS, type,
     validity with GEOS's reason, inside the district, swapped lat/lon named); None without one."""
     if geometry is None:
         return None
     if isinstance(geometry, dict) and "crs" in geometry:
         # RFC 7946 dropped the member; silently reading coordinates in some other CRS as lon/lat is worse.
-        raise InvalidInput("geometry: a 'crs' member is not read (RFC 7946: GeoJSON is CRS84); "
-                           "send CRS84 lon/lat or name the CRS in the Content-Crs header", field="geometry")
+        raise InvalidInput(
+            "geometry: a 'crs' member is not read (RFC 7946: GeoJSON is CRS84); "
+            "send CRS84 lon/lat or name the CRS in the Content-Crs header",
+            field="geometry",
+        )
     crs = parse_crs(geometry_crs, field="Content-Crs")
     geom = parse_geometry(geometry, srid=crs.srid, lat_first=crs.lat_first, storage_srid=crsmod.STORAGE_SRID)
     kind = geom.geom_type
     if kind not in GEOMETRY_TYPES:
-        raise InvalidInput(f"geometry: {kind} is not accepted for a remediation task; use one of "
-                           f"{', '.join(GEOMETRY_TYPES)}", field="geometry")
-    spec = LayerSpec(name="remediation_tasks", title_zh="整治任务", title_en="remediation tasks",
-                     geometry=GEOMETRY_TYPES[kind], attributes=())
-    geoms, problems = validate_geometry(spec, np.asarray([geom], dtype=object),
-                                        district=district_boundary(conn, district_code))
+        raise InvalidInput(
+            f"geometry: {kind} is not accepted for a remediation task; use one of {', '.join(GEOMETRY_TYPES)}",
+            field="geometry",
+        )
+    spec = LayerSpec(
+        name="remediation_tasks",
+        title_zh="整治任务",
+        title_en="remediation tasks",
+        geometry=GEOMETRY_TYPES[kind],
+        attributes=(),
+    )
+    geoms, problems = validate_geometry(
+        spec, np.asarray([geom], dtype=object), district=district_boundary(conn, district_code)
+    )
     if problems:
         reason = problems[0].reason
-        if reason.startswith("outside") and not crs.lat_first and crsmod.is_geographic(crs.srid) and (
-                abs(geom.bounds[0]) > 180 or abs(geom.bounds[1]) > 90):
+        if (
+            reason.startswith("outside")
+            and not crs.lat_first
+            and crsmod.is_geographic(crs.srid)
+            and (abs(geom.bounds[0]) > 180 or abs(geom.bounds[1]) > 90)
+        ):
             reason += "; these look like projected metres, not longitude/latitude: name the CRS in Content-Crs"
         raise InvalidInput(f"geometry: {reason}", field="geometry")
     return bytes(shapely.to_wkb(geoms[0]))
@@ -172,28 +234,49 @@ def _check_in_zone(conn: psycopg.Connection, wkb: bytes, zone_code: str, distric
         "  WHERE o.district_code = z.district_code AND ST_Intersects(o.geom, g)) "
         "FROM zones z CROSS JOIN ST_GeomFromWKB(%(wkb)s, %(srid)s) g "
         "WHERE z.code = %(zone)s AND z.district_code = %(district)s",
-        {"metric": crsmod.METRIC_SRID, "tol": ZONE_TOLERANCE_M, "wkb": wkb, "srid": crsmod.STORAGE_SRID,
-         "zone": zone_code, "district": district_code}).fetchone()
+        {
+            "metric": crsmod.METRIC_SRID,
+            "tol": ZONE_TOLERANCE_M,
+            "wkb": wkb,
+            "srid": crsmod.STORAGE_SRID,
+            "zone": zone_code,
+            "district": district_code,
+        },
+    ).fetchone()
     assert row is not None  # the zone was found in scope just before
     near, metres, others = row
     if not near:
         where = f"it lies in zone(s) {others}" if others else "it lies in no zone"
-        raise InvalidInput(f"geometry: {int(metres)} m outside zone '{zone_code}' ({where}); a task's geometry "
-                           f"must touch its own zone (within {ZONE_TOLERANCE_M:g} m)", field="geometry")
+        raise InvalidInput(
+            f"geometry: {int(metres)} m outside zone '{zone_code}' ({where}); a task's geometry "
+            f"must touch its own zone (within {ZONE_TOLERANCE_M:g} m)",
+            field="geometry",
+        )
 
 
-def _insert(conn: psycopg.Connection, zone_code: str, *, district_code: str, item: str, title: str | None,
-            planned_start: date | None, planned_end: date | None, wkb: bytes | None,
-            note: str | None, actor: str) -> int:
+def _insert(
+    conn: psycopg.Connection,
+    zone_code: str,
+    *,
+    district_code: str,
+    item: str,
+    title: str | None,
+    planned_start: date | None,
+    planned_end: date | None,
+    wkb: bytes | None,
+    note: str | None,
+    actor: str,
+) -> int:
     row = conn.execute(
         "INSERT INTO remediation_tasks (code, district_code, zone_code, item, title, planned_start, "
         "planned_end, geom, note, created_by) VALUES (gen_random_uuid()::text, %s, %s, %s, "
         "%s, %s, %s, ST_GeomFromWKB(%s, 4490), %s, %s) RETURNING id",
-        [district_code, zone_code, item, title or ITEMS[item], planned_start, planned_end, wkb, note,
-         actor]).fetchone()
+        [district_code, zone_code, item, title or ITEMS[item], planned_start, planned_end, wkb, note, actor],
+    ).fetchone()
     assert row is not None
-    conn.execute("UPDATE remediation_tasks SET code = zone_code || '-R' || lpad(id::text, 4, '0') WHERE id = %s",
-                 [row[0]])
+    conn.execute(
+        "UPDATE remediation_tasks SET code = zone_code || '-R' || lpad(id::text, 4, '0') WHERE id = %s", [row[0]]
+    )
     return int(row[0])
 
 
@@ -218,19 +301,38 @@ def plan_items(conn: psycopg.Connection, *, district_code: str, actor: str, zone
             "WHERE z.district_code = %(district)s AND (%(zone)s::text IS NULL OR z.code = %(zone)s) "
             " AND NOT EXISTS (SELECT 1 FROM remediation_tasks t WHERE t.zone_code = z.code) "
             "ORDER BY z.code, i.n RETURNING id",
-            {"year": today().year, "actor": actor, "items": list(ITEMS), "titles": list(ITEMS.values()),
-             "district": district_code, "zone": zone_code}).fetchall()
+            {
+                "year": today().year,
+                "actor": actor,
+                "items": list(ITEMS),
+                "titles": list(ITEMS.values()),
+                "district": district_code,
+                "zone": zone_code,
+            },
+        ).fetchall()
         ids = [r[0] for r in rows]
-        conn.execute("UPDATE remediation_tasks SET code = zone_code || '-R' || lpad(id::text, 4, '0') "
-                     "WHERE id = ANY(%s)", [ids])
-        conn.execute("INSERT INTO remediation_events (task_id, district_code, actor, action, to_state, note) "
-                     "SELECT id, district_code, %s, 'create', 'planned', '按实施方案生成 from the plan' "
-                     "FROM remediation_tasks WHERE id = ANY(%s)", [actor, ids])
+        conn.execute(
+            "UPDATE remediation_tasks SET code = zone_code || '-R' || lpad(id::text, 4, '0') WHERE id = ANY(%s)", [ids]
+        )
+        conn.execute(
+            "INSERT INTO remediation_events (task_id, district_code, actor, action, to_state, note) "
+            "SELECT id, district_code, %s, 'create', 'planned', '按实施方案生成 from the plan' "
+            "FROM remediation_tasks WHERE id = ANY(%s)",
+            [actor, ids],
+        )
     return len(ids)
 
 
-def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, *, district_code: str,
-        note: str | None = None, on: date | None = None) -> dict[str, Any]:
+def act(
+    conn: psycopg.Connection,
+    principal: Principal,
+    code: str,
+    action: str,
+    *,
+    district_code: str,
+    note: str | None = None,
+    on: date | None = None,
+) -> dict[str, Any]:
     """Move a task through its workflow (one transaction, one event); 409 names the legal moves."""
     move = MOVES.get(action)
     if move is None:
@@ -242,12 +344,17 @@ def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, 
     with conn.transaction():
         task_id, state = _locked(conn, principal, code, district_code)
         if principal.role not in move.roles:
-            raise Forbidden(f"role '{principal.role}' may not '{action}' a remediation task; "
-                            f"needs one of: {', '.join(move.roles)}")
+            raise Forbidden(
+                f"role '{principal.role}' may not '{action}' a remediation task; needs one of: {', '.join(move.roles)}"
+            )
         if state not in move.sources:
             legal = [a for a, m in MOVES.items() if state in m.sources]
-            raise Conflict(f"cannot '{action}' a task that is {state} ({STATES[state]}); "
-                           f"allowed now: {', '.join(legal) or 'nothing'}", field="action", state=state)
+            raise Conflict(
+                f"cannot '{action}' a task that is {state} ({STATES[state]}); "
+                f"allowed now: {', '.join(legal) or 'nothing'}",
+                field="action",
+                state=state,
+            )
         if move.note_required and not note:
             raise InvalidInput(f"'{action}' needs a note saying why", field="note")
         conn.execute(
@@ -257,14 +364,32 @@ def act(conn: psycopg.Connection, principal: Principal, code: str, action: str, 
             "  ELSE actual_end END, "
             " verified_on = CASE WHEN %(action)s = 'verify' THEN %(on)s WHEN %(action)s = 'redo' THEN NULL "
             "  ELSE verified_on END WHERE id = %(id)s",
-            {"to": move.target, "action": action, "on": on, "id": task_id})
-        _event(conn, task_id, district_code=district_code, actor=principal.actor, action=action,
-               from_state=state, to_state=move.target, note=note)
+            {"to": move.target, "action": action, "on": on, "id": task_id},
+        )
+        _event(
+            conn,
+            task_id,
+            district_code=district_code,
+            actor=principal.actor,
+            action=action,
+            from_state=state,
+            to_state=move.target,
+            note=note,
+        )
     return task(conn, code, district_code=district_code)
 
 
-def add_photo(conn: psycopg.Connection, principal: Principal, code: str, *, stage: str, data: bytes,
-              district_code: str, root: Path, max_bytes: int) -> dict[str, Any]:
+def add_photo(
+    conn: psycopg.Connection,
+    principal: Principal,
+    code: str,
+    *,
+    stage: str,
+    data: bytes,
+    district_code: str,
+    root: Path,
+    max_bytes: int,
+) -> dict[str, Any]:
     """Attach a before/after photo to a task in the caller's zones: checked like a case photo
     (content sniffed, size-limited, server-chosen name), its row, a ``photo`` event and the file
     written together. A verified task's evidence is frozen (409: redo it first)."""
@@ -276,8 +401,12 @@ def add_photo(conn: psycopg.Connection, principal: Principal, code: str, *, stag
     with conn.transaction():
         task_id, state = _locked(conn, principal, code, district_code)
         if state == "verified":
-            raise Conflict(f"task '{code}' is verified ({STATES[state]}): its photos are the accepted evidence; "
-                           "'redo' it before adding more", field="code", state=state)
+            raise Conflict(
+                f"task '{code}' is verified ({STATES[state]}): its photos are the accepted evidence; "
+                "'redo' it before adding more",
+                field="code",
+                state=state,
+            )
         path = photos.new_path(root, "remediation", str(task_id), suffix=suffix)
         row = conn.execute(
             "INSERT INTO remediation_photos (task_id, district_code, stage, path, content_type, bytes, actor) "
@@ -285,22 +414,37 @@ def add_photo(conn: psycopg.Connection, principal: Principal, code: str, *, stag
             [task_id, district_code, stage, str(path.relative_to(root)), content_type, len(data), principal.actor],
         ).fetchone()
         assert row is not None
-        conn.execute("UPDATE remediation_tasks SET version = version + 1, updated_at = now() WHERE id = %s",
-                     [task_id])
-        _event(conn, task_id, district_code=district_code, actor=principal.actor, action="photo", from_state=state,
-               to_state=state, note=f"{PHOTO_STAGES[stage]}照片 {stage} photo #{row[0]}")
+        conn.execute("UPDATE remediation_tasks SET version = version + 1, updated_at = now() WHERE id = %s", [task_id])
+        _event(
+            conn,
+            task_id,
+            district_code=district_code,
+            actor=principal.actor,
+            action="photo",
+            from_state=state,
+            to_state=state,
+            note=f"{PHOTO_STAGES[stage]}照片 {stage} photo #{row[0]}",
+        )
         path.write_bytes(data)
-    return {"id": int(row[0]), "stage": stage, "url": f"/remediation/{code}/photos/{row[0]}",
-            "content_type": content_type, "bytes": len(data)}
+    return {
+        "id": int(row[0]),
+        "stage": stage,
+        "url": f"/remediation/{code}/photos/{row[0]}",
+        "content_type": content_type,
+        "bytes": len(data),
+    }
 
 
-def photo_file(conn: psycopg.Connection, principal: Principal, code: str, photo_id: int, *, district_code: str,
-               root: Path) -> tuple[Path, str]:
+def photo_file(
+    conn: psycopg.Connection, principal: Principal, code: str, photo_id: int, *, district_code: str, root: Path
+) -> tuple[Path, str]:
     """The stored file and content type of a task's photo, for a caller whose zones cover the task (404 else)."""
     predicate, params = zone_scope(principal, sql.SQL("t.zone_code"))
-    stmt = sql.SQL("SELECT p.path, p.content_type FROM remediation_photos p JOIN remediation_tasks t "
-                   "ON t.id = p.task_id WHERE t.code = %(code)s AND p.id = %(photo)s "
-                   "AND t.district_code = %(district)s AND {}").format(predicate)
+    stmt = sql.SQL(
+        "SELECT p.path, p.content_type FROM remediation_photos p JOIN remediation_tasks t "
+        "ON t.id = p.task_id WHERE t.code = %(code)s AND p.id = %(photo)s "
+        "AND t.district_code = %(district)s AND {}"
+    ).format(predicate)
     row = conn.execute(stmt, {**params, "code": code, "photo": photo_id, "district": district_code}).fetchone()
     if row is None:
         raise NotFound(f"photo {photo_id} of remediation task '{code}' does not exist", field="photo_id")
@@ -309,8 +453,10 @@ def photo_file(conn: psycopg.Connection, principal: Principal, code: str, photo_
 
 def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_code: str) -> tuple[int, str]:
     predicate, params = zone_scope(principal, sql.SQL("t.zone_code"))
-    stmt = sql.SQL("SELECT t.id, t.state FROM remediation_tasks t WHERE t.code = %(code)s "
-                   "AND t.district_code = %(district)s AND {} FOR UPDATE").format(predicate)
+    stmt = sql.SQL(
+        "SELECT t.id, t.state FROM remediation_tasks t WHERE t.code = %(code)s "
+        "AND t.district_code = %(district)s AND {} FOR UPDATE"
+    ).format(predicate)
     row = conn.execute(stmt, {**params, "code": code, "district": district_code}).fetchone()
     if row is None:
         raise NotFound(f"remediation task '{code}' does not exist", field="code")
@@ -318,8 +464,10 @@ def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_
 
 
 # A task's photos of one stage as URLs, oldest first (served by the task's own photo endpoint).
-_PHOTO_URLS = ("(SELECT coalesce(json_agg('/remediation/' || t.code || '/photos/' || p.id ORDER BY p.id), '[]') "
-               "FROM remediation_photos p WHERE p.task_id = t.id AND p.stage = '{stage}')")
+_PHOTO_URLS = (
+    "(SELECT coalesce(json_agg('/remediation/' || t.code || '/photos/' || p.id ORDER BY p.id), '[]') "
+    "FROM remediation_photos p WHERE p.task_id = t.id AND p.stage = '{stage}')"
+)
 _FEATURE = (
     "json_build_object('type', 'Feature', 'id', t.code, 'geometry', ST_AsGeoJSON(t.geom, 7, 0)::json, "
     "'properties', json_build_object('code', t.code, 'zone_code', t.zone_code, 'item', t.item, "
@@ -329,14 +477,21 @@ _FEATURE = (
     "'overdue', t.state IN ('planned', 'in_progress') AND t.planned_end < %(today)s, "
     "'before_photos', {before}, 'after_photos', {after}, 'note', t.note, 'version', t.version))"
 ).format(before=_PHOTO_URLS.format(stage="before"), after=_PHOTO_URLS.format(stage="after"))
-_NAMES = ("FROM remediation_tasks t "
-          "JOIN unnest(%(item_codes)s::text[], %(item_names)s::text[]) AS i(code, name) ON i.code = t.item "
-          "JOIN unnest(%(state_codes)s::text[], %(state_names)s::text[]) AS s(code, name) ON s.code = t.state ")
+_NAMES = (
+    "FROM remediation_tasks t "
+    "JOIN unnest(%(item_codes)s::text[], %(item_names)s::text[]) AS i(code, name) ON i.code = t.item "
+    "JOIN unnest(%(state_codes)s::text[], %(state_names)s::text[]) AS s(code, name) ON s.code = t.state "
+)
 
 
 def _name_params() -> dict[str, Any]:
-    return {"item_codes": list(ITEMS), "item_names": list(ITEMS.values()), "state_codes": list(STATES),
-            "state_names": list(STATES.values()), "today": today()}
+    return {
+        "item_codes": list(ITEMS),
+        "item_names": list(ITEMS.values()),
+        "state_codes": list(STATES),
+        "state_names": list(STATES.values()),
+        "today": today(),
+    }
 
 
 def task(conn: psycopg.Connection, code: str, *, district_code: str) -> dict[str, Any]:
@@ -359,8 +514,9 @@ def task(conn: psycopg.Connection, code: str, *, district_code: str) -> dict[str
     return feature
 
 
-def collection(conn: psycopg.Connection, *, district_code: str, zone_code: str | None = None,
-               state: str | None = None) -> dict[str, Any]:
+def collection(
+    conn: psycopg.Connection, *, district_code: str, zone_code: str | None = None, state: str | None = None
+) -> dict[str, Any]:
     """Tasks as a GeoJSON FeatureCollection (CGCS2000 lon/lat), built in one statement."""
     if state is not None and state not in STATES:
         raise InvalidInput(f"state '{state}' is not one of {', '.join(STATES)}", field="state")
@@ -370,8 +526,9 @@ def collection(conn: psycopg.Connection, *, district_code: str, zone_code: str |
         "WHERE t.district_code = %(district)s AND (%(zone)s::text IS NULL OR t.zone_code = %(zone)s) "
         "AND (%(state)s::text IS NULL OR t.state = %(state)s)"
     ).format(feature=sql.SQL(_FEATURE), names=sql.SQL(_NAMES))
-    row = conn.execute(stmt, {**_name_params(), "district": district_code, "zone": zone_code,
-                              "state": state}).fetchone()
+    row = conn.execute(
+        stmt, {**_name_params(), "district": district_code, "zone": zone_code, "state": state}
+    ).fetchone()
     assert row is not None
     result: dict[str, Any] = row[0]
     return result
@@ -379,8 +536,9 @@ def collection(conn: psycopg.Connection, *, district_code: str, zone_code: str |
 
 def zone_tasks(conn: psycopg.Connection, zone_code: str, *, district_code: str) -> dict[str, Any]:
     """A zone's tasks (FeatureCollection) with its progress and phase calendar; 404 for an unknown zone."""
-    exists = conn.execute("SELECT 1 FROM zones WHERE code = %s AND district_code = %s",
-                          [zone_code, district_code]).fetchone()
+    exists = conn.execute(
+        "SELECT 1 FROM zones WHERE code = %s AND district_code = %s", [zone_code, district_code]
+    ).fetchone()
     if exists is None:
         raise NotFound(f"zone '{zone_code}' does not exist", field="code")
     body = collection(conn, district_code=district_code, zone_code=zone_code)
@@ -402,13 +560,25 @@ def progress(conn: psycopg.Connection, *, district_code: str, zone_code: str | N
         "WHERE z.district_code = %(district)s AND (%(zone)s::text IS NULL OR z.code = %(zone)s) "
         "GROUP BY GROUPING SETS ((z.subdistrict_code, z.code), (z.subdistrict_code), ()) ORDER BY 2 NULLS LAST, 3 "
         "NULLS FIRST",
-        {"today": today(), "district": district_code, "zone": zone_code}).fetchall()
+        {"today": today(), "district": district_code, "zone": zone_code},
+    ).fetchall()
     out = []
     for level, sub, zone, name, total, planned, running, done, verified, overdue in rows:
-        out.append({"level": level, "subdistrict_code": sub, "zone_code": zone,
-                    "zone_name": name if level == "zone" else None, "tasks": total, "planned": planned,
-                    "in_progress": running, "done": done, "verified": verified, "overdue": overdue,
-                    "verified_percent": (100 * verified // total) if total else None})
+        out.append(
+            {
+                "level": level,
+                "subdistrict_code": sub,
+                "zone_code": zone,
+                "zone_name": name if level == "zone" else None,
+                "tasks": total,
+                "planned": planned,
+                "in_progress": running,
+                "done": done,
+                "verified": verified,
+                "overdue": overdue,
+                "verified_percent": (100 * verified // total) if total else None,
+            }
+        )
     return out
 
 
@@ -419,26 +589,38 @@ def _month_end(year: int, month: int) -> date:
 def phases(conn: psycopg.Connection, zone_code: str, *, district_code: str) -> list[dict[str, Any]]:
     """The zone's phase calendar: each phase's deadline (the plan's month, or the zone's own), whether
     it is done, current or to come, and overdue when not done by its deadline."""
-    row = conn.execute("SELECT phase, coalesce(programme_year, %s) FROM zones WHERE code = %s AND district_code = %s",
-                       [today().year, zone_code, district_code]).fetchone()
+    row = conn.execute(
+        "SELECT phase, coalesce(programme_year, %s) FROM zones WHERE code = %s AND district_code = %s",
+        [today().year, zone_code, district_code],
+    ).fetchone()
     if row is None:
         raise NotFound(f"zone '{zone_code}' does not exist", field="code")
     current, year = row
-    own: dict[str, date] = dict(conn.execute("SELECT phase, due_on FROM zone_phase_deadlines WHERE zone_code = %s",
-                            [zone_code]).fetchall())
+    own: dict[str, date] = dict(
+        conn.execute("SELECT phase, due_on FROM zone_phase_deadlines WHERE zone_code = %s", [zone_code]).fetchall()
+    )
     order = list(PHASES)
     now = today()
     out = []
     for i, (phase, (name, month)) in enumerate(PHASES.items()):
         due = own.get(phase) or _month_end(int(year), month)
         status = "done" if i < order.index(current) else ("current" if phase == current else "upcoming")
-        out.append({"phase": phase, "phase_zh": name, "due_on": due.isoformat(), "status": status,
-                    "default_deadline": phase not in own, "overdue": status != "done" and due < now})
+        out.append(
+            {
+                "phase": phase,
+                "phase_zh": name,
+                "due_on": due.isoformat(),
+                "status": status,
+                "default_deadline": phase not in own,
+                "overdue": status != "done" and due < now,
+            }
+        )
     return out
 
 
-def set_phase_deadline(conn: psycopg.Connection, principal: Principal, zone_code: str, phase: str, due_on: date,
-                       *, district_code: str) -> list[dict[str, Any]]:
+def set_phase_deadline(
+    conn: psycopg.Connection, principal: Principal, zone_code: str, phase: str, due_on: date, *, district_code: str
+) -> list[dict[str, Any]]:
     """Give a zone its own deadline for a phase (staff in scope)."""
     if phase not in PHASES:
         raise InvalidInput(f"phase '{phase}' is not one of {', '.join(PHASES)}", field="phase")
@@ -446,7 +628,10 @@ def set_phase_deadline(conn: psycopg.Connection, principal: Principal, zone_code
         raise Forbidden(f"role '{principal.role}' may not set deadlines; needs one of: {', '.join(STAFF)}")
     with conn.transaction():
         _zone_in_scope(conn, principal, zone_code, district_code)
-        conn.execute("INSERT INTO zone_phase_deadlines (zone_code, phase, due_on, set_by) VALUES (%s, %s, %s, %s) "
-                     "ON CONFLICT (zone_code, phase) DO UPDATE SET due_on = EXCLUDED.due_on, set_by = EXCLUDED.set_by, "
-                     "set_at = now()", [zone_code, phase, due_on, principal.actor])
+        conn.execute(
+            "INSERT INTO zone_phase_deadlines (zone_code, phase, due_on, set_by) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (zone_code, phase) DO UPDATE SET due_on = EXCLUDED.due_on, set_by = EXCLUDED.set_by, "
+            "set_at = now()",
+            [zone_code, phase, due_on, principal.actor],
+        )
     return phases(conn, zone_code, district_code=district_code)

@@ -31,9 +31,14 @@ from geo.io.tabular import blank, parse_date, read_table, rejection
 from geo.spatial.validate import Problem
 from geo.workcal import today
 
-SERVICE_KINDS: dict[str, str] = {"public_order": "公共秩序", "sanitation": "公共环境卫生",
-                                 "public_safety": "公共安全防范", "public_facilities": "公用设施",
-                                 "greening": "公共绿化", "other": "其他协调事项"}
+SERVICE_KINDS: dict[str, str] = {
+    "public_order": "公共秩序",
+    "sanitation": "公共环境卫生",
+    "public_safety": "公共安全防范",
+    "public_facilities": "公用设施",
+    "greening": "公共绿化",
+    "other": "其他协调事项",
+}
 SCORES = tuple(f"score_{k}" for k in SERVICE_KINDS)
 ENTRY_ROLES = ("admin", "survey_team")
 Z95 = 1.959963984540054
@@ -117,8 +122,13 @@ def _existing(conn: psycopg.Connection, answers: list[Answer], district_code: st
         "SELECT s.round, s.zone_code, s.household, s.id, s.answered_on, s.surveyor FROM survey_answers s "
         "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(round, zone, household) "
         "ON s.round = k.round AND s.zone_code = k.zone AND s.household = k.household WHERE s.district_code = %s",
-        [[a.round_label for a in answers], [a.zone_code for a in answers], [a.household for a in answers],
-         district_code]).fetchall()
+        [
+            [a.round_label for a in answers],
+            [a.zone_code for a in answers],
+            [a.household for a in answers],
+            district_code,
+        ],
+    ).fetchall()
     return {(r[0], r[1], r[2]): (r[3], r[4], r[5]) for r in rows}
 
 
@@ -126,12 +136,12 @@ def _describe(existing: tuple[Any, ...]) -> str:
     return f"answer #{existing[0]} of {existing[1]} by {existing[2]}"
 
 
-def add(conn: psycopg.Connection, principal: Principal, answer: Answer, *, district_code: str,
-        replace: bool = False) -> dict[str, Any]:
+def add(
+    conn: psycopg.Connection, principal: Principal, answer: Answer, *, district_code: str, replace: bool = False
+) -> dict[str, Any]:
     """Enter one answer (survey team in scope); a second for the household is 409 unless ``replace``."""
     if principal.role not in ENTRY_ROLES:
-        raise Forbidden(f"role '{principal.role}' may not enter survey answers; needs one of: "
-                        f"{', '.join(ENTRY_ROLES)}")
+        raise Forbidden(f"role '{principal.role}' may not enter survey answers; needs one of: {', '.join(ENTRY_ROLES)}")
     problems: list[Problem] = []
     checked = _check_row(_raw(answer), 1, *_zones(conn, principal, district_code), problems)
     if problems:
@@ -144,23 +154,39 @@ def add(conn: psycopg.Connection, principal: Principal, answer: Answer, *, distr
         existing = _existing(conn, [checked], district_code)
         key = (checked.round_label, checked.zone_code, checked.household)
         if key in existing and not replace:
-            raise Conflict(f"household '{checked.household}' of zone '{checked.zone_code}' already answered in round "
-                           f"{checked.round_label}: {_describe(existing[key])}; send replace=true to replace it",
-                           field="household", existing_id=existing[key][0])
+            raise Conflict(
+                f"household '{checked.household}' of zone '{checked.zone_code}' already answered in round "
+                f"{checked.round_label}: {_describe(existing[key])}; send replace=true to replace it",
+                field="household",
+                existing_id=existing[key][0],
+            )
         ids = _write(conn, [checked], district_code=district_code, actor=principal.actor)
-    return {"id": ids[0], "round": checked.round_label, "zone_code": checked.zone_code,
-            "household": checked.household, "replaced": key in existing}
+    return {
+        "id": ids[0],
+        "round": checked.round_label,
+        "zone_code": checked.zone_code,
+        "household": checked.household,
+        "replaced": key in existing,
+    }
 
 
 def _raw(answer: Answer) -> dict[str, Any]:
-    return {"round": answer.round, "zone": answer.zone_code, "building": answer.building,
-            "household": answer.household, "answered_on": answer.answered_on.isoformat(),
-            "surveyor": answer.surveyor, "satisfied": answer.satisfied, "remark": answer.remark,
-            **{s: answer.scores.get(s) for s in SCORES}}
+    return {
+        "round": answer.round,
+        "zone": answer.zone_code,
+        "building": answer.building,
+        "household": answer.household,
+        "answered_on": answer.answered_on.isoformat(),
+        "surveyor": answer.surveyor,
+        "satisfied": answer.satisfied,
+        "remark": answer.remark,
+        **{s: answer.scores.get(s) for s in SCORES},
+    }
 
 
-def _check_row(values: dict[str, Any], i: int, lookup: dict[str, str], mine: set[str],
-               problems: list[Problem]) -> Answer | None:
+def _check_row(
+    values: dict[str, Any], i: int, lookup: dict[str, str], mine: set[str], problems: list[Problem]
+) -> Answer | None:
     """Validate one row; append its problems; the Answer when it has none."""
     before = len(problems)
     zone_text = "" if blank(values["zone"]) else str(values["zone"]).strip()
@@ -185,8 +211,17 @@ def _check_row(values: dict[str, Any], i: int, lookup: dict[str, str], mine: set
     if len(problems) > before or zone is None or on is None or satisfied is None:
         return None
     text = {k: None if blank(values.get(k)) else str(values[k]).strip() for k in ("round", "building", "remark")}
-    return Answer(zone, household, on, surveyor, satisfied, round=text["round"], building=text["building"],
-                  scores=scores, remark=text["remark"])
+    return Answer(
+        zone,
+        household,
+        on,
+        surveyor,
+        satisfied,
+        round=text["round"],
+        building=text["building"],
+        scores=scores,
+        remark=text["remark"],
+    )
 
 
 def _score(value: Any, i: int, name: str, problems: list[Problem]) -> int | None:
@@ -204,37 +239,80 @@ def _score(value: Any, i: int, name: str, problems: list[Problem]) -> int | None
 
 def _write(conn: psycopg.Connection, answers: list[Answer], *, district_code: str, actor: str) -> list[int]:
     """Insert, or overwrite in place on the (round, zone, household) key; the caller decided that is allowed."""
-    cols = ["district_code", "round", "zone_code", "building", "household", "answered_on", "surveyor", "satisfied",
-            *SCORES, "remark", "actor"]
-    rows = [[district_code, a.round_label, a.zone_code, a.building, a.household, a.answered_on, a.surveyor,
-             a.satisfied, *[a.scores.get(s) for s in SCORES], a.remark, actor] for a in answers]
+    cols = [
+        "district_code",
+        "round",
+        "zone_code",
+        "building",
+        "household",
+        "answered_on",
+        "surveyor",
+        "satisfied",
+        *SCORES,
+        "remark",
+        "actor",
+    ]
+    rows = [
+        [
+            district_code,
+            a.round_label,
+            a.zone_code,
+            a.building,
+            a.household,
+            a.answered_on,
+            a.surveyor,
+            a.satisfied,
+            *[a.scores.get(s) for s in SCORES],
+            a.remark,
+            actor,
+        ]
+        for a in answers
+    ]
     update = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in cols[3:])
     stmt = sql.SQL(
         "INSERT INTO survey_answers ({cols}) SELECT * FROM unnest({arrays}) "
         "ON CONFLICT (district_code, round, zone_code, household) DO UPDATE SET {update}, created_at = now() "
-        "RETURNING id").format(
+        "RETURNING id"
+    ).format(
         cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-        arrays=sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in (
-            "text", "text", "text", "text", "text", "date", "text", "boolean", *["smallint"] * len(SCORES), "text",
-            "text")),
-        update=update)
+        arrays=sql.SQL(", ").join(
+            sql.SQL("%s::{}[]").format(sql.SQL(t))
+            for t in (
+                "text",
+                "text",
+                "text",
+                "text",
+                "text",
+                "date",
+                "text",
+                "boolean",
+                *["smallint"] * len(SCORES),
+                "text",
+                "text",
+            )
+        ),
+        update=update,
+    )
     return [r[0] for r in conn.execute(stmt, [list(col) for col in zip(*rows, strict=True)]).fetchall()]
 
 
-def import_file(conn: psycopg.Connection, principal: Principal, path: Path, *, district_code: str,
-                replace: bool = False) -> dict[str, int]:
+def import_file(
+    conn: psycopg.Connection, principal: Principal, path: Path, *, district_code: str, replace: bool = False
+) -> dict[str, int]:
     """Import a survey team's CSV/XLSX: every row validated (unknown or out-of-scope zone, missing household,
     future or bad date, bad yes/no or score, a household twice in the file or already answered) before
     anything is written; one bad row rejects the file with row-level problems."""
     if principal.role not in ENTRY_ROLES:
-        raise Forbidden(f"role '{principal.role}' may not import survey answers; needs one of: "
-                        f"{', '.join(ENTRY_ROLES)}")
+        raise Forbidden(
+            f"role '{principal.role}' may not import survey answers; needs one of: {', '.join(ENTRY_ROLES)}"
+        )
     frame = read_table(path, COLUMNS)
     return import_frame(conn, principal, frame, district_code=district_code, replace=replace)
 
 
-def import_frame(conn: psycopg.Connection, principal: Principal, frame: pd.DataFrame, *, district_code: str,
-                 replace: bool = False) -> dict[str, int]:
+def import_frame(
+    conn: psycopg.Connection, principal: Principal, frame: pd.DataFrame, *, district_code: str, replace: bool = False
+) -> dict[str, int]:
     """:func:`import_file` on rows already read (columns as in ``COLUMNS``)."""
     lookup, mine = _zones(conn, principal, district_code)
     problems: list[Problem] = []
@@ -246,17 +324,30 @@ def import_frame(conn: psycopg.Connection, principal: Principal, frame: pd.DataF
             continue
         key = (answer.round_label, answer.zone_code, answer.household)
         if key in seen:
-            problems.append(Problem(i, "household", f"household '{answer.household}' of zone '{answer.zone_code}' "
-                                                    f"is also on row {seen[key]} (one answer per household per round)"))
+            problems.append(
+                Problem(
+                    i,
+                    "household",
+                    f"household '{answer.household}' of zone '{answer.zone_code}' "
+                    f"is also on row {seen[key]} (one answer per household per round)",
+                )
+            )
             continue
         seen[key] = i
         answers.append((i, answer))
     with conn.transaction():
         existing = _existing(conn, [a for _, a in answers], district_code)
         if not replace:
-            problems += [Problem(i, "household", f"household '{a.household}' of zone '{a.zone_code}' already answered "
-                                                 f"in round {a.round_label}: {_describe(existing[k])}")
-                         for i, a in answers if (k := (a.round_label, a.zone_code, a.household)) in existing]
+            problems += [
+                Problem(
+                    i,
+                    "household",
+                    f"household '{a.household}' of zone '{a.zone_code}' already answered "
+                    f"in round {a.round_label}: {_describe(existing[k])}",
+                )
+                for i, a in answers
+                if (k := (a.round_label, a.zone_code, a.household)) in existing
+            ]
         if problems:
             raise rejection("the survey file", sorted(problems), len(frame))
         _write(conn, [a for _, a in answers], district_code=district_code, actor=principal.actor)
@@ -269,35 +360,53 @@ def latest_round(conn: psycopg.Connection, *, district_code: str) -> str | None:
     return row[0] if row else None
 
 
-def zone_figures(conn: psycopg.Connection, *, district_code: str, round_: str | None,
-                 zone_code: str | None = None) -> dict[str, dict[str, Any]]:
+def zone_figures(
+    conn: psycopg.Connection, *, district_code: str, round_: str | None, zone_code: str | None = None
+) -> dict[str, dict[str, Any]]:
     """zone → answers, satisfied, households and per-kind mean scores of one round (one grouped query)."""
     rows = conn.execute(
         "SELECT z.code, max(z.households), count(s.id), count(s.id) FILTER (WHERE s.satisfied), "
-        + ", ".join(f"avg(s.{c})" for c in SCORES) + " "
+        + ", ".join(f"avg(s.{c})" for c in SCORES)
+        + " "
         "FROM zones z LEFT JOIN survey_answers s ON s.zone_code = z.code AND s.round = %(round)s "
         " AND s.district_code = z.district_code "
         "WHERE z.district_code = %(district)s AND (%(zone)s::text IS NULL OR z.code = %(zone)s) GROUP BY z.code",
-        {"round": round_, "district": district_code, "zone": zone_code}).fetchall()
-    return {r[0]: figures(int(r[3]), int(r[2]), r[1], round_,
-                          {k: (round(float(v), 2) if v is not None else None) for k, v in zip(SERVICE_KINDS, r[4:],
-                                                                                             strict=True)})
-            for r in rows}
+        {"round": round_, "district": district_code, "zone": zone_code},
+    ).fetchall()
+    return {
+        r[0]: figures(
+            int(r[3]),
+            int(r[2]),
+            r[1],
+            round_,
+            {k: (round(float(v), 2) if v is not None else None) for k, v in zip(SERVICE_KINDS, r[4:], strict=True)},
+        )
+        for r in rows
+    }
 
 
 def household_warnings(answers: int, households: int | None) -> list[dict[str, str]]:
     """A plain warning when a zone has more answers than recorded households (share reached > 100%)."""
     if not households or answers <= households:
         return []
-    return [{"code": "answers_exceed_households",
-             "zh": f"答卷户数超过登记户数：答卷 {answers} 户，登记 {households} 户，入户覆盖率超过 100%，"
-                   "请核实登记户数或答卷",
-             "en": f"answers ({answers}) exceed the recorded households ({households}): the share reached is "
-                   "over 100%; check the household register or the answers"}]
+    return [
+        {
+            "code": "answers_exceed_households",
+            "zh": f"答卷户数超过登记户数：答卷 {answers} 户，登记 {households} 户，入户覆盖率超过 100%，"
+            "请核实登记户数或答卷",
+            "en": f"answers ({answers}) exceed the recorded households ({households}): the share reached is "
+            "over 100%; check the household register or the answers",
+        }
+    ]
 
 
-def figures(satisfied: int, answers: int, households: int | None, round_: str | None,
-            scores: dict[str, float | None] | None = None) -> dict[str, Any]:
+def figures(
+    satisfied: int,
+    answers: int,
+    households: int | None,
+    round_: str | None,
+    scores: dict[str, float | None] | None = None,
+) -> dict[str, Any]:
     """The survey figures of one zone, the rate in exact integers and a display rounded down.
 
     The share of households reached is shown as it is, also above 100% (answers over the recorded
@@ -305,19 +414,25 @@ def figures(satisfied: int, answers: int, households: int | None, round_: str | 
     is wrong. Such a zone is flagged (``answers_exceed_households``) with a warning saying so."""
     interval = wilson(satisfied, answers)
     warnings = household_warnings(answers, households)
-    return {"round": round_, "answers": answers, "satisfied": satisfied, "households": households,
-            "rate_display": rate_floor_text(satisfied, answers),
-            "rate": satisfied / answers if answers else None,
-            "reached_display": rate_floor_text(answers, households) if households else None,
-            "reached": answers / households if households else None,
-            "answers_exceed_households": bool(warnings),
-            "warnings": warnings,
-            "wilson_95": [round(interval[0], 4), round(interval[1], 4)] if interval else None,
-            "mean_scores": scores or {}}
+    return {
+        "round": round_,
+        "answers": answers,
+        "satisfied": satisfied,
+        "households": households,
+        "rate_display": rate_floor_text(satisfied, answers),
+        "rate": satisfied / answers if answers else None,
+        "reached_display": rate_floor_text(answers, households) if households else None,
+        "reached": answers / households if households else None,
+        "answers_exceed_households": bool(warnings),
+        "warnings": warnings,
+        "wilson_95": [round(interval[0], 4), round(interval[1], 4)] if interval else None,
+        "mean_scores": scores or {},
+    }
 
 
-def zone_answers(conn: psycopg.Connection, principal: Principal, zone_code: str, *, district_code: str,
-                 round_: str | None) -> list[dict[str, Any]]:
+def zone_answers(
+    conn: psycopg.Connection, principal: Principal, zone_code: str, *, district_code: str, round_: str | None
+) -> list[dict[str, Any]]:
     """A zone's answers of a round (admins and the zone's survey team only)."""
     if principal.role not in ENTRY_ROLES:
         raise Forbidden("individual answers are shown to administrators and the zone's survey team only")
@@ -326,7 +441,8 @@ def zone_answers(conn: psycopg.Connection, principal: Principal, zone_code: str,
         raise NotFound(f"zone '{zone_code}' does not exist", field="code")
     rows = conn.execute(
         "SELECT id, round, building, household, answered_on, surveyor, satisfied, remark FROM survey_answers "
-        "WHERE zone_code = %s AND round = %s ORDER BY building, household", [zone_code, round_]).fetchall()
+        "WHERE zone_code = %s AND round = %s ORDER BY building, household",
+        [zone_code, round_],
+    ).fetchall()
     keys = ("id", "round", "building", "household", "answered_on", "surveyor", "satisfied", "remark")
     return [dict(zip(keys, (*r[:4], r[4].isoformat(), *r[5:]), strict=True)) for r in rows]
-

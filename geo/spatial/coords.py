@@ -268,8 +268,9 @@ def _invert(
 
 # ----------------------------------------------------------------------------- one point
 # The same formulas on plain floats (xp=_MATH), and the same fixed-point iteration.
-_MATH: Final = SimpleNamespace(sin=math.sin, cos=math.cos, sqrt=math.sqrt, fabs=math.fabs, arctan2=math.atan2,
-                               pi=math.pi)
+_MATH: Final = SimpleNamespace(
+    sin=math.sin, cos=math.cos, sqrt=math.sqrt, fabs=math.fabs, arctan2=math.atan2, pi=math.pi
+)
 _PointTransform = Callable[[float, float], tuple[float, float]]
 
 
@@ -284,8 +285,7 @@ def _gcj02_to_bd09_1(lon: float, lat: float) -> tuple[float, float]:
     return cast(tuple[float, float], _gcj02_to_bd09(lon, lat, _MATH))
 
 
-def _invert_1(forward: _PointTransform, t_lon: float, t_lat: float, w_lon: float,
-              w_lat: float) -> tuple[float, float]:
+def _invert_1(forward: _PointTransform, t_lon: float, t_lat: float, w_lon: float, w_lat: float) -> tuple[float, float]:
     """``_invert`` for one point."""
     for _ in range(_MAX_ITERATIONS):
         f_lon, f_lat = forward(w_lon, w_lat)

@@ -26,8 +26,13 @@ _EPSG = re.compile(
     r"^(?:EPSG:{1,2}|urn:ogc:def:crs:EPSG::|https?://www\.opengis\.net/def/crs/EPSG/0/)?(\d{4,6})$",
     re.IGNORECASE,
 )
-_CRS84 = {"crs84", "ogc:crs84", "urn:ogc:def:crs:ogc:1.3:crs84", CRS84_URI.lower(),
-          CRS84_URI.lower().replace("http:", "https:")}
+_CRS84 = {
+    "crs84",
+    "ogc:crs84",
+    "urn:ogc:def:crs:ogc:1.3:crs84",
+    CRS84_URI.lower(),
+    CRS84_URI.lower().replace("http:", "https:"),
+}
 
 
 def parse_srid(text: str, *, field: str = "crs") -> int:
@@ -37,8 +42,7 @@ def parse_srid(text: str, *, field: str = "crs") -> int:
         return WGS84_SRID
     match = _EPSG.match(value)
     if not match:
-        raise InvalidInput(f"{field} '{text}' is not a CRS this service knows (use EPSG:n or CRS84)",
-                           field=field)
+        raise InvalidInput(f"{field} '{text}' is not a CRS this service knows (use EPSG:n or CRS84)", field=field)
     srid = int(match.group(1))
     crs_of(srid, field=field)  # raises for unknown codes
     return srid
@@ -70,8 +74,7 @@ def is_geographic(srid: int) -> bool:
 
 # -- CRS as requests name them (OGC API Features Part 2) --------------------------------------------
 CRS84 = CRS84_URI
-SUPPORTED_SRIDS: tuple[int, ...] = (WGS84_SRID, STORAGE_SRID, METRIC_SRID,
-                                    WEB_MERCATOR_SRID)
+SUPPORTED_SRIDS: tuple[int, ...] = (WGS84_SRID, STORAGE_SRID, METRIC_SRID, WEB_MERCATOR_SRID)
 # EPSG:4326 and EPSG:4490 are latitude-first by their EPSG definition; CRS84 is lon/lat.
 _LAT_FIRST = {WGS84_SRID, STORAGE_SRID}
 
@@ -111,8 +114,7 @@ def parse_crs(text: str | None, *, field: str = "crs") -> Crs:
     srid = parse_srid(value, field=field)
     is_crs84 = srid == WGS84_SRID and "crs84" in value.lower()
     if srid not in SUPPORTED_SRIDS:
-        raise InvalidInput(f"{field} '{text}' is not offered; use one of: {', '.join(supported_crs())}",
-                           field=field)
+        raise InvalidInput(f"{field} '{text}' is not offered; use one of: {', '.join(supported_crs())}", field=field)
     if is_crs84:
         return DEFAULT_CRS
     return Crs(srid, srid in _LAT_FIRST, crs_uri(srid))

@@ -31,17 +31,20 @@ class Violation:
     def describe(self) -> str:
         """One Chinese-first line for people."""
         if self.kind == "missing_parent":
-            return (f"{self.layer} {self.code}: 上级 {self.other_layer} '{self.other_code}' 不存在 "
-                    "(parent does not exist)")
+            return (
+                f"{self.layer} {self.code}: 上级 {self.other_layer} '{self.other_code}' 不存在 (parent does not exist)"
+            )
         if self.kind == "outside_parent":
-            return (f"{self.layer} {self.code}: 超出所属 {self.other_layer} {self.other_code} "
-                    f"{self.area_m2:.2f} m² (outside its parent)")
-        return (f"{self.layer} {self.code} 与 {self.other_code} 重叠 {self.area_m2:.2f} m² "
-                "(overlap)")
+            return (
+                f"{self.layer} {self.code}: 超出所属 {self.other_layer} {self.other_code} "
+                f"{self.area_m2:.2f} m² (outside its parent)"
+            )
+        return f"{self.layer} {self.code} 与 {self.other_code} 重叠 {self.area_m2:.2f} m² (overlap)"
 
 
-def outside_parent(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, *,
-                   district_code: str, code: str | None = None) -> list[Violation]:
+def outside_parent(
+    conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSpec, *, district_code: str, code: str | None = None
+) -> list[Violation]:
     """Features of ``spec`` not inside the parent feature they name (or naming none that exists)."""
     if spec.parent is None:
         return []
@@ -53,21 +56,26 @@ def outside_parent(conn: psycopg.Connection, catalogue: Catalogue, spec: LayerSp
         "FROM {child} c LEFT JOIN {parent} p ON p.code = c.{attr} "
         "WHERE c.district_code = %(district)s AND (%(code)s::text IS NULL OR c.code = %(code)s) "
         "AND (p.code IS NULL OR NOT ST_CoveredBy(c.geom, p.geom)) ORDER BY c.code"
-    ).format(attr=sql.Identifier(spec.parent.attribute), child=sql.Identifier(spec.table),
-             parent=sql.Identifier(parent.table))
+    ).format(
+        attr=sql.Identifier(spec.parent.attribute),
+        child=sql.Identifier(spec.table),
+        parent=sql.Identifier(parent.table),
+    )
     rows = conn.execute(stmt, {"metric": METRIC_SRID, "district": district_code, "code": code})
     found = []
     for child_code, parent_code, missing, area in rows:
         if missing:
             found.append(Violation("missing_parent", spec.name, child_code, parent.name, parent_code, None))
         elif area > MIN_AREA_M2:
-            found.append(Violation("outside_parent", spec.name, child_code, parent.name, parent_code,
-                                   round(float(area), 2)))
+            found.append(
+                Violation("outside_parent", spec.name, child_code, parent.name, parent_code, round(float(area), 2))
+            )
     return found
 
 
-def overlaps(conn: psycopg.Connection, spec: LayerSpec, *, district_code: str,
-             code: str | None = None) -> list[Violation]:
+def overlaps(
+    conn: psycopg.Connection, spec: LayerSpec, *, district_code: str, code: str | None = None
+) -> list[Violation]:
     """Pairs of features of ``spec`` whose interiors overlap by more than ``MIN_AREA_M2``."""
     if not spec.no_overlap:
         return []
@@ -81,8 +89,11 @@ def overlaps(conn: psycopg.Connection, spec: LayerSpec, *, district_code: str,
         "ORDER BY a.code, b.code"
     ).format(t=sql.Identifier(spec.table))
     rows = conn.execute(stmt, {"metric": METRIC_SRID, "district": district_code, "code": code})
-    return [Violation("overlap", spec.name, a, spec.name, b, round(float(area), 2))
-            for a, b, area in rows if area > MIN_AREA_M2]
+    return [
+        Violation("overlap", spec.name, a, spec.name, b, round(float(area), 2))
+        for a, b, area in rows
+        if area > MIN_AREA_M2
+    ]
 
 
 def check_all(conn: psycopg.Connection, catalogue: Catalogue, *, district_code: str) -> list[Violation]:

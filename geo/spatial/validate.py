@@ -65,8 +65,7 @@ def _text(attr: Attribute, raw: pd.Series, blank: np.ndarray, problems: list[Pro
         mapped = out.map(lookup)
         bad = ~blank & np.asarray(mapped.isna(), dtype=bool)
         allowed = ", ".join(f"{k} ({v})" for k, v in attr.values.items())
-        _report(problems, bad, attr.name,
-                lambda i: f"'{out.iloc[i]}' is not an allowed value; allowed: {allowed}")
+        _report(problems, bad, attr.name, lambda i: f"'{out.iloc[i]}' is not an allowed value; allowed: {allowed}")
         out = mapped.where(~bad, None)
     return out
 
@@ -118,8 +117,7 @@ def _as_list(value: Any) -> list[str] | None:
     return [p for p in _LIST_SPLIT.split(text) if p]
 
 
-def _text_list(attr: Attribute, raw: pd.Series, blank: np.ndarray,
-               problems: list[Problem]) -> pd.Series:
+def _text_list(attr: Attribute, raw: pd.Series, blank: np.ndarray, problems: list[Problem]) -> pd.Series:
     lists = [_as_list(v) if not b else None for v, b in zip(raw, blank, strict=True)]
     lookup = {k: k for k in attr.values or {}} | {v: k for k, v in (attr.values or {}).items()}
     out: list[list[str] | None] = []
@@ -128,8 +126,7 @@ def _text_list(attr: Attribute, raw: pd.Series, blank: np.ndarray,
             unknown = [v for v in items if v not in lookup]
             if unknown:
                 allowed = ", ".join(f"{k} ({v})" for k, v in attr.values.items())
-                problems.append(Problem(i + 1, attr.name,
-                                        f"{unknown} not allowed; allowed: {allowed}"))
+                problems.append(Problem(i + 1, attr.name, f"{unknown} not allowed; allowed: {allowed}"))
                 out.append(None)
                 continue
             items = list(dict.fromkeys(lookup[v] for v in items))
@@ -137,8 +134,14 @@ def _text_list(attr: Attribute, raw: pd.Series, blank: np.ndarray,
     return pd.Series(out, index=raw.index, dtype=object)
 
 
-_CONVERTERS = {"text": _text, "integer": _integer, "real": _real, "boolean": _boolean,
-               "date": _date, "text_list": _text_list}
+_CONVERTERS = {
+    "text": _text,
+    "integer": _integer,
+    "real": _real,
+    "boolean": _boolean,
+    "date": _date,
+    "text_list": _text_list,
+}
 
 
 def _check_range(attr: Attribute, values: pd.Series, problems: list[Problem]) -> None:
@@ -147,12 +150,17 @@ def _check_range(attr: Attribute, values: pd.Series, problems: list[Problem]) ->
     num = pd.to_numeric(values, errors="coerce").astype(float)  # NaN compares False
     low = np.asarray(num < attr.minimum, dtype=bool) if attr.minimum is not None else False
     high = np.asarray(num > attr.maximum, dtype=bool) if attr.maximum is not None else False
-    _report(problems, np.asarray(low | high, dtype=bool), attr.name,
-            lambda i: f"{num.iloc[i]} is outside {attr.minimum}..{attr.maximum}")
+    _report(
+        problems,
+        np.asarray(low | high, dtype=bool),
+        attr.name,
+        lambda i: f"{num.iloc[i]} is outside {attr.minimum}..{attr.maximum}",
+    )
 
 
-def validate_attributes(spec: LayerSpec, frame: pd.DataFrame, *,
-                        unit_codes: set[str] | None) -> tuple[pd.DataFrame, list[Problem]]:
+def validate_attributes(
+    spec: LayerSpec, frame: pd.DataFrame, *, unit_codes: set[str] | None
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Check and normalise ``code`` and every spec attribute of ``frame``."""
     problems: list[Problem] = []
     n = len(frame)
@@ -162,15 +170,22 @@ def validate_attributes(spec: LayerSpec, frame: pd.DataFrame, *,
     codes = raw_code.astype("string").str.strip()
     _report(problems, blank, "code", "required: every feature needs a stable ASCII code")
     well_formed = np.asarray(codes.fillna("").str.match(CODE_PATTERN.pattern), dtype=bool)
-    _report(problems, ~blank & ~well_formed, "code",
-            lambda i: f"'{codes.iloc[i]}' must be 1-80 ASCII letters, digits, '.', '_' or '-'")
+    _report(
+        problems,
+        ~blank & ~well_formed,
+        "code",
+        lambda i: f"'{codes.iloc[i]}' must be 1-80 ASCII letters, digits, '.', '_' or '-'",
+    )
     dup = np.asarray(codes.duplicated(keep="first"), dtype=bool) & ~blank
     _report(problems, dup, "code", lambda i: f"'{codes.iloc[i]}' appears more than once in the file")
     out["code"] = codes.astype(object).where(~blank, None)
     for attr in spec.attributes:
         raw = frame[attr.name] if attr.name in frame else pd.Series([None] * n, index=frame.index)
-        missing = _blank(raw) if attr.type != "text_list" else np.asarray(
-            [_as_list(v) in (None, []) for v in raw], dtype=bool)
+        missing = (
+            _blank(raw)
+            if attr.type != "text_list"
+            else np.asarray([_as_list(v) in (None, []) for v in raw], dtype=bool)
+        )
         if attr.default is not None:
             raw = raw.astype(object).where(~missing, attr.default)
             missing = np.zeros(n, dtype=bool)
@@ -180,8 +195,7 @@ def validate_attributes(spec: LayerSpec, frame: pd.DataFrame, *,
         _check_range(attr, values, problems)
         if attr.references == "units" and unit_codes is not None:
             unknown = np.asarray(values.notna() & ~values.isin(unit_codes), dtype=bool)
-            _report(problems, unknown, attr.name,
-                    lambda i, v=values: f"unit '{v.iloc[i]}' is not in the units table")
+            _report(problems, unknown, attr.name, lambda i, v=values: f"unit '{v.iloc[i]}' is not in the units table")
         out[attr.name] = values
     return out, problems
 
@@ -190,18 +204,20 @@ def _promote(spec: LayerSpec, geoms: np.ndarray) -> np.ndarray:
     """Single geometries to the layer's multi type (Polygon → MultiPolygon)."""
     if not spec.geometry.startswith("Multi"):
         return geoms
-    single = spec.geometry[len("Multi"):]
+    single = spec.geometry[len("Multi") :]
     idx = np.flatnonzero(shapely.get_type_id(geoms) == _TYPE_IDS[single])
     if len(idx):
         geoms = geoms.copy()
-        factory = {"Point": shapely.multipoints, "LineString": shapely.multilinestrings,
-                   "Polygon": shapely.multipolygons}[single]
+        factory = {
+            "Point": shapely.multipoints,
+            "LineString": shapely.multilinestrings,
+            "Polygon": shapely.multipolygons,
+        }[single]
         geoms[idx] = factory(geoms[idx], indices=np.arange(len(idx)))
     return geoms
 
 
-_TYPE_IDS = {"Point": 0, "LineString": 1, "Polygon": 3, "MultiPoint": 4, "MultiLineString": 5,
-             "MultiPolygon": 6}
+_TYPE_IDS = {"Point": 0, "LineString": 1, "Polygon": 3, "MultiPoint": 4, "MultiLineString": 5, "MultiPolygon": 6}
 _TYPE_NAMES = {v: k for k, v in _TYPE_IDS.items()} | {2: "LinearRing", 7: "GeometryCollection"}
 
 
@@ -221,8 +237,9 @@ def _inside(district: BaseGeometry, geoms: np.ndarray, points: bool) -> np.ndarr
     return np.asarray(shapely.covers(district, geoms), dtype=bool)
 
 
-def validate_geometry(spec: LayerSpec, geoms: np.ndarray, *, district: BaseGeometry | None,
-                      district_label: str = "the district") -> tuple[np.ndarray, list[Problem]]:
+def validate_geometry(
+    spec: LayerSpec, geoms: np.ndarray, *, district: BaseGeometry | None, district_label: str = "the district"
+) -> tuple[np.ndarray, list[Problem]]:
     """Check type, emptiness, validity and position; return promoted geometries with SRID set."""
     problems: list[Problem] = []
     geoms = np.asarray(geoms, dtype=object)
@@ -231,22 +248,26 @@ def validate_geometry(spec: LayerSpec, geoms: np.ndarray, *, district: BaseGeome
     type_ids = shapely.get_type_id(geoms)
     accepted = [_TYPE_IDS[t] for t in spec.accepted_geometries]
     wrong = ~missing & ~np.isin(type_ids, accepted)
-    _report(problems, wrong, "geometry",
-            lambda i: f"{_TYPE_NAMES.get(int(type_ids[i]), '?')} is not accepted by layer "
-            f"'{spec.name}' ({' or '.join(spec.accepted_geometries)})")
+    _report(
+        problems,
+        wrong,
+        "geometry",
+        lambda i: (
+            f"{_TYPE_NAMES.get(int(type_ids[i]), '?')} is not accepted by layer "
+            f"'{spec.name}' ({' or '.join(spec.accepted_geometries)})"
+        ),
+    )
     ok = ~missing & ~wrong
     nonfinite = np.zeros(len(geoms), dtype=bool)
     if ok.any():
         coords = shapely.get_coordinates(geoms[ok])
         if not np.isfinite(coords).all():
-            nonfinite[np.flatnonzero(ok)] = [not np.isfinite(shapely.get_coordinates(g)).all()
-                                            for g in geoms[ok]]
+            nonfinite[np.flatnonzero(ok)] = [not np.isfinite(shapely.get_coordinates(g)).all() for g in geoms[ok]]
     _report(problems, nonfinite, "geometry", "coordinates must be finite numbers")
     ok &= ~nonfinite
     invalid = np.zeros(len(geoms), dtype=bool)
     invalid[ok] = ~shapely.is_valid(geoms[ok])
-    _report(problems, invalid, "geometry",
-            lambda i: f"invalid geometry: {shapely.is_valid_reason(geoms[i])}")
+    _report(problems, invalid, "geometry", lambda i: f"invalid geometry: {shapely.is_valid_reason(geoms[i])}")
     ok &= ~invalid
     if district is not None and ok.any():
         _check_position(spec, geoms, ok, district, district_label, problems)
@@ -260,8 +281,9 @@ def validate_geometry(spec: LayerSpec, geoms: np.ndarray, *, district: BaseGeome
     return shapely.set_srid(promoted, spec.srid), problems
 
 
-def _check_position(spec: LayerSpec, geoms: np.ndarray, ok: np.ndarray, district: BaseGeometry,
-                    label: str, problems: list[Problem]) -> None:
+def _check_position(
+    spec: LayerSpec, geoms: np.ndarray, ok: np.ndarray, district: BaseGeometry, label: str, problems: list[Problem]
+) -> None:
     area = shapely.buffer(district, DISTRICT_TOLERANCE_DEG)
     shapely.prepare(area)
     idx = np.flatnonzero(ok)
@@ -273,20 +295,24 @@ def _check_position(spec: LayerSpec, geoms: np.ndarray, ok: np.ndarray, district
     for i, swapped in zip(outside, swapped_inside, strict=True):
         x, y = _first_xy(geoms[i])
         if swapped:
-            reason = (f"coordinates look swapped (lat, lon): got ({x:.6f}, {y:.6f}); "
-                      "put longitude first")
+            reason = f"coordinates look swapped (lat, lon): got ({x:.6f}, {y:.6f}); put longitude first"
         else:
             reason = f"outside {label}: first point ({x:.6f}, {y:.6f})"
         problems.append(Problem(int(i) + 1, "geometry", reason))
 
 
-def validate_frame(spec: LayerSpec, frame: pd.DataFrame, geoms: np.ndarray, *,
-                   district: BaseGeometry | None, district_label: str = "the district",
-                   unit_codes: set[str] | None = None) -> Validated:
+def validate_frame(
+    spec: LayerSpec,
+    frame: pd.DataFrame,
+    geoms: np.ndarray,
+    *,
+    district: BaseGeometry | None,
+    district_label: str = "the district",
+    unit_codes: set[str] | None = None,
+) -> Validated:
     """Validate attributes and geometries of every row; problems sorted by row."""
     values, problems = validate_attributes(spec, frame, unit_codes=unit_codes)
-    promoted, geom_problems = validate_geometry(spec, geoms, district=district,
-                                                district_label=district_label)
+    promoted, geom_problems = validate_geometry(spec, geoms, district=district, district_label=district_label)
     problems = sorted(problems + geom_problems)
     bad = np.zeros(len(frame), dtype=bool)
     if problems:

@@ -26,9 +26,7 @@ def database_url(settings: DatabaseSettings, *, start: bool = True) -> str:
     cluster = embedded_cluster(settings)
     state = embedded.start(cluster) if start else embedded.status(cluster)
     if not state.running or state.port is None:
-        raise DatabaseUnavailable(
-            f"the embedded database under {cluster.root} is not running: run `wuye db start`"
-        )
+        raise DatabaseUnavailable(f"the embedded database under {cluster.root} is not running: run `wuye db start`")
     return embedded.ensure_database(state.port, settings.database_name)
 
 
@@ -58,9 +56,15 @@ def _pool_kwargs(settings: DatabaseSettings) -> dict[str, Any]:
 
 async def open_async_pool(url: str, settings: DatabaseSettings) -> AsyncConnectionPool:
     """The async pool of the request paths that run in the event loop (intake)."""
-    pool = AsyncConnectionPool(url, min_size=min(2, settings.pool_max_size), max_size=settings.pool_max_size,
-                               kwargs=_pool_kwargs(settings), open=False, name="wuye-async",
-                               configure=_configure_async)
+    pool = AsyncConnectionPool(
+        url,
+        min_size=min(2, settings.pool_max_size),
+        max_size=settings.pool_max_size,
+        kwargs=_pool_kwargs(settings),
+        open=False,
+        name="wuye-async",
+        configure=_configure_async,
+    )
     await pool.open()
     try:
         await pool.wait(timeout=30)

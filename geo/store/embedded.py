@@ -92,9 +92,7 @@ def check_postgis(bindir: Path) -> None:
         bindir.parent / "share" / "postgresql" / "extension",
     ]
     if not any((p / "postgis.control").exists() for p in places):
-        raise ConfigError(
-            f"PostGIS is not installed for PostgreSQL {version}: {_INSTALL_HINT}"
-        )
+        raise ConfigError(f"PostGIS is not installed for PostgreSQL {version}: {_INSTALL_HINT}")
 
 
 def _is_root() -> bool:
@@ -122,16 +120,11 @@ def _server_user_can_reach(path: Path) -> bool:
     try:
         pwd.getpwnam("postgres")
     except KeyError as e:
-        raise ConfigError(
-            "running as root needs a 'postgres' OS user for the database server: "
-            + _INSTALL_HINT
-        ) from e
+        raise ConfigError("running as root needs a 'postgres' OS user for the database server: " + _INSTALL_HINT) from e
     probe = path / ".wuye-probe"
     probe.mkdir(parents=True, exist_ok=True)
     shutil.chown(probe, "postgres")
-    result = subprocess.run(
-        _as_server_user(["test", "-w", str(probe)]), capture_output=True, check=False
-    )
+    result = subprocess.run(_as_server_user(["test", "-w", str(probe)]), capture_output=True, check=False)
     probe.rmdir()
     return result.returncode == 0
 
@@ -174,8 +167,22 @@ def _prepare_dirs(cluster: Cluster) -> None:
 
 def _initdb(cluster: Cluster) -> None:
     _prepare_dirs(cluster)
-    _run(cluster, ["initdb", "-D", str(cluster.data), "-A", "trust", "-U", "postgres",
-                   "-E", "UTF8", "--no-locale", "--no-instructions"])
+    _run(
+        cluster,
+        [
+            "initdb",
+            "-D",
+            str(cluster.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-instructions",
+        ],
+    )
 
 
 def _postmaster_pid(cluster: Cluster) -> tuple[int, int] | None:
@@ -191,8 +198,7 @@ def status(cluster: Cluster) -> ClusterStatus:
     """Whether the cluster runs, and on which port."""
     running = False
     if (cluster.data / "PG_VERSION").exists():
-        running = _run(cluster, ["pg_ctl", "status", "-D", str(cluster.data)],
-                       check=False).returncode == 0
+        running = _run(cluster, ["pg_ctl", "status", "-D", str(cluster.data)], check=False).returncode == 0
     pid_port = _postmaster_pid(cluster) if running else None
     return ClusterStatus(
         root=cluster.root,
@@ -229,8 +235,10 @@ def start(cluster: Cluster, *, fast: bool = False) -> ClusterStatus:
     ]
     if fast:
         options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-    _run(cluster, ["pg_ctl", "start", "-w", "-t", "60", "-D", str(cluster.data),
-                   "-l", str(cluster.log), "-o", " ".join(options)])
+    _run(
+        cluster,
+        ["pg_ctl", "start", "-w", "-t", "60", "-D", str(cluster.data), "-l", str(cluster.log), "-o", " ".join(options)],
+    )
     return status(cluster)
 
 

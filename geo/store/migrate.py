@@ -39,21 +39,11 @@ def layer_ddl(spec: LayerSpec) -> list[sql.Composed]:
     for attr in spec.attributes:
         ref = sql.SQL(" REFERENCES units (code)") if attr.references == "units" else sql.SQL("")
         null = sql.SQL(" NOT NULL") if attr.required else sql.SQL("")
-        columns.append(
-            sql.SQL("{} {}{}{}").format(sql.Identifier(attr.name), sql.SQL(attr.sql_type), null, ref)
-        )
-    columns.append(
-        sql.SQL("geom geometry({}, {}) NOT NULL").format(sql.SQL(spec.geometry), sql.Literal(spec.srid))
-    )
-    create = sql.SQL("CREATE TABLE {} (\n  {},\n  UNIQUE (code)\n)").format(
-        table, sql.SQL(",\n  ").join(columns)
-    )
-    index = sql.SQL("CREATE INDEX {} ON {} USING gist (geom)").format(
-        sql.Identifier(f"{spec.table}_geom_gist"), table
-    )
-    batch = sql.SQL("CREATE INDEX {} ON {} (batch_id)").format(
-        sql.Identifier(f"{spec.table}_batch_idx"), table
-    )
+        columns.append(sql.SQL("{} {}{}{}").format(sql.Identifier(attr.name), sql.SQL(attr.sql_type), null, ref))
+    columns.append(sql.SQL("geom geometry({}, {}) NOT NULL").format(sql.SQL(spec.geometry), sql.Literal(spec.srid)))
+    create = sql.SQL("CREATE TABLE {} (\n  {},\n  UNIQUE (code)\n)").format(table, sql.SQL(",\n  ").join(columns))
+    index = sql.SQL("CREATE INDEX {} ON {} USING gist (geom)").format(sql.Identifier(f"{spec.table}_geom_gist"), table)
+    batch = sql.SQL("CREATE INDEX {} ON {} (batch_id)").format(sql.Identifier(f"{spec.table}_batch_idx"), table)
     return [create, index, batch]
 
 
@@ -95,9 +85,7 @@ def table_differences(conn: psycopg.Connection, spec: LayerSpec) -> list[str]:
         [spec.table],
     ).fetchone()
     if geom and (geom[0].lower() != spec.geometry.lower() or geom[1] != spec.srid):
-        problems.append(
-            f"geometry is {geom[0]}({geom[1]}) in the table but {spec.geometry}({spec.srid}) in the spec"
-        )
+        problems.append(f"geometry is {geom[0]}({geom[1]}) in the table but {spec.geometry}({spec.srid}) in the spec")
     return problems
 
 
