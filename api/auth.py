@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from api.deps import AppSettings, Connection
 from geo.access import users
 from geo.access.scope import ANONYMOUS, ROLES, Principal, require
-from geo.errors import InvalidInput, Unauthenticated
+from geo.errors import InvalidInput, TooManyRequests, Unauthenticated
 
 ALL_ROLES: tuple[str, ...] = tuple(ROLES)
 STAFF_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r not in ("resident", "anonymous"))
@@ -125,15 +125,11 @@ def login(
     key = (username, request.client.host if request.client else "?")
     wait = limiter.retry_after(key)
     if wait:
-        return JSONResponse(
-            {
-                "code": "TooManyRequests",
-                "status": 429,
-                "field": "username",
-                "reason": f"too many failed sign-ins: try again in {wait} s",
-            },
-            status_code=429,
-            headers={"Retry-After": str(wait)},
+        raise TooManyRequests(
+            f"too many failed sign-ins: try again in {wait} s",
+            retry_after=wait,
+            field="username",
+            reason_zh=f"登录失败次数过多，请 {wait} 秒后再试",
         )
     if grant_type not in (None, "password"):
         raise InvalidInput("grant_type must be 'password'", field="grant_type")

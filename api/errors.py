@@ -1,16 +1,21 @@
-"""One table from domain errors to HTTP statuses, and the handlers that use it.
+"""One table from domain errors to HTTP statuses, one error body, and the handlers that use them.
 
-Bodies are JSON naming the field and the reason; no stack trace ever
-reaches a client.
+Every error the API answers (Open311 aside, whose specification fixes its own array) has the body
+:class:`ErrorBody`: ``{code, status, reason, reason_zh, field, request_id}``. ``reason`` is for
+developers and logs, ``reason_zh`` is what pages show people, ``field`` names the parameter, header
+or body member at fault (``null`` when none), and ``request_id`` ties the answer to the server's log
+line (``null`` until the request-id middleware has run). No stack trace ever reaches a client.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors as e
@@ -29,24 +34,41 @@ STATUS: dict[type[e.WuyeError], int] = {
     e.PreconditionFailed: 412,
     e.PayloadTooLarge: 413,
     e.PreconditionRequired: 428,
+    e.TooManyRequests: 429,
     e.SchemaMismatch: 500,
     e.ConfigError: 500,
     e.DatabaseUnavailable: 503,
 }
 
-_CODES = {
-    400: "InvalidParameterValue",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    412: "PreconditionFailed",
-    428: "PreconditionRequired",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    413: "PayloadTooLarge",
-    500: "ServerError",
-    503: "ServiceUnavailable",
+# status → (code, what the status means to a person, in Chinese)
+KINDS: dict[int, tuple[str, str]] = {
+    400: ("InvalidParameterValue", "请求有误"),
+    401: ("Unauthorized", "请先登录，或登录已失效"),
+    403: ("Forbidden", "无权进行此操作"),
+    404: ("NotFound", "未找到"),
+    405: ("MethodNotAllowed", "不允许此操作"),
+    409: ("Conflict", "与现有数据冲突"),
+    412: ("PreconditionFailed", "数据已被他人修改，请刷新后重试"),
+    413: ("PayloadTooLarge", "提交的内容过大"),
+    415: ("UnsupportedMediaType", "不支持的内容类型"),
+    428: ("PreconditionRequired", "修改须带上版本标记（If-Match）"),
+    429: ("TooManyRequests", "尝试次数过多，请稍后再试"),
+    500: ("ServerError", "服务器内部错误，请联系管理员"),
+    503: ("ServiceUnavailable", "服务暂时不可用，请稍后再试"),
 }
+
+
+class ErrorBody(BaseModel):
+    """The one error body of the API (Open311 routes answer their specification's array instead)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="machine-readable kind, e.g. InvalidParameterValue, NotFound, Conflict")
+    status: int = Field(description="the HTTP status, repeated")
+    reason: str = Field(description="what is wrong, for developers and logs")
+    reason_zh: str = Field(description="what is wrong, in Chinese: what pages show people")
+    field: str | None = Field(description="the parameter, header or body member at fault; null when none")
+    request_id: str | None = Field(description="the request's id (X-Request-ID), as in the server's log")
 
 
 def status_of(error: e.WuyeError) -> int:
@@ -57,13 +79,53 @@ def status_of(error: e.WuyeError) -> int:
     return 500
 
 
-def error_body(status: int, reason: str, field: str | None = None, **details: object) -> dict[str, object]:
-    """The JSON error body every endpoint answers with."""
-    body: dict[str, object] = {"code": _CODES.get(status, "Error"), "status": status, "reason": reason}
-    if field is not None:
-        body["field"] = field
-    body.update(details)
+def general_reason_zh(status: int, field: str | None) -> str:
+    """The Chinese reason of a status, naming the field when there is one."""
+    text = KINDS.get(status, ("Error", "请求未能完成"))[1]
+    return f"{text}（字段：{field}）" if field else text
+
+
+def error_body(
+    status: int,
+    reason: str,
+    field: str | None = None,
+    *,
+    reason_zh: str | None = None,
+    request_id: str | None = None,
+    **details: object,
+) -> dict[str, object]:
+    """The JSON error body every endpoint answers with (see :class:`ErrorBody`)."""
+    body: dict[str, object] = {
+        "code": KINDS.get(status, ("Error", ""))[0],
+        "status": status,
+        "reason": reason,
+        "reason_zh": reason_zh or general_reason_zh(status, field),
+        "field": field,
+        "request_id": request_id,
+    }
+    body.update({k: v for k, v in details.items() if k not in body})
     return body
+
+
+def request_id_of(request: Request) -> str | None:
+    """The id the request-id middleware gave this request, if it ran."""
+    value = getattr(request.state, "request_id", None)
+    return value if isinstance(value, str) else None
+
+
+def error_response(
+    request: Request,
+    status: int,
+    reason: str,
+    field: str | None = None,
+    *,
+    reason_zh: str | None = None,
+    headers: dict[str, str] | None = None,
+    **details: object,
+) -> JSONResponse:
+    """An error answer with the one body; every handler below ends here."""
+    body = error_body(status, reason, field, reason_zh=reason_zh, request_id=request_id_of(request), **details)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _open311(request: Request) -> bool:
@@ -82,35 +144,39 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     if _open311(request):
         field = f"{exc.field}: " if exc.field else ""
         return _open311_error(status, field + exc.message)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, e.TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
     if status >= 500:
         log.error("server-side error: %s", exc.message)
-    return JSONResponse(error_body(status, exc.message, exc.field, **exc.details), status_code=status, headers=headers)
+    return error_response(
+        request, status, exc.message, exc.field, reason_zh=exc.reason_zh, headers=headers or None, **exc.details
+    )
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     # The OGC API answers 400, not FastAPI's 422, for bad parameters and bodies.
     assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {}
+    first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
     field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
     reason = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid"))
     if _open311(request):
         return _open311_error(400, reason)
-    return JSONResponse(error_body(400, reason, field), status_code=400)
+    return error_response(request, 400, reason, field)
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if _open311(request):
         return _open311_error(exc.status_code, str(exc.detail))
-    return JSONResponse(
-        error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-    )
+    return error_response(request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return JSONResponse(error_body(500, "internal error; see the server log"), status_code=500)
+    return error_response(request, 500, "internal error; see the server log")
 
 
 def install(app: FastAPI) -> None:

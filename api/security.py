@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import error_body
 from geo.settings import ServerSettings
 
 SECURITY_HEADERS = [
@@ -24,14 +25,16 @@ HTML_CSP = (
 )
 
 
-def _too_large_body(limit: int) -> bytes:
+def _too_large_body(limit: int, request_id: str | None) -> bytes:
     return json.dumps(
-        {
-            "code": "PayloadTooLarge",
-            "status": 413,
-            "field": "body",
-            "reason": f"request body is over the limit of {limit} bytes (WUYE_MAX_BODY_BYTES)",
-        }
+        error_body(
+            413,
+            f"request body is over the limit of {limit} bytes (WUYE_MAX_BODY_BYTES)",
+            "body",
+            reason_zh=f"提交的内容超过 {limit} 字节的上限",
+            request_id=request_id,
+        ),
+        ensure_ascii=False,
     ).encode()
 
 
@@ -51,7 +54,7 @@ class BodyLimitMiddleware:
         limit = self.upload_limit if multipart else self.default_limit
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._refuse(send, limit)
+            await self._refuse(scope, send, limit)
             return
         seen = 0
         started = refused = False
@@ -66,7 +69,7 @@ class BodyLimitMiddleware:
                 if seen > limit and not refused:
                     refused = True
                     if not started:
-                        await self._refuse(send, limit)
+                        await self._refuse(scope, send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -80,8 +83,9 @@ class BodyLimitMiddleware:
 
         await self.app(scope, counting_receive, tracking_send)
 
-    async def _refuse(self, send: Send, limit: int) -> None:
-        body = _too_large_body(limit)
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
+        request_id = (scope.get("state") or {}).get("request_id")
+        body = _too_large_body(limit, request_id if isinstance(request_id, str) else None)
         await send(
             {
                 "type": "http.response.start",

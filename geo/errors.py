@@ -6,17 +6,22 @@ from typing import Any
 
 
 class WuyeError(Exception):
-    """Base of every domain error: a message, and the field it concerns if any."""
+    """Base of every domain error: a message, the field it concerns if any, and the message in
+    Chinese for the people who read it on a page (``reason_zh``; the API supplies a general one
+    for the error's kind when a raise site gives none)."""
 
-    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+    def __init__(self, message: str, *, field: str | None = None, reason_zh: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.reason_zh = reason_zh
         self.details = details
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: reason, field and any details."""
+        """JSON-ready form: reason, reason_zh, field and any details."""
         body: dict[str, Any] = {"reason": self.message}
+        if self.reason_zh is not None:
+            body["reason_zh"] = self.reason_zh
         if self.field is not None:
             body["field"] = self.field
         body.update(self.details)
@@ -61,6 +66,16 @@ class PreconditionRequired(WuyeError):
 
 class PayloadTooLarge(WuyeError):
     """A request body or upload is over its limit."""
+
+
+class TooManyRequests(WuyeError):
+    """Too many attempts (sign-ins); ``retry_after`` seconds until the next may be tried."""
+
+    def __init__(
+        self, message: str, *, retry_after: int, field: str | None = None, reason_zh: str | None = None
+    ) -> None:
+        super().__init__(message, field=field, reason_zh=reason_zh)
+        self.retry_after = retry_after
 
 
 class InvalidInput(WuyeError):
