@@ -213,7 +213,7 @@ async function post(url, form, token) {
   const headers = token ? {"Authorization": "Bearer " + token} : {};
   const r = await fetch(url, {method: "POST", body: new URLSearchParams(new FormData(form)), headers});
   const body = await r.json();
-  if (!r.ok) { throw new Error(body.reason || r.statusText); }
+  if (!r.ok) { throw new Error(body.reason_zh || body.reason || r.statusText); }
   return body;
 }
 document.getElementById("login").addEventListener("submit", async (e) => {

@@ -379,10 +379,29 @@ def test_planner_shows_the_overlap_error_and_keeps_the_drawing(browser, base_url
         page.wait_for_selector("#p-msg.wuye-error")
         message = page.inner_text("#p-msg")
         assert "409" in message and "jinling" in message and "m²" in message
+        assert "图形冲突" in message  # the error body's reason_zh, which pages show people
         assert w.drawn("drawn") == before + 1  # the drawing is still there to fix
         assert httpx.get(f"{base_url}/collections/zones/items/overlapping-zone").status_code == 404
     finally:
         w.close()
+
+
+SHOTS = Path(__file__).resolve().parents[1] / "var" / "shots"  # screenshots for a person to look at
+
+
+def test_login_page_shows_the_chinese_reason_of_a_refused_sign_in(browser, base_url):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page()
+    try:
+        page.goto(f"{base_url}/login")
+        page.locator("#u").fill("nobody-here")
+        page.locator("#p").fill("wrong-password")
+        page.locator("#login button[type=submit]").click()
+        page.wait_for_function("() => document.getElementById('msg').textContent.length > 0")
+        assert "用户名或密码错误" in page.inner_text("#msg")
+        page.screenshot(path=str(SHOTS / "login-refused.png"))
+    finally:
+        page.close()
 
 
 # -- report page ------------------------------------------------------------------------------------------

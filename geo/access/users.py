@@ -259,7 +259,9 @@ def authenticate(conn: psycopg.Connection, username: str, password: str) -> User
     except (VerificationError, InvalidHashError):
         row = None
     if row is None or row[7]:
-        raise Unauthenticated("wrong username or password, or the account is disabled")
+        raise Unauthenticated(
+            "wrong username or password, or the account is disabled", reason_zh="用户名或密码错误，或账号已停用"
+        )
     return _user(row[:-1])
 
 
@@ -283,11 +285,11 @@ def principal_for_token(conn: psycopg.Connection, token: str) -> Principal:
         [_digest(token)],
     ).fetchone()
     if row is None:
-        raise Unauthenticated("the bearer token is not valid")
+        raise Unauthenticated("the bearer token is not valid", reason_zh="登录凭证无效，请重新登录")
     if row[6]:
-        raise Unauthenticated("the bearer token has expired: sign in again")
+        raise Unauthenticated("the bearer token has expired: sign in again", reason_zh="登录已过期，请重新登录")
     if row[7] or row[8]:
-        raise Unauthenticated("the bearer token was revoked: sign in again")
+        raise Unauthenticated("the bearer token was revoked: sign in again", reason_zh="登录已失效，请重新登录")
     return Principal(
         username=row[1],
         role=row[2],
@@ -357,7 +359,7 @@ def client_for_api_key(conn: psycopg.Connection, key: str) -> str:
         "SELECT client_name FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL", [_digest(key)]
     ).fetchone()
     if row is None:
-        raise Unauthenticated("api_key is not valid or was revoked", field="api_key")
+        raise Unauthenticated("api_key is not valid or was revoked", field="api_key", reason_zh="api_key 无效或已吊销")
     return str(row[0])
 
 

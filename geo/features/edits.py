@@ -69,7 +69,9 @@ def expected_version(if_match: str | None) -> int | None:
     """The version an If-Match header names (None for '*'); 428 when the header is missing."""
     if if_match is None or not if_match.strip():
         raise PreconditionRequired(
-            "this write needs If-Match with the feature's ETag (its version); GET the feature first", field="If-Match"
+            "this write needs If-Match with the feature's ETag (its version); GET the feature first",
+            field="If-Match",
+            reason_zh="修改须带上要素的版本标记（If-Match），请先读取该要素",
         )
     text = if_match.strip()
     if text == "*":
@@ -215,6 +217,7 @@ def _check_version(spec: LayerSpec, code: str, current: int, expected: int | Non
             f"{spec.name} '{code}' is at version {current}, not {expected}: "
             "someone changed it since you read it; GET it again",
             field="If-Match",
+            reason_zh=f"{code} 已被他人修改（现为第 {current} 版），请刷新后重试",
             current_version=current,
         )
 
@@ -237,6 +240,7 @@ def _check_integrity(
         raise Conflict(
             "; ".join(v.describe() for v in found),
             field="geometry",
+            reason_zh="图形冲突：" + "；".join(v.describe() for v in found),
             violations=[
                 {
                     "kind": v.kind,

@@ -80,6 +80,8 @@
     return String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   }
   const T = (k) => (cfg.texts[k] || k);
+  // The API's one error body: reason_zh is for people, reason for developers (and English pages).
+  const reasonOf = (b) => (b ? (cfg.lang === "en" ? b.reason : b.reason_zh || b.reason) : "") || "";
 
   // -- display coordinates (identity unless the basemap is GCJ-02: then a grid from geo.coords) ------
   function shift(lon, lat) {
@@ -610,7 +612,7 @@
       const rows = (body.violations || []).map((v) => "<li>" + esc(v.kind) + "：" + esc(v.layer) + " " + esc(v.code || "") +
         (v.other_code ? " ↔ " + esc(v.other_layer || "") + " " + esc(v.other_code) : "") +
         (v.area_m2 != null ? "，" + Number(v.area_m2).toFixed(1) + " m²" : "") + "</li>").join("");
-      msg.innerHTML = esc(T("save_failed")) + " (" + status + ")：" + esc(body.reason || "") + (rows ? "<ul>" + rows + "</ul>" : "");
+      msg.innerHTML = esc(T("save_failed")) + " (" + status + ")：" + esc(reasonOf(body)) + (rows ? "<ul>" + rows + "</ul>" : "");
     }
     async function send(method, url, body, headers) {
       const r = await fetch(url, { method: method, body: JSON.stringify(body), headers: authHeaders(headers) });
@@ -702,7 +704,7 @@
       const r = await fetch("/cases", { method: "POST", body: JSON.stringify(body),
         headers: authHeaders({ "Content-Type": "application/json", "Idempotency-Key": key }) });
       const answer = await r.json();
-      if (!r.ok) { out.textContent = T("save_failed") + "：" + (answer.reason || r.status); return; }
+      if (!r.ok) { out.textContent = T("save_failed") + "：" + (reasonOf(answer) || r.status); return; }
       out.className = "wuye-ok";
       out.textContent = T("reported");
       const p = answer.properties || answer;
