@@ -51,7 +51,7 @@ def server_url(shared_db_url: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a shared, loaded machine can take this long to import the app
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
