@@ -8,14 +8,15 @@ SQL; the items and tile bodies are bytes straight from PostGIS.
 from __future__ import annotations
 
 import html
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api import auth
+from api import auth, openapi
 from api.deps import Connection
 from api.ogc_common import (
     CONFORMANCE,
@@ -25,7 +26,10 @@ from api.ogc_common import (
     OPENAPI,
     CollectionId,
     FeatureId,
+    Format,
+    OutputCrs,
     base,
+    declared,
     json_response,
     layer,
     link,
@@ -61,7 +65,7 @@ def landing_links(conn: Connection, cat: Catalogue, settings: Settings, base_url
 
 
 @router.get("/", summary="入口 landing page")
-def landing(request: Request, conn: Connection) -> Response:
+def landing(request: Request, conn: Connection, f: Format = None) -> Response:
     cat, settings = state(request)
     params = query_params(request)
     b = base(request)
@@ -97,13 +101,13 @@ def landing(request: Request, conn: Connection) -> Response:
 
 
 @router.get("/conformance", summary="一致性类 conformance classes")
-def conformance(request: Request) -> Response:
+def conformance(request: Request, f: Format = None) -> Response:
     params = query_params(request)
     return json_response({"conformsTo": CONFORMANCE}, request, params, title="Conformance")
 
 
 @router.get("/functions", summary="CQL2 自定义函数 filter functions")
-def functions(request: Request) -> Response:
+def functions(request: Request, f: Format = None) -> Response:
     params = query_params(request)
     return json_response({"functions": FUNCTIONS}, request, params, title="Functions")
 
@@ -141,7 +145,7 @@ def collection_doc(spec: LayerSpec, b: str, extent: list[float] | None) -> dict[
 
 
 @router.get("/collections", summary="图层列表 collections")
-def collections(request: Request, conn: Connection) -> Response:
+def collections(request: Request, conn: Connection, f: Format = None) -> Response:
     cat, settings = state(request)
     params = query_params(request)
     b = base(request)
@@ -158,7 +162,7 @@ def collections(request: Request, conn: Connection) -> Response:
 
 
 @router.get("/collections/{collection_id}", summary="图层 collection")
-def collection(collection_id: CollectionId, request: Request, conn: Connection) -> Response:
+def collection(collection_id: CollectionId, request: Request, conn: Connection, f: Format = None) -> Response:
     cat, settings = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
@@ -167,7 +171,7 @@ def collection(collection_id: CollectionId, request: Request, conn: Connection) 
 
 
 @router.get("/collections/{collection_id}/queryables", summary="可查询属性 queryables")
-def queryables(collection_id: CollectionId, request: Request) -> Response:
+def queryables(collection_id: CollectionId, request: Request, f: Format = None) -> Response:
     cat, _ = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
@@ -186,17 +190,87 @@ def _links_fragment(links: list[dict[str, str]]) -> bytes:
     return orjson.dumps(links)[1:-1]
 
 
+@dataclass(frozen=True)
+class ItemsRequest:
+    """An items request, checked once: its layer, its query string and the parsed query."""
+
+    spec: LayerSpec
+    params: dict[str, str]
+    query: ft.ItemsQuery
+
+
+async def items_request(
+    collection_id: CollectionId,
+    request: Request,
+    limit: Annotated[
+        str | None,
+        declared(
+            f"features per page, 1..{ft.MAX_LIMIT}",
+            {"type": "integer", "minimum": 1, "maximum": ft.MAX_LIMIT, "default": ft.DEFAULT_LIMIT},
+        ),
+    ] = None,
+    bbox: Annotated[
+        str | None,
+        declared(
+            "minx,miny,maxx,maxy (or 6 numbers with heights) in bbox-crs; features that intersect it",
+            {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+        ),
+    ] = None,
+    bbox_crs: Annotated[
+        str | None, declared("CRS of bbox (Part 2); CRS84 by default", {"type": "string", "format": "uri"}, "bbox-crs")
+    ] = None,
+    crs: OutputCrs = None,
+    datetime: Annotated[
+        str | None,
+        declared("an RFC 3339 instant or interval start/end ('..' for an open end), against updated_at"),
+    ] = None,
+    properties: Annotated[
+        str | None,
+        declared("comma-separated property names to return (see the collection's queryables)"),
+    ] = None,
+    sortby: Annotated[
+        str | None,
+        declared("comma-separated property names, each with an optional + (ascending) or - (descending)"),
+    ] = None,
+    filter: Annotated[
+        str | None, declared("a CQL2 filter (text or JSON) over the collection's queryables; see /functions")
+    ] = None,
+    filter_lang: Annotated[
+        str | None,
+        declared(
+            "language of filter; guessed from its first character when absent",
+            {"type": "string", "enum": ["cql2-text", "cql2-json"]},
+            "filter-lang",
+        ),
+    ] = None,
+    filter_crs: Annotated[
+        str | None,
+        declared(
+            "CRS of the filter's geometry literals; CRS84 by default", {"type": "string", "format": "uri"}, "filter-crs"
+        ),
+    ] = None,
+    cursor: Annotated[str | None, declared("where a page starts: follow the next/prev links")] = None,
+    f: Format = None,
+) -> ItemsRequest:
+    """The declared parameters document the operation; geo/ checks every name and value once.
+
+    A collection's queryable attributes are parameters too (``zones?kind=resettlement``): they
+    differ by collection, so /api lists them in the items operation's ``queryables`` parameter."""
+    cat, _ = state(request)
+    spec = layer(cat, collection_id)
+    params = query_params(request, None)  # repeats refused here, names and values by parse_items_query
+    return ItemsRequest(spec, params, ft.parse_items_query(spec, params))
+
+
 @router.get(
     "/collections/{collection_id}/items",
     summary="要素 items",
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}, "text/html": {}}}},
 )
-def get_items(collection_id: CollectionId, request: Request, conn: Connection) -> Response:
-    cat, settings = state(request)
-    spec = layer(cat, collection_id)
-    params = query_params(request, ft.COMMON_PARAMS | set(ft.queryables(spec)))
-    query = ft.parse_items_query(spec, params)
+def get_items(request: Request, conn: Connection, checked: Annotated[ItemsRequest, Depends(items_request)]) -> Response:
+    _, settings = state(request)
+    spec, params, query = checked.spec, checked.params, checked.query
     html_view = wants_html(request, params)
     items_url = f"{base(request)}/collections/{spec.name}/items"
     keep = {k: v for k, v in params.items() if k != "cursor"}
@@ -230,7 +304,14 @@ def get_items(collection_id: CollectionId, request: Request, conn: Connection) -
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}, "text/html": {}}}},
 )
-def get_item(collection_id: CollectionId, feature_id: FeatureId, request: Request, conn: Connection) -> Response:
+def get_item(
+    collection_id: CollectionId,
+    feature_id: FeatureId,
+    request: Request,
+    conn: Connection,
+    crs: OutputCrs = None,
+    f: Format = None,
+) -> Response:
     cat, settings = state(request)
     spec = layer(cat, collection_id)
     params = query_params(request, {"f", "crs"})
@@ -256,7 +337,7 @@ def get_item(collection_id: CollectionId, feature_id: FeatureId, request: Reques
 
 # -- tiles -----------------------------------------------------------------------------------------------
 @tiles_router.get("/tileMatrixSets", summary="瓦片矩阵集 tile matrix sets")
-def tile_matrix_sets(request: Request) -> Response:
+def tile_matrix_sets(request: Request, f: Format = None) -> Response:
     params = query_params(request)
     b = base(request)
     body = {
@@ -272,7 +353,7 @@ def tile_matrix_sets(request: Request) -> Response:
 
 
 @tiles_router.get("/tileMatrixSets/{tms}", summary="瓦片矩阵集定义 tile matrix set")
-def tile_matrix_set(tms: str, request: Request) -> Response:
+def tile_matrix_set(tms: str, request: Request, f: Format = None) -> Response:
     params = query_params(request)
     tl.check_tile(tms, 0, 0, 0)
     return json_response(tl.tile_matrix_set(), request, params, title=tl.TMS_ID)
@@ -335,13 +416,13 @@ def _tilesets_list(b: str, prefix: str, title: str) -> dict[str, Any]:
 
 
 @tiles_router.get("/tiles", summary="全部图层瓦片集 tilesets of all layers")
-def dataset_tilesets(request: Request) -> Response:
+def dataset_tilesets(request: Request, f: Format = None) -> Response:
     params = query_params(request)
     return json_response(_tilesets_list(base(request), "/tiles", "全部图层"), request, params, title="Tilesets")
 
 
 @tiles_router.get("/tiles/{tms}", summary="全部图层瓦片集 tileset of all layers")
-def dataset_tileset(tms: str, request: Request, conn: Connection) -> Response:
+def dataset_tileset(tms: str, request: Request, conn: Connection, f: Format = None) -> Response:
     cat, settings = state(request)
     params = query_params(request)
     tl.check_tile(tms, 0, 0, 0)
@@ -357,7 +438,7 @@ def dataset_tileset(tms: str, request: Request, conn: Connection) -> Response:
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 204: {}},
 )
-def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, conn: Connection) -> Response:
+def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, conn: Connection, f: Format = None) -> Response:
     cat, settings = state(request)
     query_params(request)
     tl.check_tile(tms, z, x, y)
@@ -366,7 +447,7 @@ def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, conn: Conne
 
 
 @tiles_router.get("/collections/{collection_id}/tiles", summary="图层瓦片集 tilesets of a layer")
-def collection_tilesets(collection_id: CollectionId, request: Request) -> Response:
+def collection_tilesets(collection_id: CollectionId, request: Request, f: Format = None) -> Response:
     cat, _ = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
@@ -379,7 +460,9 @@ def collection_tilesets(collection_id: CollectionId, request: Request) -> Respon
 
 
 @tiles_router.get("/collections/{collection_id}/tiles/{tms}", summary="图层瓦片集 tileset of a layer")
-def collection_tileset(collection_id: CollectionId, tms: str, request: Request, conn: Connection) -> Response:
+def collection_tileset(
+    collection_id: CollectionId, tms: str, request: Request, conn: Connection, f: Format = None
+) -> Response:
     cat, settings = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
@@ -400,7 +483,7 @@ def collection_tileset(collection_id: CollectionId, tms: str, request: Request, 
     responses={200: {"content": {MVT: {}}}, 204: {}},
 )
 def collection_tile(
-    collection_id: CollectionId, tms: str, z: int, x: int, y: int, request: Request, conn: Connection
+    collection_id: CollectionId, tms: str, z: int, x: int, y: int, request: Request, conn: Connection, f: Format = None
 ) -> Response:
     cat, settings = state(request)
     query_params(request)
@@ -449,10 +532,14 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(tiles_router)
 
+    cached: list[dict[str, Any]] = []  # the routes are fixed once the app serves: build it once
+
     @app.get("/api", include_in_schema=False, dependencies=[Depends(auth.PUBLIC)])
     def api_document(request: Request) -> Response:
         params = query_params(request)
-        doc = _to_openapi30(app.openapi())
+        if not cached:
+            cached.append(openapi.document(app, state(request)[0], _to_openapi30))
+        doc = cached[0]
         if wants_html(request, params):
             return HTMLResponse(
                 f"<!doctype html><meta charset='utf-8'><title>API</title>"

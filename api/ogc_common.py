@@ -7,12 +7,13 @@ import html
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Path, Request, Response
+from fastapi import Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from geo.errors import InvalidInput, UnknownLayer
 from geo.features import tiles as tl
 from geo.settings import Settings
+from geo.spatial import crs as crsmod
 from layers.catalogue import Catalogue, LayerSpec
 
 GEOJSON = "application/geo+json"
@@ -58,14 +59,43 @@ CollectionId = Annotated[str, Path(description="collection (layer) name, e.g. zo
 FeatureId = Annotated[str, Path(description="the feature's stable code")]
 
 
+# -- declared query parameters -----------------------------------------------------------------------
+# Each is declared as the string it is on the wire, with the schema clients should send in /api:
+# geo/ parses and checks every value once (400 naming the parameter, never FastAPI's 422).
+def declared(description: str, schema: dict[str, Any] | None = None, alias: str | None = None) -> Any:
+    extra = {"anyOf": [schema, {"type": "null"}]} if schema else None
+    return Query(alias=alias, description=description, json_schema_extra=extra)
+
+
+FORMATS = ("json", "html", "geojson", "jsonfg", "mvt")
+Format = Annotated[
+    str | None,
+    declared(
+        "answer format: json (default) or html; without it a browser's Accept header picks html",
+        {"type": "string", "enum": list(FORMATS)},
+    ),
+]
+OutputCrs = Annotated[
+    str | None,
+    declared(
+        "CRS of the answer's geometries (OGC API Features Part 2), as a URI or EPSG:n; CRS84 by default",
+        {"type": "string", "format": "uri", "default": crsmod.CRS84},
+    ),
+]
+
+
 # -- request helpers --------------------------------------------------------------------------------
-def query_params(request: Request, allowed: set[str] | frozenset[str] = frozenset({"f"})) -> dict[str, str]:
-    """The query string as a dict; a repeated key or one not in ``allowed`` is 400."""
+def query_params(request: Request, allowed: set[str] | frozenset[str] | None = frozenset({"f"})) -> dict[str, str]:
+    """The query string as a dict; a repeated key or one not in ``allowed`` is 400.
+
+    ``allowed=None`` leaves the names to the caller's parser (the items query checks them once)."""
     seen: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
         if key in seen:
             raise InvalidInput(f"query parameter '{key}' is given more than once", field=key)
         seen[key] = value
+    if allowed is None:
+        return seen
     for key in seen:
         if key not in allowed:
             raise InvalidInput(f"unknown query parameter '{key}'", field=key)

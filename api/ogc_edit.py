@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection
-from api.ogc_common import GEOJSON, JSON, CollectionId, FeatureId, base, layer, link, query_params
+from api.ogc_common import GEOJSON, JSON, CollectionId, FeatureId, Format, base, layer, link, query_params
 from geo.access.scope import Principal
 from geo.errors import InvalidInput
 from geo.features import edits
@@ -195,6 +195,7 @@ def item_history(
     conn: Connection,
     cat: AppCatalogue,
     settings: AppSettings,
+    f: Format = None,
 ) -> Response:
     query_params(request)
     spec = layer(cat, collection_id)

@@ -60,10 +60,10 @@ def bench_database(name: str = "wuye_bench") -> str:
     return f"{base}/{name}"
 
 
-def git_revision() -> str:
+def git_revision(where: Path | None = None) -> str:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"], cwd=where or ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -2,11 +2,14 @@
 
 One bench database (never ``wuye``): the demo district, 1,000,000 street
 lights (the import benchmark's generator, loaded through geo.importer) and
-2,000 zone-like polygons in ``green_plots``. Both servers run under uvicorn
-with one worker on this machine; ``wrk`` drives each scenario for a fixed
-time, alternating A/B over the rounds. Results: ``bench/results/features.md``.
+2,000 zone-like polygons in ``green_plots``. The servers run under uvicorn
+with one worker each on this machine; ``wrk`` drives each scenario for a
+fixed time, the servers taking turns in an order that rotates over the rounds.
+With ``--base DIR`` (a checkout of an earlier commit, e.g. ``git worktree add
+--detach /tmp/premove 63651cd``) that commit's server runs beside ours, on
+the same database, as the named baseline. Results: ``bench/results/features.md``.
 
-    .venv/bin/python bench/features.py [--seconds 10] [--rounds 2] [--connections 16]
+    .venv/bin/python bench/features.py [--seconds 10] [--rounds 2] [--connections 16] [--base DIR]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import math
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +35,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import shapely
+from psycopg import sql
 
 from bench._common import RESULTS, ROOT, bench_database, git_revision, machine, server_versions
 from bench.import_bench import _points
@@ -38,7 +43,6 @@ from bench.import_bench import _points
 DISTRICT = "430104"
 LIGHTS = 1_000_000
 POLYGONS = 2_000
-OURS_PORT, TIPG_PORT = 8711, 8712
 CRS4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 
 
@@ -133,11 +137,23 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 
 # -- servers -----------------------------------------------------------------------------------------
-def _start(which: str, url: str) -> subprocess.Popen[bytes]:
+def _free_port() -> int:
+    """A port nobody listens on now (other sessions run servers on this machine too)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(which: str, url: str, port: int, base: Path | None = None) -> subprocess.Popen[bytes]:
     common = ["--host", "127.0.0.1", "--workers", "1", "--log-level", "warning", "--no-access-log"]
-    if which == "ours":
+    cwd = ROOT
+    if which in ("ours", "base"):
         env = {**os.environ, "WUYE_DATABASE_URL": url, "WUYE_DISTRICT_CODE": DISTRICT}
-        cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(OURS_PORT)]
+        cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port)]
+        if which == "base":  # the earlier commit's code first on the path; same interpreter and packages
+            assert base is not None
+            cwd = base
+            env["PYTHONPATH"] = str(base)
     else:
         env = {
             **os.environ,
@@ -145,12 +161,11 @@ def _start(which: str, url: str) -> subprocess.Popen[bytes]:
             "TIPG_DB_SCHEMAS": '["public"]',
             "TIPG_DB_EXCLUDE_FUNCTION_SCHEMAS": '["public"]',
         }
-        cmd = [sys.executable, "-m", "uvicorn", "tipg.main:app", "--port", str(TIPG_PORT)]
+        cmd = [sys.executable, "-m", "uvicorn", "tipg.main:app", "--port", str(port)]
     # The same allocator setting for both: glibc's per-thread arenas otherwise keep
     # freed multi-megabyte response buffers mapped (RSS) long after a request.
     env["MALLOC_ARENA_MAX"] = "2"
-    proc = subprocess.Popen(cmd + common, env=env, cwd=ROOT)
-    port = OURS_PORT if which == "ours" else TIPG_PORT
+    proc = subprocess.Popen(cmd + common, env=env, cwd=cwd)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -246,7 +261,20 @@ def scenarios(url: str) -> list[dict[str, Any]]:
             "ours": f"/collections/street_lights/tiles/WebMercatorQuad/15/{x}/{y}",
             "tipg": f"/collections/public.street_lights/tiles/WebMercatorQuad/15/{x}/{y}",
         },
+        {
+            "id": "e",
+            "what": f"items limit=100 of the demo's {_count(url, 'zones')} zones (small pages: per-request overhead)",
+            "ours": "/collections/zones/items?limit=100",
+            "tipg": "/collections/public.zones/items?limit=100",
+        },
     ]
+
+
+def _count(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def drain(port: int, probe: str) -> None:
@@ -289,6 +317,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--reuse", action="store_true", help="keep the bench database of a previous run")
+    parser.add_argument("--base", type=Path, help="checkout of the baseline commit, served beside ours")
     args = parser.parse_args()
     name = "wuye_bench_features"
     if args.reuse:
@@ -310,22 +339,31 @@ def main() -> None:
     cases = scenarios(url)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     sizes: dict[tuple[str, str], tuple[int, str]] = {}
-    procs = {"ours": _start("ours", url), "tipg": _start("tipg", url)}
-    ports = {"ours": OURS_PORT, "tipg": TIPG_PORT}
-    probes = {"ours": "/collections/zones/items?limit=1", "tipg": "/collections/public.zones/items?limit=1"}
+    servers = ["ours", "base", "tipg"] if args.base else ["ours", "tipg"]
+    ports = {which: _free_port() for which in servers}
+    procs = {which: _start(which, url, ports[which], args.base) for which in servers}
+    paths = {which: ("tipg" if which == "tipg" else "ours") for which in servers}
+    probes = {
+        w: "/collections/public.zones/items?limit=1" if w == "tipg" else "/collections/zones/items?limit=1"
+        for w in servers
+    }
     try:
         for case in cases:
-            for which in ("ours", "tipg"):
-                sizes[(case["id"], which)] = _check(which, ports[which], case[which])
-                wrk(f"http://127.0.0.1:{ports[which]}{case[which]}", 2, args.connections, procs[which].pid)  # warm-up
+            for which in servers:
+                url_of = f"http://127.0.0.1:{ports[which]}{case[paths[which]]}"
+                sizes[(case["id"], which)] = _check(which, ports[which], case[paths[which]])
+                wrk(url_of, 2, args.connections, procs[which].pid)  # warm-up
                 drain(ports[which], probes[which])
         for rnd in range(args.rounds):
-            order = ("ours", "tipg") if rnd % 2 == 0 else ("tipg", "ours")
+            order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]  # who goes first rotates
             for case in cases:
                 for which in order:
                     seconds = args.seconds * (3 if case["id"] == "d" else 1)  # a dense tile takes ~1 s
                     res = wrk(
-                        f"http://127.0.0.1:{ports[which]}{case[which]}", seconds, args.connections, procs[which].pid
+                        f"http://127.0.0.1:{ports[which]}{case[paths[which]]}",
+                        seconds,
+                        args.connections,
+                        procs[which].pid,
                     )
                     drain(ports[which], probes[which])
                     results.setdefault((case["id"], which), []).append(res)
@@ -334,7 +372,7 @@ def main() -> None:
         for proc in procs.values():
             proc.terminate()
             proc.wait(timeout=20)
-    write(url, cases, results, sizes, args)
+    write(url, cases, results, sizes, args, servers)
 
 
 def write(
@@ -343,19 +381,22 @@ def write(
     results: dict[tuple[str, str], list[dict[str, float]]],
     sizes: dict[tuple[str, str], tuple[int, str]],
     args: argparse.Namespace,
+    servers: list[str],
 ) -> None:
     def med(case: str, which: str, key: str) -> float:
         return statistics.median(r[key] for r in results[(case, which)])
 
     lines = [
-        "# Features benchmark: our OGC API vs tipg",
+        "# Features benchmark: our OGC API vs tipg" + (" and the baseline commit" if "base" in servers else ""),
         "",
-        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()} (ours, with uncommitted changes "
+        "if any)" + (f"; base: commit {git_revision(args.base)} from {args.base}, same venv" if args.base else ""),
         f"- machine: {machine()}",
         f"- database: {server_versions(url)} (embedded cluster, one bench database for both)",
         f"- data: demo district + {LIGHTS:,} street lights + {POLYGONS:,} polygons in green_plots",
         f"- servers: uvicorn, 1 worker each, same machine; load: wrk -t2 -c{args.connections}, "
-        f"{args.seconds} s per run ({3 * args.seconds} s for the tile), {args.rounds} rounds alternating A/B "
+        f"{args.seconds} s per run ({3 * args.seconds} s for the tile), {args.rounds} rounds, the servers taking "
+        "turns in an order that rotates each round "
         "(after a 2 s warm-up); between runs each server is left to finish the requests wrk abandoned",
         "- both servers run with MALLOC_ARENA_MAX=2 and uvicorn's httptools + uvloop (uvicorn[standard])",
         '- tipg: `uvicorn tipg.main:app` with TIPG_DB_SCHEMAS=["public"] (collections `public.*`), default settings',
@@ -367,7 +408,7 @@ def write(
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for case in cases:
-        for which in ("ours", "tipg"):
+        for which in servers:
             size, detail = sizes[(case["id"], which)]
             lines.append(
                 f"| {case['id']} | {case['what']} | {which} | {med(case['id'], which, 'rps'):,.1f} | "
@@ -382,9 +423,28 @@ def write(
         p99 = med(case["id"], "tipg", "p99") / med(case["id"], "ours", "p99")
         if case["id"] == "d":
             goal, met = "≥ 1.1× throughput", ratio >= 1.1
+        elif case["id"] == "e":
+            goal, met = "baseline for the next issue (was 1.97×)", True
         else:
             goal, met = "≥ 8× throughput and p99 ≤ 1/8", ratio >= 8 and p99 >= 8
         lines.append(f"| {case['id']} | {ratio:.1f}× | {p99:.1f}× | {goal} | {'yes' if met else 'NO'} |")
+    if "base" in servers:
+        lines += [
+            "",
+            f"Against the baseline commit {git_revision(args.base)} (goal: no case below 0.95× its throughput):",
+            "",
+            "| case | req/s ours | req/s base | ours/base | p50 ours/base | p99 ours/base | met |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for case in cases:
+            c = case["id"]
+            ratio = med(c, "ours", "rps") / med(c, "base", "rps")
+            lines.append(
+                f"| {c} | {med(c, 'ours', 'rps'):,.1f} | {med(c, 'base', 'rps'):,.1f} | {ratio:.2f}× | "
+                f"{med(c, 'ours', 'p50') / med(c, 'base', 'p50'):.2f} | "
+                f"{med(c, 'ours', 'p99') / med(c, 'base', 'p99'):.2f} | "
+                f"{'yes' if ratio >= 0.95 else 'NO'} |"
+            )
     peak = max(r["rss"] for (c, w), rs in results.items() if w == "ours" for r in rs)
     lines += [
         "",

@@ -111,30 +111,35 @@ def _parse_tree(text: str, lang: str | None) -> Any:
 
 @dataclass(frozen=True)
 class Filter:
-    """A parsed, checked filter; ``to_sql`` binds its values through ``add``."""
+    """A parsed, checked filter, translated once: an SQL predicate and the values its placeholders name."""
 
-    tree: Any
-    kinds: Mapping[str, str]
-    srid: int
-
-    def to_sql(self, add: Add) -> sql.Composable:
-        """The filter as an SQL predicate; ``add`` binds each value as a placeholder."""
-        return _Translator(self.kinds, self.srid, add).predicate(self.tree)
+    predicate: sql.Composable
+    values: dict[str, Any]
 
 
 def parse(text: str, lang: str | None, kinds: Mapping[str, str], *, filter_srid: Crs) -> Filter:
-    """Parse and check a CQL2 filter against the layer's queryables (name -> type)."""
+    """Parse and check a CQL2 filter against the layer's queryables (name -> type).
+
+    The one translation to SQL happens here, so unknown properties and bad literals answer 400
+    before any SQL runs; the placeholders are named ``cql0``, ``cql1``, … (no clash with the
+    statement's own)."""
     if len(text) > 100_000:
         raise _bad("longer than 100,000 characters")
     tree = _parse_tree(text, lang)
-    result = Filter(tree, kinds, filter_srid.srid)
-    # Translate once now so that unknown properties and bad literals answer 400 before any SQL runs.
-    result.to_sql(lambda value, cast=None: sql.Placeholder("x"))
+    values: dict[str, Any] = {}
+
+    def add(value: Any, cast: str | None = None) -> sql.Composable:
+        name = f"cql{len(values)}"
+        values[name] = value
+        holder = sql.Placeholder(name)
+        return sql.SQL("{}::{}").format(holder, sql.SQL(cast)) if cast else holder
+
+    predicate = _Translator(kinds, filter_srid.srid, add).predicate(tree)
     if filter_srid.lat_first:
         raise InvalidInput(
             "filter-crs: give geometry literals in CRS84 or a projected CRS (EPSG:4547, EPSG:3857)", field="filter-crs"
         )
-    return result
+    return Filter(predicate, values)
 
 
 class _Translator:

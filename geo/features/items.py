@@ -52,6 +52,9 @@ COMMON_PARAMS = frozenset(
         "cursor",
     }
 )
+# Titles of the paging links the items statement writes (bound values, never SQL text).
+NEXT_TITLE = "下一页 next page"
+PREV_TITLE = "上一页 previous page"
 # Columns every layer exposes besides its spec attributes (read-only to clients).
 META_PROPERTIES: tuple[tuple[str, str], ...] = (("version", "integer"), ("updated_at", "timestamp"))
 
@@ -297,7 +300,9 @@ def _where(spec: LayerSpec, query: ItemsQuery, district_code: str, params: _Para
         else:
             parts.append(sql.SQL("{} = {}").format(_col(name), params.add(_typed(raw, kind, name), _SQL_CAST[kind])))
     if query.filter is not None:
-        parts.append(query.filter.to_sql(params.add))
+        # Translated once, when the filter was parsed: its placeholders and values join this statement's.
+        parts.append(query.filter.predicate)
+        params.values.update(query.filter.values)
     return sql.SQL(" AND ").join(parts)
 
 
@@ -424,6 +429,8 @@ def items_statement(
         forward=forward,
         links=links.decode(),
         page_href=page_href,
+        next_title=NEXT_TITLE,
+        prev_title=PREV_TITLE,
     )
     return stmt, params.values
 

@@ -2,6 +2,7 @@
 -- {where} filters the layer (district, bbox, datetime, attributes, CQL2);
 -- {keyset} continues after/before the cursor row; {order} is the page order
 -- (reversed for a "prev" page, which {out_dir} turns back for output).
+-- Every text that is not SQL (links, their titles, hrefs) arrives as a bound value.
 WITH page AS (
     SELECT t.id AS _id, t.code AS _code, {key_cols}
            row_to_json(_p)::text AS _props,
@@ -35,11 +36,11 @@ SELECT convert_to(concat(
     ',"timeStamp":"', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '"',
     ',"links":[', %(links)s::text,
     CASE WHEN {last_token} IS NOT NULL AND (CASE WHEN %(forward)s THEN f.more ELSE %(from_cursor)s END)
-         THEN concat(',{{"rel":"next","type":"application/geo+json","title":"下一页 next page","href":',
+         THEN concat(',{{"rel":"next","type":"application/geo+json","title":', to_json(%(next_title)s::text), ',"href":',
                      to_json(%(page_href)s::text || 'n' || {last_token}), '}}')
          ELSE '' END,
     CASE WHEN {first_token} IS NOT NULL AND (CASE WHEN %(forward)s THEN %(from_cursor)s ELSE f.more END)
-         THEN concat(',{{"rel":"prev","type":"application/geo+json","title":"上一页 previous page","href":',
+         THEN concat(',{{"rel":"prev","type":"application/geo+json","title":', to_json(%(prev_title)s::text), ',"href":',
                      to_json(%(page_href)s::text || 'p' || {first_token}), '}}')
          ELSE '' END,
     ']}}'), 'UTF8')

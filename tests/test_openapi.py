@@ -1,0 +1,185 @@
+"""The OpenAPI document at /api says what the server does: its parameters, its errors, no 422."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from openapi_spec_validator import validate
+
+from api.app import create_app
+from geo.features import cql
+from geo.features import items as ft
+from tests.conftest import settings_for
+
+ERROR_REF = "#/components/schemas/ErrorBody"
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@pytest.fixture(scope="module")
+def client(shared_db_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(shared_db_url))) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def doc(client: TestClient) -> dict[str, Any]:
+    response = client.get("/api")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in doc["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def _schema_ref(response: dict[str, Any]) -> str | None:
+    return response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+
+
+def test_the_document_is_valid_openapi_3_0_and_oas30_is_claimed(client: TestClient, doc: dict[str, Any]):
+    assert doc["openapi"] == "3.0.3"
+    validate(doc)  # openapi-spec-validator, as client generators check it
+    conforms = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30" in conforms
+
+
+def test_no_operation_documents_422(doc: dict[str, Any]):
+    documented = [f"{m.upper()} {p}" for p, m, op in _operations(doc) if "422" in op.get("responses", {})]
+    assert documented == []
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert '"422"' not in json.dumps(doc)
+
+
+def test_every_operation_documents_its_errors_with_the_one_error_body(doc: dict[str, Any]):
+    assert set(doc["components"]["schemas"]["ErrorBody"]["required"]) >= {"code", "status", "reason", "reason_zh"}
+    assert "request_id" in doc["components"]["schemas"]["ErrorBody"]["properties"]
+    seen = 0
+    for path, method, op in _operations(doc):
+        responses = op["responses"]
+        open311 = path.startswith("/open311/")
+        expected = {"400", "413", "503", "403" if open311 else "401"}
+        if "{" in path:
+            expected.add("404")
+        assert expected <= set(responses), f"{method.upper()} {path}: {sorted(responses)}"
+        ref = "#/components/schemas/Open311Error" if open311 else ERROR_REF
+        for status, response in responses.items():
+            if status[0] in "45":
+                assert _schema_ref(response) == ref, f"{method.upper()} {path} {status}"
+                assert response["description"]
+        seen += 1
+    assert seen > 50
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "statuses"),
+    [
+        ("get", "/collections", {"400", "401", "413", "503"}),
+        ("get", "/collections/{collection_id}/items", {"400", "401", "404", "413", "503"}),
+        ("post", "/collections/{collection_id}/items", {"401", "403", "404", "405", "409"}),
+        ("put", "/collections/{collection_id}/items/{feature_id}", {"403", "405", "409", "412", "428"}),
+        ("patch", "/collections/{collection_id}/items/{feature_id}", {"403", "405", "409", "412", "428"}),
+        ("delete", "/collections/{collection_id}/items/{feature_id}", {"403", "405", "412", "428"}),
+        ("post", "/auth/token", {"400", "429"}),
+        ("get", "/admin/users", {"401", "403"}),
+    ],
+)
+def test_operations_document_the_statuses_they_answer(doc: dict[str, Any], method: str, path: str, statuses: set):
+    assert statuses <= set(doc["paths"][path][method]["responses"])
+
+
+def test_public_reads_do_not_claim_403_and_reads_no_write_statuses(doc: dict[str, Any]):
+    items = doc["paths"]["/collections/{collection_id}/items"]["get"]["responses"]
+    assert not {"403", "405", "409", "412", "428", "429"} & set(items)
+    assert "404" not in doc["paths"]["/conformance"]["get"]["responses"]
+
+
+def test_the_statuses_the_server_answers_are_documented(client: TestClient, doc: dict[str, Any]):
+    answers = {
+        ("get", "/collections/{collection_id}/items"): client.get("/collections/nosuch/items").status_code,
+        ("put", "/collections/{collection_id}/items/{feature_id}"): client.put(
+            "/collections/zones/items/x", json={}
+        ).status_code,
+        ("get", "/collections"): client.get("/collections", params={"foo": "1"}).status_code,
+        ("get", "/conformance"): client.get("/conformance", headers={"Authorization": "Basic x"}).status_code,
+    }
+    assert set(answers.values()) == {404, 401, 400}
+    for (method, path), status in answers.items():
+        assert str(status) in doc["paths"][path][method]["responses"], (method, path, status)
+
+
+def test_items_operation_lists_its_query_parameters(doc: dict[str, Any]):
+    op = doc["paths"]["/collections/{collection_id}/items"]["get"]
+    params = {p["name"]: p for p in op["parameters"]}
+    assert {
+        "collection_id",
+        "limit",
+        "bbox",
+        "bbox-crs",
+        "crs",
+        "datetime",
+        "properties",
+        "sortby",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "cursor",
+        "f",
+        "queryables",
+    } <= set(params)
+    assert {n for n, p in params.items() if p["in"] != "query"} == {"collection_id", "authorization"}
+    limit = params["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"]) == ("integer", 1, ft.MAX_LIMIT)
+    assert params["filter-lang"]["schema"]["enum"] == ["cql2-text", "cql2-json"]
+    attributes = params["queryables"]
+    assert (attributes["style"], attributes["explode"], attributes["schema"]["type"]) == ("form", True, "object")
+    assert "`street_lights`: code, " in attributes["description"] and "condition" in attributes["description"]
+    one = {p["name"] for p in doc["paths"]["/collections/{collection_id}/items/{feature_id}"]["get"]["parameters"]}
+    assert {"crs", "f"} <= one
+
+
+def test_declared_parameters_are_still_checked_by_the_server(client: TestClient):
+    assert client.get("/collections/zones/items", params={"foo": "bar"}).json()["field"] == "foo"
+    assert client.get("/collections/zones/items?limit=1&limit=2").json()["field"] == "limit"
+    assert client.get("/collections/zones/items?kind=x&kind=y").json()["field"] == "kind"
+    assert client.get("/collections/zones/items", params={"limit": "1.5"}).json()["field"] == "limit"
+    assert client.get("/collections/zones/items", params={"f": "xml"}).json()["field"] == "f"
+    assert client.get("/conformance", params={"crs": "EPSG:4326"}).json()["field"] == "crs"
+    assert client.get("/collections/zones/items", params={"limit": 2}).json()["numberReturned"] == 2
+
+
+def test_a_filter_is_translated_once_per_request(client: TestClient, monkeypatch: pytest.MonkeyPatch):
+    made: list[object] = []
+    original = cql._Translator.__init__
+
+    def counting(self: Any, *args: Any) -> None:
+        made.append(self)
+        original(self, *args)
+
+    monkeypatch.setattr(cql._Translator, "__init__", counting)
+    r = client.get("/collections/zones/items", params={"filter": "households > 0 AND name LIKE '%'"})
+    assert r.status_code == 200 and r.json()["numberReturned"] > 0
+    assert len(made) == 1
+
+
+def test_link_titles_are_bound_values_not_sql_text(client: TestClient, shared_db_url: str, catalogue):
+    query = ft.parse_items_query(catalogue["zones"], {"limit": "2"})
+    stmt, values = ft.items_statement(
+        catalogue["zones"], query, district_code="430104", links=b"", page_href="/x?cursor="
+    )
+    with psycopg.connect(shared_db_url) as conn:
+        text = stmt.as_string(conn)
+    assert ft.NEXT_TITLE not in text and ft.PREV_TITLE not in text and "下一页" not in text
+    assert (values["next_title"], values["prev_title"]) == (ft.NEXT_TITLE, ft.PREV_TITLE)
+    first = client.get("/collections/zones/items", params={"limit": 2}).json()
+    nxt = next(lk for lk in first["links"] if lk["rel"] == "next")
+    assert nxt["title"] == ft.NEXT_TITLE
+    second = client.get(nxt["href"]).json()
+    assert next(lk for lk in second["links"] if lk["rel"] == "prev")["title"] == ft.PREV_TITLE
