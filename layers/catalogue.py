@@ -19,10 +19,6 @@ GEOMETRY_TYPES: tuple[str, ...] = ("Point", "MultiPoint", "LineString", "MultiLi
 ATTR_TYPES: tuple[str, ...] = ("text", "integer", "real", "boolean", "date", "text_list")
 CHANGE_MODES: tuple[str, ...] = ("editable", "read-only", "workflow")
 STORAGE_SRID = 4490
-# The case workflow's states (labels in vocabulary.toml): open ones can still move, closed ones are
-# terminal. Here, below geo/, because cases, statistics and acceptance all count by them.
-OPEN_CASE_STATES = ("reported", "registered", "dispatched", "in_progress", "handled", "reopened")
-CLOSED_CASE_STATES = ("closed", "rejected", "duplicate")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 # Columns every layer table has, in table order, before the spec's attributes.
@@ -75,6 +71,7 @@ class Attribute:
     required: bool = False
     default: Any = None
     values: Mapping[str, str] | None = None  # allowed key -> Chinese label
+    vocabulary: str | None = None  # the vocabulary (vocabulary.toml) the values come from
     references: str | None = None  # "units": must name an existing unit code
     minimum: float | None = None
     maximum: float | None = None
@@ -87,8 +84,10 @@ class Attribute:
     def udt_name(self) -> str:
         return SQL_TYPES[self.type][1]
 
-    def label(self, key: str) -> str:
-        """The Chinese label of an allowed value (the key itself if unknown)."""
+    def label(self, key: str, lang: str = "zh") -> str:
+        """The label of an allowed value in ``lang`` (zh, or en from its vocabulary); the key if unknown."""
+        if lang == "en" and self.vocabulary is not None:
+            return vocabulary(self.vocabulary).label(key, "en")
         return (self.values or {}).get(key, key)
 
 
@@ -166,11 +165,108 @@ class Catalogue(Mapping[str, LayerSpec]):
         return Catalogue(list(specs.values()))
 
 
+@dataclass(frozen=True)
+class Term:
+    """One coded value of a vocabulary: its stored key, its labels and its flags."""
+
+    key: str
+    zh: str
+    en: str
+    closed: bool = False  # case states: terminal
+    month: int | None = None  # phases: month of the programme year by which it is due
+
+    def label(self, lang: str = "zh") -> str:
+        """The label in ``lang`` (``en``, else Chinese)."""
+        return self.en if lang == "en" else self.zh
+
+
+_TERM_KEYS = {"key", "zh", "en", "closed", "month"}
+
+
+class Vocabulary(Mapping[str, Term]):
+    """The terms of one vocabulary (``vocabulary.toml``) by key, in display order."""
+
+    def __init__(self, name: str, terms: list[Term]) -> None:
+        self.name = name
+        self._terms = {t.key: t for t in terms}
+        if len(self._terms) != len(terms):
+            raise SpecError(f"vocabulary.toml: '{name}' has a key twice")
+        if len({t.zh for t in terms}) != len(terms):
+            raise SpecError(f"vocabulary.toml: '{name}' has a Chinese label twice")
+
+    def __getitem__(self, key: str) -> Term:
+        return self._terms[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._terms)
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def labels(self, lang: str = "zh") -> dict[str, str]:
+        """key -> label in ``lang`` (zh or en), in display order."""
+        return {k: t.label(lang) for k, t in self._terms.items()}
+
+    @property
+    def zh(self) -> dict[str, str]:
+        """key -> Chinese label, in display order."""
+        return self.labels("zh")
+
+    @property
+    def en(self) -> dict[str, str]:
+        """key -> English label, in display order."""
+        return self.labels("en")
+
+    def label(self, key: str, lang: str = "zh") -> str:
+        """The label of ``key`` in ``lang``; the key itself when it is not in the vocabulary."""
+        term = self._terms.get(key)
+        return term.label(lang) if term else key
+
+    def key_of(self, value: str) -> str | None:
+        """The key that ``value`` names, given as the key or its Chinese label; None if neither."""
+        if value in self._terms:
+            return value
+        return next((t.key for t in self._terms.values() if t.zh == value), None)
+
+
+def _term(raw: Any, where: str) -> Term:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: each entry must be a table {{ key, zh, en }}")
+    unknown = set(raw) - _TERM_KEYS
+    if unknown:
+        raise SpecError(f"{where}: unknown fields {sorted(unknown)}")
+    for k in ("key", "zh", "en"):
+        if not isinstance(raw.get(k), str) or not raw[k]:
+            raise SpecError(f"{where}: missing '{k}'")
+    month = raw.get("month")
+    return Term(key=raw["key"], zh=raw["zh"], en=raw["en"], closed=bool(raw.get("closed", False)), month=month)
+
+
 @cache
-def vocabulary() -> dict[str, dict[str, str]]:
-    """Shared vocabularies (service kinds, unit kinds, conditions): key -> Chinese label."""
+def vocabularies() -> dict[str, Vocabulary]:
+    """Every vocabulary of ``layers/vocabulary.toml`` by name."""
     text = resources.files("layers").joinpath("vocabulary.toml").read_text(encoding="utf-8")
-    return {k: dict(v) for k, v in tomllib.loads(text).items()}
+    out = {}
+    for name, entries in tomllib.loads(text).items():
+        where = f"vocabulary.toml: '{name}'"
+        if not isinstance(entries, list):
+            raise SpecError(f"{where} must be a list of {{ key, zh, en }} entries")
+        out[name] = Vocabulary(name, [_term(e, f"{where} entry {i + 1}") for i, e in enumerate(entries)])
+    return out
+
+
+def vocabulary(name: str) -> Vocabulary:
+    """One vocabulary (``case_states``, ``conditions``, ``roles``, …); KeyError naming it if unknown."""
+    found = vocabularies().get(name)
+    if found is None:
+        raise KeyError(f"no vocabulary '{name}' in layers/vocabulary.toml")
+    return found
+
+
+# The case workflow's states: open ones can still move, closed ones are terminal. Here, below geo/,
+# because cases, statistics and acceptance all count by them.
+OPEN_CASE_STATES: tuple[str, ...] = tuple(k for k, t in vocabulary("case_states").items() if not t.closed)
+CLOSED_CASE_STATES: tuple[str, ...] = tuple(k for k, t in vocabulary("case_states").items() if t.closed)
 
 
 def _require(raw: dict[str, Any], key: str, where: str) -> Any:
@@ -189,10 +285,10 @@ def _attribute(raw: dict[str, Any], where: str) -> Attribute:
         raise SpecError(f"{where}: type '{kind}' is not one of {', '.join(ATTR_TYPES)}")
     values = raw.get("values")
     if "vocabulary" in raw:
-        vocab = vocabulary().get(raw["vocabulary"])
+        vocab = vocabularies().get(raw["vocabulary"])
         if vocab is None:
             raise SpecError(f"{where}: unknown vocabulary '{raw['vocabulary']}'")
-        values = vocab
+        values = vocab.zh
     if values is not None and kind not in ("text", "text_list"):
         raise SpecError(f"{where}: allowed values need type text or text_list")
     if raw.get("references") not in (None, "units"):
@@ -205,6 +301,7 @@ def _attribute(raw: dict[str, Any], where: str) -> Attribute:
         required=bool(raw.get("required", False)),
         default=raw.get("default"),
         values=dict(values) if values is not None else None,
+        vocabulary=raw.get("vocabulary"),
         references=raw.get("references"),
         minimum=raw.get("minimum"),
         maximum=raw.get("maximum"),

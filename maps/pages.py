@@ -22,8 +22,7 @@ from jinja2 import Template
 from shapely.geometry import shape
 
 from geo.features.overview import DETAIL_ZOOM
-from geo.programme.remediation import STATES as TASK_STATES
-from layers.catalogue import Catalogue, LayerSpec
+from layers.catalogue import Catalogue, LayerSpec, vocabulary
 from maps import styles
 from maps.assets import app_asset
 from maps.display import gcj02_grid
@@ -99,30 +98,27 @@ def _layer_entry(spec: LayerSpec, lang: str) -> dict[str, Any]:
     }
 
 
-def _condition_legend(spec: LayerSpec | None, lang: str) -> dict[str, Any]:
-    t = styles.texts(lang)
-    rows = [
-        (colour, spec.attribute("condition").label(key) if spec and lang != "en" else styles.CONDITION_EN[key])
-        for key, colour in styles.CONDITION_COLOURS.items()
-    ]
-    return styles.legend(t["condition"], rows)
+def _condition_legend(lang: str) -> dict[str, Any]:
+    rows = styles.vocabulary_rows("conditions", styles.CONDITION_COLOURS, lang)
+    return styles.legend(styles.texts(lang)["condition"], rows)
 
 
 def _state_legend(lang: str) -> dict[str, Any]:
-    from geo.cases.workflow import STATE_NAMES  # labels of the case workflow
-
     t = styles.texts(lang)
-    rows = [
-        (colour, STATE_NAMES[s] if lang != "en" else styles.STATE_EN[s]) for s, colour in styles.STATE_COLOURS.items()
-    ]
+    rows = styles.vocabulary_rows("case_states", styles.STATE_COLOURS, lang)
     rows.append((styles.OVERDUE_COLOUR, t["overdue"]))
     return styles.legend(t["state"], rows)
 
 
-def _phase_legend(zones: LayerSpec, lang: str) -> dict[str, Any]:
+def _phase_legend(lang: str) -> dict[str, Any]:
     t = styles.texts(lang)
-    rows = [(c, styles.value_label(zones, "phase", k, lang, styles.PHASE_EN)) for k, c in styles.PHASE_COLOURS.items()]
-    return styles.legend(t["phase"], rows, note=t["no_tasks"])
+    return styles.legend(t["phase"], styles.vocabulary_rows("phases", styles.PHASE_COLOURS, lang), note=t["no_tasks"])
+
+
+def _labels(lang: str) -> dict[str, dict[str, str]]:
+    """The labels the page script shows, by vocabulary and key (never by position)."""
+    names = ("conditions", "case_states", "phases", "remediation_states")
+    return {n: vocabulary(n).labels(lang) for n in names}
 
 
 def _base_config(
@@ -146,6 +142,7 @@ def _base_config(
         "phaseColours": styles.PHASE_COLOURS,
         "completionBreaks": styles.COMPLETION_BREAKS,
         "legends": [],
+        "labels": _labels(lang),
     }
 
 
@@ -214,7 +211,7 @@ def maintenance_page(
     cfg = _base_config("maintenance", title, lang, catalogue, bounds, settings)
     cfg["layers"] = [_layer_entry(s, lang) for s in facilities]
     cfg["detailZoom"] = DETAIL_ZOOM  # below it, point layers come as overview tiles (counts per cell)
-    cfg["legends"] = [_condition_legend(facilities[0] if facilities else None, lang)]
+    cfg["legends"] = [_condition_legend(lang)]
     return _render(_map(settings, bounds), title, cfg, plugins.VectorGridProtobuf.default_js)
 
 
@@ -243,11 +240,11 @@ def remediation_page(
     title = _title("remediation", lang, district_name)
     cfg = _base_config("remediation", title, lang, catalogue, bounds, settings)
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "zones"]
-    cfg["legends"] = [_phase_legend(catalogue["zones"], lang)]
+    cfg["legends"] = [_phase_legend(lang)]
     # Remediation progress (share of tasks verified) when the app serves it; else colour by phase.
     cfg["progressUrl"] = progress_url
     cfg["zoneTasksUrl"] = zone_tasks_url  # e.g. /zones/{code}/remediation: each item's state in the popup
-    cfg["taskStates"] = {**TASK_STATES, "overdue": styles.texts(lang)["overdue"]} if lang != "en" else {}
+    cfg["taskStates"] = {**vocabulary("remediation_states").labels(lang), "overdue": styles.texts(lang)["overdue"]}
     return _render(_map(settings, bounds), title, cfg)
 
 
@@ -280,7 +277,7 @@ def zone_page(
     cfg["layers"] = [_layer_entry(catalogue[n], lang) for n in catalogue if catalogue[n].facility]
     cfg["detailZoom"] = DETAIL_ZOOM
     cfg["legends"] = [
-        _condition_legend(next((catalogue[n] for n in catalogue if catalogue[n].facility), None), lang),
+        _condition_legend(lang),
         _state_legend(lang),
     ]
     return _render(_map(settings, bounds, still=snapshot), cfg["title"], cfg, plugins.VectorGridProtobuf.default_js)
@@ -303,7 +300,7 @@ def plan_page(
                     "title": a.title_en if lang == "en" else a.title_zh,
                     "required": a.required,
                     "type": a.type,
-                    "values": dict(a.values) if a.values else None,
+                    "values": {k: a.label(k, lang) for k in a.values} if a.values else None,
                     "default": a.default,
                 }
                 for a in s.attributes

@@ -35,10 +35,10 @@ import jinja2
 import psycopg
 from markupsafe import Markup
 
-from geo.programme import acceptance, inspections, remediation
+from geo.programme import acceptance, inspections
 from geo.settings import AcceptanceSettings
 from geo.workcal import calendar
-from layers.catalogue import load_catalogue
+from layers.catalogue import load_catalogue, vocabulary
 
 # The snapshot's size in CSS pixels: the aspect of the report's map box (180 × 105 mm, report.css),
 # about 140 dpi on paper. JPEG, because WeasyPrint embeds JPEG bytes as they are (a PNG is decoded
@@ -49,7 +49,6 @@ MAP_QUALITY = 90
 # two pages were no faster on two shared cores (18.1 vs 16.9 s, bench/report.py) and cost ~120 MiB more.
 MAP_PAGES = 1
 RENDER_WORKERS = 0  # write_all's PDF renders: 0 = one thread of this process, N = N forked processes
-KINDS = {"resettlement": "农民安置小区", "enterprise_dormitory": "破产企业宿舍区", "other": "其他开放式小区"}
 
 
 @cache
@@ -123,11 +122,14 @@ def zone_html(figures: dict[str, Any], map_jpeg: bytes, *, district_name: str) -
             district_name=district_name,
             report_date=_today_text(),
             verdict_class={"pass": "pass", "redo": "redo"}.get(v or "", "none"),
-            kinds=KINDS,
-            phases={k: n for k, (n, _) in remediation.PHASES.items()},
-            items=remediation.ITEMS,
-            states=remediation.STATES,
-            conditions=list(inspections.CONDITIONS.items()),
+            # Labels of coded values, by key, from layers/vocabulary.toml.
+            kinds=vocabulary("zone_kinds").zh,
+            phases=vocabulary("phases").zh,
+            items=vocabulary("remediation_items").zh,
+            states=vocabulary("remediation_states").zh,
+            conditions=list(vocabulary("conditions").zh.items()),
+            case_states=vocabulary("case_states").zh,
+            unit_kinds=vocabulary("unit_kinds").zh,
             facility_titles=[(n, catalogue[n].title_zh) for n in inspections.facility_layers(catalogue)],
             pct=_pct,
         )
@@ -217,7 +219,7 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
             "Wilson 上限",
             "入户覆盖率",
             "整治任务",
-            "已验收",
+            vocabulary("remediation_states")["verified"].zh,
             "事件",
             "超期未结",
             "超过宽限期",

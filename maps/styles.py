@@ -1,21 +1,21 @@
 """Colours, legends and page texts of the maps (zh-CN first, ``lang=en`` falls back to English).
 
-Layer titles and value labels come from the layer catalogue (``layers/``);
-this module only adds what a map needs on top: colours per value and the
-words of the page furniture.
+Layer titles and value labels (zh and en, in display order) come from the
+layer catalogue and its vocabularies (``layers/vocabulary.toml``); this module
+only adds what a map needs on top: colours per value and the words of the page
+furniture.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from layers.catalogue import LayerSpec
+from layers.catalogue import LayerSpec, vocabulary
 
 # Facility condition (vocabulary ``conditions``): green, red, orange, grey.
 CONDITION_COLOURS = {"normal": "#1a9641", "faulty": "#d7191c", "repairing": "#fdae61", "removed": "#969696"}
-CONDITION_EN = {"normal": "normal", "faulty": "faulty", "repairing": "under repair", "removed": "removed"}
 
-# Case states (geo.cases.STATE_NAMES): open ones in warm colours, closed ones quiet.
+# Case states (vocabulary ``case_states``): open ones in warm colours, closed ones quiet.
 STATE_COLOURS = {
     "reported": "#e6550d",
     "registered": "#fd8d3c",
@@ -27,33 +27,15 @@ STATE_COLOURS = {
     "rejected": "#bdbdbd",
     "duplicate": "#d9d9d9",
 }
-STATE_EN = {
-    "reported": "reported",
-    "registered": "registered",
-    "dispatched": "dispatched",
-    "in_progress": "in progress",
-    "handled": "handled",
-    "reopened": "reopened",
-    "closed": "closed",
-    "rejected": "rejected",
-    "duplicate": "duplicate",
-}
 OVERDUE_COLOUR = "#ff0000"
 
-# Zone phase (zones.phase): the remediation map colours by it until remediation tasks exist.
+# Zone phase (vocabulary ``phases``): the remediation map colours by it until remediation tasks exist.
 PHASE_COLOURS = {
     "survey": "#fee5d9",
     "remediation": "#fcae91",
     "rollout": "#fb6a4a",
     "service": "#de2d26",
     "acceptance": "#a50f15",
-}
-PHASE_EN = {
-    "survey": "survey",
-    "remediation": "remediation",
-    "rollout": "roll-out",
-    "service": "service",
-    "acceptance": "acceptance",
 }
 # Completion classes (share of remediation tasks verified done).
 COMPLETION_BREAKS = [(0.0, "#d7191c"), (0.25, "#fdae61"), (0.5, "#ffffbf"), (0.75, "#a6d96a"), (1.0, "#1a9641")]
@@ -188,11 +170,9 @@ def layer_title(spec: LayerSpec, lang: str) -> str:
     return spec.title_en if lang == "en" else spec.title_zh
 
 
-def value_label(spec: LayerSpec, attribute: str, key: str, lang: str, english: dict[str, str]) -> str:
-    """A categorical value's label: the catalogue's Chinese label, or our English word."""
-    if lang == "en":
-        return english.get(key, key)
-    return spec.attribute(attribute).label(key)
+def vocabulary_rows(name: str, colours: dict[str, str], lang: str) -> list[tuple[str, str]]:
+    """(colour, label) legend rows of a vocabulary's coloured values, in its display order."""
+    return [(colours[k], label) for k, label in vocabulary(name).labels(lang).items() if k in colours]
 
 
 def legend(title: str, rows: list[tuple[str, str]], note: str | None = None) -> dict[str, Any]:

@@ -54,12 +54,12 @@ title_zh = "管径(mm)"
 def test_catalogue_lists_every_layer_in_migration_order(catalogue):
     assert list(catalogue) == EXPECTED
     assert catalogue["zones"].parent is not None and catalogue["zones"].parent.layer == "subdistricts"
-    assert catalogue["contract_sections"].attribute("service_kinds").values == vocabulary()["service_kinds"]
+    assert catalogue["contract_sections"].attribute("service_kinds").values == vocabulary("service_kinds").zh
     assert catalogue["districts"].change == "read-only"
 
 
 def test_service_kinds_are_the_plans_six():
-    assert list(vocabulary()["service_kinds"].values()) == [
+    assert list(vocabulary("service_kinds").zh.values()) == [
         "公共秩序",
         "公共环境卫生",
         "公共安全防范",

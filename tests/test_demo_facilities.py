@@ -19,6 +19,7 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 
 from geo.demo.facilities import LAYERS, generate_facilities
+from layers.catalogue import vocabularies
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 3
@@ -33,7 +34,7 @@ def _toml(path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def vocabulary() -> dict[str, Any]:
-    return _toml(ROOT / "layers" / "vocabulary.toml")
+    return {e: list(v) for e, v in vocabularies().items()}
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import pytest
 
 from api.app import create_app
 from api.maps import local_server
+from layers.catalogue import vocabulary
 from maps import snapshot
 from maps.assets import installed
 from maps.settings import MapSettings
@@ -210,6 +211,22 @@ def test_cases_filters_and_heat_map(browser, base_url, maps_db):
         assert page.evaluate("wuye.map.hasLayer(wuye.state.layers.heat)") is True
         page.uncheck("#f-heat")
         assert page.evaluate("wuye.map.hasLayer(wuye.state.layers.heat)") is False
+        assert w.errors == []
+    finally:
+        w.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_case_state_filter_names_each_state_by_its_own_label(browser, base_url, lang):
+    # The page used to look a label up by the state's position in a key-sorted table and named
+    # 'closed' 已上报; labels now come from the server by key (layers/vocabulary.toml).
+    w = Watched(browser)
+    try:
+        page = w.open(base_url + "/maps/cases" + ("?lang=en" if lang == "en" else ""))
+        options = page.evaluate(
+            "() => [...document.querySelectorAll('#f-state option')].filter(o => o.value).map(o => [o.value, o.text])"
+        )
+        assert dict(options) == vocabulary("case_states").labels(lang)
         assert w.errors == []
     finally:
         w.close()

@@ -13,20 +13,12 @@ from typing import Any, Literal
 from psycopg import sql
 
 from geo.errors import Forbidden, Unauthenticated
+from layers.catalogue import vocabulary
 
 Role = Literal[
     "admin", "planner", "subdistrict_staff", "property_team", "contractor", "survey_team", "resident", "anonymous"
 ]
-ROLES: dict[str, str] = {
-    "admin": "区城管局管理员",
-    "planner": "规划编辑",
-    "subdistrict_staff": "街道工作人员",
-    "property_team": "物业服务队",
-    "contractor": "维护作业单位",
-    "survey_team": "满意度调查员",
-    "resident": "居民",
-    "anonymous": "访客",
-}
+ROLES: dict[str, str] = vocabulary("roles").zh  # role -> Chinese label (layers/vocabulary.toml)
 LAYER_EDITORS: tuple[str, ...] = ("admin", "planner")
 UNSCOPED_ROLES: tuple[str, ...] = ("admin", "planner")
 

@@ -33,7 +33,7 @@ def categories() -> dict[str, Category]:
     """Every category, in file order."""
     raw = tomllib.loads(resources.files("layers").joinpath("categories.toml").read_text(encoding="utf-8"))
     default_rules = tuple(raw.get("defaults", {}).get("rules", RULES))
-    kinds = vocabulary()["service_kinds"]
+    kinds = vocabulary("service_kinds")
     out = {}
     for code, item in raw["categories"].items():
         rules = tuple(item.get("rules", default_rules))

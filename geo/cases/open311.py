@@ -23,7 +23,7 @@ MAX_REQUESTS = 1000
 
 def services() -> list[dict[str, Any]]:
     """The service list: one Open311 service per case category."""
-    kinds = vocabulary()["service_kinds"]
+    kinds = vocabulary("service_kinds").zh
     return [
         {
             "service_code": c.code,

@@ -12,6 +12,7 @@ from psycopg import sql
 
 from geo.access.scope import Principal, zone_scope
 from geo.cases.workflow import CLOSED_STATES
+from layers.catalogue import vocabulary
 
 STATS_SQL = """
 SELECT CASE WHEN GROUPING(c.subdistrict_code) = 0 THEN 'subdistrict'
@@ -105,7 +106,8 @@ def to_xlsx(rows: list[dict[str, Any]]) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = "事件统计"
-    sheet.append(["维度", "名称", "事件数", "未结", "超期", "已结案", "按期结案", "按期结案率", "结案时长中位数(小时)"])
+    closed = vocabulary("case_states")["closed"].zh
+    sheet.append(["维度", "名称", "事件数", "未结", "超期", closed, "按期结案", "按期结案率", "结案时长中位数(小时)"])
     for row in rows:
         sheet.append([row[c] for c in COLUMNS])
     out = io.BytesIO()

@@ -29,7 +29,7 @@ from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.spatial.coords import to_storage
 from geo.spatial.crs import METRIC_SRID
 from geo.workcal import calendar
-from layers.catalogue import CLOSED_CASE_STATES, OPEN_CASE_STATES
+from layers.catalogue import CLOSED_CASE_STATES, OPEN_CASE_STATES, vocabulary
 
 FACILITY_RADIUS_M = 30.0
 DUPLICATE_RADIUS_M = 50.0
@@ -38,17 +38,7 @@ MAX_DESCRIPTION = 2000
 PUBLIC_ROUNDING_M = 50.0
 OPEN_STATES = OPEN_CASE_STATES
 CLOSED_STATES = CLOSED_CASE_STATES
-STATE_NAMES = {
-    "reported": "已上报",
-    "registered": "已立案",
-    "rejected": "不予立案",
-    "dispatched": "已派遣",
-    "in_progress": "处置中",
-    "handled": "已处理",
-    "closed": "已结案",
-    "reopened": "重新处置",
-    "duplicate": "重复",
-}
+STATE_NAMES = vocabulary("case_states").zh  # key -> Chinese label (layers/vocabulary.toml)
 # The boundary layers whose features (and units) decide where a case goes.
 ROUTING_LAYERS = ("subdistricts", "communities", "zones", "contract_sections")
 STAFF = ("admin", "subdistrict_staff")

@@ -26,9 +26,10 @@ from geo.errors import NotFound
 from geo.programme import inspections, surveys
 from geo.settings import AcceptanceSettings
 from geo.workcal import calendar
-from layers.catalogue import CLOSED_CASE_STATES
+from layers.catalogue import CLOSED_CASE_STATES, vocabulary
 
-VERDICTS = {"pass": "通过", "redo": "补课", None: "无调查答卷，不作结论"}
+# verdict -> Chinese label (layers/vocabulary.toml; its key ``none`` is the verdict None: no answers)
+VERDICTS: dict[str | None, str] = {(None if k == "none" else k): v for k, v in vocabulary("verdicts").zh.items()}
 
 
 def _zone_rows(conn: psycopg.Connection, district_code: str, zone_code: str | None) -> list[tuple[Any, ...]]:

@@ -28,9 +28,9 @@ from geo.errors import InvalidInput, NotFound
 from geo.io.tabular import blank, parse_date, read_table, rejection
 from geo.spatial.validate import Problem
 from geo.workcal import today
-from layers.catalogue import Catalogue, load_catalogue
+from layers.catalogue import Catalogue, load_catalogue, vocabulary
 
-CONDITIONS: dict[str, str] = {"normal": "正常", "faulty": "故障", "repairing": "维修中", "removed": "已拆除"}
+CONDITIONS: dict[str, str] = vocabulary("conditions").zh  # key -> Chinese label (layers/vocabulary.toml)
 # Column names survey and maintenance teams use, mapped to ours.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "facility_layer": ("facility_layer", "layer", "图层", "部件类型"),

@@ -29,22 +29,12 @@ from geo.spatial.crs import parse_crs
 from geo.spatial.reference import district_boundary
 from geo.spatial.validate import validate_geometry
 from geo.workcal import today  # re-exported: remediation.today() is the module's clock
-from layers.catalogue import GeometryType, LayerSpec
+from layers.catalogue import GeometryType, LayerSpec, vocabulary
 
-# The plan's remediation items (三先三后: 先整治后管理), code → Chinese name.
-ITEMS: dict[str, str] = {
-    "flyers": "牛皮癣清理",
-    "greening": "绿化设施",
-    "ditches": "沟渠",
-    "walls": "围墙",
-    "street_lights": "路灯",
-    "road_surface": "地面",
-    "septic_tanks": "化粪池",
-    "drying_racks": "晾衣架",
-    "illegal_structures": "违法建筑拆除",
-    "water_drainage": "供排水",
-}
-STATES: dict[str, str] = {"planned": "计划", "in_progress": "整治中", "done": "已完成", "verified": "已验收"}
+# The plan's remediation items (三先三后: 先整治后管理) and a task's states, code → Chinese name, in
+# display order; labels in layers/vocabulary.toml.
+ITEMS: dict[str, str] = vocabulary("remediation_items").zh
+STATES: dict[str, str] = vocabulary("remediation_states").zh
 STAFF = ("admin", "subdistrict_staff")
 # A task's geometry type → the layer geometry it is checked as (validate_geometry; a Polygon is
 # promoted to a MultiPolygon, as on import).
@@ -60,15 +50,20 @@ GEOMETRY_TYPES: dict[str, GeometryType] = {
 # or a drain running to the street main still belongs to the zone; a spot in another zone does not.
 ZONE_TOLERANCE_M = 10.0
 WORKERS = ("admin", "subdistrict_staff", "property_team")
-PHOTO_STAGES: dict[str, str] = {"before": "整治前", "after": "整治后"}
+PHOTO_STAGES: dict[str, str] = vocabulary("photo_stages").zh
+
+
+def _phases() -> dict[str, tuple[str, int]]:
+    out = {}
+    for key, term in vocabulary("phases").items():
+        if term.month is None:
+            raise ValueError(f"layers/vocabulary.toml: phase '{key}' needs its month")
+        out[key] = (term.zh, term.month)
+    return out
+
+
 # The plan's calendar: phase → (Chinese name, month of the programme year by which it is due).
-PHASES: dict[str, tuple[str, int]] = {
-    "survey": ("调查摸底", 2),
-    "remediation": ("集中整治", 4),
-    "rollout": ("全面推进", 5),
-    "service": ("长效管理", 6),
-    "acceptance": ("考核验收", 8),
-}
+PHASES: dict[str, tuple[str, int]] = _phases()
 
 
 @dataclass(frozen=True)

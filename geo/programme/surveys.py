@@ -30,15 +30,9 @@ from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.io.tabular import blank, parse_date, read_table, rejection
 from geo.spatial.validate import Problem
 from geo.workcal import today
+from layers.catalogue import vocabulary
 
-SERVICE_KINDS: dict[str, str] = {
-    "public_order": "公共秩序",
-    "sanitation": "公共环境卫生",
-    "public_safety": "公共安全防范",
-    "public_facilities": "公用设施",
-    "greening": "公共绿化",
-    "other": "其他协调事项",
-}
+SERVICE_KINDS: dict[str, str] = vocabulary("service_kinds").zh  # the survey scores one per kind
 SCORES = tuple(f"score_{k}" for k in SERVICE_KINDS)
 ENTRY_ROLES = ("admin", "survey_team")
 Z95 = 1.959963984540054

@@ -215,10 +215,13 @@
   };
 
   // -- popups ----------------------------------------------------------------------------------------
+  // Labels come from the server by vocabulary and key (layers/vocabulary.toml), never by position.
+  function label(vocab, key) {
+    const labels = (cfg.labels || {})[vocab] || {};
+    return Object.prototype.hasOwnProperty.call(labels, key) ? labels[key] : key;
+  }
   function conditionLabel(key) {
-    const lg = (cfg.legends || [])[0];
-    const idx = Object.keys(cfg.conditionColours).indexOf(key);
-    return lg && idx >= 0 ? lg.rows[idx].label : key;
+    return label("conditions", key);
   }
   async function facilityPopup(latlng, entry, code) {
     const f = await getJSON("/collections/" + entry.name + "/items/" + encodeURIComponent(code));
@@ -343,9 +346,7 @@
       "<br>" + esc(T("unit")) + "：" + esc(p.unit_name || "—") + "<br>" + esc(p.reported_at || "");
   }
   function stateLabel(key) {
-    const lg = (cfg.legends || []).find((l) => l.rows.length > Object.keys(cfg.stateColours).length - 1);
-    const idx = Object.keys(cfg.stateColours).indexOf(key);
-    return lg && idx >= 0 ? lg.rows[idx].label : key;
+    return label("case_states", key);
   }
 
   pages.cases = function () {
@@ -463,9 +464,7 @@
     wuye.reloadZones = load;
   };
   function phaseLabel(key) {
-    const lg = (cfg.legends || [])[0];
-    const idx = Object.keys(cfg.phaseColours).indexOf(key);
-    return lg && idx >= 0 && lg.rows[idx] ? lg.rows[idx].label : key;
+    return label("phases", key);
   }
 
   // The zone page: its own layers (outline, sections, facilities, open cases) over the district's
