@@ -15,6 +15,7 @@ from api.auth import ALL_ROLES, PUBLIC, CurrentUser, Guard
 from api.deps import AppSettings, Connection
 from geo.cases import idempotency
 from geo.cases import workflow as cases
+from geo.cases.shapes import CaseAction, Report
 from geo.cases.stats import case_stats, to_csv, to_xlsx
 from geo.io import photos
 from geo.programme import inspections
@@ -56,6 +57,20 @@ class NewCase(BaseModel):
             raise ValueError("give a GeoJSON Point geometry or lon and lat")
         return self
 
+    def report(self) -> Report:
+        """The report as geo/ takes it."""
+        assert self.lon is not None and self.lat is not None
+        return Report(
+            category_code=self.category,
+            lon=self.lon,
+            lat=self.lat,
+            coord_sys=self.coord_sys,
+            description=self.description,
+            facility_code=self.facility_code,
+            reporter_name=self.reporter_name,
+            reporter_phone=self.reporter_phone,
+        )
+
 
 class Action(BaseModel):
     """A workflow move."""
@@ -68,6 +83,19 @@ class Action(BaseModel):
     lon: float | None = None
     lat: float | None = None
     coord_sys: Literal["cgcs2000", "wgs84", "gcj02", "bd09"] = "cgcs2000"
+
+    def case_action(self) -> CaseAction:
+        """The move as geo/ takes it."""
+        return CaseAction(
+            action=self.action,
+            note=self.note,
+            unit_code=self.unit_code,
+            duplicate_of=self.duplicate_of,
+            category_code=self.category,
+            lon=self.lon,
+            lat=self.lat,
+            coord_sys=self.coord_sys,
+        )
 
 
 @router.get("/cases/categories", summary="事件类别", dependencies=[Depends(PUBLIC)])
@@ -85,7 +113,6 @@ async def post_case(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     """Report a problem; answers with its assignment and open cases nearby that may be the same."""
-    assert body.lon is not None and body.lat is not None
     claim = idempotency.claim_for(idempotency_key, caller=user.username, payload=body.model_dump())
     replayed = False
     async with request.app.state.async_pool.connection() as conn:  # one statement, in the event loop
@@ -93,18 +120,7 @@ async def post_case(
             status, answer = (
                 201,
                 await cases.report_async(
-                    conn,
-                    user,
-                    district_code=settings.district.district_code,
-                    category_code=body.category,
-                    lon=body.lon,
-                    lat=body.lat,
-                    coord_sys=body.coord_sys,
-                    description=body.description,
-                    facility_code=body.facility_code,
-                    reporter_name=body.reporter_name,
-                    reporter_phone=body.reporter_phone,
-                    claim=claim,
+                    conn, user, body.report(), district_code=settings.district.district_code, claim=claim
                 ),
             )
         except idempotency.Claimed as e:
@@ -195,15 +211,8 @@ def post_action(code: str, body: Action, conn: Connection, settings: AppSettings
         conn,
         user,
         code,
-        body.action,
+        body.case_action(),
         district_code=settings.district.district_code,
-        note=body.note,
-        unit_code=body.unit_code,
-        duplicate_of=body.duplicate_of,
-        category_code=body.category,
-        lon=body.lon,
-        lat=body.lat,
-        coord_sys=body.coord_sys,
         on_verified=inspections.case_recorder(district_code=settings.district.district_code, actor=user.actor),
     )
     return JSONResponse(feature, media_type="application/geo+json")
