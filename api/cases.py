@@ -11,8 +11,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
+from api import models
 from api.auth import ALL_ROLES, PUBLIC, CurrentUser, Guard
 from api.deps import AppSettings, Connection
+from api.models import GeoJSONResponse
 from geo.cases import idempotency
 from geo.cases import workflow as cases
 from geo.cases.shapes import CaseAction, Report
@@ -98,13 +100,22 @@ class Action(BaseModel):
         )
 
 
-@router.get("/cases/categories", summary="事件类别", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/cases/categories", response_model=list[models.Category], summary="事件类别", dependencies=[Depends(PUBLIC)]
+)
 def get_categories() -> list[dict[str, Any]]:
     """Categories with their deadlines and facility layers."""
     return cases.category_list()
 
 
-@router.post("/cases", status_code=201, summary="上报事件", dependencies=[Depends(PUBLIC)])
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=models.ReportedCase,
+    response_class=GeoJSONResponse,
+    summary="上报事件",
+    dependencies=[Depends(PUBLIC)],
+)
 async def post_case(
     body: NewCase,
     request: Request,
@@ -131,7 +142,7 @@ async def post_case(
     return Response(orjson.dumps(answer), status_code=status, headers=headers, media_type="application/geo+json")
 
 
-@router.get("/cases/stats", summary="事件统计", dependencies=[Depends(PUBLIC)])
+@router.get("/cases/stats", response_model=list[models.CaseStats], summary="事件统计", dependencies=[Depends(PUBLIC)])
 def get_stats(
     conn: Connection,
     settings: AppSettings,
@@ -156,7 +167,13 @@ def get_stats(
     return JSONResponse(rows)
 
 
-@router.get("/cases", summary="事件列表", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/cases",
+    response_model=models.CaseCollection,
+    response_class=GeoJSONResponse,
+    summary="事件列表",
+    dependencies=[Depends(PUBLIC)],
+)
 def get_cases(
     conn: Connection,
     settings: AppSettings,
@@ -192,7 +209,13 @@ def get_cases(
     return JSONResponse(page, media_type="application/geo+json")
 
 
-@router.get("/cases/{code}", summary="事件详情", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/cases/{code}",
+    response_model=models.CaseFeature,
+    response_class=GeoJSONResponse,
+    summary="事件详情",
+    dependencies=[Depends(PUBLIC)],
+)
 def get_case(code: str, conn: Connection, settings: AppSettings, user: CurrentUser) -> JSONResponse:
     """One case; its events, reporter and exact position only for staff in scope and its reporter."""
     return JSONResponse(
@@ -202,7 +225,11 @@ def get_case(code: str, conn: Connection, settings: AppSettings, user: CurrentUs
 
 
 @router.post(
-    "/cases/{code}/actions", summary="事件处置（立案、派遣、处理、核查结案……）", dependencies=[Depends(WORKERS)]
+    "/cases/{code}/actions",
+    response_model=models.CaseFeature,
+    response_class=GeoJSONResponse,
+    summary="事件处置（立案、派遣、处理、核查结案……）",
+    dependencies=[Depends(WORKERS)],
 )
 def post_action(code: str, body: Action, conn: Connection, settings: AppSettings, user: CurrentUser) -> JSONResponse:
     """Move a case: register, reject, dispatch, start, handle, verify, reopen, mark_duplicate,
@@ -218,7 +245,13 @@ def post_action(code: str, body: Action, conn: Connection, settings: AppSettings
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-@router.post("/cases/{code}/photos", status_code=201, summary="上传照片", dependencies=[Depends(CASE_PRIVATE)])
+@router.post(
+    "/cases/{code}/photos",
+    status_code=201,
+    response_model=models.CasePhoto,
+    summary="上传照片",
+    dependencies=[Depends(CASE_PRIVATE)],
+)
 async def post_photo(
     code: str,
     request: Request,
@@ -247,7 +280,12 @@ async def post_photo(
     return await run_in_threadpool(work)
 
 
-@router.get("/cases/{code}/photos", summary="照片列表", dependencies=[Depends(CASE_PRIVATE)])
+@router.get(
+    "/cases/{code}/photos",
+    response_model=list[models.CasePhoto],
+    summary="照片列表",
+    dependencies=[Depends(CASE_PRIVATE)],
+)
 def get_photos(code: str, conn: Connection, settings: AppSettings, user: CurrentUser) -> list[dict[str, Any]]:
     """Photos of a case (reporter or staff in scope)."""
     case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)
