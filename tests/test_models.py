@@ -5,8 +5,10 @@ and ``/api`` references those models for these operations."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from api import models
 from api.app import create_app
+from api.maps import local_server
 from tests.conftest import auth_headers, settings_for
 
 
@@ -133,6 +136,30 @@ def test_user_answers_match_their_models(client, db_url):
     assert "team-9" in {u["username"] for u in listed}
     assert valid(models.Me, client.get("/auth/me", headers=admin))["role"] == "admin"
     assert valid(models.Me, client.get("/auth/me"))["role"] == "anonymous"
+
+
+def test_fifty_concurrent_clients_on_a_real_port_get_answers_that_match_the_models(db_url):
+    admin = auth_headers(db_url, "admin")
+    lon, lat = _inside(db_url, "ansu")
+
+    def client_session(url: str, i: int) -> str:
+        with httpx.Client(base_url=url, timeout=120) as c:
+            report = {"category": "garbage_pile", "lon": lon, "lat": lat + i * 1e-6, "reporter_name": f"r{i}"}
+            code = valid(models.ReportedCase, c.post("/cases", json=report), 201)["id"]
+            moved = valid(
+                models.CaseFeature, c.post(f"/cases/{code}/actions", json={"action": "register"}, headers=admin)
+            )
+            assert moved["properties"]["state"] == "registered"
+            valid(models.CaseFeature, c.get(f"/cases/{code}", headers=admin))
+            valid(list[models.Progress], c.get("/remediation/progress"))
+            valid(models.Me, c.get("/auth/me", headers=admin))
+            return str(code)
+
+    with local_server(create_app(settings_for(db_url))) as url, ThreadPoolExecutor(50) as pool:
+        codes = list(pool.map(lambda i: client_session(url, i), range(50)))
+    assert len(set(codes)) == 50
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM cases WHERE state = 'registered'").fetchone() == (50,)
 
 
 def test_a_drifted_answer_fails_its_model():
