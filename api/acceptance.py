@@ -15,8 +15,10 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Uplo
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from api import models
 from api.auth import PUBLIC, STAFF_ROLES, CurrentUser, Guard
 from api.deps import AppSettings, Connection
+from api.models import GeoJSONResponse
 from api.ogc_common import base
 from geo.errors import InvalidInput
 from geo.programme import acceptance, inspections, remediation, surveys
@@ -117,7 +119,13 @@ class NewAnswer(BaseModel):
 # ------------------------------------------------------------------ remediation
 
 
-@router.get("/remediation", summary="整治任务（GeoJSON）", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/remediation",
+    response_model=models.TaskCollection,
+    response_class=GeoJSONResponse,
+    summary="整治任务（GeoJSON）",
+    dependencies=[Depends(PUBLIC)],
+)
 def get_remediation(
     conn: Connection,
     settings: AppSettings,
@@ -129,20 +137,35 @@ def get_remediation(
     return JSONResponse(body, media_type=GEOJSON)
 
 
-@router.get("/remediation/progress", summary="整治进度（小区、街道）", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/remediation/progress",
+    response_model=list[models.Progress],
+    summary="整治进度（小区、街道）",
+    dependencies=[Depends(PUBLIC)],
+)
 def get_progress(conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
     """Task counts by state per zone, per sub-district and for the district."""
     return remediation.progress(conn, district_code=settings.district.district_code)
 
 
-@router.get("/remediation/{code}", summary="整治任务详情", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/remediation/{code}",
+    response_model=models.TaskFeature,
+    response_class=GeoJSONResponse,
+    summary="整治任务详情",
+    dependencies=[Depends(PUBLIC)],
+)
 def get_task(code: str, conn: Connection, settings: AppSettings) -> JSONResponse:
     """One task with its history."""
     return JSONResponse(remediation.task(conn, code, district_code=settings.district.district_code), media_type=GEOJSON)
 
 
 @router.post(
-    "/remediation/{code}/actions", summary="整治任务处置（开始、完成、验收、返工）", dependencies=[Depends(REMEDIATORS)]
+    "/remediation/{code}/actions",
+    response_model=models.TaskFeature,
+    response_class=GeoJSONResponse,
+    summary="整治任务处置（开始、完成、验收、返工）",
+    dependencies=[Depends(REMEDIATORS)],
 )
 def post_task_action(
     code: str, body: TaskAction, conn: Connection, settings: AppSettings, user: CurrentUser
@@ -156,7 +179,11 @@ def post_task_action(
 
 
 @router.post(
-    "/remediation/{code}/photos", status_code=201, summary="上传整治前后照片", dependencies=[Depends(REMEDIATORS)]
+    "/remediation/{code}/photos",
+    status_code=201,
+    response_model=models.TaskPhoto,
+    summary="上传整治前后照片",
+    dependencies=[Depends(REMEDIATORS)],
 )
 def post_task_photo(
     code: str,
@@ -192,7 +219,13 @@ def get_task_photo(
     return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/zones/{code}/remediation", summary="小区整治任务、进度与阶段", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/zones/{code}/remediation",
+    response_model=models.ZoneRemediation,
+    response_class=GeoJSONResponse,
+    summary="小区整治任务、进度与阶段",
+    dependencies=[Depends(PUBLIC)],
+)
 def get_zone_remediation(code: str, conn: Connection, settings: AppSettings) -> JSONResponse:
     """The zone's tasks (GeoJSON), its progress and its phase calendar with overdue flags."""
     return JSONResponse(
@@ -200,7 +233,14 @@ def get_zone_remediation(code: str, conn: Connection, settings: AppSettings) -> 
     )
 
 
-@router.post("/zones/{code}/remediation", status_code=201, summary="新增整治任务", dependencies=[Depends(PLANNERS)])
+@router.post(
+    "/zones/{code}/remediation",
+    status_code=201,
+    response_model=models.TaskFeature,
+    response_class=GeoJSONResponse,
+    summary="新增整治任务",
+    dependencies=[Depends(PLANNERS)],
+)
 def post_zone_task(
     code: str,
     body: NewTask,
@@ -227,13 +267,20 @@ def post_zone_task(
     return JSONResponse(feature, status_code=201, media_type=GEOJSON)
 
 
-@router.get("/zones/{code}/phases", summary="小区阶段日程", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/zones/{code}/phases", response_model=list[models.Phase], summary="小区阶段日程", dependencies=[Depends(PUBLIC)]
+)
 def get_phases(code: str, conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
     """The plan's phases with deadlines (the plan's months unless the zone has its own) and overdue flags."""
     return remediation.phases(conn, code, district_code=settings.district.district_code)
 
 
-@router.put("/zones/{code}/phases/{phase}", summary="设定阶段期限", dependencies=[Depends(PLANNERS)])
+@router.put(
+    "/zones/{code}/phases/{phase}",
+    response_model=list[models.Phase],
+    summary="设定阶段期限",
+    dependencies=[Depends(PLANNERS)],
+)
 def put_phase(
     code: str, phase: str, body: Deadline, conn: Connection, settings: AppSettings, user: CurrentUser
 ) -> list[dict[str, Any]]:
@@ -292,7 +339,13 @@ def post_inspections_import(
 # ------------------------------------------------------------------ survey
 
 
-@router.post("/zones/{code}/survey", status_code=201, summary="录入入户调查答卷", dependencies=[Depends(SURVEYORS)])
+@router.post(
+    "/zones/{code}/survey",
+    status_code=201,
+    response_model=models.SavedAnswer,
+    summary="录入入户调查答卷",
+    dependencies=[Depends(SURVEYORS)],
+)
 def post_answer(
     code: str, body: NewAnswer, conn: Connection, settings: AppSettings, user: CurrentUser, replace: bool = False
 ) -> dict[str, Any]:
@@ -311,7 +364,9 @@ def post_answer(
     return surveys.add(conn, user, answer, district_code=settings.district.district_code, replace=replace)
 
 
-@router.get("/zones/{code}/survey", summary="小区调查答卷", dependencies=[Depends(SURVEYORS)])
+@router.get(
+    "/zones/{code}/survey", response_model=models.ZoneSurvey, summary="小区调查答卷", dependencies=[Depends(SURVEYORS)]
+)
 def get_answers(
     code: str,
     conn: Connection,
@@ -327,7 +382,12 @@ def get_answers(
     return {"zone_code": code, **figures, "items": answers}
 
 
-@router.post("/surveys/import", summary="批量导入调查答卷 (CSV/XLSX)", dependencies=[Depends(SURVEYORS)])
+@router.post(
+    "/surveys/import",
+    response_model=models.SurveyImport,
+    summary="批量导入调查答卷 (CSV/XLSX)",
+    dependencies=[Depends(SURVEYORS)],
+)
 def post_survey_import(
     file: Annotated[UploadFile, File()],
     conn: Connection,
@@ -345,7 +405,12 @@ def post_survey_import(
 # ------------------------------------------------------------------ acceptance
 
 
-@router.get("/zones/{code}/acceptance", summary="小区考核验收结论", dependencies=[Depends(REVIEWERS)])
+@router.get(
+    "/zones/{code}/acceptance",
+    response_model=models.Acceptance,
+    summary="小区考核验收结论",
+    dependencies=[Depends(REVIEWERS)],
+)
 def get_acceptance(code: str, conn: Connection, settings: AppSettings) -> dict[str, Any]:
     """Figures and the computed verdict: 通过, 补课 with every failed criterion, or no verdict without answers."""
     return acceptance.zone_acceptance(
@@ -370,7 +435,12 @@ def get_acceptance_pdf(code: str, request: Request, conn: Connection, settings: 
     )
 
 
-@router.get("/acceptance", summary="全区考核验收汇总", dependencies=[Depends(REVIEWERS)])
+@router.get(
+    "/acceptance",
+    response_model=list[models.Acceptance],
+    summary="全区考核验收汇总",
+    dependencies=[Depends(REVIEWERS)],
+)
 def get_summary(
     conn: Connection, settings: AppSettings, f: Annotated[Literal["json", "pdf", "xlsx"], Query()] = "json"
 ) -> Response:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import ADMIN, SIGNED_IN, CurrentUser
 from api.deps import AppSettings, Connection
+from api.models import User
 from geo.access import users
 from geo.access.area import my_area
 from geo.access.audit import audit_entries
@@ -45,13 +46,13 @@ class NewApiKey(BaseModel):
     client_name: str = Field(min_length=1, max_length=100)
 
 
-@router.get("/admin/users", summary="用户列表", dependencies=[Depends(ADMIN)])
+@router.get("/admin/users", response_model=list[User], summary="用户列表", dependencies=[Depends(ADMIN)])
 def get_users(conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
     """Every user of the district."""
     return [u.to_dict() for u in users.list_users(conn, settings.district.district_code)]
 
 
-@router.post("/admin/users", status_code=201, summary="新增用户", dependencies=[Depends(ADMIN)])
+@router.post("/admin/users", status_code=201, response_model=User, summary="新增用户", dependencies=[Depends(ADMIN)])
 def post_user(body: NewUser, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
     """Create a user with a role and, for scoped roles, its scope."""
     created = users.create_user(
@@ -69,7 +70,9 @@ def post_user(body: NewUser, conn: Connection, settings: AppSettings, user: Curr
     return created.to_dict()
 
 
-@router.patch("/admin/users/{username}", summary="修改用户角色、范围或停用", dependencies=[Depends(ADMIN)])
+@router.patch(
+    "/admin/users/{username}", response_model=User, summary="修改用户角色、范围或停用", dependencies=[Depends(ADMIN)]
+)
 def patch_user(
     username: str, body: UserChange, conn: Connection, settings: AppSettings, user: CurrentUser
 ) -> dict[str, Any]:

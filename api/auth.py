@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import AppSettings, Connection
+from api.models import Me
 from geo.access import users
 from geo.access.scope import ANONYMOUS, ROLES, Principal, require
 from geo.errors import InvalidInput, TooManyRequests, Unauthenticated
@@ -174,7 +175,7 @@ def change_password(
     return {"status": "password changed; sign in again"}
 
 
-@router.get("/auth/me", summary="当前用户", dependencies=[Depends(PUBLIC)])
+@router.get("/auth/me", response_model=Me, summary="当前用户", dependencies=[Depends(PUBLIC)])
 def me(user: CurrentUser) -> dict[str, Any]:
     """Who the caller is and what scope they act in."""
     return {

@@ -11,10 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
+from api import models
 from api.auth import ALL_ROLES, PUBLIC, CurrentUser, Guard
 from api.deps import AppSettings, Connection
+from api.models import GeoJSONResponse
 from geo.cases import idempotency
 from geo.cases import workflow as cases
+from geo.cases.shapes import CaseAction, Report
 from geo.cases.stats import case_stats, to_csv, to_xlsx
 from geo.io import photos
 from geo.programme import inspections
@@ -56,6 +59,20 @@ class NewCase(BaseModel):
             raise ValueError("give a GeoJSON Point geometry or lon and lat")
         return self
 
+    def report(self) -> Report:
+        """The report as geo/ takes it."""
+        assert self.lon is not None and self.lat is not None
+        return Report(
+            category_code=self.category,
+            lon=self.lon,
+            lat=self.lat,
+            coord_sys=self.coord_sys,
+            description=self.description,
+            facility_code=self.facility_code,
+            reporter_name=self.reporter_name,
+            reporter_phone=self.reporter_phone,
+        )
+
 
 class Action(BaseModel):
     """A workflow move."""
@@ -69,14 +86,36 @@ class Action(BaseModel):
     lat: float | None = None
     coord_sys: Literal["cgcs2000", "wgs84", "gcj02", "bd09"] = "cgcs2000"
 
+    def case_action(self) -> CaseAction:
+        """The move as geo/ takes it."""
+        return CaseAction(
+            action=self.action,
+            note=self.note,
+            unit_code=self.unit_code,
+            duplicate_of=self.duplicate_of,
+            category_code=self.category,
+            lon=self.lon,
+            lat=self.lat,
+            coord_sys=self.coord_sys,
+        )
 
-@router.get("/cases/categories", summary="事件类别", dependencies=[Depends(PUBLIC)])
+
+@router.get(
+    "/cases/categories", response_model=list[models.Category], summary="事件类别", dependencies=[Depends(PUBLIC)]
+)
 def get_categories() -> list[dict[str, Any]]:
     """Categories with their deadlines and facility layers."""
     return cases.category_list()
 
 
-@router.post("/cases", status_code=201, summary="上报事件", dependencies=[Depends(PUBLIC)])
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=models.ReportedCase,
+    response_class=GeoJSONResponse,
+    summary="上报事件",
+    dependencies=[Depends(PUBLIC)],
+)
 async def post_case(
     body: NewCase,
     request: Request,
@@ -85,7 +124,6 @@ async def post_case(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     """Report a problem; answers with its assignment and open cases nearby that may be the same."""
-    assert body.lon is not None and body.lat is not None
     claim = idempotency.claim_for(idempotency_key, caller=user.username, payload=body.model_dump())
     replayed = False
     async with request.app.state.async_pool.connection() as conn:  # one statement, in the event loop
@@ -93,18 +131,7 @@ async def post_case(
             status, answer = (
                 201,
                 await cases.report_async(
-                    conn,
-                    user,
-                    district_code=settings.district.district_code,
-                    category_code=body.category,
-                    lon=body.lon,
-                    lat=body.lat,
-                    coord_sys=body.coord_sys,
-                    description=body.description,
-                    facility_code=body.facility_code,
-                    reporter_name=body.reporter_name,
-                    reporter_phone=body.reporter_phone,
-                    claim=claim,
+                    conn, user, body.report(), district_code=settings.district.district_code, claim=claim
                 ),
             )
         except idempotency.Claimed as e:
@@ -115,7 +142,7 @@ async def post_case(
     return Response(orjson.dumps(answer), status_code=status, headers=headers, media_type="application/geo+json")
 
 
-@router.get("/cases/stats", summary="事件统计", dependencies=[Depends(PUBLIC)])
+@router.get("/cases/stats", response_model=list[models.CaseStats], summary="事件统计", dependencies=[Depends(PUBLIC)])
 def get_stats(
     conn: Connection,
     settings: AppSettings,
@@ -140,7 +167,13 @@ def get_stats(
     return JSONResponse(rows)
 
 
-@router.get("/cases", summary="事件列表", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/cases",
+    response_model=models.CaseCollection,
+    response_class=GeoJSONResponse,
+    summary="事件列表",
+    dependencies=[Depends(PUBLIC)],
+)
 def get_cases(
     conn: Connection,
     settings: AppSettings,
@@ -176,7 +209,13 @@ def get_cases(
     return JSONResponse(page, media_type="application/geo+json")
 
 
-@router.get("/cases/{code}", summary="事件详情", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/cases/{code}",
+    response_model=models.CaseFeature,
+    response_class=GeoJSONResponse,
+    summary="事件详情",
+    dependencies=[Depends(PUBLIC)],
+)
 def get_case(code: str, conn: Connection, settings: AppSettings, user: CurrentUser) -> JSONResponse:
     """One case; its events, reporter and exact position only for staff in scope and its reporter."""
     return JSONResponse(
@@ -186,7 +225,11 @@ def get_case(code: str, conn: Connection, settings: AppSettings, user: CurrentUs
 
 
 @router.post(
-    "/cases/{code}/actions", summary="事件处置（立案、派遣、处理、核查结案……）", dependencies=[Depends(WORKERS)]
+    "/cases/{code}/actions",
+    response_model=models.CaseFeature,
+    response_class=GeoJSONResponse,
+    summary="事件处置（立案、派遣、处理、核查结案……）",
+    dependencies=[Depends(WORKERS)],
 )
 def post_action(code: str, body: Action, conn: Connection, settings: AppSettings, user: CurrentUser) -> JSONResponse:
     """Move a case: register, reject, dispatch, start, handle, verify, reopen, mark_duplicate,
@@ -195,21 +238,20 @@ def post_action(code: str, body: Action, conn: Connection, settings: AppSettings
         conn,
         user,
         code,
-        body.action,
+        body.case_action(),
         district_code=settings.district.district_code,
-        note=body.note,
-        unit_code=body.unit_code,
-        duplicate_of=body.duplicate_of,
-        category_code=body.category,
-        lon=body.lon,
-        lat=body.lat,
-        coord_sys=body.coord_sys,
         on_verified=inspections.case_recorder(district_code=settings.district.district_code, actor=user.actor),
     )
     return JSONResponse(feature, media_type="application/geo+json")
 
 
-@router.post("/cases/{code}/photos", status_code=201, summary="上传照片", dependencies=[Depends(CASE_PRIVATE)])
+@router.post(
+    "/cases/{code}/photos",
+    status_code=201,
+    response_model=models.CasePhoto,
+    summary="上传照片",
+    dependencies=[Depends(CASE_PRIVATE)],
+)
 async def post_photo(
     code: str,
     request: Request,
@@ -238,7 +280,12 @@ async def post_photo(
     return await run_in_threadpool(work)
 
 
-@router.get("/cases/{code}/photos", summary="照片列表", dependencies=[Depends(CASE_PRIVATE)])
+@router.get(
+    "/cases/{code}/photos",
+    response_model=list[models.CasePhoto],
+    summary="照片列表",
+    dependencies=[Depends(CASE_PRIVATE)],
+)
 def get_photos(code: str, conn: Connection, settings: AppSettings, user: CurrentUser) -> list[dict[str, Any]]:
     """Photos of a case (reporter or staff in scope)."""
     case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)

@@ -19,6 +19,7 @@ from geo.access.scope import Principal
 from geo.cases import open311
 from geo.cases import workflow as cases
 from geo.cases.categories import category
+from geo.cases.shapes import Report
 from geo.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], dependencies=[Depends(PUBLIC)])
@@ -72,10 +73,7 @@ def post_request(
         what = "address_string is not geocoded here; send lat and long" if address_string else "lat and long"
         raise InvalidInput(f"a location is required: {what}", field="lat")
     name = " ".join(p for p in (last_name, first_name) if p) or None
-    body = cases.report(
-        conn,
-        Principal(username=f"open311:{client}", role="anonymous"),
-        district_code=settings.district.district_code,
+    report = Report(
         category_code=service_code,
         lon=long,
         lat=lat,
@@ -86,6 +84,8 @@ def post_request(
         source="open311",
         client_name=client,
     )
+    principal = Principal(username=f"open311:{client}", role="anonymous")
+    body = cases.report(conn, principal, report, district_code=settings.district.district_code)
     unit = body["properties"].get("unit_name")
     notice = f"已受理，责任单位：{unit}" if unit else "已受理，待人工分派"
     return JSONResponse(

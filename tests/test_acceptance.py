@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from api.app import create_app
 from geo.access.scope import Principal
 from geo.cases import workflow as cases
+from geo.cases.shapes import Report
 from geo.programme import acceptance, remediation
 from geo.settings import AcceptanceSettings
 from tests.conftest import DISTRICT, auth_headers, settings_for
@@ -82,12 +83,7 @@ def test_every_failed_criterion_is_listed(conn):
         "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones WHERE code = 'jinling') q"
     ).fetchone()
     case = cases.report(
-        conn,
-        Principal(username="t", role="admin"),
-        district_code=DISTRICT,
-        category_code="garbage_pile",
-        lon=row[0],
-        lat=row[1],
+        conn, Principal(username="t", role="admin"), Report("garbage_pile", row[0], row[1]), district_code=DISTRICT
     )
     conn.execute("UPDATE cases SET due_at = now() - interval '73 hours' WHERE code = %s", [case["id"]])
     result = judge(conn, "jinling")

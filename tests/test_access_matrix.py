@@ -169,6 +169,7 @@ def scoped_objects(matrix_client):
 
     from geo.access.scope import ANONYMOUS, Principal
     from geo.cases import workflow as cases
+    from geo.cases.shapes import Report
     from geo.io import photos
     from geo.programme import remediation
 
@@ -180,9 +181,7 @@ def scoped_objects(matrix_client):
             lon, lat = conn.execute(
                 "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones WHERE code = %s) q", [zone]
             ).fetchone()
-            code = cases.report(
-                conn, ANONYMOUS, district_code=DISTRICT, category_code="safety_hazard", lon=lon, lat=lat
-            )["id"]
+            code = cases.report(conn, ANONYMOUS, Report("safety_hazard", lon, lat), district_code=DISTRICT)["id"]
             case_id = conn.execute("SELECT id FROM cases WHERE code = %s", [code]).fetchone()[0]
             photo = photos.store(
                 conn,

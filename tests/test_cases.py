@@ -14,6 +14,7 @@ from api.app import create_app
 from api.cli import main
 from geo.access.scope import Principal
 from geo.cases import workflow as cases
+from geo.cases.shapes import Report
 from geo.spatial import coords
 from tests.conftest import DEFAULT_SCOPE, DISTRICT, auth_headers, settings_for
 
@@ -434,14 +435,8 @@ def test_overdue_cases_are_escalated_once(client, db_url):
 def test_report_as_function_records_the_signed_in_reporter(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         lon, lat = _inside(conn, "jinling")
-        body = cases.report(
-            conn,
-            Principal(username="res-1", role="resident"),
-            district_code=DISTRICT,
-            category_code="poor_cleaning",
-            lon=lon,
-            lat=lat,
-        )
+        resident = Principal(username="res-1", role="resident")
+        body = cases.report(conn, resident, Report("poor_cleaning", lon, lat), district_code=DISTRICT)
         assert conn.execute("SELECT reporter_user FROM cases WHERE code = %s", [body["id"]]).fetchone() == ("res-1",)
 
 

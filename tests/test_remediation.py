@@ -14,6 +14,7 @@ from api.app import create_app
 from api.cli import main
 from geo.access.scope import Principal
 from geo.cases import workflow as cases
+from geo.cases.shapes import CaseAction, Report
 from geo.programme import inspections, remediation
 from tests.conftest import DISTRICT, auth_headers, settings_for
 
@@ -525,18 +526,16 @@ def test_closing_a_case_on_a_facility_records_an_inspection_in_its_transaction(d
         ).fetchone()
         assert row is not None
         light, lon, lat = row
-        case = cases.report(
-            conn, ADMIN, district_code=DISTRICT, category_code="light_out", lon=lon, lat=lat, facility_code=light
-        )
+        case = cases.report(conn, ADMIN, Report("light_out", lon, lat, facility_code=light), district_code=DISTRICT)
         code = case["id"]
         for action, note in (("register", None), ("dispatch", None), ("handle", "已更换灯泡")):
-            cases.act(conn, ADMIN, code, action, district_code=DISTRICT, note=note)
+            cases.act(conn, ADMIN, code, CaseAction(action, note=note), district_code=DISTRICT)
         assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (0,)
         cases.act(
             conn,
             ADMIN,
             code,
-            "verify",
+            CaseAction("verify"),
             district_code=DISTRICT,
             on_verified=inspections.case_recorder(district_code=DISTRICT, actor=ADMIN.actor),
         )

@@ -25,10 +25,12 @@ from psycopg.types.json import Jsonb
 from geo.access.scope import Principal, zone_scope
 from geo.cases.categories import Category, categories, category
 from geo.cases.idempotency import CLAIM_CONSTRAINT, Claim, Claimed
-from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
+from geo.cases.shapes import CaseAction, Report
+from geo.errors import InvalidInput, NotFound
 from geo.spatial.coords import to_storage
 from geo.spatial.crs import METRIC_SRID
 from geo.workcal import calendar
+from geo.workflow import Move, StateMachine
 from layers.catalogue import CLOSED_CASE_STATES, OPEN_CASE_STATES, vocabulary
 
 FACILITY_RADIUS_M = 30.0
@@ -45,16 +47,6 @@ STAFF = ("admin", "subdistrict_staff")
 WORKERS = ("admin", "subdistrict_staff", "property_team", "contractor")
 
 
-@dataclass(frozen=True)
-class Move:
-    """A workflow action: from which states, to which, who may, what it needs."""
-
-    sources: tuple[str, ...]
-    target: str | None  # None: the state does not change (re-routing moves)
-    roles: tuple[str, ...]
-    note_required: bool = False
-
-
 MOVES: dict[str, Move] = {
     "register": Move(("reported",), "registered", STAFF),
     "reject": Move(("reported",), "rejected", STAFF, note_required=True),
@@ -67,6 +59,7 @@ MOVES: dict[str, Move] = {
     "recategorise": Move(OPEN_STATES, None, STAFF),
     "move": Move(OPEN_STATES, None, STAFF),
 }
+MACHINE = StateMachine(MOVES, STATE_NAMES, "a case")
 
 
 FEW_CASES = 1000  # up to this many ids, each point looks up its polygons (assign_few.sql)
@@ -278,30 +271,16 @@ class _Intake:
     facility_layer: str | None
 
 
-def _intake(
-    principal: Principal,
-    *,
-    district_code: str,
-    category_code: str,
-    lon: float,
-    lat: float,
-    coord_sys: str,
-    description: str | None,
-    facility_code: str | None,
-    reporter_name: str | None,
-    reporter_phone: str | None,
-    source: str,
-    client_name: str | None,
-    claim: Claim | None,
-) -> _Intake:
+def _intake(principal: Principal, new: Report, *, district_code: str, claim: Claim | None) -> _Intake:
     """Validate and convert a report (400 naming the field), and bind intake.sql's parameters."""
-    cat = category(category_code)
-    description = _text(description, "description", MAX_DESCRIPTION)
-    reporter_name = _text(reporter_name, "reporter_name", 100)
-    reporter_phone = _text(reporter_phone, "reporter_phone", 40)
-    facility_code = _text(facility_code, "facility_code", 80)
+    cat = category(new.category_code)
+    description = _text(new.description, "description", MAX_DESCRIPTION)
+    reporter_name = _text(new.reporter_name, "reporter_name", 100)
+    reporter_phone = _text(new.reporter_phone, "reporter_phone", 40)
+    facility_code = _text(new.facility_code, "facility_code", 80)
     if cat.facility_layer is None and facility_code:
         raise InvalidInput(f"category '{cat.code}' concerns no facility layer", field="facility_code")
+    lon, lat, coord_sys, source = new.lon, new.lat, new.coord_sys, new.source
     _plausible(lon, lat)
     x, y = (float(v) for v in to_storage(lon, lat, coord_sys))
     created = datetime.now(UTC)
@@ -314,7 +293,7 @@ def _intake(
         "description": description,
         "coord_sys": coord_sys,
         "source": source,
-        "client": client_name,
+        "client": new.client_name,
         "user": None if principal.is_anonymous else principal.username,
         "name": reporter_name,
         "phone": reporter_phone,
@@ -369,40 +348,12 @@ def _answer(intake: _Intake, row: tuple[Any, ...] | None) -> dict[str, Any]:
 
 
 def report(
-    conn: psycopg.Connection,
-    principal: Principal,
-    *,
-    district_code: str,
-    category_code: str,
-    lon: float,
-    lat: float,
-    coord_sys: str = "cgcs2000",
-    description: str | None = None,
-    facility_code: str | None = None,
-    reporter_name: str | None = None,
-    reporter_phone: str | None = None,
-    source: str = "native",
-    client_name: str | None = None,
-    claim: Claim | None = None,
+    conn: psycopg.Connection, principal: Principal, new: Report, *, district_code: str, claim: Claim | None = None
 ) -> dict[str, Any]:
     """Take a report: validate, convert, then insert, assign, link the facility, append the first
     event, find possible duplicates and (with ``claim``) record the Idempotency-Key's answer, all in
     one statement (geo/cases/sql/intake.sql). Raises ``Claimed`` when the key already has an answer."""
-    intake = _intake(
-        principal,
-        district_code=district_code,
-        category_code=category_code,
-        lon=lon,
-        lat=lat,
-        coord_sys=coord_sys,
-        description=description,
-        facility_code=facility_code,
-        reporter_name=reporter_name,
-        reporter_phone=reporter_phone,
-        source=source,
-        client_name=client_name,
-        claim=claim,
-    )
+    intake = _intake(principal, new, district_code=district_code, claim=claim)
     try:
         if conn.autocommit:  # one statement is its own transaction: no BEGIN/COMMIT round trips
             row = psycopg.RawCursor(conn).execute(intake.stmt, intake.values).fetchone()
@@ -417,35 +368,14 @@ def report(
 async def report_async(
     conn: psycopg.AsyncConnection,
     principal: Principal,
+    new: Report,
     *,
     district_code: str,
-    category_code: str,
-    lon: float,
-    lat: float,
-    coord_sys: str = "cgcs2000",
-    description: str | None = None,
-    facility_code: str | None = None,
-    reporter_name: str | None = None,
-    reporter_phone: str | None = None,
     claim: Claim | None = None,
 ) -> dict[str, Any]:
     """``report`` on an autocommit async connection (the API's intake: no thread hop)."""
     assert conn.autocommit, "intake.sql is its own transaction only in autocommit"
-    intake = _intake(
-        principal,
-        district_code=district_code,
-        category_code=category_code,
-        lon=lon,
-        lat=lat,
-        coord_sys=coord_sys,
-        description=description,
-        facility_code=facility_code,
-        reporter_name=reporter_name,
-        reporter_phone=reporter_phone,
-        source="native",
-        client_name=None,
-        claim=claim,
-    )
+    intake = _intake(principal, new, district_code=district_code, claim=claim)
     try:
         cursor = await psycopg.AsyncRawCursor(conn).execute(intake.stmt, intake.values)
         row = await cursor.fetchone()
@@ -639,16 +569,9 @@ def act(
     conn: psycopg.Connection,
     principal: Principal,
     code: str,
-    action: str,
+    request: CaseAction,
     *,
     district_code: str,
-    note: str | None = None,
-    unit_code: str | None = None,
-    duplicate_of: str | None = None,
-    category_code: str | None = None,
-    lon: float | None = None,
-    lat: float | None = None,
-    coord_sys: str = "cgcs2000",
     on_verified: Callable[[psycopg.Connection, int], object] | None = None,
 ) -> dict[str, Any]:
     """Move a case through its workflow (one transaction, one event); 409 for an illegal move.
@@ -656,37 +579,14 @@ def act(
     ``on_verified(conn, case_id)`` runs inside the transaction when the move is ``verify``: the API
     passes the programme's inspection recorder (a case closed on a facility is an inspection of it),
     which lives above this room."""
-    move = MOVES.get(action)
-    if move is None:
-        raise InvalidInput(f"action '{action}' is unknown; allowed: {', '.join(MOVES)}", field="action")
-    note = _text(note, "note", MAX_DESCRIPTION)
+    action = request.action
+    MACHINE.move(action)  # an unknown action is 400 before anything is read
+    note = _text(request.note, "note", MAX_DESCRIPTION)
     with conn.transaction():
         case_id, state, _, old_unit, _ = _locked(conn, principal, code, district_code)
-        if principal.role not in move.roles:
-            raise Forbidden(f"role '{principal.role}' may not '{action}' a case; needs one of: {', '.join(move.roles)}")
-        if state not in move.sources:
-            legal = [a for a, m in MOVES.items() if state in m.sources]
-            raise Conflict(
-                f"cannot '{action}' a case that is {state} ({STATE_NAMES[state]}); "
-                f"allowed now: {', '.join(legal) or 'nothing'}",
-                field="action",
-                state=state,
-            )
-        if move.note_required and not note:
-            raise InvalidInput(f"'{action}' needs a note saying why", field="note")
-        details = _apply(
-            conn,
-            case_id,
-            action,
-            district_code=district_code,
-            unit_code=unit_code,
-            duplicate_of=duplicate_of,
-            category_code=category_code,
-            lon=lon,
-            lat=lat,
-            coord_sys=coord_sys,
-        )
-        target = move.target or state
+        move = MACHINE.check(action, role=principal.role, state=state, note=note)
+        details = _apply(conn, case_id, request, district_code=district_code)
+        target = MACHINE.target(move, state)
         conn.execute(
             "UPDATE cases SET state = %s, version = version + 1, updated_at = now(), "
             "closed_at = CASE WHEN %s IN ('closed', 'rejected', 'duplicate') THEN now() ELSE NULL END "
@@ -709,20 +609,10 @@ def act(
     return case_detail(conn, code, principal=principal, district_code=district_code)
 
 
-def _apply(
-    conn: psycopg.Connection,
-    case_id: int,
-    action: str,
-    *,
-    district_code: str,
-    unit_code: str | None,
-    duplicate_of: str | None,
-    category_code: str | None,
-    lon: float | None,
-    lat: float | None,
-    coord_sys: str,
-) -> dict[str, Any]:
+def _apply(conn: psycopg.Connection, case_id: int, request: CaseAction, *, district_code: str) -> dict[str, Any]:
     """The side effects of an action other than the state change."""
+    action, unit_code, duplicate_of = request.action, request.unit_code, request.duplicate_of
+    category_code, lon, lat = request.category_code, request.lon, request.lat
     if action == "dispatch" and unit_code:
         if not conn.execute("SELECT 1 FROM units WHERE code = %s", [unit_code]).fetchone():
             raise InvalidInput(f"unit '{unit_code}' does not exist", field="unit_code")
@@ -754,7 +644,7 @@ def _apply(
     if action == "move":
         if lon is None or lat is None:
             raise InvalidInput("move needs lon and lat", field="geometry")
-        x, y = _checked_point(conn, lon, lat, coord_sys, district_code)
+        x, y = _checked_point(conn, lon, lat, request.coord_sys, district_code)
         conn.execute("UPDATE cases SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4490) WHERE id = %s", [x, y, case_id])
         changes = assign(conn, district_code=district_code, ids=[case_id], initial=True)
         return {"lon": x, "lat": y, "unit_code": changes[0][2] if changes else None}

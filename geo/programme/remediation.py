@@ -10,7 +10,6 @@ built in PostGIS. Scope is :func:`geo.access.zone_scope` in the WHERE clause.
 from __future__ import annotations
 
 import calendar as _calendar
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from geo.spatial.crs import parse_crs
 from geo.spatial.reference import district_boundary
 from geo.spatial.validate import validate_geometry
 from geo.workcal import today  # re-exported: remediation.today() is the module's clock
+from geo.workflow import Move, StateMachine
 from layers.catalogue import GeometryType, LayerSpec, vocabulary
 
 # The plan's remediation items (三先三后: 先整治后管理) and a task's states, code → Chinese name, in
@@ -66,22 +66,13 @@ def _phases() -> dict[str, tuple[str, int]]:
 PHASES: dict[str, tuple[str, int]] = _phases()
 
 
-@dataclass(frozen=True)
-class Move:
-    """A remediation action: from which states, to which, who may, whether it needs a note."""
-
-    sources: tuple[str, ...]
-    target: str
-    roles: tuple[str, ...]
-    note_required: bool = False
-
-
 MOVES: dict[str, Move] = {
     "start": Move(("planned",), "in_progress", WORKERS),
     "finish": Move(("in_progress",), "done", WORKERS),
     "verify": Move(("done",), "verified", STAFF),
     "redo": Move(("done", "verified"), "in_progress", STAFF, note_required=True),
 }
+MACHINE = StateMachine(MOVES, STATES, "a remediation task")
 
 
 def _item(value: str) -> str:
@@ -329,29 +320,14 @@ def act(
     on: date | None = None,
 ) -> dict[str, Any]:
     """Move a task through its workflow (one transaction, one event); 409 names the legal moves."""
-    move = MOVES.get(action)
-    if move is None:
-        raise InvalidInput(f"action '{action}' is unknown; allowed: {', '.join(MOVES)}", field="action")
+    MACHINE.move(action)  # an unknown action is 400 before anything is read
     note = (note or "").strip() or None
     on = on or today()
     if on > today():
         raise InvalidInput(f"date {on} is in the future", field="date")
     with conn.transaction():
         task_id, state = _locked(conn, principal, code, district_code)
-        if principal.role not in move.roles:
-            raise Forbidden(
-                f"role '{principal.role}' may not '{action}' a remediation task; needs one of: {', '.join(move.roles)}"
-            )
-        if state not in move.sources:
-            legal = [a for a, m in MOVES.items() if state in m.sources]
-            raise Conflict(
-                f"cannot '{action}' a task that is {state} ({STATES[state]}); "
-                f"allowed now: {', '.join(legal) or 'nothing'}",
-                field="action",
-                state=state,
-            )
-        if move.note_required and not note:
-            raise InvalidInput(f"'{action}' needs a note saying why", field="note")
+        move = MACHINE.check(action, role=principal.role, state=state, note=note)
         conn.execute(
             "UPDATE remediation_tasks SET state = %(to)s, version = version + 1, updated_at = now(), "
             " actual_start = CASE WHEN %(action)s = 'start' THEN %(on)s ELSE actual_start END, "
