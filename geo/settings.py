@@ -91,7 +91,9 @@ class AcceptanceSettings(BaseSettings):
         default=72, ge=0, description="an open case overdue by more than this many hours fails the zone"
     )
     survey_round: str | None = Field(
-        default=None, description="survey round judged (default: the latest round in the district)"
+        default=None,
+        description="survey round judged for the zones it covers, unless an administrator fixed another "
+        "(default: each zone's latest round with answers)",
     )
 
 

@@ -26,7 +26,7 @@ def client(shared_db_url: str) -> Iterator[TestClient]:
 def check(response, status: int, field: str | None) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
-    assert KEYS <= set(body), body
+    assert set(body) >= KEYS, body
     ErrorBody.model_validate(body)
     assert body["status"] == status
     assert body["field"] == field

@@ -8,6 +8,9 @@ A zone passes only when every criterion holds:
 2. remediation: the zone has remediation tasks and every one is verified;
 3. cases: no open case is overdue by more than ``WUYE_CASE_OVERDUE_GRACE_HOURS``.
 
+Each zone is judged on its own survey round (:mod:`geo.programme.rounds`): a
+补课 round of one zone changes no other zone's figures.
+
 A zone without survey answers gets **no verdict** (``verdict = None``), said
 plainly, with the other criteria still listed. Otherwise a failed criterion
 means 补课 (redo), every failed criterion named. The figures of all zones come
@@ -97,10 +100,10 @@ def district_figures(
     with_conditions: bool = True,
 ) -> list[dict[str, Any]]:
     """The acceptance figures and verdict of every zone (or one), from one set of grouped queries."""
-    round_ = rules.survey_round or surveys.latest_round(conn, district_code=district_code)
     grace = timedelta(hours=rules.case_overdue_grace_hours)
     zones = _zone_rows(conn, district_code, zone_code)
-    survey = surveys.zone_figures(conn, district_code=district_code, round_=round_, zone_code=zone_code)
+    # each zone on its own round: a re-survey of one zone changes no other zone's figures
+    survey = surveys.zone_figures(conn, district_code=district_code, zone_code=zone_code, setting=rules.survey_round)
     remediation = _remediation(conn, district_code, zone_code)
     case_counts = _cases(conn, district_code, zone_code, grace)
     conditions = (
@@ -121,7 +124,7 @@ def district_figures(
                 "community": community,
                 "property_unit": unit,
             },
-            "survey": survey.get(code) or surveys.figures(0, 0, households, round_),
+            "survey": survey.get(code) or surveys.figures(0, 0, households, None),
             "remediation": remediation.get(code, {"tasks": 0, "verified": 0, "items": []}),
             "cases": case_counts.get(
                 code, dict.fromkeys(("cases", "open", "closed", "closed_on_time", "overdue", "overdue_beyond_grace"), 0)
