@@ -10,6 +10,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -19,7 +20,7 @@ from api.auth import PUBLIC, STAFF_ROLES, CurrentUser, Guard
 from api.deps import AppSettings, Connection
 from api.ogc_common import base
 from geo.errors import InvalidInput
-from geo.programme import acceptance, corrections, inspections, remediation, rounds, surveys
+from geo.programme import acceptance, corrections, inspections, remediation, rounds, surveys, verdicts
 from maps import report
 
 router = APIRouter(tags=["acceptance"])
@@ -537,3 +538,67 @@ def patch_answer(
 def get_answer_history(answer_id: int, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
     """The answer (withdrawn ones too) and each withdrawal and correction with who, when, why, before and after."""
     return corrections.history(conn, user, answer_id, district_code=settings.district.district_code)
+
+
+# ------------------------------------------------------------------ issued verdicts
+
+
+class NewVerdict(BaseModel):
+    """Issue a zone's verdict for a round (default: the round it is judged on)."""
+
+    round: str | None = Field(default=None, max_length=40)
+    new_version: bool = Field(default=False, description="issue a corrected version of an issued verdict")
+    reason: str | None = Field(default=None, max_length=2000, description="required with new_version")
+
+
+@router.post("/zones/{code}/verdicts", status_code=201, summary="签发验收结论", dependencies=[Depends(ADMINS)])
+def post_verdict(
+    code: str, body: NewVerdict, request: Request, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
+    """Freeze the zone's figures, criteria and PDF as a numbered acceptance document (its SHA-256, who, when)."""
+    return verdicts.issue(
+        conn,
+        user,
+        code,
+        district_code=settings.district.district_code,
+        rules=settings.acceptance,
+        render=lambda figures: report.render_zone_pdf(
+            figures, base_url=base(request), district_name=settings.district.district_name
+        ),
+        round_=body.round,
+        new_version=body.new_version,
+        reason=body.reason,
+    )
+
+
+@router.get("/zones/{code}/verdicts", summary="小区验收经过（已签发文书）", dependencies=[Depends(REVIEWERS)])
+def get_verdicts(code: str, conn: Connection, settings: AppSettings) -> dict[str, Any]:
+    """The zone's issue state for the round it is judged on, and every issued document, oldest first."""
+    figures = acceptance.zone_acceptance(
+        conn, code, district_code=settings.district.district_code, rules=settings.acceptance, with_conditions=False
+    )
+    return {"zone_code": code, "issue": figures["issue"], "items": figures["verdict_history"]}
+
+
+@router.get("/verdicts/{doc_id}.pdf", summary="验收文书 (PDF，签发原件)", dependencies=[Depends(REVIEWERS)])
+def get_verdict_pdf(doc_id: int, conn: Connection, settings: AppSettings) -> Response:
+    """The PDF as issued, byte for byte (a stored file, not a render); its SHA-256 in ``X-Content-SHA256``."""
+    pdf, digest, number = verdicts.document_pdf(conn, doc_id, district_code=settings.district.district_code)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="verdict-{doc_id}.pdf"',
+            "ETag": f'"{digest}"',
+            "X-Content-SHA256": digest,
+            "X-Document-Number": quote(number),  # percent-encoded UTF-8: headers are Latin-1
+            "Cache-Control": "private, max-age=31536000, immutable",
+        },
+    )
+
+
+# after the .pdf route: /verdicts/{doc_id} would take '1.pdf' as its id
+@router.get("/verdicts/{doc_id}", summary="验收文书（签发时的数据）", dependencies=[Depends(REVIEWERS)])
+def get_verdict(doc_id: int, conn: Connection, settings: AppSettings) -> dict[str, Any]:
+    """An issued document: number, version, what it replaces, SHA-256, who and when, the frozen figures."""
+    return verdicts.document(conn, doc_id, district_code=settings.district.district_code)

@@ -95,6 +95,10 @@ class AcceptanceSettings(BaseSettings):
         description="survey round judged for the zones it covers, unless an administrator fixed another "
         "(default: each zone's latest round with answers)",
     )
+    document_number_pattern: str = Field(
+        default="岳麓城管验〔{year}〕{seq}号",
+        description="number of an issued acceptance document: {year} and {seq} (the year's sequence)",
+    )
 
 
 # AcceptanceSettings is defined after Settings (appended), so resolve the forward reference now.

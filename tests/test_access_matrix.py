@@ -49,6 +49,7 @@ SAMPLES = {
     "asset": "wuye-maps.js",
     "answer_id": "999999",
     "batch_id": "999999",
+    "doc_id": "999999",
 }
 
 

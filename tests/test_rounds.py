@@ -121,7 +121,9 @@ def test_a_redo_round_for_one_zone_leaves_the_other_nine_as_they_were(db_url, tm
             assert row_after == row_before and "90.0%" in row_after and "通过" in row_after, zone
     assert "2023补课" in summary_after and "2023补课" not in summary_before
     # ... and in another zone's PDF
-    assert _untimed(jinling_after) == _untimed(jinling_before) and "90.0%" in jinling_after and "首次验收" in jinling_after
+    assert (
+        _untimed(jinling_after) == _untimed(jinling_before) and "90.0%" in jinling_after and "首次验收" in jinling_after
+    )
     assert "2023补课" in lichen_pdf and "95.0%" in lichen_pdf and "通过" in lichen_pdf
     by_label = {r["label"]: r for r in listed}
     assert by_label["2023补课"]["zone_codes"] == ["lichen"] and by_label["2023补课"]["kind_zh"] == "补课"

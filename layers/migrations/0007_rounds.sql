@@ -87,3 +87,31 @@ CREATE TABLE survey_answer_events (
     PRIMARY KEY (district_code, id)
 );
 CREATE INDEX survey_answer_events_answer_idx ON survey_answer_events (answer_id, at);
+
+-- Issued verdicts (签发): the figures, the criteria and the zone PDF frozen as an acceptance document
+-- with its number and SHA-256; served as issued forever. A corrected one is a new version of the
+-- zone's round naming the number it replaces.
+CREATE TABLE acceptance_documents (
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    district_code text NOT NULL,
+    number text NOT NULL,
+    year integer NOT NULL,
+    seq integer NOT NULL CHECK (seq > 0),
+    zone_code text NOT NULL,
+    round text NOT NULL,
+    version integer NOT NULL CHECK (version > 0),
+    replaces text,
+    reason text,
+    verdict text,
+    figures jsonb NOT NULL,
+    pdf bytea NOT NULL,
+    sha256 text NOT NULL,
+    issued_by text NOT NULL,
+    issued_at timestamptz NOT NULL,
+    PRIMARY KEY (district_code, id),
+    UNIQUE (district_code, number),
+    UNIQUE (district_code, year, seq),
+    UNIQUE (district_code, zone_code, round, version),
+    FOREIGN KEY (district_code, round) REFERENCES survey_rounds (district_code, label),
+    FOREIGN KEY (district_code, replaces) REFERENCES acceptance_documents (district_code, number)
+);
