@@ -480,6 +480,7 @@ class Withdrawal(BaseModel):
     """Why an answer or a batch is withdrawn."""
 
     reason: str = Field(min_length=1, max_length=2000)
+    new_version: bool = Field(default=False, description="required when the round's verdict was issued")
 
 
 class Correction(BaseModel):
@@ -488,6 +489,7 @@ class Correction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)
+    new_version: bool = Field(default=False, description="required when the round's verdict was issued")
     satisfied: bool | None = None
     building: str | None = Field(default=None, max_length=80)
     surveyor: str | None = Field(default=None, max_length=100)
@@ -507,7 +509,12 @@ def post_withdraw_answer(
 ) -> dict[str, Any]:
     """Withdraw one answer with a reason: it stops counting and stays readable (history, audit log)."""
     return corrections.withdraw_answer(
-        conn, user, answer_id, reason=body.reason, district_code=settings.district.district_code
+        conn,
+        user,
+        answer_id,
+        reason=body.reason,
+        district_code=settings.district.district_code,
+        new_version=body.new_version,
     )
 
 
@@ -517,7 +524,12 @@ def post_withdraw_batch(
 ) -> dict[str, Any]:
     """Withdraw every answer of an imported batch with a reason; the file can then be imported again."""
     return corrections.withdraw_batch(
-        conn, user, batch_id, reason=body.reason, district_code=settings.district.district_code
+        conn,
+        user,
+        batch_id,
+        reason=body.reason,
+        district_code=settings.district.district_code,
+        new_version=body.new_version,
     )
 
 
@@ -527,10 +539,16 @@ def patch_answer(
 ) -> dict[str, Any]:
     """Correct an answer with a reason; the answer as it was is kept in its history and the audit log."""
     sent = body.model_dump(exclude_unset=True)
-    changes = {k: v for k, v in sent.items() if k not in ("reason", "scores")}
+    changes = {k: v for k, v in sent.items() if k not in ("reason", "scores", "new_version")}
     changes |= {f"score_{k}": v for k, v in (sent.get("scores") or {}).items()}
     return corrections.correct_answer(
-        conn, user, answer_id, changes, reason=body.reason, district_code=settings.district.district_code
+        conn,
+        user,
+        answer_id,
+        changes,
+        reason=body.reason,
+        district_code=settings.district.district_code,
+        new_version=body.new_version,
     )
 
 

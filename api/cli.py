@@ -433,12 +433,22 @@ def cmd_survey(args: argparse.Namespace, settings: Settings) -> int:
                 raise InvalidInput("survey withdraw needs one of --answer N or --batch N", field="answer")
             if args.batch is not None:
                 out = corrections.withdraw_batch(
-                    conn, _cli_admin(), args.batch, reason=args.reason or "", district_code=district
+                    conn,
+                    _cli_admin(),
+                    args.batch,
+                    reason=args.reason or "",
+                    district_code=district,
+                    new_version=args.new_version,
                 )
                 _say(f"导入批次 batch {out['batch']}: {out['withdrawn']} answers withdrawn ({out['reason']})")
             else:
                 one = corrections.withdraw_answer(
-                    conn, _cli_admin(), args.answer, reason=args.reason or "", district_code=district
+                    conn,
+                    _cli_admin(),
+                    args.answer,
+                    reason=args.reason or "",
+                    district_code=district,
+                    new_version=args.new_version,
                 )
                 _say(f"答卷 answer #{one['id']} withdrawn ({one['withdrawn_reason']})")
             return 0
@@ -574,6 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", help="judge, withdraw: why")
     p.add_argument("--answer", type=int, help="withdraw: one answer's id")
     p.add_argument("--batch", type=int, help="withdraw: every answer of an import batch")
+    p.add_argument(
+        "--new-version", action="store_true", help="withdraw from a round whose verdict was issued (then issue anew)"
+    )
     p.add_argument("--replace", action="store_true", help="replace a household's earlier answer of the round")
     p.add_argument("--report", help="where to write the error report (CSV)")
     p.set_defaults(func=cmd_survey)

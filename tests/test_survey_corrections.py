@@ -129,3 +129,32 @@ def test_cli_withdraws_a_batch_with_its_reason(db_url, tmp_path, capsys):
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM survey_answers WHERE withdrawn_at IS NULL").fetchone() == (0,)
     assert main(["survey", "import", str(path)], settings=settings) == 0
+
+
+def test_withdrawing_from_an_issued_round_needs_new_version(client, db_url, tmp_path):
+    admin = auth_headers(db_url, "admin")
+    batch = _import(client, admin, _csv(tmp_path, 18, 20)).json()["batch"]
+    with psycopg.connect(db_url) as conn:
+        answer_id = conn.execute("SELECT min(id) FROM survey_answers").fetchone()[0]
+        # an issued document of jinling's round 2023 (its PDF is not read here)
+        conn.execute(
+            "INSERT INTO acceptance_documents (district_code, number, year, seq, zone_code, round, version, verdict, "
+            "figures, pdf, sha256, issued_by, issued_at) VALUES ('430104', '岳麓城管验〔2026〕1号', 2026, 1, "
+            "'jinling', '2023', 1, 'pass', '{}', '\\x25504446', 'x', 'tests', now())"
+        )
+    for path, body in (
+        (f"/survey/batches/{batch}/withdraw", {"reason": "重复"}),
+        (f"/survey/answers/{answer_id}/withdraw", {"reason": "重复"}),
+    ):
+        refused = client.post(path, json=body, headers=admin)
+        assert refused.status_code == 409 and refused.json()["field"] == "new_version", refused.text
+        assert "岳麓城管验〔2026〕1号" in refused.json()["reason"]
+    corrected = client.patch(f"/survey/answers/{answer_id}", json={"reason": "x", "satisfied": False}, headers=admin)
+    assert corrected.status_code == 409 and corrected.json()["field"] == "new_version"
+    assert _figures(client, admin) == (20, 18)  # nothing written
+    assert (
+        main(["survey", "withdraw", "--answer", str(answer_id), "--reason", "重复"], settings=settings_for(db_url)) == 1
+    )
+    done = client.post(f"/survey/batches/{batch}/withdraw", json={"reason": "重复", "new_version": True}, headers=admin)
+    assert done.status_code == 200 and done.json()["withdrawn"] == 20
+    assert _figures(client, admin) == (0, 0)

@@ -5,7 +5,9 @@ answer, always with a reason. Nothing is deleted: a withdrawn answer keeps its
 row (``withdrawn_at``, ``withdrawn_by``, ``withdrawn_reason``) and stops
 counting; each move is a ``survey_answer_events`` row holding the answer as it
 was (and as it became), and one ``audit_log`` row, so the audit trail reads it
-back. Because only counting answers hold a household's place in a round, a
+back. A correction in a zone and round whose verdict was issued is refused (409, field
+``new_version``) unless the caller says a new version will be issued: the issued document
+never changes. Because only counting answers hold a household's place in a round, a
 withdrawn batch can be imported again.
 """
 
@@ -44,6 +46,29 @@ def _reason(reason: str | None) -> str:
     if not text or "\x00" in text:
         raise InvalidInput("reason is required", field="reason", reason_zh="须填写撤回或更正的原因")
     return text[:2000]
+
+
+def _issued_guard(
+    conn: psycopg.Connection, answers: list[dict[str, Any]], district_code: str, new_version: bool
+) -> None:
+    """409 when a verdict was issued for the zone and round of one of ``answers``, unless the caller says a
+    new version will be issued (the issued document itself never changes)."""
+    if new_version or not answers:
+        return
+    row = conn.execute(
+        "SELECT d.number, d.zone_code, d.round FROM acceptance_documents d "
+        "JOIN unnest(%s::text[], %s::text[]) AS k(zone, round) ON d.zone_code = k.zone AND d.round = k.round "
+        "WHERE d.district_code = %s ORDER BY d.issued_at DESC LIMIT 1",
+        [[a["zone_code"] for a in answers], [a["round"] for a in answers], district_code],
+    ).fetchone()
+    if row is not None:
+        raise Conflict(
+            f"the verdict of zone '{row[1]}' for round '{row[2]}' was issued as {row[0]}; a correction does not "
+            "change it: send new_version=true (--new-version) and issue a new version afterwards",
+            field="new_version",
+            reason_zh=f"该轮验收结论已签发（{row[0]}），更正须指定新版本（new_version）并重新签发",
+            number=row[0],
+        )
 
 
 def _as_dict(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -97,13 +122,20 @@ def _event(
 
 
 def withdraw_answer(
-    conn: psycopg.Connection, principal: Principal, answer_id: int, *, reason: str, district_code: str
+    conn: psycopg.Connection,
+    principal: Principal,
+    answer_id: int,
+    *,
+    reason: str,
+    district_code: str,
+    new_version: bool = False,
 ) -> dict[str, Any]:
     """Withdraw one answer (it stops counting; its row and the event keep it readable)."""
     _admin(principal)
     why = _reason(reason)
     with conn.transaction():
         answer = _one(conn, answer_id, district_code, lock=True)
+        _issued_guard(conn, [answer], district_code, new_version)
         if answer["withdrawn_at"] is not None:
             raise Conflict(
                 f"survey answer #{answer_id} was already withdrawn on {answer['withdrawn_at']}",
@@ -128,7 +160,13 @@ def withdraw_answer(
 
 
 def withdraw_batch(
-    conn: psycopg.Connection, principal: Principal, batch_id: int, *, reason: str, district_code: str
+    conn: psycopg.Connection,
+    principal: Principal,
+    batch_id: int,
+    *,
+    reason: str,
+    district_code: str,
+    new_version: bool = False,
 ) -> dict[str, Any]:
     """Withdraw every counting answer of an imported batch at once; the batch can then be imported again."""
     _admin(principal)
@@ -151,6 +189,7 @@ def withdraw_batch(
         answers = _answers(
             conn, "district_code = %s AND batch_id = %s AND withdrawn_at IS NULL", [district_code, batch_id], lock=True
         )
+        _issued_guard(conn, answers, district_code, new_version)
         conn.execute(
             "UPDATE survey_answers SET withdrawn_at = now(), withdrawn_by = %s, withdrawn_reason = %s "
             "WHERE district_code = %s AND batch_id = %s AND withdrawn_at IS NULL",
@@ -183,6 +222,7 @@ def correct_answer(
     *,
     reason: str,
     district_code: str,
+    new_version: bool = False,
 ) -> dict[str, Any]:
     """Correct a counting answer's satisfied/building/surveyor/remark/scores, keeping the old one in its event."""
     _admin(principal)
@@ -206,6 +246,7 @@ def correct_answer(
         raise InvalidInput("surveyor is required", field="surveyor", reason_zh="须填写调查员")
     with conn.transaction():
         answer = _one(conn, answer_id, district_code, lock=True)
+        _issued_guard(conn, [answer], district_code, new_version)
         if answer["withdrawn_at"] is not None:
             raise Conflict(
                 f"survey answer #{answer_id} was withdrawn; it cannot be corrected",
