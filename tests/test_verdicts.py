@@ -65,6 +65,7 @@ def test_issue_freeze_serve_and_reissue_a_zone_verdict(db_url, tmp_path):
         assert hashlib.sha256(first_pdf.content).hexdigest() == doc["sha256"] == first_pdf.headers["x-content-sha256"]
         text = _pdf_text(first_pdf.content, tmp_path, "i.pdf")
         assert doc["number"] in text and "80.0%" in text and "补课" in text and "未签发" not in text
+        assert "验收经过" in text and "首次验收" in text  # its own line of the verdict history
         live = http.get("/zones/lichen/acceptance", headers=admin).json()
         assert live["issue"]["number"] == doc["number"] and live["issue"]["state_zh"] == "已签发"
 
@@ -90,6 +91,7 @@ def test_issue_freeze_serve_and_reissue_a_zone_verdict(db_url, tmp_path):
         assert second["number"].endswith("〕2号") and second["sha256"] != doc["sha256"]
         text2 = _pdf_text(http.get(f"/verdicts/{second['id']}.pdf", headers=staff).content, tmp_path, "r.pdf")
         assert second["number"] in text2 and f"替代 {doc['number']}" in text2 and "答卷更正后重新签发" in text2
+        assert text2.count("首次验收") >= 2  # both versions in the history
         assert http.get(f"/verdicts/{doc['id']}.pdf", headers=staff).content == first_pdf.content
         history = http.get("/zones/lichen/verdicts", headers=staff).json()
         assert [(h["number"], h["version"]) for h in history["items"]] == [(doc["number"], 1), (second["number"], 2)]

@@ -179,7 +179,7 @@ def district_figures(
             "generated_at": now.isoformat(timespec="seconds"),
         }
         figures.update(verdict(figures, rules))
-        figures["issue"] = issued.get((code, figures["survey"]["round"]), UNISSUED)
+        figures["issue"] = issued.get((code, figures["survey"]["round"])) or dict(UNISSUED)
         figures["verdict_history"] = history.get(code, [])
         out.append(figures)
     return out

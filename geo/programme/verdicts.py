@@ -119,6 +119,24 @@ def issue(
             "issued_by": principal.actor,
             "issued_at": now.isoformat(timespec="seconds"),
         }
+        # the document's own history ends with itself (首次验收 补课 on …, 补课 通过 on …)
+        figures["verdict_history"] = [
+            *figures["verdict_history"],
+            {
+                "state": "issued",
+                "number": number,
+                "round": label,
+                "round_kind": figures["survey"]["round_kind"],
+                "round_kind_zh": figures["survey"]["round_kind_zh"],
+                "version": version,
+                "replaces": figures["issue"]["replaces"],
+                "verdict": figures["verdict"],
+                "verdict_zh": figures["verdict_zh"],
+                "issued_by": principal.actor,
+                "issued_at": figures["issue"]["issued_at"],
+                "issued_on": now.date().isoformat(),
+            },
+        ]
         pdf = render(figures)
         digest = hashlib.sha256(pdf).hexdigest()
         row = conn.execute(
