@@ -284,3 +284,25 @@ def test_fifty_concurrent_answers_for_one_household_give_one_201_and_409s(db_url
         assert replaced.json()["replaced"] is True
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM survey_answers WHERE household = '7-1-101'").fetchone() == (1,)
+
+
+def test_cli_declares_lists_and_fixes_rounds(db_url, capsys):
+    from api.cli import main
+
+    settings = settings_for(db_url)
+    assert main(["survey", "round-add", "2024补课", "--kind", "补课"], settings=settings) == 1
+    assert "[zones]" in capsys.readouterr().err
+    assert main(["survey", "judge", "lichen", "--round", "2024补课", "--reason", "复查"], settings=settings) == 1
+    assert "[round]" in capsys.readouterr().err
+    args = ["survey", "round-add", "2024补课", "--kind", "补课", "--zones", "lichen", "--starts", "2024-03-01"]
+    assert main([*args, "--organiser", "观沙岭街道"], settings=settings) == 0
+    assert main(["survey", "judge", "lichen", "--round", "2024补课"], settings=settings) == 1
+    assert "[reason]" in capsys.readouterr().err
+    assert main(["survey", "judge", "lichen", "--round", "2024补课", "--reason", "复查"], settings=settings) == 0
+    capsys.readouterr()
+    assert main(["survey", "rounds"], settings=settings) == 0
+    assert "2024补课" in capsys.readouterr().out
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT zone_code, round, reason FROM survey_zone_rounds").fetchall() == [
+            ("lichen", "2024补课", "复查")
+        ]
