@@ -216,7 +216,6 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
             "小区",
             "户数",
             "调查轮次",
-            "轮次类型",
             "答卷",
             "满意",
             "满意度",
@@ -230,9 +229,10 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
             "超期未结",
             "超过宽限期",
             "结论",
-            "签发",
             "未达标条件",
             "提示 warning",
+            "轮次类型",  # new columns go last: readers of the sheet find the old ones where they were
+            "签发",
         ]
     )
     for z in rows:
@@ -244,7 +244,6 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
                 z["zone"]["name"],
                 z["zone"]["households"],
                 s["round"],
-                s["round_kind_zh"],
                 s["answers"],
                 s["satisfied"],
                 s["rate"],
@@ -258,9 +257,10 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
                 z["cases"]["overdue"],
                 z["cases"]["overdue_beyond_grace"],
                 z["verdict_zh"],
-                z["issue"].get("number") or z["issue"]["state_zh"],
                 "；".join(c["title_zh"] for c in z["criteria"] if not c["met"]),
                 "；".join(f"{w['zh']} ({w['en']})" for w in s["warnings"]) or None,
+                s["round_kind_zh"],
+                z["issue"].get("number") or z["issue"]["state_zh"],
             ]
         )
     out = io.BytesIO()

@@ -62,9 +62,11 @@ def _untimed(text: str) -> str:
 
 
 def _row_of(text: str, name: str) -> str:
-    """The one line of a PDF's text naming ``name``, its spacing normalised (column widths may move)."""
-    (line,) = [ln for ln in text.splitlines() if name in ln]
-    return " ".join(line.split())
+    """The lines of a PDF's text naming ``name`` (its row in each table), spacing normalised (column
+    widths may move)."""
+    lines = [" ".join(ln.split()) for ln in text.splitlines() if name in ln]
+    assert lines, name
+    return " | ".join(lines)
 
 
 def _pdf_text(pdf: bytes, tmp_path: Path, name: str) -> str:
