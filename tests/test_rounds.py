@@ -272,10 +272,15 @@ def test_fifty_concurrent_answers_for_one_household_give_one_201_and_409s(db_url
                 *(http.post("/zones/jinling/survey", json={**answer, "satisfied": i % 2 == 0}) for i in range(50))
             )
 
-    with local_server(create_app(settings_for(db_url))) as url:
+    settings = settings_for(db_url)
+    # A pool for the whole crowd: with the default 8, a request's token lookup waiting for a second
+    # pooled connection can time out into a 500 on a loaded machine (issue 12 points 1 and 3, handled
+    # with the connection work); what is tested here is who wins the race.
+    settings.db.pool_max_size = 60
+    with local_server(create_app(settings)) as url:
         responses = asyncio.run(crowd(url))
         statuses = sorted(r.status_code for r in responses)
-        assert statuses == [201] + [409] * 49, statuses
+        assert statuses == [201] + [409] * 49, [r.text for r in responses if r.status_code not in (201, 409)][:2]
         winner = next(r.json() for r in responses if r.status_code == 201)
         assert {r.json()["existing_id"] for r in responses if r.status_code == 409} == {winner["id"]}
         # replace stays explicit: a replacement answers 201 on the same id
