@@ -10,10 +10,11 @@ import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import models
 from api.auth import PUBLIC, STAFF_ROLES, CurrentUser, Guard
@@ -21,7 +22,7 @@ from api.deps import AppSettings, Connection
 from api.models import GeoJSONResponse
 from api.ogc_common import base
 from geo.errors import InvalidInput
-from geo.programme import acceptance, inspections, remediation, surveys
+from geo.programme import acceptance, corrections, inspections, remediation, rounds, surveys, verdicts
 from maps import report
 
 router = APIRouter(tags=["acceptance"])
@@ -41,6 +42,7 @@ INSPECTION_READERS = Guard(*ZONE_READERS, description="maintenance staff and pla
 INSPECTION_IMPORTERS = Guard(*INSPECTORS.roles, description="maintenance staff (rows outside their zones refused)")
 SURVEYORS = Guard(*surveys.ENTRY_ROLES, description="survey teams and administrators")
 REVIEWERS = Guard(*STAFF_ROLES, description="signed-in staff")
+ADMINS = Guard("admin", description="administrators")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 GEOJSON = "application/geo+json"
 
@@ -108,7 +110,10 @@ class NewAnswer(BaseModel):
     answered_on: date
     satisfied: bool
     surveyor: str | None = Field(default=None, max_length=100, description="default: the caller")
-    round: str | None = Field(default=None, max_length=20, description="default: the answer date's year")
+    round: str | None = Field(default=None, max_length=40, description="default: the answer date's year")
+    round_kind: str | None = Field(
+        default=None, max_length=10, description="kind of a round this answer creates: first (首次验收) or redo (补课)"
+    )
     scores: dict[
         Literal["public_order", "sanitation", "public_safety", "public_facilities", "greening", "other"],
         Annotated[int, Field(ge=1, le=5)],
@@ -360,6 +365,7 @@ def post_answer(
         building=body.building,
         scores={f"score_{k}": v for k, v in body.scores.items()},
         remark=body.remark,
+        round_kind=body.round_kind,
     )
     return surveys.add(conn, user, answer, district_code=settings.district.district_code, replace=replace)
 
@@ -372,13 +378,17 @@ def get_answers(
     conn: Connection,
     settings: AppSettings,
     user: CurrentUser,
-    round: Annotated[str | None, Query(max_length=20)] = None,
+    round: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:
-    """The zone's figures and answers of a round (default: the round being judged)."""
+    """The zone's figures and answers of a round (default: the round the zone is judged on)."""
     district = settings.district.district_code
-    round_ = round or settings.acceptance.survey_round or surveys.latest_round(conn, district_code=district)
-    answers = surveys.zone_answers(conn, user, code, district_code=district, round_=round_)
-    figures = surveys.zone_figures(conn, district_code=district, round_=round_, zone_code=code)[code]
+    figures = surveys.zone_figures(
+        conn, district_code=district, round_=round, zone_code=code, setting=settings.acceptance.survey_round
+    ).get(code)
+    answers = surveys.zone_answers(
+        conn, user, code, district_code=district, round_=figures["round"] if figures else round
+    )
+    assert figures is not None  # zone_answers answered 404 for an unknown zone
     return {"zone_code": code, **figures, "items": answers}
 
 
@@ -394,12 +404,81 @@ def post_survey_import(
     settings: AppSettings,
     user: CurrentUser,
     replace: bool = False,
+    round: Annotated[str | None, Query(max_length=40, description="the round of every row (else each row's)")] = None,
+    round_kind: Annotated[
+        str | None, Query(max_length=10, description="kind of a round the import creates: first or redo (补课)")
+    ] = None,
 ) -> dict[str, Any]:
     """All rows or none: a bad row (unknown zone, missing household, future date, household twice or
-    already answered) answers 400 with every row's problems."""
+    already answered, a zone outside its round) answers 400 with every row's problems. The import is
+    one batch (its id in ``batch``), which an administrator can withdraw."""
     with tempfile.TemporaryDirectory() as folder:
         path = _saved(file, file.file.read(), folder)
-        return surveys.import_file(conn, user, path, district_code=settings.district.district_code, replace=replace)
+        return surveys.import_file(
+            conn,
+            user,
+            path,
+            district_code=settings.district.district_code,
+            replace=replace,
+            round_=round,
+            round_kind=round_kind,
+        )
+
+
+class NewRound(BaseModel):
+    """A survey round declared with the zones it covers."""
+
+    label: str = Field(min_length=1, max_length=40, description="e.g. 2023补课")
+    kind: str = Field(max_length=10, description="first (首次验收) or redo (补课)")
+    zones: list[Annotated[str, Field(max_length=80)]] = Field(max_length=500, description="zone codes it covers")
+    starts_on: date | None = None
+    ends_on: date | None = None
+    organiser: str | None = Field(default=None, max_length=200)
+
+
+class ZoneRound(BaseModel):
+    """The round an administrator fixes for a zone (null: back to its latest round)."""
+
+    round: str | None = Field(max_length=40)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/survey-rounds", summary="调查轮次", dependencies=[Depends(REVIEWERS)])
+def get_rounds(conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
+    """Every survey round (label, kind, zones, dates, organiser, counting answers per zone), latest first."""
+    return rounds.rounds(conn, district_code=settings.district.district_code)
+
+
+@router.post("/survey-rounds", status_code=201, summary="登记调查轮次", dependencies=[Depends(ADMINS)])
+def post_round(body: NewRound, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
+    """Declare a round with its zones before its answers come (answers for other zones are refused)."""
+    return rounds.declare(
+        conn,
+        district_code=settings.district.district_code,
+        label=body.label,
+        kind=body.kind,
+        zone_codes=body.zones,
+        starts_on=body.starts_on,
+        ends_on=body.ends_on,
+        organiser=body.organiser,
+        actor=user.actor,
+    )
+
+
+@router.put("/zones/{code}/survey-round", summary="指定小区评定轮次", dependencies=[Depends(ADMINS)])
+def put_zone_round(
+    code: str, body: ZoneRound, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
+    """Fix the round the zone is judged on, with a reason (``round: null`` returns it to its latest round)."""
+    return rounds.fix_zone_round(
+        conn,
+        user.role,
+        code,
+        body.round,
+        district_code=settings.district.district_code,
+        reason=body.reason,
+        actor=user.actor,
+    )
 
 
 # ------------------------------------------------------------------ acceptance
@@ -462,3 +541,152 @@ def get_summary(
             headers={"Content-Disposition": 'inline; filename="acceptance-summary.pdf"'},
         )
     return JSONResponse(rows)
+
+
+# ------------------------------------------------------------------ corrections
+
+
+class Withdrawal(BaseModel):
+    """Why an answer or a batch is withdrawn."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    new_version: bool = Field(default=False, description="required when the round's verdict was issued")
+
+
+class Correction(BaseModel):
+    """A correction of an answer, with its reason; only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+    new_version: bool = Field(default=False, description="required when the round's verdict was issued")
+    satisfied: bool | None = None
+    building: str | None = Field(default=None, max_length=80)
+    surveyor: str | None = Field(default=None, max_length=100)
+    remark: str | None = Field(default=None, max_length=2000)
+    scores: (
+        dict[
+            Literal["public_order", "sanitation", "public_safety", "public_facilities", "greening", "other"],
+            Annotated[int, Field(ge=1, le=5)] | None,
+        ]
+        | None
+    ) = None
+
+
+@router.post("/survey/answers/{answer_id}/withdraw", summary="撤回调查答卷", dependencies=[Depends(ADMINS)])
+def post_withdraw_answer(
+    answer_id: int, body: Withdrawal, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
+    """Withdraw one answer with a reason: it stops counting and stays readable (history, audit log)."""
+    return corrections.withdraw_answer(
+        conn,
+        user,
+        answer_id,
+        reason=body.reason,
+        district_code=settings.district.district_code,
+        new_version=body.new_version,
+    )
+
+
+@router.post("/survey/batches/{batch_id}/withdraw", summary="撤回导入批次", dependencies=[Depends(ADMINS)])
+def post_withdraw_batch(
+    batch_id: int, body: Withdrawal, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
+    """Withdraw every answer of an imported batch with a reason; the file can then be imported again."""
+    return corrections.withdraw_batch(
+        conn,
+        user,
+        batch_id,
+        reason=body.reason,
+        district_code=settings.district.district_code,
+        new_version=body.new_version,
+    )
+
+
+@router.patch("/survey/answers/{answer_id}", summary="更正调查答卷", dependencies=[Depends(ADMINS)])
+def patch_answer(
+    answer_id: int, body: Correction, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
+    """Correct an answer with a reason; the answer as it was is kept in its history and the audit log."""
+    sent = body.model_dump(exclude_unset=True)
+    changes = {k: v for k, v in sent.items() if k not in ("reason", "scores", "new_version")}
+    changes |= {f"score_{k}": v for k, v in (sent.get("scores") or {}).items()}
+    return corrections.correct_answer(
+        conn,
+        user,
+        answer_id,
+        changes,
+        reason=body.reason,
+        district_code=settings.district.district_code,
+        new_version=body.new_version,
+    )
+
+
+@router.get("/survey/answers/{answer_id}/history", summary="调查答卷更正记录", dependencies=[Depends(ADMINS)])
+def get_answer_history(answer_id: int, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
+    """The answer (withdrawn ones too) and each withdrawal and correction with who, when, why, before and after."""
+    return corrections.history(conn, user, answer_id, district_code=settings.district.district_code)
+
+
+# ------------------------------------------------------------------ issued verdicts
+
+
+class NewVerdict(BaseModel):
+    """Issue a zone's verdict for a round (default: the round it is judged on)."""
+
+    round: str | None = Field(default=None, max_length=40)
+    new_version: bool = Field(default=False, description="issue a corrected version of an issued verdict")
+    reason: str | None = Field(default=None, max_length=2000, description="required with new_version")
+
+
+@router.post("/zones/{code}/verdicts", status_code=201, summary="签发验收结论", dependencies=[Depends(ADMINS)])
+def post_verdict(
+    code: str, body: NewVerdict, request: Request, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
+    """Freeze the zone's figures, criteria and PDF as a numbered acceptance document (its SHA-256, who, when)."""
+    return verdicts.issue(
+        conn,
+        user,
+        code,
+        district_code=settings.district.district_code,
+        rules=settings.acceptance,
+        render=lambda figures: report.render_zone_pdf(
+            figures, base_url=base(request), district_name=settings.district.district_name
+        ),
+        round_=body.round,
+        new_version=body.new_version,
+        reason=body.reason,
+    )
+
+
+@router.get("/zones/{code}/verdicts", summary="小区验收经过（已签发文书）", dependencies=[Depends(REVIEWERS)])
+def get_verdicts(code: str, conn: Connection, settings: AppSettings) -> dict[str, Any]:
+    """The zone's issue state for the round it is judged on, and every issued document, oldest first."""
+    figures = acceptance.zone_acceptance(
+        conn, code, district_code=settings.district.district_code, rules=settings.acceptance, with_conditions=False
+    )
+    return {"zone_code": code, "issue": figures["issue"], "items": figures["verdict_history"]}
+
+
+@router.get("/verdicts/{doc_id}.pdf", summary="验收文书 (PDF，签发原件)", dependencies=[Depends(REVIEWERS)])
+def get_verdict_pdf(doc_id: int, conn: Connection, settings: AppSettings) -> Response:
+    """The PDF as issued, byte for byte (a stored file, not a render); its SHA-256 in ``X-Content-SHA256``."""
+    pdf, digest, number = verdicts.document_pdf(conn, doc_id, district_code=settings.district.district_code)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="verdict-{doc_id}.pdf"',
+            "ETag": f'"{digest}"',
+            "X-Content-SHA256": digest,
+            "X-Document-Number": quote(number),  # percent-encoded UTF-8: headers are Latin-1
+            "Cache-Control": "private, max-age=31536000, immutable",
+        },
+    )
+
+
+# after the .pdf route: /verdicts/{doc_id} would take '1.pdf' as its id
+@router.get("/verdicts/{doc_id}", summary="验收文书（签发时的数据）", dependencies=[Depends(REVIEWERS)])
+def get_verdict(doc_id: int, conn: Connection, settings: AppSettings) -> dict[str, Any]:
+    """An issued document: number, version, what it replaces, SHA-256, who and when, the frozen figures."""
+    return verdicts.document(conn, doc_id, district_code=settings.district.district_code)

@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geo.errors import ImportRejected, WuyeError
+from geo.errors import ImportRejected, InvalidInput, WuyeError
 from geo.io.importer import MODES, ImportResult, write_report
 from geo.settings import Settings
 from geo.store import embedded
@@ -398,20 +399,85 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_survey(args: argparse.Namespace, settings: Settings) -> int:
-    """survey import FILE [--replace]: door-to-door answers from a survey team's CSV/XLSX."""
-    from geo.programme import surveys
+    """survey import FILE [--round L --kind K] [--replace] | rounds | round-add L --kind K --zones Z,…
+    | judge ZONE --round L --reason R | withdraw --answer N|--batch N --reason R: answers and rounds."""
+    from geo.programme import rounds, surveys
 
     url = _migrated_url(settings)
-    path = Path(args.path)
+    district = settings.district.district_code
     with connect(url) as conn:
+        if args.action == "rounds":
+            for r in rounds.rounds(conn, district_code=district):
+                answered = ", ".join(f"{z} {n}" for z, n in r["answers"].items()) or "-"
+                _say(f"{r['label']:14} {r['kind_zh']:5} {r['starts_on'] or '-'}..{r['ends_on'] or '-'}  {answered}")
+            return 0
+        if args.action == "round-add":
+            zones = [z.strip() for z in (args.zones or "").split(",") if z.strip()]
+            r = rounds.declare(
+                conn,
+                district_code=district,
+                label=args.target,
+                kind=args.kind or "",
+                zone_codes=zones,
+                starts_on=date.fromisoformat(args.starts) if args.starts else None,
+                ends_on=date.fromisoformat(args.ends) if args.ends else None,
+                organiser=args.organiser,
+                actor="cli",
+            )
+            _say(f"调查轮次 round {r['label']} ({r['kind_zh']}): {', '.join(r['zone_codes'])}")
+            return 0
+        if args.action == "withdraw":
+            from geo.programme import corrections
+
+            if (args.answer is None) == (args.batch is None):
+                raise InvalidInput("survey withdraw needs one of --answer N or --batch N", field="answer")
+            if args.batch is not None:
+                out = corrections.withdraw_batch(
+                    conn,
+                    _cli_admin(),
+                    args.batch,
+                    reason=args.reason or "",
+                    district_code=district,
+                    new_version=args.new_version,
+                )
+                _say(f"导入批次 batch {out['batch']}: {out['withdrawn']} answers withdrawn ({out['reason']})")
+            else:
+                one = corrections.withdraw_answer(
+                    conn,
+                    _cli_admin(),
+                    args.answer,
+                    reason=args.reason or "",
+                    district_code=district,
+                    new_version=args.new_version,
+                )
+                _say(f"答卷 answer #{one['id']} withdrawn ({one['withdrawn_reason']})")
+            return 0
+        if args.action == "judge":
+            fixed = rounds.fix_zone_round(
+                conn, "admin", args.target, args.round, district_code=district, reason=args.reason or "", actor="cli"
+            )
+            _say(f"{fixed['zone_code']}: 评定轮次 judged on {fixed['round'] or 'its latest round'}")
+            return 0
+        if not args.target:
+            raise InvalidInput("survey import needs the FILE to import", field="path")
+        path = Path(args.target)
         try:
             result = surveys.import_file(
-                conn, _cli_admin(), path, district_code=settings.district.district_code, replace=args.replace
+                conn,
+                _cli_admin(),
+                path,
+                district_code=district,
+                replace=args.replace,
+                round_=args.round,
+                round_kind=args.kind,
             )
         except ImportRejected as e:
             _rejected_report(e, Path(args.report) if args.report else path.with_suffix(".errors.csv"))
             raise
-    _say(f"调查答卷 answers: {result['rows']} rows, {result['inserted']} new, {result['replaced']} replaced")
+    _say(
+        f"调查答卷 answers: {result['rows']} rows, {result['inserted']} new, {result['replaced']} replaced "
+        f"(batch {result['batch']}, round {', '.join(result['rounds'])})"
+    )
     return 0
 
 
@@ -503,9 +569,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note")
     p.add_argument("--actor", default="cli")
     p.set_defaults(func=cmd_inspect)
-    p = sub.add_parser("survey", help="import door-to-door survey answers (满意度调查)")
-    p.add_argument("action", choices=["import"])
-    p.add_argument("path")
+    p = sub.add_parser(
+        "survey",
+        help="survey answers and rounds: import FILE | rounds | round-add LABEL | judge ZONE | withdraw (满意度调查)",
+    )
+    p.add_argument("action", choices=["import", "rounds", "round-add", "judge", "withdraw"])
+    p.add_argument("target", nargs="?", help="FILE (import), LABEL (round-add) or ZONE (judge)")
+    p.add_argument("--round", help="import: the round of every row; judge: the round fixed for the zone")
+    p.add_argument("--kind", help="first (首次验收) or redo (补课): of a round created by import or round-add")
+    p.add_argument("--zones", help="round-add: the zones it covers (comma-separated codes)")
+    p.add_argument("--starts", help="round-add: first day YYYY-MM-DD")
+    p.add_argument("--ends", help="round-add: last day YYYY-MM-DD")
+    p.add_argument("--organiser", help="round-add: who organised it")
+    p.add_argument("--reason", help="judge, withdraw: why")
+    p.add_argument("--answer", type=int, help="withdraw: one answer's id")
+    p.add_argument("--batch", type=int, help="withdraw: every answer of an import batch")
+    p.add_argument(
+        "--new-version", action="store_true", help="withdraw from a round whose verdict was issued (then issue anew)"
+    )
     p.add_argument("--replace", action="store_true", help="replace a household's earlier answer of the round")
     p.add_argument("--report", help="where to write the error report (CSV)")
     p.set_defaults(func=cmd_survey)

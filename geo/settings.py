@@ -91,7 +91,13 @@ class AcceptanceSettings(BaseSettings):
         default=72, ge=0, description="an open case overdue by more than this many hours fails the zone"
     )
     survey_round: str | None = Field(
-        default=None, description="survey round judged (default: the latest round in the district)"
+        default=None,
+        description="survey round judged for the zones it covers, unless an administrator fixed another "
+        "(default: each zone's latest round with answers)",
+    )
+    document_number_pattern: str = Field(
+        default="岳麓城管验〔{year}〕{seq}号",
+        description="number of an issued acceptance document: {year} and {seq} (the year's sequence)",
     )
 
 

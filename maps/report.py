@@ -191,9 +191,16 @@ def zone_pdf(
     """One zone's acceptance report: its own query set (an unknown zone fails here, before any browser
     work), its map page captured from ``base_url``, then one render."""
     figures = acceptance.zone_acceptance(conn, zone_code, district_code=district_code, rules=rules)
+    return render_zone_pdf(figures, base_url=base_url, district_name=district_name)
+
+
+def render_zone_pdf(figures: dict[str, Any], *, base_url: str, district_name: str) -> bytes:
+    """A zone's report from figures already computed (an issued verdict's, say): its map page captured
+    from ``base_url``, then one render."""
+    code = figures["zone"]["code"]
     images: dict[str, bytes] = {}
-    map_images(base_url, [zone_code], images.__setitem__, pages=1)
-    return render_pdf(zone_html(figures, images[zone_code], district_name=district_name))
+    map_images(base_url, [code], images.__setitem__, pages=1)
+    return render_pdf(zone_html(figures, images[code], district_name=district_name))
 
 
 def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
@@ -226,6 +233,8 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
             "结论",
             "未达标条件",
             "提示 warning",
+            "轮次类型",  # new columns go last: readers of the sheet find the old ones where they were
+            "签发",
         ]
     )
     for z in rows:
@@ -252,6 +261,8 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
                 z["verdict_zh"],
                 "；".join(c["title_zh"] for c in z["criteria"] if not c["met"]),
                 "；".join(f"{w['zh']} ({w['en']})" for w in s["warnings"]) or None,
+                s["round_kind_zh"],
+                z["issue"].get("number") or z["issue"]["state_zh"],
             ]
         )
     out = io.BytesIO()

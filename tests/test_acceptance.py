@@ -21,13 +21,30 @@ from tests.conftest import DISTRICT, auth_headers, settings_for
 RULES = AcceptanceSettings()
 
 
-def answers(conn: psycopg.Connection, zone: str, satisfied: int, total: int, round_: str = "2023") -> None:
-    """``total`` answers in ``zone``, the first ``satisfied`` of them satisfied (set-based fixture)."""
+def answers(
+    conn: psycopg.Connection,
+    zone: str,
+    satisfied: int,
+    total: int,
+    round_: str = "2023",
+    *,
+    kind: str = "first",
+    on: str = "2023-08-01",
+) -> None:
+    """``total`` answers in ``zone`` on day ``on``, the first ``satisfied`` of them satisfied, in round
+    ``round_`` (created, or taking in the zone and the day, as a first use does; set-based fixture)."""
+    conn.execute(
+        "INSERT INTO survey_rounds (district_code, label, kind, zone_codes, starts_on, ends_on, created_by) "
+        "VALUES (%(d)s, %(r)s, %(k)s, ARRAY[%(z)s], %(on)s, %(on)s, 'tests') ON CONFLICT (district_code, label) "
+        "DO UPDATE SET zone_codes = ARRAY(SELECT DISTINCT x FROM unnest(survey_rounds.zone_codes || ARRAY[%(z)s]) x), "
+        "starts_on = LEAST(survey_rounds.starts_on, %(on)s), ends_on = GREATEST(survey_rounds.ends_on, %(on)s)",
+        {"d": DISTRICT, "r": round_, "k": kind, "z": zone, "on": on},
+    )
     conn.execute(
         "INSERT INTO survey_answers (district_code, round, zone_code, household, answered_on, surveyor, satisfied, "
-        "actor) SELECT %s, %s, %s, 'h' || g, DATE '2023-08-01', 'tester', g <= %s, 'tests' "
+        "actor) SELECT %s, %s, %s, 'h' || g, %s::date, 'tester', g <= %s, 'tests' "
         "FROM generate_series(1, %s) g",
-        [DISTRICT, round_, zone, satisfied, total],
+        [DISTRICT, round_, zone, on, satisfied, total],
     )
 
 
@@ -113,7 +130,7 @@ def test_the_threshold_is_a_setting(conn, monkeypatch):
 def test_the_latest_round_is_judged_unless_one_is_set(conn):
     all_verified(conn, "jinling")
     answers(conn, "jinling", 50, 100, round_="2023")
-    answers(conn, "jinling", 95, 100, round_="2024")
+    answers(conn, "jinling", 95, 100, round_="2024", on="2024-08-01")
     assert judge(conn, "jinling")["survey"]["round"] == "2024"
     assert judge(conn, "jinling")["verdict"] == "pass"
     assert judge(conn, "jinling", AcceptanceSettings(survey_round="2023"))["verdict"] == "redo"

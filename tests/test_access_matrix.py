@@ -47,6 +47,9 @@ SAMPLES = {
     "fmt": "png",
     "root": "app",
     "asset": "wuye-maps.js",
+    "answer_id": "999999",
+    "batch_id": "999999",
+    "doc_id": "999999",
 }
 
 

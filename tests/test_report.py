@@ -280,6 +280,7 @@ def test_cli_writes_every_zone_summary_pdf_and_xlsx(db_url, tmp_path):
     assert len(rows) == 11
     jinling = next(r for r in rows if r[1] == "jinling")
     assert jinling[5:9] == (100, 90, 0.9, "90.0%") and jinling[17] == "通过"
+    assert rows[0][-2:] == ("轮次类型", "签发") and jinling[-2:] == ("首次验收", "未签发")
     one = tmp_path / "one"
     assert main(["report", "acceptance", "--zone", "lichen", "--out", str(one)], settings=settings_for(db_url)) == 0
     assert [p.name for p in one.iterdir()] == ["lichen.pdf"]

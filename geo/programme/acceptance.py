@@ -8,6 +8,9 @@ A zone passes only when every criterion holds:
 2. remediation: the zone has remediation tasks and every one is verified;
 3. cases: no open case is overdue by more than ``WUYE_CASE_OVERDUE_GRACE_HOURS``.
 
+Each zone is judged on its own survey round (:mod:`geo.programme.rounds`): a
+补课 round of one zone changes no other zone's figures.
+
 A zone without survey answers gets **no verdict** (``verdict = None``), said
 plainly, with the other criteria still listed. Otherwise a failed criterion
 means 补课 (redo), every failed criterion named. The figures of all zones come
@@ -23,13 +26,15 @@ from typing import Any
 import psycopg
 
 from geo.errors import NotFound
-from geo.programme import inspections, surveys
+from geo.programme import inspections, rounds, surveys
 from geo.settings import AcceptanceSettings
 from geo.workcal import calendar
 from layers.catalogue import CLOSED_CASE_STATES, vocabulary
 
 # verdict -> Chinese label (layers/vocabulary.toml; its key ``none`` is the verdict None: no answers)
 VERDICTS: dict[str | None, str] = {(None if k == "none" else k): v for k, v in vocabulary("verdicts").zh.items()}
+ISSUE_STATES = vocabulary("issue_states").zh  # unissued / issued -> Chinese label
+UNISSUED = {"state": "unissued", "state_zh": ISSUE_STATES["unissued"]}
 
 
 def _zone_rows(conn: psycopg.Connection, district_code: str, zone_code: str | None) -> list[tuple[Any, ...]]:
@@ -89,6 +94,44 @@ def _cases(
     return {r[0]: dict(zip(keys, map(int, r[1:]), strict=True)) for r in rows}
 
 
+def _issued(
+    conn: psycopg.Connection, district_code: str, zone_code: str | None
+) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """(zone, round) → its latest issued document; zone → every issued document, oldest first (the
+    verdict history: 首次验收 补课 on …, 补课 通过 on …)."""
+    rows = conn.execute(
+        "SELECT d.zone_code, d.round, d.id, d.number, d.version, d.replaces, d.verdict, d.sha256, d.issued_by, "
+        "d.issued_at, r.kind FROM acceptance_documents d "
+        "JOIN survey_rounds r ON r.district_code = d.district_code AND r.label = d.round "
+        "WHERE d.district_code = %s AND (%s::text IS NULL OR d.zone_code = %s) ORDER BY d.zone_code, d.issued_at, d.id",
+        [district_code, zone_code, zone_code],
+    ).fetchall()
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    history: dict[str, list[dict[str, Any]]] = {}
+    zone_tz = calendar().zone
+    for zone, label, doc_id, number, version, replaces, verdict, sha, by, at, kind in rows:
+        entry = {
+            "state": "issued",
+            "state_zh": ISSUE_STATES["issued"],
+            "id": doc_id,
+            "number": number,
+            "round": label,
+            "round_kind": kind,
+            "round_kind_zh": rounds.KINDS.get(kind),
+            "version": version,
+            "replaces": replaces,
+            "verdict": verdict,
+            "verdict_zh": VERDICTS.get(verdict),
+            "sha256": sha,
+            "issued_by": by,
+            "issued_at": at.astimezone(zone_tz).isoformat(timespec="seconds"),
+            "issued_on": at.astimezone(zone_tz).date().isoformat(),
+        }
+        latest[(zone, label)] = entry  # ordered by time: the last one is the latest version
+        history.setdefault(zone, []).append(entry)
+    return latest, history
+
+
 def district_figures(
     conn: psycopg.Connection,
     *,
@@ -96,12 +139,18 @@ def district_figures(
     rules: AcceptanceSettings,
     zone_code: str | None = None,
     with_conditions: bool = True,
+    round_: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The acceptance figures and verdict of every zone (or one), from one set of grouped queries."""
-    round_ = rules.survey_round or surveys.latest_round(conn, district_code=district_code)
+    """The acceptance figures and verdict of every zone (or one), from one set of grouped queries: each
+    zone on its own judged round (or ``round_`` when named), with its issue state (「未签发」 unless the
+    verdict of that round was issued) and its verdict history."""
     grace = timedelta(hours=rules.case_overdue_grace_hours)
     zones = _zone_rows(conn, district_code, zone_code)
-    survey = surveys.zone_figures(conn, district_code=district_code, round_=round_, zone_code=zone_code)
+    # each zone on its own round: a re-survey of one zone changes no other zone's figures
+    survey = surveys.zone_figures(
+        conn, district_code=district_code, zone_code=zone_code, setting=rules.survey_round, round_=round_
+    )
+    issued, history = _issued(conn, district_code, zone_code)
     remediation = _remediation(conn, district_code, zone_code)
     case_counts = _cases(conn, district_code, zone_code, grace)
     conditions = (
@@ -110,7 +159,7 @@ def district_figures(
     now = datetime.now(calendar().zone)
     out = []
     for code, name, kind, households, phase, year, subdistrict, community, unit in zones:
-        figures = {
+        figures: dict[str, Any] = {
             "zone": {
                 "code": code,
                 "name": name,
@@ -122,7 +171,7 @@ def district_figures(
                 "community": community,
                 "property_unit": unit,
             },
-            "survey": survey.get(code) or surveys.figures(0, 0, households, round_),
+            "survey": survey.get(code) or surveys.figures(0, 0, households, None),
             "remediation": remediation.get(code, {"tasks": 0, "verified": 0, "items": []}),
             "cases": case_counts.get(
                 code, dict.fromkeys(("cases", "open", "closed", "closed_on_time", "overdue", "overdue_beyond_grace"), 0)
@@ -132,6 +181,8 @@ def district_figures(
             "generated_at": now.isoformat(timespec="seconds"),
         }
         figures.update(verdict(figures, rules))
+        figures["issue"] = issued.get((code, figures["survey"]["round"])) or dict(UNISSUED)
+        figures["verdict_history"] = history.get(code, [])
         out.append(figures)
     return out
 
@@ -181,10 +232,16 @@ def zone_acceptance(
     district_code: str,
     rules: AcceptanceSettings,
     with_conditions: bool = True,
+    round_: str | None = None,
 ) -> dict[str, Any]:
-    """One zone's figures and verdict; 404 for an unknown zone."""
+    """One zone's figures and verdict (on its judged round, or ``round_``); 404 for an unknown zone."""
     rows = district_figures(
-        conn, district_code=district_code, rules=rules, zone_code=zone_code, with_conditions=with_conditions
+        conn,
+        district_code=district_code,
+        rules=rules,
+        zone_code=zone_code,
+        with_conditions=with_conditions,
+        round_=round_,
     )
     if not rows:
         raise NotFound(f"zone '{zone_code}' does not exist", field="code")

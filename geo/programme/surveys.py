@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from psycopg import sql
 from geo.access.scope import Principal, zone_scope
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.io.tabular import blank, parse_date, read_table, rejection
+from geo.programme import rounds
 from geo.spatial.validate import Problem
 from geo.workcal import today
 from layers.catalogue import vocabulary
@@ -64,6 +66,7 @@ class Answer:
     building: str | None = None
     scores: dict[str, int | None] = field(default_factory=dict)
     remark: str | None = None
+    round_kind: str | None = None  # the kind of a round this answer creates (first when not said)
 
     @property
     def round_label(self) -> str:
@@ -115,7 +118,8 @@ def _existing(conn: psycopg.Connection, answers: list[Answer], district_code: st
     rows = conn.execute(
         "SELECT s.round, s.zone_code, s.household, s.id, s.answered_on, s.surveyor FROM survey_answers s "
         "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(round, zone, household) "
-        "ON s.round = k.round AND s.zone_code = k.zone AND s.household = k.household WHERE s.district_code = %s",
+        "ON s.round = k.round AND s.zone_code = k.zone AND s.household = k.household "
+        "WHERE s.district_code = %s AND s.withdrawn_at IS NULL",
         [
             [a.round_label for a in answers],
             [a.zone_code for a in answers],
@@ -144,23 +148,32 @@ def add(
             raise NotFound(f"zone '{answer.zone_code}' does not exist", field="code")
         raise InvalidInput(p.reason if p.reason != "missing" else f"{p.field} is required", field=p.field)
     assert checked is not None
+    kind = rounds.kind_code(answer.round_kind)
+    label = rounds.check_label(checked.round_label)
+    checked = replace_field(checked, round=label)
+    use = [rounds.Use(label, frozenset([checked.zone_code]), checked.answered_on, checked.answered_on)]
+    key = (label, checked.zone_code, checked.household)
     with conn.transaction():
-        existing = _existing(conn, [checked], district_code)
-        key = (checked.round_label, checked.zone_code, checked.household)
-        if key in existing and not replace:
+        refused = rounds.problems_of_use(conn, use, kind=kind, district_code=district_code)
+        if refused:
+            raise InvalidInput(refused[checked.zone_code], field="round", reason_zh=f"答卷不能计入调查轮次「{label}」")
+        rounds.record_use(conn, use, kind=kind, district_code=district_code, actor=principal.actor)
+        ids = _write(conn, [checked], district_code=district_code, actor=principal.actor, replace=replace)
+        if not ids:  # the household's answer is there already (or another writer won the race just now)
+            existing = _existing(conn, [checked], district_code)[key]
             raise Conflict(
                 f"household '{checked.household}' of zone '{checked.zone_code}' already answered in round "
-                f"{checked.round_label}: {_describe(existing[key])}; send replace=true to replace it",
+                f"{label}: {_describe(existing)}; send replace=true to replace it",
                 field="household",
-                existing_id=existing[key][0],
+                reason_zh=f"该户本轮已有答卷（#{existing[0]}），如需替换请指定 replace=true",
+                existing_id=existing[0],
             )
-        ids = _write(conn, [checked], district_code=district_code, actor=principal.actor)
     return {
-        "id": ids[0],
-        "round": checked.round_label,
+        "id": ids[0][0],
+        "round": label,
         "zone_code": checked.zone_code,
         "household": checked.household,
-        "replaced": key in existing,
+        "replaced": not ids[0][1],
     }
 
 
@@ -231,8 +244,18 @@ def _score(value: Any, i: int, name: str, problems: list[Problem]) -> int | None
     return int(number)
 
 
-def _write(conn: psycopg.Connection, answers: list[Answer], *, district_code: str, actor: str) -> list[int]:
-    """Insert, or overwrite in place on the (round, zone, household) key; the caller decided that is allowed."""
+def _write(
+    conn: psycopg.Connection,
+    answers: list[Answer],
+    *,
+    district_code: str,
+    actor: str,
+    replace: bool,
+    batch_id: int | None = None,
+) -> list[tuple[int, bool]]:
+    """Insert; on the (round, zone, household) key of a counting answer either overwrite it in place
+    (``replace``) or leave it and return nothing for that row, so the database settles races.
+    Returns (id, inserted) of each row written."""
     cols = [
         "district_code",
         "round",
@@ -245,6 +268,7 @@ def _write(conn: psycopg.Connection, answers: list[Answer], *, district_code: st
         *SCORES,
         "remark",
         "actor",
+        "batch_id",
     ]
     rows = [
         [
@@ -259,14 +283,20 @@ def _write(conn: psycopg.Connection, answers: list[Answer], *, district_code: st
             *[a.scores.get(s) for s in SCORES],
             a.remark,
             actor,
+            batch_id,
         ]
         for a in answers
     ]
     update = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in cols[3:])
+    on_conflict = (
+        sql.SQL("DO UPDATE SET {update}, created_at = now()").format(update=update)
+        if replace
+        else sql.SQL("DO NOTHING")
+    )
     stmt = sql.SQL(
         "INSERT INTO survey_answers ({cols}) SELECT * FROM unnest({arrays}) "
-        "ON CONFLICT (district_code, round, zone_code, household) DO UPDATE SET {update}, created_at = now() "
-        "RETURNING id"
+        "ON CONFLICT (district_code, round, zone_code, household) WHERE withdrawn_at IS NULL {on_conflict} "
+        "RETURNING id, xmax = 0"
     ).format(
         cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
         arrays=sql.SQL(", ").join(
@@ -283,31 +313,75 @@ def _write(conn: psycopg.Connection, answers: list[Answer], *, district_code: st
                 *["smallint"] * len(SCORES),
                 "text",
                 "text",
+                "bigint",
             )
         ),
-        update=update,
+        on_conflict=on_conflict,
     )
-    return [r[0] for r in conn.execute(stmt, [list(col) for col in zip(*rows, strict=True)]).fetchall()]
+    return [(r[0], r[1]) for r in conn.execute(stmt, [list(col) for col in zip(*rows, strict=True)]).fetchall()]
 
 
 def import_file(
-    conn: psycopg.Connection, principal: Principal, path: Path, *, district_code: str, replace: bool = False
-) -> dict[str, int]:
+    conn: psycopg.Connection,
+    principal: Principal,
+    path: Path,
+    *,
+    district_code: str,
+    replace: bool = False,
+    round_: str | None = None,
+    round_kind: str | None = None,
+) -> dict[str, Any]:
     """Import a survey team's CSV/XLSX: every row validated (unknown or out-of-scope zone, missing household,
-    future or bad date, bad yes/no or score, a household twice in the file or already answered) before
-    anything is written; one bad row rejects the file with row-level problems."""
+    future or bad date, bad yes/no or score, a household twice in the file or already answered, a zone
+    outside its round) before anything is written; one bad row rejects the file with row-level problems.
+    The file's answers go into ``round_`` (else each row's round column, else the answer's year); a round
+    is created on first use with ``round_kind`` (first unless said). The import is one batch."""
     if principal.role not in ENTRY_ROLES:
         raise Forbidden(
             f"role '{principal.role}' may not import survey answers; needs one of: {', '.join(ENTRY_ROLES)}"
         )
     frame = read_table(path, COLUMNS)
-    return import_frame(conn, principal, frame, district_code=district_code, replace=replace)
+    return import_frame(
+        conn,
+        principal,
+        frame,
+        district_code=district_code,
+        replace=replace,
+        round_=round_,
+        round_kind=round_kind,
+        source=path.name,
+    )
+
+
+def _uses(answers: list[Answer]) -> list[rounds.Use]:
+    by_round: dict[str, list[Answer]] = {}
+    for a in answers:
+        by_round.setdefault(a.round_label, []).append(a)
+    return [
+        rounds.Use(
+            label,
+            frozenset(a.zone_code for a in items),
+            min(a.answered_on for a in items),
+            max(a.answered_on for a in items),
+        )
+        for label, items in sorted(by_round.items())  # one lock order for every writer
+    ]
 
 
 def import_frame(
-    conn: psycopg.Connection, principal: Principal, frame: pd.DataFrame, *, district_code: str, replace: bool = False
-) -> dict[str, int]:
+    conn: psycopg.Connection,
+    principal: Principal,
+    frame: pd.DataFrame,
+    *,
+    district_code: str,
+    replace: bool = False,
+    round_: str | None = None,
+    round_kind: str | None = None,
+    source: str = "import",
+) -> dict[str, Any]:
     """:func:`import_file` on rows already read (columns as in ``COLUMNS``)."""
+    kind = rounds.kind_code(round_kind)
+    label = rounds.check_label(round_) if round_ is not None else None
     lookup, mine = _zones(conn, principal, district_code)
     problems: list[Problem] = []
     answers: list[tuple[int, Answer]] = []
@@ -315,6 +389,11 @@ def import_frame(
     for i, record in enumerate(frame.to_dict("records"), start=1):
         answer = _check_row({str(k): v for k, v in record.items()}, i, lookup, mine, problems)
         if answer is None:
+            continue
+        if label is not None:
+            answer = replace_field(answer, round=label)
+        elif len(answer.round_label) > rounds.LABEL_MAX:
+            problems.append(Problem(i, "round", f"round must be 1 to {rounds.LABEL_MAX} characters"))
             continue
         key = (answer.round_label, answer.zone_code, answer.household)
         if key in seen:
@@ -329,7 +408,10 @@ def import_frame(
             continue
         seen[key] = i
         answers.append((i, answer))
+    uses = _uses([a for _, a in answers])
     with conn.transaction():
+        refused = rounds.problems_of_use(conn, uses, kind=kind, district_code=district_code)
+        problems += [Problem(i, "zone", refused[a.zone_code]) for i, a in answers if a.zone_code in refused]
         existing = _existing(conn, [a for _, a in answers], district_code)
         if not replace:
             problems += [
@@ -344,39 +426,69 @@ def import_frame(
             ]
         if problems:
             raise rejection("the survey file", sorted(problems), len(frame))
-        _write(conn, [a for _, a in answers], district_code=district_code, actor=principal.actor)
-    return {"rows": len(frame), "inserted": len(answers) - len(existing), "replaced": len(existing)}
-
-
-def latest_round(conn: psycopg.Connection, *, district_code: str) -> str | None:
-    """The latest survey round in the district (labels sort as dates do)."""
-    row = conn.execute("SELECT max(round) FROM survey_answers WHERE district_code = %s", [district_code]).fetchone()
-    return row[0] if row else None
+        rounds.record_use(conn, uses, kind=kind, district_code=district_code, actor=principal.actor)
+        batch = conn.execute(
+            "INSERT INTO survey_batches (district_code, source, rows, actor) VALUES (%s, %s, %s, %s) RETURNING id",
+            [district_code, source[:200], len(frame), principal.actor],
+        ).fetchone()
+        assert batch is not None
+        written = _write(
+            conn,
+            [a for _, a in answers],
+            district_code=district_code,
+            actor=principal.actor,
+            replace=replace,
+            batch_id=batch[0],
+        )
+        if len(written) < len(answers):  # another writer answered for one of these households meanwhile
+            raise Conflict(
+                "another survey entry for these households was written during the import; import the file again",
+                field="household",
+                reason_zh="导入期间有其他答卷写入相同住户，请重新导入",
+            )
+    inserted = sum(1 for _, new in written if new)
+    return {
+        "rows": len(frame),
+        "inserted": inserted,
+        "replaced": len(written) - inserted,
+        "batch": batch[0],
+        "rounds": sorted(u.label for u in uses),
+    }
 
 
 def zone_figures(
-    conn: psycopg.Connection, *, district_code: str, round_: str | None, zone_code: str | None = None
+    conn: psycopg.Connection,
+    *,
+    district_code: str,
+    round_: str | None = None,
+    zone_code: str | None = None,
+    setting: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """zone → answers, satisfied, households and per-kind mean scores of one round (one grouped query)."""
+    """zone → answers, satisfied, households and per-kind mean scores (one grouped query): of ``round_``
+    when one is named, else of each zone's own judged round (:func:`geo.programme.rounds.judged_rounds`;
+    ``setting`` is ``WUYE_SURVEY_ROUND``). Withdrawn answers do not count."""
     rows = conn.execute(
+        "WITH judged AS (" + rounds.JUDGED_SQL + ") "
         "SELECT z.code, max(z.households), count(s.id), count(s.id) FILTER (WHERE s.satisfied), "
         + ", ".join(f"avg(s.{c})" for c in SCORES)
-        + " "
-        "FROM zones z LEFT JOIN survey_answers s ON s.zone_code = z.code AND s.round = %(round)s "
-        " AND s.district_code = z.district_code "
-        "WHERE z.district_code = %(district)s AND (%(zone)s::text IS NULL OR z.code = %(zone)s) GROUP BY z.code",
-        {"round": round_, "district": district_code, "zone": zone_code},
+        + ", max(r.label), max(r.kind), max(j.chosen_by) "
+        "FROM zones z JOIN judged j ON j.code = z.code "
+        "LEFT JOIN survey_rounds r ON r.district_code = z.district_code "
+        " AND r.label = COALESCE(%(round)s::text, j.round) "
+        "LEFT JOIN survey_answers s ON s.zone_code = z.code AND s.round = r.label "
+        " AND s.district_code = z.district_code AND s.withdrawn_at IS NULL "
+        "WHERE z.district_code = %(district)s GROUP BY z.code",
+        {"round": round_, "district": district_code, "zone": zone_code, "setting": setting},
     ).fetchall()
-    return {
-        r[0]: figures(
-            int(r[3]),
-            int(r[2]),
-            r[1],
-            round_,
-            {k: (round(float(v), 2) if v is not None else None) for k, v in zip(SERVICE_KINDS, r[4:], strict=True)},
-        )
-        for r in rows
-    }
+    out = {}
+    for r in rows:
+        means = {
+            k: (round(float(v), 2) if v is not None else None) for k, v in zip(SERVICE_KINDS, r[4:-3], strict=True)
+        }
+        label, kind, chosen_by = r[-3:]
+        out[r[0]] = figures(int(r[3]), int(r[2]), r[1], label or round_, means, kind=kind)
+        out[r[0]]["round_chosen_by"] = "named" if round_ is not None else chosen_by
+    return out
 
 
 def household_warnings(answers: int, households: int | None) -> list[dict[str, str]]:
@@ -400,6 +512,8 @@ def figures(
     households: int | None,
     round_: str | None,
     scores: dict[str, float | None] | None = None,
+    *,
+    kind: str | None = None,
 ) -> dict[str, Any]:
     """The survey figures of one zone, the rate in exact integers and a display rounded down.
 
@@ -410,6 +524,9 @@ def figures(
     warnings = household_warnings(answers, households)
     return {
         "round": round_,
+        "round_kind": kind,
+        "round_kind_zh": rounds.KINDS.get(kind or ""),
+        "round_chosen_by": None,
         "answers": answers,
         "satisfied": satisfied,
         "households": households,
@@ -435,8 +552,9 @@ def zone_answers(
         raise NotFound(f"zone '{zone_code}' does not exist", field="code")
     rows = conn.execute(
         "SELECT id, round, building, household, answered_on, surveyor, satisfied, remark FROM survey_answers "
-        "WHERE zone_code = %s AND round = %s ORDER BY building, household",
-        [zone_code, round_],
+        "WHERE district_code = %s AND zone_code = %s AND round = %s AND withdrawn_at IS NULL "
+        "ORDER BY building, household",
+        [district_code, zone_code, round_],
     ).fetchall()
     keys = ("id", "round", "building", "household", "answered_on", "surveyor", "satisfied", "remark")
     return [dict(zip(keys, (*r[:4], r[4].isoformat(), *r[5:]), strict=True)) for r in rows]
