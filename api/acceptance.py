@@ -348,6 +348,7 @@ def post_inspections_import(
     "/zones/{code}/survey",
     status_code=201,
     response_model=models.SavedAnswer,
+    response_model_exclude_unset=True,  # the answer as geo/ built it: no null for a member it left out
     summary="录入入户调查答卷",
     dependencies=[Depends(SURVEYORS)],
 )
@@ -371,7 +372,11 @@ def post_answer(
 
 
 @router.get(
-    "/zones/{code}/survey", response_model=models.ZoneSurvey, summary="小区调查答卷", dependencies=[Depends(SURVEYORS)]
+    "/zones/{code}/survey",
+    response_model=models.ZoneSurvey,
+    response_model_exclude_unset=True,  # the answer as geo/ built it: no null for a member it left out
+    summary="小区调查答卷",
+    dependencies=[Depends(SURVEYORS)],
 )
 def get_answers(
     code: str,
@@ -395,6 +400,7 @@ def get_answers(
 @router.post(
     "/surveys/import",
     response_model=models.SurveyImport,
+    response_model_exclude_unset=True,  # the answer as geo/ built it: no null for a member it left out
     summary="批量导入调查答卷 (CSV/XLSX)",
     dependencies=[Depends(SURVEYORS)],
 )
@@ -487,6 +493,7 @@ def put_zone_round(
 @router.get(
     "/zones/{code}/acceptance",
     response_model=models.Acceptance,
+    response_model_exclude_unset=True,  # the answer as geo/ built it: no null for a member it left out
     summary="小区考核验收结论",
     dependencies=[Depends(REVIEWERS)],
 )
@@ -517,6 +524,7 @@ def get_acceptance_pdf(code: str, request: Request, conn: Connection, settings: 
 @router.get(
     "/acceptance",
     response_model=list[models.Acceptance],
+    response_model_exclude_unset=True,  # the answer as geo/ built it: no null for a member it left out
     summary="全区考核验收汇总",
     dependencies=[Depends(REVIEWERS)],
 )

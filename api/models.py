@@ -272,6 +272,11 @@ class SurveyFigures(Shape):
     warnings: list[SurveyWarning]
     wilson_95: list[float] | None
     mean_scores: dict[str, float | None]
+    round_kind: str | None = Field(default=None, description="first (首次验收) or redo (补课)")
+    round_kind_zh: str | None = None
+    round_chosen_by: str | None = Field(
+        default=None, description="how the zone's round was chosen: fixed by an administrator, named, latest"
+    )
 
 
 class SurveyAnswer(Shape):
@@ -310,6 +315,8 @@ class SurveyImport(Shape):
     rows: int
     inserted: int
     replaced: int
+    batch: int | None = Field(default=None, description="the import batch (withdrawable as a whole)")
+    rounds: list[str] = Field(default_factory=list, description="the rounds the rows belong to")
 
 
 # ------------------------------------------------------------------ acceptance
@@ -368,6 +375,27 @@ class Criterion(Shape):
     detail_zh: str
 
 
+class IssueState(Shape):
+    """Whether a zone's verdict for a round is issued (签发) as a frozen document, and which."""
+
+    state: Literal["unissued", "issued"]
+    state_zh: str | None = None
+    id: int | None = None
+    number: str | None = Field(default=None, description="the document number, e.g. 岳麓城管验〔2026〕12号")
+    round: str | None = None
+    round_kind: str | None = None
+    round_kind_zh: str | None = None
+    version: int | None = None
+    replaces: int | str | None = Field(default=None, description="the document this version replaces")
+    reason: str | None = None
+    verdict: str | None = None
+    verdict_zh: str | None = None
+    sha256: str | None = None
+    issued_by: str | None = None
+    issued_at: str | None = None
+    issued_on: str | None = None
+
+
 class Acceptance(Shape):
     """A zone's acceptance figures and verdict (通过 pass, 补课 redo, or none without answers)."""
 
@@ -383,6 +411,8 @@ class Acceptance(Shape):
     criteria: list[Criterion]
     failed: list[str]
     verdict_note: str | None
+    issue: IssueState | None = Field(default=None, description="「未签发」 (a draft) until issued")
+    verdict_history: list[IssueState] = Field(default_factory=list, description="issued verdicts, oldest first")
 
 
 # ------------------------------------------------------------------ users

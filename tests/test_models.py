@@ -119,7 +119,13 @@ def test_survey_and_acceptance_answers_match_their_models(client, db_url):
     assert (survey["answers"], survey["satisfied"]) == (3, 2) and len(survey["items"]) == 3
     csv = "zone,household,answered_on,surveyor,satisfied\njinling,9-1,2023-06-02,王五,是\n".encode()
     imported = client.post("/surveys/import", files={"file": ("s.csv", csv)}, headers=admin)
-    assert valid(models.SurveyImport, imported) == {"rows": 1, "inserted": 1, "replaced": 0}
+    assert valid(models.SurveyImport, imported) == {
+        "rows": 1,
+        "inserted": 1,
+        "replaced": 0,
+        "batch": 1,
+        "rounds": ["2023"],
+    }
     zone = valid(models.Acceptance, client.get("/zones/jinling/acceptance", headers=admin))
     assert zone["survey"]["answers"] == 4 and zone["verdict"] == "redo"
     summary = valid(list[models.Acceptance], client.get("/acceptance", headers=admin))

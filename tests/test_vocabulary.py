@@ -31,6 +31,8 @@ CHECKED: dict[tuple[str, str], str] = {
     ("remediation_tasks", "state"): "remediation_states",
     ("inspections", "condition"): "conditions",
     ("remediation_photos", "stage"): "photo_stages",
+    ("survey_rounds", "kind"): "round_kinds",
+    ("survey_answer_events", "action"): "survey_corrections",
 }
 # CHECKed columns that are bookkeeping, never shown to people as words.
 INTERNAL: set[tuple[str, str]] = {("import_batches", "mode"), ("feature_history", "operation")}
