@@ -7,6 +7,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -83,6 +84,17 @@ def test_another_os_user_is_refused_without_the_password(tmp_path: Path):
         state = embedded.start(cluster, fast=True, tcp=True)
         assert stat.S_IMODE(cluster.passfile.stat().st_mode) == 0o600
         assert stat.S_IMODE(cluster.run_dir.stat().st_mode) == 0o700
+        embedded.ensure_database(cluster, "wuye")
+        # `wuye db url` is what psql takes: it names the password file, not the password
+        env = {**os.environ, "WUYE_HOME": str(tmp_path / "home"), "WUYE_DB_LISTEN_TCP": "true"}
+        printed = subprocess.run(
+            [sys.executable, "-m", "api.cli", "db", "url"], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert "passfile=" in printed and embedded.password(cluster) not in printed
+        psql = ["psql", "-w", "-At", printed, "-c", "SELECT current_user"]
+        assert subprocess.run(psql, capture_output=True, text=True, check=True).stdout.strip() == "postgres"
+        refused = _as_nobody(*psql)
+        assert refused.returncode != 0 and "password" in refused.stderr, refused.stderr
         # with the password file: in (the app's and the CLI's way)
         with psycopg.connect(embedded.server_url(cluster, "postgres")) as conn:
             assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
