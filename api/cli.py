@@ -58,11 +58,19 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     cluster = embedded_cluster(settings.db)
     if args.action == "start":
-        state = embedded.start(cluster)
-        url = embedded.ensure_database(state.port or 0, settings.db.database_name)
-        _say(f"数据库已启动 running on 127.0.0.1:{state.port} (pid {state.pid}), data in {cluster.root}")
-        _say(url)
+        state = embedded.start(cluster, tcp=settings.db.db_listen_tcp)
+        embedded.ensure_database(cluster, settings.db.database_name)
+        where = f"127.0.0.1:{state.port} and " if settings.db.db_listen_tcp else ""
+        _say(f"数据库已启动 running on {where}socket {cluster.run_dir} (pid {state.pid}), data in {cluster.root}")
+        _say(embedded.server_url(cluster, settings.db.database_name, tcp=settings.db.db_listen_tcp))
     elif args.action == "stop":
+        if embedded.status(cluster).running:
+            others = embedded.clients(cluster)
+            if others:
+                _say(
+                    f"注意 note: {len(others)} connection(s) still open ({', '.join(sorted(set(others)))}): "
+                    "a running `wuye serve` answers 503 until `wuye db start`, then reconnects by itself"
+                )
         _say("数据库已停止 stopped" if embedded.stop(cluster) else "数据库未运行 was not running")
     elif args.action == "status":
         state = embedded.status(cluster)
@@ -71,15 +79,17 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
             if cluster.relocated
             else ""
         )
-        running = f"running on 127.0.0.1:{state.port}, pid {state.pid}" if state.running else "stopped"
-        _say(f"embedded PostGIS: {running}\ndata directory: {where}")
+        running = f"running on port {state.port}, pid {state.pid}" if state.running else "stopped"
+        _say(f"embedded PostGIS: {running}\ndata directory: {where}\npassword file: {cluster.passfile}")
         return 0 if state.running else 3
     elif args.action == "url":
         state = embedded.status(cluster)
         if not state.running or state.port is None:
             _say("embedded database is not running: run `wuye db start`")
             return 3
-        _say(embedded.server_url(state.port, settings.db.database_name))
+        # The URL names the password file (passfile=), never the password: psql "$(wuye db url)"
+        # works for whoever may read that 0600 file, and the password stays out of `ps` and history.
+        _say(embedded.server_url(cluster, settings.db.database_name, tcp=settings.db.db_listen_tcp))
     return 0
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query
+from fastapi import APIRouter, Depends, Form, Header, Query
 from fastapi.responses import JSONResponse
 
 from api.auth import PUBLIC
 from api.deps import AppSettings, Connection
 from geo.access import users
 from geo.access.scope import Principal
-from geo.cases import open311
+from geo.cases import idempotency, open311
 from geo.cases import workflow as cases
 from geo.cases.categories import category
 from geo.cases.shapes import Report
@@ -65,14 +65,24 @@ def post_request(
     last_name: Annotated[str | None, Form(max_length=50)] = None,
     phone: Annotated[str | None, Form(max_length=40)] = None,
     jurisdiction_id: Annotated[str | None, Form()] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
-    """Create a request from a client application (positions are WGS84, as GeoReport says)."""
+    """Create a request from a client application (positions are WGS84, as GeoReport says).
+
+    A retry gets the first answer and makes no second case: with the same ``Idempotency-Key``
+    (as native intake), or, without one, when it is identical and within 60 s."""
     _jurisdiction(settings, jurisdiction_id)
     client = users.client_for_api_key(conn, api_key)
     if lat is None or long is None:
         what = "address_string is not geocoded here; send lat and long" if address_string else "lat and long"
         raise InvalidInput(f"a location is required: {what}", field="lat")
     name = " ".join(p for p in (last_name, first_name) if p) or None
+    caller = f"open311:{client}"
+    payload = [service_code, lat, long, address_string, description, first_name, last_name, phone]
+    claim = idempotency.claim_for(idempotency_key, caller=caller, payload=payload)
+    if claim is None:
+        claim = idempotency.repeat_claim(caller=caller, payload=payload)
+        idempotency.expire_repeat(conn, claim)
     report = Report(
         category_code=service_code,
         lon=long,
@@ -84,12 +94,26 @@ def post_request(
         source="open311",
         client_name=client,
     )
-    principal = Principal(username=f"open311:{client}", role="anonymous")
-    body = cases.report(conn, principal, report, district_code=settings.district.district_code)
+    replayed = False
+    try:
+        status, body = (
+            201,
+            cases.report(
+                conn,
+                Principal(username=caller, role="anonymous"),
+                report,
+                district_code=settings.district.district_code,
+                claim=claim,
+            ),
+        )
+    except idempotency.Claimed as e:
+        (status, body), replayed = idempotency.replay(conn, e.claim), True
     unit = body["properties"].get("unit_name")
     notice = f"已受理，责任单位：{unit}" if unit else "已受理，待人工分派"
     return JSONResponse(
-        [{"service_request_id": body["id"], "service_notice": notice, "account_id": None}], status_code=201
+        [{"service_request_id": body["id"], "service_notice": notice, "account_id": None}],
+        status_code=status,
+        headers={"Idempotent-Replayed": "true"} if replayed else {},
     )
 
 

@@ -51,9 +51,11 @@ def bench_database(name: str = "wuye_bench") -> str:
         admin = settings.database_url
         base = admin.rsplit("/", 1)[0]
     else:
-        state = embedded.start(embedded.locate(settings.home))
-        base = f"postgresql://postgres@127.0.0.1:{state.port}"
-        admin = f"{base}/postgres"
+        # Loopback TCP with the password in the URL: tipg (asyncpg) reads no libpq passfile.
+        cluster = embedded.locate(settings.home)
+        embedded.start(cluster, tcp=True)
+        admin = embedded.url_with_password(cluster, "postgres")
+        base = admin.rsplit("/", 1)[0]
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -329,8 +329,9 @@ def main() -> None:
         else:
             from geo.store import embedded
 
-            state = embedded.start(embedded.locate(DatabaseSettings().home))
-            url = f"postgresql://postgres@127.0.0.1:{state.port}/{name}"
+            cluster = embedded.locate(DatabaseSettings().home)
+            embedded.start(cluster, tcp=True)
+            url = embedded.url_with_password(cluster, name)
     else:
         url = bench_database(name)
         started = time.perf_counter()

@@ -21,6 +21,9 @@ class DatabaseSettings(BaseSettings):
     database_url: str | None = Field(default=None, description="PostGIS ≥ 3.1 to use instead of the embedded cluster")
     home: Path = Field(default=Path("var"), description="state directory (embedded cluster)")
     database_name: str = Field(default="wuye", description="database in the embedded cluster")
+    db_listen_tcp: bool = Field(
+        default=False, description="embedded cluster also listens on 127.0.0.1 (password asked), not only its socket"
+    )
     pool_min_size: int = 2
     pool_max_size: int = 8
     statement_timeout_ms: int = 30_000

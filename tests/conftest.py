@@ -69,7 +69,7 @@ def server() -> Iterator[Server]:
     state = embedded.start(cluster, fast=True)
     assert state.port is not None
     try:
-        yield Server(embedded.server_url(state.port, "postgres"))
+        yield Server(embedded.server_url(cluster, "postgres"))
     finally:
         if not was_running:
             embedded.stop(cluster)

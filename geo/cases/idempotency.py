@@ -54,6 +54,26 @@ def claim_for(key: str | None, *, caller: str, payload: Any) -> Claim | None:
     return Claim(key=key, caller=caller, digest=request_hash(payload))
 
 
+REPEAT_WINDOW_S = 60
+
+
+def repeat_claim(*, caller: str, payload: Any) -> Claim:
+    """The implicit claim of a request sent without a key: an identical request from the same
+    caller within ``REPEAT_WINDOW_S`` seconds is taken for a retry and gets the first answer."""
+    digest = request_hash(payload)
+    return Claim(key=f"repeat:{digest}", caller=caller, digest=digest)
+
+
+def expire_repeat(conn: psycopg.Connection, claim: Claim) -> None:
+    """Forget a ``repeat_claim`` answered more than ``REPEAT_WINDOW_S`` seconds ago (the same
+    request later is a new one). Two concurrent identical requests still race on the primary key."""
+    conn.execute(
+        "DELETE FROM idempotency_keys WHERE caller = %s AND key = %s"
+        " AND created_at < now() - make_interval(secs => %s)",
+        [claim.caller, claim.key, REPEAT_WINDOW_S],
+    )
+
+
 _REPLAY = "SELECT request_hash, status, response FROM idempotency_keys WHERE key = %s AND caller = %s"
 
 

@@ -3,6 +3,9 @@
 A daemon thread with its own pooled connection; it stops with the app. One
 pass is a single set-based statement, so running it on every instance is
 harmless (a case is escalated once: ``escalated_at`` is set in the same row).
+A pass that cannot reach the database logs one warning per outage (not a
+traceback every interval) and the thread goes on; the first pass after the
+database is back catches up, since a pass takes every case overdue by then.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import logging
 import threading
 from datetime import timedelta
 
-from psycopg_pool import ConnectionPool
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from geo.cases.workflow import escalate_overdue
 
@@ -25,6 +29,7 @@ class Escalator:
         self.pool, self.district_code, self.grace, self.interval = pool, district_code, grace, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wuye-escalator", daemon=True)
+        self._down = False
 
     def start(self) -> None:
         """Start the background thread (not when the interval is 0)."""
@@ -37,16 +42,30 @@ class Escalator:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
+    def is_alive(self) -> bool:
+        """Whether the background thread runs."""
+        return self._thread.is_alive()
+
     def run_once(self) -> int:
         """One pass; the number of cases escalated."""
-        with self.pool.connection() as conn:
+        # A bounded wait: while the database is down a pass fails (and is logged) soon.
+        with self.pool.connection(timeout=max(self.interval, 5.0)) as conn:
             return escalate_overdue(conn, district_code=self.district_code, grace=self.grace, actor="system")
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 n = self.run_once()
-                if n:
-                    log.info("escalated %d overdue case(s)", n)
+            except (psycopg.OperationalError, PoolTimeout) as e:
+                if not self._down:
+                    log.warning("escalation paused: the database is unreachable (%s); retrying", e)
+                self._down = True
+                continue
             except Exception:  # keep the service up; the next pass tries again
                 log.exception("escalation pass failed")
+                continue
+            if self._down:
+                log.warning("escalation resumed: the database is back")
+                self._down = False
+            if n:
+                log.info("escalated %d overdue case(s)", n)

@@ -181,15 +181,36 @@ _HISTORY_INSERT = sql.SQL(
 )
 
 
-def _current(conn: psycopg.Connection, spec: LayerSpec, code: str, district_code: str) -> tuple[Any, ...]:
+def _current(
+    conn: psycopg.Connection, spec: LayerSpec, code: str, district_code: str, expected: int | None = None
+) -> tuple[Any, ...]:
     stmt = sql.SQL(
         "SELECT t.id, t.version, {props}, ST_AsBinary(t.geom) FROM {table} AS t "
         "WHERE t.code = %s AND t.district_code = %s FOR UPDATE"
     ).format(props=_props_json(spec, "t"), table=sql.Identifier(spec.table))
     row = conn.execute(stmt, [code, district_code]).fetchone()
     if row is None:
+        _gone_since(conn, spec, code, district_code, expected)
         raise NotFound(f"collection '{spec.name}' has no feature '{code}'", field="featureId")
     return tuple(row)
+
+
+def _gone_since(conn: psycopg.Connection, spec: LayerSpec, code: str, district_code: str, expected: int | None) -> None:
+    """412, not 404, for a write whose If-Match names a version of a feature deleted since (the
+    losers of a race with a DELETE wait on the row lock, then find the row gone: RFC 9110 13.1.1)."""
+    if expected is None:
+        return
+    deleted = conn.execute(
+        "SELECT version FROM feature_history WHERE district_code = %s AND layer = %s AND feature_code = %s "
+        "AND operation = 'delete' ORDER BY id DESC LIMIT 1",
+        [district_code, spec.name, code],
+    ).fetchone()
+    if deleted is not None:
+        raise PreconditionFailed(
+            f"{spec.name} '{code}' was deleted since version {expected}: GET the collection again",
+            field="If-Match",
+            current_version=int(deleted[0]),
+        )
 
 
 INSPECTED = "condition"  # a facility's condition is its latest inspection's, never a Part 4 edit's
@@ -396,7 +417,7 @@ def replace(
     if props.get("code", code) != code:
         raise InvalidInput(f"code '{props['code']}' in the body differs from '{code}' in the URL", field="code")
     with conn.transaction():
-        feature_id, version, current, _ = _current(conn, spec, code, district_code)
+        feature_id, version, current, _ = _current(conn, spec, code, district_code, expected)
         _check_version(spec, code, version, expected)
         values, wkb = _validated(
             conn, spec, _keep_inspected(spec, {**props, "code": code}, current), geom, district_code
@@ -451,7 +472,7 @@ def update(
     if "code" in patch_props and patch_props["code"] != code:
         raise InvalidInput("code cannot be changed (it is the feature's id)", field="code")
     with conn.transaction():
-        feature_id, version, current, wkb = _current(conn, spec, code, district_code)
+        feature_id, version, current, wkb = _current(conn, spec, code, district_code, expected)
         _check_version(spec, code, version, expected)
         props = _keep_inspected(spec, merge_patch(current, patch_props), current)
         shape = geom if geom is not None else shapely.from_wkb(bytes(wkb))
@@ -485,7 +506,7 @@ def delete(
     require_layer_editor(principal)
     check_writable(spec)
     with conn.transaction():
-        feature_id, version, _, _ = _current(conn, spec, code, district_code)
+        feature_id, version, _, _ = _current(conn, spec, code, district_code, expected)
         _check_version(spec, code, version, expected)
         stmt = sql.SQL(
             "WITH del AS (DELETE FROM {table} AS t WHERE t.id = %(id)s "
@@ -512,7 +533,7 @@ def restore(
     require_layer_editor(principal)
     check_writable(spec)
     with conn.transaction():
-        feature_id, current_version, current, _ = _current(conn, spec, code, district_code)
+        feature_id, current_version, current, _ = _current(conn, spec, code, district_code, expected)
         _check_version(spec, code, current_version, expected)
         # Version N is the new state of the edit that made it, or (for a version an import made,
         # which has no row of its own) the old state of the edit that came after it.

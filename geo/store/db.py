@@ -24,10 +24,10 @@ def database_url(settings: DatabaseSettings, *, start: bool = True) -> str:
     if settings.database_url:
         return settings.database_url
     cluster = embedded_cluster(settings)
-    state = embedded.start(cluster) if start else embedded.status(cluster)
+    state = embedded.start(cluster, tcp=settings.db_listen_tcp) if start else embedded.status(cluster)
     if not state.running or state.port is None:
         raise DatabaseUnavailable(f"the embedded database under {cluster.root} is not running: run `wuye db start`")
-    return embedded.ensure_database(state.port, settings.database_name)
+    return embedded.ensure_database(cluster, settings.database_name)
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
@@ -64,6 +64,9 @@ async def open_async_pool(url: str, settings: DatabaseSettings) -> AsyncConnecti
         open=False,
         name="wuye-async",
         configure=_configure_async,
+        # A connection is checked as it leaves the pool: after a database restart the dead
+        # ones are dropped and new ones made, so the server recovers by itself.
+        check=AsyncConnectionPool.check_connection,
     )
     await pool.open()
     try:
@@ -84,6 +87,7 @@ def open_pool(url: str, settings: DatabaseSettings) -> ConnectionPool:
         open=False,
         name="wuye",
         configure=_configure,
+        check=ConnectionPool.check_connection,  # reconnect after a database restart (as above)
     )
     pool.open()
     try:

@@ -1,7 +1,14 @@
 """The embedded PostGIS cluster: a private PostgreSQL under ``WUYE_HOME`` (``./var``).
 
-Created with ``initdb`` and run with ``pg_ctl`` from the machine's PostgreSQL,
-on loopback only (a free TCP port and a unix socket). ``initdb`` and
+Created with ``initdb`` and run with ``pg_ctl`` from the machine's PostgreSQL.
+It asks for a password (scram-sha-256): generated at ``initdb`` and kept in
+``$WUYE_HOME/db.pgpass`` (mode 0600, libpq's passfile format, so psql reads it
+through ``passfile=`` and the password never appears in a URL or a command
+line). It listens on its unix socket (directory mode 0700) and, only when asked,
+on loopback TCP (with the same password). Its port is chosen once and kept in
+``$WUYE_HOME/db.port``, so a server running against it reconnects after a
+``wuye db stop`` / ``wuye db start``. A cluster made by an older version with
+``trust`` is given a password and switched over on its next start. ``initdb`` and
 ``postgres`` refuse to run as root, so as root the server runs as the
 ``postgres`` OS user; when that user cannot reach the state directory (a
 checkout under a mode-0700 ``/root``) or the socket path would pass the
@@ -16,14 +23,17 @@ import glob
 import hashlib
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from geo.errors import ConfigError
 
@@ -41,6 +51,17 @@ class Cluster:
     root: Path
     bindir: Path
     relocated: bool
+    home: Path
+
+    @property
+    def passfile(self) -> Path:
+        """The superuser's password, in libpq's passfile format (mode 0600, under ``home``)."""
+        return self.home / "db.pgpass"
+
+    @property
+    def port_file(self) -> Path:
+        """The cluster's port, chosen once (under ``home``)."""
+        return self.home / "db.port"
 
     @property
     def data(self) -> Path:
@@ -137,9 +158,9 @@ def locate(home: Path, bindir: Path | None = None) -> Cluster:
     socket_file = preferred / "run" / ".s.PGSQL.65535"
     home.mkdir(parents=True, exist_ok=True)
     if len(str(socket_file).encode()) <= SOCKET_PATH_LIMIT and _server_user_can_reach(home):
-        return Cluster(root=preferred, bindir=bindir, relocated=False)
+        return Cluster(root=preferred, bindir=bindir, relocated=False, home=home)
     digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
-    return Cluster(root=Path(f"/var/tmp/wuye-{digest}"), bindir=bindir, relocated=True)
+    return Cluster(root=Path(f"/var/tmp/wuye-{digest}"), bindir=bindir, relocated=True, home=home)
 
 
 def _free_port() -> int:
@@ -162,27 +183,97 @@ def _prepare_dirs(cluster: Cluster) -> None:
         d.mkdir(parents=True, exist_ok=True)
         if _is_root():
             shutil.chown(d, "postgres", "postgres")
-    cluster.root.chmod(0o700)
+        # The socket's directory too: no other OS user may even reach the socket.
+        d.chmod(0o700)
+
+
+def password(cluster: Cluster) -> str:
+    """The superuser's password, generated (and written 0600) on first use."""
+    try:
+        return cluster.passfile.read_text().strip().rsplit(":", 1)[1]
+    except (FileNotFoundError, IndexError):
+        pass
+    secret = secrets.token_urlsafe(24)  # [A-Za-z0-9_-]: safe in a passfile and in a URL
+    cluster.home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cluster.passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"*:*:*:postgres:{secret}\n")
+    cluster.passfile.chmod(0o600)  # also when it existed with other modes
+    return secret
+
+
+def port(cluster: Cluster) -> int:
+    """The cluster's port: the recorded one, else the one it last ran on (a cluster of an older
+    version, which chose one at every start), else a free one; recorded now."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        return int(cluster.port_file.read_text().strip())
+    last = _postmaster_pid(cluster)
+    chosen = last[1] if last else _free_port()
+    cluster.home.mkdir(parents=True, exist_ok=True)
+    cluster.port_file.write_text(f"{chosen}\n")
+    return chosen
+
+
+_HBA = """# written by wuye: every connection needs the password (scram-sha-256)
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
 
 
 def _initdb(cluster: Cluster) -> None:
     _prepare_dirs(cluster)
-    _run(
-        cluster,
-        [
-            "initdb",
-            "-D",
-            str(cluster.data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-instructions",
-        ],
-    )
+    # initdb reads the password from a file the server's OS user can read: a copy inside
+    # the cluster's own 0700 directory, removed as soon as initdb is done.
+    pwfile = cluster.root / ".pwfile"
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password(cluster) + "\n")
+    if _is_root():
+        shutil.chown(pwfile, "postgres", "postgres")
+    try:
+        _run(
+            cluster,
+            [
+                "initdb",
+                "-D",
+                str(cluster.data),
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-instructions",
+            ],
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    _write_hba(cluster)
+
+
+def _write_hba(cluster: Cluster) -> None:
+    # Overwrite in place: the file keeps its owner (postgres) and mode.
+    with open(cluster.data / "pg_hba.conf", "w") as f:
+        f.write(_HBA)
+
+
+def _trusting(cluster: Cluster) -> bool:
+    """True for a cluster made with ``initdb -A trust`` (by an older version) and not yet switched."""
+    lines = (cluster.data / "pg_hba.conf").read_text().splitlines()
+    return any(line.split()[-1] == "trust" for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+def _switch_to_password(cluster: Cluster, at_port: int) -> None:
+    """Give a trusting cluster's superuser the password of ``passfile``, then ask for it from now on."""
+    secret = password(cluster)
+    conninfo = make_conninfo(host=str(cluster.run_dir), port=at_port, user="postgres", dbname="postgres")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(secret)))
+    _write_hba(cluster)
+    _run(cluster, ["pg_ctl", "reload", "-D", str(cluster.data)])
 
 
 def _postmaster_pid(cluster: Cluster) -> tuple[int, int] | None:
@@ -192,6 +283,14 @@ def _postmaster_pid(cluster: Cluster) -> tuple[int, int] | None:
         return int(lines[0]), int(lines[3])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _listens_on_tcp(cluster: Cluster) -> bool:
+    """Whether the running server listens on TCP (line 6 of ``postmaster.pid``: its first address)."""
+    try:
+        return bool((cluster.data / "postmaster.pid").read_text().splitlines()[5].strip())
+    except (OSError, IndexError):
+        return False
 
 
 def status(cluster: Cluster) -> ClusterStatus:
@@ -209,25 +308,32 @@ def status(cluster: Cluster) -> ClusterStatus:
     )
 
 
-def start(cluster: Cluster, *, fast: bool = False) -> ClusterStatus:
+def start(cluster: Cluster, *, fast: bool = False, tcp: bool = False) -> ClusterStatus:
     """Start the cluster (initdb first if needed); idempotent; recovers a stale pid file.
 
-    ``fast`` turns off fsync: for throwaway test clusters only.
+    It listens on its unix socket only, and also on loopback TCP with ``tcp`` (password
+    asked on both). ``fast`` turns off fsync: for throwaway test clusters only.
     """
     check_postgis(cluster.bindir)
     if not (cluster.data / "PG_VERSION").exists():
         _initdb(cluster)
     current = status(cluster)
+    if current.running and tcp and not _listens_on_tcp(cluster):
+        stop(cluster)  # asked for TCP (a benchmark's tipg): restart with it; clients reconnect
+        current = status(cluster)
     if current.running:
+        if _trusting(cluster):
+            _switch_to_password(cluster, current.port or port(cluster))
         return current
     # pg_ctl says it is not running: a leftover postmaster.pid is stale
     # (a crash or a reboot); postgres would refuse to start while it names a live pid.
     with contextlib.suppress(FileNotFoundError):
         (cluster.data / "postmaster.pid").unlink()
     _prepare_dirs(cluster)
+    at_port = port(cluster)
     options = [
-        f"-p {_free_port()}",
-        "-c listen_addresses=127.0.0.1",
+        f"-p {at_port}",
+        "-c listen_addresses=127.0.0.1" if tcp else "-c listen_addresses=''",  # '' = the socket only
         f"-k {cluster.run_dir}",
         "-c max_connections=200",
         "-c shared_buffers=256MB",
@@ -239,7 +345,19 @@ def start(cluster: Cluster, *, fast: bool = False) -> ClusterStatus:
         cluster,
         ["pg_ctl", "start", "-w", "-t", "60", "-D", str(cluster.data), "-l", str(cluster.log), "-o", " ".join(options)],
     )
+    if _trusting(cluster):
+        _switch_to_password(cluster, at_port)
     return status(cluster)
+
+
+def clients(cluster: Cluster) -> list[str]:
+    """Who else is connected to the running cluster: one ``application_name@database`` per connection."""
+    with psycopg.connect(server_url(cluster, "postgres"), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT coalesce(nullif(application_name, ''), 'client') || '@' || datname FROM pg_stat_activity "
+            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY 1"
+        ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def stop(cluster: Cluster) -> bool:
@@ -250,21 +368,31 @@ def stop(cluster: Cluster) -> bool:
     return True
 
 
-def server_url(port: int, dbname: str) -> str:
-    """A libpq URL for a database of the embedded cluster."""
-    return f"postgresql://postgres@127.0.0.1:{port}/{dbname}"
+def server_url(cluster: Cluster, dbname: str, *, tcp: bool = False) -> str:
+    """A libpq URL for a database of the embedded cluster: its socket (or loopback TCP with
+    ``tcp``), its port, and ``passfile`` naming the password file, not the password itself."""
+    where = "127.0.0.1" if tcp else quote(str(cluster.run_dir), safe="")
+    return (
+        f"postgresql://postgres@/{dbname}?host={where}&port={port(cluster)}"
+        f"&passfile={quote(str(cluster.passfile), safe='/')}&application_name=wuye"
+    )
 
 
-def ensure_database(port: int, dbname: str) -> str:
+def url_with_password(cluster: Cluster, dbname: str) -> str:
+    """A loopback TCP URL carrying the password, for clients that read no passfile (tipg's asyncpg)."""
+    return f"postgresql://postgres:{password(cluster)}@127.0.0.1:{port(cluster)}/{dbname}"
+
+
+def ensure_database(cluster: Cluster, dbname: str) -> str:
     """Create ``dbname`` in the running cluster when missing; return its URL."""
-    with psycopg.connect(server_url(port, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(server_url(cluster, "postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    return server_url(port, dbname)
+    return server_url(cluster, dbname)
 
 
-def drop_database(port: int, dbname: str) -> None:
+def drop_database(cluster: Cluster, dbname: str) -> None:
     """Drop ``dbname`` (closing its connections) from the running cluster."""
-    with psycopg.connect(server_url(port, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(server_url(cluster, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
