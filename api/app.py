@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from api import acceptance, admin, auth, cases, errors, maps, ogc, ogc_edit, open311, security
-from api.deps import AppCatalogue, Connection
+from api import acceptance, admin, auth, cases, errors, logs, maps, ogc, ogc_edit, open311, security
+from api.deps import ConnectionGate
 from geo.access import users
 from geo.cases.jobs import Escalator
 from geo.settings import Settings
+from geo.store import health
 from geo.store.db import database_url, open_async_pool, open_pool
-from geo.store.health import health
 from layers.catalogue import Catalogue, load_catalogue
+
+THREADS_PER_CONNECTION = 2  # worker threads per pooled connection (see the lifespan)
+HEALTH_TIMEOUT_S = 1.0
 
 
 def create_app(
@@ -31,8 +38,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database or database_url(settings.db)
+        app.state.database_url = url
         app.state.pool = open_pool(url, settings.db)
         app.state.async_pool = await open_async_pool(url, settings.db)
+        db = settings.db
+        app.state.gate = ConnectionGate(db.pool_max_size, max_waiting=db.pool_max_waiting, timeout=db.pool_timeout_s)
+        # Worker threads and pool sized together: requests wait for a connection at the gate (in
+        # the event loop), so at most pool_max_size threads hold connections and the rest are
+        # free for the connection holders' own work and for routes that need none.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS_PER_CONNECTION * db.pool_max_size + 8
         escalator = Escalator(
             app.state.pool,
             district_code=settings.district.district_code,
@@ -52,6 +66,7 @@ def create_app(
             escalator.stop()
             await app.state.async_pool.close()
             app.state.pool.close()
+            health_threads.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="wuye-gis 社区物业化服务 GIS",
@@ -65,6 +80,7 @@ def create_app(
     app.state.login_limiter = auth.LoginLimiter(settings.auth.login_attempts, settings.auth.login_window_seconds)
     errors.install(app)
     security.install(app, settings.server)
+    app.add_middleware(logs.RequestLogMiddleware)  # outermost: the id is set before the body limit
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(cases.router)
@@ -74,9 +90,32 @@ def create_app(
     ogc.install(app)
     app.include_router(ogc_edit.router)  # writes (Part 4) beside the reads
 
-    @app.get("/health", tags=["service"], summary="数据库、PostGIS 与迁移状态", dependencies=[Depends(auth.PUBLIC)])
-    def get_health(conn: Connection, cat: AppCatalogue) -> JSONResponse:
-        body: dict[str, Any] = health(conn, cat)
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+    # /health's own threads: the shared ones may all be busy under a crowd.
+    health_threads = ThreadPoolExecutor(2, thread_name_prefix="wuye-health")
+
+    @app.get(
+        "/health",
+        tags=["service"],
+        summary="服务健康：数据库、迁移、照片目录与磁盘",
+        dependencies=[Depends(auth.PUBLIC)],
+    )
+    async def get_health() -> JSONResponse:
+        """200 when all is well, else 503 naming each problem; answers within about a second."""
+        check = partial(
+            health.check,
+            app.state.database_url,
+            catalogue,
+            photo_root=settings.db.home,
+            min_free_mb=settings.server.min_free_disk_mb,
+            timeout_s=HEALTH_TIMEOUT_S * 0.8,
+        )
+        try:
+            body: dict[str, Any] = await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(health_threads, check), HEALTH_TIMEOUT_S
+            )
+        except TimeoutError:
+            body = {"status": "unavailable", "database": "no answer", "problems": ["database did not answer in time"]}
+        ok = body["status"] == "ok"
+        return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"})
 
     return app

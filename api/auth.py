@@ -14,39 +14,20 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import AppSettings, Connection
+
+# The caller is resolved in api.deps, before the request's connection is taken; re-exported here.
+from api.deps import CurrentUser as CurrentUser
+from api.deps import current_principal as current_principal
 from api.models import Me
 from geo.access import users
-from geo.access.scope import ANONYMOUS, ROLES, Principal, require
+from geo.access.scope import ROLES, Principal, require
 from geo.errors import InvalidInput, TooManyRequests, Unauthenticated
 
 ALL_ROLES: tuple[str, ...] = tuple(ROLES)
 STAFF_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r not in ("resident", "anonymous"))
-
-
-async def current_principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The caller from ``Authorization: Bearer …``; anonymous without the header.
-
-    Async, so that resolving a caller costs no thread hop, and an anonymous one no
-    connection; a token is looked up on a pooled connection in the thread pool."""
-    if not authorization:
-        return ANONYMOUS
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Authorization must be 'Bearer <token>'", field="Authorization")
-    pool = request.app.state.pool
-
-    def lookup() -> Principal:
-        with pool.connection() as conn:
-            return users.principal_for_token(conn, token.strip())
-
-    return await run_in_threadpool(lookup)
-
-
-CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
 class Guard:

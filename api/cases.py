@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
+import psycopg
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
 from api import models
 from api.auth import ALL_ROLES, PUBLIC, CurrentUser, Guard
-from api.deps import AppSettings, Connection
+from api.deps import AppSettings, Connection, run_with_connection
 from api.models import GeoJSONResponse
 from geo.cases import idempotency
 from geo.cases import workflow as cases
@@ -262,22 +262,20 @@ async def post_photo(
 ) -> dict[str, Any]:
     """Attach a JPEG/PNG/WebP photo (reporter or staff in scope); type checked by content."""
     data = await photo.read(settings.server.max_photo_bytes + 1)
-    pool = request.app.state.pool
 
-    def work() -> dict[str, Any]:
-        with pool.connection() as conn:
-            case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)
-            return photos.store(
-                conn,
-                user,
-                case_id=case_id,
-                data=data,
-                kind=kind,
-                root=settings.db.home,
-                max_bytes=settings.server.max_photo_bytes,
-            )
+    def work(conn: psycopg.Connection) -> dict[str, Any]:
+        case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)
+        return photos.store(
+            conn,
+            user,
+            case_id=case_id,
+            data=data,
+            kind=kind,
+            root=settings.db.home,
+            max_bytes=settings.server.max_photo_bytes,
+        )
 
-    return await run_in_threadpool(work)
+    return await run_with_connection(request, work)
 
 
 @router.get(

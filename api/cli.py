@@ -205,8 +205,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings, database=url)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    from api import logs
+
     _say(f"服务地址 serving on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # SIGTERM (or Ctrl-C): stop accepting, finish the requests in flight for at most
+    # WUYE_SHUTDOWN_TIMEOUT_S, then close the pools; uvicorn's access log is off (ours has the
+    # request id and the user).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=logs.configure(settings.server.log_format),
+        access_log=False,
+        timeout_graceful_shutdown=settings.server.shutdown_timeout_s,
+    )
     return 0
 
 

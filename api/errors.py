@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -38,6 +40,7 @@ STATUS: dict[type[e.WuyeError], int] = {
     e.SchemaMismatch: 500,
     e.ConfigError: 500,
     e.DatabaseUnavailable: 503,
+    e.ServiceBusy: 503,
 }
 
 # status → (code, what the status means to a person, in Chinese)
@@ -132,25 +135,31 @@ def _open311(request: Request) -> bool:
     return request.url.path.startswith("/open311/")
 
 
-def _open311_error(status: int, description: str) -> JSONResponse:
+def _open311_error(status: int, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """GeoReport v2 errors are an array of {code, description}; 401 is folded into 403 there."""
     status = 403 if status == 401 else status
-    return JSONResponse([{"code": status, "description": description}], status_code=status)
+    return JSONResponse([{"code": status, "description": description}], status_code=status, headers=headers)
 
 
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.WuyeError)
     status = status_of(exc)
-    if _open311(request):
-        field = f"{exc.field}: " if exc.field else ""
-        return _open311_error(status, field + exc.message)
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, e.TooManyRequests):
+    if isinstance(exc, e.TooManyRequests | e.ServiceBusy):
         headers["Retry-After"] = str(exc.retry_after)
-    if status >= 500:
-        log.error("server-side error: %s", exc.message)
+    elif status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    if status == 503:  # the database's state (away, busy): worth a line, not an alarm
+        log.warning("unavailable [%s]: %s", request_id_of(request), exc.message)
+    elif status >= 500:
+        log.error("server-side error [%s]: %s", request_id_of(request), exc.message)
+    if _open311(request):
+        field = f"{exc.field}: " if exc.field else ""
+        return _open311_error(
+            status, field + exc.message, {"Retry-After": headers["Retry-After"]} if status == 503 else None
+        )
     return error_response(
         request, status, exc.message, exc.field, reason_zh=exc.reason_zh, headers=headers or None, **exc.details
     )
@@ -174,6 +183,31 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
+# What a client is told to wait when the database is away or busy: about the time a restart or
+# a queue takes, and short enough for a person to retry by hand.
+RETRY_AFTER_S = 5
+
+
+def _database_error(exc: Exception) -> e.DatabaseUnavailable:
+    """The domain error of a driver or pool failure: all are 503, "try again later"."""
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return e.DatabaseUnavailable(
+            f"the database cancelled the statement: {str(exc).strip()}",
+            reason_zh="查询超时已被取消，请缩小查询范围或稍后再试",
+        )
+    if isinstance(exc, psycopg_pool.TooManyRequests | psycopg_pool.PoolTimeout):
+        return e.DatabaseUnavailable(
+            f"no database connection is free: {str(exc).strip()}", reason_zh="服务繁忙（数据库连接已满），请稍后再试"
+        )
+    return e.DatabaseUnavailable(
+        f"the database is unavailable: {str(exc).strip()[:300]}", reason_zh="数据库暂时无法连接，请稍后再试"
+    )
+
+
+async def _driver(request: Request, exc: Exception) -> JSONResponse:
+    return await _domain(request, _database_error(exc))
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(request, 500, "internal error; see the server log")
@@ -184,4 +218,13 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(e.WuyeError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    # Connection failures, statement timeouts and a full pool are the database's state, not a bug.
+    for driver_error in (
+        psycopg.OperationalError,  # QueryCanceled (statement_timeout) is one
+        psycopg.InterfaceError,  # "the connection is closed"
+        psycopg_pool.PoolTimeout,
+        psycopg_pool.TooManyRequests,
+        psycopg_pool.PoolClosed,
+    ):
+        app.add_exception_handler(driver_error, _driver)
     app.add_exception_handler(Exception, _unexpected)

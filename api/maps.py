@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import auth
-from api.deps import AppCatalogue, AppSettings, Connection
+from api.deps import AppCatalogue, AppSettings, Connection, run_with_connection
 from api.ogc_common import base, layer, tile_response
 from geo.errors import ConfigError, NotFound
 from geo.features import items as ft
@@ -176,11 +177,10 @@ def zone_map(
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "application/pdf": {}}}},
 )
-def zone_snapshot(
+async def zone_snapshot(
     code: str,
     fmt: Literal["png", "pdf"],
     request: Request,
-    conn: Connection,
     settings: AppSettings,
     cat: AppCatalogue,
     ms: AppMapSettings,
@@ -188,13 +188,14 @@ def zone_snapshot(
     height: Size = 800,
     lang: Lang = "zh",
 ) -> Response:
-    _zone(conn, cat, settings, code)  # 404 before any browser work
-    conn.commit()  # the page's own requests need pool connections, not this idle one's transaction
+    # 404 before any browser work; the connection is given back before the page is drawn, as the
+    # page's own requests to this server need connections of their own.
+    await run_with_connection(request, lambda conn: _zone(conn, cat, settings, code))
     url = base(request)
+    render = snapshot.render_zone_png if fmt == "png" else snapshot.render_zone_pdf
+    data = await run_in_threadpool(render, url, code, width, height, lang=lang, timeout_s=ms.snapshot_timeout_s)
     if fmt == "png":
-        data = snapshot.render_zone_png(url, code, width, height, lang=lang, timeout_s=ms.snapshot_timeout_s)
         return Response(data, media_type="image/png")
-    data = snapshot.render_zone_pdf(url, code, width, height, lang=lang, timeout_s=ms.snapshot_timeout_s)
     return Response(
         data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{code}.pdf"'}
     )

@@ -33,7 +33,16 @@ class ConfigError(WuyeError):
 
 
 class DatabaseUnavailable(WuyeError):
-    """The database cannot be reached."""
+    """The database cannot be reached (or did not answer in time): try again later."""
+
+
+class ServiceBusy(DatabaseUnavailable):
+    """Every database connection is taken and the waiting room is full or the wait ran out;
+    ``retry_after`` seconds is the hint given to the client."""
+
+    def __init__(self, message: str, *, retry_after: int, reason_zh: str | None = None) -> None:
+        super().__init__(message, reason_zh=reason_zh)
+        self.retry_after = retry_after
 
 
 class SchemaMismatch(WuyeError):

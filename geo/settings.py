@@ -6,6 +6,7 @@ The app factory and the CLI take a :class:`Settings`, so tests build their own.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,7 +26,9 @@ class DatabaseSettings(BaseSettings):
         default=False, description="embedded cluster also listens on 127.0.0.1 (password asked), not only its socket"
     )
     pool_min_size: int = 2
-    pool_max_size: int = 8
+    pool_max_size: int = Field(default=8, ge=1, description="connections per pool (two pools: sync and async)")
+    pool_timeout_s: float = Field(default=5.0, gt=0, description="longest wait for a free connection, then 503")
+    pool_max_waiting: int = Field(default=64, ge=0, description="requests allowed to wait for a connection, then 503")
     statement_timeout_ms: int = 30_000
 
 
@@ -48,6 +51,9 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = 5 * 1024 * 1024
     max_photo_bytes: int = 8 * 1024 * 1024
     cors_origins: list[str] = Field(default_factory=list)
+    min_free_disk_mb: int = Field(default=200, ge=0, description="/health answers 503 below this free disk")
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
+    shutdown_timeout_s: int = Field(default=8, gt=0, description="SIGTERM: longest wait for requests in flight")
 
 
 class AuthSettings(BaseSettings):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -276,14 +277,21 @@ def issue_token(conn: psycopg.Connection, user: User, *, ttl: timedelta) -> tupl
     return token, row[0]
 
 
-def principal_for_token(conn: psycopg.Connection, token: str) -> Principal:
-    """The caller behind a bearer token; Unauthenticated when forged, expired, revoked or disabled."""
-    row = conn.execute(
-        "SELECT u.id, u.username, u.role, u.subdistrict_code, u.zone_codes, u.unit_code, "
-        "t.expires_at <= now(), t.revoked_at IS NOT NULL, u.disabled_at IS NOT NULL "
-        "FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = %s",
-        [_digest(token)],
-    ).fetchone()
+_TOKEN_SQL = (
+    "SELECT u.id, u.username, u.role, u.subdistrict_code, u.zone_codes, u.unit_code, "
+    "t.expires_at <= now(), t.revoked_at IS NOT NULL, u.disabled_at IS NOT NULL "
+    "FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = %s"
+)
+
+
+def token_query(token: str) -> tuple[str, list[Any]]:
+    """The statement and values that look a bearer token up (the caller executes it, sync or
+    async, and hands the row to :func:`principal_from_token_row`)."""
+    return _TOKEN_SQL, [_digest(token)]
+
+
+def principal_from_token_row(row: Sequence[Any] | None) -> Principal:
+    """The caller behind a token lookup's row; Unauthenticated when forged, expired, revoked or disabled."""
     if row is None:
         raise Unauthenticated("the bearer token is not valid", reason_zh="登录凭证无效，请重新登录")
     if row[6]:
@@ -298,6 +306,12 @@ def principal_for_token(conn: psycopg.Connection, token: str) -> Principal:
         zone_codes=tuple(row[4] or ()),
         unit_code=row[5],
     )
+
+
+def principal_for_token(conn: psycopg.Connection, token: str) -> Principal:
+    """The caller behind a bearer token; Unauthenticated when forged, expired, revoked or disabled."""
+    query, params = token_query(token)
+    return principal_from_token_row(conn.execute(query, params).fetchone())
 
 
 def revoke_token(conn: psycopg.Connection, token: str) -> None:

@@ -30,10 +30,11 @@ def database_url(settings: DatabaseSettings, *, start: bool = True) -> str:
     return embedded.ensure_database(cluster, settings.database_name)
 
 
-def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
-    """One connection, with a clear error when the server cannot be reached."""
+def connect(url: str, *, autocommit: bool = False, **kwargs: Any) -> psycopg.Connection:
+    """One connection, with a clear error when the server cannot be reached (``kwargs``:
+    connection parameters such as ``connect_timeout`` or ``options``)."""
     try:
-        return psycopg.connect(url, autocommit=autocommit)
+        return psycopg.connect(url, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as e:
         raise DatabaseUnavailable(f"cannot connect to the database: {e}".strip()) from e
 
@@ -61,6 +62,8 @@ async def open_async_pool(url: str, settings: DatabaseSettings) -> AsyncConnecti
         min_size=min(2, settings.pool_max_size),
         max_size=settings.pool_max_size,
         kwargs=_pool_kwargs(settings),
+        timeout=settings.pool_timeout_s,  # then PoolTimeout: the API answers 503
+        max_waiting=settings.pool_max_waiting,  # then TooManyRequests: 503 at once
         open=False,
         name="wuye-async",
         configure=_configure_async,
@@ -84,6 +87,10 @@ def open_pool(url: str, settings: DatabaseSettings) -> ConnectionPool:
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         kwargs=_pool_kwargs(settings),
+        timeout=settings.pool_timeout_s,
+        # The API's requests wait at api.deps.ConnectionGate, in the event loop, not here in
+        # a worker thread; this bound is for the other users (background jobs).
+        max_waiting=settings.pool_max_waiting,
         open=False,
         name="wuye",
         configure=_configure,
