@@ -114,7 +114,8 @@ class Category(Shape):
     """A case category."""
 
     code: str
-    name: str
+    name: str = Field(description="the Chinese label")
+    name_en: str = Field(description="the English label")
     kind: str
     deadline: str = Field(description="working hours or days, e.g. '4h', '2d'")
     facility_layer: str | None

@@ -18,6 +18,7 @@ import pytest
 
 from api.app import create_app
 from api.maps import local_server
+from geo.cases.categories import categories
 from layers.catalogue import vocabulary
 from maps import snapshot
 from maps.assets import installed
@@ -227,6 +228,23 @@ def test_case_state_filter_names_each_state_by_its_own_label(browser, base_url, 
             "() => [...document.querySelectorAll('#f-state option')].filter(o => o.value).map(o => [o.value, o.text])"
         )
         assert dict(options) == vocabulary("case_states").labels(lang)
+        assert w.errors == []
+    finally:
+        w.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_case_category_filter_names_each_category_in_the_page_language(browser, base_url, lang):
+    w = Watched(browser)
+    try:
+        page = w.open(base_url + "/maps/cases" + ("?lang=en" if lang == "en" else ""))
+        page.wait_for_function("() => document.querySelectorAll('#f-category option').length > 1")
+        options = page.evaluate(
+            "() => [...document.querySelectorAll('#f-category option')]"
+            ".filter(o => o.value).map(o => [o.value, o.text])"
+        )
+        expected = {c.code: (c.name_en if lang == "en" else c.name) for c in categories().values()}
+        assert dict(options) == expected
         assert w.errors == []
     finally:
         w.close()

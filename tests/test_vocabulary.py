@@ -206,3 +206,14 @@ def test_the_known_copies_are_gone() -> None:
     assert vocabulary("service_kinds").zh == surveys.SERVICE_KINDS
     assert acceptance.VERDICTS == {"pass": "通过", "redo": "补课", None: "无调查答卷，不作结论"}
     assert not any(hasattr(styles, n) for n in ("STATE_EN", "CONDITION_EN", "PHASE_EN"))
+
+
+def test_every_case_category_has_a_chinese_and_an_english_label():
+    from geo.cases.categories import categories
+
+    cats = categories()
+    assert len(cats) >= 17
+    for c in cats.values():
+        assert c.name and c.name_en, c.code
+        assert c.name != c.name_en
+    assert len({c.name_en for c in cats.values()}) == len(cats)  # no two categories read alike

@@ -22,6 +22,7 @@ class Category:
 
     code: str
     name: str
+    name_en: str
     kind: str
     deadline: str
     facility_layer: str | None
@@ -43,6 +44,7 @@ def categories() -> dict[str, Category]:
         out[code] = Category(
             code=code,
             name=item["name"],
+            name_en=item["name_en"],
             kind=item["kind"],
             deadline=item["deadline"],
             facility_layer=item.get("facility_layer"),

@@ -708,7 +708,14 @@ def escalate_overdue(conn: psycopg.Connection, *, district_code: str, grace: tim
 def category_list() -> list[dict[str, Any]]:
     """Categories for clients (intake forms, Open311 services)."""
     return [
-        {"code": c.code, "name": c.name, "kind": c.kind, "deadline": c.deadline, "facility_layer": c.facility_layer}
+        {
+            "code": c.code,
+            "name": c.name,
+            "name_en": c.name_en,
+            "kind": c.kind,
+            "deadline": c.deadline,
+            "facility_layer": c.facility_layer,
+        }
         for c in categories().values()
     ]
 

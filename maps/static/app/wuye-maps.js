@@ -81,6 +81,7 @@
   }
   const T = (k) => (cfg.texts[k] || k);
   // The API's one error body: reason_zh is for people, reason for developers (and English pages).
+  const catLabel = (c) => (cfg.lang === "en" ? c.name_en : c.name) || c.code; // a case category, by page language
   const reasonOf = (b) => (b ? (cfg.lang === "en" ? b.reason : b.reason_zh || b.reason) : "") || "";
 
   // -- display coordinates (identity unless the basemap is GCJ-02: then a grid from geo.coords) ------
@@ -367,7 +368,7 @@
       '<button type="button" id="f-apply">' + esc(T("apply")) + '</button> <span id="f-count"></span>');
     track(getJSON("/cases/categories").then((cats) => {
       const sel = box.querySelector("#f-category");
-      cats.forEach((c) => { const o = document.createElement("option"); o.value = c.code; o.textContent = c.name || c.code; sel.appendChild(o); });
+      cats.forEach((c) => { const o = document.createElement("option"); o.value = c.code; o.textContent = catLabel(c); sel.appendChild(o); });
     }));
     function load() {
       const q = {};
@@ -691,7 +692,7 @@
     });
     track(getJSON("/cases/categories").then((cats) => {
       const sel = panel.querySelector("#r-category");
-      cats.forEach((c) => { const o = document.createElement("option"); o.value = c.code; o.textContent = c.name || c.code; sel.appendChild(o); });
+      cats.forEach((c) => { const o = document.createElement("option"); o.value = c.code; o.textContent = catLabel(c); sel.appendChild(o); });
     }));
     const key = "r" + Date.now().toString(36) + Math.random().toString(36).slice(2);
     panel.querySelector("#r-submit").addEventListener("click", async () => {
