@@ -147,7 +147,7 @@ def own_cluster(tmp_path_factory: pytest.TempPathFactory, catalogue: Catalogue) 
     try:
         state = embedded.start(cluster, fast=True)
         assert state.port
-        url = embedded.ensure_database(state.port, "wuye")
+        url = embedded.ensure_database(cluster, "wuye")
         with psycopg.connect(url, autocommit=True) as conn:
             migrate(conn, catalogue)
         yield cluster, url
