@@ -7,15 +7,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Test files run side by side on this many processes (pytest-xdist), each with its own embedded
+# cluster under var/test-gwN; TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 
-.PHONY: run test setup sysdeps sysdeps-postgis sysdeps-browser assets lint typecheck bench clean
+.PHONY: run test setup sysdeps sysdeps-postgis sysdeps-browser sysdeps-qgis assets lint typecheck bench clean
 
 run: setup
 	$(BIN)/wuye demo --if-empty
 	$(BIN)/wuye serve
 
 test: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 setup: sysdeps $(STAMP) assets
 
@@ -40,7 +43,7 @@ $(ASSETS_STAMP): maps/static/package.json maps/static/package-lock.json
 # Pango (WeasyPrint). Installed with apt-get when missing and running as root.
 OS_PACKAGES := chromium fonts-noto-cjk poppler-utils libpango-1.0-0 libpangoft2-1.0-0
 
-sysdeps: sysdeps-postgis sysdeps-browser
+sysdeps: sysdeps-postgis sysdeps-browser sysdeps-qgis
 
 sysdeps-browser:
 	@missing=""; for p in $(OS_PACKAGES); do \
@@ -48,6 +51,21 @@ sysdeps-browser:
 	if [ -z "$$missing" ]; then exit 0; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "安装 installing$$missing (apt-get) …"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else \
+	  echo "missing OS packages:$$missing — run 'make' as root or install them yourself."; exit 1; \
+	fi
+
+# QGIS's Python bindings and data providers (about 1 GB), for the desktop-client test
+# (tests/test_qgis.py runs PyQGIS headless with the system python3, QT_QPA_PLATFORM=offscreen).
+QGIS_PACKAGES := python3-qgis qgis-providers
+
+sysdeps-qgis:
+	@missing=""; for p in $(QGIS_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "安装 installing$$missing (apt-get, QGIS for the desktop-client test) …"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else \
 	  echo "missing OS packages:$$missing — run 'make' as root or install them yourself."; exit 1; \

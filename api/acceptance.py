@@ -7,8 +7,8 @@ inspections, surveys, acceptance, report).
 from __future__ import annotations
 
 import tempfile
+from collections import OrderedDict
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -18,11 +18,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import models
 from api.auth import PUBLIC, STAFF_ROLES, CurrentUser, Guard
-from api.deps import AppSettings, Connection
+from api.deps import AppSettings, Connection, read
+from api.inputs import Day, Happened, saved_upload
 from api.models import GeoJSONResponse
 from api.ogc_common import base
 from geo.errors import InvalidInput
-from geo.programme import acceptance, corrections, inspections, remediation, rounds, surveys, verdicts
+from geo.programme import (
+    acceptance,
+    corrections,
+    inspections,
+    phases,
+    redo,
+    remediation,
+    rewards,
+    rounds,
+    surveys,
+    verdicts,
+)
+from geo.steps import run
+from geo.workcal import today
 from maps import report
 
 router = APIRouter(tags=["acceptance"])
@@ -43,6 +57,13 @@ INSPECTION_IMPORTERS = Guard(*INSPECTORS.roles, description="maintenance staff (
 SURVEYORS = Guard(*surveys.ENTRY_ROLES, description="survey teams and administrators")
 REVIEWERS = Guard(*STAFF_ROLES, description="signed-in staff")
 ADMINS = Guard("admin", description="administrators")
+# Redo plans (补课整改): staff read them district-wide as they read verdicts; the responsible staff move
+# items, add evidence and (sub-district staff, administrators) set units and deadlines in their zones.
+REDO_PLANNERS = Guard(*redo.STAFF, description="sub-district staff and administrators (their zones)")
+REDO_WORKERS = Guard(*redo.WORKERS, description="sub-district staff, property teams, administrators", scoped="item_id")
+REDO_PHOTO_READERS = Guard(
+    "admin", "planner", "subdistrict_staff", "property_team", description="staff whose zones cover it", scoped="item_id"
+)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 GEOJSON = "application/geo+json"
 
@@ -52,8 +73,8 @@ class NewTask(BaseModel):
 
     item: str = Field(max_length=40, description="item code or Chinese name (牛皮癣清理, 路灯, …)")
     title: str | None = Field(default=None, max_length=200)
-    planned_start: date | None = None
-    planned_end: date | None = None
+    planned_start: Day | None = None
+    planned_end: Day | None = None
     geometry: dict[str, Any] | None = Field(
         default=None,
         description="GeoJSON geometry, CRS84 lon/lat unless the Content-Crs header names another; "
@@ -70,7 +91,7 @@ class TaskAction(BaseModel):
 
     action: str = Field(max_length=20)
     note: str | None = Field(default=None, max_length=2000)
-    on: date | None = Field(default=None, alias="date", description="when it happened (default: today)")
+    on: Happened | None = Field(default=None, alias="date", description="when it happened (default: today)")
     after_photo: str | None = Field(
         default=None, max_length=500, description="refused: upload the photo to POST /remediation/{code}/photos"
     )
@@ -86,20 +107,20 @@ def _no_typed_photo(name: str, value: str | None, stage: str) -> None:
         )
 
 
-class Deadline(BaseModel):
-    """A zone's own deadline for a phase."""
-
-    due_on: date
-
-
 class NewInspection(BaseModel):
     """One maintenance record."""
 
-    inspected_on: date
+    inspected_on: Happened
     condition: str = Field(max_length=20, description="normal/faulty/repairing/removed or 正常/故障/维修中/已拆除")
     inspector: str | None = Field(default=None, max_length=100, description="default: the caller")
     note: str | None = Field(default=None, max_length=2000)
     photo: str | None = Field(default=None, max_length=500)
+    defect: str | None = Field(
+        default=None,
+        max_length=80,
+        description="layers with a defect (roads: broken/potholes/ponding 破损/坑洼/积水; manholes: "
+        "cover_missing/cover_broken 缺失/破损); the facility's defect becomes this one (none when empty)",
+    )
 
 
 class NewAnswer(BaseModel):
@@ -107,7 +128,7 @@ class NewAnswer(BaseModel):
 
     household: str = Field(min_length=1, max_length=80)
     building: str | None = Field(default=None, max_length=80)
-    answered_on: date
+    answered_on: Happened
     satisfied: bool
     surveyor: str | None = Field(default=None, max_length=100, description="default: the caller")
     round: str | None = Field(default=None, max_length=40, description="default: the answer date's year")
@@ -175,10 +196,18 @@ def get_task(code: str, conn: Connection, settings: AppSettings) -> JSONResponse
 def post_task_action(
     code: str, body: TaskAction, conn: Connection, settings: AppSettings, user: CurrentUser
 ) -> JSONResponse:
-    """start, finish, verify (staff), redo (staff, with a note). Illegal moves answer 409."""
+    """start, finish, verify (staff), redo (staff, with a note). Illegal moves answer 409, and so does
+    start before the zone has a publicity record (先宣传后实施, WUYE_PUBLICITY_REQUIRED)."""
     _no_typed_photo("after_photo", body.after_photo, "after")
     feature = remediation.act(
-        conn, user, code, body.action, district_code=settings.district.district_code, note=body.note, on=body.on
+        conn,
+        user,
+        code,
+        body.action,
+        district_code=settings.district.district_code,
+        note=body.note,
+        on=body.on,
+        publicity_required=settings.programme.publicity_required,
     )
     return JSONResponse(feature, media_type=GEOJSON)
 
@@ -233,9 +262,10 @@ def get_task_photo(
 )
 def get_zone_remediation(code: str, conn: Connection, settings: AppSettings) -> JSONResponse:
     """The zone's tasks (GeoJSON), its progress and its phase calendar with overdue flags."""
-    return JSONResponse(
-        remediation.zone_tasks(conn, code, district_code=settings.district.district_code), media_type=GEOJSON
-    )
+    district = settings.district.district_code
+    body = remediation.zone_tasks(conn, code, district_code=district)
+    body["phases"] = run(conn, phases.zone(code, district_code=district))
+    return JSONResponse(body, media_type=GEOJSON)
 
 
 @router.post(
@@ -272,29 +302,6 @@ def post_zone_task(
     return JSONResponse(feature, status_code=201, media_type=GEOJSON)
 
 
-@router.get(
-    "/zones/{code}/phases", response_model=list[models.Phase], summary="小区阶段日程", dependencies=[Depends(PUBLIC)]
-)
-def get_phases(code: str, conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
-    """The plan's phases with deadlines (the plan's months unless the zone has its own) and overdue flags."""
-    return remediation.phases(conn, code, district_code=settings.district.district_code)
-
-
-@router.put(
-    "/zones/{code}/phases/{phase}",
-    response_model=list[models.Phase],
-    summary="设定阶段期限",
-    dependencies=[Depends(PLANNERS)],
-)
-def put_phase(
-    code: str, phase: str, body: Deadline, conn: Connection, settings: AppSettings, user: CurrentUser
-) -> list[dict[str, Any]]:
-    """Give the zone its own deadline for a phase."""
-    return remediation.set_phase_deadline(
-        conn, user, code, phase, body.due_on, district_code=settings.district.district_code
-    )
-
-
 # ------------------------------------------------------------------ inspections
 
 
@@ -316,18 +323,16 @@ def post_inspection(
     """Record an inspection of a facility in the caller's zones; the facility's condition becomes the
     latest inspection's."""
     item = inspections.Inspection(
-        layer, code, body.inspected_on, body.inspector or user.username, body.condition, body.note, body.photo
+        layer,
+        code,
+        body.inspected_on,
+        body.inspector or user.username,
+        body.condition,
+        body.note,
+        body.photo,
+        body.defect,
     )
     return inspections.record(conn, user, item, district_code=settings.district.district_code, actor=user.actor)
-
-
-def _saved(upload: UploadFile, data: bytes, folder: str) -> Path:
-    suffix = Path(upload.filename or "upload.csv").suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise InvalidInput(f"file '{upload.filename}' must be .csv or .xlsx", field="file")
-    path = Path(folder) / f"upload{suffix}"
-    path.write_bytes(data)
-    return path
 
 
 @router.post("/inspections/import", summary="批量导入巡查记录 (CSV/XLSX)", dependencies=[Depends(INSPECTION_IMPORTERS)])
@@ -336,7 +341,7 @@ def post_inspections_import(
 ) -> dict[str, Any]:
     """All rows or none: a bad row answers 400 with every row's problems."""
     with tempfile.TemporaryDirectory() as folder:
-        path = _saved(file, file.file.read(), folder)
+        path = saved_upload(file, file.file.read(), folder)
         n = inspections.import_file(conn, user, path, district_code=settings.district.district_code, actor=user.actor)
     return {"recorded": n}
 
@@ -419,7 +424,7 @@ def post_survey_import(
     already answered, a zone outside its round) answers 400 with every row's problems. The import is
     one batch (its id in ``batch``), which an administrator can withdraw."""
     with tempfile.TemporaryDirectory() as folder:
-        path = _saved(file, file.file.read(), folder)
+        path = saved_upload(file, file.file.read(), folder)
         return surveys.import_file(
             conn,
             user,
@@ -437,8 +442,8 @@ class NewRound(BaseModel):
     label: str = Field(min_length=1, max_length=40, description="e.g. 2023补课")
     kind: str = Field(max_length=10, description="first (首次验收) or redo (补课)")
     zones: list[Annotated[str, Field(max_length=80)]] = Field(max_length=500, description="zone codes it covers")
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: Day | None = None
+    ends_on: Day | None = None
     organiser: str | None = Field(default=None, max_length=200)
 
 
@@ -500,7 +505,11 @@ def put_zone_round(
 def get_acceptance(code: str, conn: Connection, settings: AppSettings) -> dict[str, Any]:
     """Figures and the computed verdict: 通过, 补课 with every failed criterion, or no verdict without answers."""
     return acceptance.zone_acceptance(
-        conn, code, district_code=settings.district.district_code, rules=settings.acceptance
+        conn,
+        code,
+        district_code=settings.district.district_code,
+        rules=settings.acceptance,
+        fee_grace_months=settings.programme.fee_grace_months,
     )
 
 
@@ -515,6 +524,7 @@ def get_acceptance_pdf(code: str, request: Request, conn: Connection, settings: 
         district_code=settings.district.district_code,
         district_name=settings.district.district_name,
         rules=settings.acceptance,
+        fee_grace_months=settings.programme.fee_grace_months,
     )
     return Response(
         pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="acceptance-{code}.pdf"'}
@@ -533,22 +543,54 @@ def get_summary(
 ) -> Response:
     """Every zone's figures and verdict; ``f=pdf`` or ``f=xlsx`` downloads the district summary."""
     rows = acceptance.district_figures(
-        conn, district_code=settings.district.district_code, rules=settings.acceptance, with_conditions=f == "json"
+        conn,
+        district_code=settings.district.district_code,
+        rules=settings.acceptance,
+        with_conditions=f == "json",
+        fee_grace_months=settings.programme.fee_grace_months,
+    )
+    points = (
+        rewards.points_of(conn, rows, district_code=settings.district.district_code, rules=settings.acceptance)
+        if f != "json"
+        else []
     )
     if f == "xlsx":
         return Response(
-            report.summary_xlsx(rows),
+            report.summary_xlsx(rows, points),
             media_type=XLSX,
             headers={"Content-Disposition": 'attachment; filename="acceptance-summary.xlsx"'},
         )
     if f == "pdf":
-        html = report.summary_html(rows, district_name=settings.district.district_name, rules=settings.acceptance)
+        html = report.summary_html(
+            rows, district_name=settings.district.district_name, rules=settings.acceptance, points=points
+        )
         return Response(
             report.render_pdf(html),
             media_type="application/pdf",
             headers={"Content-Disposition": 'inline; filename="acceptance-summary.pdf"'},
         )
     return JSONResponse(rows)
+
+
+@router.get(
+    "/acceptance/points",
+    response_model=models.Points,
+    summary="街道绩效考核分值及奖励资金",
+    dependencies=[Depends(REVIEWERS)],
+)
+def get_points(
+    conn: Connection,
+    settings: AppSettings,
+    year: Annotated[int | None, Query(description="programme year (default: this year)")] = None,
+) -> dict[str, Any]:
+    """Each sub-district's performance points for the programme year from WUYE_POINTS_WEIGHTS, with
+    their parts, and its zones' rewards (以奖代补) released, withheld (补课) and pending."""
+    return rewards.points(
+        conn,
+        district_code=settings.district.district_code,
+        year=today().year if year is None else year,
+        rules=settings.acceptance,
+    )
 
 
 # ------------------------------------------------------------------ corrections
@@ -664,6 +706,7 @@ def post_verdict(
         round_=body.round,
         new_version=body.new_version,
         reason=body.reason,
+        fee_grace_months=settings.programme.fee_grace_months,
     )
 
 
@@ -676,20 +719,61 @@ def get_verdicts(code: str, conn: Connection, settings: AppSettings) -> dict[str
     return {"zone_code": code, "issue": figures["issue"], "items": figures["verdict_history"]}
 
 
+class IssuedPdfs:
+    """Issued PDFs kept in memory by (district, id), up to ``limit`` bytes, the least recently served
+    dropped first. No expiry: an issued document never changes (a correction is a new document)."""
+
+    def __init__(self, limit: int = 64 * 2**20) -> None:
+        self.limit, self.size = limit, 0
+        self._items: OrderedDict[tuple[str, int], tuple[bytes, str, str]] = OrderedDict()
+
+    def get(self, key: tuple[str, int]) -> tuple[bytes, str, str] | None:
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+        return hit
+
+    def put(self, key: tuple[str, int], value: tuple[bytes, str, str]) -> None:
+        if key in self._items or len(value[0]) > self.limit:
+            return
+        self._items[key] = value
+        self.size += len(value[0])
+        while self.size > self.limit:
+            _, dropped = self._items.popitem(last=False)
+            self.size -= len(dropped[0])
+
+
 @router.get("/verdicts/{doc_id}.pdf", summary="验收文书 (PDF，签发原件)", dependencies=[Depends(REVIEWERS)])
-def get_verdict_pdf(doc_id: int, conn: Connection, settings: AppSettings) -> Response:
-    """The PDF as issued, byte for byte (a stored file, not a render); its SHA-256 in ``X-Content-SHA256``."""
-    pdf, digest, number = verdicts.document_pdf(conn, doc_id, district_code=settings.district.district_code)
+async def get_verdict_pdf(
+    doc_id: int,
+    request: Request,
+    settings: AppSettings,
+    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """The PDF as issued, byte for byte (a stored file, not a render); its SHA-256 in ``X-Content-SHA256``
+    and as the ETag (``If-None-Match`` answers 304). Async, from memory once read: an issued document
+    never changes; the caller's token is still checked on every request."""
+    district = settings.district.district_code
+    cache: IssuedPdfs | None = getattr(request.app.state, "issued_pdfs", None)
+    if cache is None:  # one per app, made on first use (in the event loop: no race)
+        cache = request.app.state.issued_pdfs = IssuedPdfs()
+    found = cache.get((district, doc_id))
+    if found is None:
+        found = await read(request, verdicts.document_pdf(doc_id, district_code=district))
+        cache.put((district, doc_id), found)
+    pdf, digest, number = found
+    headers = {
+        "ETag": f'"{digest}"',
+        "X-Content-SHA256": digest,
+        "X-Document-Number": quote(number),  # percent-encoded UTF-8: headers are Latin-1
+        "Cache-Control": "private, max-age=31536000, immutable",
+    }
+    if if_none_match is not None and f'"{digest}"' in if_none_match:
+        return Response(status_code=304, headers=headers)
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="verdict-{doc_id}.pdf"',
-            "ETag": f'"{digest}"',
-            "X-Content-SHA256": digest,
-            "X-Document-Number": quote(number),  # percent-encoded UTF-8: headers are Latin-1
-            "Cache-Control": "private, max-age=31536000, immutable",
-        },
+        headers={**headers, "Content-Disposition": f'inline; filename="verdict-{doc_id}.pdf"'},
     )
 
 
@@ -698,3 +782,173 @@ def get_verdict_pdf(doc_id: int, conn: Connection, settings: AppSettings) -> Res
 def get_verdict(doc_id: int, conn: Connection, settings: AppSettings) -> dict[str, Any]:
     """An issued document: number, version, what it replaces, SHA-256, who and when, the frozen figures."""
     return verdicts.document(conn, doc_id, district_code=settings.district.district_code)
+
+
+@router.post(
+    "/verdicts/issue-all",
+    status_code=201,
+    response_model=models.IssuedAll,
+    summary="签发全部小区验收结论",
+    dependencies=[Depends(ADMINS)],
+)
+def post_issue_all(request: Request, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
+    """Issue every zone's verdict that can be issued (answers in its judged round, not issued yet, no redo
+    items waiting) in one go: one query set, one browser drawing all the maps, one transaction. Zones left
+    out are listed with the reason a single issue would give."""
+    return verdicts.issue_all(
+        conn,
+        user,
+        district_code=settings.district.district_code,
+        rules=settings.acceptance,
+        render_all=lambda rows: report.render_zone_pdfs(
+            rows, base_url=base(request), district_name=settings.district.district_name
+        ),
+        fee_grace_months=settings.programme.fee_grace_months,
+    )
+
+
+# ------------------------------------------------------------------ redo plans (补课整改)
+
+
+class NewRedoItem(BaseModel):
+    """An item added by hand to the open redo plan of a zone whose latest issued verdict is 补课."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    criterion: models.CriterionKey
+    title_zh: str | None = Field(default=None, max_length=200)
+    unit: str | None = Field(default=None, max_length=80, description="unit code (default: the sub-district office)")
+    due_on: date | None = Field(default=None, description="default: today + WUYE_REDO_DAYS")
+
+
+class RedoUpdate(BaseModel):
+    """A move of a redo item and the evidence it brings; only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["open", "in_progress", "done"] | None = Field(
+        default=None, description="open (待整改), in_progress (整改中), done (已完成: needs evidence)"
+    )
+    note: str | None = Field(default=None, max_length=2000, description="added as evidence")
+    tasks: list[Annotated[str, Field(max_length=80)]] | None = Field(
+        default=None, max_length=50, description="remediation task codes of the zone, linked as evidence"
+    )
+    cases: list[Annotated[str, Field(max_length=80)]] | None = Field(
+        default=None, max_length=50, description="case codes of the zone, linked as evidence"
+    )
+    unit: str | None = Field(default=None, max_length=80, description="responsible unit code (staff)")
+    due_on: date | None = Field(default=None, description="deadline (staff)")
+
+
+@router.get(
+    "/redo-items",
+    response_model=models.RedoItems,
+    summary="补课整改事项",
+    dependencies=[Depends(REVIEWERS)],
+)
+def get_redo_items(
+    conn: Connection,
+    settings: AppSettings,
+    zone: Annotated[str | None, Query(max_length=80)] = None,
+    state: Annotated[str | None, Query(max_length=20, description="open, in_progress or done")] = None,
+    overdue: bool | None = None,
+) -> dict[str, Any]:
+    """Every zone's redo items with their evidence (filtered by zone, state, overdue), and their counts."""
+    found = redo.items(
+        conn, district_code=settings.district.district_code, zone_code=zone, state=state, overdue=overdue
+    )
+    return {**redo.counts(found), "items": found}
+
+
+@router.get(
+    "/zones/{code}/redo-plan",
+    response_model=models.RedoPlan,
+    summary="小区补课整改计划",
+    dependencies=[Depends(REVIEWERS)],
+)
+def get_redo_plan(code: str, conn: Connection, settings: AppSettings) -> dict[str, Any]:
+    """The zone's redo plan: one item per failed criterion of its issued 补课 verdicts, with evidence."""
+    return redo.plan(conn, code, district_code=settings.district.district_code)
+
+
+@router.post(
+    "/zones/{code}/redo-items",
+    status_code=201,
+    response_model=models.RedoItem,
+    summary="新增补课整改事项",
+    dependencies=[Depends(REDO_PLANNERS)],
+)
+def post_redo_item(
+    code: str, body: NewRedoItem, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
+    """Add an item to the open plan of a zone (in the caller's scope) whose latest issued verdict is 补课;
+    a zone that passed answers 400 naming ``code``."""
+    return redo.add(
+        conn,
+        user,
+        code,
+        district_code=settings.district.district_code,
+        criterion=body.criterion,
+        title_zh=body.title_zh,
+        unit=body.unit,
+        due=body.due_on,
+        days=settings.acceptance.redo_days,
+    )
+
+
+@router.patch(
+    "/redo-items/{item_id}",
+    response_model=models.RedoItem,
+    summary="更新补课整改事项（状态、证明材料、责任单位、期限）",
+    dependencies=[Depends(REDO_WORKERS)],
+)
+def patch_redo_item(
+    item_id: int, body: RedoUpdate, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
+    """Move an item in the caller's zones, add a note or links as evidence; ``done`` needs evidence."""
+    return redo.update(
+        conn, user, item_id, body.model_dump(exclude_unset=True), district_code=settings.district.district_code
+    )
+
+
+@router.post(
+    "/redo-items/{item_id}/photos",
+    status_code=201,
+    response_model=models.RedoItem,
+    summary="上传补课整改照片",
+    dependencies=[Depends(REDO_WORKERS)],
+)
+def post_redo_photo(
+    item_id: int,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    photo: Annotated[UploadFile, File()],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+) -> dict[str, Any]:
+    """Attach a JPEG/PNG/WebP photo as evidence (type read from the content, size limited by
+    WUYE_MAX_PHOTO_BYTES, the name chosen by us)."""
+    data = photo.file.read(settings.server.max_photo_bytes + 1)
+    return redo.add_photo(
+        conn,
+        user,
+        item_id,
+        data=data,
+        district_code=settings.district.district_code,
+        root=settings.db.home,
+        max_bytes=settings.server.max_photo_bytes,
+        note=note,
+    )
+
+
+@router.get(
+    "/redo-items/{item_id}/photos/{photo_id}", summary="补课整改照片", dependencies=[Depends(REDO_PHOTO_READERS)]
+)
+def get_redo_photo(
+    item_id: int, photo_id: int, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> FileResponse:
+    """One evidence photo's bytes, for staff whose zones cover the item (404 otherwise)."""
+    path, content_type = redo.photo_file(
+        conn, user, item_id, photo_id, district_code=settings.district.district_code, root=settings.db.home
+    )
+    return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})

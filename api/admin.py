@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.auth import ADMIN, SIGNED_IN, CurrentUser
+from api.auth import AUDITORS, SECURITY_ADMINS, SIGNED_IN, CurrentUser, password_policy
 from api.deps import AppSettings, Connection
 from api.models import User
-from geo.access import users
+from geo.access import signin, users
 from geo.access.area import my_area
 from geo.access.audit import audit_entries
 
@@ -23,21 +24,27 @@ class NewUser(BaseModel):
 
     username: str = Field(min_length=2, max_length=64)
     password: str = Field(min_length=1, max_length=256)
-    role: str
+    role: str = Field(max_length=40)
     display_name: str | None = Field(default=None, max_length=100)
-    subdistrict_code: str | None = None
-    zone_codes: list[str] = Field(default_factory=list, max_length=50)
-    unit_code: str | None = None
+    subdistrict_code: str | None = Field(default=None, max_length=80)
+    zone_codes: list[Annotated[str, Field(max_length=80)]] = Field(default_factory=list, max_length=50)
+    unit_code: str | None = Field(default=None, max_length=80)
 
 
 class UserChange(BaseModel):
     """Fields an administrator may change."""
 
-    role: str | None = None
-    subdistrict_code: str | None = None
-    zone_codes: list[str] | None = Field(default=None, max_length=50)
-    unit_code: str | None = None
+    role: str | None = Field(default=None, max_length=40)
+    subdistrict_code: str | None = Field(default=None, max_length=80)
+    zone_codes: list[Annotated[str, Field(max_length=80)]] | None = Field(default=None, max_length=50)
+    unit_code: str | None = Field(default=None, max_length=80)
     disabled: bool | None = None
+
+
+class PasswordReset(BaseModel):
+    """A password an administrator sets; none: a random one is made (and answered once)."""
+
+    new_password: str | None = Field(default=None, min_length=1, max_length=256)
 
 
 class NewApiKey(BaseModel):
@@ -46,15 +53,18 @@ class NewApiKey(BaseModel):
     client_name: str = Field(min_length=1, max_length=100)
 
 
-@router.get("/admin/users", response_model=list[User], summary="用户列表", dependencies=[Depends(ADMIN)])
+@router.get("/admin/users", response_model=list[User], summary="用户列表", dependencies=[Depends(SECURITY_ADMINS)])
 def get_users(conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
     """Every user of the district."""
     return [u.to_dict() for u in users.list_users(conn, settings.district.district_code)]
 
 
-@router.post("/admin/users", status_code=201, response_model=User, summary="新增用户", dependencies=[Depends(ADMIN)])
+@router.post(
+    "/admin/users", status_code=201, response_model=User, summary="新增用户", dependencies=[Depends(SECURITY_ADMINS)]
+)
 def post_user(body: NewUser, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
     """Create a user with a role and, for scoped roles, its scope."""
+    users.check_grant(user, body.role)
     created = users.create_user(
         conn,
         username=body.username,
@@ -66,17 +76,22 @@ def post_user(body: NewUser, conn: Connection, settings: AppSettings, user: Curr
         subdistrict_code=body.subdistrict_code,
         zone_codes=tuple(body.zone_codes),
         unit_code=body.unit_code,
+        policy=password_policy(settings),
     )
     return created.to_dict()
 
 
 @router.patch(
-    "/admin/users/{username}", response_model=User, summary="修改用户角色、范围或停用", dependencies=[Depends(ADMIN)]
+    "/admin/users/{username}",
+    response_model=User,
+    summary="修改用户角色、范围或停用",
+    dependencies=[Depends(SECURITY_ADMINS)],
 )
 def patch_user(
     username: str, body: UserChange, conn: Connection, settings: AppSettings, user: CurrentUser
 ) -> dict[str, Any]:
     """Change a user's role or scope, or disable (revoking every token) / enable them."""
+    users.check_grant(user, body.role, current=users.get_user(conn, username).role)
     changed = users.update_user(
         conn,
         username,
@@ -91,13 +106,53 @@ def patch_user(
     return changed.to_dict()
 
 
-@router.get("/admin/api-keys", summary="Open311 api_key 列表", dependencies=[Depends(ADMIN)])
+@router.post("/admin/users/{username}/password", summary="重置用户密码", dependencies=[Depends(SECURITY_ADMINS)])
+def post_password_reset(
+    username: Annotated[str, Path(max_length=64)],
+    body: PasswordReset,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+) -> JSONResponse:
+    """Set a user's password without the old one (a random one when none is given, answered this once);
+    every session of the user ends. Only an administrator resets an administrator's password."""
+    users.check_grant(user, None, current=users.get_user(conn, username).role)
+    password = users.reset_password(
+        conn,
+        username,
+        body.new_password,
+        actor=user.actor,
+        district_code=settings.district.district_code,
+        policy=password_policy(settings),
+    )
+    return JSONResponse(
+        {"username": username, "password": password, "generated": body.new_password is None},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.delete(
+    "/admin/users/{username}/login-failures",
+    summary="解除登录延时（清零失败次数）",
+    dependencies=[Depends(SECURITY_ADMINS)],
+)
+def delete_login_failures(
+    username: Annotated[str, Path(max_length=64)], conn: Connection, settings: AppSettings, user: CurrentUser
+) -> dict[str, Any]:
+    """Lift a username's sign-in delay (its count of failures starts again); an audit row says who did."""
+    had = signin.clear(conn, username, actor=user.actor, district_code=settings.district.district_code)
+    return {"username": username, "cleared": had}
+
+
+@router.get("/admin/api-keys", summary="Open311 api_key 列表", dependencies=[Depends(SECURITY_ADMINS)])
 def get_api_keys(conn: Connection, settings: AppSettings) -> list[dict[str, Any]]:
     """Client keys (never their secrets)."""
     return users.list_api_keys(conn, settings.district.district_code)
 
 
-@router.post("/admin/api-keys", status_code=201, summary="新增 Open311 api_key", dependencies=[Depends(ADMIN)])
+@router.post(
+    "/admin/api-keys", status_code=201, summary="新增 Open311 api_key", dependencies=[Depends(SECURITY_ADMINS)]
+)
 def post_api_key(body: NewApiKey, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
     """A new key for a client application; the secret is shown this once."""
     key_id, key = users.create_api_key(
@@ -106,19 +161,22 @@ def post_api_key(body: NewApiKey, conn: Connection, settings: AppSettings, user:
     return {"id": key_id, "client_name": body.client_name, "api_key": key}
 
 
-@router.delete("/admin/api-keys/{key_id}", status_code=204, summary="吊销 api_key", dependencies=[Depends(ADMIN)])
+@router.delete(
+    "/admin/api-keys/{key_id}", status_code=204, summary="吊销 api_key", dependencies=[Depends(SECURITY_ADMINS)]
+)
 def delete_api_key(key_id: int, conn: Connection, settings: AppSettings, user: CurrentUser) -> Response:
     """Revoke a key; clients using it get 401 from then on."""
     users.revoke_api_key(conn, key_id, district_code=settings.district.district_code, actor=user.actor)
     return Response(status_code=204)
 
 
-@router.get("/audit", summary="审计记录", dependencies=[Depends(ADMIN)])
+@router.get("/audit", summary="审计记录", dependencies=[Depends(AUDITORS)])
 def get_audit(
     conn: Connection,
     settings: AppSettings,
     user: Annotated[str | None, Query(max_length=64, description="actor")] = None,
     table: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64, description="an action, or its kind (user, case …)")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -129,6 +187,7 @@ def get_audit(
         district_code=settings.district.district_code,
         actor=user,
         table=table,
+        action=action,
         since=since,
         until=until,
         limit=limit,

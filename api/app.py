@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from functools import partial
-from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from api import acceptance, admin, auth, cases, errors, logs, maps, ogc, ogc_edit, open311, security
-from api.deps import ConnectionGate
+from api import (
+    acceptance,
+    admin,
+    auth,
+    basemap,
+    cases,
+    errors,
+    faults,
+    logs,
+    maps,
+    ogc,
+    ogc_edit,
+    open311,
+    patrols,
+    programme,
+    security,
+    workbench,
+    workbench_admin,
+    workbench_stats,
+)
+from api.deps import ConnectionGate, DatabaseWatch, clean_text
 from geo.access import users
+from geo.cases import notices
 from geo.cases.jobs import Escalator
 from geo.settings import Settings
 from geo.store import health
@@ -43,6 +59,7 @@ def create_app(
         app.state.async_pool = await open_async_pool(url, settings.db)
         db = settings.db
         app.state.gate = ConnectionGate(db.pool_max_size, max_waiting=db.pool_max_waiting, timeout=db.pool_timeout_s)
+        app.state.db_watch = DatabaseWatch(db.pool_timeout_s)
         # Worker threads and pool sized together: requests wait for a connection at the gate (in
         # the event loop), so at most pool_max_size threads hold connections and the rest are
         # free for the connection holders' own work and for routes that need none.
@@ -52,8 +69,20 @@ def create_app(
             district_code=settings.district.district_code,
             grace=timedelta(hours=settings.cases.escalation_grace_hours),
             interval=settings.cases.escalation_interval_seconds,
+            pii_days=settings.cases.pii_retention_days,
+            audit_days=settings.auth.audit_retention_days,
         )
         escalator.start()
+        hooks = settings.webhook
+        sender = notices.WebhookSender(
+            app.state.pool,
+            urls=hooks.urls,
+            interval=hooks.interval_seconds,
+            retry_seconds=hooks.retry_seconds,
+            max_attempts=hooks.max_attempts,
+            timeout_s=hooks.timeout_s,
+        )
+        sender.start()
         users.dummy_hash()  # unknown usernames are verified against it: make it before any sign-in
         # What start-up built (modules, catalogue, pools) lives as long as the app: keep it out
         # of the cyclic collector's scans, whose full passes otherwise stall requests.
@@ -64,9 +93,9 @@ def create_app(
         finally:
             gc.unfreeze()  # an app that stops (tests start many) leaves its objects collectable
             escalator.stop()
+            sender.stop()
             await app.state.async_pool.close()
             app.state.pool.close()
-            health_threads.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="wuye-gis 社区物业化服务 GIS",
@@ -74,24 +103,33 @@ def create_app(
         description="Zones, contract sections, facilities and problem reports of the district's "
         "community property-management programme.",
         lifespan=lifespan,
+        docs_url=None,  # /docs is ours (api/workbench.py): Swagger UI served offline, reading /api
+        redoc_url=None,  # (ReDoc loads from a CDN and a web worker: gone; /docs covers it)
+        # one check of every text that comes in, before any route's own (issue 13)
+        dependencies=[Depends(clean_text)],
     )
     app.state.settings = settings
     app.state.catalogue = catalogue
-    app.state.login_limiter = auth.LoginLimiter(settings.auth.login_attempts, settings.auth.login_window_seconds)
     errors.install(app)
     security.install(app, settings.server)
     app.add_middleware(logs.RequestLogMiddleware)  # outermost: the id is set before the body limit
-    app.include_router(auth.router)
-    app.include_router(admin.router)
-    app.include_router(cases.router)
-    app.include_router(open311.router)
-    app.include_router(acceptance.router)
-    app.include_router(maps.router)
+    # The busiest routes first: a request is matched against the routes in this order.
     ogc.install(app)
     app.include_router(ogc_edit.router)  # writes (Part 4) beside the reads
-
-    # /health's own threads: the shared ones may all be busy under a crowd.
-    health_threads = ThreadPoolExecutor(2, thread_name_prefix="wuye-health")
+    app.include_router(cases.router)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
+    app.include_router(open311.router)
+    app.include_router(acceptance.router)
+    app.include_router(programme.router)
+    app.include_router(patrols.router)
+    app.include_router(maps.router)
+    app.include_router(workbench.router)
+    app.include_router(faults.router)
+    app.include_router(workbench_admin.router)  # the administration pages (issue 20 point 7)
+    app.include_router(workbench_stats.router)  # the statistics page (issue 21 point 7)
+    app.state.error_page = workbench.error_page  # errors on page routes answer with a page
+    basemap.install(app)  # WUYE_BASEMAP=mbtiles:/pmtiles: checked here, at start-up
 
     @app.get(
         "/health",
@@ -101,20 +139,13 @@ def create_app(
     )
     async def get_health() -> JSONResponse:
         """200 when all is well, else 503 naming each problem; answers within about a second."""
-        check = partial(
-            health.check,
+        body = await health.check(
             app.state.database_url,
             catalogue,
             photo_root=settings.db.home,
             min_free_mb=settings.server.min_free_disk_mb,
             timeout_s=HEALTH_TIMEOUT_S * 0.8,
         )
-        try:
-            body: dict[str, Any] = await asyncio.wait_for(
-                asyncio.get_running_loop().run_in_executor(health_threads, check), HEALTH_TIMEOUT_S
-            )
-        except TimeoutError:
-            body = {"status": "unavailable", "database": "no answer", "problems": ["database did not answer in time"]}
         ok = body["status"] == "ok"
         return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"})
 

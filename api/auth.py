@@ -7,14 +7,13 @@ the rule of every route from the app itself (a route without one fails).
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import ipaddress
 from datetime import timedelta
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Depends, Form, Header, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from api.deps import AppSettings, Connection
 
@@ -22,12 +21,14 @@ from api.deps import AppSettings, Connection
 from api.deps import CurrentUser as CurrentUser
 from api.deps import current_principal as current_principal
 from api.models import Me
-from geo.access import users
-from geo.access.scope import ROLES, Principal, require
+from geo.access import signin, users
+from geo.access.scope import DUTY_ROLES, ROLES, Principal, require
 from geo.errors import InvalidInput, TooManyRequests, Unauthenticated
+from geo.settings import Settings
 
 ALL_ROLES: tuple[str, ...] = tuple(ROLES)
-STAFF_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r not in ("resident", "anonymous"))
+# staff who work with the programme's data (not the separated duties, geo.access.scope.DUTY_ROLES)
+STAFF_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r not in ("resident", "anonymous", *DUTY_ROLES))
 
 
 class Guard:
@@ -60,37 +61,96 @@ PUBLIC = Guard(*ALL_ROLES, description="public")
 SIGNED_IN = Guard(*(r for r in ALL_ROLES if r != "anonymous"), description="any signed-in user")
 ADMIN = Guard("admin", description="administrators")
 LAYER_EDITORS = Guard("admin", "planner", description="planners and administrators")
+SECURITY_ADMINS = Guard("admin", "security_admin", description="administrators and security administrators")
+AUDITORS = Guard("admin", "audit_admin", description="administrators and audit administrators")
+# who looks after facilities in their area (the workbench's facility faults page)
+FAULT_ROLES = ("admin", "subdistrict_staff", "property_team", "contractor")
+ADMIN_PAGES = Guard(
+    "admin", "security_admin", "audit_admin", description="administrators, security and audit administrators"
+)
 
 
-class LoginLimiter:
-    """At most ``attempts`` failed logins per username and client in ``window`` seconds."""
+def _networks(setting: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in setting.split(",") if p.strip())
 
-    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
-        self.attempts, self.window = attempts, window
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def retry_after(self, key: tuple[str, str]) -> int:
-        """Seconds to wait before the next try (0: go ahead)."""
-        now = time.monotonic()
-        with self._lock:
-            seen = self._failures.get(key, deque())
-            while seen and now - seen[0] > self.window:
-                seen.popleft()
-            if len(seen) < self.attempts:
-                return 0
-            return int(self.window - (now - seen[0])) + 1
+def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
 
-    def failed(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.setdefault(key, deque()).append(time.monotonic())
 
-    def succeeded(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+def client_address(request: Request, trusted_proxies: str) -> str:
+    """The client's address: the connection's peer, unless that peer is a trusted proxy
+    (WUYE_TRUSTED_PROXIES), then the last address in X-Forwarded-For that is not a trusted proxy.
+    From anyone else X-Forwarded-For is ignored, so it cannot be used to pose as many clients."""
+    peer = request.client.host if request.client else "?"
+    networks = _networks(trusted_proxies)
+    if not networks or not _in(peer, networks):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, networks):
+            return hop[:64]
+    return peer
+
+
+def password_policy(settings: Settings) -> users.PasswordPolicy:
+    """The password rules of these settings (WUYE_PASSWORD_CLASSES, WUYE_PASSWORD_MAX_DAYS)."""
+    return users.PasswordPolicy(classes=settings.auth.password_classes, max_days=settings.auth.password_max_days)
+
+
+def login_limits(settings: Settings) -> signin.Limits:
+    """The sign-in limits of these settings."""
+    auth = settings.auth
+    return signin.Limits(
+        user_attempts=auth.login_attempts,
+        address_attempts=auth.login_address_attempts,
+        delay_s=auth.login_delay_seconds,
+        max_delay_s=auth.login_max_delay_seconds,
+        window_s=auth.login_window_seconds,
+    )
 
 
 router = APIRouter(tags=["auth"])
+
+
+def refuse_switched_off_demo(conn: Any, settings: Any, user: users.User) -> None:
+    """401 for a demo account (``wuye demo --users``) while ``WUYE_DEMO_USERS=false``."""
+    if not settings.auth.demo_users and users.is_demo(conn, user.id):
+        raise Unauthenticated(
+            f"'{user.username}' is a demo account and demo accounts are switched off (WUYE_DEMO_USERS=false)",
+            field="username",
+            reason_zh="演示账号已停用",
+        )
+
+
+def sign_in(conn: psycopg.Connection, request: Request, settings: Settings, username: str, password: str) -> users.User:
+    """The user of this username and password, under the sign-in limits (429 during a delay, no
+    password checked), the password's age and the demo switch; shared by /auth/token and the
+    pages' sign-in form."""
+    limits = login_limits(settings)
+    address = _reserved(conn, request, settings, username)  # no password is checked during a delay
+    try:
+        user = users.authenticate(conn, username, password, max_days=settings.auth.password_max_days)
+    except users.PasswordExpired:  # the right password, too old: not a failure
+        signin.succeeded(conn, username, address, limits)
+        raise
+    refuse_switched_off_demo(conn, settings, user)
+    signin.succeeded(conn, username, address, limits)  # (a wrong password stays counted)
+    return user
+
+
+def change_own_password(
+    conn: psycopg.Connection, request: Request, settings: Settings, username: str, old: str, new: str
+) -> None:
+    """Change a password knowing the old one: the old one checked under the sign-in limits, the new
+    one held to the password policy; shared by /auth/password and the pages' form."""
+    address = _reserved(conn, request, settings, username)
+    users.change_password(conn, username, old, new, policy=password_policy(settings))
+    signin.succeeded(conn, username, address, login_limits(settings))
 
 
 @router.post("/auth/token", summary="登录 (OAuth2 password flow)", dependencies=[Depends(PUBLIC)])
@@ -100,27 +160,12 @@ def login(
     settings: AppSettings,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
-    grant_type: Annotated[str | None, Form()] = None,
+    grant_type: Annotated[str | None, Form(max_length=40)] = None,
 ) -> JSONResponse:
     """Exchange a username and password for a bearer token."""
-    limiter: LoginLimiter = request.app.state.login_limiter
-    key = (username, request.client.host if request.client else "?")
-    wait = limiter.retry_after(key)
-    if wait:
-        raise TooManyRequests(
-            f"too many failed sign-ins: try again in {wait} s",
-            retry_after=wait,
-            field="username",
-            reason_zh=f"登录失败次数过多，请 {wait} 秒后再试",
-        )
     if grant_type not in (None, "password"):
         raise InvalidInput("grant_type must be 'password'", field="grant_type")
-    try:
-        user = users.authenticate(conn, username, password)
-    except Unauthenticated:
-        limiter.failed(key)
-        raise
-    limiter.succeeded(key)
+    user = sign_in(conn, request, settings, username, password)
     ttl = timedelta(minutes=settings.auth.token_minutes)
     with conn.transaction():
         token, expires = users.issue_token(conn, user, ttl=ttl)
@@ -144,15 +189,37 @@ def logout(conn: Connection, authorization: Annotated[str, Header()]) -> dict[st
     return {"status": "signed out"}
 
 
-@router.post("/auth/password", summary="修改密码", dependencies=[Depends(SIGNED_IN)])
+def _reserved(conn: psycopg.Connection, request: Request, settings: Settings, username: str) -> str:
+    """Count a password check against the sign-in limits (429 during a delay); the client address."""
+    address = client_address(request, settings.auth.trusted_proxies)
+    wait = signin.reserve(conn, username, address, login_limits(settings))
+    if wait:
+        raise TooManyRequests(
+            f"too many failed sign-ins: try again in {wait} s",
+            retry_after=wait,
+            field="username",
+            reason_zh=f"登录失败次数过多，请 {wait} 秒后再试",
+        )
+    return address
+
+
+@router.post("/auth/password", summary="修改密码", dependencies=[Depends(PUBLIC)])
 def change_password(
+    request: Request,
     conn: Connection,
+    settings: AppSettings,
     user: CurrentUser,
     old_password: Annotated[str, Form(max_length=256)],
     new_password: Annotated[str, Form(max_length=256)],
+    username: Annotated[str | None, Form(max_length=64)] = None,
 ) -> dict[str, str]:
-    """Change one's own password; every session of the user is signed out."""
-    users.change_password(conn, user.username, old_password, new_password)
+    """Change one's own password (signed in, or with ``username`` when the old password has expired);
+    every session of the user is signed out. The new one follows the password policy; the old one is
+    checked under the sign-in limits."""
+    if user.is_anonymous and not username:
+        raise Unauthenticated("sign in first, or give the username", field="username")
+    name = user.username if not user.is_anonymous else str(username)
+    change_own_password(conn, request, settings, name, old_password, new_password)
     return {"status": "password changed; sign in again"}
 
 
@@ -169,58 +236,4 @@ def me(user: CurrentUser) -> dict[str, Any]:
     }
 
 
-LOGIN_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>登录 · 社区物业化服务 GIS</title>
-<style>
-body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;background:#f4f6f8;margin:0}
-main{max-width:360px;margin:8vh auto;background:#fff;padding:24px 28px;border-radius:8px;box-shadow:0 2px 8px #0002}
-h1{font-size:20px;margin:0 0 16px}label{display:block;margin:12px 0 4px;font-size:14px}
-input{width:100%;box-sizing:border-box;padding:8px;font-size:15px}button{margin-top:16px;width:100%;padding:9px;font-size:15px}
-#msg{color:#b00;min-height:1.2em;font-size:14px}details{margin-top:18px;font-size:14px}
-</style></head><body><main>
-<h1>社区物业化服务 GIS · 登录</h1>
-<form id="login"><label for="u">用户名</label><input id="u" name="username" autocomplete="username" required>
-<label for="p">密码</label><input id="p" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">登录</button></form>
-<p id="msg" role="alert"></p>
-<details><summary>修改密码</summary><form id="change">
-<label for="o">原密码</label><input id="o" name="old_password" type="password" required>
-<label for="n">新密码（至少 8 位）</label><input id="n" name="new_password" type="password" minlength="8" required>
-<button type="submit">修改密码</button></form></details>
-</main>
-<script>
-const msg = document.getElementById("msg");
-async function post(url, form, token) {
-  const headers = token ? {"Authorization": "Bearer " + token} : {};
-  const r = await fetch(url, {method: "POST", body: new URLSearchParams(new FormData(form)), headers});
-  const body = await r.json();
-  if (!r.ok) { throw new Error(body.reason_zh || body.reason || r.statusText); }
-  return body;
-}
-document.getElementById("login").addEventListener("submit", async (e) => {
-  e.preventDefault(); msg.textContent = "";
-  try {
-    const body = await post("/auth/token", e.target);
-    localStorage.setItem("wuye_token", body.access_token);
-    const next = new URLSearchParams(location.search).get("next");
-    msg.style.color = "#070"; msg.textContent = "登录成功：" + body.user.username + "（" + body.user.role_zh + "）";
-    if (next && next.startsWith("/") && !next.startsWith("//")) { location.href = next; }
-  } catch (err) { msg.style.color = "#b00"; msg.textContent = "登录失败：" + err.message; }
-});
-document.getElementById("change").addEventListener("submit", async (e) => {
-  e.preventDefault(); msg.textContent = "";
-  try {
-    await post("/auth/password", e.target, localStorage.getItem("wuye_token"));
-    localStorage.removeItem("wuye_token");
-    msg.style.color = "#070"; msg.textContent = "密码已修改，请重新登录。";
-  } catch (err) { msg.style.color = "#b00"; msg.textContent = "修改失败：" + err.message; }
-});
-</script></body></html>
-"""
-
-
-@router.get("/login", response_class=HTMLResponse, summary="登录页面", dependencies=[Depends(PUBLIC)])
-def login_page() -> HTMLResponse:
-    """The sign-in page (with password change) that the map pages send people to."""
-    return HTMLResponse(LOGIN_PAGE)
+# The sign-in page (GET/POST /login, with a session cookie for the pages) lives in api/workbench.py.

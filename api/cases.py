@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 import psycopg
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api import models
 from api.auth import ALL_ROLES, PUBLIC, CurrentUser, Guard
-from api.deps import AppSettings, Connection, run_with_connection
+from api.deps import AppSettings, Connection, read, run_with_connection
+from api.inputs import Coordinate
 from api.models import GeoJSONResponse
-from geo.cases import idempotency
+from geo.cases import idempotency, supervision
 from geo.cases import workflow as cases
 from geo.cases.shapes import CaseAction, Report
 from geo.cases.stats import case_stats, to_csv, to_xlsx
+from geo.features import edits
 from geo.io import photos
 from geo.programme import inspections
 
@@ -27,24 +29,40 @@ WORKERS = Guard(*cases.WORKERS, description="staff and assigned units, in scope"
 CASE_PRIVATE = Guard(
     *(r for r in ALL_ROLES if r != "anonymous"), description="the reporter and staff in scope", scoped="code"
 )
+CaseCode = Annotated[str, Path(max_length=80, description="case number, e.g. C20240501-000001")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STAFF_LIST_ROLES = ("subdistrict_staff", "property_team", "contractor", "survey_team")
+SUPERVISORS = Guard(*supervision.SUPERVISORS, description="the bureau (区城管局): administrators")
+CALLERS = Guard(*cases.CALL_ROLES, description="staff and assigned units, in scope (audited)", scoped="code")
 
 
 class PointGeometry(BaseModel):
     """A GeoJSON Point."""
 
     type: Literal["Point"]
-    coordinates: list[float] = Field(min_length=2, max_length=3)
+    coordinates: list[Coordinate] = Field(min_length=2, max_length=3)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_crs_member(cls, data: Any) -> Any:
+        edits.refuse_crs_member(data, "geometry")
+        return data
 
 
 class NewCase(BaseModel):
     """A problem report."""
 
+    # A point inside the district (观沙岭街道), so that clients and API fuzzers try a real intake.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"category": "light_out", "lon": 112.952, "lat": 28.232, "description": "楼前那盏灯夜里黑着"}]
+        }
+    )
+
     category: str = Field(max_length=40, description="category code or Chinese name (GET /cases/categories)")
     geometry: PointGeometry | None = None
-    lon: float | None = None
-    lat: float | None = None
+    lon: Coordinate | None = None
+    lat: Coordinate | None = None
     coord_sys: Literal["cgcs2000", "wgs84", "gcj02", "bd09"] = "cgcs2000"
     description: str | None = Field(default=None, max_length=2000)
     facility_code: str | None = Field(default=None, max_length=80)
@@ -82,8 +100,8 @@ class Action(BaseModel):
     unit_code: str | None = Field(default=None, max_length=80)
     duplicate_of: str | None = Field(default=None, max_length=80)
     category: str | None = Field(default=None, max_length=40)
-    lon: float | None = None
-    lat: float | None = None
+    lon: Coordinate | None = None
+    lat: Coordinate | None = None
     coord_sys: Literal["cgcs2000", "wgs84", "gcj02", "bd09"] = "cgcs2000"
 
     def case_action(self) -> CaseAction:
@@ -126,16 +144,15 @@ async def post_case(
     """Report a problem; answers with its assignment and open cases nearby that may be the same."""
     claim = idempotency.claim_for(idempotency_key, caller=user.username, payload=body.model_dump())
     replayed = False
-    async with request.app.state.async_pool.connection() as conn:  # one statement, in the event loop
-        try:
-            status, answer = (
-                201,
-                await cases.report_async(
-                    conn, user, body.report(), district_code=settings.district.district_code, claim=claim
-                ),
-            )
-        except idempotency.Claimed as e:
-            (status, answer), replayed = await idempotency.replay_async(conn, e.claim), True
+    try:  # one statement, in the event loop
+        status, answer = (
+            201,
+            await read(
+                request, cases.report(user, body.report(), district_code=settings.district.district_code, claim=claim)
+            ),
+        )
+    except idempotency.Claimed as e:
+        (status, answer), replayed = await read(request, idempotency.replay(e.claim)), True
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     if status == 201:
         headers["Location"] = f"/cases/{answer['id']}"
@@ -174,8 +191,8 @@ def get_stats(
     summary="事件列表",
     dependencies=[Depends(PUBLIC)],
 )
-def get_cases(
-    conn: Connection,
+async def get_cases(
+    request: Request,
     settings: AppSettings,
     user: CurrentUser,
     zone: Annotated[str | None, Query(max_length=80)] = None,
@@ -184,6 +201,7 @@ def get_cases(
     state: Annotated[str | None, Query(max_length=20)] = None,
     overdue: bool | None = None,
     unassigned: bool | None = None,
+    supervised: Annotated[bool | None, Query(description="督办: only supervised cases (true) or the others")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -198,13 +216,17 @@ def get_cases(
         state=state,
         overdue=overdue,
         unassigned=unassigned,
+        supervised=supervised,
         since=since,
         until=until,
         limit=limit,
         after=after,
     )
-    page = cases.list_cases(
-        conn, user, flt, district_code=settings.district.district_code, scoped_only=user.role in STAFF_LIST_ROLES
+    page = await read(
+        request,
+        cases.list_cases(
+            user, flt, district_code=settings.district.district_code, scoped_only=user.role in STAFF_LIST_ROLES
+        ),
     )
     return JSONResponse(page, media_type="application/geo+json")
 
@@ -216,10 +238,10 @@ def get_cases(
     summary="事件详情",
     dependencies=[Depends(PUBLIC)],
 )
-def get_case(code: str, conn: Connection, settings: AppSettings, user: CurrentUser) -> JSONResponse:
+async def get_case(code: CaseCode, request: Request, settings: AppSettings, user: CurrentUser) -> JSONResponse:
     """One case; its events, reporter and exact position only for staff in scope and its reporter."""
     return JSONResponse(
-        cases.case_detail(conn, code, principal=user, district_code=settings.district.district_code),
+        await read(request, cases.case_detail(code, principal=user, district_code=settings.district.district_code)),
         media_type="application/geo+json",
     )
 
@@ -231,7 +253,9 @@ def get_case(code: str, conn: Connection, settings: AppSettings, user: CurrentUs
     summary="事件处置（立案、派遣、处理、核查结案……）",
     dependencies=[Depends(WORKERS)],
 )
-def post_action(code: str, body: Action, conn: Connection, settings: AppSettings, user: CurrentUser) -> JSONResponse:
+def post_action(
+    code: CaseCode, body: Action, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> JSONResponse:
     """Move a case: register, reject, dispatch, start, handle, verify, reopen, mark_duplicate,
     recategorise, move. Illegal moves answer 409."""
     feature = cases.act(
@@ -245,6 +269,45 @@ def post_action(code: str, body: Action, conn: Connection, settings: AppSettings
     return JSONResponse(feature, media_type="application/geo+json")
 
 
+class Supervision(BaseModel):
+    """督办: the bureau's deadline (a day, today or later) and what it asks for."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"deadline": "2030-01-31", "note": "请尽快清运并回复"}]})
+
+    deadline: date | None = Field(default=None, description="YYYY-MM-DD, today or later (Asia/Shanghai)")
+    note: str | None = Field(default=None, max_length=2000, description="required")
+
+
+@router.post(
+    "/cases/{code}/supervise",
+    response_model=models.CaseFeature,
+    response_class=GeoJSONResponse,
+    summary="督办（区城管局）",
+    dependencies=[Depends(SUPERVISORS)],
+)
+def post_supervise(
+    code: CaseCode, body: Supervision, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> JSONResponse:
+    """Mark an open case as supervised by the bureau with a deadline and a note (again: a new deadline);
+    the unit working it is notified, and past the deadline the case goes to its sub-district office."""
+    feature = supervision.supervise(
+        conn, user, code, deadline=body.deadline, note=body.note, district_code=settings.district.district_code
+    )
+    return JSONResponse(feature, media_type="application/geo+json")
+
+
+@router.post(
+    "/cases/{code}/call",
+    response_model=models.ReporterPhone,
+    summary="联系报事人（查看完整电话，留痕）",
+    dependencies=[Depends(CALLERS)],
+)
+def post_call(code: CaseCode, conn: Connection, settings: AppSettings, user: CurrentUser) -> dict[str, Any]:
+    """The reporter's whole phone number, for the staff and units working the case (who otherwise see it
+    masked, ``138****0000``); every reveal is an audit row (``case.call``)."""
+    return cases.reveal_phone(conn, user, code, district_code=settings.district.district_code)
+
+
 @router.post(
     "/cases/{code}/photos",
     status_code=201,
@@ -253,7 +316,7 @@ def post_action(code: str, body: Action, conn: Connection, settings: AppSettings
     dependencies=[Depends(CASE_PRIVATE)],
 )
 async def post_photo(
-    code: str,
+    code: CaseCode,
     request: Request,
     settings: AppSettings,
     user: CurrentUser,
@@ -284,14 +347,16 @@ async def post_photo(
     summary="照片列表",
     dependencies=[Depends(CASE_PRIVATE)],
 )
-def get_photos(code: str, conn: Connection, settings: AppSettings, user: CurrentUser) -> list[dict[str, Any]]:
+def get_photos(code: CaseCode, conn: Connection, settings: AppSettings, user: CurrentUser) -> list[dict[str, Any]]:
     """Photos of a case (reporter or staff in scope)."""
     case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)
     return photos.photo_list(conn, case_id)
 
 
 @router.get("/cases/{code}/photos/{photo_id}", summary="照片", dependencies=[Depends(CASE_PRIVATE)])
-def get_photo(code: str, photo_id: int, conn: Connection, settings: AppSettings, user: CurrentUser) -> FileResponse:
+def get_photo(
+    code: CaseCode, photo_id: int, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> FileResponse:
     """One photo's bytes (reporter or staff in scope)."""
     case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)
     path, content_type = photos.photo_file(conn, case_id=case_id, photo_id=photo_id, root=settings.db.home)

@@ -11,13 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geo.errors import ImportRejected, InvalidInput, WuyeError
-from geo.io.importer import MODES, ImportResult, write_report
+from geo.io import MODES
 from geo.settings import Settings
+from geo.steps import run
 from geo.store import embedded
 from geo.store.db import connect, database_url, embedded_cluster
 
 if TYPE_CHECKING:
+    import psycopg
+
     from geo.access.scope import Principal
+    from geo.io.importer import ImportResult
 from layers.catalogue import load_catalogue
 
 
@@ -41,7 +45,24 @@ def _migrated_url(settings: Settings) -> str:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    """db start|stop|status|url|migrate."""
+    """db start|stop|status|url|migrate|grant-readonly NAME."""
+    if args.action == "grant-readonly":
+        from geo.store.readonly import grant_readonly
+
+        if not args.name:
+            _say("错误 error: grant-readonly needs the role's NAME")
+            return 2
+        password, generated = _password(args)
+        url = _migrated_url(settings)
+        with connect(url, autocommit=True) as conn:
+            tables = grant_readonly(conn, load_catalogue(), args.name, password)
+        _say(
+            f"只读角色 read-only role '{args.name}': SELECT on {', '.join(tables)}; every transaction read-only "
+            "(修改请通过 API edit through the API, which keeps versions and history)"
+        )
+        if generated:
+            _say(f"密码 password (shown once): {password}")
+        return 0
     if args.action == "migrate":
         url = _migrated_url(settings)
         _say(f"数据库已是最新 schema up to date: {url}")
@@ -95,7 +116,7 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 def _print_result(result: ImportResult) -> None:
     parts = [f"读入 read {result.rows_read}", f"新增 inserted {result.inserted}"]
-    if result.updated or result.unchanged:
+    if result.updated or result.unchanged or result.deleted:
         parts += [f"更新 updated {result.updated}", f"未变 unchanged {result.unchanged}"]
     if result.deleted:
         parts.append(f"删除 deleted {result.deleted}")
@@ -104,11 +125,15 @@ def _print_result(result: ImportResult) -> None:
     _say(f"{result.layer}: " + ", ".join(parts) + f" (batch {result.batch_id})")
     if result.ignored_columns:
         _say(f"  ignored columns not in the layer spec: {', '.join(result.ignored_columns)}")
+    for warning in result.warnings[:10]:
+        _say(f"  row {warning.row}: {warning.reason}")
+    if len(result.warnings) > 10:
+        _say(f"  … and {len(result.warnings) - 10} more warning(s) in the report")
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Import a file into a layer."""
-    from geo.io.importer import import_file
+    from geo.io.importer import import_file, write_report
 
     url = _migrated_url(settings)
     report = Path(args.report) if args.report else Path(args.path).with_suffix(".errors.csv")
@@ -123,6 +148,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 crs=args.crs,
                 mode=args.mode,
                 skip_invalid=args.skip_invalid,
+                strict=args.strict,
                 actor=args.actor,
                 progress=_progress(),
             )
@@ -130,9 +156,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             _rejected_report(e, report)
             raise
     _print_result(result)
-    if result.problems:
-        write_report(result.problems, report)
-        _say(f"错误报告 error report ({len(result.problems)} problems): {report}")
+    if result.problems or result.warnings:
+        write_report(result.problems, report, result.warnings)
+        _say(f"报告 report ({len(result.problems)} problems, {len(result.warnings)} warnings 警告): {report}")
     return 0
 
 
@@ -158,16 +184,93 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    """Report spatial integrity violations; exit 1 when there are any."""
+    """Report spatial integrity violations and photo rows/files out of step (``--repair`` removes
+    the latter); exit 1 when any problem is left."""
+    from geo.io import photos
     from geo.spatial.integrity import check_all
 
     url = _migrated_url(settings)
-    with connect(url) as conn:
+    root = settings.db.home
+    with connect(url, autocommit=True) as conn:
         found = check_all(conn, load_catalogue(), district_code=settings.district.district_code)
+        shots = photos.audit(conn, root, min_age_s=args.min_age)
+        if args.repair and shots.problems:
+            photos.repair(conn, shots)
     for v in found:
         _say(v.describe())
     _say(f"空间关系检查 integrity check: {len(found)} problem(s)")
-    return 1 if found else 0
+    for table, photo_id, relative in shots.missing:
+        _say(f"照片缺文件 photo row without its file: {table} {photo_id} ({relative})")
+    for path in shots.orphans:
+        _say(f"孤立照片文件 photo file without a row: {path.relative_to(root)}")
+    for path in shots.recent:
+        _say(f"新文件（可能正在上传）recent file without a row, left alone: {path.relative_to(root)}")
+    if args.repair and shots.problems:
+        _say(
+            f"已修复 repaired: {len(shots.missing)} row(s) without a file deleted, "
+            f"{len(shots.orphans)} orphan file(s) removed"
+        )
+        left = 0
+    else:
+        left = shots.problems
+        _say(f"照片检查 photo check: {left} problem(s)" + (" (`wuye check --repair` removes them)" if left else ""))
+    return 1 if found or left else 0
+
+
+def _archive_summary(outcome: object) -> str:
+    from geo.io.backup import Outcome
+
+    assert isinstance(outcome, Outcome)
+    m = outcome.manifest
+    rows = sum(m.tables.values())
+    return (
+        f"{len(m.tables)} tables, {rows:,} rows, {len(m.photos)} photos, "
+        f"archive {outcome.archive_bytes / 1e6:,.1f} MB (made {m.created_at}, PostgreSQL {m.versions['postgresql']})"
+    )
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """backup FILE: database dump + photos + manifest in one archive; --check FILE verifies one."""
+    from geo.io import backup
+
+    archive = Path(args.file)
+    if args.check:
+        outcome = backup.check(archive, progress=_progress())
+        for problem in outcome.problems:
+            _say(f"问题 problem: {problem}")
+        verdict = "完好 intact" if not outcome.problems else f"损坏 damaged: {len(outcome.problems)} problem(s)"
+        _say(f"备份校验 backup check: {verdict}: {_archive_summary(outcome)}")
+        return 1 if outcome.problems else 0
+    outcome = backup.backup(database_url(settings.db), settings.db.home, archive, progress=_progress())
+    for missing in outcome.manifest.missing_photos:
+        _say(f"注意 note: photo row without its file, not in the archive: {missing} (see `wuye check`)")
+    _say(f"已备份 backed up to {archive}: {_archive_summary(outcome)}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    """restore FILE [--force]: into an empty WUYE_HOME / database, verified against the manifest."""
+    from geo.io import backup
+
+    url = database_url(settings.db)
+    recreate = None
+    if not settings.db.database_url:
+        cluster = embedded_cluster(settings.db)
+
+        def recreate() -> str:
+            embedded.drop_database(cluster, settings.db.database_name)
+            return embedded.ensure_database(cluster, settings.db.database_name)
+
+    outcome = backup.restore(
+        url, settings.db.home, Path(args.file), force=args.force, recreate=recreate, progress=_progress()
+    )
+    for problem in outcome.problems:
+        _say(f"问题 problem: {problem}")
+    if outcome.problems:
+        _say(f"恢复后校验未通过 restored, but verification FAILED: {len(outcome.problems)} problem(s)")
+        return 1
+    _say(f"已恢复并校验 restored and verified: {_archive_summary(outcome)}")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -176,8 +279,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     url = _migrated_url(settings)
     code = settings.district.district_code
+    if args.users and not settings.auth.demo_users:
+        _say("演示账号已停用 demo accounts are switched off (WUYE_DEMO_USERS=false): none made")
+        return 2
     with connect(url) as conn:
-        if args.if_empty and is_loaded(conn, code):
+        if (args.if_empty or args.users) and is_loaded(conn, code):
+            if args.users:
+                return _demo_users(conn, code)
             _say("演示数据已存在 demo district already loaded; nothing to do")
             return 0
         result = load_demo(
@@ -192,7 +300,34 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     _say(f"units: {result.units}")
     for res in result.layers.values():
         _print_result(res)
+    _say(f"巡更演示 patrols: {result.patrols[0]} 个巡更点 checkpoints, {result.patrols[1]} 次打卡 scans")
+    if args.users:
+        with connect(url) as conn:
+            return _demo_users(conn, code)
     return 0
+
+
+def _demo_users(conn: psycopg.Connection, district_code: str) -> int:
+    """Make the demo accounts and print each new one's password, this once."""
+    from geo.access import users
+
+    made = users.create_demo_users(conn, district_code=district_code, actor="wuye demo --users")
+    _say("演示账号（仅供试用，密码只显示这一次）demo accounts (for trying each role; passwords shown once):")
+    for user, password in made:
+        scope = user.subdistrict_code or ",".join(user.zone_codes) or user.unit_code or "全区"
+        shown = password if password is not None else "（已存在，密码不再显示 exists; not shown again）"
+        _say(f"  {user.username:24} {user.role:18} {scope:30} {shown}")
+    _say("关闭演示账号：WUYE_DEMO_USERS=false switch them off: WUYE_DEMO_USERS=false")
+    return 0
+
+
+FIRST_ADMIN = (
+    "尚无管理员账户 no administrator yet. 创建第一个管理员 create the first one:\n"
+    "  .venv/bin/wuye user add <用户名 username> --role admin\n"
+    "  （在终端中会提示输入密码；否则生成一个并只显示一次 a terminal asks for the password, else one is made"
+    " and shown once）\n"
+    "试用各角色 to try each role: wuye demo --users（演示账号 demo accounts）"
+)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -200,8 +335,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
+    from geo.access import users
 
     url = _migrated_url(settings)
+    with connect(url) as conn:
+        if users.admin_count(conn, settings.district.district_code) == 0:
+            _say(FIRST_ADMIN)
     app = create_app(settings, database=url)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
@@ -217,6 +356,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         log_config=logs.configure(settings.server.log_format),
         access_log=False,
+        # X-Forwarded-For is read by api/auth.py, and only from WUYE_TRUSTED_PROXIES (uvicorn's own
+        # default trusts it from any loopback caller)
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.server.shutdown_timeout_s,
     )
     return 0
@@ -253,6 +395,32 @@ def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_styles(args: argparse.Namespace, settings: Settings) -> int:
+    """styles --out DIR: every layer's QGIS style (QML) and SLD, as /collections/{id}/styles serves them."""
+    from maps import qgis_styles
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    catalogue = load_catalogue()
+    for spec in catalogue.values():
+        (out / f"{spec.name}.qml").write_text(qgis_styles.qml(spec), encoding="utf-8")
+        (out / f"{spec.name}.sld").write_text(qgis_styles.sld(spec), encoding="utf-8")
+    _say(f"已写出样式 wrote {2 * len(catalogue)} style files (QML, SLD) to {out}")
+    return 0
+
+
+def cmd_qgis_project(args: argparse.Namespace, settings: Settings) -> int:
+    """qgis-project --out FILE.qgz [--url BASE]: the planners' QGIS project of every layer on the server."""
+    from maps.qgis_project import write_project
+
+    base = args.url.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise InvalidInput(f"--url must be an http(s) address, got {base!r}", field="url")
+    path = write_project(Path(args.out), load_catalogue(), base)
+    _say(f"已写出 QGIS 工程 wrote the QGIS project {path} (server {base}); 打开方法见 README「QGIS 使用说明」")
+    return 0
+
+
 def cmd_layers(args: argparse.Namespace, settings: Settings) -> int:
     """List the layer catalogue."""
     for name, spec in load_catalogue().items():
@@ -270,7 +438,10 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
         return sys.stdin.readline().rstrip("\n"), False
     if sys.stdin.isatty():
         return getpass.getpass("密码 password: "), False
-    return secrets.token_urlsafe(12), True
+    while True:  # one that the password policy takes (three classes of four)
+        password = secrets.token_urlsafe(12)
+        if all(any(test(c) for c in password) for test in (str.islower, str.isupper, str.isdigit)):
+            return password, True
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
@@ -304,6 +475,9 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
                 subdistrict_code=args.subdistrict,
                 zone_codes=zones,
                 unit_code=args.unit,
+                policy=users.PasswordPolicy(
+                    classes=settings.auth.password_classes, max_days=settings.auth.password_max_days
+                ),
             )
             _say(f"已添加用户 added {user.username} ({user.role})")
             if generated:
@@ -357,6 +531,7 @@ def _cli_admin() -> Principal:
 
 
 def _rejected_report(e: ImportRejected, path: Path) -> None:
+    from geo.io.importer import write_report
     from geo.spatial.validate import Problem
 
     write_report([Problem(**p) for p in e.details["problems"]], path)
@@ -371,6 +546,15 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     url = _migrated_url(settings)
     started = time.perf_counter()
+    if args.issue:
+        if not args.all:
+            raise WuyeError("--issue goes with --all (one zone: POST /zones/{code}/verdicts)", field="issue")
+        files = _issue_all(settings, url, Path(args.out), args.url)
+        snapshot.close()
+        for path in files:
+            _say(f"已生成 wrote {path}")
+        _say(f"{len(files)} file(s) in {time.perf_counter() - started:.1f} s")
+        return 0
     with connect(url) as conn, _served(args.url, settings, url) as base:
         files = report.write_all(
             conn,
@@ -381,6 +565,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             rules=settings.acceptance,
             zone_codes=None if args.all else [args.zone],
             workers=args.workers,
+            fee_grace_months=settings.programme.fee_grace_months,
         )
     snapshot.close()
     if not files:
@@ -389,6 +574,44 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         _say(f"已生成 wrote {path}")
     _say(f"{len(files)} file(s) in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _issue_all(settings: Settings, url: str, out: Path, server: str | None) -> list[Path]:
+    """Issue every zone's verdict that can be issued (one browser for all the maps), then write the issued
+    PDFs as stored and the district summary (PDF + XLSX, with the new numbers) into ``out``."""
+    from geo.programme import acceptance, rewards, verdicts
+    from maps import report
+
+    district = settings.district
+    with connect(url) as conn, _served(server, settings, url) as base:
+        done = verdicts.issue_all(
+            conn,
+            _cli_admin(),
+            district_code=district.district_code,
+            rules=settings.acceptance,
+            render_all=lambda rows: report.render_zone_pdfs(rows, base_url=base, district_name=district.district_name),
+            fee_grace_months=settings.programme.fee_grace_months,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        files = []
+        for doc in done["issued"]:
+            pdf, _, number = run(conn, verdicts.document_pdf(doc["id"], district_code=district.district_code))
+            path = out / f"{doc['zone_code']}.pdf"
+            path.write_bytes(pdf)
+            files.append(path)
+            _say(f"签发 issued {number}: {doc['zone_code']} ({doc['verdict']})")
+        for skipped in done["skipped"]:
+            _say(f"未签发 not issued {skipped['zone_code']}: {skipped['reason_zh'] or skipped['reason']}")
+        rows = acceptance.district_figures(
+            conn,
+            district_code=district.district_code,
+            rules=settings.acceptance,
+            fee_grace_months=settings.programme.fee_grace_months,
+        )
+        points = rewards.points_of(conn, rows, district_code=district.district_code, rules=settings.acceptance)
+    return files + report.write_summary(
+        rows, out, district_name=district.district_name, rules=settings.acceptance, points=points
+    )
 
 
 def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
@@ -532,8 +755,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("db", help="embedded database: start|stop|status|url|migrate")
-    p.add_argument("action", choices=["start", "stop", "status", "url", "migrate"])
+    p = sub.add_parser("db", help="embedded database: start|stop|status|url|migrate|grant-readonly NAME")
+    p.add_argument("action", choices=["start", "stop", "status", "url", "migrate", "grant-readonly"])
+    p.add_argument("name", nargs="?", help="grant-readonly: the database role for desktop GIS users")
+    p.add_argument("--password-stdin", action="store_true", help="grant-readonly: read the password from stdin")
     p.set_defaults(func=cmd_db)
     p = sub.add_parser("import", help="import a GeoJSON/GeoPackage/Shapefile/CSV file (导入)")
     p.add_argument("path")
@@ -541,6 +766,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crs", help="source CRS, e.g. EPSG:4490 (required for CSV and .prj-less Shapefiles)")
     p.add_argument("--mode", choices=MODES, default="append")
     p.add_argument("--skip-invalid", action="store_true", help="load the valid rows, report the rest")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse the file when it has warnings (facilities outside every zone, points within 0.5 m)",
+    )
     p.add_argument("--report", help="where to write the error report (CSV)")
     p.add_argument("--actor", default="cli", help="who is importing (recorded in the batch)")
     p.set_defaults(func=cmd_import)
@@ -550,12 +780,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crs")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
-    p = sub.add_parser("check", help="spatial integrity check (空间关系检查)")
+    p = sub.add_parser("check", help="spatial integrity and photo store check (空间关系与照片检查)")
+    p.add_argument(
+        "--repair", action="store_true", help="delete photo rows without a file and remove files without a row"
+    )
+    p.add_argument(
+        "--min-age",
+        type=float,
+        default=60.0,
+        help="seconds: a file without a row younger than this may be an upload committing now; left alone",
+    )
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("backup", help="back up database + photos to one archive; --check FILE verifies one (备份)")
+    p.add_argument("file", help="the archive to write (or to check)")
+    p.add_argument("--check", action="store_true", help="verify the archive without restoring it")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="restore an archive into an empty WUYE_HOME or database, verified (恢复)")
+    p.add_argument("file", help="the archive written by `wuye backup`")
+    p.add_argument("--force", action="store_true", help="replace a non-empty database and photo store")
+    p.set_defaults(func=cmd_restore)
     p = sub.add_parser("demo", help="load the demo district (演示数据)")
     p.add_argument("--scale", type=int, default=1, help="N times as many facilities")
     p.add_argument("--seed", type=int, default=2023)
     p.add_argument("--if-empty", action="store_true", help="do nothing when zones are loaded")
+    p.add_argument(
+        "--users", action="store_true", help="also one demo account per role, passwords printed once (演示账号)"
+    )
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("user", help="users: add|list|disable|enable|set-role (用户管理)")
     p.add_argument("action", choices=["add", "list", "disable", "enable", "set-role"])
@@ -571,6 +821,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", required=True, help="every open case")
     p.add_argument("--escalate-after-hours", type=float, help="also escalate cases overdue by this long")
     p.set_defaults(func=cmd_assign)
+    p = sub.add_parser("styles", help="write every layer's QGIS style (QML) and SLD (图层样式)")
+    p.add_argument("--out", required=True, help="folder for NAME.qml and NAME.sld")
+    p.set_defaults(func=cmd_styles)
+    p = sub.add_parser("qgis-project", help="write a QGIS project of every layer on the server (QGIS 工程)")
+    p.add_argument("--out", required=True, help="the project file, FILE.qgz (or FILE.qgs)")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the server's address as QGIS reaches it")
+    p.set_defaults(func=cmd_qgis_project)
     p = sub.add_parser("layers", help="list the layer catalogue (图层目录)")
     p.set_defaults(func=cmd_layers)
     p = sub.add_parser("report", help="acceptance reports: PDF per zone, district summary PDF + XLSX (验收报告)")
@@ -581,6 +838,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--workers", type=int, help="PDF render processes (default: one thread of this process)")
     p.add_argument("--url", help="a running server to draw the maps from (default: start one on a free port)")
+    p.add_argument(
+        "--issue",
+        action="store_true",
+        help="with --all: issue (签发) every zone's verdict that can be issued, then write the issued PDFs and summary",
+    )
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("inspect", help="maintenance records: record LAYER CODE | import FILE (巡查记录)")
     p.add_argument("action", choices=["record", "import"])
@@ -638,7 +900,8 @@ def main(argv: list[str] | None = None, *, settings: Settings | None = None) -> 
         return handler(args, settings or Settings())
     except WuyeError as e:
         field = f" [{e.field}]" if e.field else ""
-        print(f"错误 error{field}: {e.message}", file=sys.stderr)
+        said_zh = f"{e.reason_zh} — " if e.reason_zh else ""  # Chinese first, as the API answers
+        print(f"错误 error{field}: {said_zh}{e.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -10,13 +10,14 @@ line (``null`` until the request-id middleware has run). No stack trace ever rea
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -125,9 +126,16 @@ def error_response(
     reason_zh: str | None = None,
     headers: dict[str, str] | None = None,
     **details: object,
-) -> JSONResponse:
-    """An error answer with the one body; every handler below ends here."""
+) -> Response:
+    """An error answer with the one body; every handler below ends here. A page route answers with
+    a page naming the body's ``reason_zh`` (``app.state.error_page``, set by api/workbench.py)."""
     body = error_body(status, reason, field, reason_zh=reason_zh, request_id=request_id_of(request), **details)
+    error_page = getattr(request.app.state, "error_page", None)
+    if error_page is not None:
+        shown = error_page(request, status, body)
+        if shown is not None:
+            shown.headers.update(headers or {})
+            return shown
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -141,7 +149,7 @@ def _open311_error(status: int, description: str, headers: dict[str, str] | None
     return JSONResponse([{"code": status, "description": description}], status_code=status, headers=headers)
 
 
-async def _domain(request: Request, exc: Exception) -> JSONResponse:
+async def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.WuyeError)
     status = status_of(exc)
     headers: dict[str, str] = {}
@@ -165,7 +173,7 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _validation(request: Request, exc: Exception) -> JSONResponse:
+async def _validation(request: Request, exc: Exception) -> Response:
     # The OGC API answers 400, not FastAPI's 422, for bad parameters and bodies.
     assert isinstance(exc, RequestValidationError)
     first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
@@ -176,7 +184,7 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 400, reason, field)
 
 
-async def _http(request: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if _open311(request):
         return _open311_error(exc.status_code, str(exc.detail))
@@ -188,27 +196,46 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 RETRY_AFTER_S = 5
 
 
-def _database_error(exc: Exception) -> e.DatabaseUnavailable:
-    """The domain error of a driver or pool failure: all are 503, "try again later"."""
+def _database_error(exc: Exception, pool_timeout_s: float = RETRY_AFTER_S) -> e.DatabaseUnavailable:
+    """The domain error of a driver or pool failure: all are 503, "try again later"; a full pool
+    tells the client to wait about as long as the pool's own wait bound."""
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return e.DatabaseUnavailable(
             f"the database cancelled the statement: {str(exc).strip()}",
             reason_zh="查询超时已被取消，请缩小查询范围或稍后再试",
         )
     if isinstance(exc, psycopg_pool.TooManyRequests | psycopg_pool.PoolTimeout):
-        return e.DatabaseUnavailable(
-            f"no database connection is free: {str(exc).strip()}", reason_zh="服务繁忙（数据库连接已满），请稍后再试"
+        wait = max(1, math.ceil(pool_timeout_s))
+        return e.ServiceBusy(
+            f"no database connection is free: {str(exc).strip()}; try again in {wait} s",
+            retry_after=wait,
+            reason_zh=f"服务繁忙（数据库连接已满），请 {wait} 秒后再试",
         )
     return e.DatabaseUnavailable(
         f"the database is unavailable: {str(exc).strip()[:300]}", reason_zh="数据库暂时无法连接，请稍后再试"
     )
 
 
-async def _driver(request: Request, exc: Exception) -> JSONResponse:
-    return await _domain(request, _database_error(exc))
+async def _driver(request: Request, exc: Exception) -> Response:
+    settings = getattr(request.app.state, "settings", None)
+    timeout = settings.db.pool_timeout_s if settings is not None else RETRY_AFTER_S
+    return await _domain(request, _database_error(exc, timeout))
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _limit(request: Request, exc: Exception) -> Response:
+    # The database's input limits (migration 0010: <column>_len, <column>_range) are the last line
+    # behind the API's own checks: a write that reaches them is bad input, not a server fault.
+    assert isinstance(exc, psycopg.errors.CheckViolation)
+    name = exc.diag.constraint_name or ""
+    for suffix, what, what_zh in (("_len", "is too long", "过长"), ("_range", "is out of range", "超出允许范围")):
+        if name.endswith(suffix):
+            field = name.removesuffix(suffix)
+            error = e.InvalidInput(f"{field} {what} ({name})", field=field, reason_zh=f"“{field}”{what_zh}")
+            return await _domain(request, error)
+    return await _unexpected(request, exc)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return error_response(request, 500, "internal error; see the server log")
 
@@ -227,4 +254,5 @@ def install(app: FastAPI) -> None:
         psycopg_pool.PoolClosed,
     ):
         app.add_exception_handler(driver_error, _driver)
+    app.add_exception_handler(psycopg.errors.CheckViolation, _limit)
     app.add_exception_handler(Exception, _unexpected)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
@@ -21,17 +21,20 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection, run_with_connection
+from api.inputs import Lang
 from api.ogc_common import base, layer, tile_response
+from geo.access.scope import ANONYMOUS
+from geo.cases.workflow import case_exists
 from geo.errors import ConfigError, NotFound
 from geo.features import items as ft
 from geo.features import overview
 from geo.spatial import crs as crsmod
-from maps import pages, snapshot
+from geo.steps import run
+from maps import pages, snapshot, web
 from maps.assets import resolve
 from maps.settings import MapSettings
 
 router = APIRouter(tags=["maps 地图"])
-Lang = Annotated[Literal["zh", "en"], Query(description="页面语言 page language")]
 Size = Annotated[int, Query(ge=200, le=4000, description="pixels")]
 STATIC_CACHE = "public, max-age=86400"
 PROGRESS_PATH = "/remediation/progress"  # api/acceptance.py: verified share of tasks per zone
@@ -56,66 +59,127 @@ def _html(body: str, settings: MapSettings) -> HTMLResponse:
 
 
 def _common(conn: Any, settings: Any, cat: Any) -> dict[str, Any]:
-    return {"catalogue": cat, "bounds": ft.district_extent(conn, settings.district.district_code)}
+    return {"catalogue": cat, "bounds": run(conn, ft.district_extent(settings.district.district_code))}
+
+
+WORKBENCH_PATH = "/workbench"  # linked from the navigation bar once the app serves it
+FAULTS_PATH = "/workbench/facilities"  # … and, for the roles that may open them, these two
+ADMIN_PATH = "/workbench/admin"
+
+
+def _opening(request: Request, conn: Any, settings: Any) -> dict[str, Any]:
+    """Where a page opens (the programme zones) and the navigation bar's workbench link, if served."""
+    return {
+        "view": run(conn, ft.programme_extent(settings.district.district_code)),
+        "workbench": _served(request, WORKBENCH_PATH),
+        "user": _who(request),
+    }
+
+
+def _who(request: Request) -> dict[str, Any] | None:
+    """Who the navigation bar names (the caller of the request; None when anonymous)."""
+    principal = getattr(request.state, "principal", None) or ANONYMOUS
+    found = web.who(principal, web.lang_of(request.query_params.get("lang")))
+    if found is not None:  # the workbench's pages the caller may open, when the app serves them
+        allowed = {"faults": (auth.FAULT_ROLES, FAULTS_PATH), "admin": (auth.ADMIN_PAGES.roles, ADMIN_PATH)}
+        found["pages"] = [
+            (key, path)
+            for key, (roles, path) in allowed.items()
+            if principal.role in roles and _served(request, path) is not None
+        ]
+    return found
+
+
+def _district_page(
+    build: Callable[..., str],
+    request: Request,
+    conn: Any,
+    settings: Any,
+    cat: Any,
+    ms: Any,
+    lang: str,
+    **extra: Any,
+) -> HTMLResponse:
+    """A map page of the district (``build`` one of maps.pages' builders): its extent, where it opens,
+    the navigation bar's caller and workbench link, in ``lang``."""
+    return _html(
+        build(
+            **_common(conn, settings, cat),
+            **_opening(request, conn, settings),
+            settings=ms,
+            lang=lang,
+            district_name=settings.district.district_name,
+            **extra,
+        ),
+        ms,
+    )
 
 
 @router.get("/maps/maintenance", summary="设施维护图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
 def maintenance_map(
-    conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+    request: Request, conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
 ) -> HTMLResponse:
-    return _html(
-        pages.maintenance_page(
-            **_common(conn, settings, cat), settings=ms, lang=lang, district_name=settings.district.district_name
-        ),
-        ms,
-    )
+    return _district_page(pages.maintenance_page, request, conn, settings, cat, ms, lang)
 
 
 @router.get("/maps/cases", summary="事件分布图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
 def cases_map(
-    conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+    request: Request, conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
 ) -> HTMLResponse:
-    return _html(
-        pages.cases_page(
-            **_common(conn, settings, cat), settings=ms, lang=lang, district_name=settings.district.district_name
-        ),
-        ms,
-    )
+    return _district_page(pages.cases_page, request, conn, settings, cat, ms, lang)
 
 
 def _served(request: Request, path: str) -> str | None:
-    """``path`` when the app serves GET on it (the remediation routes live in api/acceptance.py)."""
-    for context in iter_route_contexts(request.app.routes):
-        route = context.original_route
-        if isinstance(route, APIRoute) and "GET" in (route.methods or ()) and route.path == path:
-            return path
-    return None
+    """``path`` when the app serves GET on it (the remediation routes live in api/acceptance.py); the
+    app's GET paths are gathered once, on the first page asked for, not on every page."""
+    paths: frozenset[str] | None = getattr(request.app.state, "get_paths", None)
+    if paths is None:
+        paths = frozenset(
+            c.original_route.path
+            for c in iter_route_contexts(request.app.routes)
+            if isinstance(c.original_route, APIRoute) and "GET" in (c.original_route.methods or ())
+        )
+        request.app.state.get_paths = paths
+    return path if path in paths else None
 
 
 @router.get("/maps/remediation", summary="整治进度图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
 def remediation_map(
     request: Request, conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
 ) -> HTMLResponse:
-    return _html(
-        pages.remediation_page(
-            **_common(conn, settings, cat),
-            settings=ms,
-            lang=lang,
-            district_name=settings.district.district_name,
-            progress_url=_served(request, PROGRESS_PATH),
-            zone_tasks_url=_served(request, ZONE_TASKS_PATH),
-        ),
+    return _district_page(
+        pages.remediation_page,
+        request,
+        conn,
+        settings,
+        cat,
         ms,
+        lang,
+        progress_url=_served(request, PROGRESS_PATH),
+        zone_tasks_url=_served(request, ZONE_TASKS_PATH),
     )
+
+
+@router.get("/maps/patrols", summary="巡更图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
+def patrols_map(
+    request: Request, conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+) -> HTMLResponse:
+    """A week's patrol scans per checkpoint and the ones missed (the figures need a staff sign-in)."""
+    return _district_page(pages.patrols_page, request, conn, settings, cat, ms, lang)
 
 
 @router.get("/maps/plan", summary="规划绘制", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
 def plan_map(
-    conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+    request: Request, conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
 ) -> HTMLResponse:
     return _html(
         pages.plan_page(
-            **_common(conn, settings, cat), settings=ms, lang=lang, district_name=settings.district.district_name
+            **_common(conn, settings, cat),
+            settings=ms,
+            lang=lang,
+            district_name=settings.district.district_name,
+            workbench=_served(request, WORKBENCH_PATH),
+            user=_who(request),
         ),
         ms,
     )
@@ -123,21 +187,52 @@ def plan_map(
 
 @router.get("/report", summary="我要报事（手机页面）", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
 def report_page(
-    conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
+    request: Request, conn: Connection, settings: AppSettings, cat: AppCatalogue, ms: AppMapSettings, lang: Lang = "zh"
 ) -> HTMLResponse:
-    return _html(
-        pages.report_page(
-            **_common(conn, settings, cat), settings=ms, lang=lang, district_name=settings.district.district_name
+    return _district_page(pages.report_page, request, conn, settings, cat, ms, lang)
+
+
+@router.get(
+    "/report/{code}",
+    summary="事件进度（公开页面）",
+    dependencies=[Depends(auth.PUBLIC)],
+    response_class=HTMLResponse,
+    responses={404: {"description": "no such case: the page says so"}},
+)
+def follow_page(
+    request: Request,
+    code: str,
+    conn: Connection,
+    settings: AppSettings,
+    cat: AppCatalogue,
+    ms: AppMapSettings,
+    lang: Lang = "zh",
+) -> HTMLResponse:
+    """A case's follow page: its public view (``GET /cases/{code}``) read by the page; 404 when unknown."""
+    known = run(conn, case_exists(code, district_code=settings.district.district_code))
+    page = _html(
+        pages.follow_page(
+            **_common(conn, settings, cat),
+            **_opening(request, conn, settings),
+            code=code,
+            settings=ms,
+            lang=lang,
+            district_name=settings.district.district_name,
         ),
         ms,
     )
+    page.status_code = 200 if known else 404
+    return page
 
 
 def _zone(conn: Any, cat: Any, settings: Any, code: str) -> dict[str, Any]:
     """The zone's feature (404 naming the code when there is none)."""
     try:
-        _, body = ft.item(
-            conn, cat["zones"], code, district_code=settings.district.district_code, out=crsmod.DEFAULT_CRS, links=b""
+        _, body = run(
+            conn,
+            ft.item(
+                cat["zones"], code, district_code=settings.district.district_code, out=crsmod.DEFAULT_CRS, links=b""
+            ),
         )
     except NotFound as e:
         raise NotFound(f"no zone '{code}'; see /collections/zones/items", field="code") from e
@@ -147,6 +242,7 @@ def _zone(conn: Any, cat: Any, settings: Any, code: str) -> dict[str, Any]:
 
 @router.get("/maps/zones/{code}", summary="小区图", dependencies=[Depends(auth.PUBLIC)], response_class=HTMLResponse)
 def zone_map(
+    request: Request,
     code: str,
     conn: Connection,
     settings: AppSettings,
@@ -164,7 +260,9 @@ def zone_map(
             lang=lang,
             district_name=settings.district.district_name,
             snapshot=snapshot,
-            district_bounds=ft.district_extent(conn, settings.district.district_code),
+            district_bounds=run(conn, ft.district_extent(settings.district.district_code)),
+            workbench=_served(request, WORKBENCH_PATH),
+            user=_who(request),
         ),
         ms,
     )
@@ -280,7 +378,9 @@ def local_server(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
     with socket.socket() as s:
         s.bind((host, 0))
         port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
+    )
     thread = threading.Thread(target=server.run, name="wuye-local-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -16,8 +16,8 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api import auth, openapi
-from api.deps import Connection
+from api import auth, openapi, workbench
+from api.deps import read
 from api.ogc_common import (
     CONFORMANCE,
     GEOJSON,
@@ -39,13 +39,15 @@ from api.ogc_common import (
     tile_response,
     wants_html,
 )
+from geo.errors import InvalidInput, NotFound
+from geo.features import cql
 from geo.features import items as ft
 from geo.features import tiles as tl
 from geo.features.cql import FUNCTIONS
 from geo.settings import Settings
 from geo.spatial import crs as crsmod
 from layers.catalogue import Catalogue, LayerSpec
-from maps import pages
+from maps import pages, qgis_styles
 
 # Reads are public; api/ogc_edit.py guards the writes.
 router = APIRouter(tags=["OGC API Features"], dependencies=[Depends(auth.PUBLIC)])
@@ -53,21 +55,30 @@ tiles_router = APIRouter(tags=["OGC API Tiles"], dependencies=[Depends(auth.PUBL
 
 
 # -- landing, conformance, API document ------------------------------------------------------------
-def landing_links(conn: Connection, cat: Catalogue, settings: Settings, base_url: str) -> list[dict[str, str]]:
+async def landing_links(request: Request, cat: Catalogue, settings: Settings, base_url: str) -> list[dict[str, str]]:
     """Links from the landing page to every map page and every zone's map."""
     spec = cat["zones"]
     query = ft.parse_items_query(spec, {"limit": "1000", "properties": "name", "sortby": "code"})
     body = orjson.loads(
-        ft.items(conn, spec, query, district_code=settings.district.district_code, links=b"", page_href="")
+        await read(
+            request, ft.items(spec, query, district_code=settings.district.district_code, links=b"", page_href="")
+        )
     )
     zones = [(f["id"], f["properties"].get("name") or f["id"]) for f in body["features"]]
     return pages.landing_links(base_url, zones)
 
 
-@router.get("/", summary="入口 landing page")
-def landing(request: Request, conn: Connection, f: Format = None) -> Response:
+@router.get("/", summary="入口 landing page（浏览器：门户首页）")
+async def landing(request: Request, user: auth.CurrentUser, f: Format = None) -> Response:
+    """The OGC landing page for JSON clients (and ``f=json`` / ``f=html``); a browser asking for
+    HTML without ``f`` gets the portal (api/workbench.py), which links back here."""
     cat, settings = state(request)
-    params = query_params(request)
+    params = query_params(request, frozenset({"f", "lang"}))  # lang: the portal's language
+    if params.get("lang") not in (None, "zh", "en"):
+        raise InvalidInput("lang must be zh or en", field="lang")
+    if f is None and wants_html(request, params):
+        return await workbench.portal(request, user, settings)
+    params.pop("lang", None)
     b = base(request)
     body = {
         "title": "wuye-gis 社区物业化服务 GIS",
@@ -94,7 +105,7 @@ def landing(request: Request, conn: Connection, f: Format = None) -> Response:
                 JSON,
                 "全部图层矢量瓦片 vector tiles of all layers",
             ),
-            *landing_links(conn, cat, settings, b),
+            *(await landing_links(request, cat, settings, b)),
         ],
     }
     return json_response(body, request, params, title="wuye-gis")
@@ -114,7 +125,8 @@ def functions(request: Request, f: Format = None) -> Response:
 
 # -- collections -------------------------------------------------------------------------------------
 def collection_doc(spec: LayerSpec, b: str, extent: list[float] | None) -> dict[str, Any]:
-    """The same description in /collections and /collections/{id}."""
+    """The same description in /collections and /collections/{id}; ``extent`` is the bounding box of
+    the layer's own features (none while it has none)."""
     c = f"{b}/collections/{spec.name}"
     doc: dict[str, Any] = {
         "id": spec.name,
@@ -137,6 +149,7 @@ def collection_doc(spec: LayerSpec, b: str, extent: list[float] | None) -> dict[
                 "可查询属性 queryables",
             ),
             link(f"{c}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON, "矢量瓦片 vector tiles"),
+            link(f"{c}/styles", "http://www.opengis.net/def/rel/ogc/1.0/styles", JSON, "样式 styles (QML, SLD)"),
         ],
     }
     if extent is not None:
@@ -145,29 +158,31 @@ def collection_doc(spec: LayerSpec, b: str, extent: list[float] | None) -> dict[
 
 
 @router.get("/collections", summary="图层列表 collections")
-def collections(request: Request, conn: Connection, f: Format = None) -> Response:
+async def collections(request: Request, f: Format = None) -> Response:
     cat, settings = state(request)
     params = query_params(request)
     b = base(request)
-    extent = ft.district_extent(conn, settings.district.district_code)
+    extents = await read(request, ft.layer_extents(settings.district.district_code))
     body = {
         "links": [
             link(f"{b}/collections", "self", JSON, "图层 collections"),
             link(f"{b}/collections?f=html", "alternate", "text/html", "图层 HTML"),
         ],
-        "collections": [collection_doc(cat[name], b, extent) for name in cat],
+        "collections": [collection_doc(cat[name], b, extents.get(cat[name].table)) for name in cat],
         "crs": crsmod.supported_crs(),
     }
     return json_response(body, request, params, title="Collections 图层")
 
 
 @router.get("/collections/{collection_id}", summary="图层 collection")
-def collection(collection_id: CollectionId, request: Request, conn: Connection, f: Format = None) -> Response:
+async def collection(collection_id: CollectionId, request: Request, f: Format = None) -> Response:
     cat, settings = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
-    extent = ft.district_extent(conn, settings.district.district_code)
-    return json_response(collection_doc(spec, base(request), extent), request, params, title=spec.title_zh)
+    extents = await read(request, ft.layer_extents(settings.district.district_code))
+    return json_response(
+        collection_doc(spec, base(request), extents.get(spec.table)), request, params, title=spec.title_zh
+    )
 
 
 @router.get("/collections/{collection_id}/queryables", summary="可查询属性 queryables")
@@ -183,6 +198,60 @@ def queryables(collection_id: CollectionId, request: Request, f: Format = None) 
         title=f"{spec.title_zh} queryables",
         media_type="application/schema+json",
     )
+
+
+# -- styles (OGC API Styles: QML and SLD for desktop GIS) ----------------------------------------------
+STYLE_FORMATS = {"qml": qgis_styles.QML, "sld": qgis_styles.SLD}
+
+
+@router.get("/collections/{collection_id}/styles", summary="图层样式 styles (QML, SLD)")
+def styles(collection_id: CollectionId, request: Request, f: Format = None) -> Response:
+    cat, _ = state(request)
+    params = query_params(request)
+    spec = layer(cat, collection_id)
+    c = f"{base(request)}/collections/{spec.name}/styles"
+    body = {
+        "default": "default",
+        "styles": [
+            {
+                "id": "default",
+                "title": f"{spec.title_zh}（与网页地图一致 as the web maps）",
+                "links": [
+                    link(f"{c}/default?f={fmt}", "stylesheet", media, f"{fmt.upper()}")
+                    for fmt, media in STYLE_FORMATS.items()
+                ],
+            }
+        ],
+        "links": [link(c, "self", JSON, "样式 styles")],
+    }
+    return json_response(body, request, params, title=f"{spec.title_zh} styles")
+
+
+@router.get(
+    "/collections/{collection_id}/styles/{style_id}",
+    summary="图层样式文件 a style as QML or SLD",
+    response_class=Response,
+    responses={200: {"content": {qgis_styles.QML: {}, qgis_styles.SLD: {}}}},
+)
+def style(
+    collection_id: CollectionId,
+    style_id: str,
+    request: Request,
+    f: Annotated[
+        str | None, declared("qml (QGIS, default) or sld", {"type": "string", "enum": list(STYLE_FORMATS)})
+    ] = None,
+) -> Response:
+    cat, _ = state(request)
+    params = query_params(request)
+    spec = layer(cat, collection_id)
+    if style_id != "default":
+        raise NotFound(f"collection '{spec.name}' has no style '{style_id}'; see its /styles", field="styleId")
+    fmt = params.get("f", "qml")
+    if fmt not in STYLE_FORMATS:
+        raise InvalidInput(f"f '{fmt}' is not one of {', '.join(STYLE_FORMATS)}", field="f")
+    text = qgis_styles.qml(spec) if fmt == "qml" else qgis_styles.sld(spec)
+    disposition = f'inline; filename="{spec.name}.{fmt}"'
+    return Response(text, media_type=STYLE_FORMATS[fmt], headers={"Content-Disposition": disposition})
 
 
 # -- items ---------------------------------------------------------------------------------------------
@@ -222,18 +291,27 @@ async def items_request(
     crs: OutputCrs = None,
     datetime: Annotated[
         str | None,
-        declared("an RFC 3339 instant or interval start/end ('..' for an open end), against updated_at"),
+        declared(
+            "an RFC 3339 instant or interval start/end ('..' for an open end), against updated_at", max_length=100
+        ),
     ] = None,
     properties: Annotated[
         str | None,
-        declared("comma-separated property names to return (see the collection's queryables)"),
+        declared("comma-separated property names to return (see the collection's queryables)", max_length=2000),
     ] = None,
     sortby: Annotated[
         str | None,
-        declared("comma-separated property names, each with an optional + (ascending) or - (descending)"),
+        declared(
+            "comma-separated property names, each with an optional + (ascending) or - (descending)", max_length=2000
+        ),
     ] = None,
     filter: Annotated[
-        str | None, declared("a CQL2 filter (text or JSON) over the collection's queryables; see /functions")
+        str | None,
+        declared(
+            f"a CQL2 filter (text or JSON) over the collection's queryables; see /functions; at most "
+            f"{cql.MAX_TERMS} terms nested at most {cql.MAX_DEPTH} deep",
+            max_length=cql.MAX_FILTER_CHARS,
+        ),
     ] = None,
     filter_lang: Annotated[
         str | None,
@@ -249,7 +327,7 @@ async def items_request(
             "CRS of the filter's geometry literals; CRS84 by default", {"type": "string", "format": "uri"}, "filter-crs"
         ),
     ] = None,
-    cursor: Annotated[str | None, declared("where a page starts: follow the next/prev links")] = None,
+    cursor: Annotated[str | None, declared("where a page starts: follow the next/prev links", max_length=200)] = None,
     f: Format = None,
 ) -> ItemsRequest:
     """The declared parameters document the operation; geo/ checks every name and value once.
@@ -268,7 +346,7 @@ async def items_request(
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}, "text/html": {}}}},
 )
-def get_items(request: Request, conn: Connection, checked: Annotated[ItemsRequest, Depends(items_request)]) -> Response:
+async def get_items(request: Request, checked: Annotated[ItemsRequest, Depends(items_request)]) -> Response:
     _, settings = state(request)
     spec, params, query = checked.spec, checked.params, checked.query
     html_view = wants_html(request, params)
@@ -284,13 +362,15 @@ def get_items(request: Request, conn: Connection, checked: Annotated[ItemsReques
         ),
         link(f"{base(request)}/collections/{spec.name}", "collection", JSON, spec.title_zh),
     ]
-    body = ft.items(
-        conn,
-        spec,
-        query,
-        district_code=settings.district.district_code,
-        links=_links_fragment(links),
-        page_href=page_href,
+    body = await read(
+        request,
+        ft.items(
+            spec,
+            query,
+            district_code=settings.district.district_code,
+            links=_links_fragment(links),
+            page_href=page_href,
+        ),
     )
     headers = {"Content-Crs": f"<{query.crs.uri}>"}
     if html_view:
@@ -304,11 +384,10 @@ def get_items(request: Request, conn: Connection, checked: Annotated[ItemsReques
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}, "text/html": {}}}},
 )
-def get_item(
+async def get_item(
     collection_id: CollectionId,
     feature_id: FeatureId,
     request: Request,
-    conn: Connection,
     crs: OutputCrs = None,
     f: Format = None,
 ) -> Response:
@@ -323,8 +402,9 @@ def get_item(
         link(c, "collection", JSON, spec.title_zh),
         link(f"{c}/items/{feature_id}/history", "version-history", JSON, "历史版本 versions"),
     ]
-    version, body = ft.item(
-        conn, spec, feature_id, district_code=settings.district.district_code, out=out, links=_links_fragment(links)
+    version, body = await read(
+        request,
+        ft.item(spec, feature_id, district_code=settings.district.district_code, out=out, links=_links_fragment(links)),
     )
     tag = f'"{version}"'
     headers = {"ETag": tag, "Content-Crs": f"<{out.uri}>"}
@@ -382,15 +462,30 @@ def _tileset(b: str, prefix: str, title: str, layers: list[LayerSpec], extent: l
                 "templated": True,
             },
         ],
+        "x-wuye-overflow": "aggregated",
+        "description": (
+            f"每个瓦片每个图层最多 {tl.MAX_FEATURES_PER_TILE} 个要素；超过时该图层在这个瓦片中按 "
+            f"{tl.AGGREGATE_CELLS}×{tl.AGGREGATE_CELLS} 网格聚合（aggregated=true，count 为格内要素数），不会丢弃要素。"
+            f" At most {tl.MAX_FEATURES_PER_TILE} features per layer and tile: past that, the tile carries the "
+            f"layer aggregated on a {tl.AGGREGATE_CELLS}×{tl.AGGREGATE_CELLS} grid (one point per cell with "
+            "aggregated=true and count; each feature counted in exactly one tile), never cut short."
+        ),
         "layers": [
             {
                 "id": s.name,
                 "title": s.title_zh,
                 "dataType": "vector",
                 "geometryDimension": 0 if "Point" in s.geometry else 2,
+                "x-wuye-overflow": "aggregated",
                 "propertiesSchema": {
                     "type": "object",
-                    "properties": {"code": {"type": "string"}, **{a: {"type": "string"} for a in tl.map_attributes(s)}},
+                    "properties": {
+                        "code": {"type": "string"},
+                        **{a: {"type": "string"} for a in tl.map_attributes(s)},
+                        "aggregated": {"type": "boolean", "description": "a cell of an aggregated tile"},
+                        "count": {"type": "integer", "description": "features in the cell (aggregated tiles)"},
+                        "detail": {"type": "string", "description": "count per value, e.g. normal:120,faulty:3"},
+                    },
                 },
             }
             for s in layers
@@ -422,11 +517,11 @@ def dataset_tilesets(request: Request, f: Format = None) -> Response:
 
 
 @tiles_router.get("/tiles/{tms}", summary="全部图层瓦片集 tileset of all layers")
-def dataset_tileset(tms: str, request: Request, conn: Connection, f: Format = None) -> Response:
+async def dataset_tileset(tms: str, request: Request, f: Format = None) -> Response:
     cat, settings = state(request)
     params = query_params(request)
     tl.check_tile(tms, 0, 0, 0)
-    extent = ft.district_extent(conn, settings.district.district_code)
+    extent = await read(request, ft.district_extent(settings.district.district_code))
     return json_response(
         _tileset(base(request), "/tiles", "全部图层", tl.tile_layers(cat), extent), request, params, title="Tileset"
     )
@@ -438,11 +533,11 @@ def dataset_tileset(tms: str, request: Request, conn: Connection, f: Format = No
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 204: {}},
 )
-def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, conn: Connection, f: Format = None) -> Response:
+async def dataset_tile(tms: str, z: int, x: int, y: int, request: Request, f: Format = None) -> Response:
     cat, settings = state(request)
     query_params(request)
     tl.check_tile(tms, z, x, y)
-    data = tl.tile(conn, tl.tile_layers(cat), z, x, y, district_code=settings.district.district_code)
+    data = await read(request, tl.tile(tl.tile_layers(cat), z, x, y, district_code=settings.district.district_code))
     return tile_response(request, data)
 
 
@@ -460,14 +555,12 @@ def collection_tilesets(collection_id: CollectionId, request: Request, f: Format
 
 
 @tiles_router.get("/collections/{collection_id}/tiles/{tms}", summary="图层瓦片集 tileset of a layer")
-def collection_tileset(
-    collection_id: CollectionId, tms: str, request: Request, conn: Connection, f: Format = None
-) -> Response:
+async def collection_tileset(collection_id: CollectionId, tms: str, request: Request, f: Format = None) -> Response:
     cat, settings = state(request)
     params = query_params(request)
     spec = layer(cat, collection_id)
     tl.check_tile(tms, 0, 0, 0)
-    extent = ft.district_extent(conn, settings.district.district_code)
+    extent = await read(request, ft.district_extent(settings.district.district_code))
     return json_response(
         _tileset(base(request), f"/collections/{spec.name}/tiles", spec.title_zh, [spec], extent),
         request,
@@ -482,14 +575,14 @@ def collection_tileset(
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 204: {}},
 )
-def collection_tile(
-    collection_id: CollectionId, tms: str, z: int, x: int, y: int, request: Request, conn: Connection, f: Format = None
+async def collection_tile(
+    collection_id: CollectionId, tms: str, z: int, x: int, y: int, request: Request, f: Format = None
 ) -> Response:
     cat, settings = state(request)
     query_params(request)
     spec = layer(cat, collection_id)
     tl.check_tile(tms, z, x, y)
-    data = tl.tile(conn, [spec], z, x, y, district_code=settings.district.district_code)
+    data = await read(request, tl.tile([spec], z, x, y, district_code=settings.district.district_code))
     return tile_response(request, data)
 
 

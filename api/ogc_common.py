@@ -62,9 +62,13 @@ FeatureId = Annotated[str, Path(description="the feature's stable code")]
 # -- declared query parameters -----------------------------------------------------------------------
 # Each is declared as the string it is on the wire, with the schema clients should send in /api:
 # geo/ parses and checks every value once (400 naming the parameter, never FastAPI's 422).
-def declared(description: str, schema: dict[str, Any] | None = None, alias: str | None = None) -> Any:
+def declared(
+    description: str, schema: dict[str, Any] | None = None, alias: str | None = None, *, max_length: int | None = None
+) -> Any:
+    if max_length is not None:  # free text: its longest value is declared and checked here
+        schema = {"type": "string", "maxLength": max_length, **(schema or {})}
     extra = {"anyOf": [schema, {"type": "null"}]} if schema else None
-    return Query(alias=alias, description=description, json_schema_extra=extra)
+    return Query(alias=alias, description=description, json_schema_extra=extra, max_length=max_length)
 
 
 FORMATS = ("json", "html", "geojson", "jsonfg", "mvt")

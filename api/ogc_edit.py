@@ -15,11 +15,12 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from api import auth
 from api.deps import AppCatalogue, AppSettings, Connection
 from api.ogc_common import GEOJSON, JSON, CollectionId, FeatureId, Format, base, layer, link, query_params
-from geo.access.scope import Principal
+from geo.access.scope import LAYER_EDITORS, Principal
 from geo.errors import InvalidInput
 from geo.features import edits
 from geo.features import items as ft
 from geo.spatial import crs as crsmod
+from geo.steps import run
 from layers.catalogue import Catalogue, LayerSpec
 
 router = APIRouter(tags=["OGC API Features: edits"])
@@ -32,7 +33,14 @@ PatchBody = Annotated[
     dict[str, Any],
     Body(description="JSON merge patch (RFC 7396) of a Feature", media_type="application/merge-patch+json"),
 ]
-IfMatch = Annotated[str | None, Header(alias="If-Match", description="the ETag (version) you read")]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="the ETag (version) you read; a PUT or PATCH may instead carry it as the body's "
+        "properties.version (as desktop clients send features back)",
+    ),
+]
 ContentCrs = Annotated[str | None, Header(alias="Content-Crs", description="CRS of the body's geometry")]
 
 
@@ -62,7 +70,7 @@ def _feature_response(
     links = orjson.dumps(
         [link(f"{c}/items/{code}", "self", GEOJSON, "本要素 this feature"), link(c, "collection", JSON, spec.title_zh)]
     )[1:-1]
-    version, body = ft.item(conn, spec, code, district_code=district, out=crsmod.DEFAULT_CRS, links=links)
+    version, body = run(conn, ft.item(spec, code, district_code=district, out=crsmod.DEFAULT_CRS, links=links))
     return Response(body, status_code=status, media_type=GEOJSON, headers={"ETag": f'"{version}"', **(headers or {})})
 
 
@@ -114,8 +122,8 @@ def replace_item(
     content_crs: ContentCrs = None,
 ) -> Response:
     spec = _writable(request, cat, collection_id)
-    expected = edits.expected_version(if_match)
     props, geometry = edits.parse_feature(body)
+    expected = edits.expected_version_of(if_match, props)
     district = settings.district.district_code
     edits.replace(
         conn,
@@ -150,13 +158,50 @@ def update_item(
     content_crs: ContentCrs = None,
 ) -> Response:
     spec = _writable(request, cat, collection_id)
-    expected = edits.expected_version(if_match)
+    edits.refuse_crs_member(body, "body")
+    expected = edits.expected_version_of(if_match, body.get("properties"))
     if "geometry" in body and body["geometry"] is None:
         raise InvalidInput("geometry cannot be removed: every feature has one", field="geometry")
     geom = _geometry(spec, body["geometry"], content_crs) if "geometry" in body else None
     district = settings.district.district_code
     edits.update(conn, cat, spec, feature_id, body, geom, expected=expected, district_code=district, principal=user)
     return _feature_response(request, conn, spec, feature_id, district)
+
+
+# -- OPTIONS: what the caller may do (OGC API Features Part 4 clients probe before offering edits) --
+Caller = Annotated[Principal, Depends(auth.PUBLIC)]
+
+
+def _allow(cat: Catalogue, collection_id: str, user: Principal, writes: tuple[str, ...]) -> Response:
+    spec = layer(cat, collection_id)
+    methods = ["GET", "OPTIONS"]
+    if spec.change == "editable" and user.role in LAYER_EDITORS:
+        methods += writes
+    return Response(status_code=204, headers={"Allow": ", ".join(methods)})
+
+
+@router.options(
+    "/collections/{collection_id}/items",
+    status_code=204,
+    summary="可用操作 methods the caller may use on the items",
+    response_class=Response,
+)
+def items_options(collection_id: CollectionId, request: Request, cat: AppCatalogue, user: Caller) -> Response:
+    query_params(request, frozenset())
+    return _allow(cat, collection_id, user, ("POST",))
+
+
+@router.options(
+    "/collections/{collection_id}/items/{feature_id}",
+    status_code=204,
+    summary="可用操作 methods the caller may use on one feature",
+    response_class=Response,
+)
+def item_options(
+    collection_id: CollectionId, feature_id: FeatureId, request: Request, cat: AppCatalogue, user: Caller
+) -> Response:
+    query_params(request, frozenset())
+    return _allow(cat, collection_id, user, ("PUT", "PATCH", "DELETE"))
 
 
 @router.delete(
@@ -185,8 +230,8 @@ def delete_item(
 
 @router.get(
     "/collections/{collection_id}/items/{feature_id}/history",
-    summary="历史版本 versions",
-    dependencies=[Depends(auth.SIGNED_IN)],
+    summary="历史版本 versions (planners and administrators: it names the editors)",
+    dependencies=[Depends(auth.LAYER_EDITORS)],
 )
 def item_history(
     collection_id: CollectionId,

@@ -21,8 +21,10 @@ from geo.cases import workflow as cases
 from geo.cases.categories import category
 from geo.cases.shapes import Report
 from geo.errors import InvalidInput, NotFound
+from geo.steps import run
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], dependencies=[Depends(PUBLIC)])
+Jurisdiction = Annotated[str | None, Query(max_length=40, description="this district's code (optional)")]
 
 
 def _jurisdiction(settings: AppSettings, jurisdiction_id: str | None) -> None:
@@ -34,14 +36,14 @@ def _jurisdiction(settings: AppSettings, jurisdiction_id: str | None) -> None:
 
 
 @router.get("/services.json", summary="服务列表 service list")
-def get_services(settings: AppSettings, jurisdiction_id: str | None = None) -> list[dict[str, Any]]:
+def get_services(settings: AppSettings, jurisdiction_id: Jurisdiction = None) -> list[dict[str, Any]]:
     """One service per case category."""
     _jurisdiction(settings, jurisdiction_id)
     return open311.services()
 
 
 @router.get("/services/{service_code}.json", summary="服务定义 service definition")
-def get_service(service_code: str, settings: AppSettings, jurisdiction_id: str | None = None) -> dict[str, Any]:
+def get_service(service_code: str, settings: AppSettings, jurisdiction_id: Jurisdiction = None) -> dict[str, Any]:
     """The service definition (no extra attributes: metadata is false for every service)."""
     _jurisdiction(settings, jurisdiction_id)
     try:
@@ -64,7 +66,7 @@ def post_request(
     first_name: Annotated[str | None, Form(max_length=50)] = None,
     last_name: Annotated[str | None, Form(max_length=50)] = None,
     phone: Annotated[str | None, Form(max_length=40)] = None,
-    jurisdiction_id: Annotated[str | None, Form()] = None,
+    jurisdiction_id: Annotated[str | None, Form(max_length=40)] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Create a request from a client application (positions are WGS84, as GeoReport says).
@@ -98,16 +100,18 @@ def post_request(
     try:
         status, body = (
             201,
-            cases.report(
+            run(
                 conn,
-                Principal(username=caller, role="anonymous"),
-                report,
-                district_code=settings.district.district_code,
-                claim=claim,
+                cases.report(
+                    Principal(username=caller, role="anonymous"),
+                    report,
+                    district_code=settings.district.district_code,
+                    claim=claim,
+                ),
             ),
         )
     except idempotency.Claimed as e:
-        (status, body), replayed = idempotency.replay(conn, e.claim), True
+        (status, body), replayed = run(conn, idempotency.replay(e.claim)), True
     unit = body["properties"].get("unit_name")
     notice = f"已受理，责任单位：{unit}" if unit else "已受理，待人工分派"
     return JSONResponse(
@@ -126,7 +130,7 @@ def get_requests(
     start_date: datetime | None = None,
     end_date: datetime | None = None,
     status: Annotated[str | None, Query(max_length=10)] = None,
-    jurisdiction_id: str | None = None,
+    jurisdiction_id: Jurisdiction = None,
 ) -> list[dict[str, Any]]:
     """Requests, newest first: by default the last 90 days, at most 1000."""
     _jurisdiction(settings, jurisdiction_id)
@@ -147,7 +151,7 @@ def get_requests(
 
 @router.get("/requests/{service_request_id}.json", summary="单个请求 one service request")
 def get_request(
-    service_request_id: str, conn: Connection, settings: AppSettings, jurisdiction_id: str | None = None
+    service_request_id: str, conn: Connection, settings: AppSettings, jurisdiction_id: Jurisdiction = None
 ) -> list[dict[str, Any]]:
     """One request, as a one-element array."""
     _jurisdiction(settings, jurisdiction_id)

@@ -18,13 +18,15 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.auth import Guard
 from api.errors import KINDS, ErrorBody
 from geo.features import items as ft
+from geo.inputs import PATH_MAX
+from geo.spatial.validate import CODE_PATTERN
 from layers.catalogue import Catalogue
 
 ERROR_REF = "#/components/schemas/ErrorBody"
 OPEN311_ERROR_REF = "#/components/schemas/Open311Error"
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Routes with a rate limit of their own (api/auth.py LoginLimiter).
-RATE_LIMITED = frozenset({("POST", "/auth/token")})
+# Routes with a rate limit of their own (sign-in: api/auth.py, geo/access/signin.py).
+RATE_LIMITED = frozenset({("POST", "/auth/token"), ("POST", "/auth/password")})
 ITEMS_PATH = "/collections/{collection_id}/items"
 
 # What each status means on an operation, for its description in /api.
@@ -53,6 +55,10 @@ def error_statuses(route: Any, method: str) -> list[int]:
     if any(not g.public for g in guards):
         statuses.add(403)
     if "{" in route.path:  # a path parameter names something that may not exist
+        statuses.add(404)
+    # ... and so do an Open311 jurisdiction_id and a basemap that is not configured (schemathesis
+    # found these 404s undocumented: bench/security.py)
+    if any(p.alias == "jurisdiction_id" for p in route.dependant.query_params) or route.path.startswith("/basemap/"):
         statuses.add(404)
     if method in WRITES:
         statuses.add(409)
@@ -113,11 +119,49 @@ def _queryables_parameter(catalogue: Catalogue) -> dict[str, Any]:
     }
 
 
-def _items_parameters(operation: dict[str, Any], catalogue: Catalogue) -> None:
-    for parameter in operation.get("parameters", []):
-        if parameter["name"] == "bbox":  # bbox=minx,miny,maxx,maxy: one comma-separated value
+def _feature_schemas(doc: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
+    """One ``<layer>Feature`` schema per editable layer (its attributes with their types, ranges and
+    ``maxLength``); the Part 4 bodies take one of them."""
+    schemas = doc["components"]["schemas"]
+    refs = []
+    for spec in catalogue.values():
+        if spec.change != "editable":
+            continue
+        props = {"code": {"type": "string", "maxLength": 80, "pattern": CODE_PATTERN.pattern}}
+        props.update({a.name: ft.attribute_schema(a) for a in spec.attributes})
+        name = f"{spec.name}Feature"
+        schemas[name] = {
+            "type": "object",
+            "description": f"a feature of {spec.name} ({spec.title_zh}); GeoJSON, no 'crs' member (use Content-Crs)",
+            "required": ["type", "geometry", "properties"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Feature"]},
+                "geometry": {"type": "object", "description": f"GeoJSON {spec.geometry}, coordinates as numbers"},
+                "properties": {"type": "object", "properties": props},
+            },
+        }
+        refs.append({"$ref": f"#/components/schemas/{name}"})
+    return {"oneOf": refs}
+
+
+def _feature_body(operation: dict[str, Any], schema: dict[str, Any]) -> None:
+    for content in operation.get("requestBody", {}).get("content", {}).values():
+        content["schema"] = schema
+
+
+def _items_parameters(doc: dict[str, Any], operation: dict[str, Any], catalogue: Catalogue) -> None:
+    parameters = operation.setdefault("parameters", [])
+    for i, parameter in enumerate(parameters):
+        if parameter.get("name") == "bbox":  # bbox=minx,miny,maxx,maxy: one comma-separated value
             parameter.update(style="form", explode=False)
-    operation.setdefault("parameters", []).append(_queryables_parameter(catalogue))
+        elif parameter.get("name") == "limit":
+            # As OGC API Features' own document does: the limit is a shared component, which is
+            # where desktop clients look for the page size they may ask for (QGIS reads
+            # components/parameters/limit: its schema's maximum and default).
+            parameter.update(style="form", explode=False)
+            doc["components"].setdefault("parameters", {})["limit"] = parameter
+            parameters[i] = {"$ref": "#/components/parameters/limit"}
+    parameters.append(_queryables_parameter(catalogue))
 
 
 def document(app: FastAPI, catalogue: Catalogue, to_30: Any) -> dict[str, Any]:
@@ -130,8 +174,11 @@ def document(app: FastAPI, catalogue: Catalogue, to_30: Any) -> dict[str, Any]:
         if isinstance(c.original_route, APIRoute)
         for m in c.methods or ()
     }
+    feature = _feature_schemas(doc, catalogue)
     for path, operations in doc["paths"].items():
         for method_lower, operation in operations.items():
+            if (method_lower, path) in (("post", ITEMS_PATH), ("put", ITEMS_PATH + "/{feature_id}")):
+                _feature_body(operation, feature)
             method = method_lower.upper()
             route = routes.get((method, path))
             responses = operation.setdefault("responses", {})
@@ -142,5 +189,16 @@ def document(app: FastAPI, catalogue: Catalogue, to_30: Any) -> dict[str, Any]:
             for status in error_statuses(route, method):
                 responses[str(status)] = _error_response(status, ref)
             if method == "GET" and path == ITEMS_PATH:
-                _items_parameters(operation, catalogue)
+                _items_parameters(doc, operation, catalogue)
+            _path_lengths(operation)
     return doc
+
+
+def _path_lengths(operation: dict[str, Any]) -> None:
+    """Every string path parameter without a length, enumeration or pattern of its own declares the
+    limit that api/deps.py ``clean_text`` holds every path parameter to."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        declared = {"maxLength", "enum", "pattern"} & set(schema)
+        if parameter.get("in") == "path" and schema.get("type") == "string" and not declared:
+            schema["maxLength"] = PATH_MAX

@@ -148,17 +148,13 @@ class WrkResult:
         return self.ok / self.seconds if self.seconds else 0.0
 
 
-def wrk_post(url: str, bodies: list[Any], *, concurrency: int, seconds: float, threads: int = 1) -> WrkResult:
-    """POST the JSON ``bodies`` (cycled, each with a fresh Idempotency-Key) from ``concurrency``
-    connections for ``seconds`` with wrk (C, one thread: it leaves the server the cores)."""
-    import json
+def _wrk(url: str, script: str, env: dict[str, str], *, concurrency: int, seconds: float, threads: int) -> WrkResult:
+    """Run wrk with ``bench/<script>`` (which writes its counts, the latency percentiles and the
+    ids it collected to the file named by WRK_OUT, through bench/wrk_report.lua) and read them."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        body_file, out_file = os.path.join(tmp, "bodies.jsonl"), os.path.join(tmp, "out.txt")
-        with open(body_file, "w", encoding="utf-8") as f:
-            for body in bodies:
-                f.write(json.dumps(body, ensure_ascii=False) + "\n")
+        out_file = os.path.join(tmp, "out.txt")
         subprocess.run(
             [
                 "wrk",
@@ -169,12 +165,12 @@ def wrk_post(url: str, bodies: list[Any], *, concurrency: int, seconds: float, t
                 "--timeout",
                 "30s",
                 "-s",
-                str(ROOT / "bench" / "post.lua"),
+                str(ROOT / "bench" / script),
                 url,
             ],
             check=True,
             capture_output=True,
-            env={**os.environ, "WRK_BODIES": body_file, "WRK_OUT": out_file},
+            env={**os.environ, **env, "WRK_OUT": out_file, "WRK_REPORT": str(ROOT / "bench" / "wrk_report.lua")},
         )
         values: dict[str, float] = {}
         ids: list[str] = []
@@ -195,3 +191,33 @@ def wrk_post(url: str, bodies: list[Any], *, concurrency: int, seconds: float, t
         p99_ms=values["p99_us"] / 1000,
         ids=ids,
     )
+
+
+def wrk_post(url: str, bodies: list[Any], *, concurrency: int, seconds: float, threads: int = 1) -> WrkResult:
+    """POST the JSON ``bodies`` (cycled, each with a fresh Idempotency-Key) from ``concurrency``
+    connections for ``seconds`` with wrk (C, one thread: it leaves the server the cores)."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = os.path.join(tmp, "bodies.jsonl")
+        with open(body_file, "w", encoding="utf-8") as f:
+            for body in bodies:
+                f.write(json.dumps(body, ensure_ascii=False) + "\n")
+        return _wrk(
+            url, "post.lua", {"WRK_BODIES": body_file}, concurrency=concurrency, seconds=seconds, threads=threads
+        )
+
+
+def wrk_get(url: str, *, headers: dict[str, str], concurrency: int, seconds: float, threads: int = 1) -> WrkResult:
+    """GET ``url`` from ``concurrency`` connections for ``seconds`` with wrk (C, one thread: it leaves
+    the server the cores); non-200 answers are errors."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        header_file = os.path.join(tmp, "headers.txt")
+        with open(header_file, "w", encoding="utf-8") as f:
+            f.writelines(f"{k}: {v}\n" for k, v in headers.items())
+        return _wrk(
+            url, "get.lua", {"WRK_HEADERS": header_file}, concurrency=concurrency, seconds=seconds, threads=threads
+        )

@@ -1,6 +1,6 @@
 -- wrk script: POST JSON bodies (one per line of the file in WRK_BODIES), cycled, each with
 -- a fresh Idempotency-Key; collects the "id" of every 2xx answer and, at the end, writes
--- the ids, the counts and the latency percentiles to the file named by WRK_OUT.
+-- the ids, the counts and the latency percentiles to the file named by WRK_OUT (bench/wrk_report.lua).
 local threads = {}
 local counter = 1
 
@@ -41,22 +41,5 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local out = io.open(os.getenv("WRK_OUT"), "w")
-  local total_ok, total_bad = 0, 0
-  for _, t in ipairs(threads) do
-    total_ok = total_ok + t:get("ok")
-    total_bad = total_bad + t:get("bad")
-    local tids = t:get("ids")
-    for _, id in ipairs(tids) do out:write("id ", id, "\n") end
-  end
-  out:write("requests ", summary.requests, "\n")
-  out:write("duration_us ", summary.duration, "\n")
-  out:write("ok ", total_ok, "\n")
-  out:write("bad ", total_bad, "\n")
-  out:write("socket_errors ", summary.errors.connect + summary.errors.read + summary.errors.write
-            + summary.errors.timeout, "\n")
-  out:write("p50_us ", latency:percentile(50), "\n")
-  out:write("p90_us ", latency:percentile(90), "\n")
-  out:write("p99_us ", latency:percentile(99), "\n")
-  out:close()
+  dofile(os.getenv("WRK_REPORT")).write(threads, summary, latency)
 end

@@ -11,9 +11,18 @@ upper bound, the RSS sum.
   its map page, capture it, close), its own query set and its own WeasyPrint render (a new font
   configuration); then the summary the same way;
 * ours: ``maps.report.write_all``: one query set for the district, one browser (a few pages, each
-  moving on to the next zone), each map handed to a render process as it is drawn.
+  moving on to the next zone), each map handed to a render process as it is drawn; this is
+  ``wuye report acceptance --all``, the baseline of issue 15;
+* issue (issue 15): ``wuye report acceptance --all --issue``: every zone's verdict issued (签发) as a
+  frozen document with its map (``geo.programme.verdicts.issue_all``: one query set, one browser for
+  all the maps, one transaction), the issued PDFs written out as stored, then the summary (PDF +
+  XLSX, with the new numbers). The documents are deleted before each issue round (not timed).
 
-    .venv/bin/python bench/report.py [--rounds 2] [--answers 20000] [--scale 10]
+Then serving an issued zone PDF (a stored file, not a render): ``GET /verdicts/{id}.pdf`` from a
+uvicorn server process under 20 concurrent clients, beside the live zone PDF (a render per request,
+one client) in the same run.
+
+    .venv/bin/python bench/report.py [--rounds 2] [--answers 20000] [--scale 10] [--paths plain,ours,issue]
 Results: bench/results/report.md. Never touches the database named ``wuye``.
 """
 
@@ -61,7 +70,14 @@ def _prepare(scale: int, answers: int) -> str:
             "UPDATE remediation_tasks SET state = 'verified', verified_on = DATE '2023-07-15' "
             "WHERE NOT (zone_code = 'daopo' AND item IN ('walls', 'ditches'))"
         )
-        # answers spread over the zones by their households; satisfaction differs by zone (80%..95%)
+        # answers spread over the zones by their households; satisfaction differs by zone (80%..95%);
+        # every answer belongs to a round (issue 15): the first acceptance survey 2023 of all ten zones
+        conn.execute(
+            "INSERT INTO survey_rounds (district_code, label, kind, zone_codes, starts_on, ends_on, created_by) "
+            "SELECT %(d)s, '2023', 'first', array_agg(code ORDER BY code), DATE '2023-08-01', DATE '2023-08-20', "
+            "'bench' FROM zones WHERE district_code = %(d)s",
+            {"d": DISTRICT},
+        )
         conn.execute(
             "INSERT INTO survey_answers (district_code, round, zone_code, building, household, answered_on, "
             " surveyor, satisfied, score_sanitation, score_greening, actor) "
@@ -178,6 +194,87 @@ def run_ours(
                 switch=not navigate,
                 collect=not no_collect,
             )
+
+
+def run_issue(url: str, out: Path, phases: dict[str, float]) -> None:
+    """Issue every zone's verdict with one browser for all the maps, write the issued PDFs as stored and
+    the summary: what ``wuye report acceptance --all --issue`` does."""
+    from api.app import create_app
+    from api.maps import local_server
+    from geo.access.scope import Principal
+    from geo.programme import acceptance, verdicts
+    from geo.settings import AcceptanceSettings
+    from geo.steps import run
+    from maps import report
+
+    rules = AcceptanceSettings()
+    with local_server(create_app(_settings(url))) as base, psycopg.connect(url) as conn:
+        phases["setup"] = time.time() - phases.pop("started")
+        with _phase(phases, "issue_all"):
+            done = verdicts.issue_all(
+                conn,
+                Principal(username="bench", role="admin"),
+                district_code=DISTRICT,
+                rules=rules,
+                render_all=lambda rows: report.render_zone_pdfs(rows, base_url=base, district_name=DISTRICT_NAME),
+            )
+            conn.commit()
+        if len(done["issued"]) != 10:
+            raise SystemExit(f"issued {len(done['issued'])} of 10 zones: {done['skipped']}")
+        with _phase(phases, "PDFs out + summary"):
+            out.mkdir(parents=True, exist_ok=True)
+            for doc in done["issued"]:
+                pdf, _, _ = run(conn, verdicts.document_pdf(doc["id"], district_code=DISTRICT))
+                (out / f"{doc['zone_code']}.pdf").write_bytes(pdf)
+            rows = acceptance.district_figures(conn, district_code=DISTRICT, rules=rules)
+            report.write_summary(rows, out, district_name=DISTRICT_NAME, rules=rules)
+
+
+def _unissue(url: str) -> None:
+    """Delete the issued documents and their redo plans, so that the next issue round issues all ten."""
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM redo_evidence")
+        conn.execute("DELETE FROM redo_items")
+        conn.execute("DELETE FROM acceptance_documents")
+
+
+def serve_issued(url: str, *, clients: int, seconds: float) -> dict[str, Any]:
+    """Serve an issued zone PDF from a uvicorn process under ``clients`` concurrent clients; beside it,
+    the live zone PDF (a render per request) one client at a time."""
+    from datetime import timedelta
+
+    from bench._load import load, our_server, wrk_get
+    from geo.access import users
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT id, zone_code, length(pdf) FROM acceptance_documents ORDER BY id LIMIT 1").fetchone()
+        assert row is not None, "nothing issued to serve"
+        conn.execute("DELETE FROM users WHERE username = 'bench-reader'")
+        reader = users.create_user(
+            conn, username="bench-reader", password="bench-pass-1", role="admin", district_code=DISTRICT, actor="bench"
+        )
+        token, _ = users.issue_token(conn, reader, ttl=timedelta(hours=1))
+    headers = {"Authorization": f"Bearer {token}"}
+    env = {"WUYE_DISTRICT_CODE": DISTRICT, "WUYE_ESCALATION_INTERVAL_SECONDS": "0"}
+    load_start = os.getloadavg()[0]
+    with our_server(url, extra_env=env) as base:
+        pdf_url = f"{base}/verdicts/{row[0]}.pdf"
+        load(pdf_url, concurrency=2, count=20, headers=headers, warmup=2)  # warm: the first read fills the cache
+        stored = wrk_get(pdf_url, headers=headers, concurrency=clients, seconds=seconds)
+        # the floor of any signed-in request on this server and machine, same clients: the token lookup
+        # and the framework, with a few hundred bytes of JSON instead of the PDF
+        floor = wrk_get(f"{base}/auth/me", headers=headers, concurrency=clients, seconds=seconds)
+        live = load(f"{base}/zones/{row[1]}/acceptance.pdf", concurrency=1, count=5, headers=headers, warmup=1)
+    return {
+        "doc": int(row[0]),
+        "zone": row[1],
+        "bytes": int(row[2]),
+        "clients": clients,
+        "stored": stored,
+        "floor": floor,
+        "live": live,
+        "load": (load_start, os.getloadavg()[0]),
+    }
 
 
 @contextmanager
@@ -329,7 +426,10 @@ def main() -> None:
         action="store_true",
         help="ours: leave each page's garbage to V8 instead of collecting it between zones",
     )
-    parser.add_argument("--run", choices=["plain", "ours"], help=argparse.SUPPRESS)
+    parser.add_argument("--paths", default="plain,ours,issue", help="which paths to measure (comma-separated)")
+    parser.add_argument("--serve-clients", type=int, default=20)
+    parser.add_argument("--serve-seconds", type=float, default=15.0)
+    parser.add_argument("--run", choices=["plain", "ours", "issue"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
@@ -339,6 +439,8 @@ def main() -> None:
         phases = {"started": args.started}
         if args.run == "plain":
             run_plain(args.url, Path(args.out), phases)
+        elif args.run == "issue":
+            run_issue(args.url, Path(args.out), phases)
         else:
             run_ours(
                 args.url,
@@ -354,17 +456,27 @@ def main() -> None:
         return
     url = _prepare(args.scale, args.answers)
     args.load_start = os.getloadavg()[0]
-    results: dict[str, list[dict[str, float]]] = {"plain": [], "ours": []}
+    paths = [p for p in ("plain", "ours", "issue") if p in args.paths.split(",")]
+    results: dict[str, list[dict[str, float]]] = {p: [] for p in paths}
     for i in range(args.rounds):
-        for path in ("plain", "ours") if i % 2 == 0 else ("ours", "plain"):  # alternate the order
+        for path in paths if i % 2 == 0 else paths[::-1]:  # alternate the order
             options = [f"--{k}={v}" for k in ("pages", "workers") if (v := getattr(args, k)) is not None]
             options += [f"--{k.replace('_', '-')}" for k in ("navigate", "apart", "no_collect") if getattr(args, k)]
+            if path == "issue":
+                _unissue(url)
             results[path].append(measure(path, url, options if path == "ours" else []))
             print(path, json.dumps(results[path][-1]), flush=True)
-    write_results(results, url, args)
+    args.load_end = os.getloadavg()[0]
+    served = None
+    if "issue" in paths:
+        served = serve_issued(url, clients=args.serve_clients, seconds=args.serve_seconds)
+        print("served", served, flush=True)
+    write_results(results, url, args, served)
 
 
-def write_results(results: dict[str, list[dict[str, float]]], url: str, args: argparse.Namespace) -> None:
+def write_results(
+    results: dict[str, list[dict[str, float]]], url: str, args: argparse.Namespace, served: dict[str, Any] | None
+) -> None:
     from maps.report import MAP_PAGES, MAP_SIZE, RENDER_WORKERS
 
     pages = args.pages or MAP_PAGES
@@ -378,16 +490,25 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
     )
 
     med = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
-    speedup = med["plain"]["seconds"] / med["ours"]["seconds"]
-    ok = {"speed": speedup >= 3, "time": med["ours"]["seconds"] < 60, "memory": med["ours"]["peak_mib"] < 1024}
 
     def met(flag: bool) -> str:
         return "met" if flag else "**not met**"
 
-    def row(path: str, what: str) -> str:
+    what = {
+        "plain": "per zone one after another: a fresh Chromium draws and captures its map page, its own "
+        "query set, a fresh WeasyPrint renderer; then the summary the same way",
+        "ours": f"`wuye report acceptance --all` (`maps.report.write_all`): one query set, one browser ({pages} "
+        f"page{'s' * (pages != 1)} at once, each moving on from zone to zone {moves}), each PDF rendered as soon "
+        f"as its map is drawn, {renders}",
+        "issue": "`wuye report acceptance --all --issue` (`geo.programme.verdicts.issue_all`): every zone's "
+        "verdict issued as a frozen, numbered document with its map (one query set, the same one-browser "
+        "path, one transaction), the issued PDFs written out as stored, then the summary PDF + XLSX",
+    }
+
+    def row(path: str) -> str:
         m = med[path]
         return (
-            f"| {path} | {what} | {m['seconds']:.1f} | {m['cpu_s']:.1f} | {m['peak_mib']:.0f} | "
+            f"| {path} | {what[path]} | {m['seconds']:.1f} | {m['cpu_s']:.1f} | {m['peak_mib']:.0f} | "
             f"{m['peak_rss_mib']:.0f} | {m['files']:.0f} | {m['mib']:.1f} |"
         )
 
@@ -397,16 +518,56 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
     def cpu(path: str) -> str:
         return "; ".join(f"{k[4:]} {v:.1f} s" for k, v in med[path].items() if k.startswith("cpu ") and v)
 
+    goals = []
+    if "issue" in med and "ours" in med:
+        ratio = med["issue"]["seconds"] / med["ours"]["seconds"]
+        goals.append(
+            f"- Issuing all ten verdicts + the summary against `wuye report acceptance --all`, same run: "
+            f"**{ratio:.2f}×** its time (medians {med['issue']['seconds']:.1f} s against "
+            f"{med['ours']['seconds']:.1f} s; "
+            f"goal ≤ 1.2×: {met(ratio <= 1.2)})."
+        )
+    if "plain" in med and "ours" in med:
+        speedup = med["plain"]["seconds"] / med["ours"]["seconds"]
+        goals.append(
+            f"- `write_all` against the plain path (issue 6): speed-up **{speedup:.2f}×** (goal ≥ 3×: "
+            f"{met(speedup >= 3)}); under 60 s: {met(med['ours']['seconds'] < 60)}; under 1 GiB (PSS): "
+            f"{met(med['ours']['peak_mib'] < 1024)} (RSS sum {med['ours']['peak_rss_mib']:.0f} MiB)."
+        )
+    if served is not None:
+        st, live = served["stored"], served["live"]
+        goals.append(
+            f"- Serving an issued zone PDF (`GET /verdicts/{served['doc']}.pdf`, {served['zone']}, "
+            f"{served['bytes'] / 1024:.0f} KiB, a stored file) from one uvicorn process: {st.requests} requests "
+            f"from {served['clients']} concurrent connections (wrk, one thread) in {st.seconds:.0f} s, p50 "
+            f"**{st.p50_ms:.1f} ms**, p90 {st.p90_ms:.1f} ms, p99 **{st.p99_ms:.1f} ms** "
+            f"(goal p99 < 50 ms: {met(st.p99_ms < 50)}), {st.rps:.0f} req/s, {st.errors} errors. Beside it, the "
+            f"live zone PDF (`/zones/{served['zone']}/acceptance.pdf`, a render per request) one client at a time: "
+            f"p50 {live.p50_ms:.0f} ms ({live.p50_ms / st.p50_ms:.0f}× the stored file's median, {live.errors} "
+            f"errors). The floor of a signed-in request here (`/auth/me`, a few hundred bytes of JSON, the same "
+            f"{served['clients']} connections): p50 {served['floor'].p50_ms:.1f} ms, p99 {served['floor'].p99_ms:.1f} "
+            f"ms, {served['floor'].rps:.0f} req/s. Load average (1 min) at the start / end of the serving run: "
+            f"{served['load'][0]:.1f} / "
+            f"{served['load'][1]:.1f}."
+        )
+
     lines = [
-        "# Acceptance reports: ten zone PDFs + district summary (PDF + XLSX)",
+        "# Acceptance reports and issued verdicts: ten zones + the district summary",
         "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}.",
         f"Machine: {machine()}; {server_versions(url)}.",
         f"Load average (1 min) at the start / end of the measurements: {args.load_start:.1f} / "
-        f"{os.getloadavg()[0]:.1f} (other sessions share this machine; the paths alternate to share the noise).",
+        f"{args.load_end:.1f} (other sessions share this machine; the paths alternate to share the noise).",
+        "",
+        "## Goals",
+        "",
+        *goals,
+        "",
+        "## Paths",
         "",
         f"District: demo `--scale {args.scale}`, {args.answers:,} survey answers, ten remediation items per zone, "
-        f"400 cases. Each path runs in its own process and serves our app on a loopback port ({serving}), "
+        f"400 cases; two zones fail (补课), so issuing them opens their redo plans. Each path runs in its own "
+        f"process and serves our app on a loopback port ({serving}), "
         "from which Chromium loads the zone map pages (`/maps/zones/{code}?snapshot=true`, "
         f"{MAP_SIZE[0]}×{MAP_SIZE[1]} px, JPEG). Memory is sampled every 50 ms over the process and its "
         "children (Chromium, the Playwright driver, the app server process, render workers): PSS sum (the "
@@ -417,31 +578,16 @@ def write_results(results: dict[str, list[dict[str, float]]], url: str, args: ar
         "",
         "| path | what | total time (s) | CPU (s) | peak PSS (MiB) | peak RSS sum (MiB) | files | output (MiB) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        row(
-            "plain",
-            "per zone one after another: a fresh Chromium draws and captures its map page, its own "
-            "query set, a fresh WeasyPrint renderer; then the summary the same way",
-        ),
-        row(
-            "ours",
-            f"`maps.report.write_all`: one query set, one browser ({pages} page{'s' * (pages != 1)} at "
-            f"once, each moving on from zone to zone {moves}), each PDF rendered as soon as its map is drawn, "
-            f"{renders}",
-        ),
-        "",
-        f"Speed-up: **{speedup:.2f}×** (goal ≥ 3×: {met(ok['speed'])}); ours under 60 s: {met(ok['time'])}; "
-        f"under 1 GiB (PSS): {met(ok['memory'])} (RSS sum {med['ours']['peak_rss_mib']:.0f} MiB).",
+        *[row(p) for p in med],
         "",
         "Where the time goes (medians, wall seconds inside the measured process; setup = interpreter start, "
         "imports, app and in-process server):",
         "",
-        f"- plain: {phases('plain')}",
-        f"- ours: {phases('ours')}",
+        *[f"- {p}: {phases(p)}" for p in med],
         "",
         "CPU seconds by process kind:",
         "",
-        f"- plain: {cpu('plain')}",
-        f"- ours: {cpu('ours')}",
+        *[f"- {p}: {cpu(p)}" for p in med],
         "",
         "All rounds:",
         "",

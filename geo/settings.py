@@ -5,13 +5,25 @@ The app factory and the CLI take a :class:`Settings`, so tests build their own.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ENV = SettingsConfigDict(env_prefix="WUYE_", extra="ignore")
+
+# The plan's four standards and their criteria (geo/programme/standards.py judges them), and the parts
+# of the performance points: here, so the settings that name them are checked when read.
+STANDARD_CRITERIA: dict[str, tuple[str, ...]] = {
+    "clean": ("cases", "facilities"),
+    "appearance": ("remediation", "remediation_photos"),
+    "mechanism": ("property_service", "fee_standard", "collection"),
+    "satisfaction": ("satisfaction",),
+}
+CRITERIA_SWITCHES: tuple[str, ...] = (*STANDARD_CRITERIA, *(c for cs in STANDARD_CRITERIA.values() for c in cs))
+POINT_PARTS: tuple[str, ...] = ("first_pass", "redo", "case_on_time", "remediation_on_schedule", "collection")
 
 
 class DatabaseSettings(BaseSettings):
@@ -62,8 +74,30 @@ class AuthSettings(BaseSettings):
     model_config = _ENV
 
     token_minutes: int = Field(default=480, description="bearer token lifetime (a working day)")
-    login_attempts: int = Field(default=5, description="failed sign-ins allowed per window")
-    login_window_seconds: int = 300
+    idle_minutes: int = Field(default=30, ge=1, description="a session ends after this long without use")
+    password_classes: int = Field(
+        default=3, ge=1, le=4, description="character classes a new password mixes (lower, upper, digits, others)"
+    )
+    password_max_days: int | None = Field(
+        default=None, ge=1, description="a password older than this must be changed before signing in (optional)"
+    )
+    audit_retention_days: int = Field(
+        default=180, ge=180, description="the audit trail is kept at least this long (等保 2.0: six months)"
+    )
+    login_attempts: int = Field(default=5, description="failed sign-ins of a username before the delay")
+    login_address_attempts: int = Field(default=20, description="failed sign-ins from one address before the delay")
+    login_delay_seconds: float = Field(default=30.0, description="the first delay; it doubles with each failure")
+    login_max_delay_seconds: float = Field(default=900.0, description="the longest delay")
+    login_window_seconds: int = Field(default=3600, description="a counter starts again after this long")
+    trusted_proxies: str = Field(
+        default="",
+        description="addresses or networks (comma-separated) of the reverse proxies whose X-Forwarded-For "
+        "names the client; from anyone else the header is ignored (default: none)",
+    )
+    demo_users: bool = Field(
+        default=True,
+        description="WUYE_DEMO_USERS: false refuses `wuye demo --users` and signing in with a demo account",
+    )
 
 
 class CaseSettings(BaseSettings):
@@ -73,6 +107,23 @@ class CaseSettings(BaseSettings):
 
     escalation_grace_hours: float = Field(default=24.0, description="overdue this long → sub-district office")
     escalation_interval_seconds: float = Field(default=300.0, description="how often serve checks (0: never)")
+    pii_retention_days: int = Field(
+        default=365, ge=0, description="reporters' names and phones are erased this long after a case is closed"
+    )
+
+
+class WebhookSettings(BaseSettings):
+    """Case notices POSTed to units' group robots (企业微信, 钉钉): ``WUYE_WEBHOOK_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="WUYE_WEBHOOK_", extra="ignore")
+
+    urls: dict[str, str] = Field(
+        default_factory=dict, description='WUYE_WEBHOOK_URLS: JSON {"unit_code": "https://…"}; none by default'
+    )
+    interval_seconds: float = Field(default=5.0, description="how often serve sends what is due (0: never)")
+    retry_seconds: float = Field(default=30.0, description="first wait after a failure; doubled each time")
+    max_attempts: int = Field(default=6, ge=1, description="then the delivery is logged as failed")
+    timeout_s: float = Field(default=5.0, description="per POST")
 
 
 class Settings(BaseSettings):
@@ -85,7 +136,9 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     cases: CaseSettings = Field(default_factory=CaseSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     acceptance: AcceptanceSettings = Field(default_factory=lambda: AcceptanceSettings())
+    programme: ProgrammeSettings = Field(default_factory=lambda: ProgrammeSettings())
 
 
 class AcceptanceSettings(BaseSettings):
@@ -108,7 +161,102 @@ class AcceptanceSettings(BaseSettings):
         default="岳麓城管验〔{year}〕{seq}号",
         description="number of an issued acceptance document: {year} and {seq} (the year's sequence)",
     )
+    redo_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="calendar days after an issued 补课 verdict by which each item of its redo plan is due",
+    )
+    patrol_min_scans: int = Field(
+        default=1, ge=1, le=100, description="a checkpoint counts as patrolled on a day with at least this many scans"
+    )
+    min_patrol_coverage: float = Field(
+        default=80.0,
+        ge=0,
+        le=100,
+        description="a zone whose last full week's patrol coverage (percent) is below this is flagged",
+    )
+    # the plan's four standards (issue 19 point 4): each criterion's threshold
+    min_facilities_normal_percent: int = Field(
+        default=95,
+        ge=0,
+        le=100,
+        description="脏乱差现象消除: at least this share (whole percent) of the zone's facilities normal at their "
+        "last inspection (compared in integers)",
+    )
+    min_collection_percent: int = Field(
+        default=80,
+        ge=0,
+        le=100,
+        description="长效机制形成: once charging may have started, fee collection by amount at least this "
+        "(whole percent, compared exactly)",
+    )
+    standard_case_kinds: list[str] = Field(
+        default_factory=lambda: ["sanitation", "public_order"],
+        min_length=1,
+        description="脏乱差现象消除: the service kinds whose open cases overdue beyond the grace period fail the zone",
+    )
+    criteria_off: dict[int, list[str]] = Field(
+        default_factory=dict,
+        description='WUYE_CRITERIA_OFF: JSON {"2023": ["mechanism", "facilities"]}: standards (clean, appearance, '
+        "mechanism, satisfaction) or single criteria switched off for zones of that programme year",
+    )
+    # 以奖代补 and performance points (issue 19 point 5)
+    reward_basis: Literal["zone", "household"] = Field(
+        default="zone", description="以奖代补: the reward is an amount per zone, or per recorded household"
+    )
+    reward_amount: Decimal = Field(
+        default=Decimal("0"), ge=0, max_digits=14, decimal_places=2, description="yuan per zone or per household"
+    )
+    reward_zones: dict[str, Decimal] = Field(
+        default_factory=dict, description='WUYE_REWARD_ZONES: JSON {"zone_code": yuan}: a zone\'s own reward'
+    )
+    points_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "first_pass": 30.0,
+            "case_on_time": 25.0,
+            "remediation_on_schedule": 25.0,
+            "collection": 20.0,
+            "redo": 5.0,
+        },
+        description="performance points: weight × rate (0-1) for first_pass, case_on_time, remediation_on_schedule "
+        "and collection; redo: points taken off per 补课 verdict issued",
+    )
+
+    @field_validator("criteria_off")
+    @classmethod
+    def _known_criteria(cls, value: dict[int, list[str]]) -> dict[int, list[str]]:
+        for year, keys in value.items():
+            unknown = sorted(set(keys) - set(CRITERIA_SWITCHES))
+            if unknown:
+                raise ValueError(f"criteria_off {year}: unknown {unknown}; known: {', '.join(CRITERIA_SWITCHES)}")
+        return value
+
+    @field_validator("points_weights")
+    @classmethod
+    def _known_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(POINT_PARTS))
+        if unknown or any(w < 0 for w in value.values()):
+            raise ValueError(f"points_weights: unknown {unknown} or a negative weight; known: {', '.join(POINT_PARTS)}")
+        return value
 
 
-# AcceptanceSettings is defined after Settings (appended), so resolve the forward reference now.
+class ProgrammeSettings(BaseSettings):
+    """The programme's rules (issue 19): 先宣传后实施, 先服务后收费."""
+
+    model_config = _ENV
+
+    publicity_required: bool = Field(
+        default=True,
+        description="a zone's remediation tasks start only once it has a publicity record (先宣传后实施)",
+    )
+    fee_grace_months: int = Field(
+        default=2,
+        ge=0,
+        le=36,
+        description="fees are charged from the first full month after the service start plus this many months",
+    )
+
+
+# AcceptanceSettings and ProgrammeSettings are defined after Settings (appended), so resolve the forward reference now.
 Settings.model_rebuild()

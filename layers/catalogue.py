@@ -60,6 +60,9 @@ class SpecError(ValueError):
     """A spec file is malformed; the message names the file and the key."""
 
 
+TEXT_MAX = 200  # a layer's text attribute, unless its spec says max_length (names ≤ 200)
+
+
 @dataclass(frozen=True)
 class Attribute:
     """One typed attribute of a layer."""
@@ -72,9 +75,15 @@ class Attribute:
     default: Any = None
     values: Mapping[str, str] | None = None  # allowed key -> Chinese label
     vocabulary: str | None = None  # the vocabulary (vocabulary.toml) the values come from
-    references: str | None = None  # "units": must name an existing unit code
+    # "units": must name an existing unit code (a foreign key); "zones": an existing zone code
+    # (checked on write, no foreign key: a line's zone is computed, see migration 0012)
+    references: str | None = None
     minimum: float | None = None
     maximum: float | None = None
+    # a date that may lie ahead (a contract's end); every other date has happened: not after today
+    future: bool = False
+    # the longest text (each item of a text_list); held by a CHECK constraint (migration 0010)
+    max_length: int = TEXT_MAX
 
     @property
     def sql_type(self) -> str:
@@ -139,6 +148,16 @@ class LayerSpec:
     @property
     def is_polygonal(self) -> bool:
         return self.geometry == "MultiPolygon"
+
+    @property
+    def is_linear(self) -> bool:
+        return self.geometry in ("LineString", "MultiLineString")
+
+    @property
+    def zone_attribute(self) -> str | None:
+        """The attribute holding the feature's one zone (line layers: the zone holding most of its
+        length, computed on write unless a planner sets it; migration 0012), if the layer has one."""
+        return "zone_code" if "zone_code" in self.attribute_names else None
 
 
 class Catalogue(Mapping[str, LayerSpec]):
@@ -291,8 +310,8 @@ def _attribute(raw: dict[str, Any], where: str) -> Attribute:
         values = vocab.zh
     if values is not None and kind not in ("text", "text_list"):
         raise SpecError(f"{where}: allowed values need type text or text_list")
-    if raw.get("references") not in (None, "units"):
-        raise SpecError(f"{where}: references must be 'units'")
+    if raw.get("references") not in (None, "units", "zones"):
+        raise SpecError(f"{where}: references must be 'units' or 'zones'")
     return Attribute(
         name=name,
         type=kind,
@@ -305,6 +324,8 @@ def _attribute(raw: dict[str, Any], where: str) -> Attribute:
         references=raw.get("references"),
         minimum=raw.get("minimum"),
         maximum=raw.get("maximum"),
+        max_length=int(raw.get("max_length", TEXT_MAX)),
+        future=bool(raw.get("future", False)),
     )
 
 

@@ -17,6 +17,8 @@ from folium import plugins
 STATIC = Path(__file__).resolve().parent / "static"
 ROOTS = {"vendor": STATIC / "node_modules", "app": STATIC / "app"}
 PREFIX = "/static"
+# Polygon difference and intersection for the planner's split (the library Leaflet-Geoman itself uses).
+POLYCLIP_JS = [("polyclip", "/static/vendor/polyclip-ts/dist/polyclip-ts.umd.min.js")]
 
 
 def vendor(path: str) -> str:
@@ -70,8 +72,8 @@ def configure_folium() -> None:
         ("markerclustercss", vendor("leaflet.markercluster/dist/MarkerCluster.css")),
         ("markerclusterdefaultcss", vendor("leaflet.markercluster/dist/MarkerCluster.Default.css")),
     ]
-    plugins.Draw.default_js = [("leaflet_draw_js", vendor("leaflet-draw/dist/leaflet.draw.js"))]
-    plugins.Draw.default_css = [("leaflet_draw_css", vendor("leaflet-draw/dist/leaflet.draw.css"))]
+    plugins.GeoMan.default_js = [("geoman_js", vendor("@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js"))]
+    plugins.GeoMan.default_css = [("geoman_css", vendor("@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css"))]
     plugins.HeatMap.default_js = [("leaflet-heat.js", vendor("leaflet.heat/dist/leaflet-heat.js"))]
     plugins.HeatMap.default_css = []
     plugins.VectorGridProtobuf.default_js = [

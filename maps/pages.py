@@ -21,10 +21,11 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 from shapely.geometry import shape
 
-from geo.features.overview import DETAIL_ZOOM
+from geo.features.overview import DETAIL_ZOOM, OVERVIEW_CELLS
 from layers.catalogue import Catalogue, LayerSpec, vocabulary
-from maps import styles
-from maps.assets import app_asset
+from maps import basemap as local_basemap
+from maps import plan, styles
+from maps.assets import POLYCLIP_JS, app_asset
 from maps.display import gcj02_grid
 from maps.settings import MapSettings
 
@@ -67,12 +68,20 @@ class WuyePage(JSCSSMixin, MacroElement):
         {% endmacro %}
     """)
 
-    def __init__(self, config: dict[str, Any], js: list[tuple[str, str]], css: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        js: list[tuple[str, str]],
+        css: list[tuple[str, str]],
+        page_js: tuple[str, ...] = (),
+    ) -> None:
         super().__init__()
         self._name = "WuyePage"
         self.config = config
-        # Instance lists: never mutate the class-level ones (shared by every page).
+        # Instance lists: never mutate the class-level ones (shared by every page). A page's own
+        # script (``page_js``, e.g. wuye-plan.js) comes after wuye-maps.js, whose helpers it uses.
         self.default_js = [*js, ("wuye_maps", app_asset("wuye-maps.js"))]
+        self.default_js += [(name.removesuffix(".js"), app_asset(name)) for name in page_js]
         self.default_css = [*css, ("wuye_maps_css", app_asset("wuye-maps.css"))]
 
 
@@ -94,8 +103,26 @@ def _layer_entry(spec: LayerSpec, lang: str) -> dict[str, Any]:
         "name": spec.name,
         "title": styles.layer_title(spec, lang),
         "geometry": spec.geometry,
-        "style": styles.layer_style(spec),
+        "style": {**styles.layer_style(spec), "shape": styles.symbol_shape(spec)},
     }
+
+
+def _kind_legend(facilities: list[LayerSpec], lang: str) -> dict[str, Any]:
+    """The facility kinds by their symbol (the colour is the condition's)."""
+    rows = [
+        {
+            "colour": styles.KIND_SWATCH,
+            "label": styles.layer_title(s, lang),
+            "shape": styles.symbol_shape(s),
+            **(
+                {"dash": styles.layer_style(s)["dashArray"], "weight": styles.layer_style(s)["weight"]}
+                if s.is_linear
+                else {}
+            ),
+        }
+        for s in facilities
+    ]
+    return {"title": styles.texts(lang)["facilities"], "rows": rows, "note": None}
 
 
 def _condition_legend(lang: str) -> dict[str, Any]:
@@ -117,21 +144,89 @@ def _phase_legend(lang: str) -> dict[str, Any]:
 
 def _labels(lang: str) -> dict[str, dict[str, str]]:
     """The labels the page script shows, by vocabulary and key (never by position)."""
-    names = ("conditions", "case_states", "phases", "remediation_states")
+    names = (
+        "conditions",
+        "case_states",
+        "phases",
+        "remediation_states",
+        "remediation_items",
+        "zone_kinds",
+        "service_kinds",
+    )
     return {n: vocabulary(n).labels(lang) for n in names}
 
 
+def _orders() -> dict[str, list[str]]:
+    """Display order of the vocabularies the page lists (its JSON objects reach the page key-sorted)."""
+    return {n: list(vocabulary(n).labels("zh")) for n in ("conditions", "case_states", "phases")}
+
+
+def nav_bar(lang: str, current: str, workbench: str | None = None, user: dict[str, Any] | None = None) -> str:
+    """The navigation bar of every page: home (the portal), the maps, the workbench, and who is
+    signed in with their role and scope, or the sign-in link.
+
+    A page session (the ``wuye_session`` cookie) is known to the server, which names the caller
+    here (``user``, from maps/web.py ``who``); a token kept by the page (``localStorage.wuye_token``)
+    is known to the script only, which then shows the signed-in items.
+    """
+    t = styles.texts(lang)
+    q = "?lang=en" if lang == "en" else ""
+    items = [("home", "/" + q)] + [(k, p + q) for k, p in NAV_PAGES]
+    parts = []
+    for key, href in items:
+        here = ' aria-current="page"' if key == current else ""
+        parts.append(f'<a href="{html.escape(href)}"{here}>{html.escape(t["nav_" + key])}</a>')
+    shown = "" if user else " hidden"
+    if workbench and user:  # (a token kept by the page alone does not reach the workbench's pages)
+        parts.append(f'<a href="{html.escape(workbench + q)}">{html.escape(t["nav_workbench"])}</a>')
+        for key, path in user.get("pages", ()):  # the workbench's pages for the caller's role (api/maps.py)
+            parts.append(f'<a href="{html.escape(path + q)}">{html.escape(t["nav_" + key])}</a>')
+    if user:
+        name, role, scope = (html.escape(user[k]) for k in ("username", "role_label", "scope"))
+        parts.append(f'<span class="wuye-who" data-user="{name}">{name}（{role} · {scope}）</span>')
+    else:  # the script sets the sign-in link's next= to the page itself
+        parts.append(f'<a href="/login" class="wuye-nav-login" data-signed-out>{html.escape(t["nav_login"])}</a>')
+    parts.append(
+        '<form method="post" action="/logout" class="wuye-logout-form">'
+        f'<button type="submit" class="wuye-nav-logout" data-signed-in{shown}>{html.escape(t["nav_logout"])}</button>'
+        "</form>"
+    )
+    links = "".join(parts)
+    return f'<nav class="wuye-nav" aria-label="{html.escape(t["nav"])}">{links}</nav>'
+
+
+NAV_PAGES = [
+    ("maintenance", "/maps/maintenance"),
+    ("cases", "/maps/cases"),
+    ("remediation", "/maps/remediation"),
+    ("plan", "/maps/plan"),
+    ("patrols", "/maps/patrols"),
+    ("report", "/report"),
+]
+
+
 def _base_config(
-    page: str, title: str, lang: str, catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings
+    page: str,
+    title: str,
+    lang: str,
+    catalogue: Catalogue,
+    bounds: list[float] | None,
+    settings: MapSettings,
+    view: list[float] | None = None,
 ) -> dict[str, Any]:
     """What every page's script needs: words, bounds, the quiet base layers and the display shift."""
-    base_layers = [_layer_entry(catalogue[n], lang) for n in ("districts", "subdistricts", "zones") if n in catalogue]
+    base_layers = [
+        _layer_entry(catalogue[n], lang)
+        for n in ("districts", "subdistricts", "zones", "contract_sections")
+        if n in catalogue
+    ]
     return {
         "page": page,
         "title": title,
         "lang": lang,
         "texts": styles.texts(lang),
         "bounds": bounds,
+        "view": view or bounds,  # where the page opens: the programme zones, not the whole district
         "maxZoom": MAX_ZOOM,
         "baseLayers": base_layers if settings.basemap == "none" else [],
         "display": gcj02_grid(bounds) if settings.basemap == "amap" and bounds else None,
@@ -143,6 +238,8 @@ def _base_config(
         "completionBreaks": styles.COMPLETION_BREAKS,
         "legends": [],
         "labels": _labels(lang),
+        "orders": _orders(),
+        "overviewCellPx": 512 // OVERVIEW_CELLS,
     }
 
 
@@ -169,6 +266,9 @@ def _map(settings: MapSettings, bounds: list[float] | None, *, still: bool = Fal
                 overlay=False,
                 control=False,
             ).add_to(m)
+    local = settings.local()  # WUYE_BASEMAP=mbtiles:/pmtiles: served by our app
+    if local is not None:
+        local_basemap.add_to(m, local, MAX_ZOOM)
     return m
 
 
@@ -179,6 +279,7 @@ def _render(
     js: list[tuple[str, str]] | None = None,
     css: list[tuple[str, str]] | None = None,
     body_html: str = "",
+    page_js: tuple[str, ...] = (),
 ) -> str:
     root: Any = m.get_root()  # a branca Figure
     root.header.add_child(
@@ -187,9 +288,12 @@ def _render(
             '<link rel="icon" href="data:,">'
         )
     )  # no favicon request (a 404 is a console error)
+    if not config.get("snapshot"):  # paper has no links
+        body_html = nav_bar(config["lang"], config["page"], config.get("workbench"), config.get("nav_user")) + body_html
+    config.pop("nav_user", None)  # (the bar names the caller; the page's script needs nothing of it)
     if body_html:
         root.html.add_child(Element(body_html))
-    WuyePage(config, js or [], css or []).add_to(m)
+    WuyePage(config, js or [], css or [], page_js).add_to(m)
     page = m.get_root().render()
     # Han text in the zh-CN glyph variants (PDF, screen readers); folium writes a bare <html>.
     lang = "en" if config["lang"] == "en" else "zh-CN"
@@ -202,25 +306,45 @@ def _title(key: str, lang: str, district_name: str) -> str:
 
 
 def maintenance_page(
-    catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str, district_name: str
+    catalogue: Catalogue,
+    bounds: list[float] | None,
+    settings: MapSettings,
+    *,
+    lang: str,
+    district_name: str,
+    view: list[float] | None = None,
+    workbench: str | None = None,
+    user: dict[str, Any] | None = None,
 ) -> str:
     """设施维护图: every facility layer as vector tiles (or, on a GCJ-02 basemap, paged GeoJSON),
     coloured by condition, one toggle per layer; popups read the feature when clicked."""
     title = _title("maintenance", lang, district_name)
     facilities = [catalogue[n] for n in catalogue if catalogue[n].facility]
-    cfg = _base_config("maintenance", title, lang, catalogue, bounds, settings)
+    cfg = _base_config("maintenance", title, lang, catalogue, bounds, settings, view)
+    cfg["workbench"] = workbench
+    cfg["nav_user"] = user
     cfg["layers"] = [_layer_entry(s, lang) for s in facilities]
     cfg["detailZoom"] = DETAIL_ZOOM  # below it, point layers come as overview tiles (counts per cell)
-    cfg["legends"] = [_condition_legend(lang)]
+    cfg["legends"] = [_kind_legend(facilities, lang), _condition_legend(lang)]
     return _render(_map(settings, bounds), title, cfg, plugins.VectorGridProtobuf.default_js)
 
 
 def cases_page(
-    catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str, district_name: str
+    catalogue: Catalogue,
+    bounds: list[float] | None,
+    settings: MapSettings,
+    *,
+    lang: str,
+    district_name: str,
+    view: list[float] | None = None,
+    workbench: str | None = None,
+    user: dict[str, Any] | None = None,
 ) -> str:
     """事件分布图: cases by state (overdue ones ringed red), heat-map toggle, filters."""
     title = _title("cases", lang, district_name)
-    cfg = _base_config("cases", title, lang, catalogue, bounds, settings)
+    cfg = _base_config("cases", title, lang, catalogue, bounds, settings, view)
+    cfg["workbench"] = workbench
+    cfg["nav_user"] = user
     cfg["legends"] = [_state_legend(lang)]
     return _render(_map(settings, bounds), title, cfg, plugins.HeatMap.default_js)
 
@@ -234,11 +358,16 @@ def remediation_page(
     district_name: str,
     progress_url: str | None = None,
     zone_tasks_url: str | None = None,
+    view: list[float] | None = None,
+    workbench: str | None = None,
+    user: dict[str, Any] | None = None,
 ) -> str:
     """整治进度图: zones coloured by remediation completion when tasks exist, else by phase
     with "暂无整治任务"; sub-district filter."""
     title = _title("remediation", lang, district_name)
-    cfg = _base_config("remediation", title, lang, catalogue, bounds, settings)
+    cfg = _base_config("remediation", title, lang, catalogue, bounds, settings, view)
+    cfg["workbench"] = workbench
+    cfg["nav_user"] = user
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "zones"]
     cfg["legends"] = [_phase_legend(lang)]
     # Remediation progress (share of tasks verified) when the app serves it; else colour by phase.
@@ -257,6 +386,8 @@ def zone_page(
     district_name: str,
     snapshot: bool = False,
     district_bounds: list[float] | None = None,
+    workbench: str | None = None,
+    user: dict[str, Any] | None = None,
 ) -> str:
     """One zone: boundary, sections, facilities and open cases; ``snapshot`` hides the controls
     that mean nothing on paper and keeps title, legend, scale bar, north arrow and date."""
@@ -268,56 +399,117 @@ def zone_page(
     cfg["zoneTitle"] = title_format  # wuye.showZone titles another zone the same way
     if cfg["display"] is not None and district_bounds:  # the shift grid covers the district, not just the zone
         cfg["display"] = gcj02_grid(district_bounds)
-    cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "zones"]
+    cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] not in ("zones", "contract_sections")]
     cfg["zone"] = zone["id"]
     cfg["snapshot"] = snapshot
+    cfg["workbench"] = workbench
+    cfg["nav_user"] = user
     cfg["sectionLayer"] = (
         _layer_entry(catalogue["contract_sections"], lang) if "contract_sections" in catalogue else None
     )
     cfg["layers"] = [_layer_entry(catalogue[n], lang) for n in catalogue if catalogue[n].facility]
     cfg["detailZoom"] = DETAIL_ZOOM
     cfg["legends"] = [
+        _kind_legend([catalogue[n] for n in catalogue if catalogue[n].facility], lang),
         _condition_legend(lang),
         _state_legend(lang),
     ]
     return _render(_map(settings, bounds, still=snapshot), cfg["title"], cfg, plugins.VectorGridProtobuf.default_js)
 
 
+def patrols_page(
+    catalogue: Catalogue,
+    bounds: list[float] | None,
+    settings: MapSettings,
+    *,
+    lang: str,
+    district_name: str,
+    view: list[float] | None = None,
+    workbench: str | None = None,
+    user: dict[str, Any] | None = None,
+) -> str:
+    """巡更图 (issue 18 point 4): a week's scans per checkpoint and the ones missed, from
+    ``GET /patrols/checkpoints``, with each zone's coverage from ``GET /patrols/coverage``; a week and a
+    zone to choose. The figures are staff-only: the page asks a visitor to sign in."""
+    t = styles.texts(lang)
+    title = _title("patrols", lang, district_name)
+    cfg = _base_config("patrols", title, lang, catalogue, bounds, settings, view)
+    cfg["workbench"] = workbench
+    cfg["nav_user"] = user
+    cfg["patrolColours"] = styles.PATROL_COLOURS
+    rows = [(styles.PATROL_COLOURS[k], t["patrol_" + k]) for k in ("covered", "missed", "never")]
+    cfg["legends"] = [styles.legend(t["patrol_points"], rows)]
+    return _render(_map(settings, bounds), title, cfg)
+
+
 def plan_page(
-    catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str, district_name: str
+    catalogue: Catalogue,
+    bounds: list[float] | None,
+    settings: MapSettings,
+    *,
+    lang: str,
+    district_name: str,
+    workbench: str | None = None,
+    user: dict[str, Any] | None = None,
 ) -> str:
     """规划绘制: draw and edit zone and section polygons, saved through OGC API Features Part 4."""
     title = _title("plan", lang, district_name)
     cfg = _base_config("plan", title, lang, catalogue, bounds, settings)
+    cfg["workbench"] = workbench
+    cfg["nav_user"] = user
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] == "districts" or b["name"] == "subdistricts"]
-    editable = [catalogue[n] for n in ("zones", "contract_sections") if n in catalogue]
-    cfg["layers"] = [
-        {
-            **_layer_entry(s, lang),
-            "attributes": [
-                {
-                    "name": a.name,
-                    "title": a.title_en if lang == "en" else a.title_zh,
-                    "required": a.required,
-                    "type": a.type,
-                    "values": {k: a.label(k, lang) for k in a.values} if a.values else None,
-                    "default": a.default,
-                }
-                for a in s.attributes
-            ],
-        }
-        for s in editable
-    ]
-    return _render(_map(settings, bounds), title, cfg, plugins.Draw.default_js, plugins.Draw.default_css)
+    cfg.update(plan.plan_config(catalogue, _layer_entry, lang))
+    return _render(
+        _map(settings, bounds),
+        title,
+        cfg,
+        [*plugins.GeoMan.default_js, *POLYCLIP_JS],
+        [*plugins.GeoMan.default_css, ("wuye_plan_css", app_asset("wuye-plan.css"))],
+        page_js=("wuye-plan.js",),
+    )
 
 
 def report_page(
-    catalogue: Catalogue, bounds: list[float] | None, settings: MapSettings, *, lang: str, district_name: str
+    catalogue: Catalogue,
+    bounds: list[float] | None,
+    settings: MapSettings,
+    *,
+    lang: str,
+    district_name: str,
+    view: list[float] | None = None,
+    workbench: str | None = None,
+    user: dict[str, Any] | None = None,
 ) -> str:
     """我要报事: phone page — position by GPS or tap, category, description, photo; shows duplicates,
     then the case number and the unit it went to."""
     title = _title("report", lang, district_name)
-    cfg = _base_config("report", title, lang, catalogue, bounds, settings)
+    cfg = _base_config("report", title, lang, catalogue, bounds, settings, view)
+    cfg["workbench"] = workbench
+    cfg["nav_user"] = user
+    return _render(_map(settings, bounds), title, cfg)
+
+
+def follow_page(
+    catalogue: Catalogue,
+    bounds: list[float] | None,
+    settings: MapSettings,
+    *,
+    code: str,
+    lang: str,
+    district_name: str,
+    view: list[float] | None = None,
+    workbench: str | None = None,
+    user: dict[str, Any] | None = None,
+) -> str:
+    """事件进度: one case as the public sees it (state, category, unit, public history), by its number."""
+    t = styles.texts(lang)
+    title = f"{t['follow_title']} {code}"
+    cfg = _base_config("follow", title, lang, catalogue, bounds, settings, view)
+    cfg["page"] = "follow"
+    cfg["workbench"] = workbench
+    cfg["nav_user"] = user
+    cfg["caseCode"] = code
+    cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "districts"]
     return _render(_map(settings, bounds), title, cfg)
 
 

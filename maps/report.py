@@ -35,7 +35,8 @@ import jinja2
 import psycopg
 from markupsafe import Markup
 
-from geo.programme import acceptance, inspections
+from geo.programme import acceptance, inspections, rewards
+from geo.programme.standards import STANDARDS, failing
 from geo.settings import AcceptanceSettings
 from geo.workcal import calendar
 from layers.catalogue import load_catalogue, vocabulary
@@ -53,12 +54,14 @@ RENDER_WORKERS = 0  # write_all's PDF renders: 0 = one thread of this process, N
 
 @cache
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("maps", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.tests["failing"] = failing  # a criterion the verdict fails on (met = false and switched on)
+    return env
 
 
 @cache
@@ -131,12 +134,22 @@ def zone_html(figures: dict[str, Any], map_jpeg: bytes, *, district_name: str) -
             case_states=vocabulary("case_states").zh,
             unit_kinds=vocabulary("unit_kinds").zh,
             facility_titles=[(n, catalogue[n].title_zh) for n in inspections.facility_layers(catalogue)],
+            standard_titles={k: title for k, (title, _) in STANDARDS.items()},
+            service_kinds=list(vocabulary("service_kinds").zh.items()),
+            phase_statuses=vocabulary("phase_statuses").zh,
+            publicity_kinds=list(vocabulary("publicity_kinds").zh.items()),
             pct=_pct,
         )
     )
 
 
-def summary_html(rows: list[dict[str, Any]], *, district_name: str, rules: AcceptanceSettings) -> str:
+def summary_html(
+    rows: list[dict[str, Any]],
+    *,
+    district_name: str,
+    rules: AcceptanceSettings,
+    points: list[dict[str, Any]] | None = None,
+) -> str:
     """The district summary as HTML."""
     counts = {
         "pass": sum(r["verdict"] == "pass" for r in rows),
@@ -154,6 +167,9 @@ def summary_html(rows: list[dict[str, Any]], *, district_name: str, rules: Accep
             rules=rules,
             counts=counts,
             pct=_pct,
+            points=points or [],
+            parts=list(rewards.PARTS.items()),
+            reward_states=rewards.STATES,
         )
     )
 
@@ -187,10 +203,13 @@ def zone_pdf(
     district_code: str,
     district_name: str,
     rules: AcceptanceSettings,
+    fee_grace_months: int | None = None,
 ) -> bytes:
     """One zone's acceptance report: its own query set (an unknown zone fails here, before any browser
     work), its map page captured from ``base_url``, then one render."""
-    figures = acceptance.zone_acceptance(conn, zone_code, district_code=district_code, rules=rules)
+    figures = acceptance.zone_acceptance(
+        conn, zone_code, district_code=district_code, rules=rules, fee_grace_months=fee_grace_months
+    )
     return render_zone_pdf(figures, base_url=base_url, district_name=district_name)
 
 
@@ -203,7 +222,14 @@ def render_zone_pdf(figures: dict[str, Any], *, base_url: str, district_name: st
     return render_pdf(zone_html(figures, images[code], district_name=district_name))
 
 
-def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
+def _redo_text(plan: dict[str, Any] | None) -> str | None:
+    """A zone's redo plan in one cell: done of total, overdue."""
+    if not plan or not plan["total"]:
+        return None
+    return f"完成 {plan['done']}/{plan['total']}" + (f"，逾期 {plan['overdue']}" if plan["overdue"] else "")
+
+
+def summary_xlsx(rows: list[dict[str, Any]], points: list[dict[str, Any]] | None = None) -> bytes:
     """The district summary as an Excel workbook (rates as exact fractions, displays rounded down)."""
     from openpyxl import Workbook
 
@@ -235,6 +261,11 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
             "提示 warning",
             "轮次类型",  # new columns go last: readers of the sheet find the old ones where they were
             "签发",
+            "验收经过",
+            "补课整改",
+            *(f"{title}" for title, _ in STANDARDS.values()),  # the plan's four standards: 符合 / 不符合 / 不考核
+            "以奖代补(元)",
+            "奖励状态",
         ]
     )
     for z in rows:
@@ -259,15 +290,60 @@ def summary_xlsx(rows: list[dict[str, Any]]) -> bytes:
                 z["cases"]["overdue"],
                 z["cases"]["overdue_beyond_grace"],
                 z["verdict_zh"],
-                "；".join(c["title_zh"] for c in z["criteria"] if not c["met"]),
+                "；".join(c["title_zh"] for c in z["criteria"] if failing(c)),
                 "；".join(f"{w['zh']} ({w['en']})" for w in s["warnings"]) or None,
                 s["round_kind_zh"],
                 z["issue"].get("number") or z["issue"]["state_zh"],
+                "；".join(
+                    f"{h['issued_on']} {h.get('round_kind_zh') or ''} {h.get('verdict_zh') or ''}（{h['number']}）"
+                    for h in z["verdict_history"]
+                )
+                or None,
+                _redo_text(z.get("redo")),
+                *(_standard_text(st) for st in z["standards"]),
+                float(z["reward"]["amount"]),
+                z["reward"]["state_zh"],
             ]
         )
+    _points_sheet(book, points or [])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _points_sheet(book: Any, points: list[dict[str, Any]]) -> None:
+    """A second sheet: each sub-district's performance points by year, part by part, and its rewards."""
+    sheet = book.create_sheet("绩效考核")
+    sheet.append(
+        [
+            "年度",
+            "街道编码",
+            "街道",
+            *(f"{title}（分）" for title in rewards.PARTS.values()),
+            "合计分值",
+            *(f"奖励{label}(元)" for label in rewards.STATES.values()),
+        ]
+    )
+    for year in points:
+        for sub in year["subdistricts"]:
+            by_part = {p["part"]: p["points"] for p in sub["parts"]}
+            sheet.append(
+                [
+                    year["year"],
+                    sub["subdistrict_code"],
+                    sub["subdistrict"],
+                    *(by_part.get(k) for k in rewards.PARTS),
+                    sub["points"],
+                    *(float(sub["reward"][k]) for k in rewards.STATES),
+                ]
+            )
+
+
+def _standard_text(standard: dict[str, Any]) -> str:
+    """符合 / 不符合 (naming the failed criteria) / 不考核 (switched off for the programme year)."""
+    if not standard["enabled"]:
+        return "不考核"
+    return "符合" if standard["met"] else "不符合：" + "、".join(standard["failed"])
 
 
 def _render_job(html: str) -> bytes:
@@ -293,6 +369,68 @@ def _renderers(workers: int) -> Iterator[Callable[[str], Future[bytes]]]:
         yield lambda html: pool.submit(_render_job, html)
 
 
+def _render_all(
+    rows: list[dict[str, Any]],
+    *,
+    base_url: str,
+    district_name: str,
+    summary: str | None,
+    workers: int | None,
+    pages: int,
+    switch: bool,
+    collect: bool,
+) -> dict[str, bytes]:
+    """``{code}.pdf`` of every zone of ``rows`` (and ``summary.pdf`` from its HTML): the maps drawn by one
+    browser, each zone's PDF rendered as soon as its map is drawn (the summary first)."""
+    by_code = {r["zone"]["code"]: r for r in rows}
+    pdfs: dict[str, Future[bytes]] = {}
+    jobs = len(rows) + (summary is not None)
+    with _renderers(min(RENDER_WORKERS if workers is None else workers, jobs)) as submit:
+        if summary is not None:
+            pdfs["summary.pdf"] = submit(summary)
+
+        def drawn(code: str, jpeg: bytes) -> None:
+            pdfs[f"{code}.pdf"] = submit(zone_html(by_code[code], jpeg, district_name=district_name))
+
+        if by_code:
+            map_images(base_url, list(by_code), drawn, pages=pages, switch=switch, collect=collect)
+        return {name: future.result() for name, future in pdfs.items()}
+
+
+def render_zone_pdfs(
+    rows: list[dict[str, Any]], *, base_url: str, district_name: str, workers: int | None = None
+) -> dict[str, bytes]:
+    """zone code → its report PDF, from figures already computed (the verdicts issued together): the
+    one-browser path of :func:`write_all`, not a browser per zone."""
+    pdfs = _render_all(
+        rows,
+        base_url=base_url,
+        district_name=district_name,
+        summary=None,
+        workers=workers,
+        pages=MAP_PAGES,
+        switch=True,
+        collect=True,
+    )
+    return {name.removesuffix(".pdf"): pdf for name, pdf in pdfs.items()}
+
+
+def write_summary(
+    rows: list[dict[str, Any]],
+    out_dir: Path,
+    *,
+    district_name: str,
+    rules: AcceptanceSettings,
+    points: list[dict[str, Any]] | None = None,
+) -> list[Path]:
+    """The district summary as ``summary.pdf`` and ``summary.xlsx`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pdf, xlsx = out_dir / "summary.pdf", out_dir / "summary.xlsx"
+    pdf.write_bytes(render_pdf(summary_html(rows, district_name=district_name, rules=rules, points=points)))
+    xlsx.write_bytes(summary_xlsx(rows, points))
+    return [pdf, xlsx]
+
+
 def write_all(
     conn: psycopg.Connection,
     out_dir: Path,
@@ -306,6 +444,7 @@ def write_all(
     pages: int = MAP_PAGES,
     switch: bool = True,
     collect: bool = True,
+    fee_grace_months: int | None = None,
 ) -> list[Path]:
     """Every zone's PDF plus the summary PDF and XLSX into ``out_dir`` (or only ``zone_codes``' PDFs):
     one query set for the district; the maps drawn by one browser, ``pages`` at a time, from our app at
@@ -314,29 +453,31 @@ def write_all(
 
     The default is the thread: on two cores Chromium drawing the maps keeps one core busy and the
     renders the other, so render processes were no faster and each cost ~165 MB more (bench/report.py)."""
-    rows = acceptance.district_figures(conn, district_code=district_code, rules=rules)
+    rows = acceptance.district_figures(
+        conn, district_code=district_code, rules=rules, fee_grace_months=fee_grace_months
+    )
     if zone_codes is not None:
         rows = [r for r in rows if r["zone"]["code"] in set(zone_codes)]
-    by_code = {r["zone"]["code"]: r for r in rows}
-    summary = summary_html(rows, district_name=district_name, rules=rules) if zone_codes is None else None
-    pdfs: dict[str, Future[bytes]] = {}
-    jobs = len(rows) + (summary is not None)
-    with _renderers(min(RENDER_WORKERS if workers is None else workers, jobs)) as submit:
-        if summary is not None:
-            pdfs["summary.pdf"] = submit(summary)
-
-        def drawn(code: str, jpeg: bytes) -> None:
-            pdfs[f"{code}.pdf"] = submit(zone_html(by_code[code], jpeg, district_name=district_name))
-
-        if by_code:
-            map_images(base_url, list(by_code), drawn, pages=pages, switch=switch, collect=collect)
-        results = {name: future.result() for name, future in pdfs.items()}
+    summary = points = None
+    if zone_codes is None:  # the district: the summary with each programme year's points
+        points = rewards.points_of(conn, rows, district_code=district_code, rules=rules)
+        summary = summary_html(rows, district_name=district_name, rules=rules, points=points)
+    results = _render_all(
+        rows,
+        base_url=base_url,
+        district_name=district_name,
+        summary=summary,
+        workers=workers,
+        pages=pages,
+        switch=switch,
+        collect=collect,
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in [f"{code}.pdf" for code in by_code] + (["summary.pdf"] if summary is not None else []):
+    for name in [f"{r['zone']['code']}.pdf" for r in rows] + (["summary.pdf"] if summary is not None else []):
         (out_dir / name).write_bytes(results[name])
         written.append(out_dir / name)
     if zone_codes is None:
-        (out_dir / "summary.xlsx").write_bytes(summary_xlsx(rows))
+        (out_dir / "summary.xlsx").write_bytes(summary_xlsx(rows, points))
         written.append(out_dir / "summary.xlsx")
     return written

@@ -12,33 +12,65 @@ from typing import Any
 
 from layers.catalogue import LayerSpec, vocabulary
 
-# Facility condition (vocabulary ``conditions``): green, red, orange, grey.
-CONDITION_COLOURS = {"normal": "#1a9641", "faulty": "#d7191c", "repairing": "#fdae61", "removed": "#969696"}
+# Every legend's colours stay apart for colour-blind readers: each pair at least ΔE 20 (CAM02-UCS)
+# under a simulated deuteranopia, the condition and case-state colours together (the zone page
+# shows both); tests/test_map_colours.py computes it with colorspacious.
 
-# Case states (vocabulary ``case_states``): open ones in warm colours, closed ones quiet.
+# Facility condition (vocabulary ``conditions``): green, red, orange, dark grey.
+CONDITION_COLOURS = {"normal": "#4db380", "faulty": "#b31a00", "repairing": "#ff8000", "removed": "#4d4d4d"}
+
+# Case states (vocabulary ``case_states``): bright for the new and moving ones, dark for the ended ones.
 STATE_COLOURS = {
-    "reported": "#e6550d",
-    "registered": "#fd8d3c",
-    "dispatched": "#6baed6",
-    "in_progress": "#3182bd",
-    "handled": "#31a354",
-    "reopened": "#a63603",
-    "closed": "#969696",
-    "rejected": "#bdbdbd",
-    "duplicate": "#d9d9d9",
+    "reported": "#ffff00",
+    "registered": "#cc3399",
+    "dispatched": "#00ccff",
+    "in_progress": "#3380ff",
+    "handled": "#99ffb3",
+    "reopened": "#4d0000",
+    "closed": "#99ffff",
+    "rejected": "#00004d",
+    "duplicate": "#1a00cc",
 }
-OVERDUE_COLOUR = "#ff0000"
+OVERDUE_COLOUR = "#000000"  # the ring (thicker, larger) around an overdue case
 
 # Zone phase (vocabulary ``phases``): the remediation map colours by it until remediation tasks exist.
 PHASE_COLOURS = {
-    "survey": "#fee5d9",
-    "remediation": "#fcae91",
-    "rollout": "#fb6a4a",
-    "service": "#de2d26",
-    "acceptance": "#a50f15",
+    "survey": "#f1eef6",
+    "remediation": "#a6bddb",
+    "rollout": "#3690c0",
+    "service": "#045a8d",
+    "acceptance": "#011f3b",
 }
-# Completion classes (share of remediation tasks verified done).
-COMPLETION_BREAKS = [(0.0, "#d7191c"), (0.25, "#fdae61"), (0.5, "#ffffbf"), (0.75, "#a6d96a"), (1.0, "#1a9641")]
+# Completion classes (share of remediation tasks verified done): light to dark purple, apart from the phases.
+COMPLETION_BREAKS = [(0.0, "#fcfbfd"), (0.25, "#bcbddc"), (0.5, "#807dba"), (0.75, "#54278f"), (1.0, "#1a0433")]
+
+# Patrol checkpoints on the week's map (巡更图): scanned every day, missed some days, never scanned.
+PATROL_COLOURS = {"covered": "#1a9850", "missed": "#fdae61", "never": "#d73027"}
+
+# A distinct symbol per facility kind (filled with the condition's colour); polygons are drawn as such.
+SYMBOL_SHAPES = {
+    "street_lights": "circle",
+    "septic_tanks": "square",
+    "litter_bins": "triangle",
+    "manholes": "hexagon",
+    "sports_equipment": "star",
+    "drying_racks": "cross",
+}
+# Line facilities are drawn in the condition's colour; the kind is the dash pattern (and width).
+LINE_DASHES = {"drains": "8 4", "roads": "", "ditches": "2 4", "walls": "12 3 2 3"}
+LINE_WEIGHTS = {"roads": 5}
+KIND_SWATCH = "#ffffff"  # the kind legend shows the shape, not a colour
+
+
+def symbol_shape(spec: LayerSpec) -> str:
+    """The symbol of a facility layer: points a shape each (a layer added later gets a diamond),
+    lines "line" (told apart by :data:`LINE_DASHES`), polygons "polygon"."""
+    if spec.is_linear:
+        return "line"
+    if "Point" not in spec.geometry:
+        return "polygon"
+    return SYMBOL_SHAPES.get(spec.name, "diamond")
+
 
 TEXTS: dict[str, dict[str, str]] = {
     "zh": {
@@ -59,6 +91,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "all": "全部",
         "heatmap": "热力图",
         "overdue": "超期",
+        "supervised": "督办",
         "apply": "筛选",
         "loading": "加载中……",
         "code": "编号",
@@ -98,6 +131,52 @@ TEXTS: dict[str, dict[str, str]] = {
         "completion": "完成率",
         "photo_needs_login": "登录后可上传照片",
         "none_found": "无",
+        "zoom_in": "放大查看",
+        "here": "此处的要素",
+        "reported_at": "上报时间",
+        "nav": "导航",
+        "nav_home": "首页",
+        "nav_maintenance": "设施",
+        "nav_cases": "事件",
+        "nav_remediation": "整治",
+        "nav_plan": "规划",
+        "nav_report": "报事",
+        "nav_login": "登录",
+        "nav_logout": "退出",
+        "nav_workbench": "工作台",
+        "nav_faults": "设施故障",
+        "nav_admin": "系统管理",
+        "go_to": "定位到",
+        "search_place": "搜索小区或街道",
+        "no_place": "没有找到这个名称",
+        "next_report": "再报一件",
+        "follow": "查看办理进度",
+        "follow_title": "事件进度",
+        "history": "办理记录",
+        "not_found": "没有这个事件编号",
+        "need_position": "请先在地图上点选位置或使用定位",
+        "network_error": "网络错误，请稍后重试（再次提交不会重复上报）",
+        "sending": "正在提交……",
+        "photo_sent": "照片已上传",
+        "photo_failed": "照片上传失败",
+        "category_required": "请选择类别",
+        "gps_denied": "未允许定位，请在地图上点选位置",
+        "gps_failed": "暂时无法定位，请在地图上点选位置",
+        "submit_failed": "提交失败",
+        "patrols": "巡更图",
+        "nav_patrols": "巡更",
+        "week_of": "所在周",
+        "patrol_covered": "每天都已巡到",
+        "patrol_missed": "有漏巡的日子",
+        "patrol_never": "本周未巡到",
+        "patrol_points": "巡更点",
+        "patrol_scans": "本周打卡",
+        "patrol_days_missed": "漏巡天数",
+        "patrol_coverage": "覆盖率",
+        "patrol_flagged": "覆盖率不足",
+        "times": "次",
+        "days": "天",
+        "week_from": "周起",
     },
     "en": {
         "remediation": "Remediation progress",
@@ -117,6 +196,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "all": "All",
         "heatmap": "Heat map",
         "overdue": "Overdue",
+        "supervised": "Supervised",
         "apply": "Filter",
         "loading": "Loading…",
         "code": "Code",
@@ -156,6 +236,52 @@ TEXTS: dict[str, dict[str, str]] = {
         "completion": "Done",
         "photo_needs_login": "Sign in to attach a photo",
         "none_found": "none",
+        "zoom_in": "Zoom in",
+        "here": "Features here",
+        "reported_at": "Reported",
+        "nav": "Navigation",
+        "nav_home": "Home",
+        "nav_maintenance": "Facilities",
+        "nav_cases": "Cases",
+        "nav_remediation": "Remediation",
+        "nav_plan": "Planning",
+        "nav_report": "Report",
+        "nav_login": "Sign in",
+        "nav_logout": "Sign out",
+        "nav_workbench": "Workbench",
+        "nav_faults": "Facility faults",
+        "nav_admin": "Administration",
+        "go_to": "Go to",
+        "search_place": "Search a zone or sub-district",
+        "no_place": "No such name",
+        "next_report": "Report another",
+        "follow": "Follow this case",
+        "follow_title": "Case progress",
+        "history": "History",
+        "not_found": "No case with this number",
+        "need_position": "Tap the map or use your location first",
+        "network_error": "Network error, please try again (a retry will not report twice)",
+        "sending": "Sending…",
+        "photo_sent": "Photo uploaded",
+        "photo_failed": "Photo upload failed",
+        "category_required": "Choose a category",
+        "gps_denied": "Location not allowed: tap the map instead",
+        "gps_failed": "No location for now: tap the map instead",
+        "submit_failed": "Not sent",
+        "patrols": "Security patrols",
+        "nav_patrols": "Patrols",
+        "week_of": "Week of",
+        "patrol_covered": "Patrolled every day",
+        "patrol_missed": "Missed on some days",
+        "patrol_never": "Not patrolled this week",
+        "patrol_points": "Checkpoints",
+        "patrol_scans": "Scans this week",
+        "patrol_days_missed": "Days missed",
+        "patrol_coverage": "Coverage",
+        "patrol_flagged": "Coverage too low",
+        "times": "",
+        "days": "",
+        "week_from": "Week from",
     },
 }
 
@@ -187,6 +313,7 @@ def layer_style(spec: LayerSpec) -> dict[str, Any]:
         "color": s.get("color", "#3388ff"),
         "fillColor": s.get("fill_color", s.get("color", "#3388ff")),
         "fillOpacity": s.get("fill_opacity", 0.2),
-        "weight": s.get("weight", 2),
+        "weight": LINE_WEIGHTS.get(spec.name, s.get("weight", 2)),
         "radius": s.get("radius", 4),
+        "dashArray": LINE_DASHES.get(spec.name, "6 3") if spec.is_linear else None,
     }

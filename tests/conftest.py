@@ -1,6 +1,6 @@
 """Test fixtures against a real PostGIS.
 
-One embedded cluster (under ``var/test``, fsync off) or the server of
+One embedded cluster (under ``var/test``, or ``var/test-gw0`` … per pytest-xdist worker, fsync off) or the server of
 ``WUYE_TEST_DATABASE_URL``; a template database migrated and loaded with the
 demo district once per session; each test that writes gets its own copy
 (CREATE DATABASE … TEMPLATE, a file copy) or a connection rolled back after.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,6 +27,18 @@ from layers.catalogue import Catalogue, load_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 DISTRICT = "430104"
+# The session's own embedded cluster: one per pytest-xdist worker (``make test`` runs several), since
+# the restart tests stop and start it under the tests of their own process.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_HOME = ROOT / "var" / (f"test-{_WORKER}" if _WORKER else "test")
+
+# The plan's four standards (issue 19 point 4) also judge facilities, before/after photos, the property
+# service and fees, which the tests written for the three earlier criteria (satisfaction, remediation,
+# cases) do not record: they judge the demo year (2023) with those switched off, as an administrator may
+# for a year (WUYE_CRITERIA_OFF; servers the tests start inherit it). tests/test_standards.py judges all
+# four with nothing switched off.
+CRITERIA_OFF_2023 = '{"2023": ["facilities", "remediation_photos", "mechanism"]}'
+os.environ.setdefault("WUYE_CRITERIA_OFF", CRITERIA_OFF_2023)
 
 
 def _with_db(url: str, dbname: str) -> str:
@@ -53,6 +66,16 @@ class Server:
             conn.execute(stmt)
         return self.url(dbname)
 
+    @contextmanager
+    def copy(self, label: str, template: str) -> Iterator[str]:
+        """A copy of ``template`` for a test module (named after ``label`` and this process), dropped after."""
+        name = f"wuye_{label}_{os.getpid()}"
+        url = self.create(name, template=template)
+        try:
+            yield url
+        finally:
+            self.drop(name)
+
     def drop(self, dbname: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
@@ -64,7 +87,7 @@ def server() -> Iterator[Server]:
     if external:
         yield Server(external)
         return
-    cluster = embedded.locate(ROOT / "var" / "test")
+    cluster = embedded.locate(TEST_HOME)
     was_running = embedded.status(cluster).running
     state = embedded.start(cluster, fast=True)
     assert state.port is not None
@@ -88,7 +111,9 @@ def template_db(server: Server, catalogue: Catalogue) -> Iterator[str]:
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn, catalogue)
     with psycopg.connect(url) as conn:
-        load_demo(conn, catalogue, district_code=DISTRICT)
+        # without the demo's patrols, which are dated from today: the patrol tests lay out their own
+        # (tests/test_patrols.py test the demo's)
+        load_demo(conn, catalogue, district_code=DISTRICT, patrols=False)
     try:
         yield name
     finally:

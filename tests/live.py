@@ -41,7 +41,7 @@ def serving(env: dict[str, str], *command: str) -> Iterator[str]:
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90  # a shared, loaded machine can take this long to import the app
         while True:
             try:
                 if httpx.get(f"{url}/collections", timeout=2).status_code == 200:

@@ -22,6 +22,7 @@ from api.app import create_app
 from api.auth import Guard
 from geo.access import users
 from geo.access.scope import ROLES
+from geo.steps import run
 from tests.conftest import DEFAULT_SCOPE, DISTRICT, settings_for
 
 # A value for every path parameter any route uses (an existing object where that matters).
@@ -37,6 +38,7 @@ SAMPLES = {
     "tileMatrixSetId": "WebMercatorQuad",
     "tms": "WebMercatorQuad",
     "version": "1",
+    "style_id": "default",
     "code": "C-none",
     "service_code": "light_out",
     "service_request_id": "C-none",
@@ -50,6 +52,9 @@ SAMPLES = {
     "answer_id": "999999",
     "batch_id": "999999",
     "doc_id": "999999",
+    "item_id": "999999",
+    "record_id": "999999",
+    "chart": "state",
 }
 
 
@@ -136,6 +141,7 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 SCOPED_REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/cases/{code}/actions"): {"of": "case", "json": {"action": "start"}},  # 409 inside ('reported')
     ("GET", "/cases/{code}/photos"): {"of": "case"},
+    ("POST", "/cases/{code}/call"): {"of": "case"},
     ("GET", "/cases/{code}/photos/{photo_id}"): {"of": "case"},
     ("POST", "/cases/{code}/photos"): {"of": "case", "files": {"photo": ("p.jpg", JPEG, "image/jpeg")}},
     ("GET", "/facilities/{layer}/{code}/inspections"): {"of": "facility"},
@@ -150,6 +156,24 @@ SCOPED_REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
         "files": {"photo": ("p.jpg", JPEG, "image/jpeg")},
     },
     ("GET", "/remediation/{code}/photos/{photo_id}"): {"of": "remediation"},
+    ("PATCH", "/redo-items/{item_id}"): {"of": "redo", "json": {"state": "in_progress"}},
+    ("POST", "/redo-items/{item_id}/photos"): {"of": "redo", "files": {"photo": ("p.jpg", JPEG, "image/jpeg")}},
+    ("GET", "/redo-items/{item_id}/photos/{photo_id}"): {"of": "redo"},
+    # the case desk's pages and forms (api/workbench.py): the same scope as /cases
+    ("GET", "/workbench/cases/{code}"): {"of": "case"},
+    ("POST", "/workbench/cases/{code}/actions"): {"of": "case", "data": {"action": "start"}},
+    ("POST", "/workbench/cases/{code}/photos"): {
+        "of": "case",
+        "data": {"kind": "handled"},
+        "files": {"photo": ("p.jpg", JPEG, "image/jpeg")},
+    },
+    # the facility-faults page's facility and forms (api/faults.py): where the facility lies
+    ("GET", "/workbench/facilities/{layer}/{code}"): {"of": "facility"},
+    ("POST", "/workbench/facilities/{layer}/{code}/inspections"): {
+        "of": "facility",
+        "data": {"condition": "normal", "inspected_on": "2024-05-02"},
+    },
+    ("POST", "/workbench/facilities/{layer}/{code}/cases"): {"of": "facility", "data": {"category": "light_out"}},
 }
 SCOPED_CASES = [
     (route.path, method)
@@ -174,7 +198,7 @@ def scoped_objects(matrix_client):
     from geo.cases import workflow as cases
     from geo.cases.shapes import Report
     from geo.io import photos
-    from geo.programme import remediation
+    from geo.programme import redo, remediation
 
     client, _ = matrix_client
     url = client.app.state.settings.db.database_url
@@ -184,7 +208,8 @@ def scoped_objects(matrix_client):
             lon, lat = conn.execute(
                 "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM zones WHERE code = %s) q", [zone]
             ).fetchone()
-            code = cases.report(conn, ANONYMOUS, Report("safety_hazard", lon, lat), district_code=DISTRICT)["id"]
+            report = Report("safety_hazard", lon, lat, reporter_phone="13800000000")
+            code = run(conn, cases.report(ANONYMOUS, report, district_code=DISTRICT))["id"]
             case_id = conn.execute("SELECT id FROM cases WHERE code = %s", [code]).fetchone()[0]
             photo = photos.store(
                 conn,
@@ -212,10 +237,26 @@ def scoped_objects(matrix_client):
                 root=Path(client.app.state.settings.db.home),
                 max_bytes=10_000,
             )
+            # a redo item of the zone (as an issued 补课 verdict opens one) with an evidence photo
+            item = conn.execute(
+                "INSERT INTO redo_items (district_code, zone_code, criterion, title_zh, due_on, created_by) "
+                "VALUES (%s, %s, 'cases', '无超期未结事件', DATE '2030-01-01', 'tests') RETURNING id",
+                [DISTRICT, zone],
+            ).fetchone()[0]
+            evidence = redo.add_photo(
+                conn,
+                admin,
+                item,
+                data=JPEG,
+                district_code=DISTRICT,
+                root=Path(client.app.state.settings.db.home),
+                max_bytes=10_000,
+            )["added"]
             objects[where] = {
                 "case": {"code": code, "photo_id": str(photo["id"])},
                 "facility": {"layer": "street_lights", "code": light},
                 "remediation": {"code": task, "photo_id": str(shot["id"])},
+                "redo": {"item_id": str(item), "photo_id": str(evidence)},
             }
     return objects
 
@@ -242,3 +283,150 @@ def test_scoped_route_hides_what_is_outside_the_callers_scope(matrix_client, sco
                     response.status_code,
                     response.text[:200],
                 )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fields: what each role sees of a case in its area (issue 13's table, README "Personal data"):
+# "cell" = the public 50 m cell; "masked" = 138****5678 with the audited call action.
+PHONE = "13812345678"
+FIELD_TABLE: dict[str, dict[str, Any]] = {
+    # role: position, description/photos/events, reporter name, reporter phone
+    "anonymous": {"position": "cell", "work": False, "name": False, "phone": None},
+    "resident": {"position": "cell", "work": False, "name": False, "phone": None},
+    "survey_team": {"position": "cell", "work": False, "name": False, "phone": None},
+    "security_admin": {"position": "cell", "work": False, "name": False, "phone": None},
+    "audit_admin": {"position": "cell", "work": False, "name": False, "phone": None},
+    "reporter": {"position": "exact", "work": True, "name": True, "phone": "whole"},
+    "property_team": {"position": "exact", "work": True, "name": False, "phone": "masked"},
+    "contractor": {"position": "exact", "work": True, "name": False, "phone": "masked"},
+    "planner": {"position": "exact", "work": True, "name": False, "phone": "masked"},
+    "subdistrict_staff": {"position": "exact", "work": True, "name": True, "phone": "whole"},
+    "admin": {"position": "exact", "work": True, "name": True, "phone": "whole"},
+}
+FIELD_SCOPE = {  # each scoped role with the zone / section of the case in its area
+    "survey_team": {"zone_codes": ("yumin-south",)},
+    "property_team": {"zone_codes": ("yumin-south",)},
+}
+
+
+def test_every_role_is_in_the_field_table():
+    assert set(FIELD_TABLE) == set(ROLES) | {"reporter"}
+
+
+@pytest.fixture(scope="module")
+def field_case(matrix_client):
+    """A resident's case with name, phone, description and a photo, in a contract section of the
+    contractor of DEFAULT_SCOPE (so in every scoped role's area), and a client per role."""
+    client, _ = matrix_client
+    url = client.app.state.settings.db.database_url
+    from tests.conftest import auth_headers
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        zone, lon, lat = conn.execute(
+            "SELECT s.zone_code, ST_X(p), ST_Y(p) FROM contract_sections s "
+            "CROSS JOIN LATERAL ST_PointOnSurface(s.geom) p WHERE s.contractor_unit = %s ORDER BY s.code LIMIT 1",
+            [DEFAULT_SCOPE["contractor"]["unit_code"]],
+        ).fetchone()
+        subdistrict = conn.execute("SELECT subdistrict_code FROM zones WHERE code = %s", [zone]).fetchone()[0]
+    scope = {
+        "subdistrict_staff": {"subdistrict_code": subdistrict},
+        "property_team": {"zone_codes": (zone,)},
+        "survey_team": {"zone_codes": (zone,)},
+        "contractor": DEFAULT_SCOPE["contractor"],
+    }
+    headers = {role: auth_headers(url, role, **scope.get(role, {})) for role in ROLES if role != "anonymous"}
+    headers["anonymous"] = {}
+    headers["reporter"] = auth_headers(url, "resident")
+    body = {
+        "category": "garbage_pile",
+        "lon": lon,
+        "lat": lat,
+        "description": "三栋楼下",
+        "reporter_name": "王五",
+        "reporter_phone": PHONE,
+    }
+    created = client.post("/cases", json=body, headers=headers["reporter"])
+    assert created.status_code == 201, created.text
+    code = created.json()["id"]
+    photo = client.post(
+        f"/cases/{code}/photos", headers=headers["reporter"], files={"photo": ("p.jpg", JPEG, "image/jpeg")}
+    )
+    assert photo.status_code == 201, photo.text
+    return code, (lon, lat), headers
+
+
+@pytest.mark.parametrize("role", list(FIELD_TABLE))
+def test_each_role_sees_the_fields_its_row_says(matrix_client, field_case, role):
+    client, _ = matrix_client
+    code, (lon, lat), headers = field_case
+    row = FIELD_TABLE[role]
+    detail = client.get(f"/cases/{code}", headers=headers[role]).json()
+    listed = [
+        f
+        for f in client.get("/cases", params={"limit": 1000}, headers=headers[role]).json()["features"]
+        if f["id"] == code
+    ]
+    assert len(listed) == 1, role
+    for feature in (detail, listed[0]):
+        props = feature["properties"]
+        exact = feature["geometry"]["coordinates"] == [pytest.approx(lon, abs=1e-7), pytest.approx(lat, abs=1e-7)]
+        assert exact is (row["position"] == "exact"), (role, feature["geometry"])
+        assert ("description" in props) is row["work"], role
+        assert ("reporter_name" in props) is row["name"], role
+        phone = props.get("reporter_phone")
+        expected = {None: None, "whole": PHONE, "masked": "138****5678"}[row["phone"]]
+        assert phone == expected, (role, phone)
+        assert props.get("reporter_phone_masked", False) is (row["phone"] == "masked"), role
+        assert ("facility_distance_m" not in props) or row["work"], role
+    assert ("events" in detail["properties"]) is row["work"], role
+    photos = client.get(f"/cases/{code}/photos", headers=headers[role])
+    assert photos.status_code == (200 if row["work"] else 401 if role == "anonymous" else 404), (role, photos.text)
+
+
+@pytest.mark.parametrize("role", list(FIELD_TABLE))
+def test_the_call_action_reveals_the_phone_to_the_workers_and_is_audited(matrix_client, field_case, role):
+    client, _ = matrix_client
+    code, _, headers = field_case
+    url = client.app.state.settings.db.database_url
+    with psycopg.connect(url) as conn:
+        before = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'case.call' AND record_code = %s", [code]
+        ).fetchone()[0]
+        response = client.post(f"/cases/{code}/call", headers=headers[role])
+        after = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'case.call' AND record_code = %s", [code]
+        ).fetchone()[0]
+    if role in ("contractor", "property_team", "subdistrict_staff", "admin"):
+        assert response.status_code == 200 and response.json()["reporter_phone"] == PHONE, response.text
+        assert after == before + 1
+    else:
+        assert response.status_code in (401, 403), (role, response.status_code)
+        assert after == before
+
+
+def test_separated_duties(matrix_client):
+    """The security administrator keeps users and keys, the audit administrator reads the audit trail,
+    neither does the other's work, and no route changes or deletes the audit trail."""
+    client, headers = matrix_client
+    security, audit = headers("security_admin"), headers("audit_admin")
+    new = {"username": "duty-made", "password": "Lantern-42", "role": "planner"}
+    assert client.post("/admin/users", json=new, headers=security).status_code == 201
+    assert (
+        client.post("/admin/users", json=new | {"username": "x-admin", "role": "admin"}, headers=security).status_code
+        == 403
+    )
+    assert client.patch("/admin/users/matrix-admin", json={"disabled": True}, headers=security).status_code == 403
+    assert client.get("/admin/api-keys", headers=security).status_code == 200
+    assert client.get("/audit", headers=security).status_code == 403
+    assert client.get("/audit", headers=audit).status_code == 200
+    assert client.post("/admin/users", json=new | {"username": "duty-2"}, headers=audit).status_code == 403
+    assert client.get("/cases", headers=audit).status_code == 200  # the public view only (FIELD_TABLE)
+    audit_routes = [(m, r.path) for r in _routes() for m in r.methods if "audit" in r.path and m != "GET"]
+    assert audit_routes == []
+
+
+def test_feature_history_is_for_planners_and_administrators(matrix_client):
+    client, headers = matrix_client
+    for role in ROLES:
+        status = client.get("/collections/zones/items/jinling/history", headers=headers(role)).status_code
+        assert (status == 200) is (role in ("admin", "planner")), (role, status)

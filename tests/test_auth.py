@@ -105,11 +105,11 @@ def test_password_change_signs_out_other_sessions(client, db_url):
     )
     assert short.status_code == 400 and short.json()["field"] == "password"
     ok = client.post(
-        "/auth/password", data={"old_password": "secret-pass", "new_password": "a-longer-one"}, headers=headers
+        "/auth/password", data={"old_password": "secret-pass", "new_password": "A-longer-one"}, headers=headers
     )
     assert ok.status_code == 200
     assert client.get("/auth/me", headers=headers).status_code == 401
-    assert _login(client, "zhou", "a-longer-one").status_code == 200
+    assert _login(client, "zhou", "A-longer-one").status_code == 200
 
 
 def test_admin_creates_users_with_scopes_and_refuses_bad_ones(client, db_url):
@@ -119,28 +119,28 @@ def test_admin_creates_users_with_scopes_and_refuses_bad_ones(client, db_url):
         headers=admin,
         json={
             "username": "xihu.staff",
-            "password": "secret-pass",
+            "password": "Secret-pass1",
             "role": "subdistrict_staff",
             "subdistrict_code": "xihu",
         },
     )
     assert created.status_code == 201, created.text
     duplicate = client.post(
-        "/admin/users", headers=admin, json={"username": "xihu.staff", "password": "secret-pass", "role": "planner"}
+        "/admin/users", headers=admin, json={"username": "xihu.staff", "password": "Secret-pass1", "role": "planner"}
     )
     assert duplicate.status_code == 409
     no_scope = client.post(
-        "/admin/users", headers=admin, json={"username": "team1", "password": "secret-pass", "role": "property_team"}
+        "/admin/users", headers=admin, json={"username": "team1", "password": "Secret-pass1", "role": "property_team"}
     )
     assert no_scope.status_code == 400 and no_scope.json()["field"] == "zone_codes"
     bad_zone = client.post(
         "/admin/users",
         headers=admin,
-        json={"username": "team2", "password": "secret-pass", "role": "property_team", "zone_codes": ["atlantis"]},
+        json={"username": "team2", "password": "Secret-pass1", "role": "property_team", "zone_codes": ["atlantis"]},
     )
     assert bad_zone.status_code == 400 and "atlantis" in bad_zone.json()["reason"]
     bad_role = client.post(
-        "/admin/users", headers=admin, json={"username": "x2", "password": "secret-pass", "role": "emperor"}
+        "/admin/users", headers=admin, json={"username": "x2", "password": "Secret-pass1", "role": "emperor"}
     )
     assert bad_role.status_code == 400 and bad_role.json()["field"] == "role"
     listed = {u["username"] for u in client.get("/admin/users", headers=admin).json()}
@@ -155,7 +155,7 @@ def test_privilege_escalation_is_refused(client, db_url):
     planner = auth_headers(db_url, "planner")
     assert (
         client.post(
-            "/admin/users", headers=planner, json={"username": "mole", "password": "secret-pass", "role": "admin"}
+            "/admin/users", headers=planner, json={"username": "mole", "password": "Secret-pass1", "role": "admin"}
         ).status_code
         == 403
     )
@@ -183,7 +183,7 @@ def test_audit_lists_admin_actions_imports_and_filters(client, db_url):
     admin = auth_headers(db_url, "admin")
     admin_name = client.get("/auth/me", headers=admin).json()["username"]
     client.post(
-        "/admin/users", headers=admin, json={"username": "audited", "password": "secret-pass", "role": "planner"}
+        "/admin/users", headers=admin, json={"username": "audited", "password": "Secret-pass1", "role": "planner"}
     )
     entries = client.get("/audit", params={"user": admin_name}, headers=admin).json()
     assert [(e["action"], e["code"]) for e in entries] == [("user.add", "audited")]
@@ -281,7 +281,7 @@ def test_cli_user_commands(db_url, capsys, monkeypatch):
     import io
 
     settings = settings_for(db_url)
-    monkeypatch.setattr("sys.stdin", io.StringIO("cli-password\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("Cli-password1\n"))
     assert (
         main(
             ["user", "add", "cli.user", "--role", "property_team", "--zones", "jinling", "--password-stdin"],
@@ -297,7 +297,7 @@ def test_cli_user_commands(db_url, capsys, monkeypatch):
         row = conn.execute("SELECT role, disabled_at IS NOT NULL FROM users WHERE username = 'cli.user'").fetchone()
         assert row == ("planner", True)
         with pytest.raises(Unauthenticated):
-            users.authenticate(conn, "cli.user", "cli-password")
+            users.authenticate(conn, "cli.user", "Cli-password1")
     assert main(["user", "add", "x", "--role", "contractor", "--password-stdin"], settings=settings) == 1
 
 

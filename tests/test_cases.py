@@ -16,6 +16,7 @@ from geo.access.scope import Principal
 from geo.cases import workflow as cases
 from geo.cases.shapes import Report
 from geo.spatial import coords
+from geo.steps import run
 from tests.conftest import DEFAULT_SCOPE, DISTRICT, auth_headers, settings_for
 
 GEOD = Geod(ellps="WGS84")
@@ -215,8 +216,15 @@ def test_duplicates_nearby_are_offered(client, db_url):
     first = _report(client, lon, lat).json()
     lon2, lat2, _ = GEOD.fwd(lon, lat, 0, 20.0)
     second = _report(client, lon2, lat2).json()
+    # anonymous: the cell, not the metres
     assert [d["code"] for d in second["possible_duplicates"]] == [first["id"]]
-    assert 19 < second["possible_duplicates"][0]["distance_m"] < 21
+    assert "distance_m" not in second["possible_duplicates"][0]
+    assert second["possible_duplicates"][0]["proximity"] in ("same_cell", "adjacent_cell")
+    # staff in the case's area: the metres
+    staff = auth_headers(db_url, "admin")
+    third = _report(client, lon2, lat2, headers=staff).json()
+    assert [d["code"] for d in third["possible_duplicates"]][-1] == first["id"]
+    assert 19 < third["possible_duplicates"][-1]["distance_m"] < 21
     other_kind = _report(client, lon2, lat2, category="drain_blocked").json()
     assert other_kind["possible_duplicates"] == []
 
@@ -436,7 +444,7 @@ def test_report_as_function_records_the_signed_in_reporter(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         lon, lat = _inside(conn, "jinling")
         resident = Principal(username="res-1", role="resident")
-        body = cases.report(conn, resident, Report("poor_cleaning", lon, lat), district_code=DISTRICT)
+        body = run(conn, cases.report(resident, Report("poor_cleaning", lon, lat), district_code=DISTRICT))
         assert conn.execute("SELECT reporter_user FROM cases WHERE code = %s", [body["id"]]).fetchone() == ("res-1",)
 
 

@@ -19,20 +19,30 @@ EXPECTED = [
     "subdistricts",
     "communities",
     "zones",
+    "buildings",
     "contract_sections",
     "street_lights",
     "septic_tanks",
     "litter_bins",
     "green_plots",
+    "drains",
+    "manholes",
+    "roads",
+    "ditches",
+    "walls",
+    "sports_equipment",
+    "drying_racks",
+    "patrol_points",
 ]
 
-DRAINS = """
-name = "drains"
-title_zh = "下水管网"
-title_en = "Drains"
+# A layer this deployment does not ship (the shipped drains are a LineString layer of their own).
+CULVERTS = """
+name = "culverts"
+title_zh = "涵洞"
+title_en = "Culverts"
 geometry = "MultiLineString"
 change = "editable"
-order = 70
+order = 90
 facility = true
 
 [[attributes]]
@@ -110,26 +120,26 @@ def test_bad_specs_name_the_problem(raw, message):
 
 
 def test_a_new_layer_from_its_spec_alone_migrates_imports_and_validates(tmp_path: Path, catalogue, db_url: str):
-    spec_file = tmp_path / "drains.toml"
-    spec_file.write_text(DRAINS, encoding="utf-8")
-    drains = load_spec(spec_file)
-    extended = catalogue.with_layer(drains)
+    spec_file = tmp_path / "culverts.toml"
+    spec_file.write_text(CULVERTS, encoding="utf-8")
+    culverts = load_spec(spec_file)
+    extended = catalogue.with_layer(culverts)
     with psycopg.connect(db_url, autocommit=True) as conn:
-        assert migrate(conn, extended) == ["layer:drains"]
-        assert table_differences(conn, drains) == []
+        assert migrate(conn, extended) == ["layer:culverts"]
+        assert table_differences(conn, culverts) == []
     line = {"type": "LineString", "coordinates": [[112.9520, 28.2320], [112.9530, 28.2325]]}
     good = write_geojson(
-        tmp_path / "drains.geojson",
+        tmp_path / "culverts.geojson",
         [
             feature(line, code="D-1", condition="正常", diameter_mm=300),
             feature({"type": "MultiLineString", "coordinates": [line["coordinates"]]}, code="D-2", condition="faulty"),
         ],
     )
     with psycopg.connect(db_url) as conn:
-        result = import_file(conn, extended, good, layer="drains", district_code=DISTRICT)
+        result = import_file(conn, extended, good, layer="culverts", district_code=DISTRICT)
         assert result.inserted == 2
-        assert count(conn, "drains") == 2
-        rows = conn.execute("SELECT code, condition, GeometryType(geom) FROM drains ORDER BY code").fetchall()
+        assert count(conn, "culverts") == 2
+        rows = conn.execute("SELECT code, condition, GeometryType(geom) FROM culverts ORDER BY code").fetchall()
         assert rows == [("D-1", "normal", "MULTILINESTRING"), ("D-2", "faulty", "MULTILINESTRING")]
         bad = write_geojson(
             tmp_path / "bad.geojson",
@@ -139,7 +149,13 @@ def test_a_new_layer_from_its_spec_alone_migrates_imports_and_validates(tmp_path
             ],
         )
         with pytest.raises(ImportRejected) as err:
-            import_file(conn, extended, bad, layer="drains", district_code=DISTRICT)
+            import_file(conn, extended, bad, layer="culverts", district_code=DISTRICT)
         fields = {(p["row"], p["field"]) for p in err.value.details["problems"]}
         assert fields == {(1, "geometry"), (2, "diameter_mm")}
-        assert count(conn, "drains") == 2
+        assert count(conn, "culverts") == 2
+        # added to a database that already keeps layer figures (migration 0013): its count is kept
+        # too, so its first items request knows the total
+        kept = conn.execute(
+            "SELECT features FROM layer_stats WHERE layer_table = 'culverts' AND district_code = %s", [DISTRICT]
+        ).fetchone()
+        assert kept == (2,)

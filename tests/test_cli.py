@@ -14,6 +14,7 @@ from tests.helpers import count, lights, write_geojson
 
 def test_import_then_export_then_check(tmp_path: Path, db_url: str, capsys):
     settings = settings_for(db_url)
+    settings.db.home = tmp_path  # check also compares the photo store with the photo rows
     path = write_geojson(tmp_path / "lights.geojson", lights(4))
     assert main(["import", str(path), "--layer", "street_lights"], settings=settings) == 0
     assert "新增 inserted 4" in capsys.readouterr().out
@@ -56,10 +57,10 @@ def test_demo_if_empty_leaves_a_loaded_district_alone(db_url: str, capsys):
 
 def test_unknown_layer_and_bad_scale(db_url: str, capsys):
     assert (
-        main(["export", "--layer", "roads", "--format", "csv", "--out", "/tmp/x.csv"], settings=settings_for(db_url))
+        main(["export", "--layer", "paths", "--format", "csv", "--out", "/tmp/x.csv"], settings=settings_for(db_url))
         == 1
     )
-    assert "layer 'roads' is not in the catalogue" in capsys.readouterr().err
+    assert "layer 'paths' is not in the catalogue" in capsys.readouterr().err
     assert main(["demo", "--scale", "0"], settings=settings_for(db_url)) == 2
     with pytest.raises(SystemExit):
         main(["import"])

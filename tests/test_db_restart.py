@@ -24,11 +24,12 @@ from geo.cases.jobs import Escalator
 from geo.cases.shapes import Report
 from geo.cases.workflow import report
 from geo.settings import DatabaseSettings
+from geo.steps import run
 from geo.store import embedded
 from geo.store.db import open_pool
-from tests.conftest import DISTRICT
+from tests.conftest import DISTRICT, TEST_HOME
 from tests.helpers import INSIDE
-from tests.live import ROOT, serving, wuye
+from tests.live import serving, wuye
 
 CLIENTS = 50
 
@@ -80,15 +81,20 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         yield Target(request.getfixturevalue("own_home"), "wuye", fast=False)
         return
     db_url: str = request.getfixturevalue("db_url")
-    found = Target(ROOT / "var" / "test", urlsplit(db_url).path.lstrip("/"), fast=True)
+    found = Target(TEST_HOME, urlsplit(db_url).path.lstrip("/"), fast=True)
     try:
         yield found
     finally:
         found.start()  # the rest of the session needs it running
 
 
-async def _crowd(url: str, stop: asyncio.Event, log: list[tuple[float, str, int, str | None]]) -> None:
-    """CLIENTS clients reporting cases (closed loop) until ``stop``; log (start, kind, status, case id)."""
+Entry = tuple[float, str, int, str | None, float]
+
+
+async def _crowd(url: str, stop: asyncio.Event, log: list[Entry]) -> None:
+    """CLIENTS clients reporting cases (closed loop) until ``stop``; log (start, kind, status, case id,
+    end): a request's answer belongs to the moment it came, which under a crowd may be well after it
+    was sent."""
 
     async def client(i: int, http: httpx.AsyncClient) -> None:
         n = 0
@@ -98,12 +104,13 @@ async def _crowd(url: str, stop: asyncio.Event, log: list[tuple[float, str, int,
             body = {"category": "garbage_pile", "lon": INSIDE[0] + i * 1e-5, "lat": INSIDE[1] + n * 1e-6}
             try:
                 r = await http.post(f"{url}/cases", json=body, headers={"Idempotency-Key": f"c{i}-{n}"})
-                log.append((started, "post", r.status_code, r.json().get("id") if r.status_code == 201 else None))
+                code = r.json().get("id") if r.status_code == 201 else None
+                log.append((started, "post", r.status_code, code, time.monotonic()))
                 started = time.monotonic()
                 r = await http.get(f"{url}/cases", params={"limit": 5})
-                log.append((started, "get", r.status_code, None))
+                log.append((started, "get", r.status_code, None, time.monotonic()))
             except httpx.HTTPError:
-                log.append((started, "error", 0, None))
+                log.append((started, "error", 0, None, time.monotonic()))
                 await asyncio.sleep(0.05)
 
     limits = httpx.Limits(max_connections=CLIENTS)
@@ -112,19 +119,13 @@ async def _crowd(url: str, stop: asyncio.Event, log: list[tuple[float, str, int,
 
 
 def test_server_recovers_after_db_stop_and_start(target: Target):
-    # A pool larger than the thread pool: until one connection per request lands (the other half
-    # of issue 12), 50 clients on the sync routes otherwise starve threads and time out anyway.
-    # A wait for a connection long enough that a loaded machine's start-up crowd is not answered 503
-    # (bounded waiting, tested in test_holds.py) before the outage this test is about.
-    env = {
-        **target.env,
-        "WUYE_ESCALATION_INTERVAL_SECONDS": "0",
-        "WUYE_POOL_MAX_SIZE": "60",
-        "WUYE_POOL_TIMEOUT_S": "30",
-    }
+    # The default pool (8 connections): the crowd below waits its turn. The wait bound is long, so
+    # that on a loaded machine the crowd is not answered 503 for waiting (bounded waiting has its
+    # own tests in test_holds.py) before the outage this test is about.
+    env = {**target.env, "WUYE_ESCALATION_INTERVAL_SECONDS": "0", "WUYE_POOL_TIMEOUT_S": "30"}
     port_before = embedded.status(target.cluster).port
     with serving(env) as url:
-        log: list[tuple[float, str, int, str | None]] = []
+        log: list[Entry] = []
         marks: dict[str, float] = {}
         outputs: dict[str, str] = {}
 
@@ -141,7 +142,13 @@ def test_server_recovers_after_db_stop_and_start(target: Target):
             else:
                 await asyncio.to_thread(wuye, env, "db", "start")
             marks["started"] = time.monotonic()
-            await asyncio.sleep(15)
+            # the crowd goes on until the server has answered well again, then 5 s more (no fixed
+            # window: how soon it recovers on a loaded machine is not what this test judges)
+            deadline = time.monotonic() + 120
+            while not any(e[4] > marks["started"] and e[2] in (200, 201) for e in log):
+                assert time.monotonic() < deadline, "no request succeeded within 120 s of the start"
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(5)
             stop.set()
             await crowd
 
@@ -150,11 +157,15 @@ def test_server_recovers_after_db_stop_and_start(target: Target):
     assert "still open" in outputs["stop"] and f"wuye@{target.dbname}" in outputs["stop"], outputs["stop"]
     assert embedded.status(target.cluster).port == port_before  # the same port: reconnectable
     timeline = sorted(Counter((round(e[0] - marks["started"]), e[1], e[2]) for e in log).items())
-    before = [e for e in log if e[0] < marks["stopping"] - 1]
-    after = [e for e in log if e[0] >= marks["started"] + 10]
+    # answered before the stop began (a request sent earlier but still waiting for a connection
+    # when the database went away may rightly be answered 503)
+    before = [e for e in log if e[4] < marks["stopping"]]
     assert before and all(e[2] in (200, 201) for e in before), timeline
-    # from 10 s after `wuye db start` on, every request of every client succeeds
-    assert len({e[1] for e in after}) == 2 and len(after) >= CLIENTS
+    # once a request has succeeded after the start, every request sent from then on succeeds: the
+    # server recovered for good, not for one lucky connection
+    recovered = min(e[4] for e in log if e[4] > marks["started"] and e[2] in (200, 201))
+    after = [e for e in log if e[0] >= recovered]
+    assert len({e[1] for e in after}) == 2 and len(after) >= CLIENTS, timeline
     assert [e for e in after if e[2] not in (200, 201)] == [], timeline
     # nothing lost: every case answered 201 is in the database
     created = {e[3] for e in log if e[2] == 201}
@@ -172,7 +183,10 @@ def test_escalation_job_survives_an_outage_and_catches_up(target: Target, caplog
             reporter = Principal(username="anonymous", role="anonymous")
             for i in range(3):
                 lon, lat = INSIDE[0] + i * 1e-4, INSIDE[1]
-                report(conn, reporter, Report(category_code="garbage_pile", lon=lon, lat=lat), district_code=DISTRICT)
+                run(
+                    conn,
+                    report(reporter, Report(category_code="garbage_pile", lon=lon, lat=lat), district_code=DISTRICT),
+                )
             late = conn.execute(
                 "UPDATE cases SET due_at = now() - interval '1 hour' WHERE id IN (SELECT id FROM cases "
                 "WHERE escalated_at IS NULL AND state <> 'closed' ORDER BY id DESC LIMIT 3) RETURNING id"
@@ -206,3 +220,22 @@ def test_escalation_job_survives_an_outage_and_catches_up(target: Target, caplog
     finally:
         job.stop()
         pool.close()
+
+
+def test_planner_unit_list_is_503_while_the_db_is_down_and_answers_again_after(target: Target):
+    """GET /units (the planner page's list of units) through a database stop and start."""
+    with serving(target.env) as url:
+        before = httpx.get(f"{url}/units")
+        assert before.status_code == 200 and before.json(), before.text
+        assert wuye(target.env, "db", "stop").returncode == 0
+        down = httpx.get(f"{url}/units", timeout=30)
+        assert down.status_code == 503 and down.json()["reason_zh"] and down.json()["request_id"], down.text
+        if target.fast:
+            target.start()
+        else:
+            assert wuye(target.env, "db", "start").returncode == 0
+        deadline = time.monotonic() + 30
+        while (again := httpx.get(f"{url}/units", timeout=30)).status_code != 200:
+            assert time.monotonic() < deadline, again.text
+            time.sleep(0.2)
+        assert again.json() == before.json()

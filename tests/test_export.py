@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from geo.io.exporter import export_layer
 from geo.io.importer import import_file
@@ -58,8 +59,36 @@ def test_round_trip(tmp_path: Path, db_url: str, catalogue, layer: str, fmt: str
             mode="replace",
             crs="EPSG:4490" if fmt == "csv" else None,
         )
-        assert (result.deleted, result.inserted) == (original[0], original[0])
+        # replace matches by code: a round trip changes nothing (issue 14: identity and history stay)
+        assert (result.deleted, result.inserted, result.updated, result.unchanged) == (0, 0, 0, original[0])
         assert _fingerprint(conn, layer) == original
+
+
+# Issue 18: every layer of the other service kinds, in every format (lines too: a shapefile's arcs,
+# CSV's WKT), keeping each line's zone (computed on import, kept as exported).
+SIX_KINDS = ("drains", "manholes", "roads", "ditches", "walls", "sports_equipment", "drying_racks")
+FORMATS = (("geojson", ".geojson"), ("gpkg", ".gpkg"), ("shp", ".zip"), ("csv", ".csv"))
+
+
+@pytest.mark.parametrize("layer", SIX_KINDS)
+def test_round_trip_of_the_six_kinds_in_every_format(tmp_path: Path, db_url: str, catalogue, layer: str):
+    spec = catalogue[layer]
+    with psycopg.connect(db_url) as conn:
+        original = _fingerprint(conn, layer)
+        assert original[0] > 0
+        for fmt, suffix in FORMATS:
+            out = tmp_path / f"{layer}-{fmt}{suffix}"
+            assert export_layer(conn, spec, out, fmt=fmt, district_code=DISTRICT) == original[0]
+            crs = "EPSG:4490" if fmt == "csv" else None
+            result = import_file(conn, catalogue, out, layer=layer, district_code=DISTRICT, mode="replace", crs=crs)
+            assert (result.deleted, result.inserted, result.updated, result.unchanged) == (0, 0, 0, original[0]), fmt
+            assert _fingerprint(conn, layer) == original, fmt
+            # into an empty layer: the same features again
+            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(layer)))
+            again = import_file(conn, catalogue, out, layer=layer, district_code=DISTRICT, mode="append", crs=crs)
+            assert again.inserted == original[0], fmt
+            assert _fingerprint(conn, layer) == original, fmt
+            conn.commit()
 
 
 def test_export_in_a_projected_crs(tmp_path: Path, conn, catalogue):

@@ -49,7 +49,11 @@ def test_geojson_import_writes_features_and_one_batch(tmp_path: Path, conn, cata
     assert batch == ("street_lights", "geojson", "append", 5, 5, "EPSG:4326")
     pointing = conn.execute("SELECT count(*) FROM street_lights WHERE batch_id = %s", [result.batch_id]).fetchone()
     assert pointing == (5,)
-    history = conn.execute("SELECT count(*) FROM feature_history").fetchone()
+    history = conn.execute(  # an append writes no history of its own (other tests' rows are not ours)
+        "SELECT count(*) FROM feature_history h JOIN street_lights l ON l.code = h.feature_code "
+        "WHERE h.layer = 'street_lights' AND l.batch_id = %s",
+        [result.batch_id],
+    ).fetchone()
     assert history == (0,)
 
 
@@ -310,8 +314,8 @@ def test_import_without_a_district_outline_is_refused(tmp_path: Path, empty_db_u
 def test_read_only_and_unknown_layers(tmp_path: Path, conn, catalogue):
     from geo.errors import UnknownLayer
 
-    with pytest.raises(UnknownLayer, match="layer 'roads' is not in the catalogue"):
-        _import(conn, catalogue, write_geojson(tmp_path / "l.geojson", lights(1)), layer="roads")
+    with pytest.raises(UnknownLayer, match="layer 'paths' is not in the catalogue"):
+        _import(conn, catalogue, write_geojson(tmp_path / "l.geojson", lights(1)), layer="paths")
 
 
 def _indexes(conn, table: str) -> set[str]:
@@ -343,3 +347,32 @@ def test_replace_of_a_big_layer_truncates(tmp_path: Path, conn, catalogue, monke
     result = _import(conn, catalogue, write_geojson(tmp_path / "a.geojson", lights(12)), mode="replace")
     assert (result.deleted, result.inserted) == (before, 12)
     assert count(conn, "street_lights") == 12
+
+
+def test_dates_outside_a_sane_range_are_refused_naming_row_and_field(tmp_path: Path, conn, catalogue):
+    """A light installed in 1900 or maintained tomorrow is a typing error: each row named; nothing written."""
+    from datetime import timedelta
+
+    from geo.workcal import today
+
+    rows = lights(3, prefix="DT")
+    rows[0]["properties"]["installed_on"] = "1900-05-01"
+    rows[1]["properties"]["last_maintained"] = (today() + timedelta(days=1)).isoformat()
+    rows[2]["properties"]["installed_on"] = "1988-03-01"  # an old dormitory's light: plausible
+    before = count(conn, "street_lights")
+    with pytest.raises(ImportRejected) as err:
+        _import(conn, catalogue, write_geojson(tmp_path / "dates.geojson", rows))
+    assert [(row, field) for row, field, _ in _problems(err)] == [(1, "installed_on"), (2, "last_maintained")]
+    assert "1950-01-01" in _problems(err)[0][2] and "future" in _problems(err)[1][2]
+    assert count(conn, "street_lights") == before
+
+
+def test_a_contract_may_end_in_the_future(tmp_path: Path, conn, catalogue):
+    from geo.errors import ImportRejected as Rejected
+
+    later = {"contract_start": "2026-01-01", "contract_end": "2031-12-31"}
+    path = write_geojson(tmp_path / "s.geojson", [feature(square(112.9, 28.2), code="CS-DATE", name="x", **later)])
+    try:
+        _import(conn, catalogue, path, layer="contract_sections")
+    except Rejected as err:  # other rules of the layer may refuse this made-up section: not its dates
+        assert not [p for p in err.details["problems"] if p["field"].startswith("contract_")], err.details

@@ -21,27 +21,33 @@ from api.maps import local_server
 from geo.cases.categories import categories
 from layers.catalogue import vocabulary
 from maps import snapshot
-from maps.assets import installed
 from maps.settings import MapSettings
+from maps.styles import COMPLETION_BREAKS, OVERDUE_COLOUR
 from tests.conftest import auth_headers, settings_for
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or not installed(), reason="needs /usr/bin/chromium and the npm assets (make setup)"
-)
 PAGES = ["/maps/maintenance", "/maps/cases", "/maps/remediation", "/maps/plan", "/maps/zones/jinling", "/report"]
 READY = "() => window.wuyeReady === true"
+FACILITIES = (
+    "street_lights",
+    "septic_tanks",
+    "litter_bins",
+    "green_plots",
+    "drains",
+    "manholes",
+    "roads",
+    "ditches",
+    "walls",
+    "sports_equipment",
+    "drying_racks",
+)
 
 
 @pytest.fixture(scope="module")
 def maps_db(server: Any, template_db: str) -> Iterator[str]:
     """A copy of the demo database for this module, with a few reported cases."""
-    name = "wuye_maps_tests"
-    url = server.create(name, template=template_db)
-    try:
+    with server.copy("maps", template_db) as url:
         yield url
-    finally:
-        server.drop(name)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +121,7 @@ def test_page_loads_offline_with_no_console_errors_and_draws(browser, base_url, 
         if path != "/maps/plan" and path != "/maps/remediation":
             assert w.drawn("base:districts") == 1
         if path == "/maps/maintenance":
-            for layer in ("street_lights", "septic_tanks", "litter_bins", "green_plots"):
+            for layer in FACILITIES:
                 assert w.drawn(layer) == _count(maps_db, f"SELECT count(*) FROM {layer}"), layer  # noqa: S608
         elif path == "/maps/cases":
             assert w.drawn("cases") == _count(maps_db, "SELECT count(*) FROM cases") == 3
@@ -166,6 +172,28 @@ def test_maintenance_layer_toggle_hides_and_shows_a_layer(browser, base_url):
         w.close()
 
 
+def test_maintenance_draws_the_line_kinds_by_condition_with_their_own_symbols(browser, base_url, maps_db):
+    """Issue 18: drains, roads, ditches and walls drawn as lines in their condition's colour; every
+    kind in the legend (lines by their dash pattern)."""
+    w = Watched(browser)
+    try:
+        page = w.open(base_url + "/maps/maintenance")
+        legend = page.inner_text(".wuye-legend")
+        for title in ("下水管网", "检查井", "栋间道路", "沟渠", "围墙", "文体器材", "晾衣架"):
+            assert title in legend, title
+        assert page.locator(".wuye-legend svg line").count() == 4
+        page.evaluate("wuye.map.setView([28.2406, 112.9565], 17, {animate: false})")
+        page.wait_for_function(READY)
+        page.wait_for_function("() => wuye.drawn('roads') > 0 && wuye.drawn('drains') > 0")
+        for layer in ("roads", "drains", "manholes"):
+            assert w.drawn(layer) > 0, layer
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "maintenance-six-kinds.png"))
+        assert w.errors == []
+    finally:
+        w.close()
+
+
 def test_maintenance_popup_reads_the_feature(browser, base_url):
     w = Watched(browser)
     try:
@@ -174,18 +202,30 @@ def test_maintenance_popup_reads_the_feature(browser, base_url):
         page.wait_for_function(READY)
         # At this zoom the detail grid draws every light (the overview grid stands aside); click one.
         assert page.evaluate("wuye.state.layers.street_lights.getLayers()[0].wuyeOverview") is True
-        code = page.evaluate("""() => {
-            const grid = wuye.state.layers.street_lights.getLayers()[1];
-            for (const r of Object.values(grid._vectorTiles)) {
-              for (const id of Object.keys(r._features)) { return id; }
+        # a real mouse click at the pixel where the page draws a light (its position read from the page)
+        code, lat, lon = page.evaluate("""() => {
+            const grid = wuye.state.layers.street_lights.getLayers()[1], s = grid.getTileSize();
+            for (const [key, r] of Object.entries(grid._vectorTiles)) {
+              const c = grid._tiles[key] && grid._tiles[key].coords;
+              for (const [id, f] of Object.entries(r._features)) {
+                const pt = f.feature._point;
+                const ll = wuye.map.unproject(L.point(c.x * s.x + pt.x, c.y * s.y + pt.y), c.z);
+                const p = wuye.map.latLngToContainerPoint(ll), size = wuye.map.getSize();
+                if (p.x > 300 && p.y > 300 && p.x < size.x - 300 && p.y < size.y - 300) return [id, ll.lat, ll.lng];
+              }
             }
-            return null; }""")
+            return [null, 0, 0]; }""")
         assert code
-        page.evaluate(
-            """(code) => { wuye.state.layers.street_lights.getLayers()[1].fire('click', {
-            latlng: wuye.map.getCenter(), layer: {properties: {code: code}}}); }""",
-            code,
+        x, y = page.evaluate(
+            "([a, b]) => { const p = wuye.map.latLngToContainerPoint([a, b]);"
+            " const r = wuye.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+            [lat, lon],
         )
+        page.mouse.click(x, y)
+        page.wait_for_selector(".leaflet-popup-content")
+        if page.locator(".wuye-hits").count():  # several lights under the pointer: choose ours
+            page.locator(".wuye-hits a", has_text=code).first.click()
+            page.wait_for_selector(".leaflet-popup-content .wuye-value")
         page.wait_for_selector(".leaflet-popup-content")
         text = page.inner_text(".leaflet-popup-content")
         assert code in text and "状况" in text and "最近维护" in text
@@ -259,8 +299,8 @@ def test_overdue_cases_stand_out(browser, base_url, maps_db):
         styles = page.evaluate("""() => wuye.state.layers.cases.getLayers().map(l => [
             l.feature.properties.category, l.options.color, l.options.radius])""")
         overdue = [s for s in styles if s[0] == "garbage_pile"]
-        assert overdue and all(s[1] == "#ff0000" and s[2] == 8 for s in overdue)
-        assert all(s[1] != "#ff0000" for s in styles if s[0] != "garbage_pile")
+        assert overdue and all(s[1] == OVERDUE_COLOUR and s[2] == 8 for s in overdue)
+        assert all(s[1] != OVERDUE_COLOUR for s in styles if s[0] != "garbage_pile")
     finally:
         w.close()
 
@@ -299,12 +339,23 @@ def test_remediation_colours_by_verified_share_and_lists_each_item(browser, db_u
                 "() => Object.fromEntries(wuye.state.layers.zones.getLayers().map("
                 "l => [l.feature.id, l.options.fillColor]))"
             )
-            assert fills["jinling"] == "#1a9641"  # all verified: the top completion class
-            assert fills["daopo"] != "#1a9641"  # no tasks: coloured by phase
+            top = COMPLETION_BREAKS[-1][1]
+            assert fills["jinling"] == top  # all verified: the top completion class
+            assert fills["daopo"] != top  # no tasks: coloured by phase
             assert "≥ 100%" in page.inner_text(".wuye-legend")
-            page.evaluate(
-                "() => { wuye.state.layers.zones.getLayers().find(l => l.feature.id === 'jinling').openPopup(); }"
+            with psycopg.connect(db_url) as conn:
+                row = conn.execute(
+                    "SELECT ST_Y(p), ST_X(p) FROM zones, ST_PointOnSurface(geom) p WHERE code = 'jinling'"
+                ).fetchone()
+            assert row is not None
+            page.evaluate("(ll) => { wuye.map.setView(ll, 16, {animate: false}); }", list(row))
+            page.wait_for_function(READY)
+            x, y = page.evaluate(
+                "(ll) => { const p = wuye.map.latLngToContainerPoint(ll);"
+                " const r = wuye.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+                list(row),
             )
+            page.mouse.click(x, y)
             page.wait_for_function("() => document.querySelectorAll('.wuye-tasks li').length > 0")
             items = page.locator(".wuye-tasks li").all_inner_texts()
             assert len(items) == total and all("已验收" in t for t in items)
@@ -313,112 +364,7 @@ def test_remediation_colours_by_verified_share_and_lists_each_item(browser, db_u
             w.close()
 
 
-# -- planner page --------------------------------------------------------------------------------------
-def _free_square(url: str) -> tuple[str, list[tuple[float, float]]]:
-    """A 120 m square inside a sub-district, 300 m from every zone (a valid new zone)."""
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "WITH z AS (SELECT ST_Transform(ST_Union(geom), 4547) AS g FROM zones), "
-            "s AS (SELECT code, ST_Transform(geom, 4547) AS g FROM subdistricts ORDER BY code), "
-            "free AS (SELECT s.code, ST_Difference(ST_Buffer(s.g, -300), ST_Buffer(z.g, 300)) AS g FROM s, z) "
-            "SELECT code, ST_X(p), ST_Y(p) FROM free, LATERAL ST_PointOnSurface(free.g) AS p "
-            "WHERE NOT ST_IsEmpty(free.g) ORDER BY ST_Area(free.g) DESC LIMIT 1"
-        ).fetchone()
-    assert row is not None
-    code, x, y = row
-    corners = [(x - 60, y - 60), (x + 60, y - 60), (x + 60, y + 60), (x - 60, y + 60)]
-    with psycopg.connect(url) as conn:
-        lonlat = [
-            conn.execute(
-                "SELECT ST_X(p), ST_Y(p) FROM ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4547), 4490) AS p", c
-            ).fetchone()
-            for c in corners
-        ]
-    return code, [(float(p[0]), float(p[1])) for p in lonlat if p is not None]
-
-
-def _draw_polygon(page: Any, ring: list[tuple[float, float]]) -> None:
-    """Draw a polygon with simulated clicks: the toolbar button, each corner, then the first again."""
-    lons = [p[0] for p in ring]
-    lats = [p[1] for p in ring]
-    page.evaluate(
-        "(b) => wuye.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {animate: false, padding: [150, 150]})",
-        [min(lons), min(lats), max(lons), max(lats)],
-    )
-    box = page.locator(".folium-map").bounding_box()
-    page.click(".leaflet-draw-draw-polygon")
-    points = page.evaluate(
-        "(ring) => ring.map(p => { const c = wuye.map.latLngToContainerPoint("
-        "wuye.toDisplay(p[0], p[1])); return [c.x, c.y]; })",
-        ring,
-    )
-    for x, y in [*points, points[0]]:
-        page.mouse.click(box["x"] + x, box["y"] + y)
-        page.wait_for_timeout(60)  # Leaflet.Draw ignores a click that follows the previous one too closely
-
-
-def _planner(browser: Any, base_url: str, maps_db: str) -> Watched:
-    token = auth_headers(maps_db, "planner")["Authorization"].split(" ", 1)[1]
-    w = Watched(browser, 1280, 900, token=token)
-    w.open(base_url + "/maps/plan")
-    return w
-
-
-def test_planner_draws_a_zone_and_saves_it_through_part4(browser, base_url, maps_db):
-    subdistrict, ring = _free_square(maps_db)
-    w = _planner(browser, base_url, maps_db)
-    try:
-        page = w.page
-        before = w.drawn("drawn")
-        _draw_polygon(page, ring)
-        assert w.drawn("drawn") == before + 1
-        page.fill("#p-attr-code", "drawn-zone")
-        page.fill("#p-attr-name", "新绘小区")
-        page.fill("#p-attr-subdistrict_code", subdistrict)
-        page.click("#p-save")
-        page.wait_for_selector("#p-msg.wuye-ok, #p-msg.wuye-error")
-        assert page.get_attribute("#p-msg", "class") == "wuye-ok", page.inner_text("#p-msg")
-        feature = httpx.get(f"{base_url}/collections/zones/items/drawn-zone").json()
-        assert feature["properties"]["name"] == "新绘小区"
-        assert feature["properties"]["subdistrict_code"] == subdistrict
-        assert (
-            _count(
-                maps_db, "SELECT count(*) FROM feature_history WHERE layer = 'zones' AND feature_code = 'drawn-zone'"
-            )
-            == 1
-        )
-        assert w.errors == []
-    finally:
-        w.close()
-
-
-def test_planner_shows_the_overlap_error_and_keeps_the_drawing(browser, base_url, maps_db):
-    with psycopg.connect(maps_db) as conn:
-        row = conn.execute(
-            "SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g), subdistrict_code FROM "
-            "(SELECT ST_Envelope(geom) AS g, subdistrict_code FROM zones WHERE code = 'jinling') q"
-        ).fetchone()
-    assert row is not None
-    x0, y0, x1, y1, subdistrict = row
-    cx, cy, dx, dy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 4, (y1 - y0) / 4
-    ring = [(cx - dx, cy - dy), (cx + dx, cy - dy), (cx + dx, cy + dy), (cx - dx, cy + dy)]
-    w = _planner(browser, base_url, maps_db)
-    try:
-        page = w.page
-        before = w.drawn("drawn")
-        _draw_polygon(page, ring)
-        page.fill("#p-attr-code", "overlapping-zone")
-        page.fill("#p-attr-name", "重叠小区")
-        page.fill("#p-attr-subdistrict_code", subdistrict)
-        page.click("#p-save")
-        page.wait_for_selector("#p-msg.wuye-error")
-        message = page.inner_text("#p-msg")
-        assert "409" in message and "jinling" in message and "m²" in message
-        assert "图形冲突" in message  # the error body's reason_zh, which pages show people
-        assert w.drawn("drawn") == before + 1  # the drawing is still there to fix
-        assert httpx.get(f"{base_url}/collections/zones/items/overlapping-zone").status_code == 404
-    finally:
-        w.close()
+# -- planner page: tests/test_plan_page.py ------------------------------------------------------------
 
 
 SHOTS = Path(__file__).resolve().parents[1] / "var" / "shots"  # screenshots for a person to look at

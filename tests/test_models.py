@@ -100,8 +100,11 @@ def test_remediation_answers_match_their_models(client, db_url):
     progress = valid(list[models.Progress], client.get("/remediation/progress"))
     assert {r["level"] for r in progress} == {"zone", "subdistrict", "district"}
     valid(list[models.Phase], client.get("/zones/yumin-south/phases"))
-    put = client.put("/zones/yumin-south/phases/survey", json={"due_on": "2023-03-15"}, headers=staff)
+    admin = auth_headers(db_url, "admin")
+    put = client.put("/zones/yumin-south/phases/survey", json={"due_on": "2023-03-15", "reason": "延期"}, headers=admin)
     assert next(p for p in valid(list[models.Phase], put) if p["phase"] == "survey")["default_deadline"] is False
+    table = valid(models.PhaseTable, client.get("/phases"))
+    assert len(table["zones"]) == 10
 
 
 def test_survey_and_acceptance_answers_match_their_models(client, db_url):
@@ -197,6 +200,7 @@ DOCUMENTED: dict[tuple[str, str], tuple[str, str, str]] = {
     ("post", "/zones/{code}/remediation"): ("201", "application/geo+json", "TaskFeature"),
     ("get", "/zones/{code}/phases"): ("200", "application/json", "Phase"),
     ("put", "/zones/{code}/phases/{phase}"): ("200", "application/json", "Phase"),
+    ("get", "/phases"): ("200", "application/json", "PhaseTable"),
     ("post", "/zones/{code}/survey"): ("201", "application/json", "SavedAnswer"),
     ("get", "/zones/{code}/survey"): ("200", "application/json", "ZoneSurvey"),
     ("post", "/surveys/import"): ("200", "application/json", "SurveyImport"),

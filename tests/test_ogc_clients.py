@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,53 +13,14 @@ import pytest
 from owslib.ogcapi.features import Features
 from psycopg import sql
 
-from tests.conftest import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.live import serving, uvicorn_app
 
 
 @pytest.fixture(scope="module")
 def server_url(shared_db_url: str) -> Iterator[str]:
     """uvicorn in a subprocess: GDAL holds the GIL while it waits on HTTP, so not a thread of ours."""
-    port = _free_port()
-    env = {**os.environ, "WUYE_DATABASE_URL": shared_db_url, "WUYE_DISTRICT_CODE": "430104"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90  # a shared, loaded machine can take this long to import the app
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+    with serving({"WUYE_DATABASE_URL": shared_db_url, "WUYE_DISTRICT_CODE": "430104"}, *uvicorn_app()) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _counts(url: str, tables: list[str]) -> dict[str, int]:

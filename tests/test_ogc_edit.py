@@ -261,3 +261,45 @@ def test_part4_cannot_set_a_facility_condition_it_follows_inspections(db_url):
         )
         assert put.status_code == 200, put.text
         assert put.json()["properties"]["condition"] == "faulty"  # absent from the body: kept, not reset
+
+
+def test_part4_cannot_set_a_road_defect_it_follows_inspections(db_url):
+    """Issue 18: a road's or manhole's defect is set by an inspection with its condition; a planner's
+    Part 4 edit can neither set it nor clear it, and a POSTed road starts without one."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.conftest import auth_headers, settings_for
+
+    planner = auth_headers(db_url, "planner")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("UPDATE roads SET defect = 'potholes', condition = 'faulty' WHERE id = "
+                           "(SELECT min(id) FROM roads) RETURNING code").fetchone()  # fmt: skip
+    assert row is not None
+    with TestClient(create_app(settings_for(db_url))) as client:
+        fid = row[0]
+        got = client.get(f"/collections/roads/items/{fid}")
+        assert got.json()["properties"]["defect"] == "potholes"
+        patch = {"Content-Type": "application/merge-patch+json", "If-Match": got.headers["etag"]}
+        for value in ("ponding", None):
+            refused = client.patch(
+                f"/collections/roads/items/{fid}", json={"properties": {"defect": value}}, headers={**planner, **patch}
+            )
+            assert refused.status_code == 400 and refused.json()["field"] == "defect", (value, refused.text)
+        feature = got.json()
+        body = {
+            "type": "Feature",
+            "geometry": feature["geometry"],
+            "properties": {
+                k: v for k, v in feature["properties"].items() if k not in ("defect", "version", "updated_at")
+            },
+        }
+        put = client.put(
+            f"/collections/roads/items/{fid}", json=body, headers={**planner, "If-Match": patch["If-Match"]}
+        )
+        assert put.status_code == 200, put.text
+        assert put.json()["properties"]["defect"] == "potholes"  # absent from the body: kept, not cleared
+        new = {**body, "properties": {**body["properties"], "code": "road-new-1", "defect": "potholes",
+                                      "condition": "normal"}}  # fmt: skip
+        posted = client.post("/collections/roads/items", json=new, headers=planner)
+        assert posted.status_code == 400 and posted.json()["field"] == "defect", posted.text

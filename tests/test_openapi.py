@@ -117,7 +117,9 @@ def test_the_statuses_the_server_answers_are_documented(client: TestClient, doc:
 
 def test_items_operation_lists_its_query_parameters(doc: dict[str, Any]):
     op = doc["paths"]["/collections/{collection_id}/items"]["get"]
-    params = {p["name"]: p for p in op["parameters"]}
+    shared = doc["components"]["parameters"]
+    resolved = [shared[p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p for p in op["parameters"]]
+    params = {p["name"]: p for p in resolved}
     assert {
         "collection_id",
         "limit",
@@ -137,6 +139,12 @@ def test_items_operation_lists_its_query_parameters(doc: dict[str, Any]):
     assert {n for n, p in params.items() if p["in"] != "query"} == {"collection_id", "authorization"}
     limit = params["limit"]["schema"]
     assert (limit["type"], limit["minimum"], limit["maximum"]) == ("integer", 1, ft.MAX_LIMIT)
+    # where QGIS reads the page size it may ask for: components/parameters/limit, by reference
+    assert {"$ref": "#/components/parameters/limit"} in op["parameters"]
+    assert (shared["limit"]["schema"]["maximum"], shared["limit"]["schema"]["default"]) == (
+        ft.MAX_LIMIT,
+        ft.DEFAULT_LIMIT,
+    )
     assert params["filter-lang"]["schema"]["enum"] == ["cql2-text", "cql2-json"]
     attributes = params["queryables"]
     assert (attributes["style"], attributes["explode"], attributes["schema"]["type"]) == ("form", True, "object")
@@ -183,3 +191,56 @@ def test_link_titles_are_bound_values_not_sql_text(client: TestClient, shared_db
     assert nxt["title"] == ft.NEXT_TITLE
     second = client.get(nxt["href"]).json()
     assert next(lk for lk in second["links"] if lk["rel"] == "prev")["title"] == ft.PREV_TITLE
+
+
+def test_every_string_path_parameter_declares_a_maximum_length(doc: dict[str, Any]):
+    shared = doc["components"].get("parameters", {})
+    missing = [
+        (method, path, p["name"])
+        for path, method, op in _operations(doc)
+        for p in (shared[q["$ref"].rsplit("/", 1)[1]] if "$ref" in q else q for q in op.get("parameters", []))
+        if p["in"] == "path"
+        and p["schema"].get("type") == "string"
+        and not {"maxLength", "enum", "pattern"} & set(p["schema"])
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/zones/{}/acceptance", "/collections/zones/items/{}", "/remediation/{}", "/cases/{}"]
+)
+def test_a_path_parameter_over_its_length_is_400_naming_it(client: TestClient, doc: dict[str, Any], path: str):
+    response = client.get(path.format("x" * 201))
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] in ("code", "feature_id")
+    assert client.get(path.format("x" * 80)).status_code in (401, 404)  # within the limit: not refused for it
+
+
+def test_no_route_is_shadowed_by_another_on_the_same_path_and_method(client: TestClient):
+    """Two routes on one path and method: the first answers, the document shows the last (GET /units
+    answered the programme's units while /api described the planner's list: schemathesis ST108)."""
+    from collections import Counter
+
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    routes = [c.original_route for c in iter_route_contexts(client.app.routes)]  # type: ignore[attr-defined]
+    seen = Counter(
+        (route.path, method) for route in routes if isinstance(route, APIRoute) for method in route.methods or ()
+    )
+    assert len(seen) > 100
+    assert [key for key, n in seen.items() if n > 1] == []
+
+
+def test_the_unit_list_answers_what_the_document_says(client: TestClient, doc: dict[str, Any]):
+    schema = doc["paths"]["/units"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    item = schema["items"]
+    while "$ref" in item:
+        item = doc["components"]["schemas"][item["$ref"].rsplit("/", 1)[1]]
+    units = client.get("/units").json()
+    assert units and set(item["required"]) <= set(units[0])
+    assert all(set(u) <= set(item["properties"]) for u in units)
+    # the planner's form shows each unit's kind by name in the page's language
+    assert {u["kind_label"] for u in units} >= {"物业服务企业"} or all(u["kind_label"] for u in units)
+    english = client.get("/units", params={"lang": "en"}).json()
+    assert [u["code"] for u in english] == [u["code"] for u in units]
+    assert any(e["kind_label"] != u["kind_label"] for e, u in zip(english, units, strict=True))

@@ -25,9 +25,8 @@ def live(server: Server, template_db: str) -> Iterator[tuple[str, str]]:
     """One server on one copy of the demo database for the module (each test uses its own codes)."""
     name = f"wuye_races_{os.getpid()}"
     db_url = server.create(name, template=template_db)
-    # A pool as large as the crowd: until one connection per request lands (the other half of
-    # issue 12), an edit takes a second pooled connection for its token check.
-    env = {"WUYE_DATABASE_URL": db_url, "WUYE_DISTRICT_CODE": DISTRICT, "WUYE_POOL_MAX_SIZE": "60"}
+    # The default pool (8): fifty clients wait their turn for a connection (issue 12).
+    env = {"WUYE_DATABASE_URL": db_url, "WUYE_DISTRICT_CODE": DISTRICT}
     try:
         with serving(env, *uvicorn_app()) as url:
             yield url, db_url

@@ -1,4 +1,4 @@
-"""Remediation tasks (整治): workflow and illegal moves, scope, GeoJSON, progress, phase calendar;
+"""Remediation tasks (整治): workflow and illegal moves, scope, GeoJSON, progress (phases: tests/test_phases.py);
 maintenance records (巡查): latest inspection sets the condition, imports, closing a case records one."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from geo.access.scope import Principal
 from geo.cases import workflow as cases
 from geo.cases.shapes import CaseAction, Report
 from geo.programme import inspections, remediation
+from geo.steps import run
 from tests.conftest import DISTRICT, auth_headers, settings_for
 
 ADMIN = Principal(username="admin-t", role="admin")
@@ -341,33 +342,6 @@ def test_plan_items_progress_and_geojson_collection(client, db_url):
     assert client.get("/zones/no-such/remediation").status_code == 404
 
 
-def test_phase_calendar_defaults_to_the_plans_months_and_flags_overdue(client, db_url):
-    phases = client.get("/zones/jinling/phases").json()
-    assert [p["phase"] for p in phases] == ["survey", "remediation", "rollout", "service", "acceptance"]
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute("SELECT phase, programme_year FROM zones WHERE code = 'jinling'").fetchone()
-    assert row is not None
-    current, year = row
-    dues = {p["phase"]: p["due_on"] for p in phases}
-    assert dues == {
-        "survey": f"{year}-02-28",
-        "remediation": f"{year}-04-30",
-        "rollout": f"{year}-05-31",
-        "service": f"{year}-06-30",
-        "acceptance": f"{year}-08-31",
-    }
-    by_phase = {p["phase"]: p for p in phases}
-    assert by_phase[current]["status"] == "current"
-    assert by_phase[current]["overdue"] == (date.fromisoformat(dues[current]) < remediation.today())
-    assert all(not p["overdue"] for p in phases if p["status"] == "done")
-    staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling")
-    later = (remediation.today() + timedelta(days=30)).isoformat()
-    changed = client.put(f"/zones/jinling/phases/{current}", json={"due_on": later}, headers=staff).json()
-    mine = next(p for p in changed if p["phase"] == current)
-    assert (mine["due_on"], mine["default_deadline"], mine["overdue"]) == (later, False, False)
-    assert client.put("/zones/jinling/phases/harvest", json={"due_on": later}, headers=staff).status_code == 400
-
-
 # ---------------------------------------------------------------- inspections
 
 
@@ -486,7 +460,7 @@ def test_inspection_import_is_all_or_nothing_with_row_errors(client, db_url, tmp
         f"street_lights,{light},2024-06-01,李四,故障\n"
         "street_lights,no-lamp,2024-06-01,李四,故障\n"
         f"septic_tanks,{tank},2999-01-01,李四,正常\n"
-        f"roads,{tank},2024-06-01,,坏了\n",
+        f"paths,{tank},2024-06-01,,坏了\n",
         encoding="utf-8",
     )
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="xihu")
@@ -526,7 +500,9 @@ def test_closing_a_case_on_a_facility_records_an_inspection_in_its_transaction(d
         ).fetchone()
         assert row is not None
         light, lon, lat = row
-        case = cases.report(conn, ADMIN, Report("light_out", lon, lat, facility_code=light), district_code=DISTRICT)
+        case = run(
+            conn, cases.report(ADMIN, Report("light_out", lon, lat, facility_code=light), district_code=DISTRICT)
+        )
         code = case["id"]
         for action, note in (("register", None), ("dispatch", None), ("handle", "已更换灯泡")):
             cases.act(conn, ADMIN, code, CaseAction(action, note=note), district_code=DISTRICT)

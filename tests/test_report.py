@@ -5,7 +5,6 @@ zone plus the summary."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -27,10 +26,6 @@ from maps import report
 from tests.conftest import auth_headers, settings_for
 from tests.test_acceptance import all_verified, answers
 
-pytestmark = pytest.mark.skipif(
-    not shutil.which("pdftotext") or not shutil.which("pdftoppm") or not Path("/usr/bin/chromium").exists(),
-    reason="poppler-utils (pdftotext, pdftoppm) and Chromium are installed by `make`",
-)
 ZONE_OUTLINE = (0xD9, 0x48, 0x01)  # the zone's outline on its map page (maps/static/app/wuye-maps.js)
 
 
@@ -100,6 +95,9 @@ def test_zone_pdf_names_zone_rate_and_verdict_and_carries_the_zone_map(db_url, t
     with psycopg.connect(db_url) as conn:
         all_verified(conn, "jinling")
         answers(conn, "jinling", 2124, 2500)
+        conn.execute(
+            "UPDATE survey_answers SET score_sanitation = 4, score_public_order = 5 WHERE zone_code = 'jinling'"
+        )
         conn.commit()
     staff = auth_headers(db_url, "subdistrict_staff", subdistrict_code="guanshaling")
     with local_server(create_app(settings_for(db_url))) as url:
@@ -115,6 +113,33 @@ def test_zone_pdf_names_zone_rate_and_verdict_and_carries_the_zone_map(db_url, t
     assert "签字" in text and "整治任务" in text and "设施状况" in text
     assert "/maps/zones/jinling" in text  # the map's caption names the page it captured
     assert_zone_map(map_image(response.content, tmp_path))
+    # the plan's four standards, each criterion under its standard; 2023 switches three off (conftest)
+    for title in ("脏乱差现象消除", "小区面貌改观", "长效机制形成", "群众满意", "不考核", "整治前、整治后照片"):
+        assert title in text, title
+    assert "以奖代补：0.00 元，待验收" in text
+    # the programme: phases with their state, publicity by kind, fees (issue 19 point 7)
+    for title in ("实施阶段", "调查摸底", "考核验收", "宣传发动", "入户宣传", "物业收费", "可收费起始月"):
+        assert title in text, title
+    # the collected per-kind mean scores are printed (issue 19 point 7)
+    assert "分项平均分" in text and "4.00" in text and "5.00" in text
+    # 整治项目 once: the item's label, its own title only when it says more
+    assert "项目 内容" not in " ".join(text.split()) and "整治项目" in text
+    pages = _pages(response.content, tmp_path)
+    # no heading left at the foot of a page without its table, no signature block split over two pages
+    survey = next(p for p in pages if "满意度调查" in p)
+    assert "答卷数" in survey
+    sign = next(p for p in pages if "签字" in p.split("本报告由系统")[0])
+    assert "验收组组长" in sign and "区城管局（盖章）" in sign
+    shots = Path("var/screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    pdf = tmp_path / "zone.pdf"
+    pdf.write_bytes(response.content)
+    subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf), str(shots / "zone-pdf-standards")], check=True)
+
+
+def _pages(pdf: bytes, tmp_path: Path) -> list[str]:
+    """The PDF's text page by page (pdftotext separates pages with a form feed)."""
+    return pdf_text(pdf, tmp_path).split("\f")
 
 
 def test_zone_without_answers_says_no_verdict_in_the_pdf(conn, shared_base_url, tmp_path):
@@ -269,6 +294,8 @@ def test_cli_writes_every_zone_summary_pdf_and_xlsx(db_url, tmp_path):
     assert len(names) == 12 and "summary.pdf" in names and "summary.xlsx" in names and "jinling.pdf" in names
     summary = pdf_text((out / "summary.pdf").read_bytes(), tmp_path)
     assert "金岭农民安置小区" in summary and "通过" in summary and "通过 1 个" in summary
+    # issue 19: each zone's phases, publicity and fees; the programme year's points per sub-district
+    assert "实施进度、宣传与收费" in summary and "2023 年度街道绩效考核" in summary and "首次验收通过" in summary
     jinling_pdf = (out / "jinling.pdf").read_bytes()
     text = assert_readable_report(jinling_pdf, tmp_path)
     assert "金岭农民安置小区" in text and "90.0%" in text and "通过" in text and "补课" not in text
@@ -280,7 +307,11 @@ def test_cli_writes_every_zone_summary_pdf_and_xlsx(db_url, tmp_path):
     assert len(rows) == 11
     jinling = next(r for r in rows if r[1] == "jinling")
     assert jinling[5:9] == (100, 90, 0.9, "90.0%") and jinling[17] == "通过"
-    assert rows[0][-2:] == ("轮次类型", "签发") and jinling[-2:] == ("首次验收", "未签发")
+    assert rows[0][20:24] == ("轮次类型", "签发", "验收经过", "补课整改")
+    assert jinling[20:24] == ("首次验收", "未签发", None, None)
+    # the plan's four standards and the reward (issue 19), after them; 2023 judges three criteria here (conftest)
+    assert rows[0][24:] == ("脏乱差现象消除", "小区面貌改观", "长效机制形成", "群众满意", "以奖代补(元)", "奖励状态")
+    assert jinling[24:] == ("符合", "符合", "不考核", "符合", 0, "待验收")
     one = tmp_path / "one"
     assert main(["report", "acceptance", "--zone", "lichen", "--out", str(one)], settings=settings_for(db_url)) == 0
     assert [p.name for p in one.iterdir()] == ["lichen.pdf"]

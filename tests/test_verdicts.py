@@ -6,12 +6,9 @@ unissued figures say 「未签发」; bad input names the field and writes nothi
 from __future__ import annotations
 
 import hashlib
-import shutil
-from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 
 from api.app import create_app
 from api.maps import local_server
@@ -19,11 +16,6 @@ from geo.settings import AcceptanceSettings
 from tests.conftest import auth_headers, settings_for
 from tests.test_acceptance import all_verified, answers
 from tests.test_rounds import _pdf_text
-
-pytestmark = pytest.mark.skipif(
-    not shutil.which("pdftotext") or not Path("/usr/bin/chromium").exists(),
-    reason="poppler-utils and Chromium are installed by `make`",
-)
 
 
 def _documents(db_url: str) -> int:

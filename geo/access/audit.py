@@ -27,6 +27,7 @@ SELECT at, actor, action, table_name, record_code, details FROM (
 WHERE district_code = %(district)s
   AND (%(actor)s::text IS NULL OR actor = %(actor)s)
   AND (%(table)s::text IS NULL OR table_name = %(table)s)
+  AND (%(action)s::text IS NULL OR action = %(action)s OR starts_with(action, %(action)s || '.'))
   AND (%(since)s::timestamptz IS NULL OR at >= %(since)s)
   AND (%(until)s::timestamptz IS NULL OR at < %(until)s)
 ORDER BY at DESC
@@ -40,14 +41,24 @@ def audit_entries(
     district_code: str,
     actor: str | None = None,
     table: str | None = None,
+    action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Newest first, filtered by who, which table and when."""
+    """Newest first, filtered by who, which table, what (an action, or its kind: ``user`` takes
+    ``user.add``, ``user.update`` …) and when."""
     cur = conn.execute(
         AUDIT_SQL,
-        {"district": district_code, "actor": actor, "table": table, "since": since, "until": until, "limit": limit},
+        {
+            "district": district_code,
+            "actor": actor,
+            "table": table,
+            "action": action,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        },
     )
     return [
         {"at": r[0].isoformat(), "actor": r[1], "action": r[2], "table": r[3], "code": r[4], "details": r[5]}

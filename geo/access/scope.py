@@ -16,11 +16,23 @@ from geo.errors import Forbidden, Unauthenticated
 from layers.catalogue import vocabulary
 
 Role = Literal[
-    "admin", "planner", "subdistrict_staff", "property_team", "contractor", "survey_team", "resident", "anonymous"
+    "admin",
+    "planner",
+    "subdistrict_staff",
+    "property_team",
+    "contractor",
+    "survey_team",
+    "security_admin",
+    "audit_admin",
+    "resident",
+    "anonymous",
 ]
 ROLES: dict[str, str] = vocabulary("roles").zh  # role -> Chinese label (layers/vocabulary.toml)
 LAYER_EDITORS: tuple[str, ...] = ("admin", "planner")
 UNSCOPED_ROLES: tuple[str, ...] = ("admin", "planner")
+# Separated duties (等保 2.0 三员分立) beside the system administrator: the security administrator keeps
+# users, roles and api_keys; the audit administrator reads the audit trail. Neither sees case data.
+DUTY_ROLES: tuple[str, ...] = ("security_admin", "audit_admin")
 
 
 @dataclass(frozen=True)
@@ -93,3 +105,32 @@ def area_scope(principal: Principal, geom: sql.Composable) -> tuple[sql.Composab
     return sql.SQL(
         "(%(scope_all)s OR EXISTS (SELECT 1 FROM zones scope_zone WHERE ST_Intersects(scope_zone.geom, {g}) AND {p}))"
     ).format(g=geom, p=predicate), params
+
+
+def case_scope(principal: Principal, alias: str = "c") -> tuple[sql.Composable, dict[str, Any]]:
+    """A WHERE-clause predicate: the case (table alias ``alias``) lies in the caller's area, with its
+    parameters. The text is the same for every caller (only the parameters differ), so statements
+    prepared once can carry it.
+
+    - administrators and planners: every case;
+    - sub-district staff: every case whose point lies in their sub-district — also those outside every
+      zone and those routed to the sub-district office (public order, triage), which have no zone of
+      theirs to match — and the cases of the sub-district's zones;
+    - property teams: their zones' cases and whatever is routed to their unit;
+    - contractors: what is routed to them and what lies in their own contract sections;
+    - survey teams: their zones' cases (what they see of them is the public view, see geo/cases).
+    """
+    a = sql.Identifier(alias)
+    zone_predicate, params = zone_scope(principal, sql.SQL("{}.zone_code").format(a))
+    params = {
+        **params,
+        "scope_contractor": principal.role == "contractor",
+        "scope_team_unit": principal.unit_code if principal.role == "property_team" else None,
+    }
+    predicate = sql.SQL(
+        "coalesce(CASE WHEN %(scope_contractor)s THEN ({a}.unit_code = %(scope_unit)s OR {a}.section_code IN "
+        "(SELECT code FROM contract_sections WHERE contractor_unit = %(scope_unit)s)) "
+        "ELSE ({zone} OR {a}.subdistrict_code = %(scope_subdistrict)s "
+        "OR {a}.unit_code = %(scope_team_unit)s) END, false)"
+    ).format(a=a, zone=zone_predicate)
+    return predicate, params

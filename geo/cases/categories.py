@@ -11,22 +11,29 @@ from importlib import resources
 import psycopg
 
 from geo.errors import InvalidInput
-from layers.catalogue import vocabulary
+from layers.catalogue import load_catalogue, vocabulary
 
 RULES = ("section_contractor", "zone_team", "subdistrict_office")
+FACILITY_RADIUS_M = 30.0  # a case links to the nearest facility within this, unless its category says
 
 
 @dataclass(frozen=True)
 class Category:
-    """One kind of problem: its service kind, deadline, facility layer and routing rules."""
+    """One kind of problem: its service kind, deadline, facility layers and routing rules."""
 
     code: str
     name: str
     name_en: str
     kind: str
     deadline: str
-    facility_layer: str | None
+    facility_layers: tuple[str, ...]  # searched together for the nearest facility (points and lines)
     rules: tuple[str, ...]
+    facility_radius_m: float = FACILITY_RADIUS_M
+
+    @property
+    def facility_layer(self) -> str | None:
+        """The first facility layer (``case_categories.facility_layer``, older clients), if any."""
+        return self.facility_layers[0] if self.facility_layers else None
 
 
 @cache
@@ -41,16 +48,31 @@ def categories() -> dict[str, Category]:
         if item["kind"] not in kinds or set(rules) - set(RULES) or len(set(rules)) != len(rules):
             # (assign SQL tries at most three rules: each of RULES once)
             raise ValueError(f"categories.toml: category '{code}' has an unknown kind, or unknown or repeated rules")
+        layers = _facility_layers(code, item)
         out[code] = Category(
             code=code,
             name=item["name"],
             name_en=item["name_en"],
             kind=item["kind"],
             deadline=item["deadline"],
-            facility_layer=item.get("facility_layer"),
+            facility_layers=layers,
             rules=rules,
+            facility_radius_m=float(item.get("facility_radius_m", FACILITY_RADIUS_M)),
         )
     return out
+
+
+def _facility_layers(code: str, item: dict[str, object]) -> tuple[str, ...]:
+    """The category's facility layers (``facility_layers = [...]``, or one ``facility_layer``), each a
+    facility layer of the catalogue."""
+    raw = item.get("facility_layers", [item["facility_layer"]] if "facility_layer" in item else [])
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw) or len(set(raw)) != len(raw):
+        raise ValueError(f"categories.toml: category '{code}': facility_layers must be a list of layer names")
+    catalogue = load_catalogue()
+    unknown = [name for name in raw if name not in catalogue or not catalogue[name].facility]
+    if unknown:
+        raise ValueError(f"categories.toml: category '{code}' names {unknown}, which are not facility layers")
+    return tuple(raw)
 
 
 def category(code: str) -> Category:

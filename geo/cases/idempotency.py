@@ -16,6 +16,7 @@ import orjson
 import psycopg
 
 from geo.errors import InvalidInput
+from geo.steps import Statement, Steps, one
 
 MAX_KEY = 200
 
@@ -84,12 +85,7 @@ def _replayed(claim: Claim, row: tuple[Any, ...] | None) -> tuple[int, dict[str,
     return int(row[1]), row[2]
 
 
-def replay(conn: psycopg.Connection, claim: Claim) -> tuple[int, dict[str, Any]]:
+def replay(claim: Claim) -> Steps[tuple[int, dict[str, Any]]]:
     """The stored answer for a claimed key; 400 when the key was used for a different request."""
-    return _replayed(claim, conn.execute(_REPLAY, [claim.key, claim.caller]).fetchone())
-
-
-async def replay_async(conn: psycopg.AsyncConnection, claim: Claim) -> tuple[int, dict[str, Any]]:
-    """``replay`` on an async connection."""
-    cursor = await conn.execute(_REPLAY, [claim.key, claim.caller])
-    return _replayed(claim, await cursor.fetchone())
+    rows = yield Statement(_REPLAY, [claim.key, claim.caller])
+    return _replayed(claim, one(rows))

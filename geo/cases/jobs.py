@@ -1,4 +1,6 @@
-"""Periodic work of a running service: escalating overdue cases.
+"""Periodic work of a running service: escalating overdue cases (and supervised ones past their
+supervision deadline, geo/cases/supervision.py), and (each pass too) erasing reporters'
+personal data and purging the audit trail past their retention periods (geo/cases/retention.py).
 
 A daemon thread with its own pooled connection; it stops with the app. One
 pass is a single set-based statement, so running it on every instance is
@@ -17,6 +19,8 @@ from datetime import timedelta
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from geo.cases.retention import erase_reporters, purge_audit
+from geo.cases.supervision import escalate_supervised
 from geo.cases.workflow import escalate_overdue
 
 log = logging.getLogger("wuye.jobs")
@@ -25,8 +29,18 @@ log = logging.getLogger("wuye.jobs")
 class Escalator:
     """Every ``interval`` seconds, hand cases overdue by more than ``grace`` to their sub-district office."""
 
-    def __init__(self, pool: ConnectionPool, *, district_code: str, grace: timedelta, interval: float) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        *,
+        district_code: str,
+        grace: timedelta,
+        interval: float,
+        pii_days: int | None = None,
+        audit_days: int | None = None,
+    ) -> None:
         self.pool, self.district_code, self.grace, self.interval = pool, district_code, grace, interval
+        self.pii_days, self.audit_days = pii_days, audit_days
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wuye-escalator", daemon=True)
         self._down = False
@@ -47,15 +61,35 @@ class Escalator:
         return self._thread.is_alive()
 
     def run_once(self) -> int:
-        """One pass; the number of cases escalated."""
+        """One pass; the number of cases escalated (past their deadline, past their supervision's)."""
         # A bounded wait: while the database is down a pass fails (and is logged) soon.
         with self.pool.connection(timeout=max(self.interval, 5.0)) as conn:
-            return escalate_overdue(conn, district_code=self.district_code, grace=self.grace, actor="system")
+            # supervised first: a case past both is escalated as supervised (the stronger reason)
+            n = escalate_supervised(conn, district_code=self.district_code, actor="system")
+            return n + escalate_overdue(conn, district_code=self.district_code, grace=self.grace, actor="system")
+
+    def retain(self) -> tuple[int, int]:
+        """One retention pass: (cases whose reporter was erased, audit rows purged)."""
+        with self.pool.connection(timeout=max(self.interval, 5.0)) as conn:
+            erased = (
+                erase_reporters(conn, district_code=self.district_code, days=self.pii_days)
+                if self.pii_days is not None
+                else []
+            )
+            purged = (
+                purge_audit(conn, district_code=self.district_code, days=self.audit_days)
+                if self.audit_days is not None
+                else 0
+            )
+        if erased or purged:
+            log.info("retention: erased the reporters of %d case(s), purged %d audit row(s)", len(erased), purged)
+        return len(erased), purged
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 n = self.run_once()
+                self.retain()
             except (psycopg.OperationalError, PoolTimeout) as e:
                 if not self._down:
                     log.warning("escalation paused: the database is unreachable (%s); retrying", e)

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from geo.access.scope import Principal, zone_scope
+from geo.access.scope import Principal, case_scope
 from geo.cases.workflow import CLOSED_STATES
 from layers.catalogue import vocabulary
 
@@ -56,7 +56,7 @@ def case_stats(
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of (dimension, key, counts, on-time closure rate, median hours to close)."""
-    scope, params = zone_scope(principal, sql.SQL("c.zone_code"))
+    scope, params = case_scope(principal, "c")
     if principal.role in ("resident", "anonymous"):
         scope = sql.SQL("true")  # public counts: no personal data in them
     stmt = sql.SQL(STATS_SQL).format(scope=scope)

@@ -4,7 +4,7 @@ Intake validates, converts coordinates once (GCJ-02/BD-09 → CGCS2000), and in
 one transaction inserts the case, assigns it by spatial join (sub-district,
 community, zone, section, responsible unit, nearest facility) and appends the
 first event. Every later move is a ``case_events`` row. Scope is a WHERE
-clause (``geo.access.zone_scope``), so callers never see what they may not.
+clause (``geo.access.scope.case_scope``), so callers never see what they may not.
 """
 
 from __future__ import annotations
@@ -22,22 +22,28 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from geo.access.scope import Principal, zone_scope
+from geo.access.scope import ANONYMOUS, Principal, case_scope
+from geo.cases import notices
+from geo.cases.categories import FACILITY_RADIUS_M as DEFAULT_FACILITY_RADIUS_M
 from geo.cases.categories import Category, categories, category
 from geo.cases.idempotency import CLAIM_CONSTRAINT, Claim, Claimed
 from geo.cases.shapes import CaseAction, Report
 from geo.errors import InvalidInput, NotFound
 from geo.spatial.coords import to_storage
 from geo.spatial.crs import METRIC_SRID
+from geo.steps import Statement, Steps, one, run
 from geo.workcal import calendar
 from geo.workflow import Move, StateMachine
 from layers.catalogue import CLOSED_CASE_STATES, OPEN_CASE_STATES, vocabulary
 
-FACILITY_RADIUS_M = 30.0
+FACILITY_RADIUS_M = DEFAULT_FACILITY_RADIUS_M  # categories may say otherwise (facility_radius_m)
 DUPLICATE_RADIUS_M = 50.0
 DUPLICATE_DAYS = 7
 MAX_DESCRIPTION = 2000
 PUBLIC_ROUNDING_M = 50.0
+# How far a candidate duplicate can be from a report: the exact radius, or (the public view) a cell
+# centre 1.5 cells away from the report's cell centre, each point up to half a cell diagonal from its own.
+DUPLICATE_REACH_M = PUBLIC_ROUNDING_M * 1.5 + PUBLIC_ROUNDING_M * math.sqrt(2) + 1.0
 OPEN_STATES = OPEN_CASE_STATES
 CLOSED_STATES = CLOSED_CASE_STATES
 STATE_NAMES = vocabulary("case_states").zh  # key -> Chinese label (layers/vocabulary.toml)
@@ -76,12 +82,13 @@ def _assign_sql(few: bool = False) -> str:
     return head + ",\n" + _sql_file("route_decide.sql") + "\n" + _sql_file("assign_update.sql")
 
 
-# The nearest facility of the category's layer (or the named one), for intake.sql's CTE facility.
+# The nearest facility of the category's layers (or the named one), for intake.sql's CTE facility:
+# the nearest of each layer, then the nearest of those; distances in metres to the point or the line.
 _NO_FACILITY = sql.SQL("SELECT NULL::text AS layer, NULL::text AS code, NULL::float8 AS distance_m WHERE false")
 _FACILITY = (
-    "SELECT %(layer)s::text AS layer, f.code::text AS code, "
+    "(SELECT {layer}::text AS layer, f.code::text AS code, "
     "ST_Distance(ST_Transform(f.geom, %(metric)s), ST_Transform(t.geom, %(metric)s)) AS distance_m "
-    "FROM {table} f CROSS JOIN target t WHERE {where} ORDER BY f.geom <-> t.geom LIMIT 1"
+    "FROM {table} f CROSS JOIN target t WHERE {where} ORDER BY distance_m, f.code LIMIT 1)"
 )
 # A box of the radius in degrees at the point's latitude (+20%), then the distance in metres.
 _FACILITY_NEAR = (
@@ -91,22 +98,34 @@ _FACILITY_NEAR = (
 )
 
 
+def _nearest(layers: tuple[str, ...], where: str) -> sql.Composable:
+    """SELECT layer, code, distance_m: the nearest facility of any of ``layers`` meeting ``where``."""
+    if not layers:
+        return _NO_FACILITY
+    each = [
+        sql.SQL(_FACILITY).format(layer=sql.Literal(name), table=sql.Identifier(name), where=sql.SQL(where))
+        for name in layers
+    ]
+    return sql.SQL("SELECT n.layer, n.code, n.distance_m FROM ({}) n ORDER BY n.distance_m, n.layer LIMIT 1").format(
+        sql.SQL(" UNION ALL ").join(each)
+    )
+
+
 @cache
-def _intake_sql(facility_layer: str | None, by_code: bool) -> tuple[bytes, tuple[str, ...]]:
-    """intake.sql composed for a category's facility layer (none, the named facility, or the nearest),
+def _intake_sql(facility_layers: tuple[str, ...], by_code: bool) -> tuple[bytes, tuple[str, ...]]:
+    """intake.sql composed for a category's facility layers (none, the named facility, or the nearest),
     with its named placeholders turned into PostgreSQL's $n once, and the names in $n order.
     (psycopg re-parses a query longer than 4 kB on every execution: ~0.3 ms here.)"""
-    facility: sql.Composable = _NO_FACILITY
-    if facility_layer is not None:
-        where = sql.SQL("f.code = %(facility_code)s" if by_code else _FACILITY_NEAR)
-        facility = sql.SQL(_FACILITY).format(table=sql.Identifier(facility_layer), where=where)
+    facility = _nearest(facility_layers, "f.code = %(facility_code)s" if by_code else _FACILITY_NEAR)
     text = (
         sql.SQL(_sql_file("intake.sql"))
         .format(
             routed=sql.SQL(_sql_file("route_points.sql")),
             decided=sql.SQL(_sql_file("route_decide.sql")),
             facility=facility,
-            feature=_select(sql.SQL("true"), source=sql.Identifier("ins")),
+            feature=_select(_visibility(None), source=sql.Identifier("ins")),
+            # the same text for every caller; the caller's scope comes in its parameters
+            dup_scope=case_scope(ANONYMOUS, "o")[0],
         )
         .as_string(None)
     )
@@ -175,18 +194,16 @@ def _text(value: str | None, field: str, limit: int) -> str | None:
 
 
 def _nearest_facility(conn: psycopg.Connection, cat: Category, case_id: int) -> None:
-    """Link the case to the nearest facility of the category's layer within 30 m (after a
+    """Link the case to the nearest facility of the category's layers within its radius (after a
     recategorisation; intake does the same inside intake.sql)."""
-    if cat.facility_layer is None:
+    if not cat.facility_layers:
         return
     conn.execute(
         sql.SQL(
-            "UPDATE cases c SET facility_layer = %(layer)s, facility_code = n.code, facility_distance_m = n.distance_m "
+            "UPDATE cases c SET facility_layer = n.layer, facility_code = n.code, facility_distance_m = n.distance_m "
             "FROM (WITH target AS (SELECT geom FROM cases WHERE id = %(id)s) {nearest}) n WHERE c.id = %(id)s"
-        ).format(
-            nearest=sql.SQL(_FACILITY).format(table=sql.Identifier(cat.facility_layer), where=sql.SQL(_FACILITY_NEAR))
-        ),
-        {"layer": cat.facility_layer, "metric": METRIC_SRID, "radius": FACILITY_RADIUS_M, "id": case_id},
+        ).format(nearest=_nearest(cat.facility_layers, _FACILITY_NEAR)),
+        {"metric": METRIC_SRID, "radius": cat.facility_radius_m, "id": case_id},
     )
 
 
@@ -278,7 +295,7 @@ def _intake(principal: Principal, new: Report, *, district_code: str, claim: Cla
     reporter_name = _text(new.reporter_name, "reporter_name", 100)
     reporter_phone = _text(new.reporter_phone, "reporter_phone", 40)
     facility_code = _text(new.facility_code, "facility_code", 80)
-    if cat.facility_layer is None and facility_code:
+    if not cat.facility_layers and facility_code:
         raise InvalidInput(f"category '{cat.code}' concerns no facility layer", field="facility_code")
     lon, lat, coord_sys, source = new.lon, new.lat, new.coord_sys, new.source
     _plausible(lon, lat)
@@ -302,18 +319,21 @@ def _intake(principal: Principal, new: Report, *, district_code: str, claim: Cla
         "actor": principal.actor,
         "details": Jsonb({"source": source, "coord_sys": coord_sys}),
         "facility_code": facility_code,
-        "layer": cat.facility_layer,
         "metric": METRIC_SRID,
-        "radius": FACILITY_RADIUS_M,
+        "radius": cat.facility_radius_m,
         "open": list(OPEN_STATES),
         "days": DUPLICATE_DAYS,
         "dup_radius": DUPLICATE_RADIUS_M,
+        "dup_reach": DUPLICATE_REACH_M,
+        "cell": PUBLIC_ROUNDING_M,
+        "dup_work": principal.role in WORK_ROLES,
+        **case_scope(principal, "o")[1],
         "state_names": Jsonb(STATE_NAMES),
         "key": claim.key if claim else None,
         "caller": claim.caller if claim else None,
         "hash": claim.digest if claim else None,
     }
-    stmt, names = _intake_sql(cat.facility_layer, facility_code is not None)
+    stmt, names = _intake_sql(cat.facility_layers, facility_code is not None)
     return _Intake(
         stmt=stmt,
         values=[params[name] for name in names],
@@ -322,7 +342,7 @@ def _intake(principal: Principal, new: Report, *, district_code: str, claim: Cla
         lat=lat,
         district_code=district_code,
         facility_code=facility_code,
-        facility_layer=cat.facility_layer,
+        facility_layer="/".join(cat.facility_layers) or None,
     )
 
 
@@ -348,130 +368,155 @@ def _answer(intake: _Intake, row: tuple[Any, ...] | None) -> dict[str, Any]:
 
 
 def report(
-    conn: psycopg.Connection, principal: Principal, new: Report, *, district_code: str, claim: Claim | None = None
-) -> dict[str, Any]:
+    principal: Principal, new: Report, *, district_code: str, claim: Claim | None = None
+) -> Steps[dict[str, Any]]:
     """Take a report: validate, convert, then insert, assign, link the facility, append the first
     event, find possible duplicates and (with ``claim``) record the Idempotency-Key's answer, all in
     one statement (geo/cases/sql/intake.sql). Raises ``Claimed`` when the key already has an answer."""
     intake = _intake(principal, new, district_code=district_code, claim=claim)
     try:
-        if conn.autocommit:  # one statement is its own transaction: no BEGIN/COMMIT round trips
-            row = psycopg.RawCursor(conn).execute(intake.stmt, intake.values).fetchone()
-        else:
-            with conn.transaction():
-                row = psycopg.RawCursor(conn).execute(intake.stmt, intake.values).fetchone()
+        rows = yield Statement(intake.stmt, intake.values, raw=True)
     except psycopg.errors.UniqueViolation as e:
         raise _claimed(intake, e) or e from e
-    return _answer(intake, row)
-
-
-async def report_async(
-    conn: psycopg.AsyncConnection,
-    principal: Principal,
-    new: Report,
-    *,
-    district_code: str,
-    claim: Claim | None = None,
-) -> dict[str, Any]:
-    """``report`` on an autocommit async connection (the API's intake: no thread hop)."""
-    assert conn.autocommit, "intake.sql is its own transaction only in autocommit"
-    intake = _intake(principal, new, district_code=district_code, claim=claim)
-    try:
-        cursor = await psycopg.AsyncRawCursor(conn).execute(intake.stmt, intake.values)
-        row = await cursor.fetchone()
-    except psycopg.errors.UniqueViolation as e:
-        raise _claimed(intake, e) or e from e
-    return _answer(intake, row)
+    return _answer(intake, one(rows))
 
 
 # Public form: location coarsened to a 50 m grid (in EPSG:4547), no reporter.
 # Where the public sees a case: its point snapped to a 50 m grid in EPSG:4547 (SQL, table alias c).
-PUBLIC_POSITION = "ST_Transform(ST_SnapToGrid(ST_Transform(c.geom, 4547), 50), 4490)"
+PUBLIC_POSITION = "ST_Transform(ST_SnapToGrid(ST_Transform(c.geom, 4547), 50), 4490)"  # intake.sql's cells too
 # (GeoJSON option 0: no "crs" member; coordinates are CGCS2000 lon/lat, CRS84 at map scale)
 _PUBLIC_POINT = f"ST_AsGeoJSON({PUBLIC_POSITION}, 6, 0)::json"
 _FULL_POINT = "ST_AsGeoJSON(c.geom, 7, 0)::json"
 
 
-_CONTRACTOR_WORK = sql.SQL(
-    "(c.unit_code = %(scope_unit)s OR c.section_code IN "
-    "(SELECT code FROM contract_sections WHERE contractor_unit = %(scope_unit)s))"
-)
+# Who sees what of a case (issue 13's table; README "Personal data"): ``full`` is the exact position,
+# the description, the photos, the events and the facility link; ``pii`` the reporter's name and whole
+# phone number. Work roles in scope see the case in full with the phone masked (``138****0000``) and
+# may reveal it through the audited "call" action; survey teams, residents and the public see the
+# public view (50 m cell). Each case's reporter sees it all.
+WORK_ROLES = ("admin", "planner", "subdistrict_staff", "property_team", "contractor")
+PII_ROLES = ("admin", "subdistrict_staff")
+CALL_ROLES = ("admin", "subdistrict_staff", "property_team", "contractor")
 
 
-def _full_visible(principal: Principal | None) -> tuple[sql.Composable, dict[str, Any]]:
-    """Predicate: the caller sees the row in full (staff in scope, or its own reporter)."""
+@dataclass(frozen=True)
+class _Visibility:
+    """SQL predicates over a case (alias c) for one caller, and their parameters."""
+
+    scope: sql.Composable  # the case lies in the caller's area
+    full: sql.Composable  # the caller sees it in full
+    pii: sql.Composable  # the caller sees the reporter's name and whole phone number
+    params: dict[str, Any]
+
+
+def _visibility(principal: Principal | None) -> _Visibility:
+    """How much of each case the caller sees (see WORK_ROLES)."""
     if principal is None:
-        return sql.SQL("true"), {}
-    predicate, params = zone_scope(principal, sql.SQL("c.zone_code"))
-    staff = principal.role not in ("resident", "anonymous")
+        return _Visibility(sql.SQL("true"), sql.SQL("true"), sql.SQL("true"), {})
+    scope, params = case_scope(principal, "c")
+    if principal.role in ("resident", "anonymous"):
+        scope = sql.SQL("false")
     mine = sql.SQL("(c.reporter_user IS NOT NULL AND c.reporter_user = %(me)s)")
-    if principal.role == "contractor":
-        # a contractor's work: what is routed to it, and what lies in its own sections
-        predicate = _CONTRACTOR_WORK
-    full = sql.SQL("({} OR {})").format(predicate, mine) if staff else mine
-    return full, {**params, "me": principal.username}
+    work = sql.SQL("({} OR {})").format(scope, mine) if principal.role in WORK_ROLES else mine
+    pii = sql.SQL("({} OR {})").format(scope, mine) if principal.role in PII_ROLES else mine
+    return _Visibility(scope, work, pii, {**params, "me": principal.username})
 
 
 _CASES = sql.Identifier("cases")
+# A phone number as work roles see it: the first three and the last four digits (138****0000).
+_MASKED_PHONE = (
+    "CASE WHEN length(c.reporter_phone) >= 8 THEN left(c.reporter_phone, 3) || '****' || right(c.reporter_phone, 4) "
+    "ELSE repeat('*', length(c.reporter_phone)) END"
+)
 
 
-def _select(full: sql.Composable, source: sql.Composable = _CASES) -> sql.Composed:
-    # ``full`` is evaluated once per row (the LATERAL), not once per private field.
+def _select(vis: _Visibility, source: sql.Composable = _CASES) -> sql.Composed:
+    # ``full`` and ``pii`` are evaluated once per row (the LATERAL), not once per private field.
     return sql.SQL(
         "SELECT json_build_object('type', 'Feature', 'id', c.code, "
         " 'geometry', CASE WHEN v.full THEN " + _FULL_POINT + " ELSE " + _PUBLIC_POINT + " END, "
         " 'properties', json_strip_nulls(json_build_object("
         "  'code', c.code, 'category', c.category, 'category_zh', cat.name, 'state', c.state, "
         "  'description', CASE WHEN v.full THEN c.description END, "
-        "  'reporter_name', CASE WHEN v.full THEN c.reporter_name END, "
-        "  'reporter_phone', CASE WHEN v.full THEN c.reporter_phone END, "
+        "  'reporter_name', CASE WHEN v.pii THEN c.reporter_name END, "
+        "  'reporter_phone', CASE WHEN v.pii THEN c.reporter_phone WHEN v.full THEN " + _MASKED_PHONE + " END, "
+        "  'reporter_phone_masked', CASE WHEN v.full AND NOT v.pii AND c.reporter_phone IS NOT NULL THEN true END, "
         "  'location_precision_m', CASE WHEN v.full THEN NULL ELSE 50 END, "
         "  'subdistrict_code', c.subdistrict_code, 'community_code', c.community_code, "
         "  'zone_code', c.zone_code, 'section_code', c.section_code, 'unit_code', c.unit_code, "
         "  'unit_name', u.name, 'routing_rule', c.routing_rule, 'assigned', c.zone_code IS NOT NULL, "
-        "  'facility_layer', c.facility_layer, 'facility_code', c.facility_code, "
-        "  'facility_distance_m', round(c.facility_distance_m::numeric, 1), "
+        # the facility's code and distance would pin the reporter within metres: in full only
+        "  'facility_layer', c.facility_layer, 'facility_code', CASE WHEN v.full THEN c.facility_code END, "
+        "  'facility_distance_m', CASE WHEN v.full THEN round(c.facility_distance_m::numeric, 1) END, "
         "  'reported_at', c.created_at, 'due_at', c.due_at, 'closed_at', c.closed_at, "
         "  'overdue', c.due_at < coalesce(c.closed_at, now()), 'escalated_at', c.escalated_at, "
+        # 督办: that the bureau supervises the case is public; its deadline and note in full only
+        "  'supervised', c.supervised_at IS NOT NULL, "
+        "  'supervised_at', CASE WHEN v.full THEN c.supervised_at END, "
+        "  'supervised_by', CASE WHEN v.full THEN c.supervised_by END, "
+        "  'supervision_due', CASE WHEN v.full THEN c.supervision_due END, "
+        "  'supervision_note', CASE WHEN v.full THEN c.supervision_note END, "
+        "  'supervision_escalated_at', CASE WHEN v.full THEN c.supervision_escalated_at END, "
         "  'version', c.version, 'full', v.full))), c.id "
-        "FROM {source} c CROSS JOIN LATERAL (SELECT {full} AS full) v "
+        "FROM {source} c CROSS JOIN LATERAL (SELECT {scope} AS scope, {full} AS full, {pii} AS pii) v "
         "JOIN case_categories cat ON cat.code = c.category LEFT JOIN units u ON u.code = c.unit_code "
-    ).format(full=full, source=source)
+    ).format(scope=vis.scope, full=vis.full, pii=vis.pii, source=source)
 
 
-def case_detail(
-    conn: psycopg.Connection, code: str, *, principal: Principal | None, district_code: str
-) -> dict[str, Any]:
+def not_in_your_area(code: str) -> NotFound:
+    """The one answer for a case outside the caller's area and for a code that does not exist (the
+    body is the same, so it reveals nothing about which cases exist)."""
+    del code  # not echoed either: the body is the same whatever was asked
+    return NotFound("the case is not in your area", field="code", reason_zh="该事件不在您的辖区")
+
+
+def case_detail(code: str, *, principal: Principal | None, district_code: str) -> Steps[dict[str, Any]]:
     """One case as a GeoJSON feature, in full when the caller may, with its events when in full."""
-    full, params = _full_visible(principal)
-    stmt = _select(full) + sql.SQL("WHERE c.code = %(code)s AND c.district_code = %(district)s")
-    row = conn.execute(stmt, {**params, "code": code, "district": district_code}).fetchone()
-    if row is None:
+    vis = _visibility(principal)
+    stmt = _select(vis) + sql.SQL("WHERE c.code = %(code)s AND c.district_code = %(district)s")
+    rows = yield Statement(stmt, {**vis.params, "code": code, "district": district_code})
+    if not rows:
         raise NotFound(f"case '{code}' does not exist", field="code")
-    feature: dict[str, Any] = row[0]
+    feature: dict[str, Any] = rows[0][0]
     if feature["properties"].get("full"):
-        feature["properties"]["events"] = _events(conn, code)
+        events = yield Statement(
+            "SELECT e.at, e.actor, e.action, e.from_state, e.to_state, e.note, e.details FROM case_events e "
+            "JOIN cases c ON c.id = e.case_id WHERE c.code = %s ORDER BY e.at, e.id",
+            [code],
+        )
+        feature["properties"]["events"] = [
+            {
+                "at": r[0].isoformat(),
+                "actor": r[1],
+                "action": r[2],
+                "from_state": r[3],
+                "to_state": r[4],
+                "note": r[5],
+                "details": r[6],
+            }
+            for r in events
+        ]
+    else:  # what anyone may follow: the states and when, without actors or notes
+        feature["properties"]["history"] = yield from public_history(code)
     return feature
 
 
-def _events(conn: psycopg.Connection, code: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT e.at, e.actor, e.action, e.from_state, e.to_state, e.note, e.details FROM case_events e "
-        "JOIN cases c ON c.id = e.case_id WHERE c.code = %s ORDER BY e.at, e.id",
+def case_exists(code: str, *, district_code: str) -> Steps[bool]:
+    """Whether the district has a case with this number."""
+    rows = yield Statement(
+        "SELECT EXISTS (SELECT 1 FROM cases WHERE code = %s AND district_code = %s)", [code, district_code]
+    )
+    return bool(rows and rows[0][0])
+
+
+def public_history(code: str) -> Steps[list[dict[str, Any]]]:
+    """A case's public history: each state it entered and when (no actor, note or details)."""
+    rows = yield Statement(
+        "SELECT e.at, e.to_state FROM case_events e JOIN cases c ON c.id = e.case_id "
+        "WHERE c.code = %s AND e.to_state IS NOT NULL ORDER BY e.at, e.id",
         [code],
-    ).fetchall()
-    return [
-        {
-            "at": r[0].isoformat(),
-            "actor": r[1],
-            "action": r[2],
-            "from_state": r[3],
-            "to_state": r[4],
-            "note": r[5],
-            "details": r[6],
-        }
-        for r in rows
-    ]
+    )
+    return [{"at": r[0].isoformat(), "state": r[1]} for r in rows]
 
 
 @dataclass
@@ -486,18 +531,25 @@ class CaseFilter:
     since: datetime | None = None
     until: datetime | None = None
     unassigned: bool | None = None
+    subdistrict: str | None = None
+    supervised: bool | None = None
     limit: int = 100
     after: int | None = None  # keyset: the last id of the previous page
+    # The case desk's order: open supervised cases first (督办置顶), then the rest, each newest first;
+    # ``after_pinned`` says the ``after`` case was one of the first.
+    pin_supervised: bool = False
+    after_pinned: bool = False
 
 
-def list_cases(
-    conn: psycopg.Connection, principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
-) -> dict[str, Any]:
-    """A page of cases (GeoJSON). ``scoped_only``: staff lists hold only their scope's cases."""
-    full, params = _full_visible(principal)
+def _where(
+    principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
+) -> tuple[_Visibility, list[sql.Composable], dict[str, Any]]:
+    """What the caller sees of each case, and the WHERE terms and values of ``flt`` (the list and its
+    counts filter alike)."""
+    vis = _visibility(principal)
     where: list[sql.Composable] = [sql.SQL("c.district_code = %(district)s")]
     if scoped_only:
-        where.append(sql.SQL("v.full"))
+        where.append(sql.SQL("(v.scope OR v.full)"))
     if flt.state is not None and flt.state not in STATE_NAMES:
         raise InvalidInput(f"state '{flt.state}' is unknown; allowed: {', '.join(STATE_NAMES)}", field="state")
     if flt.category is not None:
@@ -507,6 +559,7 @@ def list_cases(
         ("unit_code", flt.unit),
         ("category", flt.category),
         ("state", flt.state),
+        ("subdistrict_code", flt.subdistrict),
     ):
         if value is not None:
             where.append(sql.SQL("c.{} = %({})s").format(sql.Identifier(column), sql.SQL(column)))
@@ -514,54 +567,113 @@ def list_cases(
         where.append(sql.SQL("(c.due_at < coalesce(c.closed_at, now())) = %(overdue)s"))
     if flt.unassigned is not None:
         where.append(sql.SQL("(c.zone_code IS NULL) = %(unassigned)s"))
+    if flt.supervised is not None:
+        where.append(sql.SQL("(c.supervised_at IS NOT NULL) = %(supervised)s"))
     if flt.since is not None:
         where.append(sql.SQL("c.created_at >= %(since)s"))
     if flt.until is not None:
         where.append(sql.SQL("c.created_at < %(until)s"))
-    if flt.after is not None:
-        where.append(sql.SQL("c.id < %(after)s"))
-    query = _select(full) + sql.SQL("WHERE {} ORDER BY c.id DESC LIMIT %(limit)s").format(sql.SQL(" AND ").join(where))
     values = {
-        **params,
+        **vis.params,
         "district": district_code,
         "zone_code": flt.zone,
         "unit_code": flt.unit,
+        "subdistrict_code": flt.subdistrict,
         "category": category(flt.category).code if flt.category else None,
         "state": flt.state,
         "overdue": flt.overdue,
         "unassigned": flt.unassigned,
+        "supervised": flt.supervised,
         "since": flt.since,
         "until": flt.until,
-        "after": flt.after,
-        "limit": flt.limit + 1,
     }
-    rows = conn.execute(query, values).fetchall()
+    return vis, where, values
+
+
+def list_cases(
+    principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
+) -> Steps[dict[str, Any]]:
+    """A page of cases (GeoJSON). ``scoped_only``: staff lists hold only their scope's cases."""
+    vis, where, values = _where(principal, flt, district_code=district_code, scoped_only=scoped_only)
+    if flt.pin_supervised:
+        query = _pinned_first(vis, where, flt)
+    else:
+        if flt.after is not None:
+            where.append(sql.SQL("c.id < %(after)s"))
+        query = _select(vis) + sql.SQL("WHERE {} ORDER BY c.id DESC LIMIT %(limit)s").format(
+            sql.SQL(" AND ").join(where)
+        )
+    rows = yield Statement(query, {**values, "after": flt.after, "limit": flt.limit + 1, "open": list(OPEN_STATES)})
     page = rows[: flt.limit]
-    return {
+    more = len(rows) > flt.limit and page
+    answer = {
         "type": "FeatureCollection",
         "features": [r[0] for r in page],
         "numberReturned": len(page),
-        "next_after": page[-1][1] if len(rows) > flt.limit and page else None,
+        "next_after": page[-1][1] if more else None,
     }
+    if flt.pin_supervised:  # the desk's cursor says in which of its two parts the page ended
+        answer["next_pinned"] = bool(more and pinned(page[-1][0]["properties"]))
+    return answer
+
+
+_PINNED = sql.SQL("(c.supervised_at IS NOT NULL AND c.state = ANY(%(open)s))")
+
+
+def pinned(props: dict[str, Any]) -> bool:
+    """Whether the desk pins this case on top: supervised and still open."""
+    return bool(props.get("supervised")) and props.get("state") in OPEN_STATES
+
+
+def _pinned_first(vis: _Visibility, where: list[sql.Composable], flt: CaseFilter) -> sql.Composed:
+    """Open supervised cases first, then the others, each newest first, as two keyset scans in one
+    statement (the second runs only when the first leaves room on the page)."""
+    after_id = sql.SQL("c.id < %(after)s")
+    first = [*where, _PINNED]
+    rest = [*where, sql.SQL("NOT {}").format(_PINNED)]
+    if flt.after is not None and flt.after_pinned:
+        first.append(after_id)
+    elif flt.after is not None:
+        first.append(sql.SQL("false"))
+        rest.append(after_id)
+    part = sql.SQL("({} WHERE {} ORDER BY c.id DESC LIMIT %(limit)s)")
+    return sql.SQL("SELECT * FROM ({} UNION ALL {}) page LIMIT %(limit)s").format(
+        part.format(_select(vis), sql.SQL(" AND ").join(first)),
+        part.format(_select(vis), sql.SQL(" AND ").join(rest)),
+    )
+
+
+def case_counts(
+    principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
+) -> Steps[dict[str, int]]:
+    """How many cases of ``flt`` are in each state (the state filter itself left out, so the counts
+    show where else the list could go), and ``overdue`` and ``supervised`` among the open ones; the same scope as
+    :func:`list_cases`."""
+    flt = CaseFilter(**{**flt.__dict__, "state": None, "after": None})
+    vis, where, values = _where(principal, flt, district_code=district_code, scoped_only=scoped_only)
+    query = sql.SQL(
+        "SELECT c.state, count(*), count(*) FILTER (WHERE c.due_at < now() AND c.closed_at IS NULL), "
+        "count(*) FILTER (WHERE c.supervised_at IS NOT NULL) "
+        "FROM cases c CROSS JOIN LATERAL (SELECT {scope} AS scope, {full} AS full) v WHERE {where} GROUP BY c.state"
+    ).format(scope=vis.scope, full=vis.full, where=sql.SQL(" AND ").join(where))
+    rows = yield Statement(query, values)
+    counts = {str(r[0]): int(r[1]) for r in rows}
+    counts["overdue"] = sum(int(r[2]) for r in rows if r[0] in OPEN_STATES)
+    counts["supervised"] = sum(int(r[3]) for r in rows if r[0] in OPEN_STATES)
+    return counts
 
 
 def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_code: str) -> tuple[Any, ...]:
-    """The case row, locked, if the caller may act on it; 404 otherwise (no leak of existence)."""
-    predicate, params = zone_scope(principal, sql.SQL("c.zone_code"))
-    if principal.role == "contractor":
-        predicate = _CONTRACTOR_WORK
-    elif principal.role == "property_team":
-        # a team acts in its zones, and on whatever is routed to its unit
-        predicate = sql.SQL("(c.unit_code = %(my_unit)s OR {})").format(predicate)
+    """The case row, locked, if it lies in the caller's area; 404 "not in your area" otherwise, the same
+    answer as for a code that does not exist (no leak of existence)."""
+    predicate, params = case_scope(principal, "c")
     stmt = sql.SQL(
         "SELECT c.id, c.state, c.category, c.unit_code, c.zone_code FROM cases c "
         "WHERE c.code = %(code)s AND c.district_code = %(district)s AND {} FOR UPDATE OF c"
     ).format(predicate)
-    row = conn.execute(
-        stmt, {**params, "code": code, "district": district_code, "my_unit": principal.unit_code}
-    ).fetchone()
+    row = conn.execute(stmt, {**params, "code": code, "district": district_code}).fetchone()
     if row is None:
-        raise NotFound(f"case '{code}' does not exist", field="code")
+        raise not_in_your_area(code)
     return tuple(row)
 
 
@@ -606,7 +718,11 @@ def act(
         )
         if action == "verify" and on_verified is not None:
             on_verified(conn, case_id)
-    return case_detail(conn, code, principal=principal, district_code=district_code)
+        if action in ("dispatch", "reopen"):  # the unit that must act now is told (geo/cases/notices.py)
+            unit = conn.execute("SELECT unit_code FROM cases WHERE id = %s", [case_id]).fetchone()
+            kind = {"dispatch": "dispatched", "reopen": "reopened"}[action]
+            notices.notify(conn, case_id, unit[0] if unit else None, kind, note=note)
+    return run(conn, case_detail(code, principal=principal, district_code=district_code))
 
 
 def _apply(conn: psycopg.Connection, case_id: int, request: CaseAction, *, district_code: str) -> dict[str, Any]:
@@ -626,7 +742,9 @@ def _apply(conn: psycopg.Connection, case_id: int, request: CaseAction, *, distr
             [duplicate_of, district_code, case_id],
         ).fetchone()
         if row is None:
-            raise InvalidInput(f"case '{duplicate_of}' does not exist", field="duplicate_of")
+            raise InvalidInput(
+                f"case '{duplicate_of}' does not exist", field="duplicate_of", reason_zh=f"原事件 {duplicate_of} 不存在"
+            )
         conn.execute("UPDATE cases SET duplicate_of = %s WHERE id = %s", [row[0], case_id])
         return {"duplicate_of": duplicate_of}
     if action == "recategorise":
@@ -702,6 +820,8 @@ def escalate_overdue(conn: psycopg.Connection, *, district_code: str, grace: tim
                 note="超期升级至街道办事处 (overdue past the grace period)",
                 details={"from_unit": old, "to_unit": new},
             )
+            for unit in {old, new} - {None}:
+                notices.notify(conn, case_id, unit, "overdue")
     return len(rows)
 
 
@@ -715,18 +835,51 @@ def category_list() -> list[dict[str, Any]]:
             "kind": c.kind,
             "deadline": c.deadline,
             "facility_layer": c.facility_layer,
+            "facility_layers": list(c.facility_layers),
+            "facility_radius_m": c.facility_radius_m,
         }
         for c in categories().values()
     ]
 
 
 def case_for_photos(conn: psycopg.Connection, principal: Principal, code: str, *, district_code: str) -> int:
-    """The id of a case whose photos the caller may see and add (staff in scope, its reporter); 404 otherwise."""
-    full, params = _full_visible(principal)
+    """The id of a case whose photos the caller may see and add (work roles in scope, its reporter);
+    404 "not in your area" otherwise."""
+    vis = _visibility(principal)
     stmt = sql.SQL("SELECT c.id FROM cases c WHERE c.code = %(code)s AND c.district_code = %(district)s AND {}").format(
-        full
+        vis.full
     )
-    row = conn.execute(stmt, {**params, "code": code, "district": district_code}).fetchone()
+    row = conn.execute(stmt, {**vis.params, "code": code, "district": district_code}).fetchone()
     if row is None:
-        raise NotFound(f"case '{code}' does not exist", field="code")
+        raise not_in_your_area(code)
     return int(row[0])
+
+
+def reveal_phone(conn: psycopg.Connection, principal: Principal, code: str, *, district_code: str) -> dict[str, Any]:
+    """The "call" action: the reporter's whole phone number for a work role in scope, with an audit row
+    saying who saw whose number and when (one transaction); 404 "not in your area" otherwise."""
+    vis = _visibility(principal)
+    with conn.transaction():
+        row = conn.execute(
+            sql.SQL(
+                "SELECT c.code, c.reporter_phone FROM cases c "
+                "WHERE c.code = %(code)s AND c.district_code = %(district)s AND {}"
+            ).format(vis.full),
+            {**vis.params, "code": code, "district": district_code},
+        ).fetchone()
+        if row is None:
+            raise not_in_your_area(code)
+        if row[1] is None:
+            raise NotFound(f"case '{code}' has no reporter phone number", field="code", reason_zh="该事件未留电话")
+        conn.execute(
+            "INSERT INTO audit_log (district_code, actor, action, table_name, record_code, details) "
+            "VALUES (%s, %s, 'case.call', 'cases', %s, %s)",
+            [district_code, principal.actor, code, Jsonb({"role": principal.role})],
+        )
+    return {"code": code, "reporter_phone": row[1]}
+
+
+def actions_for(principal: Principal, state: str) -> list[tuple[str, Move]]:
+    """The moves ``principal`` may make on a case in ``state`` now (the same table :func:`act`
+    checks), in table order."""
+    return [(a, MOVES[a]) for a in MACHINE.allowed(state) if principal.role in MOVES[a].roles]

@@ -14,6 +14,7 @@ is the distance in metres, measured in EPSG:4547; compared with ``<`` or
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,13 +29,21 @@ from pygeofilter.parsers.cql2_json import parse as parse_json
 from pygeofilter.parsers.cql2_text import parse as parse_text
 
 from geo.errors import InvalidInput
-from geo.spatial.crs import METRIC_SRID, STORAGE_SRID, Crs
+from geo.spatial.crs import METRIC_SRID, STORAGE_SRID, Crs, is_geographic
 
 Add = Callable[..., sql.Composable]  # (value, cast=None) -> placeholder
 GEOMETRY_NAMES = ("geometry", "geom")
 # Degrees that surely cover a distance in metres at this latitude (1° of longitude ≈ 98 km at 28° N);
 # only a bounding-box prefilter, the exact test is in metres.
 _DEG_PER_M = 1 / 90_000
+# Limits of a filter (issue 13: 200 OR terms overflowed Python's recursion, answering 500). A term is
+# one comparison, LIKE, IN, BETWEEN, IS NULL or spatial test; depth counts nested AND/OR/NOT.
+MAX_FILTER_CHARS = 10_000
+MAX_TERMS = 100
+MAX_DEPTH = 20
+_INT4 = (-(2**31), 2**31 - 1)  # the integer columns' range
+# Projected coordinates (metres) beyond this are no place on Earth in any CRS we offer.
+_MAX_METRES = 2e7
 FUNCTIONS: list[dict[str, Any]] = [
     {
         "name": "distance_m",
@@ -109,6 +118,39 @@ def _parse_tree(text: str, lang: str | None) -> Any:
         raise _bad(f"not valid {lang}: {e}") from None
 
 
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting of ``text`` (quotes ignored: a bound, not a parse)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def _check_size(tree: Any) -> None:
+    """At most :data:`MAX_TERMS` terms and :data:`MAX_DEPTH` levels of AND/OR/NOT, walked
+    without recursion."""
+    terms, stack = 0, [(tree, 0, type(None))]
+    while stack:
+        node, depth, parent = stack.pop()
+        kind = type(node)
+        # a run of one operator (a OR b OR c) is one level, however the parser nests it
+        level = depth if kind is parent and kind is not ast.Not else depth + 1
+        if isinstance(node, ast.And | ast.Or | ast.Not) and level > MAX_DEPTH:
+            raise _bad(f"nested deeper than {MAX_DEPTH} levels of AND/OR/NOT")
+        if isinstance(node, ast.And | ast.Or):
+            stack += [(node.lhs, level, kind), (node.rhs, level, kind)]
+        elif isinstance(node, ast.Not):
+            stack.append((node.sub_node, level, kind))
+        else:
+            terms += 1
+            if terms > MAX_TERMS:
+                raise _bad(f"more than {MAX_TERMS} terms; split the query or use IN (...)")
+
+
 @dataclass(frozen=True)
 class Filter:
     """A parsed, checked filter, translated once: an SQL predicate and the values its placeholders name."""
@@ -123,9 +165,12 @@ def parse(text: str, lang: str | None, kinds: Mapping[str, str], *, filter_srid:
     The one translation to SQL happens here, so unknown properties and bad literals answer 400
     before any SQL runs; the placeholders are named ``cql0``, ``cql1``, … (no clash with the
     statement's own)."""
-    if len(text) > 100_000:
-        raise _bad("longer than 100,000 characters")
+    if len(text) > MAX_FILTER_CHARS:
+        raise _bad(f"longer than {MAX_FILTER_CHARS:,} characters")
+    if _nesting(text) > 4 * MAX_DEPTH:  # before the parser recurses into it
+        raise _bad(f"nested deeper than {MAX_DEPTH} levels")
     tree = _parse_tree(text, lang)
+    _check_size(tree)
     values: dict[str, Any] = {}
 
     def add(value: Any, cast: str | None = None) -> sql.Composable:
@@ -264,6 +309,12 @@ class _Translator:
         }.get(kind, False)
         if not ok:
             raise _bad(f"{value!r} is not a {kind} value")
+        if kind in ("integer", "real") and not math.isfinite(value):
+            raise _bad(f"{value!r} is not a finite number")
+        if kind == "integer" and not _INT4[0] <= value <= _INT4[1]:
+            raise _bad(f"{value!r} is outside the property's range {_INT4[0]}..{_INT4[1]}")
+        if kind == "integer" and isinstance(value, float) and not value.is_integer():
+            kind = "real"  # households > 2.5 compares as a number, not rounded to 3
         if kind in ("date", "timestamp") and isinstance(value, str):
             try:
                 value = date.fromisoformat(value) if kind == "date" else datetime.fromisoformat(value)
@@ -279,9 +330,10 @@ class _Translator:
         if isinstance(node, values.Geometry):
             text = json.dumps(node.geometry)
             try:  # a malformed literal (unclosed ring, too few points) is the caller's error, not SQL's
-                shapely.from_geojson(text)
+                shape = shapely.from_geojson(text)
             except shapely.errors.GEOSException as e:
                 raise _bad(f"geometry literal is not valid GeoJSON geometry: {e}") from None
+            self._check_coordinates(shapely.get_coordinates(shape).ravel().tolist())
             return sql.SQL("ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON({}), {}), {})").format(
                 self.add(text, "text"), sql.Literal(self.srid), sql.Literal(STORAGE_SRID)
             )
@@ -295,7 +347,20 @@ class _Translator:
         if nums is not None:
             if len(nums) != 4 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in nums):
                 raise _bad("BBOX needs four numbers")
+            self._check_coordinates([float(v) for v in nums])
             return sql.SQL("ST_Transform(ST_MakeEnvelope({}, {}, {}, {}, {}), {})").format(
                 *(self.add(float(v)) for v in nums), sql.Literal(self.srid), sql.Literal(STORAGE_SRID)
             )
         raise _bad(f"expected a geometry, got {node!r}")
+
+    def _check_coordinates(self, xy: list[float]) -> None:
+        """Coordinates of a literal are numbers of a place: lon -180..180, lat -90..90 in a
+        geographic CRS (PROJ fails on anything else, which answered 500), bounded metres otherwise."""
+        if not all(math.isfinite(v) for v in xy):
+            raise _bad("a coordinate of a geometry literal is not a finite number")
+        if is_geographic(self.srid):
+            bad = next(((x, y) for x, y in zip(xy[::2], xy[1::2], strict=False) if abs(x) > 180 or abs(y) > 90), None)
+            if bad is not None:
+                raise _bad(f"point ({bad[0]:g} {bad[1]:g}) is outside lon -180..180, lat -90..90")
+        elif any(abs(v) > _MAX_METRES for v in xy):
+            raise _bad(f"a coordinate of a geometry literal is beyond {_MAX_METRES:g} m")

@@ -9,6 +9,7 @@ transaction back, so bad input never half-writes.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,12 +34,12 @@ from geo.errors import (
     PreconditionRequired,
 )
 from geo.spatial import integrity
-from geo.spatial.reference import district_boundary, reproject, unit_codes
+from geo.spatial.reference import district_boundary, reproject, unit_codes, zone_codes
 from geo.spatial.validate import Problem, validate_attributes, validate_geometry
 from layers.catalogue import Catalogue, LayerSpec
 
 READ_ONLY_PROPERTIES = frozenset({"version", "updated_at"})
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+_ETAG = re.compile(r'^"?(\d{1,9})"?$')
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,39 @@ def expected_version(if_match: str | None) -> int | None:
     text = if_match.strip()
     if text == "*":
         return None
-    match = _ETAG.match(text.split(",")[0].strip())
+    tag = text.split(",")[0].strip()
+    if tag.startswith("W/"):
+        # RFC 9110 §13.1.1: If-Match uses the strong comparison, and a weak tag never matches
+        raise PreconditionFailed(
+            f"If-Match '{if_match}' is a weak ETag: If-Match compares strongly (RFC 9110); send the "
+            "ETag as the feature's GET gave it",
+            field="If-Match",
+            reason_zh="If-Match 须用强校验的版本标记（不带 W/），请按读取要素时返回的 ETag 原样发送",
+        )
+    match = _ETAG.match(tag)
     if not match:
         raise InvalidInput(f"If-Match '{if_match}' is not an ETag of this service (e.g. \"3\")", field="If-Match")
     return int(match.group(1))
+
+
+def expected_version_of(if_match: str | None, properties: Any) -> int | None:
+    """The version a PUT or PATCH expects: If-Match's, else the body's ``version`` property.
+
+    Desktop clients (QGIS's OGC API provider, for one) send no If-Match but send each feature back
+    with the properties they read, ``version`` among them: that is the version they edited, so it
+    guards the write as If-Match would (412 when stale). Without either the write stays 428."""
+    if if_match is not None and if_match.strip():
+        return expected_version(if_match)
+    version = properties.get("version") if isinstance(properties, dict) else None
+    if version is None:
+        return expected_version(None)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= 999_999_999:
+        raise InvalidInput(
+            f"properties.version {version!r} is not a version of this service (a whole number, e.g. 3)",
+            field="properties.version",
+            reason_zh="properties.version 须为要素的版本号（正整数），请按读取要素时的原值发送",
+        )
+    return version
 
 
 # -- input --------------------------------------------------------------------------------------------
@@ -105,10 +135,50 @@ def _rings_closed(geometry: dict[str, Any]) -> None:
                 )
 
 
+def refuse_crs_member(obj: Any, field: str) -> None:
+    """RFC 7946 removed GeoJSON's ``crs`` member; one sent is refused (it used to be ignored, and the
+    coordinates read as CRS84), pointing at the Content-Crs header that names a CRS here."""
+    if isinstance(obj, dict) and "crs" in obj:
+        raise InvalidInput(
+            f"{field}.crs: the GeoJSON 'crs' member is not part of RFC 7946; send CRS84 lon/lat, or name "
+            "the CRS in the Content-Crs header (e.g. Content-Crs: <http://www.opengis.net/def/crs/EPSG/0/4490>)",
+            field=f"{field}.crs",
+            reason_zh="GeoJSON 不再支持 crs 成员（RFC 7946）：请用 CRS84 经纬度，或在 Content-Crs 请求头中注明坐标系",
+        )
+
+
+def check_positions(coordinates: Any, field: str = "geometry") -> None:
+    """Every position of a GeoJSON ``coordinates`` array is 2 or 3 finite JSON numbers (not
+    strings such as "112.95", not booleans), walked without recursion."""
+    stack = [coordinates]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, list):
+            raise InvalidInput(
+                f"{field} is not valid GeoJSON: coordinates {item!r} are not an array of positions", field=field
+            )
+        if item and all(not isinstance(v, list) for v in item):  # a position
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in item)
+            if not numbers or not 2 <= len(item) <= 3:
+                raise InvalidInput(
+                    f"{field} is not valid GeoJSON: coordinates position {item!r} must be 2 or 3 numbers",
+                    field=field,
+                    reason_zh="坐标须为 2 或 3 个数字（不能是文字）",
+                )
+        else:
+            stack.extend(item)
+
+
 def parse_geometry(geometry: Any, *, srid: int, lat_first: bool, storage_srid: int) -> BaseGeometry:
     """A GeoJSON geometry object in ``srid`` → shapely in the storage CRS (lon/lat order)."""
     if not isinstance(geometry, dict) or "type" not in geometry:
         raise InvalidInput("geometry must be a GeoJSON geometry object", field="geometry")
+    refuse_crs_member(geometry, "geometry")
+    if geometry.get("type") == "GeometryCollection":
+        for i, part in enumerate(geometry.get("geometries") or []):
+            check_positions(part.get("coordinates") if isinstance(part, dict) else part, f"geometry.geometries.{i}")
+    else:
+        check_positions(geometry.get("coordinates"))
     _rings_closed(geometry)
     try:
         geom = shapely.from_geojson(orjson.dumps(geometry))
@@ -123,6 +193,7 @@ def parse_feature(body: Any) -> tuple[dict[str, Any], Any]:
     """(properties, geometry object) of a GeoJSON Feature body."""
     if not isinstance(body, dict) or body.get("type") != "Feature":
         raise InvalidInput('the body must be a GeoJSON Feature ({"type": "Feature", …})', field="body")
+    refuse_crs_member(body, "body")
     props = body.get("properties") or {}
     if not isinstance(props, dict):
         raise InvalidInput("properties must be an object", field="properties")
@@ -153,7 +224,12 @@ def _validated(
     for attr in spec.attributes:  # list values must stay one cell, not spread by pandas
         if attr.name in frame and isinstance(props.get(attr.name), list):
             frame[attr.name] = pd.Series([props[attr.name]], dtype=object)
-    values, problems = validate_attributes(spec, frame, unit_codes=unit_codes(conn, district_code))
+    values, problems = validate_attributes(
+        spec,
+        frame,
+        unit_codes=unit_codes(conn, district_code),
+        zone_codes=zone_codes(conn, district_code) if spec.zone_attribute else None,
+    )
     geoms, geom_problems = validate_geometry(
         spec, np.asarray([geom], dtype=object), district=district_boundary(conn, district_code)
     )
@@ -165,6 +241,12 @@ def _validated(
 
 
 # -- SQL pieces -------------------------------------------------------------------------------------
+def properties_json(spec: LayerSpec, alias: str) -> sql.Composable:
+    """A feature's properties (``code`` and every attribute) as one jsonb: the shape of
+    ``feature_history``'s ``old_properties`` / ``new_properties`` (bulk imports write it too)."""
+    return _props_json(spec, alias)
+
+
 def _props_json(spec: LayerSpec, alias: str) -> sql.Composable:
     pairs = [sql.SQL("'code', {}").format(sql.Identifier(alias, "code"))]
     pairs += [sql.SQL("{}, {}").format(sql.Literal(a), sql.Identifier(alias, a)) for a in spec.attribute_names]
@@ -184,6 +266,8 @@ _HISTORY_INSERT = sql.SQL(
 def _current(
     conn: psycopg.Connection, spec: LayerSpec, code: str, district_code: str, expected: int | None = None
 ) -> tuple[Any, ...]:
+    """(id, version, properties, WKB) of the feature, locked for the write; 404 when there is none,
+    412 when ``expected`` (If-Match) is not its version or names a version deleted since."""
     stmt = sql.SQL(
         "SELECT t.id, t.version, {props}, ST_AsBinary(t.geom) FROM {table} AS t "
         "WHERE t.code = %s AND t.district_code = %s FOR UPDATE"
@@ -192,6 +276,7 @@ def _current(
     if row is None:
         _gone_since(conn, spec, code, district_code, expected)
         raise NotFound(f"collection '{spec.name}' has no feature '{code}'", field="featureId")
+    _check_version(spec, code, int(row[1]), expected)
     return tuple(row)
 
 
@@ -214,22 +299,32 @@ def _gone_since(conn: psycopg.Connection, spec: LayerSpec, code: str, district_c
 
 
 INSPECTED = "condition"  # a facility's condition is its latest inspection's, never a Part 4 edit's
+# … and so is its defect (roads, manholes), which an inspection sets with the condition
+INSPECTED_ATTRIBUTES = (INSPECTED, "defect")
 
 
 def _keep_inspected(spec: LayerSpec, props: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
-    """Facility layers: refuse a ``condition`` that differs from the inspected one, and keep that one."""
-    if not spec.facility or INSPECTED not in spec.attribute_names:
+    """Facility layers: refuse a ``condition`` (or ``defect``) that differs from the inspected one, and
+    keep that one; a new facility starts with the attribute's default."""
+    if not spec.facility:
         return props
-    attr = spec.attribute(INSPECTED)
-    have = current.get(INSPECTED) if current is not None else attr.default
-    given = props.get(INSPECTED)
-    if given is not None and given != have and attr.values is not None and attr.values.get(str(have)) != given:
-        raise InvalidInput(
-            f"{INSPECTED} follows the latest inspection (now '{have}'): record an inspection "
-            "(POST /inspections or `wuye inspect record`) instead of editing it",
-            field=INSPECTED,
-        )
-    return {**props, INSPECTED: have}
+    kept = dict(props)
+    for name in INSPECTED_ATTRIBUTES:
+        if name not in spec.attribute_names:
+            continue
+        attr = spec.attribute(name)
+        have = current.get(name) if current is not None else attr.default
+        given = props.get(name)
+        differs = given != have and (attr.values is None or attr.values.get(str(have)) != given)
+        if name in props and differs and (given is not None or name != INSPECTED):
+            raise InvalidInput(
+                f"{name} follows the latest inspection (now '{have}'): record an inspection "
+                "(POST /inspections or `wuye inspect record`) instead of editing it",
+                field=name,
+                reason_zh=f"{attr.title_zh}以最近一次巡查为准（现为「{have or '无'}」），请登记巡查，不能直接修改",
+            )
+        kept[name] = have
+    return kept
 
 
 def _check_version(spec: LayerSpec, code: str, current: int, expected: int | None) -> None:
@@ -399,6 +494,36 @@ def _update(
     return int(row[0])
 
 
+def _rewrite(
+    conn: psycopg.Connection,
+    catalogue: Catalogue,
+    spec: LayerSpec,
+    feature_id: int,
+    code: str,
+    props: dict[str, Any],
+    geom: BaseGeometry,
+    district_code: str,
+    principal: Principal,
+    operation: str = "update",
+) -> Written:
+    """The tail of PUT, PATCH and restore: validate the new state and write it as the next version."""
+    values, wkb = _validated(conn, spec, props, geom, district_code)
+    full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
+    new = _update(
+        conn,
+        catalogue,
+        spec,
+        feature_id,
+        code,
+        full,
+        wkb,
+        district_code=district_code,
+        actor=principal.actor,
+        operation=operation,
+    )
+    return Written(code, new)
+
+
 def replace(
     conn: psycopg.Connection,
     catalogue: Catalogue,
@@ -417,25 +542,9 @@ def replace(
     if props.get("code", code) != code:
         raise InvalidInput(f"code '{props['code']}' in the body differs from '{code}' in the URL", field="code")
     with conn.transaction():
-        feature_id, version, current, _ = _current(conn, spec, code, district_code, expected)
-        _check_version(spec, code, version, expected)
-        values, wkb = _validated(
-            conn, spec, _keep_inspected(spec, {**props, "code": code}, current), geom, district_code
-        )
-        full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
-        new = _update(
-            conn,
-            catalogue,
-            spec,
-            feature_id,
-            code,
-            full,
-            wkb,
-            district_code=district_code,
-            actor=principal.actor,
-            operation="update",
-        )
-    return Written(code, new)
+        feature_id, _, current, _ = _current(conn, spec, code, district_code, expected)
+        props = _keep_inspected(spec, {**props, "code": code}, current)
+        return _rewrite(conn, catalogue, spec, feature_id, code, props, geom, district_code, principal)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -472,25 +581,12 @@ def update(
     if "code" in patch_props and patch_props["code"] != code:
         raise InvalidInput("code cannot be changed (it is the feature's id)", field="code")
     with conn.transaction():
-        feature_id, version, current, wkb = _current(conn, spec, code, district_code, expected)
-        _check_version(spec, code, version, expected)
-        props = _keep_inspected(spec, merge_patch(current, patch_props), current)
+        feature_id, _, current, wkb = _current(conn, spec, code, district_code, expected)
+        # a null in a merge patch removes the member: say so to the check, which refuses clearing a defect
+        cleared = {k: None for k in INSPECTED_ATTRIBUTES if k in patch_props and patch_props[k] is None}
+        props = _keep_inspected(spec, {**merge_patch(current, patch_props), **cleared}, current)
         shape = geom if geom is not None else shapely.from_wkb(bytes(wkb))
-        values, new_wkb = _validated(conn, spec, props, shape, district_code)
-        full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
-        new = _update(
-            conn,
-            catalogue,
-            spec,
-            feature_id,
-            code,
-            full,
-            new_wkb,
-            district_code=district_code,
-            actor=principal.actor,
-            operation="update",
-        )
-    return Written(code, new)
+        return _rewrite(conn, catalogue, spec, feature_id, code, props, shape, district_code, principal)
 
 
 def delete(
@@ -506,8 +602,7 @@ def delete(
     require_layer_editor(principal)
     check_writable(spec)
     with conn.transaction():
-        feature_id, version, _, _ = _current(conn, spec, code, district_code, expected)
-        _check_version(spec, code, version, expected)
+        feature_id, *_ = _current(conn, spec, code, district_code, expected)
         stmt = sql.SQL(
             "WITH del AS (DELETE FROM {table} AS t WHERE t.id = %(id)s "
             " RETURNING t.id, t.code, t.version, t.geom, {props} AS props) "
@@ -533,8 +628,7 @@ def restore(
     require_layer_editor(principal)
     check_writable(spec)
     with conn.transaction():
-        feature_id, current_version, current, _ = _current(conn, spec, code, district_code, expected)
-        _check_version(spec, code, current_version, expected)
+        feature_id, _, current, _ = _current(conn, spec, code, district_code, expected)
         # Version N is the new state of the edit that made it, or (for a version an import made,
         # which has no row of its own) the old state of the edit that came after it.
         row = conn.execute(
@@ -550,24 +644,13 @@ def restore(
             raise NotFound(f"{spec.name} '{code}' has no recorded version {version}; see its history", field="version")
         props, wkb = row
         # an old version's geometry and attributes come back, not its condition (inspections own it)
-        restored = {**dict(props), **({INSPECTED: current.get(INSPECTED)} if spec.facility and current else {})}
-        values, new_wkb = _validated(
-            conn, spec, _keep_inspected(spec, restored, current), shapely.from_wkb(bytes(wkb)), district_code
+        inspected = (
+            {k: current.get(k) for k in INSPECTED_ATTRIBUTES if k in current} if spec.facility and current else {}
         )
-        full = {a: values.get(a) for a in spec.attribute_names} | {"code": code}
-        new = _update(
-            conn,
-            catalogue,
-            spec,
-            feature_id,
-            code,
-            full,
-            new_wkb,
-            district_code=district_code,
-            actor=principal.actor,
-            operation="restore",
-        )
-    return Written(code, new)
+        restored = {**dict(props), **inspected}
+        props = _keep_inspected(spec, restored, current)
+        shape = shapely.from_wkb(bytes(wkb))
+        return _rewrite(conn, catalogue, spec, feature_id, code, props, shape, district_code, principal, "restore")
 
 
 def history(conn: psycopg.Connection, spec: LayerSpec, code: str, *, district_code: str) -> bytes:

@@ -27,6 +27,7 @@ from geo.errors import InvalidInput, NotFound
 from geo.features import cql
 from geo.spatial import crs as crsmod
 from geo.spatial.crs import DEFAULT_CRS, Crs, parse_crs
+from geo.steps import Statement, Steps
 from layers.catalogue import Attribute, LayerSpec
 
 DEFAULT_LIMIT = 100
@@ -386,6 +387,11 @@ def _template(name: str) -> str:
     return resources.files("geo.features").joinpath("sql", name).read_text(encoding="utf-8")
 
 
+def unfiltered(query: ItemsQuery) -> bool:
+    """True when the request selects the whole layer (of the district): its count is kept."""
+    return query.bbox is None and query.interval is None and not query.equals and query.filter is None
+
+
 def items_statement(
     spec: LayerSpec, query: ItemsQuery, *, district_code: str, links: bytes, page_href: str
 ) -> tuple[sql.Composed, dict[str, Any]]:
@@ -406,7 +412,14 @@ def items_statement(
     token = sql.SQL(
         "translate(encode(convert_to(json_build_array({})::text, 'UTF8'), 'base64'), E'+/=\\n', '-_')"
     ).format(sql.SQL(", ").join(token_args))
+    kept_count: sql.Composable = sql.SQL("NULL")
+    if unfiltered(query):
+        kept_count = sql.SQL(
+            "(SELECT concat(',\"numberMatched\":', s.features) FROM layer_stats AS s "
+            "WHERE s.layer_table = {} AND s.district_code = {})"
+        ).format(params.add(spec.table), params.add(district_code))
     stmt = sql.SQL(_template("items.sql")).format(
+        kept_count=kept_count,
         key_cols=key_cols,
         props=_properties(spec, query.properties),
         geom=geometry_expr(spec, query.crs),
@@ -435,9 +448,7 @@ def items_statement(
     return stmt, params.values
 
 
-def items(
-    conn: psycopg.Connection, spec: LayerSpec, query: ItemsQuery, *, district_code: str, links: bytes, page_href: str
-) -> bytes:
+def items(spec: LayerSpec, query: ItemsQuery, *, district_code: str, links: bytes, page_href: str) -> Steps[bytes]:
     """One page of features as GeoJSON bytes, built by one statement.
 
     ``links`` is the JSON text of the fixed links (self, alternate, collection)
@@ -445,14 +456,12 @@ def items(
     """
     stmt, values = items_statement(spec, query, district_code=district_code, links=links, page_href=page_href)
     try:
-        row = conn.execute(stmt, values, binary=True).fetchone()
+        rows = yield Statement(stmt, values, binary=True)
     except psycopg.errors.DataException as e:  # a value the column type refuses (e.g. a cursor date)
-        conn.rollback()
         raise InvalidInput(
             f"a value in the query does not fit its property: {e.diag.message_primary}", field="filter"
         ) from e
-    assert row is not None
-    return bytes(row[0])
+    return bytes(rows[0][0])
 
 
 _ONE = """
@@ -463,32 +472,54 @@ FROM {table} AS t CROSS JOIN LATERAL (SELECT {props}) AS _p WHERE t.code = %(cod
 """
 
 
-def item(
-    conn: psycopg.Connection, spec: LayerSpec, code: str, *, district_code: str, out: Crs, links: bytes
-) -> tuple[int, bytes]:
+def item(spec: LayerSpec, code: str, *, district_code: str, out: Crs, links: bytes) -> Steps[tuple[int, bytes]]:
     """(version, GeoJSON Feature bytes) of one feature; NotFound when the code is unknown."""
     stmt = sql.SQL(_ONE).format(
         geom=geometry_expr(spec, out), props=_properties(spec, None), table=sql.Identifier(spec.table)
     )
-    row = conn.execute(
+    rows = yield Statement(
         stmt, {"digits": out.digits, "links": links.decode(), "code": code, "district": district_code}, binary=True
-    ).fetchone()
-    if row is None:
+    )
+    if not rows:
         raise NotFound(f"collection '{spec.name}' has no feature '{code}'", field="featureId")
-    return int(row[0]), bytes(row[1])
+    return int(rows[0][0]), bytes(rows[0][1])
 
 
-def district_extent(conn: psycopg.Connection, district_code: str) -> list[float] | None:
-    """The district's bounding box in CRS84: every feature is validated to lie inside it."""
-    row = conn.execute(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-        "(SELECT ST_Transform(ST_SetSRID(ST_Extent(geom)::geometry, 4490), 4326) AS e "
-        " FROM districts WHERE district_code = %s) s",
+def _extent(table: str, district_code: str) -> Steps[list[float] | None]:
+    rows = yield Statement(
+        sql.SQL(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Transform(ST_SetSRID(ST_Extent(geom)::geometry, 4490), 4326) AS e "
+            " FROM {} WHERE district_code = %s) s"
+        ).format(sql.Identifier(table)),
         [district_code],
-    ).fetchone()
-    if row is None or row[0] is None:
+    )
+    if not rows or rows[0][0] is None:
         return None
-    return [round(float(v), 7) for v in row]
+    return [round(float(v), 7) for v in rows[0]]
+
+
+def layer_extents(district_code: str) -> Steps[dict[str, list[float]]]:
+    """Each layer table's bounding box in CRS84 (kept in layer_stats as features change);
+    a table without features has none."""
+    rows = yield Statement(
+        "SELECT layer_table, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        "(SELECT layer_table, ST_Transform(ST_SetSRID(ST_MakeBox2D(ST_Point(min_x, min_y), ST_Point(max_x, max_y))"
+        "::geometry, 4490), 4326) AS e FROM layer_stats "
+        " WHERE district_code = %s AND features > 0 AND min_x IS NOT NULL) s",
+        [district_code],
+    )
+    return {r[0]: [round(float(v), 7) for v in r[1:]] for r in rows}
+
+
+def district_extent(district_code: str) -> Steps[list[float] | None]:
+    """The district's bounding box in CRS84: every feature is validated to lie inside it."""
+    return (yield from _extent("districts", district_code))
+
+
+def programme_extent(district_code: str) -> Steps[list[float] | None]:
+    """The programme zones' bounding box in CRS84 (where the maps open), or None without zones."""
+    return (yield from _extent("zones", district_code))
 
 
 def attribute_schema(attr: Attribute) -> dict[str, Any]:
@@ -506,6 +537,8 @@ def attribute_schema(attr: Attribute) -> dict[str, Any]:
     if attr.values:
         target = base["items"] if attr.type == "text_list" else base
         target["enum"] = list(attr.values)
+    if attr.type in ("text", "text_list") and not attr.values:
+        (base["items"] if attr.type == "text_list" else base)["maxLength"] = attr.max_length
     if attr.minimum is not None:
         base["minimum"] = attr.minimum
     if attr.maximum is not None:

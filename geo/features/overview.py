@@ -3,9 +3,11 @@
 At the whole-district view a facility layer holds tens of thousands of
 points in a few tiles, far more than there are pixels to tell them apart:
 drawing each one costs seconds in the browser and the picture is the same.
-Here points are grouped by the MVT cell they fall in (``OVERVIEW_EXTENT``
-cells across a tile, about 2 px on a 512-px tile) and by their categorical
-attribute (e.g. condition), each group carrying its ``count``; from
+Here points are grouped by the cell they fall in (``OVERVIEW_CELLS`` cells
+across a tile, 64 px on a 512-px tile: room for a symbol with a readable count
+per layer; 2-px cells merged into blobs), one point at the cell's centre with
+the group's ``count``, its most frequent categorical value (e.g. condition)
+and ``detail``, the count per value (``normal:120,faulty:3``); from
 ``DETAIL_ZOOM`` up the maps read the full tiles of ``geo.tiles``. No buffer:
 each point is counted in exactly one tile, so the counts add up to the layer.
 """
@@ -19,6 +21,7 @@ from geo.features.tiles import check_tile
 from layers.catalogue import LayerSpec
 
 OVERVIEW_EXTENT = 256
+OVERVIEW_CELLS = 8  # cells across a tile (each OVERVIEW_EXTENT / OVERVIEW_CELLS units)
 DETAIL_ZOOM = 15  # the first zoom at which maps read every feature
 
 
@@ -47,15 +50,20 @@ def overview_tile(conn: psycopg.Connection, spec: LayerSpec, z: int, x: int, y: 
     # exactly one tile and cell. The cell's corner is its MVT point (tile space, y down).
     stmt = sql.SQL(
         "WITH b AS (SELECT ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), {srid}) AS search),"
-        " cells AS (SELECT floor((({lon} + 180) / 360 * %(n)s - %(x)s) * {extent})::int AS cx,"
-        "  floor(((1 - asinh(tan(radians({lat}))) / pi()) / 2 * %(n)s - %(y)s) * {extent})::int AS cy,"
+        " cells AS (SELECT floor((({lon} + 180) / 360 * %(n)s - %(x)s) * {cells})::int AS cx,"
+        "  floor(((1 - asinh(tan(radians({lat}))) / pi()) / 2 * %(n)s - %(y)s) * {cells})::int AS cy,"
         "  {value} AS v FROM {table} AS t, b WHERE t.district_code = %(district)s AND t.geom && b.search),"
-        " grouped AS (SELECT v AS {name}, count(*)::int AS count, ST_Point(cx, cy) AS geom FROM cells"
-        "  WHERE cx >= 0 AND cx < {extent} AND cy >= 0 AND cy < {extent} GROUP BY cx, cy, v)"
+        " per_value AS (SELECT cx, cy, v, count(*)::int AS n FROM cells"
+        "  WHERE cx >= 0 AND cx < {cells} AND cy >= 0 AND cy < {cells} GROUP BY cx, cy, v),"
+        " grouped AS (SELECT (array_agg(v ORDER BY n DESC, v))[1] AS {name}, sum(n)::int AS count,"
+        "  string_agg(coalesce(v::text, '') || ':' || n, ',' ORDER BY v) AS detail,"
+        "  ST_Point((cx + 0.5) * {cell}, (cy + 0.5) * {cell}) AS geom FROM per_value GROUP BY cx, cy)"
         " SELECT ST_AsMVT(grouped, {layer}, {extent}, 'geom') FROM grouped"
     ).format(
         srid=sql.Literal(spec.srid),
         extent=sql.Literal(OVERVIEW_EXTENT),
+        cells=sql.Literal(OVERVIEW_CELLS),
+        cell=sql.Literal(OVERVIEW_EXTENT // OVERVIEW_CELLS),
         value=value,
         lon=sql.SQL(x_expr),
         lat=sql.SQL(y_expr),

@@ -12,19 +12,23 @@ import hashlib
 import math
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from geo.errors import InvalidInput, NotFound
+from geo.steps import Statement, Steps
 from layers.catalogue import Catalogue, LayerSpec
 
 TMS_ID = "WebMercatorQuad"
 MAX_ZOOM = 22
 EXTENT = 4096
 BUFFER = 64
-# A tile holds at most this many features per layer (tipg's default too): past it a
-# tile is megabytes that no browser draws usefully, so zoom in for the rest.
+# A tile holds at most this many features per layer (tipg's default too): past it a tile is
+# megabytes that no client draws usefully. Such a tile carries the layer aggregated instead,
+# never cut short: one point per cell of an AGGREGATE_CELLS × AGGREGATE_CELLS grid with the
+# cell's ``count`` (and ``aggregated`` true), so every feature is drawn or counted; each
+# feature is counted in exactly one tile (no buffer), so the counts add up to the layer.
 MAX_FEATURES_PER_TILE = 10_000
+AGGREGATE_CELLS = 64
 _HALF = 20037508.3427892
 
 
@@ -44,24 +48,73 @@ def map_attributes(spec: LayerSpec) -> list[str]:
     return [a.name for a in spec.attributes if a.name == "name" or (a.values and a.type == "text")]
 
 
-def _layer_select(spec: LayerSpec) -> sql.Composable:
-    cols = [sql.SQL("t.code")] + [sql.Identifier("t", n) for n in map_attributes(spec)]
+def aggregated_attribute(spec: LayerSpec) -> str | None:
+    """The categorical attribute an aggregated cell reports its most frequent value of, if any."""
+    for attr in spec.attributes:
+        if attr.values and attr.type == "text":
+            return attr.name
+    return None
+
+
+def _aggregated_select(spec: LayerSpec) -> sql.Composable:
+    """The layer's features grouped per grid cell: count, the most frequent categorical value and the
+    count per value (``detail``: ``normal:120,faulty:3``), one point at the cell's centre. Cells by
+    Web Mercator arithmetic on the stored lon/lat (as the maps' overview tiles)."""
+    x_expr, y_expr = (
+        ("ST_X(t.geom)", "ST_Y(t.geom)")
+        if "Point" in spec.geometry
+        else ("(ST_XMin(t.geom) + ST_XMax(t.geom)) / 2", "(ST_YMin(t.geom) + ST_YMax(t.geom)) / 2")
+    )
+    attr = aggregated_attribute(spec)
     return sql.SQL(
-        "(SELECT ST_AsMVT(q, {name}, {extent}, 'geom') FROM ("
-        " SELECT {cols}, ST_AsMVTGeom(ST_Transform(t.geom, 3857), b.env, {extent}, {buffer}, true) AS geom"
-        " FROM {table} AS t, b"
-        " WHERE t.district_code = %(district)s AND t.geom && b.search LIMIT %(cap)s) AS q"
+        "(WITH cells AS (SELECT floor((({lon} + 180) / 360 * %(n)s - %(x)s) * {cells})::int AS cx,"
+        "  floor(((1 - asinh(tan(radians({lat}))) / pi()) / 2 * %(n)s - %(y)s) * {cells})::int AS cy,"
+        "  {value} AS v FROM {table} AS t, b WHERE t.district_code = %(district)s AND t.geom && b.search),"
+        " per_value AS (SELECT cx, cy, v, count(*)::int AS n FROM cells"
+        "  WHERE cx >= 0 AND cx < {cells} AND cy >= 0 AND cy < {cells} GROUP BY cx, cy, v),"
+        " grouped AS (SELECT (array_agg(v ORDER BY n DESC, v))[1] AS {name}, sum(n)::int AS count,"
+        "  true AS aggregated, string_agg(coalesce(v::text, '') || ':' || n, ',' ORDER BY v) AS detail,"
+        "  ST_Point((cx + 0.5) * {cell}, (cy + 0.5) * {cell}) AS geom FROM per_value GROUP BY cx, cy)"
+        " SELECT ST_AsMVT(grouped, {layer}, {extent}, 'geom') FROM grouped)"
+    ).format(
+        lon=sql.SQL(x_expr),
+        lat=sql.SQL(y_expr),
+        cells=sql.Literal(AGGREGATE_CELLS),
+        cell=sql.Literal(EXTENT // AGGREGATE_CELLS),
+        value=sql.Identifier("t", attr) if attr else sql.SQL("NULL::text"),
+        name=sql.Identifier(attr or "value"),
+        table=sql.Identifier(spec.table),
+        layer=sql.Literal(spec.name),
+        extent=sql.Literal(EXTENT),
+    )
+
+
+def _layer_select(spec: LayerSpec) -> sql.Composable:
+    """The layer's part of the tile: every feature, or aggregated when there are more than the cap."""
+    cols = [sql.SQL("t.code")] + [sql.Identifier("t", n) for n in map_attributes(spec)]
+    # One scan of the tile's rows, at most cap + 1 of them: the features themselves when they fit,
+    # the sign to aggregate when they do not (then the aggregate reads the tile's rows again).
+    return sql.SQL(
+        "(WITH f AS MATERIALIZED (SELECT {cols}, t.geom FROM {table} AS t, b"
+        "  WHERE t.district_code = %(district)s AND t.geom && b.search LIMIT %(cap)s + 1)"
+        " SELECT CASE WHEN (SELECT count(*) FROM f) <= %(cap)s"
+        " THEN (SELECT ST_AsMVT(q, {name}, {extent}, 'geom') FROM ("
+        " SELECT {fcols}, ST_AsMVTGeom(ST_Transform(f.geom, 3857), b.env, {extent}, {buffer}, true) AS geom"
+        " FROM f, b) AS q"
         " WHERE q.geom IS NOT NULL)"
+        " ELSE {aggregated} END)"
     ).format(
         name=sql.Literal(spec.name),
         extent=sql.Literal(EXTENT),
         buffer=sql.Literal(BUFFER),
         cols=sql.SQL(", ").join(cols),
+        fcols=sql.SQL(", ").join(sql.Identifier("f", n) for n in ["code", *map_attributes(spec)]),
         table=sql.Identifier(spec.table),
+        aggregated=_aggregated_select(spec),
     )
 
 
-def tile(conn: psycopg.Connection, specs: list[LayerSpec], z: int, x: int, y: int, *, district_code: str) -> bytes:
+def tile(specs: list[LayerSpec], z: int, x: int, y: int, *, district_code: str) -> Steps[bytes]:
     """The MVT bytes of tile z/x/y with one layer per spec (empty bytes when nothing is there)."""
     srid = specs[0].srid if specs else 4490
     stmt = sql.SQL(
@@ -72,11 +125,19 @@ def tile(conn: psycopg.Connection, specs: list[LayerSpec], z: int, x: int, y: in
         srid=sql.Literal(srid),
         parts=sql.SQL(" || ").join(sql.SQL("coalesce({}, ''::bytea)").format(_layer_select(s)) for s in specs),
     )
-    row = conn.execute(
+    rows = yield Statement(
         stmt,
-        {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "district": district_code, "cap": MAX_FEATURES_PER_TILE},
-    ).fetchone()
-    return bytes(row[0]) if row and row[0] is not None else b""
+        {
+            "z": z,
+            "x": x,
+            "y": y,
+            "n": 1 << z,
+            "margin": BUFFER / EXTENT,
+            "district": district_code,
+            "cap": MAX_FEATURES_PER_TILE,
+        },
+    )
+    return bytes(rows[0][0]) if rows and rows[0][0] is not None else b""
 
 
 def etag(data: bytes) -> str:

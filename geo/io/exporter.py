@@ -1,4 +1,10 @@
-"""Export a layer to GeoJSON, GeoPackage, Shapefile (zipped when the name ends in .zip) or CSV."""
+"""Export a layer to GeoJSON, GeoPackage, Shapefile (zipped when the name ends in .zip) or CSV.
+
+Files round-trip through ``wuye import`` and open in desktop GIS as they are: date attributes are
+Date fields (GeoPackage and Shapefile), the GeoPackage is version 1.3 (GDAL 3.6, QGIS 3.22's,
+reads it without warnings), and the Shapefile's field names cut to 10 characters are listed in a
+sidecar ``<name>.names.csv`` (``shp_field,name``, UTF-8) that the importer reads back.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import geopandas as gpd
 import orjson
 import pandas as pd
 import psycopg
+import pyarrow as pa
 import pyogrio
 import shapely
 from psycopg import sql
@@ -20,6 +27,9 @@ from geo.spatial import crs as crsmod
 from layers.catalogue import LayerSpec
 
 EXPORT_FORMATS = ("geojson", "gpkg", "shp", "csv")
+GPKG_VERSION = "1.3"  # GDAL 3.6 warns that 1.4 "may only be partially supported"
+SHP_FIELD_LIMIT = 10
+NAMES_SUFFIX = ".names.csv"
 
 
 def _columns(spec: LayerSpec) -> sql.Composable:
@@ -59,8 +69,8 @@ def layer_frame(
     for attr in spec.attributes:
         if attr.type == "text_list":
             frame[attr.name] = frame[attr.name].map(lambda v: ";".join(v) if v else None)
-        elif attr.type == "date":
-            frame[attr.name] = pd.to_datetime(frame[attr.name])
+        elif attr.type == "date":  # a Date field (not a date-time), even when every value is empty
+            frame[attr.name] = pd.Series(frame[attr.name], dtype=pd.ArrowDtype(pa.date32()))
     geometry = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")])
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=f"EPSG:{srid}")
 
@@ -75,13 +85,37 @@ def _write_csv(frame: gpd.GeoDataFrame, path: Path, srid: int) -> None:
     out.to_csv(path, index=False, encoding="utf-8-sig")
 
 
+def shp_names(columns: list[str]) -> dict[str, str]:
+    """column -> its Shapefile field name: at most 10 characters, unique (a suffix _2, _3 … when cut
+    names collide); names that fit are kept."""
+    out: dict[str, str] = {}
+    taken = {c.lower() for c in columns if len(c) <= SHP_FIELD_LIMIT}
+    for col in columns:
+        if len(col) <= SHP_FIELD_LIMIT:
+            out[col] = col
+            continue
+        short, n = col[:SHP_FIELD_LIMIT], 1
+        while short.lower() in taken:
+            n += 1
+            short = col[: SHP_FIELD_LIMIT - len(str(n)) - 1] + f"_{n}"
+        taken.add(short.lower())
+        out[col] = short
+    return out
+
+
+def _write_shp_files(frame: gpd.GeoDataFrame, shp: Path) -> None:
+    names = shp_names([c for c in frame.columns if c != "geometry"])
+    pyogrio.write_dataframe(frame.rename(columns=names), shp, driver="ESRI Shapefile", encoding="UTF-8", use_arrow=True)
+    rows = ["shp_field,name"] + [f"{short},{full}" for full, short in names.items()]
+    shp.with_name(shp.stem + NAMES_SUFFIX).write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 def _write_shp(frame: gpd.GeoDataFrame, path: Path) -> None:
     if path.suffix.lower() != ".zip":
-        pyogrio.write_dataframe(frame, path, driver="ESRI Shapefile", encoding="UTF-8")
+        _write_shp_files(frame, path)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        shp = Path(tmp) / (path.stem + ".shp")
-        pyogrio.write_dataframe(frame, shp, driver="ESRI Shapefile", encoding="UTF-8")
+        _write_shp_files(frame, Path(tmp) / (path.stem + ".shp"))
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
             for part in sorted(Path(tmp).iterdir()):
                 zf.write(part, part.name)
@@ -110,5 +144,7 @@ def export_layer(
     elif fmt == "shp":
         _write_shp(frame, path)
     else:
-        pyogrio.write_dataframe(frame, path, driver="GPKG", layer=spec.name)
+        pyogrio.write_dataframe(
+            frame, path, driver="GPKG", layer=spec.name, use_arrow=True, dataset_options={"VERSION": GPKG_VERSION}
+        )
     return len(frame)

@@ -7,17 +7,20 @@ without ``--crs``). GeoJSON is CRS84 by definition (RFC 7946).
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyogrio
 import pyogrio.raw as pyogrio_raw
 import shapely
 
 from geo.errors import InvalidInput
+from geo.inputs import bad_character
 from geo.spatial import crs as crsmod
 from geo.spatial.validate import Problem
 from layers.catalogue import LayerSpec
@@ -101,8 +104,30 @@ def _resolve_srid(fmt: str, file_srid: int | None, given: int | None, name: str)
     return srid
 
 
-def _restore_shp_names(columns: list[str], spec: LayerSpec) -> dict[str, str]:
-    """Shapefile cuts field names to 10 characters; map them back to the spec's names."""
+def _names_sidecar(path: Path) -> dict[str, str]:
+    """The Shapefile's ``<name>.names.csv`` written by ``wuye export`` (shp_field -> name), if any:
+    next to the .shp, or in the same zip."""
+    sidecar = path.stem + ".names.csv"
+    text: str | None = None
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            found = [n for n in zf.namelist() if n.lower().endswith(".names.csv")]
+            if found:
+                text = zf.read(found[0]).decode("utf-8-sig")
+    elif path.with_name(sidecar).exists():
+        text = path.with_name(sidecar).read_text(encoding="utf-8-sig")
+    if text is None:
+        return {}
+    rows = [line.split(",", 1) for line in text.splitlines()[1:] if "," in line]
+    return {short.strip(): full.strip() for short, full in rows if short.strip() != full.strip()}
+
+
+def _restore_shp_names(columns: list[str], spec: LayerSpec, path: Path) -> dict[str, str]:
+    """Shapefile cuts field names to 10 characters; map them back to the spec's names: by the
+    export's sidecar when there is one, else by unambiguous prefix."""
+    listed = _names_sidecar(path)
+    if listed:
+        return {c: listed[c] for c in columns if c in listed}
     full = [*spec.attribute_names, "code"]
     renames = {}
     for col in columns:
@@ -134,7 +159,33 @@ def _read_ogr(path: Path, fmt: str, given: int | None) -> FileData:
         Problem(int(i) + 1, "geometry", "geometry cannot be read: a polygon ring is not closed or has too few points")
         for i in unreadable
     ]
+    if fmt == "geojson":
+        problems += _geojson_text_problems(path)
     return FileData(frame=frame, geometry=geoms, srid=srid, format=fmt, problems=problems)
+
+
+# A control character in GeoJSON text, raw or escaped (\u0000): GDAL cuts a string at NUL, so it is
+# looked for in the file itself. Tab, LF and CR are allowed (geo.inputs).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\\u00(?:0[0-8bcef]|1[0-9a-f]|7f|[89][0-9a-f])", re.IGNORECASE)
+
+
+def _geojson_text_problems(path: Path) -> list[Problem]:
+    """A problem per property holding a control character (issue 13: NUL answered 500)."""
+    raw = path.read_bytes()
+    if not _CONTROL.search(raw):
+        return []
+    try:
+        features = orjson.loads(raw).get("features") or []
+    except (orjson.JSONDecodeError, AttributeError):
+        return []  # GDAL reports what it cannot read
+    problems = []
+    for i, item in enumerate(features):
+        props = item.get("properties") if isinstance(item, dict) else None
+        for name, value in (props or {}).items():
+            char = bad_character(value) if isinstance(value, str) else None
+            if char:
+                problems.append(Problem(i + 1, str(name), f"control character {char} is not allowed in text"))
+    return problems
 
 
 def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -190,7 +241,7 @@ def read_layer_file(path: Path, spec: LayerSpec, *, crs: str | None = None) -> F
     fmt = detect_format(path)
     data = _read_csv(path, given) if fmt == "csv" else _read_ogr(path, fmt, given)
     if fmt == "shp":
-        data.frame = data.frame.rename(columns=_restore_shp_names(list(data.frame.columns), spec))
+        data.frame = data.frame.rename(columns=_restore_shp_names(list(data.frame.columns), spec, path))
     known = {"code", *spec.attribute_names}
     data.ignored_columns = [c for c in data.frame.columns if c not in known]
     return data

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -24,19 +23,26 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
+from psycopg.types.json import Jsonb
 from tqdm import tqdm
 
 from geo.cases.workflow import ROUTING_LAYERS, assign, reroute_events
 from geo.errors import Conflict, ImportRejected, InvalidInput, UnknownLayer
+from geo.features.edits import properties_json
+from geo.io import MODES, Mode
 from geo.io.fileio import FileData, read_layer_file
 from geo.spatial import crs as crsmod
-from geo.spatial.reference import district_boundary, reproject, unit_codes
+from geo.spatial.reference import district_boundary, reproject, unit_codes, zone_codes
 from geo.spatial.validate import Problem, Validated, validate_frame
 from layers.catalogue import Catalogue, LayerSpec
 
-Mode = Literal["append", "upsert", "replace"]
-MODES: tuple[str, ...] = ("append", "upsert", "replace")
 CHUNK_ROWS = 50_000
+# Geometries equal on this grid (degrees, about 1 cm) are the same: GeoJSON exports keep 7 decimals.
+SAME_GRID_DEGREES = 1e-7
+# Two points of one layer closer than this (m, in EPSG:4547) are listed as probable duplicates.
+NEAR_DUPLICATE_M = 0.5
+# A box prefilter in degrees (storage CRS) that holds 0.5 m at any latitude below 60°.
+_NEAR_DEGREES = 1.2e-5
 # From this many rows on, indexes are dropped before COPY and rebuilt after:
 # a sorted GiST build is several times cheaper than a million index inserts.
 BULK_ROWS = 100_000
@@ -56,15 +62,18 @@ class ImportResult:
     deleted: int = 0
     rejected: int = 0
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
 
 
-def write_report(problems: list[Problem], path: Path) -> None:
-    """Write the problems as a UTF-8 CSV (row, field, reason) that opens in Excel."""
+def write_report(problems: list[Problem], path: Path, warnings: list[Problem] | None = None) -> None:
+    """Write the problems, then the warnings (``警告 warning: …``), as a UTF-8 CSV (row, field,
+    reason) that opens in Excel."""
     with path.open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
         writer.writerow(["row", "field", "reason"])
         writer.writerows([p.row, p.field, p.reason] for p in problems)
+        writer.writerows([w.row, w.field, w.reason] for w in warnings or [])
 
 
 def _rejection(layer: str, problems: list[Problem], rows: int) -> ImportRejected:
@@ -127,7 +136,7 @@ def _copy(
     # The queued writer sends from a thread, so the next chunk is formatted
     # here while the server parses the last one (two cores, both busy).
     with (
-        tqdm(total=len(frame), desc=label, unit="行", disable=not progress, leave=False) as bar,
+        tqdm(total=len(frame), desc=label, unit="行", disable=not progress, leave=True) as bar,
         conn.cursor() as cur,
         cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as copy,
     ):
@@ -136,40 +145,154 @@ def _copy(
             bar.update(n)
 
 
-def _upsert(
+def _stage(
     conn: psycopg.Connection,
     spec: LayerSpec,
     columns: list[str],
     frame: pd.DataFrame,
     geoms: np.ndarray,
     progress: bool,
-) -> tuple[int, int]:
-    columns = [*columns, "geom"]
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+) -> None:
+    """The file's valid rows in a temporary table shaped like the layer's (no indexes)."""
+    cols = sql.SQL(", ").join(map(sql.Identifier, [*columns, "geom"]))
     conn.execute(
         sql.SQL("CREATE TEMP TABLE _wuye_stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
             cols, sql.Identifier(spec.table)
         )
     )
-    _copy(conn, "_wuye_stage", columns[:-1], frame, geoms, progress, f"暂存 {spec.title_zh}")
-    changing = [c for c in columns if c not in ("code", "district_code", "batch_id")]
-    assignments = sql.SQL(", ").join(
-        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in [*changing, "batch_id"]
+    _copy(conn, "_wuye_stage", columns, frame, geoms, progress, f"暂存 {spec.title_zh}")
+    # no ANALYZE: a never-analysed table is estimated from its size, which is enough for hash joins
+
+
+def _history_insert() -> sql.Composable:
+    return sql.SQL(
+        "INSERT INTO feature_history (district_code, layer, feature_id, feature_code, version, operation,"
+        " old_geom, new_geom, old_properties, new_properties, actor, batch_id) "
     )
-    old = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in changing)
-    new = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in changing)
-    # Rows whose values did not change keep their version: only real changes count.
+
+
+def _foreign_codes(conn: psycopg.Connection, spec: LayerSpec, district_code: str) -> None:
+    """Codes are unique across districts: a file naming another district's feature is a conflict."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT t.code, t.district_code FROM _wuye_stage s JOIN {} t ON t.code = s.code "
+            "WHERE t.district_code <> %s ORDER BY t.code LIMIT 5"
+        ).format(sql.Identifier(spec.table)),
+        [district_code],
+    ).fetchall()
+    if rows:
+        named = ", ".join(f"'{code}' (district {d})" for code, d in rows)
+        raise Conflict(f"layer '{spec.name}': codes of another district's features: {named}", field="code")
+
+
+def _update_changed(conn: psycopg.Connection, spec: LayerSpec, columns: list[str], params: dict[str, object]) -> int:
+    """Rows whose values differ get them, a new version and a history row (old and new state);
+    rows that did not change are not touched. A geometry is unchanged when equal on the grid of
+    SAME_GRID_DEGREES: what a GeoJSON export keeps (7 decimals), so an exported and re-imported
+    layer is all unchanged."""
+    changing = [c for c in [*columns, "geom"] if c not in ("code", "district_code", "batch_id")]
+    attrs = [c for c in changing if c != "geom"]
+    ident = sql.Identifier
+    # The changed rows are found by one join of the file with the layer (their old state kept in
+    # ``c``), then updated by id: few rows, through the primary key.
     stmt = sql.SQL(
-        "WITH up AS (INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM _wuye_stage "
-        "ON CONFLICT (code) DO UPDATE SET {assign}, version = t.version + 1, updated_at = now() "
-        "WHERE ({old}) IS DISTINCT FROM ({new}) RETURNING (xmax = 0) AS inserted) "
-        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
-    ).format(table=sql.Identifier(spec.table), cols=cols, assign=assignments, old=old, new=new)
-    row = conn.execute(stmt).fetchone()
-    assert row is not None
+        "WITH c AS MATERIALIZED (SELECT t.id, {picked}, s.batch_id, t.geom AS old_geom, {old_props} AS old_p "
+        "FROM {table} AS t JOIN _wuye_stage s ON s.code = t.code WHERE t.district_code = %(district)s "
+        "AND (({old}) IS DISTINCT FROM ({new}) OR NOT (t.geom = s.geom OR "
+        "ST_OrderingEquals(ST_SnapToGrid(t.geom, %(grid)s), ST_SnapToGrid(s.geom, %(grid)s))))), "
+        "up AS (UPDATE {table} AS t SET {assign}, batch_id = c.batch_id, version = t.version + 1, "
+        "updated_at = now() FROM c WHERE t.id = c.id "
+        "RETURNING t.id, t.code, t.version, c.old_geom, t.geom AS new_geom, c.old_p, {new_props} AS new_p) "
+        "{history} SELECT %(district)s, %(layer)s, id, code, version, 'update', old_geom, new_geom, old_p, new_p, "
+        "%(actor)s, %(batch)s FROM up"
+    ).format(
+        table=ident(spec.table),
+        picked=sql.SQL(", ").join(sql.SQL("s.{}").format(ident(c)) for c in changing),
+        assign=sql.SQL(", ").join(sql.SQL("{} = c.{}").format(ident(c), ident(c)) for c in changing),
+        old=sql.SQL(", ").join([sql.SQL("t.{}").format(ident(c)) for c in attrs] + [sql.SQL("NULL")]),
+        new=sql.SQL(", ").join([sql.SQL("s.{}").format(ident(c)) for c in attrs] + [sql.SQL("NULL")]),
+        old_props=properties_json(spec, "t"),
+        new_props=properties_json(spec, "t"),
+        history=_history_insert(),
+    )
+    return conn.execute(stmt, params).rowcount
+
+
+def _many_new(conn: psycopg.Connection, spec: LayerSpec, rows: int) -> bool:
+    """Whether the file may add BULK_ROWS or more (the planner's row estimate of the layer is the
+    bound: a file barely larger than the layer cannot), before counting them exactly."""
+    row = conn.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = %s::regclass", [spec.table]).fetchone()
+    return rows - (float(row[0]) if row else 0.0) >= BULK_ROWS
+
+
+def _new_codes(conn: psycopg.Connection, spec: LayerSpec) -> int:
+    """How many staged codes the layer does not have yet (a bulk insert rebuilds the indexes)."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT count(*) FROM _wuye_stage s WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE t.code = s.code)"
+        ).format(sql.Identifier(spec.table))
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _insert_new(conn: psycopg.Connection, spec: LayerSpec, columns: list[str]) -> int:
+    cols = sql.SQL(", ").join(map(sql.Identifier, [*columns, "geom"]))
+    return conn.execute(
+        sql.SQL(
+            "INSERT INTO {table} ({cols}) SELECT {cols} FROM _wuye_stage s "
+            "WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.code = s.code)"
+        ).format(table=sql.Identifier(spec.table), cols=cols)
+    ).rowcount
+
+
+def _delete_missing(conn: psycopg.Connection, spec: LayerSpec, params: dict[str, object]) -> int:
+    """The district's features whose code is not in the file (nor in a rejected row of it) are
+    deleted, each with a history row naming the import batch that removed it."""
+    stmt = sql.SQL(
+        "WITH gone AS (DELETE FROM {table} AS t WHERE t.district_code = %(district)s "
+        "AND NOT EXISTS (SELECT 1 FROM _wuye_stage s WHERE s.code = t.code) AND t.code <> ALL(%(keep)s) "
+        "RETURNING t.id, t.code, t.version, t.geom, {props} AS p) "
+        "{history} SELECT %(district)s, %(layer)s, id, code, version + 1, 'delete', geom, NULL, p, NULL, "
+        "%(actor)s, %(batch)s FROM gone"
+    ).format(table=sql.Identifier(spec.table), props=properties_json(spec, "t"), history=_history_insert())
+    return conn.execute(stmt, params).rowcount
+
+
+def _merge(
+    conn: psycopg.Connection,
+    spec: LayerSpec,
+    columns: list[str],
+    frame: pd.DataFrame,
+    geoms: np.ndarray,
+    *,
+    result: ImportResult,
+    remove_missing: bool,
+    keep_codes: list[str],
+    actor: str,
+    district_code: str,
+    progress: bool,
+) -> None:
+    """Upsert and replace, matched by ``code``: changed rows updated (new version + history),
+    unchanged rows left alone, new codes inserted; with ``remove_missing`` the codes not in the
+    file deleted (history row each). Never delete-all-and-reinsert: identity and history stay."""
+    _stage(conn, spec, columns, frame, geoms, progress)
+    _foreign_codes(conn, spec, district_code)
+    params: dict[str, object] = {
+        "district": district_code,
+        "layer": spec.name,
+        "actor": actor,
+        "batch": result.batch_id,
+        "keep": keep_codes,
+        "grid": SAME_GRID_DEGREES,
+    }
+    result.updated = _update_changed(conn, spec, columns, params)
+    with _indexes_rebuilt(conn, spec, _new_codes(conn, spec) if _many_new(conn, spec, len(frame)) else 0):
+        result.inserted = _insert_new(conn, spec, columns)
+    result.unchanged = len(frame) - result.inserted - result.updated
+    if remove_missing:
+        result.deleted = _delete_missing(conn, spec, params)
     # ON COMMIT DROP is not enough when we run inside a caller's longer transaction.
     conn.execute("DROP TABLE _wuye_stage")
-    return int(row[0]), int(row[1])
 
 
 def _start_batch(
@@ -191,27 +314,6 @@ def _start_batch(
     ).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def _sole_owner(conn: psycopg.Connection, spec: LayerSpec, district_code: str) -> bool:
-    """True when TRUNCATE may replace DELETE: only this district's rows, no table references ours."""
-    row = conn.execute(
-        sql.SQL(
-            "SELECT NOT EXISTS (SELECT 1 FROM {} WHERE district_code <> %s) AND NOT EXISTS "
-            "(SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = %s::regclass)"
-        ).format(sql.Identifier(spec.table)),
-        [district_code, spec.table],
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def _clear(conn: psycopg.Connection, spec: LayerSpec, district_code: str) -> int:
-    table = sql.Identifier(spec.table)
-    if _sole_owner(conn, spec, district_code):
-        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
-        conn.execute(sql.SQL("TRUNCATE {}").format(table))  # no dead tuples left behind
-        return int(row[0]) if row else 0
-    return conn.execute(sql.SQL("DELETE FROM {} WHERE district_code = %s").format(table), [district_code]).rowcount
 
 
 @contextmanager
@@ -239,17 +341,28 @@ def _write(
     *,
     mode: Mode,
     result: ImportResult,
-    batch_id: int,
     district_code: str,
+    actor: str,
     progress: bool,
 ) -> None:
-    frame, geoms = _copy_frame(spec, valid, keep, district_code, batch_id)
+    assert result.batch_id is not None
+    frame, geoms = _copy_frame(spec, valid, keep, district_code, result.batch_id)
     columns = list(frame.columns)
-    if mode == "replace":
-        result.deleted = _clear(conn, spec, district_code)
-    if mode == "upsert":
-        result.inserted, result.updated = _upsert(conn, spec, columns, frame, geoms, progress)
-        result.unchanged = len(frame) - result.inserted - result.updated
+    if mode in ("upsert", "replace"):
+        rejected = valid.values.loc[~keep, "code"] if "code" in valid.values else pd.Series([], dtype=object)
+        _merge(
+            conn,
+            spec,
+            columns,
+            frame,
+            geoms,
+            result=result,
+            remove_missing=mode == "replace",
+            keep_codes=[str(c) for c in rejected.dropna()],
+            actor=actor,
+            district_code=district_code,
+            progress=progress,
+        )
         return
     try:
         with _indexes_rebuilt(conn, spec, len(frame)):
@@ -264,6 +377,75 @@ def _write(
     result.inserted = len(frame)
 
 
+def _rows_by_code(valid: Validated) -> dict[str, int]:
+    codes = valid.values["code"] if "code" in valid.values else pd.Series([], dtype=object)
+    return {str(c): pos + 1 for pos, c in enumerate(codes) if isinstance(c, str)}
+
+
+def _outside_zones(conn: psycopg.Connection, spec: LayerSpec, result: ImportResult, district_code: str) -> list[str]:
+    """Codes of the facilities this import wrote (inserted or changed) that lie in no zone."""
+    if not spec.facility:
+        return []
+    rows = conn.execute(
+        sql.SQL(
+            "WITH z AS MATERIALIZED (SELECT ST_Union(geom) AS geom FROM zones WHERE district_code = %(d)s) "
+            "SELECT f.code FROM {} f, z WHERE f.batch_id = %(b)s AND f.district_code = %(d)s "
+            "AND (z.geom IS NULL OR NOT ST_Intersects(z.geom, f.geom)) ORDER BY f.code"
+        ).format(sql.Identifier(spec.table)),
+        {"d": district_code, "b": result.batch_id},
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _near_duplicates(
+    conn: psycopg.Connection, spec: LayerSpec, result: ImportResult, district_code: str
+) -> list[tuple[str, str, float]]:
+    """Pairs (a point this import wrote, another point of the layer) closer than NEAR_DUPLICATE_M
+    (a pair of two written points once): a box prefilter on the GiST index, then metres."""
+    if spec.geometry not in ("Point", "MultiPoint"):
+        return []
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT code_a, code_b, d FROM (SELECT a.code AS code_a, b.code AS code_b, "
+            "ST_Distance(ST_Transform(a.geom, %(srid)s), ST_Transform(b.geom, %(srid)s)) AS d "
+            "FROM {t} a JOIN {t} b ON ST_DWithin(a.geom, b.geom, %(deg)s) AND a.id <> b.id "
+            "WHERE a.batch_id = %(b)s AND a.district_code = %(d)s AND b.district_code = %(d)s "
+            "AND (b.batch_id IS DISTINCT FROM %(b)s OR a.id < b.id)) q "
+            "WHERE d <= %(m)s ORDER BY code_a, code_b"
+        ).format(t=sql.Identifier(spec.table)),
+        {
+            "deg": _NEAR_DEGREES,
+            "srid": crsmod.METRIC_SRID,
+            "b": result.batch_id,
+            "d": district_code,
+            "m": NEAR_DUPLICATE_M,
+        },
+    ).fetchall()
+    return [(str(a), str(b), float(d)) for a, b, d in rows]
+
+
+def _warnings(
+    conn: psycopg.Connection, spec: LayerSpec, valid: Validated, result: ImportResult, district_code: str
+) -> dict[str, int]:
+    """What is legal but suspicious among the rows this import wrote (inserted or changed: rows
+    left unchanged were checked when they were written), as report rows; counts per kind."""
+    row_of = _rows_by_code(valid)
+    outside = _outside_zones(conn, spec, result, district_code)
+    near = _near_duplicates(conn, spec, result, district_code)
+    result.warnings = sorted(
+        [Problem(row_of.get(c, 0), "geom", f"警告 warning: {spec.name} '{c}' lies outside every zone") for c in outside]
+        + [
+            Problem(
+                row_of.get(a, 0),
+                "geom",
+                f"警告 warning: {spec.name} '{a}' is {d:.2f} m from '{b}' (within {NEAR_DUPLICATE_M} m: a duplicate?)",
+            )
+            for a, b, d in near
+        ]
+    )
+    return {"outside_zones": len(outside), "near_duplicates": len(near)}
+
+
 def import_data(
     conn: psycopg.Connection,
     spec: LayerSpec,
@@ -274,12 +456,15 @@ def import_data(
     mode: Mode = "append",
     actor: str = "cli",
     skip_invalid: bool = False,
+    strict: bool = False,
     progress: bool = False,
 ) -> ImportResult:
     """Validate ``data`` against ``spec`` and load it in one transaction.
 
     Raises :class:`ImportRejected` (nothing written) when a row is invalid and
     ``skip_invalid`` is false; otherwise invalid rows are left out and listed.
+    Warnings (facilities outside every zone, points within 0.5 m of another) are
+    listed in the result; with ``strict`` they reject the file too.
     """
     if mode not in MODES:
         raise InvalidInput(f"mode '{mode}' is not one of {', '.join(MODES)}", field="mode")
@@ -297,6 +482,7 @@ def import_data(
             mode=mode,
             actor=actor,
             skip_invalid=skip_invalid,
+            strict=strict,
             progress=progress,
         )
     return result
@@ -312,6 +498,7 @@ def _validate_and_write(
     mode: Mode,
     actor: str,
     skip_invalid: bool,
+    strict: bool,
     progress: bool,
 ) -> ImportResult:
     geoms = reproject(data.geometry, data.srid)
@@ -329,6 +516,7 @@ def _validate_and_write(
         district=district,
         district_label=f"district {district_code}",
         unit_codes=unit_codes(conn, district_code),
+        zone_codes=zone_codes(conn, district_code) if spec.zone_attribute else None,
     )
     # The reader's reason (an unreadable ring, a non-numeric lon) beats "geometry missing".
     seen = {(p.row, p.field) for p in data.problems}
@@ -357,16 +545,15 @@ def _validate_and_write(
         rows=len(data.frame),
     )
     _write(
-        conn,
-        spec,
-        valid,
-        ~bad,
-        mode=mode,
-        result=result,
-        batch_id=result.batch_id,
-        district_code=district_code,
-        progress=progress,
+        conn, spec, valid, ~bad, mode=mode, result=result, district_code=district_code, actor=actor, progress=progress
     )
+    warned = _warnings(conn, spec, valid, result, district_code)
+    if strict and result.warnings:
+        raise ImportRejected(
+            f"--strict: {len(result.warnings)} warning(s) in layer '{spec.name}', nothing was imported: "
+            + "; ".join(f"row {w.row}: {w.reason}" for w in result.warnings[:MAX_PROBLEMS_IN_MESSAGE]),
+            problems=[w.__dict__ for w in result.warnings],
+        )
     if spec.name in ROUTING_LAYERS:
         # the boundaries changed wholesale: re-route every open case, with an event for each that moves
         changes = assign(conn, district_code=district_code, ids=None)
@@ -378,9 +565,17 @@ def _validate_and_write(
             reason=f"{spec.title_zh} 导入 (import batch {result.batch_id})",
         )
     conn.execute(
-        "UPDATE import_batches SET rows_inserted = %s, rows_updated = %s, rows_deleted = %s,"
-        " rows_rejected = %s, finished_at = clock_timestamp() WHERE id = %s",
-        [result.inserted, result.updated, result.deleted, result.rejected, result.batch_id],
+        "UPDATE import_batches SET rows_inserted = %s, rows_updated = %s, rows_deleted = %s, rows_rejected = %s,"
+        " rows_unchanged = %s, warnings = %s, finished_at = clock_timestamp() WHERE id = %s",
+        [
+            result.inserted,
+            result.updated,
+            result.deleted,
+            result.rejected,
+            result.unchanged,
+            Jsonb(warned),
+            result.batch_id,
+        ],
     )
     return result
 
@@ -396,6 +591,7 @@ def import_file(
     mode: Mode = "append",
     actor: str = "cli",
     skip_invalid: bool = False,
+    strict: bool = False,
     progress: bool = False,
 ) -> ImportResult:
     """Read ``path`` (GeoJSON, GeoPackage, Shapefile, zipped Shapefile, CSV) and import it."""
@@ -412,6 +608,7 @@ def import_file(
         mode=mode,
         actor=actor,
         skip_invalid=skip_invalid,
+        strict=strict,
         progress=progress,
     )
 

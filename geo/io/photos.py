@@ -1,14 +1,27 @@
-"""Photos (of cases; remediation tasks use :func:`checked` and :func:`new_path` too): type checked
-by content (not by name), size-limited, stored under the state directory with server-chosen names
-(no path from the client ever reaches the disk)."""
+"""Photos (of cases; remediation tasks use :func:`checked`, :func:`new_path` and :func:`saved` too):
+type checked by content (not by name), size-limited, stored under the state directory with
+server-chosen names (no path from the client ever reaches the disk).
+
+A photo's file is on disk before its row commits: written to a temporary name, fsync'ed, renamed
+into place and its directory fsync'ed (:func:`write_durable`), then the row is inserted; when the
+transaction fails the file is removed again (:func:`saved`). A process killed between the two
+leaves a file without a row, never a row without a file; :func:`audit` finds both kinds (``wuye
+check``) and :func:`repair` removes them (``wuye check --repair``).
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from geo.access.scope import Principal
 from geo.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -41,11 +54,69 @@ def checked(data: bytes, max_bytes: int) -> tuple[str, str]:
     return sniff(data)
 
 
+PHOTO_TABLES = ("case_photos", "remediation_photos", "publicity_photos")
+TEMP_SUFFIX = ".part"
+
+
 def new_path(root: Path, *folders: str, suffix: str) -> Path:
-    """A fresh server-chosen file name under ``root/photos/<folders>`` (the folder is created)."""
+    """A fresh server-chosen file name under ``root/photos/<folders>`` (the folder is created, and
+    each new directory's parent fsync'ed so that the entry survives a power cut)."""
     folder = root.joinpath("photos", *folders)
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        created = [p for p in (folder, *folder.parents) if not p.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        for made in created:
+            fsync_dir(made.parent)
     return folder / (secrets.token_hex(12) + suffix)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a rename, a new file) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durable(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that after a crash the file is either whole or absent: a
+    temporary file beside it, fsync'ed, renamed into place, the directory fsync'ed."""
+    temp = path.with_name(path.name + TEMP_SUFFIX)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+    fsync_dir(path.parent)
+
+
+@contextmanager
+def saved(path: Path, data: bytes) -> Iterator[None]:
+    """Write the file durably, then run the block that records it (a transaction): when the block
+    fails, the file is removed, so a rolled-back row leaves no file behind."""
+    write_durable(path, data)
+    try:
+        yield
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def existing(root: Path, relative: str, photo_id: int) -> Path:
+    """The file of a photo row, or 404 naming the photo when the file is gone (a restore without
+    the photos, a disk cleaned by hand): never a 500."""
+    path = root / relative
+    if not path.is_file():
+        raise NotFound(
+            f"photo {photo_id}'s file is missing from the photo store (`wuye check` lists such rows)",
+            field="photo_id",
+            reason_zh=f"照片 {photo_id} 的文件已丢失",
+        )
+    return path
 
 
 def store(
@@ -56,14 +127,13 @@ def store(
         raise InvalidInput(f"kind '{kind}' must be one of {', '.join(KINDS)}", field="kind")
     content_type, suffix = checked(data, max_bytes)
     path = new_path(root, str(case_id), suffix=suffix)
-    with conn.transaction():
+    with saved(path, data), conn.transaction():
         row = conn.execute(
             "INSERT INTO case_photos (case_id, kind, path, content_type, bytes, actor) VALUES (%s, %s, %s, %s, %s, %s) "
             "RETURNING id",
             [case_id, kind, str(path.relative_to(root)), content_type, len(data), principal.actor],
         ).fetchone()
         assert row is not None
-        path.write_bytes(data)
     return {"id": int(row[0]), "kind": kind, "content_type": content_type, "bytes": len(data)}
 
 
@@ -74,7 +144,7 @@ def photo_file(conn: psycopg.Connection, *, case_id: int, photo_id: int, root: P
     ).fetchone()
     if row is None:
         raise NotFound(f"photo {photo_id} does not exist", field="photo_id")
-    return root / row[0], str(row[1])
+    return existing(root, row[0], photo_id), str(row[1])
 
 
 def photo_list(conn: psycopg.Connection, case_id: int) -> list[dict[str, Any]]:
@@ -87,3 +157,59 @@ def photo_list(conn: psycopg.Connection, case_id: int) -> list[dict[str, Any]]:
         {"id": r[0], "kind": r[1], "content_type": r[2], "bytes": r[3], "actor": r[4], "created_at": r[5].isoformat()}
         for r in rows
     ]
+
+
+@dataclass
+class PhotoAudit:
+    """What :func:`audit` found: rows whose file is missing, files no row names (old enough to be
+    orphans), and files too recent to judge (an upload may be committing right now)."""
+
+    missing: list[tuple[str, int, str]] = field(default_factory=list)  # (table, id, path)
+    orphans: list[Path] = field(default_factory=list)
+    recent: list[Path] = field(default_factory=list)
+
+    @property
+    def problems(self) -> int:
+        """How many rows and files are out of step."""
+        return len(self.missing) + len(self.orphans)
+
+
+def _rows(conn: psycopg.Connection) -> list[tuple[str, int, str]]:
+    rows = conn.execute(
+        "SELECT 'case_photos', id, path FROM case_photos UNION ALL "
+        "SELECT 'remediation_photos', id, path FROM remediation_photos UNION ALL "
+        "SELECT 'publicity_photos', id, path FROM publicity_photos ORDER BY 1, 2"
+    ).fetchall()
+    return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+
+
+def stored_files(root: Path) -> list[Path]:
+    """Every file under ``root/photos`` (temporary ones too), sorted."""
+    folder = root / "photos"
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+def audit(conn: psycopg.Connection, root: Path, *, min_age_s: float = 60.0) -> PhotoAudit:
+    """Compare the photo rows with the files under ``root/photos``. A file without a row younger
+    than ``min_age_s`` is only listed as recent: its upload may still be about to commit."""
+    found = PhotoAudit()
+    rows = _rows(conn)
+    named = {path for _, _, path in rows}
+    found.missing = [r for r in rows if not (root / r[2]).is_file()]
+    horizon = time.time() - min_age_s
+    for path in stored_files(root):
+        if str(path.relative_to(root)) in named:
+            continue
+        (found.orphans if path.stat().st_mtime <= horizon else found.recent).append(path)
+    return found
+
+
+def repair(conn: psycopg.Connection, found: PhotoAudit) -> None:
+    """Delete the rows whose file is missing (one transaction) and the orphan files."""
+    with conn.transaction():
+        for table in PHOTO_TABLES:
+            ids = [i for t, i, _ in found.missing if t == table]
+            if ids:
+                conn.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(sql.Identifier(table)), [ids])
+    for path in found.orphans:
+        path.unlink(missing_ok=True)

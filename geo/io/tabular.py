@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from geo.errors import ImportRejected, InvalidInput
+from geo.inputs import bad_character, date_problem
 from geo.spatial.validate import Problem
 
 MAX_PROBLEMS_IN_MESSAGE = 10
@@ -40,7 +41,19 @@ def read_table(path: Path, columns: dict[str, tuple[str, ...]]) -> pd.DataFrame:
     for ours in columns:
         if ours not in frame.columns:
             frame[ours] = None
-    return frame[list(columns)]
+    frame = frame[list(columns)]
+    # one search over each column's text joined (a month of patrol scans is a million rows), then
+    # the cells one by one only in a column where it found something
+    dirty = [c for c in columns if bad_character("\n".join(v for v in frame[c].tolist() if isinstance(v, str)))]
+    refused = [
+        Problem(i + 1, str(column), f"control character {char} is not allowed in text")
+        for column in dirty
+        for i, value in enumerate(frame[column].tolist())
+        if isinstance(value, str) and (char := bad_character(value))
+    ]
+    if refused:
+        raise rejection(path.name, refused, len(frame))
+    return frame
 
 
 def blank(value: Any) -> bool:
@@ -64,8 +77,9 @@ def parse_date(value: Any, row: int, field: str, problems: list[Problem], *, not
     except ValueError:
         problems.append(Problem(row, field, f"'{value}' is not a date (YYYY-MM-DD)"))
         return None
-    if day > not_after:
-        problems.append(Problem(row, field, f"{day} is in the future"))
+    problem = date_problem(day, today=not_after)
+    if problem:
+        problems.append(Problem(row, field, problem))
         return None
     return day
 

@@ -1,12 +1,11 @@
 """The acceptance verdict per zone (考核验收), computed, never typed.
 
-A zone passes only when every criterion holds:
-
-1. satisfaction: ``100 × satisfied ≥ P × answers`` in integers (P =
-   ``WUYE_SATISFACTION_PASS_PERCENT``, 85): 84.96% fails though it would print as
-   85.0% with rounding, so every display rounds down;
-2. remediation: the zone has remediation tasks and every one is verified;
-3. cases: no open case is overdue by more than ``WUYE_CASE_OVERDUE_GRACE_HOURS``.
+A zone passes only when every criterion of the plan's four standards holds
+(:mod:`geo.programme.standards`: 脏乱差现象消除, 小区面貌改观, 长效机制形成, 群众满意), each
+criterion with its rule and threshold in settings, and any of them switched off for a programme year
+(``WUYE_CRITERIA_OFF``). Satisfaction is ``100 × satisfied ≥ P × answers`` in integers (P =
+``WUYE_SATISFACTION_PASS_PERCENT``, 85): 84.96% fails though it would print as 85.0% with rounding,
+so every display rounds down.
 
 Each zone is judged on its own survey round (:mod:`geo.programme.rounds`): a
 补课 round of one zone changes no other zone's figures.
@@ -26,8 +25,10 @@ from typing import Any
 import psycopg
 
 from geo.errors import NotFound
-from geo.programme import inspections, rounds, surveys
-from geo.settings import AcceptanceSettings
+from geo.programme import inspections, patrols, phases, redo, rewards, rounds, standards, surveys
+from geo.programme.fees import first_chargeable
+from geo.settings import AcceptanceSettings, ProgrammeSettings
+from geo.steps import run
 from geo.workcal import calendar
 from layers.catalogue import CLOSED_CASE_STATES, vocabulary
 
@@ -140,10 +141,14 @@ def district_figures(
     zone_code: str | None = None,
     with_conditions: bool = True,
     round_: str | None = None,
+    fee_grace_months: int | None = None,
 ) -> list[dict[str, Any]]:
     """The acceptance figures and verdict of every zone (or one), from one set of grouped queries: each
     zone on its own judged round (or ``round_`` when named), with its issue state (「未签发」 unless the
-    verdict of that round was issued) and its verdict history."""
+    verdict of that round was issued), its verdict history and its reward (以奖代补).
+    ``with_conditions=False`` leaves the per-layer facility counts out of the figures (the facility
+    criterion is judged all the same); ``fee_grace_months`` defaults to ``WUYE_FEE_GRACE_MONTHS``."""
+    grace_months = ProgrammeSettings().fee_grace_months if fee_grace_months is None else fee_grace_months
     grace = timedelta(hours=rules.case_overdue_grace_hours)
     zones = _zone_rows(conn, district_code, zone_code)
     # each zone on its own round: a re-survey of one zone changes no other zone's figures
@@ -151,12 +156,35 @@ def district_figures(
         conn, district_code=district_code, zone_code=zone_code, setting=rules.survey_round, round_=round_
     )
     issued, history = _issued(conn, district_code, zone_code)
+    plans = redo.zone_summaries(conn, district_code=district_code, zone_code=zone_code)
     remediation = _remediation(conn, district_code, zone_code)
     case_counts = _cases(conn, district_code, zone_code, grace)
-    conditions = (
-        inspections.condition_counts(conn, district_code=district_code, zone_code=zone_code) if with_conditions else {}
-    )
+    # the facility criterion needs the counts whether the figures list them or not
+    conditions = inspections.condition_counts(conn, district_code=district_code, zone_code=zone_code)
     now = datetime.now(calendar().zone)
+    facts = standards.facts(
+        conn,
+        district_code=district_code,
+        zone_code=zone_code,
+        case_kinds=rules.standard_case_kinds,
+        grace_hours=rules.case_overdue_grace_hours,
+        on=now.date(),
+    )
+    programme = {z["zone_code"]: z for z in run(conn, phases.table(district_code=district_code, zone_code=zone_code))}
+    # security patrols: the last full week (Monday to Sunday) before this one
+    week = patrols.period_of(now.date() - timedelta(days=7), "week")
+    patrol = {
+        p["zone_code"]: p
+        for p in patrols.coverage(
+            conn,
+            district_code=district_code,
+            start=week[0],
+            end=week[1],
+            min_scans=rules.patrol_min_scans,
+            min_coverage=rules.min_patrol_coverage,
+            zone_code=zone_code,
+        )
+    }
     out = []
     for code, name, kind, households, phase, year, subdistrict, community, unit in zones:
         figures: dict[str, Any] = {
@@ -176,51 +204,59 @@ def district_figures(
             "cases": case_counts.get(
                 code, dict.fromkeys(("cases", "open", "closed", "closed_on_time", "overdue", "overdue_beyond_grace"), 0)
             ),
-            "facilities": conditions.get(code, {}),
-            "rules": rules.model_dump(),
+            "facilities": conditions.get(code, {}) if with_conditions else {},
+            "patrol": patrol.get(code),
+            "rules": rules.model_dump(mode="json"),
             "generated_at": now.isoformat(timespec="seconds"),
         }
-        figures.update(verdict(figures, rules))
+        zone_facts = {**facts[code], "conditions": conditions.get(code, {})}
+        figures.update(verdict(figures, rules, zone_facts, grace_months=grace_months, on=now.date()))
         figures["issue"] = issued.get((code, figures["survey"]["round"])) or dict(UNISSUED)
         figures["verdict_history"] = history.get(code, [])
+        figures["reward"] = rewards.zone_reward(code, households, figures["verdict_history"], rules)
+        figures["programme"] = _programme(programme.get(code), facts[code], grace_months)
+        figures["redo"] = plans.get(code) or {**redo.EMPTY, "items": []}
         out.append(figures)
     return out
 
 
-def verdict(figures: dict[str, Any], rules: AcceptanceSettings) -> dict[str, Any]:
-    """The verdict and its criteria from a zone's figures (integers only in the comparison)."""
-    s, r, c = figures["survey"], figures["remediation"], figures["cases"]
-    pct = rules.satisfaction_pass_percent
-    answered = s["answers"] > 0
-    criteria = [
-        {
-            "criterion": "satisfaction",
-            "title_zh": f"满意度不低于 {pct}%",
-            "met": answered and 100 * s["satisfied"] >= pct * s["answers"],
-            "detail_zh": (
-                f"满意 {s['satisfied']} / 答卷 {s['answers']}，满意度 {s['rate_display']}" if answered else "无调查答卷"
-            ),
+def _programme(row: dict[str, Any] | None, f: dict[str, Any], grace_months: int) -> dict[str, Any]:
+    """The zone's programme as the reports print it (issue 19 point 7): its phases (done / in progress /
+    overdue, what is missing), its publicity by kind, and its fees to date."""
+    starts = f["service_starts_on"]
+    return {
+        "current_phase": row["current_phase"] if row else None,
+        "current_phase_zh": row["current_phase_zh"] if row else None,
+        "phases": row["phases"] if row else [],
+        "publicity": row["publicity"] if row else {},
+        "fees": {
+            "service_starts_on": _iso(starts),
+            "service_unit": f["service_unit_name"] or f["service_unit"],
+            "first_chargeable_month": f"{first_chargeable(starts, grace_months):%Y-%m}" if starts else None,
+            "fee_document": f["fee_document"],
+            "bills": f["bills"],
+            "billed": f"{f['billed']:.2f}",
+            "paid": f"{f['paid']:.2f}",
         },
-        {
-            "criterion": "remediation",
-            "title_zh": "整治任务全部验收",
-            "met": r["tasks"] > 0 and r["verified"] == r["tasks"],
-            "detail_zh": f"已验收 {r['verified']} / {r['tasks']} 项" if r["tasks"] else "未登记整治任务",
-        },
-        {
-            "criterion": "cases",
-            "title_zh": f"无超期 {rules.case_overdue_grace_hours} 小时以上未结事件",
-            "met": c["overdue_beyond_grace"] == 0,
-            "detail_zh": f"超期未结 {c['overdue']} 件，其中超过宽限期 {c['overdue_beyond_grace']} 件",
-        },
-    ]
-    failed = [k["criterion"] for k in criteria if not k["met"]]
+    }
+
+
+def verdict(
+    figures: dict[str, Any], rules: AcceptanceSettings, facts: dict[str, Any], *, grace_months: int, on: date
+) -> dict[str, Any]:
+    """The verdict from a zone's figures and the facts of the four standards (integers or decimals
+    only in the comparisons): 补课 naming every failed criterion switched on, no verdict without answers."""
+    criteria, four = standards.judged(figures, facts, rules, grace_months=grace_months, on=on)
+    answered = figures["survey"]["answers"] > 0
+    failed = [k["criterion"] for k in criteria if k["enabled"] and not k["met"]]
     result = None if not answered else ("pass" if not failed else "redo")
     return {
         "verdict": result,
         "verdict_zh": VERDICTS[result],
         "criteria": criteria,
+        "standards": four,
         "failed": failed,
+        "failed_standards": [s["standard"] for s in four if s["met"] is False],
         "verdict_note": "no survey answers in this round: no verdict" if not answered else None,
     }
 
@@ -233,6 +269,7 @@ def zone_acceptance(
     rules: AcceptanceSettings,
     with_conditions: bool = True,
     round_: str | None = None,
+    fee_grace_months: int | None = None,
 ) -> dict[str, Any]:
     """One zone's figures and verdict (on its judged round, or ``round_``); 404 for an unknown zone."""
     rows = district_figures(
@@ -242,6 +279,7 @@ def zone_acceptance(
         zone_code=zone_code,
         with_conditions=with_conditions,
         round_=round_,
+        fee_grace_months=fee_grace_months,
     )
     if not rows:
         raise NotFound(f"zone '{zone_code}' does not exist", field="code")

@@ -28,7 +28,7 @@ from geo.errors import InvalidInput, NotFound
 from geo.io.tabular import blank, parse_date, read_table, rejection
 from geo.spatial.validate import Problem
 from geo.workcal import today
-from layers.catalogue import Catalogue, load_catalogue, vocabulary
+from layers.catalogue import OPEN_CASE_STATES, Catalogue, load_catalogue, vocabulary
 
 CONDITIONS: dict[str, str] = vocabulary("conditions").zh  # key -> Chinese label (layers/vocabulary.toml)
 # Column names survey and maintenance teams use, mapped to ours.
@@ -40,7 +40,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "condition": ("condition", "状况", "状态"),
     "note": ("note", "备注"),
     "photo": ("photo", "照片"),
+    "defect": ("defect", "问题", "病害", "缺陷"),
 }
+DEFECT = "defect"  # a layer's own defect attribute (roads, manholes), set by inspections with the condition
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,24 @@ class Inspection:
     condition: str
     note: str | None = None
     photo: str | None = None
+    defect: str | None = None  # a key of the layer's defect vocabulary (or its Chinese label)
+
+
+def defect_code(layer: str, value: str | None) -> tuple[str | None, str | None]:
+    """(the defect key, None) for a defect of the layer given as key or Chinese label, (None, None) for
+    none, or (None, the reason) when the layer has no defect attribute or the value is not one of its."""
+    if value is None or not value.strip():
+        return None, None
+    spec = load_catalogue()[layer]
+    if DEFECT not in spec.attribute_names:
+        return None, f"layer '{layer}' records no defect"
+    attr = spec.attribute(DEFECT)
+    values = attr.values or {}
+    value = value.strip()
+    key = value if value in values else next((k for k, v in values.items() if v == value), None)
+    if key is None:
+        return None, f"defect '{value}' is not one of " + ", ".join(f"{k} ({v})" for k, v in values.items())
+    return key, None
 
 
 def facility_layers(catalogue: Catalogue | None = None) -> list[str]:
@@ -88,6 +108,9 @@ def _check_one(conn: psycopg.Connection, principal: Principal, item: Inspection)
             f"condition '{item.condition}' is not one of " + ", ".join(f"{k} ({v})" for k, v in CONDITIONS.items()),
             field="condition",
         )
+    defect, wrong = defect_code(item.facility_layer, item.defect)
+    if wrong:
+        raise InvalidInput(wrong, field="defect")
     if item.inspected_on > today():
         raise InvalidInput(f"inspected_on {item.inspected_on} is in the future", field="inspected_on")
     if not item.inspector.strip():
@@ -104,6 +127,7 @@ def _check_one(conn: psycopg.Connection, principal: Principal, item: Inspection)
         condition,
         item.note,
         item.photo,
+        defect,
     )
 
 
@@ -138,7 +162,8 @@ def _insert(
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO inspections (district_code, facility_layer, facility_code, inspected_on, inspector, "
-            "condition, note, photo, case_id, source, actor) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "condition, note, photo, case_id, source, actor, defect) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (
                     district_code,
@@ -152,6 +177,7 @@ def _insert(
                     case_id,
                     source,
                     actor,
+                    i.defect,
                 )
                 for i in items
             ],
@@ -159,16 +185,20 @@ def _insert(
 
 
 def _refresh(conn: psycopg.Connection, layer: str, codes: list[str]) -> None:
-    """Set each facility's condition (and last_maintained) to its latest inspection's, bumping its version."""
+    """Set each facility's condition (its defect, for layers with one, and last_maintained) to its
+    latest inspection's, bumping its version."""
+    has_defect = DEFECT in load_catalogue()[layer].attribute_names
+    defect = sql.SQL(", defect = l.defect" if has_defect else "")
+    changed = sql.SQL(" OR f.defect IS DISTINCT FROM l.defect" if has_defect else "")
     stmt = sql.SQL(
-        "UPDATE {t} f SET condition = l.condition, last_maintained = greatest(f.last_maintained, l.inspected_on), "
-        " version = f.version + 1, updated_at = now() "
-        "FROM (SELECT DISTINCT ON (facility_code) facility_code, condition, inspected_on FROM inspections "
+        "UPDATE {t} f SET condition = l.condition{defect}, "
+        " last_maintained = greatest(f.last_maintained, l.inspected_on), version = f.version + 1, updated_at = now() "
+        "FROM (SELECT DISTINCT ON (facility_code) facility_code, condition, defect, inspected_on FROM inspections "
         "      WHERE facility_layer = %(layer)s AND facility_code = ANY(%(codes)s) "
         "      ORDER BY facility_code, inspected_on DESC, id DESC) l "
-        "WHERE f.code = l.facility_code AND (f.condition IS DISTINCT FROM l.condition "
+        "WHERE f.code = l.facility_code AND (f.condition IS DISTINCT FROM l.condition{changed} "
         " OR f.last_maintained IS DISTINCT FROM greatest(f.last_maintained, l.inspected_on))"
-    ).format(t=sql.Identifier(layer))
+    ).format(t=sql.Identifier(layer), defect=defect, changed=changed)
     conn.execute(stmt, {"layer": layer, "codes": codes})
 
 
@@ -184,7 +214,8 @@ def history(
     if row is None:
         raise NotFound(f"{layer} '{code}' does not exist", field="code")
     rows = conn.execute(
-        "SELECT i.id, i.inspected_on, i.inspector, i.condition, i.note, i.photo, c.code, i.source, i.created_at "
+        "SELECT i.id, i.inspected_on, i.inspector, i.condition, i.note, i.photo, c.code, i.source, i.created_at, "
+        "i.defect "
         "FROM inspections i LEFT JOIN cases c ON c.id = i.case_id "
         "WHERE i.facility_layer = %s AND i.facility_code = %s ORDER BY i.inspected_on DESC, i.id DESC LIMIT %s",
         [layer, code, limit],
@@ -206,6 +237,7 @@ def history(
                 "case_code": r[6],
                 "source": r[7],
                 "recorded_at": r[8].isoformat(),
+                "defect": r[9],
             }
             for r in rows
         ],
@@ -275,6 +307,11 @@ def _validate_frame(
         inspector = "" if blank(values["inspector"]) else str(values["inspector"]).strip()
         if not inspector:
             problems.append(Problem(i, "inspector", "missing"))
+        defect: str | None = None
+        if layer in layers and not blank(values.get("defect")):
+            defect, wrong = defect_code(layer, str(values["defect"]))
+            if wrong:
+                problems.append(Problem(i, "defect", wrong))
         raw = "" if blank(values["condition"]) else str(values["condition"])
         condition = condition_code(raw)
         if condition is None:
@@ -289,6 +326,7 @@ def _validate_frame(
                     condition,
                     None if blank(values["note"]) else str(values["note"]),
                     None if blank(values["photo"]) else str(values["photo"]),
+                    defect,
                 )
             )
     return items, problems
@@ -297,14 +335,22 @@ def _validate_frame(
 def condition_counts(
     conn: psycopg.Connection, *, district_code: str, zone_code: str | None = None
 ) -> dict[str, dict[str, dict[str, int]]]:
-    """zone → facility layer → condition → count, by spatial join (facility inside the zone)."""
+    """zone → facility layer → condition → count: points and polygons by spatial join (facility inside
+    the zone), line features by their one zone (``zone_code``: a wall on two zones counts once)."""
+    cat = load_catalogue()
+    by_code = "f.zone_code = z.code"
+    by_place = "ST_Intersects(f.geom, z.geom)"
     parts = [
         sql.SQL(
             "SELECT z.code, {name}::text, f.condition, count(*) FROM zones z JOIN {t} f "
-            "ON ST_Intersects(f.geom, z.geom) WHERE z.district_code = %(district)s "
+            "ON {on} WHERE z.district_code = %(district)s "
             "AND (%(zone)s::text IS NULL OR z.code = %(zone)s) GROUP BY 1, 2, 3"
-        ).format(name=sql.Literal(layer), t=sql.Identifier(layer))
-        for layer in facility_layers()
+        ).format(
+            name=sql.Literal(layer),
+            t=sql.Identifier(layer),
+            on=sql.SQL(by_code if cat[layer].zone_attribute else by_place),
+        )
+        for layer in facility_layers(cat)
     ]
     out: dict[str, dict[str, dict[str, int]]] = {}
     for zone, layer, condition, n in conn.execute(
@@ -312,3 +358,109 @@ def condition_counts(
     ):
         out.setdefault(zone, {}).setdefault(layer, {})[condition] = int(n)
     return out
+
+
+FAULTS = ("faulty", "repairing")  # what the facility-faults page lists (故障、维修中)
+
+
+def faults(
+    conn: psycopg.Connection,
+    principal: Principal,
+    *,
+    district_code: str,
+    layer: str | None = None,
+    condition: str | None = None,
+    limit: int = 300,
+) -> dict[str, Any]:
+    """The faulty and under-repair facilities in the caller's area (:func:`area_scope`), by layer then
+    code: each with its zone, a point to show it on a map, its last inspection and the codes of the
+    open cases linked to it. ``layer`` and ``condition`` narrow the list (400 naming the field when
+    unknown); at most ``limit`` rows, with the total and the count of each layer."""
+    layers = facility_layers()
+    if layer is not None and layer not in layers:
+        raise InvalidInput(f"layer '{layer}' is not a facility layer; allowed: {', '.join(layers)}", field="layer")
+    if condition is not None and condition not in FAULTS:
+        raise InvalidInput(f"condition '{condition}' is not one of {', '.join(FAULTS)}", field="condition")
+    wanted = [condition] if condition else list(FAULTS)
+    # Every layer's faulty facilities first (a plain union), then the caller's area once over them: the
+    # area predicate planned in each branch of the union cost ~20 ms of planning per layer
+    # (bench/supervision.py); then the last inspection and open cases of the rows shown only.
+    scope, scope_params = area_scope(principal, sql.SQL("x.geom"))
+    parts = [_faults_of(name) for name in ([layer] if layer else layers)]
+    stmt = sql.SQL(
+        "WITH x AS MATERIALIZED ({parts}), "
+        "shown AS MATERIALIZED (SELECT * FROM x WHERE {scope}), "
+        "per_layer AS (SELECT json_object_agg(layer, n) AS n FROM (SELECT layer, count(*) AS n FROM shown "
+        " GROUP BY layer) l), "
+        "page AS (SELECT * FROM shown ORDER BY layer_order, code LIMIT %(limit)s) "
+        "SELECT p.layer_order, p.layer, p.code, p.condition, "
+        " coalesce(p.zone, (SELECT z.code FROM zones z WHERE ST_Intersects(z.geom, p.geom) ORDER BY z.code LIMIT 1)), "
+        " ST_X(ST_PointOnSurface(p.geom)), ST_Y(ST_PointOnSurface(p.geom)), i.inspected_on, i.inspector, i.condition, "
+        " (SELECT array_agg(c.code ORDER BY c.id DESC) FROM cases c WHERE c.facility_layer = p.layer "
+        "  AND c.facility_code = p.code AND c.state = ANY(%(open)s)), "
+        " (SELECT n FROM per_layer) "
+        "FROM page p LEFT JOIN LATERAL (SELECT inspected_on, inspector, condition FROM inspections "
+        " WHERE facility_layer = p.layer AND facility_code = p.code ORDER BY inspected_on DESC, id DESC LIMIT 1) i "
+        "ON true ORDER BY p.layer_order, p.code"
+    ).format(parts=sql.SQL(" UNION ALL ").join(parts), scope=scope)
+    params = {
+        **scope_params,
+        "district": district_code,
+        "wanted": wanted,
+        "open": list(OPEN_CASE_STATES),
+        "limit": limit,
+    }
+    rows = conn.execute(stmt, params).fetchall()
+    cat = load_catalogue()
+    by_layer: dict[str, int] = rows[0][-1] if rows else {}
+    return {
+        "total": sum(by_layer.values()),
+        "by_layer": {name: by_layer[name] for name in layers if name in by_layer},
+        "items": [
+            {
+                "layer": r[1],
+                "layer_zh": cat[r[1]].title_zh,
+                "layer_en": cat[r[1]].title_en,
+                "code": r[2],
+                "condition": r[3],
+                "zone": r[4],
+                "lon": r[5],
+                "lat": r[6],
+                "last_inspected_on": r[7].isoformat() if r[7] else None,
+                "last_inspector": r[8],
+                "last_condition": r[9],
+                "open_cases": list(r[10] or []),
+            }
+            for r in rows
+        ],
+    }
+
+
+def _faults_of(layer: str) -> sql.Composed:
+    """One layer's faulty facilities for :func:`faults` (order, layer, code, condition, its zone when the
+    layer records one, geometry)."""
+    spec = load_catalogue()[layer]
+    zone = sql.SQL("f.zone_code") if spec.zone_attribute else sql.SQL("NULL::text")
+    return sql.SQL(
+        "SELECT {order}::int AS layer_order, {name}::text AS layer, f.code, f.condition, {zone} AS zone, f.geom "
+        "FROM {t} f WHERE f.district_code = %(district)s AND f.condition = ANY(%(wanted)s)"
+    ).format(order=sql.Literal(spec.order), name=sql.Literal(layer), zone=zone, t=sql.Identifier(layer))
+
+
+def facility_place(conn: psycopg.Connection, principal: Principal, layer: str, code: str) -> dict[str, Any]:
+    """A facility in the caller's area: its condition, a point on it (lon, lat) and the open cases
+    linked to it; 404 as if it did not exist otherwise."""
+    if layer not in facility_layers():
+        raise NotFound(f"layer '{layer}' is not a facility layer", field="layer")
+    visible, params = _visible(principal, layer)
+    row = conn.execute(
+        sql.SQL(
+            "SELECT f.condition, ST_X(ST_PointOnSurface(f.geom)), ST_Y(ST_PointOnSurface(f.geom)), "
+            "(SELECT array_agg(c.code ORDER BY c.id DESC) FROM cases c WHERE c.facility_layer = %(layer)s "
+            " AND c.facility_code = f.code AND c.state = ANY(%(open)s)) FROM {} AND f.code = %(code)s"
+        ).format(visible),
+        {**params, "layer": layer, "code": code, "open": list(OPEN_CASE_STATES)},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"{layer} '{code}' does not exist", field="code")
+    return {"condition": row[0], "lon": row[1], "lat": row[2], "open_cases": list(row[3] or [])}

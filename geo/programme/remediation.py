@@ -9,7 +9,7 @@ built in PostGIS. Scope is :func:`geo.access.zone_scope` in the WHERE clause.
 
 from __future__ import annotations
 
-import calendar as _calendar
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,7 @@ def _item(value: str) -> str:
     )
 
 
-def _zone_in_scope(conn: psycopg.Connection, principal: Principal, zone_code: str, district_code: str) -> None:
+def zone_in_scope(conn: psycopg.Connection, principal: Principal, zone_code: str, district_code: str) -> None:
     """404 unless the zone exists and the caller acts in it (no leak of existence)."""
     predicate, params = zone_scope(principal, sql.SQL("z.code"))
     stmt = sql.SQL("SELECT 1 FROM zones z WHERE z.code = %(zone)s AND z.district_code = %(district)s AND {}").format(
@@ -136,9 +136,9 @@ def create(
     item = _item(item)
     if planned_start and planned_end and planned_end < planned_start:
         raise InvalidInput(f"planned_end {planned_end} is before planned_start {planned_start}", field="planned_end")
-    wkb = _checked_geometry(conn, geometry, geometry_crs, district_code=district_code)
+    wkb = checked_geometry(conn, geometry, geometry_crs, district_code=district_code)
     with conn.transaction():
-        _zone_in_scope(conn, principal, zone_code, district_code)
+        zone_in_scope(conn, principal, zone_code, district_code)
         if wkb is not None:
             _check_in_zone(conn, wkb, zone_code, district_code)
         task_id = _insert(
@@ -166,27 +166,33 @@ def create(
     return task(conn, _code_of(conn, task_id), district_code=district_code)
 
 
-def _checked_geometry(
-    conn: psycopg.Connection, geometry: dict[str, Any] | None, geometry_crs: str | None, *, district_code: str
+def checked_geometry(
+    conn: psycopg.Connection,
+    geometry: dict[str, Any] | None,
+    geometry_crs: str | None,
+    *,
+    district_code: str,
+    field: str = "geometry",
 ) -> bytes | None:
-    """The task's geometry as EPSG:4490 WKB after the checks of a Part 4 edit (GeoJSON, CRS, type,
-    validity with GEOS's reason, inside the district, swapped lat/lon named); None without one."""
+    """A task's geometry (or a publicity record's place, named by ``field``) as EPSG:4490 WKB after the
+    checks of a Part 4 edit (GeoJSON, CRS, type, validity with GEOS's reason, inside the district,
+    swapped lat/lon named); None without one."""
     if geometry is None:
         return None
     if isinstance(geometry, dict) and "crs" in geometry:
         # RFC 7946 dropped the member; silently reading coordinates in some other CRS as lon/lat is worse.
         raise InvalidInput(
-            "geometry: a 'crs' member is not read (RFC 7946: GeoJSON is CRS84); "
+            f"{field}: a 'crs' member is not read (RFC 7946: GeoJSON is CRS84); "
             "send CRS84 lon/lat or name the CRS in the Content-Crs header",
-            field="geometry",
+            field=field,
         )
     crs = parse_crs(geometry_crs, field="Content-Crs")
     geom = parse_geometry(geometry, srid=crs.srid, lat_first=crs.lat_first, storage_srid=crsmod.STORAGE_SRID)
     kind = geom.geom_type
     if kind not in GEOMETRY_TYPES:
         raise InvalidInput(
-            f"geometry: {kind} is not accepted for a remediation task; use one of {', '.join(GEOMETRY_TYPES)}",
-            field="geometry",
+            f"{field}: {kind} is not accepted for a remediation task; use one of {', '.join(GEOMETRY_TYPES)}",
+            field=field,
         )
     spec = LayerSpec(
         name="remediation_tasks",
@@ -207,7 +213,7 @@ def _checked_geometry(
             and (abs(geom.bounds[0]) > 180 or abs(geom.bounds[1]) > 90)
         ):
             reason += "; these look like projected metres, not longitude/latitude: name the CRS in Content-Crs"
-        raise InvalidInput(f"geometry: {reason}", field="geometry")
+        raise InvalidInput(f"{field}: {reason}", field=field)
     return bytes(shapely.to_wkb(geoms[0]))
 
 
@@ -318,8 +324,11 @@ def act(
     district_code: str,
     note: str | None = None,
     on: date | None = None,
+    publicity_required: bool = True,
 ) -> dict[str, Any]:
-    """Move a task through its workflow (one transaction, one event); 409 names the legal moves."""
+    """Move a task through its workflow (one transaction, one event); 409 names the legal moves.
+    先宣传后实施: with ``publicity_required`` (WUYE_PUBLICITY_REQUIRED) a task starts only once its zone
+    has a publicity record dated on or before the start (409 naming the rule otherwise)."""
     MACHINE.move(action)  # an unknown action is 400 before anything is read
     note = (note or "").strip() or None
     on = on or today()
@@ -328,6 +337,8 @@ def act(
     with conn.transaction():
         task_id, state = _locked(conn, principal, code, district_code)
         move = MACHINE.check(action, role=principal.role, state=state, note=note)
+        if action == "start" and publicity_required:
+            _publicised(conn, task_id, on)
         conn.execute(
             "UPDATE remediation_tasks SET state = %(to)s, version = version + 1, updated_at = now(), "
             " actual_start = CASE WHEN %(action)s = 'start' THEN %(on)s ELSE actual_start END, "
@@ -350,6 +361,25 @@ def act(
     return task(conn, code, district_code=district_code)
 
 
+def _publicised(conn: psycopg.Connection, task_id: int, on: date) -> None:
+    """409 unless the task's zone has a publicity record dated on or before ``on`` (先宣传后实施)."""
+    row = conn.execute(
+        "SELECT t.zone_code, EXISTS (SELECT 1 FROM publicity_records r WHERE r.district_code = t.district_code "
+        " AND r.zone_code = t.zone_code AND r.held_on <= %s) FROM remediation_tasks t WHERE t.id = %s",
+        [on, task_id],
+    ).fetchone()
+    assert row is not None
+    zone, publicised = row
+    if not publicised:
+        raise Conflict(
+            f"publicity first (先宣传后实施, WUYE_PUBLICITY_REQUIRED): zone '{zone}' has no publicity record dated "
+            f"on or before {on}; record one (POST /zones/{zone}/publicity) before starting its remediation",
+            field="action",
+            reason_zh=f"先宣传后实施：小区 {zone} 在 {on} 前无宣传记录，须先登记宣传再开工",
+            rule="publicity_required",
+        )
+
+
 def add_photo(
     conn: psycopg.Connection,
     principal: Principal,
@@ -369,7 +399,9 @@ def add_photo(
     if principal.role not in WORKERS:
         raise Forbidden(f"role '{principal.role}' may not add remediation photos; needs one of: {', '.join(WORKERS)}")
     content_type, suffix = photos.checked(data, max_bytes)
-    with conn.transaction():
+    # The file is written (durably) before the row and removed if the transaction fails: the
+    # ExitStack is left after the transaction block, so a failed commit removes it too.
+    with ExitStack() as keep, conn.transaction():
         task_id, state = _locked(conn, principal, code, district_code)
         if state == "verified":
             raise Conflict(
@@ -379,6 +411,7 @@ def add_photo(
                 state=state,
             )
         path = photos.new_path(root, "remediation", str(task_id), suffix=suffix)
+        keep.enter_context(photos.saved(path, data))
         row = conn.execute(
             "INSERT INTO remediation_photos (task_id, district_code, stage, path, content_type, bytes, actor) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -396,7 +429,6 @@ def add_photo(
             to_state=state,
             note=f"{PHOTO_STAGES[stage]}照片 {stage} photo #{row[0]}",
         )
-        path.write_bytes(data)
     return {
         "id": int(row[0]),
         "stage": stage,
@@ -419,7 +451,7 @@ def photo_file(
     row = conn.execute(stmt, {**params, "code": code, "photo": photo_id, "district": district_code}).fetchone()
     if row is None:
         raise NotFound(f"photo {photo_id} of remediation task '{code}' does not exist", field="photo_id")
-    return root / row[0], str(row[1])
+    return photos.existing(root, row[0], photo_id), str(row[1])
 
 
 def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_code: str) -> tuple[int, str]:
@@ -506,7 +538,8 @@ def collection(
 
 
 def zone_tasks(conn: psycopg.Connection, zone_code: str, *, district_code: str) -> dict[str, Any]:
-    """A zone's tasks (FeatureCollection) with its progress and phase calendar; 404 for an unknown zone."""
+    """A zone's tasks (FeatureCollection) with its progress; 404 for an unknown zone (the route adds its
+    phases, geo/programme/phases.py)."""
     exists = conn.execute(
         "SELECT 1 FROM zones WHERE code = %s AND district_code = %s", [zone_code, district_code]
     ).fetchone()
@@ -515,7 +548,6 @@ def zone_tasks(conn: psycopg.Connection, zone_code: str, *, district_code: str) 
     body = collection(conn, district_code=district_code, zone_code=zone_code)
     rows = progress(conn, district_code=district_code, zone_code=zone_code)
     body["progress"] = next((r for r in rows if r["level"] == "zone"), None)
-    body["phases"] = phases(conn, zone_code, district_code=district_code)
     return body
 
 
@@ -551,58 +583,3 @@ def progress(conn: psycopg.Connection, *, district_code: str, zone_code: str | N
             }
         )
     return out
-
-
-def _month_end(year: int, month: int) -> date:
-    return date(year, month, _calendar.monthrange(year, month)[1])
-
-
-def phases(conn: psycopg.Connection, zone_code: str, *, district_code: str) -> list[dict[str, Any]]:
-    """The zone's phase calendar: each phase's deadline (the plan's month, or the zone's own), whether
-    it is done, current or to come, and overdue when not done by its deadline."""
-    row = conn.execute(
-        "SELECT phase, coalesce(programme_year, %s) FROM zones WHERE code = %s AND district_code = %s",
-        [today().year, zone_code, district_code],
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"zone '{zone_code}' does not exist", field="code")
-    current, year = row
-    own: dict[str, date] = dict(
-        conn.execute("SELECT phase, due_on FROM zone_phase_deadlines WHERE zone_code = %s", [zone_code]).fetchall()
-    )
-    order = list(PHASES)
-    now = today()
-    out = []
-    for i, (phase, (name, month)) in enumerate(PHASES.items()):
-        due = own.get(phase) or _month_end(int(year), month)
-        status = "done" if i < order.index(current) else ("current" if phase == current else "upcoming")
-        out.append(
-            {
-                "phase": phase,
-                "phase_zh": name,
-                "due_on": due.isoformat(),
-                "status": status,
-                "default_deadline": phase not in own,
-                "overdue": status != "done" and due < now,
-            }
-        )
-    return out
-
-
-def set_phase_deadline(
-    conn: psycopg.Connection, principal: Principal, zone_code: str, phase: str, due_on: date, *, district_code: str
-) -> list[dict[str, Any]]:
-    """Give a zone its own deadline for a phase (staff in scope)."""
-    if phase not in PHASES:
-        raise InvalidInput(f"phase '{phase}' is not one of {', '.join(PHASES)}", field="phase")
-    if principal.role not in STAFF:
-        raise Forbidden(f"role '{principal.role}' may not set deadlines; needs one of: {', '.join(STAFF)}")
-    with conn.transaction():
-        _zone_in_scope(conn, principal, zone_code, district_code)
-        conn.execute(
-            "INSERT INTO zone_phase_deadlines (zone_code, phase, due_on, set_by) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (zone_code, phase) DO UPDATE SET due_on = EXCLUDED.due_on, set_by = EXCLUDED.set_by, "
-            "set_at = now()",
-            [zone_code, phase, due_on, principal.actor],
-        )
-    return phases(conn, zone_code, district_code=district_code)

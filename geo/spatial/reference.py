@@ -27,6 +27,20 @@ def unit_codes(conn: psycopg.Connection, district_code: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def zone_codes(conn: psycopg.Connection, district_code: str) -> set[str]:
+    """Codes of the district's zones (a line feature's ``zone_code`` must name one)."""
+    rows = conn.execute("SELECT code FROM zones WHERE district_code = %s", [district_code])
+    return {r[0] for r in rows}
+
+
+def units(conn: psycopg.Connection, district_code: str) -> list[dict[str, str]]:
+    """The district's responsible units (code, name, kind; no contact details), by kind and name."""
+    rows = conn.execute(
+        "SELECT code, name, kind FROM units WHERE district_code = %s ORDER BY kind, name, code", [district_code]
+    )
+    return [{"code": r[0], "name": r[1], "kind": r[2]} for r in rows]
+
+
 def reproject(geoms: np.ndarray, src: int, dst: int = crsmod.STORAGE_SRID) -> np.ndarray:
     """Transform shapely geometries between EPSG codes (lon/lat axis order throughout)."""
     if src == dst:
@@ -38,3 +52,9 @@ def reproject(geoms: np.ndarray, src: int, dst: int = crsmod.STORAGE_SRID) -> np
         return np.column_stack([x, y])
 
     return np.asarray(shapely.transform(geoms, _xy), dtype=object)
+
+
+def subdistricts(conn: psycopg.Connection, district_code: str) -> list[dict[str, str]]:
+    """The district's sub-districts (code, name), by name (the case desk's filter)."""
+    rows = conn.execute("SELECT code, name FROM subdistricts WHERE district_code = %s ORDER BY name", [district_code])
+    return [{"code": r[0], "name": r[1]} for r in rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,13 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from geo.inputs import bad_character
+from geo.workcal import today
 from layers.catalogue import Attribute, LayerSpec
 
+# The earliest date a layer attribute may hold (an old enterprise dormitory's septic tank may be
+# from the 1950s; anything earlier is a typing error).
+EARLIEST_DATE = date(1950, 1, 1)
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,79}$")
 _LIST_SPLIT = re.compile(r"\s*[;,；，、|]\s*")
 _TRUE = {"true", "t", "yes", "y", "1", "是"}
@@ -60,6 +66,12 @@ def _report(problems: list[Problem], mask: np.ndarray, field: str, reason: Any) 
 
 def _text(attr: Attribute, raw: pd.Series, blank: np.ndarray, problems: list[Problem]) -> pd.Series:
     out = raw.astype("string").str.strip().where(~blank, None).astype(object)
+    chars = out.map(lambda v: bad_character(v) if isinstance(v, str) else None)
+    refused = np.asarray(chars.notna(), dtype=bool)
+    _report(problems, refused, attr.name, lambda i: f"control character {chars.iloc[i]} is not allowed in text")
+    too_long = np.asarray(out.map(lambda v: isinstance(v, str) and len(v) > attr.max_length), dtype=bool)
+    _report(problems, too_long & ~refused, attr.name, f"longer than {attr.max_length} characters")
+    out = out.where(~(refused | too_long), None)
     if attr.values is not None:
         lookup = {k: k for k in attr.values} | {v: k for k, v in attr.values.items()}
         mapped = out.map(lookup)
@@ -96,6 +108,16 @@ def _date(attr: Attribute, raw: pd.Series, blank: np.ndarray, problems: list[Pro
     parsed = pd.to_datetime(raw.where(~blank, None).astype(object), errors="coerce", format="mixed")
     bad = ~blank & np.asarray(parsed.isna(), dtype=bool)
     _report(problems, bad, attr.name, lambda i: f"'{raw.iloc[i]}' is not a date (YYYY-MM-DD)")
+    # a sane range: nothing the district looks after predates EARLIEST_DATE, and what has happened
+    # (installed, maintained) has not happened after today (a contract's end may: ``future``)
+    early = ~bad & ~blank & np.asarray(parsed < pd.Timestamp(EARLIEST_DATE), dtype=bool)
+    _report(problems, early, attr.name, lambda i: f"'{raw.iloc[i]}' is before {EARLIEST_DATE.isoformat()}")
+    bad = bad | early
+    if not attr.future:
+        now = pd.Timestamp(today())
+        late = ~bad & ~blank & np.asarray(parsed.dt.normalize() > now, dtype=bool)
+        _report(problems, late, attr.name, lambda i: f"'{raw.iloc[i]}' is in the future (after {now.date()})")
+        bad = bad | late
     return parsed.dt.strftime("%Y-%m-%d").where(~bad & ~blank, None).astype(object)
 
 
@@ -159,7 +181,7 @@ def _check_range(attr: Attribute, values: pd.Series, problems: list[Problem]) ->
 
 
 def validate_attributes(
-    spec: LayerSpec, frame: pd.DataFrame, *, unit_codes: set[str] | None
+    spec: LayerSpec, frame: pd.DataFrame, *, unit_codes: set[str] | None, zone_codes: set[str] | None = None
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Check and normalise ``code`` and every spec attribute of ``frame``."""
     problems: list[Problem] = []
@@ -196,6 +218,9 @@ def validate_attributes(
         if attr.references == "units" and unit_codes is not None:
             unknown = np.asarray(values.notna() & ~values.isin(unit_codes), dtype=bool)
             _report(problems, unknown, attr.name, lambda i, v=values: f"unit '{v.iloc[i]}' is not in the units table")
+        if attr.references == "zones" and zone_codes is not None:
+            unknown = np.asarray(values.notna() & ~values.isin(zone_codes), dtype=bool)
+            _report(problems, unknown, attr.name, lambda i, v=values: f"zone '{v.iloc[i]}' is not in the zones layer")
         out[attr.name] = values
     return out, problems
 
@@ -265,10 +290,17 @@ def validate_geometry(
             nonfinite[np.flatnonzero(ok)] = [not np.isfinite(shapely.get_coordinates(g)).all() for g in geoms[ok]]
     _report(problems, nonfinite, "geometry", "coordinates must be finite numbers")
     ok &= ~nonfinite
+    if spec.is_linear and ok.any():
+        short = np.zeros(len(geoms), dtype=bool)
+        short[ok] = shapely.length(geoms[ok]) == 0
+        _report(problems, short, "geometry", "a line needs at least two distinct points")
+        ok &= ~short
     invalid = np.zeros(len(geoms), dtype=bool)
     invalid[ok] = ~shapely.is_valid(geoms[ok])
     _report(problems, invalid, "geometry", lambda i: f"invalid geometry: {shapely.is_valid_reason(geoms[i])}")
     ok &= ~invalid
+    if spec.is_linear and ok.any():
+        _check_crossing(geoms, ok, problems)
     if district is not None and ok.any():
         _check_position(spec, geoms, ok, district, district_label, problems)
     promoted = _promote(spec, geoms)
@@ -279,6 +311,29 @@ def validate_geometry(
         promoted[ok] = shapely.orient_polygons(promoted[ok], exterior_cw=False)
     shapely.set_srid(promoted[~missing], spec.srid)
     return shapely.set_srid(promoted, spec.srid), problems
+
+
+def _check_crossing(geoms: np.ndarray, ok: np.ndarray, problems: list[Problem]) -> None:
+    """A line feature (a pipe, a road, a wall) must not cross itself; ``ok`` loses the rows refused."""
+    idx = np.flatnonzero(ok)
+    crossing = idx[~shapely.is_simple(geoms[idx])]
+    for i in crossing:
+        x, y = _first_xy(_self_crossing(geoms[i]))
+        problems.append(Problem(int(i) + 1, "geometry", f"the line crosses itself near ({x:.6f}, {y:.6f})"))
+    ok[crossing] = False
+
+
+def _self_crossing(line: BaseGeometry) -> BaseGeometry:
+    """A point where a non-simple line meets itself: a vertex of its noded form shared by more than
+    two of its pieces, or (a closed loop touching itself) its first point."""
+    pieces = shapely.get_parts(shapely.line_merge(shapely.node(line)))
+    ends = shapely.get_coordinates(shapely.boundary(pieces))
+    if len(ends):
+        values, counts = np.unique(ends, axis=0, return_counts=True)
+        if (counts > 2).any() or (counts == 2).any():
+            pick = values[np.argmax(counts)]
+            return shapely.Point(pick)
+    return shapely.Point(shapely.get_coordinates(line)[0])
 
 
 def _check_position(
@@ -309,9 +364,10 @@ def validate_frame(
     district: BaseGeometry | None,
     district_label: str = "the district",
     unit_codes: set[str] | None = None,
+    zone_codes: set[str] | None = None,
 ) -> Validated:
     """Validate attributes and geometries of every row; problems sorted by row."""
-    values, problems = validate_attributes(spec, frame, unit_codes=unit_codes)
+    values, problems = validate_attributes(spec, frame, unit_codes=unit_codes, zone_codes=zone_codes)
     promoted, geom_problems = validate_geometry(spec, geoms, district=district, district_label=district_label)
     problems = sorted(problems + geom_problems)
     bad = np.zeros(len(frame), dtype=bool)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
 import orjson
@@ -48,6 +49,31 @@ async def _configure_async(conn: psycopg.AsyncConnection) -> None:
     set_json_loads(orjson.loads, conn)
 
 
+def _stale(conn: psycopg.Connection | psycopg.AsyncConnection) -> bool:
+    """True when an idle connection's socket has something to read: the server said goodbye
+    (a shutdown's termination notice, or end of file) while nobody was talking to it."""
+    if conn.closed or conn.broken:
+        return True
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True
+    return bool(readable)
+
+
+def _check(conn: psycopg.Connection) -> None:
+    # A connection is checked as it leaves the pool, without a round trip: only one whose socket
+    # shows the server went away (a database restart) gets the real check, which raises and
+    # makes the pool drop it and hand out (or make) another, so the server recovers by itself.
+    if _stale(conn):
+        ConnectionPool.check_connection(conn)
+
+
+async def _check_async(conn: psycopg.AsyncConnection) -> None:
+    if _stale(conn):
+        await AsyncConnectionPool.check_connection(conn)
+
+
 def _pool_kwargs(settings: DatabaseSettings) -> dict[str, Any]:
     # Autocommit: reads need no transaction, and every write runs inside an explicit
     # ``conn.transaction()`` block in geo/ (or is one statement), committed when it ends
@@ -67,9 +93,7 @@ async def open_async_pool(url: str, settings: DatabaseSettings) -> AsyncConnecti
         open=False,
         name="wuye-async",
         configure=_configure_async,
-        # A connection is checked as it leaves the pool: after a database restart the dead
-        # ones are dropped and new ones made, so the server recovers by itself.
-        check=AsyncConnectionPool.check_connection,
+        check=_check_async,  # see _check
     )
     await pool.open()
     try:
@@ -94,7 +118,7 @@ def open_pool(url: str, settings: DatabaseSettings) -> ConnectionPool:
         open=False,
         name="wuye",
         configure=_configure,
-        check=ConnectionPool.check_connection,  # reconnect after a database restart (as above)
+        check=_check,  # reconnect after a database restart
     )
     pool.open()
     try:

@@ -44,6 +44,17 @@ def layer_ddl(spec: LayerSpec) -> list[sql.Composed]:
     create = sql.SQL("CREATE TABLE {} (\n  {},\n  UNIQUE (code)\n)").format(table, sql.SQL(",\n  ").join(columns))
     index = sql.SQL("CREATE INDEX {} ON {} USING gist (geom)").format(sql.Identifier(f"{spec.table}_geom_gist"), table)
     batch = sql.SQL("CREATE INDEX {} ON {} (batch_id)").format(sql.Identifier(f"{spec.table}_batch_idx"), table)
+    if spec.is_linear and spec.zone_attribute:
+        # the zone holding most of the line's length, unless named (function in migration 0012)
+        zone = sql.SQL("CREATE TRIGGER {} BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION wuye_line_zone()")
+        zone_idx = sql.SQL("CREATE INDEX {} ON {} (zone_code)")
+        return [
+            create,
+            index,
+            batch,
+            zone.format(sql.Identifier(f"{spec.table}_zone"), table),
+            zone_idx.format(sql.Identifier(f"{spec.table}_zone_idx"), table),
+        ]
     return [create, index, batch]
 
 
@@ -102,6 +113,11 @@ def _layer_step(spec: LayerSpec) -> Step:
             return  # created by hand or by an older run: compared below, not recreated
         for stmt in statements:
             conn.execute(stmt)
+        # a layer added to a database that already keeps layer figures (migration 0013, post
+        # phase; on a new database that migration tracks every layer table itself)
+        tracked = conn.execute("SELECT to_regprocedure('wuye_track_layer(text)') IS NOT NULL").fetchone()
+        if tracked and tracked[0]:
+            conn.execute("SELECT wuye_track_layer(%s)", [spec.table])
 
     text = "\n".join(s.as_string(None) for s in statements) if statements else ""
     return Step(name=f"layer:{spec.name}", checksum=_checksum(text), apply=apply)

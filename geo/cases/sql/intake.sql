@@ -49,20 +49,29 @@ ev AS (
     RETURNING at, actor, action, from_state, to_state, note, details
 ),
 nearby AS (
-    -- open cases of the same category within the radius and the window (the new one is not
-    -- visible to this statement, so it cannot find itself); the point is spelt out, not taken
-    -- from the CTE, so that the planner sees an index condition on cases.geom: a box of the
-    -- radius in degrees at this latitude (+20%), then the distance in EPSG:4547 metres, with
-    -- the point projected once (an InitPlan) rather than once per candidate
-    SELECT o.code, o.state, o.created_at,
-           round(ST_Distance(ST_Transform(o.geom, %(metric)s), (SELECT t.mgeom FROM target t))::numeric, 1) AS d
+    -- open cases of the same category near the report and within the window (the new one is not
+    -- visible to this statement, so it cannot find itself). Only callers who see a candidate in full
+    -- (work roles in its area, its own reporter: exact) learn its distance in metres, within the radius;
+    -- anyone else learns whether its public 50 m cell is the probe's cell or one of the eight around
+    -- it, a function of the two cells alone, so probes placed anywhere in one cell get the same answer
+    -- and no number of probes places a reporter closer than the public grid (issue 13, point 2).
+    -- The point is spelt out, not taken from the CTE, so that the planner sees an index condition on
+    -- cases.geom: a box of the reach in degrees at this latitude (+20%), then the distances in
+    -- EPSG:4547 metres, with the point projected once (an InitPlan) rather than once per candidate.
+    SELECT o.code, o.state, o.created_at, x.exact, round(x.d::numeric, 1) AS d, x.cell_d
     FROM cases o
+    CROSS JOIN LATERAL (
+        SELECT ST_Distance(ST_Transform(o.geom, %(metric)s), (SELECT t.mgeom FROM target t)) AS d,
+               ST_Distance(ST_SnapToGrid(ST_Transform(o.geom, 4547), %(cell)s),
+                           (SELECT ST_SnapToGrid(t.mgeom, %(cell)s) FROM target t)) AS cell_d,
+               (%(dup_work)s AND {dup_scope}) OR coalesce(o.reporter_user = %(user)s, false) AS exact
+    ) x
     WHERE o.geom && ST_Expand(ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4490),
-                              %(dup_radius)s / (111320.0 * cos(radians(%(y)s))) * 1.2, %(dup_radius)s / 110574.0 * 1.2)
+                              %(dup_reach)s / (111320.0 * cos(radians(%(y)s))) * 1.2, %(dup_reach)s / 110574.0 * 1.2)
       AND o.category = %(category)s AND o.district_code = %(district)s AND o.state = ANY(%(open)s)
       AND o.created_at >= %(created)s - make_interval(days => %(days)s)
-      AND ST_DWithin(ST_Transform(o.geom, %(metric)s), (SELECT t.mgeom FROM target t), %(dup_radius)s)
-    ORDER BY 4, o.created_at DESC
+      AND CASE WHEN x.exact THEN x.d <= %(dup_radius)s ELSE x.cell_d <= %(cell)s * 1.5 END
+    ORDER BY CASE WHEN x.exact THEN x.d ELSE x.cell_d END, o.created_at DESC
     LIMIT 10
 ),
 answer AS (
@@ -72,10 +81,16 @@ answer AS (
                                                           'note', ev.note, 'details', ev.details))
                       FROM ev))
            || jsonb_build_object('possible_duplicates', coalesce(
-                  (SELECT jsonb_agg(jsonb_build_object('code', nb.code, 'state', nb.state,
-                                                       'state_zh', %(state_names)s::jsonb ->> nb.state,
-                                                       'reported_at', nb.created_at, 'distance_m', nb.d)
-                                    ORDER BY nb.d, nb.created_at DESC)
+                  (SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                                        'code', nb.code, 'state', nb.state,
+                                        'state_zh', %(state_names)s::jsonb ->> nb.state,
+                                        'reported_at', nb.created_at,
+                                        'distance_m', CASE WHEN nb.exact THEN nb.d END,
+                                        'proximity', CASE WHEN nb.exact THEN NULL WHEN nb.cell_d = 0
+                                                          THEN 'same_cell' ELSE 'adjacent_cell' END,
+                                        'proximity_zh', CASE WHEN nb.exact THEN NULL WHEN nb.cell_d = 0
+                                                             THEN '同一 50 米网格内' ELSE '相邻 50 米网格' END))
+                                    ORDER BY CASE WHEN nb.exact THEN nb.d ELSE nb.cell_d END, nb.created_at DESC)
                    FROM nearby nb), '[]'::jsonb)) AS doc
     FROM ({feature}) f (feature, id)
 ),

@@ -2,6 +2,8 @@
 -- {where} filters the layer (district, bbox, datetime, attributes, CQL2);
 -- {keyset} continues after/before the cursor row; {order} is the page order
 -- (reversed for a "prev" page, which {out_dir} turns back for output).
+-- {kept_count} is the count kept in layer_stats when the request has no filter but the
+-- district (exact at any size), else NULL: then counting stops at %(cap)s rows.
 -- Every text that is not SQL (links, their titles, hrefs) arrives as a bound value.
 WITH page AS (
     SELECT t.id AS _id, t.code AS _code, {key_cols}
@@ -29,9 +31,11 @@ SELECT convert_to(concat(
     '],"numberReturned":', f.returned,
     CASE
         WHEN NOT %(from_cursor)s AND NOT f.more THEN concat(',"numberMatched":', f.returned)
-        ELSE (SELECT CASE WHEN m.n < %(cap)s THEN concat(',"numberMatched":', m.n) ELSE '' END
-              FROM (SELECT count(*) AS n
-                    FROM (SELECT 1 FROM {table} AS t WHERE {where} LIMIT %(cap)s) AS c) AS m)
+        ELSE coalesce(
+            {kept_count},
+            (SELECT CASE WHEN m.n < %(cap)s THEN concat(',"numberMatched":', m.n) ELSE '' END
+             FROM (SELECT count(*) AS n
+                   FROM (SELECT 1 FROM {table} AS t WHERE {where} LIMIT %(cap)s) AS c) AS m))
     END,
     ',"timeStamp":"', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '"',
     ',"links":[', %(links)s::text,

@@ -1,0 +1,671 @@
+"""The workbench: the portal at ``/`` for browsers, sign-in with a session cookie, the case desk,
+and the API documentation served offline. Thin routes: pages come from maps/web.py, data and rules
+from geo/ (the case desk calls the same workflow functions as ``/cases``: scope, allowed moves and
+their checks live there once).
+
+Sign-in sets the ``wuye_session`` cookie to a bearer token of ``/auth/token``'s kind (HttpOnly,
+SameSite=Lax); api/deps.py reads it when a request has no Authorization header, and takes a write
+signed by it only from our own pages (Origin or Referer naming this host).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import psycopg
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import StringConstraints
+
+from api.auth import (
+    ADMIN_PAGES,
+    FAULT_ROLES,
+    PUBLIC,
+    SIGNED_IN,
+    STAFF_ROLES,
+    CurrentUser,
+    Guard,
+    change_own_password,
+    sign_in,
+)
+from api.cases import STAFF_LIST_ROLES
+from api.deps import SESSION_COOKIE, AppSettings, Connection, read
+from api.errors import error_body, status_of
+from geo.access import users
+from geo.access.scope import ANONYMOUS, Principal
+from geo.cases import notices, supervision
+from geo.cases import workflow as cases
+from geo.cases.shapes import CaseAction
+from geo.errors import InvalidInput, NotFound, WuyeError
+from geo.io import photos
+from geo.programme import inspections
+from geo.settings import Settings
+from geo.spatial import reference
+from geo.steps import run
+from layers.catalogue import vocabulary
+from maps import web
+
+router = APIRouter(tags=["workbench 工作台"])
+DESK = Guard(*cases.WORKERS, description="case workers: staff, property teams, contractors")
+DESK_CASE = Guard(*cases.WORKERS, description="case workers, the case in their scope", scoped="code")
+DISPATCHERS = Guard(*cases.STAFF, description="staff who dispatch")
+SUPERVISING = Guard(*supervision.SUPERVISORS, description="the bureau (区城管局): administrators")
+PAGE_SIZE = 50
+# Who sees the facility-faults page (api/faults.py): maintenance staff, as inspections.
+Lang = Annotated[str | None, Query(max_length=5, description="页面语言 zh（默认）或 en")]
+# Where an error answers with a page rather than the JSON body (the error page names reason_zh).
+PAGE_PREFIXES = ("/workbench", "/login", "/logout", "/docs")
+
+
+# -- rendering --------------------------------------------------------------------------------------------
+def _here(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def _lang_switch(request: Request, lang: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    if lang == "zh":
+        params.append(("lang", "en"))
+    query = urlencode(params)
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def page(
+    request: Request, name: str, *, principal: Principal, lang: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    """A workbench page with the navigation bar of ``principal`` (no caching: it names the caller)."""
+    body = web.render(
+        name,
+        lang=lang,
+        principal=principal,
+        here=_here(request),
+        lang_switch=_lang_switch(request, lang),
+        desk=principal.role in cases.WORKERS,
+        faults=principal.role in FAULT_ROLES,
+        admin_pages=principal.role in ADMIN_PAGES.roles,
+        stats=principal.role in STAFF_ROLES,
+        **context,
+    )
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def error_page(request: Request, status: int, body: dict[str, Any]) -> HTMLResponse | None:
+    """The page of an error on a workbench route (api/errors.py asks): the error's ``reason_zh``."""
+    if not request.url.path.startswith(PAGE_PREFIXES):
+        return None
+    principal = getattr(request.state, "principal", None) or ANONYMOUS
+    lang = web.lang_of(request.query_params.get("lang"))
+    return page(
+        request,
+        "error.html",
+        principal=principal,
+        lang=lang,
+        status=status,
+        code=status,
+        reason_zh=body.get("reason_zh", ""),
+        reason=body.get("reason", ""),
+    )
+
+
+def _reason_zh(error: WuyeError) -> str:
+    body = error_body(status_of(error), error.message, error.field, reason_zh=error.reason_zh)
+    return str(body["reason_zh"])
+
+
+# -- API documentation, offline ------------------------------------------------------------------------
+@router.get("/docs", include_in_schema=False, dependencies=[Depends(PUBLIC)])
+def docs() -> HTMLResponse:
+    """Swagger UI from our own copy of swagger-ui-dist, drawing /api (the OpenAPI 3.0 document)."""
+    return HTMLResponse(web.render("docs.html", lang="zh", principal=ANONYMOUS, spec_url="/api"))
+
+
+# -- sign-in --------------------------------------------------------------------------------------------
+def _safe_next(value: str | None) -> str:
+    """A local path to go back to after signing in (never another site)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+@router.get("/login", response_class=HTMLResponse, summary="登录页面", dependencies=[Depends(PUBLIC)])
+def login_page(
+    request: Request, user: CurrentUser, lang: Lang = None, next: Annotated[str | None, Query(max_length=500)] = None
+) -> HTMLResponse:
+    """The sign-in page (with password change); a signed-in visitor sees who they are in its bar."""
+    return page(
+        request, "login.html", principal=user, lang=web.lang_of(lang), next=_safe_next(next), username="", message=""
+    )
+
+
+def _set_session(response: Response, request: Request, token: str, ttl: timedelta) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(ttl.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+@router.post("/login", summary="登录（页面表单，设置会话 Cookie）", dependencies=[Depends(PUBLIC)])
+def login_form(
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str | None, Form(max_length=500)] = None,
+    lang: Annotated[str | None, Form(max_length=5)] = None,
+) -> Response:
+    """Sign in from the page: a session cookie and back to ``next``; refused, the page again with
+    the reason in Chinese and the username kept."""
+    try:
+        user = sign_in(conn, request, settings, username, password)
+    except WuyeError as error:
+        return page(
+            request,
+            "login.html",
+            principal=ANONYMOUS,
+            lang=web.lang_of(lang),
+            status=status_of(error),
+            next=_safe_next(next),
+            username=username,
+            message=_reason_zh(error),
+        )
+    ttl = timedelta(minutes=settings.auth.token_minutes)
+    with conn.transaction():
+        token, _ = users.issue_token(conn, user, ttl=ttl)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    _set_session(response, request, token, ttl)
+    return response
+
+
+@router.post("/login/password", summary="修改密码（页面表单）", dependencies=[Depends(PUBLIC)])
+def password_form(
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    username: Annotated[str, Form(max_length=64)],
+    old_password: Annotated[str, Form(max_length=256)],
+    new_password: Annotated[str, Form(max_length=256)],
+    lang: Annotated[str | None, Form(max_length=5)] = None,
+) -> Response:
+    """Change a password knowing the old one; every session of the user ends (sign in again)."""
+    ok, message, status = True, web.TEXTS[web.lang_of(lang)]["password_changed"], 200
+    try:
+        change_own_password(conn, request, settings, username, old_password, new_password)
+    except WuyeError as error:
+        ok, message, status = False, _reason_zh(error), status_of(error)
+    response = page(
+        request,
+        "login.html",
+        principal=ANONYMOUS,
+        lang=web.lang_of(lang),
+        status=status,
+        next="/",
+        username=username,
+        message=message,
+        ok=ok,
+        change_open=not ok,
+    )
+    if ok:
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout", summary="退出登录（页面表单）", dependencies=[Depends(PUBLIC)])
+def logout_form(request: Request, conn: Connection) -> Response:
+    """End the page session (its token revoked) and go to the portal."""
+    token = getattr(request.state, "session", None)
+    if token:
+        with conn.transaction():
+            users.revoke_token(conn, token)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- the portal ---------------------------------------------------------------------------------------------
+async def portal(request: Request, user: Principal, settings: Settings) -> HTMLResponse:
+    """The home page a browser gets at ``/`` (api/ogc.py's landing route negotiates)."""
+    lang = web.lang_of(request.query_params.get("lang"))
+    counts = None
+    if user.role in cases.WORKERS:
+        by_state = await read(
+            request,
+            cases.case_counts(
+                user,
+                cases.CaseFilter(),
+                district_code=settings.district.district_code,
+                scoped_only=user.role in STAFF_LIST_ROLES,
+            ),
+        )
+        counts = {
+            "new": by_state.get("reported", 0),
+            "overdue": by_state.get("overdue", 0),
+            "supervised": by_state.get("supervised", 0),
+            "working": by_state.get("dispatched", 0) + by_state.get("in_progress", 0),
+            "handled": by_state.get("handled", 0),
+        }
+    inbox = await read(request, notices.notices_for(user)) if user.unit_code else None
+    return page(
+        request,
+        "portal.html",
+        principal=user,
+        lang=lang,
+        current="home",
+        counts=counts,
+        inbox=inbox,
+        district_name=settings.district.district_name,
+    )
+
+
+@router.post("/workbench/notices/read", summary="通知全部标为已读（页面表单）", dependencies=[Depends(SIGNED_IN)])
+def notices_read(
+    conn: Connection, user: CurrentUser, lang: Annotated[str | None, Form(max_length=5)] = None
+) -> Response:
+    """Mark the notices of the caller's unit read, back to the portal."""
+    notices.mark_read(conn, user)
+    return RedirectResponse("/?lang=en" if lang == "en" else "/", status_code=303)
+
+
+@router.get("/workbench", summary="工作台", dependencies=[Depends(SIGNED_IN)], response_class=HTMLResponse)
+def workbench(user: CurrentUser, lang: Lang = None) -> Response:
+    """The workbench's front: the case desk for those who work cases, administration for the security
+    and audit administrators, the portal for the others."""
+    q = "?lang=en" if lang == "en" else ""
+    front = "/workbench/admin" if user.role in ADMIN_PAGES.roles else "/"
+    return RedirectResponse(("/workbench/cases" if user.role in cases.WORKERS else front) + q, status_code=303)
+
+
+# -- the case desk ------------------------------------------------------------------------------------------
+def _date(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{field} must be a date (YYYY-MM-DD)", field=field, reason_zh=f"“{field}”须为日期（年-月-日）"
+        ) from None
+
+
+def _flag(value: str | None) -> bool | None:
+    return True if value in ("true", "1", "on") else None
+
+
+def _filter(params: dict[str, str]) -> tuple[cases.CaseFilter, dict[str, Any]]:
+    """The desk's filter from its query string, and what the form shows back."""
+    after = params.get("after")
+    # the cursor: the last case id of the previous page, "s" before it when that case was pinned (督办置顶)
+    after_pinned = bool(after and after.startswith("s"))
+    if after_pinned:
+        after = after[1:]  # type: ignore[index]
+    if after is not None and not after.isdigit():
+        raise InvalidInput("after must be a case id from the previous page", field="after")
+    flt = cases.CaseFilter(
+        zone=params.get("zone") or None,
+        unit=params.get("unit") or None,
+        category=params.get("category") or None,
+        state=params.get("state") or None,
+        subdistrict=params.get("subdistrict") or None,
+        overdue=_flag(params.get("overdue")),
+        unassigned=_flag(params.get("unassigned")),
+        supervised=_flag(params.get("supervised")),
+        since=_date(params.get("since"), "since"),
+        until=_date(params.get("until"), "until"),
+        limit=PAGE_SIZE,
+        after=int(after) if after else None,
+        pin_supervised=True,
+        after_pinned=after_pinned,
+    )
+    shown = {**flt.__dict__, "since_text": params.get("since", ""), "until_text": params.get("until", "")}
+    return flt, shown
+
+
+def _row(feature: dict[str, Any], lang: str) -> dict[str, Any]:
+    p = feature["properties"]
+    lon, lat = (feature.get("geometry") or {}).get("coordinates", [None, None])[:2]
+    return {
+        "code": p["code"],
+        "category_label": p.get("category_zh") if lang == "zh" else p.get("category"),
+        "state": p["state"],
+        "zone": p.get("zone_code"),
+        "unit": p.get("unit_name") or p.get("unit_code"),
+        "due": web.local_time(p.get("due_at")),
+        "overdue": bool(p.get("overdue")) and p["state"] in cases.OPEN_STATES,
+        "supervised": bool(p.get("supervised")),
+        "pinned": cases.pinned(p),
+        "supervision_due": p.get("supervision_due"),
+        "lat": lat,
+        "lon": lon,
+    }
+
+
+def _link(params: dict[str, str], **change: str | None) -> str:
+    merged = {**params, **change}
+    query = urlencode({k: v for k, v in merged.items() if v})
+    return "/workbench/cases" + (f"?{query}" if query else "")
+
+
+def _desk(
+    request: Request,
+    conn: psycopg.Connection,
+    settings: Settings,
+    user: Principal,
+    params: dict[str, str],
+    *,
+    message: str = "",
+    ok: bool = True,
+    status: int = 200,
+) -> HTMLResponse:
+    lang = web.lang_of(params.get("lang"))
+    district = settings.district.district_code
+    flt, shown = _filter(params)
+    scoped = user.role in STAFF_LIST_ROLES
+    listed = run(conn, cases.list_cases(user, flt, district_code=district, scoped_only=scoped))
+    counts = run(conn, cases.case_counts(user, flt, district_code=district, scoped_only=scoped))
+    states = vocabulary("case_states").labels(lang)
+    total = sum(v for k, v in counts.items() if k in states) if not flt.state else counts.get(flt.state, 0)
+    next_after = listed.get("next_after")
+    cursor = ("s" if listed.get("next_pinned") else "") + str(next_after)
+    return page(
+        request,
+        "cases.html",
+        principal=user,
+        lang=lang,
+        status=status,
+        current="desk",
+        message=message,
+        ok=ok,
+        f=shown,
+        states=states,
+        counts=counts,
+        total=total,
+        rows=[_row(f, lang) for f in listed["features"]],
+        categories=[
+            {"code": c["code"], "name": c["name"] if lang == "zh" else c["name_en"]} for c in cases.category_list()
+        ],
+        units=reference.units(conn, district),
+        subdistricts=reference.subdistricts(conn, district),
+        can_dispatch=user.role in cases.STAFF,
+        dispatchable=cases.MOVES["dispatch"].sources,
+        state_link=lambda s: _link(params, state=s, after=None),
+        supervised_link=_link(params, supervised="true", after=None),
+        next_link=_link(params, after=cursor) if next_after else None,
+        first_link=_link(params, after=None) if flt.after else None,
+    )
+
+
+@router.get("/workbench/cases", summary="事件办理台（列表）", dependencies=[Depends(DESK)], response_class=HTMLResponse)
+def desk(request: Request, conn: Connection, settings: AppSettings, user: CurrentUser) -> HTMLResponse:
+    """The cases of the caller's scope with filters, counts per state, overdue marked, a map beside
+    them and pages of 50 (keyset: fast however many cases there are)."""
+    return _desk(request, conn, settings, user, dict(request.query_params))
+
+
+@router.post("/workbench/cases/dispatch", summary="批量派遣（页面表单）", dependencies=[Depends(DISPATCHERS)])
+def batch_dispatch(
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    unit_code: Annotated[str, Form(max_length=80)],
+    codes: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Form(max_length=200)],
+    lang: Annotated[str | None, Form(max_length=5)] = None,
+) -> HTMLResponse:
+    """Dispatch several cases to one unit: each its own move (as ``POST /cases/{code}/actions``);
+    the page says which went and why the others did not."""
+    t = web.TEXTS[web.lang_of(lang)]
+    done, failed = [], []
+    for code in codes:
+        try:
+            cases.act(
+                conn,
+                user,
+                code,
+                CaseAction(action="dispatch", unit_code=unit_code),
+                district_code=settings.district.district_code,
+            )
+            done.append(code)
+        except WuyeError as error:
+            failed.append(f"{code}：{_reason_zh(error)}")
+    message = t["dispatched_n"].format(n=len(done))
+    if failed:
+        message += "；" + t["failed"] + "：" + "；".join(failed)
+    params = {"lang": "en"} if lang == "en" else {}
+    return _desk(request, conn, settings, user, params, message=message, ok=not failed)
+
+
+def _case_page(
+    request: Request,
+    conn: psycopg.Connection,
+    settings: Settings,
+    user: Principal,
+    code: str,
+    *,
+    lang: str,
+    message: str = "",
+    ok: bool = True,
+    status: int = 200,
+    kept: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    district = settings.district.district_code
+    feature = run(conn, cases.case_detail(code, principal=user, district_code=district))
+    props = feature["properties"]
+    if not props.get("full"):  # outside the caller's scope: as if it did not exist (as the API does)
+        raise NotFound(f"case '{code}' does not exist", field="code")
+    case_id = cases.case_for_photos(conn, user, code, district_code=district)
+    lon, lat = feature["geometry"]["coordinates"][:2]
+    return page(
+        request,
+        "case.html",
+        principal=user,
+        lang=lang,
+        status=status,
+        current="desk",
+        message=message,
+        ok=ok,
+        kept=kept or {},
+        case={
+            **props,
+            "reported": web.local_time(props.get("reported_at")),
+            "due": web.local_time(props.get("due_at")),
+            "overdue": bool(props.get("overdue")) and props["state"] in cases.OPEN_STATES,
+            "supervised_when": web.local_time(props.get("supervised_at")),
+        },
+        lat=lat,
+        lon=lon,
+        states=vocabulary("case_states").labels(lang),
+        actions=[
+            {"name": name, "note_required": move.note_required}
+            for name, move in cases.actions_for(user, props["state"])
+        ],
+        units=reference.units(conn, district),
+        categories=[
+            {"code": c["code"], "name": c["name"] if lang == "zh" else c["name_en"]} for c in cases.category_list()
+        ],
+        photos=[{**p, "url": f"/cases/{code}/photos/{p['id']}"} for p in photos.photo_list(conn, case_id)],
+        can_supervise=user.role in supervision.SUPERVISORS and props["state"] in cases.OPEN_STATES,
+        photo_kinds=web.PHOTO_KINDS[lang],
+        default_photo_kind="handled" if user.role in ("property_team", "contractor") else "report",
+        events=[{**e, "at": web.local_time(e["at"])} for e in props.get("events", [])],
+    )
+
+
+@router.get(
+    "/workbench/cases/{code}", summary="事件办理页", dependencies=[Depends(DESK_CASE)], response_class=HTMLResponse
+)
+def case_page(
+    code: str, request: Request, conn: Connection, settings: AppSettings, user: CurrentUser, lang: Lang = None
+) -> HTMLResponse:
+    """One case: its position, photos, full history and only the moves the caller may make now."""
+    language = web.lang_of(lang)
+    done = request.query_params.get("done")
+    message = ""
+    if done:
+        named = web.ACTION_NAMES[language].get(done) or web.TEXTS[language]["upload_photo"]
+        message = f"{web.TEXTS[language]['done']}：{named}"
+    return _case_page(request, conn, settings, user, code, lang=language, message=message)
+
+
+def _number(value: str | None, field: str) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a number", field=field, reason_zh=f"“{field}”须为数字") from None
+
+
+@router.post("/workbench/cases/{code}/actions", summary="事件办理（页面表单）", dependencies=[Depends(DESK_CASE)])
+def case_action(
+    code: str,
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    action: Annotated[str, Form(max_length=40)],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    unit_code: Annotated[str | None, Form(max_length=80)] = None,
+    duplicate_of: Annotated[str | None, Form(max_length=80)] = None,
+    category: Annotated[str | None, Form(max_length=40)] = None,
+    lon: Annotated[str | None, Form(max_length=40)] = None,
+    lat: Annotated[str | None, Form(max_length=40)] = None,
+    lang: Annotated[str | None, Form(max_length=5)] = None,
+) -> Response:
+    """A move of the case (the workflow of ``POST /cases/{code}/actions``); refused, the page again
+    with the reason in Chinese and what was typed kept."""
+    language = web.lang_of(lang)
+    kept = {
+        "action": action,
+        "note": note,
+        "unit_code": unit_code,
+        "duplicate_of": duplicate_of,
+        "category": category,
+        "lon": lon,
+        "lat": lat,
+    }
+    try:
+        cases.act(
+            conn,
+            user,
+            code,
+            CaseAction(
+                action=action,
+                note=note or None,
+                unit_code=unit_code or None,
+                duplicate_of=duplicate_of or None,
+                category_code=category or None,
+                lon=_number(lon, "lon"),
+                lat=_number(lat, "lat"),
+            ),
+            district_code=settings.district.district_code,
+            on_verified=inspections.case_recorder(district_code=settings.district.district_code, actor=user.actor),
+        )
+    except WuyeError as error:
+        return _refused(request, conn, settings, user, code, language, error, kept)
+    return _done(code, language, action)
+
+
+def _refused(
+    request: Request,
+    conn: psycopg.Connection,
+    settings: Settings,
+    user: Principal,
+    code: str,
+    language: str,
+    error: WuyeError,
+    kept: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    """A case form the server refused: the case page again with the reason in Chinese and what was
+    typed kept; an unknown case is the 404 it is."""
+    if isinstance(error, NotFound) and error.field == "code":
+        raise error
+    return _case_page(
+        request,
+        conn,
+        settings,
+        user,
+        code,
+        lang=language,
+        message=_reason_zh(error),
+        ok=False,
+        status=status_of(error),
+        kept=kept,
+    )
+
+
+def _done(code: str, language: str, what: str) -> RedirectResponse:
+    """Back to the case page, which says what was done."""
+    q = "?lang=en&done=" if language == "en" else "?done="
+    return RedirectResponse(f"/workbench/cases/{code}{q}{what}", status_code=303)
+
+
+def _day(value: str | None, field: str) -> date | None:
+    moment = _date(value, field)
+    return moment.date() if moment else None
+
+
+@router.post("/workbench/cases/{code}/supervise", summary="督办（页面表单）", dependencies=[Depends(SUPERVISING)])
+def case_supervise(
+    code: str,
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    deadline: Annotated[str | None, Form(max_length=40)] = None,
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    lang: Annotated[str | None, Form(max_length=5)] = None,
+) -> Response:
+    """The bureau supervises the case (as ``POST /cases/{code}/supervise``); refused, the page again with
+    the reason in Chinese and what was typed kept."""
+    language = web.lang_of(lang)
+    try:
+        supervision.supervise(
+            conn,
+            user,
+            code,
+            deadline=_day(deadline, "deadline"),
+            note=note,
+            district_code=settings.district.district_code,
+        )
+    except WuyeError as error:
+        kept = {"action": "supervise", "deadline": deadline, "note": note}
+        return _refused(request, conn, settings, user, code, language, error, kept)
+    return _done(code, language, "supervise")
+
+
+@router.post("/workbench/cases/{code}/photos", summary="上传照片（页面表单）", dependencies=[Depends(DESK_CASE)])
+def case_photo(
+    code: str,
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    photo: Annotated[UploadFile, File()],
+    kind: Annotated[str, Form(max_length=20)] = "handled",
+    lang: Annotated[str | None, Form(max_length=5)] = None,
+) -> Response:
+    """A photo of the case (as ``POST /cases/{code}/photos``), e.g. from the phone's camera."""
+    language = web.lang_of(lang)
+    data = photo.file.read(settings.server.max_photo_bytes + 1)
+    try:
+        case_id = cases.case_for_photos(conn, user, code, district_code=settings.district.district_code)
+        photos.store(
+            conn,
+            user,
+            case_id=case_id,
+            data=data,
+            kind=kind,
+            root=settings.db.home,
+            max_bytes=settings.server.max_photo_bytes,
+        )
+    except WuyeError as error:
+        return _refused(request, conn, settings, user, code, language, error)
+    return _done(code, language, "photo")

@@ -1,0 +1,69 @@
+"""The statistics page (issue 21 point 7): ``/workbench/stats`` draws charts in the browser with
+Apache ECharts (npm, served by us under /static/vendor) from ``/workbench/stats/data`` (our own
+JSON, names not codes), each chart with its table and ``/workbench/stats/{chart}.csv``. Signed-in
+staff only, as the acceptance figures; the case counts keep the caller's scope (geo/cases/stats.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.acceptance import REVIEWERS
+from api.auth import CurrentUser
+from api.deps import AppSettings, Connection
+from api.workbench import Lang, page
+from geo.programme import charts
+from maps import web
+
+router = APIRouter(tags=["workbench 工作台"])
+ECHARTS_JS = web.vendor("echarts/dist/echarts.min.js")
+
+
+def _figures(conn: Connection, settings: AppSettings, user: CurrentUser, lang: str) -> list[dict[str, Any]]:
+    return charts.figures(
+        conn,
+        user,
+        district_code=settings.district.district_code,
+        lang=lang,
+        survey_round=settings.acceptance.survey_round,
+    )
+
+
+@router.get("/workbench/stats", summary="统计图表", dependencies=[Depends(REVIEWERS)], response_class=HTMLResponse)
+def stats_page(request: Request, user: CurrentUser, lang: Lang = None) -> HTMLResponse:
+    """Charts drawn in the browser from ``/workbench/stats/data``, each with its table and CSV."""
+    language = web.lang_of(lang)
+    return page(
+        request,
+        "stats.html",
+        principal=user,
+        lang=language,
+        current="stats",
+        charts=[{"id": c, "title": charts.TITLES[language][c]} for c in charts.CHARTS],
+        echarts_js=ECHARTS_JS,
+    )
+
+
+@router.get("/workbench/stats/data", summary="统计图表数据（名称，非编码）", dependencies=[Depends(REVIEWERS)])
+def stats_data(conn: Connection, settings: AppSettings, user: CurrentUser, lang: Lang = None) -> list[dict[str, Any]]:
+    """Every chart of the statistics page: ``id``, ``title``, ``columns`` and ``rows`` with names."""
+    return _figures(conn, settings, user, web.lang_of(lang))
+
+
+@router.get("/workbench/stats/{chart}.csv", summary="统计图表的表格 (CSV)", dependencies=[Depends(REVIEWERS)])
+def stats_csv(
+    chart: Annotated[Literal[charts.CHARTS], Path(description="图表")],  # type: ignore[valid-type]
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    lang: Lang = None,
+) -> Response:
+    """One chart's table as CSV (UTF-8 with BOM), the rows the page shows."""
+    found = next(c for c in _figures(conn, settings, user, web.lang_of(lang)) if c["id"] == chart)
+    return Response(
+        charts.to_csv(found),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="stats-{chart}.csv"', "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,341 @@
+"""The case desk under load (issue 20's benchmark): 20,000 open cases in one sub-district's scope, the
+demo district at ``--scale``.
+
+- server time of the desk's first page (``/workbench/cases``) and of a case page under ``--users``
+  concurrent signed-in users (closed loop, no think time), against ``GET /cases`` and
+  ``GET /cases/{code}`` JSON for the same caller and filter in the same run (what rendering adds);
+  rounds alternate page / JSON so both share the machine's noise;
+- bytes transferred for the desk's first view in Chromium (scripts, styles, the zones drawn on its
+  map), and for a second view with the browser's cache warm;
+- time in Chromium from navigation until the list's rows are shown (``performance.mark
+  ("wuye-rows-shown")``, set by maps/static/app/wuye-desk.js in the first frame with the rows).
+
+Run: ``python -m bench.workbench [--scale 30] [--cases 20000] [--reuse]``; writes
+bench/results/workbench.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench._common import RESULTS, bench_database, git_revision, machine, server_versions
+from bench._load import LoadResult, load, our_server
+
+DISTRICT = "430104"
+DB_NAME = "wuye_bench_workbench"
+USERNAME = "bench-desk"
+PASSWORD = "Bench-desk-2026"
+OPEN_STATES = ("reported", "registered", "dispatched", "in_progress", "handled", "reopened")
+
+
+def _load_avg() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def prepare(scale: int, n_cases: int, reuse: bool) -> tuple[str, str, str]:
+    """The bench database: the demo district at ``scale``, ``n_cases`` open cases seeded in bulk (SQL)
+    in the zones of the sub-district with the most zones, a staff user of that sub-district. The
+    database URL, the sub-district and one case code in its scope."""
+    from geo.access import users
+    from geo.demo.load import load_demo
+    from geo.store.migrate import migrate
+    from layers.catalogue import load_catalogue
+
+    url = bench_database(DB_NAME) if not reuse else _existing_url()
+    if not reuse:
+        started = time.monotonic()
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn, load_catalogue())
+        with psycopg.connect(url) as conn:
+            load_demo(conn, load_catalogue(), district_code=DISTRICT, scale=scale)
+            conn.commit()
+        print(f"demo --scale {scale} loaded in {time.monotonic() - started:.0f} s", flush=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        sub = conn.execute(
+            "SELECT s.code FROM subdistricts s JOIN zones z ON ST_Intersects(s.geom, ST_PointOnSurface(z.geom)) "
+            "WHERE s.district_code = %s GROUP BY s.code ORDER BY count(*) DESC, s.code LIMIT 1",
+            [DISTRICT],
+        ).fetchone()[0]
+        have = conn.execute("SELECT count(*) FROM cases WHERE subdistrict_code = %s", [sub]).fetchone()[0]
+        if have < n_cases:
+            _seed_cases(conn, sub, n_cases - have)
+        if not conn.execute("SELECT 1 FROM users WHERE username = %s", [USERNAME]).fetchone():
+            users.create_user(
+                conn,
+                username=USERNAME,
+                password=PASSWORD,
+                role="subdistrict_staff",
+                district_code=DISTRICT,
+                actor="bench",
+                subdistrict_code=sub,
+            )
+        code = conn.execute(
+            "SELECT code FROM cases WHERE subdistrict_code = %s ORDER BY id DESC LIMIT 1", [sub]
+        ).fetchone()[0]
+    return url, sub, code
+
+
+def _existing_url() -> str:
+    from geo.settings import DatabaseSettings
+    from geo.store import embedded
+
+    settings = DatabaseSettings()
+    if settings.database_url:
+        return settings.database_url.rsplit("/", 1)[0] + "/" + DB_NAME
+    cluster = embedded.locate(settings.home)
+    embedded.start(cluster, tcp=True)
+    return embedded.url_with_password(cluster, "postgres").rsplit("/", 1)[0] + "/" + DB_NAME
+
+
+def _seed_cases(conn: psycopg.Connection, sub: str, n: int) -> None:
+    """``n`` open cases at random points of the sub-district's zones, routed as the workflow would
+    (zone, sub-district, the zone's unit for dispatched ones), spread over the open states, a tenth
+    overdue; in one INSERT … SELECT (the workflow, one case at a time, would take hours)."""
+    started = time.monotonic()
+    conn.execute(
+        "INSERT INTO cases (code, district_code, category, description, geom, state, subdistrict_code, zone_code, "
+        " unit_code, due_at, created_at, updated_at) "
+        "SELECT 'WB-' || lpad(g::text, 6, '0'), %(d)s, (ARRAY['garbage_pile','road_uneven','light_out'])[1 + g %% 3], "
+        " '工作台基准事件 ' || g, p.geom, (%(states)s::text[])[1 + g %% %(n_states)s], %(sub)s, p.zone, "
+        " CASE WHEN g %% 6 IN (2, 3, 4) THEN 'contractor-xiangjiang' END, "
+        " now() + make_interval(hours => CASE WHEN g %% 10 = 0 THEN -24 ELSE 72 END), "
+        " now() - make_interval(mins => g::int), now() "
+        "FROM (SELECT row_number() OVER () AS g, d.geom, d.zone FROM ("
+        "   SELECT (ST_Dump(ST_GeneratePoints(z.geom, greatest(1, ceil(%(n)s::numeric * ST_Area(z.geom) "
+        "     / sum(ST_Area(z.geom)) OVER ())::int), 7))).geom AS geom, z.code AS zone "
+        "   FROM zones z JOIN subdistricts s ON ST_Intersects(s.geom, ST_PointOnSurface(z.geom)) "
+        "   WHERE s.code = %(sub)s) d) p "
+        "WHERE g <= %(n)s",
+        {"d": DISTRICT, "sub": sub, "n": n, "states": list(OPEN_STATES), "n_states": len(OPEN_STATES)},
+    )
+    conn.execute("ANALYZE cases")
+    print(f"{n} cases seeded in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def _cookie(base: str) -> str:
+    r = httpx.post(f"{base}/login", data={"username": USERNAME, "password": PASSWORD}, timeout=60)
+    assert r.status_code == 303, r.text
+    return str(r.cookies["wuye_session"])
+
+
+def serve_times(
+    base: str, code: str, *, users: int, count: int, rounds: int, serial: int
+) -> tuple[dict[str, list[LoadResult]], dict[str, LoadResult]]:
+    """Each target ``rounds`` times under ``users`` closed-loop clients, the four alternating; then
+    each ``serial`` times from one client (the time of a request with no queue before it)."""
+    headers = {"Cookie": f"wuye_session={_cookie(base)}", "Accept": "text/html"}
+    json_headers = {**headers, "Accept": "application/geo+json"}
+    targets = {
+        "desk page `/workbench/cases`": (f"{base}/workbench/cases", headers),
+        "JSON `GET /cases?limit=50`": (f"{base}/cases?limit=50", json_headers),
+        f"case page `/workbench/cases/{code}`": (f"{base}/workbench/cases/{code}", headers),
+        f"JSON `GET /cases/{code}`": (f"{base}/cases/{code}", json_headers),
+    }
+    out: dict[str, list[LoadResult]] = {k: [] for k in targets}
+    for r in range(rounds):
+        for name, (url, h) in targets.items() if r % 2 == 0 else reversed(targets.items()):
+            result = load(url, concurrency=users, count=count, headers=h, warmup=users)
+            out[name].append(result)
+            print(f"  {name}: p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms errors {result.errors}", flush=True)
+    alone = {name: load(url, concurrency=1, count=serial, headers=h, warmup=5) for name, (url, h) in targets.items()}
+    return out, alone
+
+
+def browser_view(base: str, *, views: int) -> dict[str, Any]:
+    """Bytes on the wire for the desk's first view (fresh browser profile) and a second one (same
+    profile, cache warm), and navigation → rows shown for ``views`` fresh views."""
+    from playwright.sync_api import sync_playwright
+
+    from maps import snapshot
+
+    cookie = _cookie(base)
+    host = base.split("//", 1)[1].split(":")[0]
+    result: dict[str, Any] = {"rows_ms": [], "fcp_ms": [], "ready_ms": []}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=snapshot.CHROMIUM, args=snapshot.CHROMIUM_ARGS)
+        for i in range(views):
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            context.add_cookies([{"name": "wuye_session", "value": cookie, "domain": host, "path": "/"}])
+            page = context.new_page()
+            cdp = context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            seen: dict[str, float] = {}
+            cdp.on(
+                "Network.loadingFinished", lambda e, seen=seen: seen.__setitem__(e["requestId"], e["encodedDataLength"])
+            )
+            for visit in ("first", "second"):
+                seen.clear()
+                start = time.perf_counter()
+                page.goto(f"{base}/workbench/cases")
+                page.wait_for_function("() => window.wuyeDeskReady === true", timeout=60_000)
+                ready = (time.perf_counter() - start) * 1000
+                page.wait_for_timeout(200)  # the last loadingFinished events
+                if i == 0:
+                    result[f"{visit}_bytes"] = sum(seen.values())
+                    result[f"{visit}_requests"] = sum(1 for v in seen.values() if v > 0)  # over the network
+                if visit == "first":
+                    marks = page.evaluate(
+                        "() => ({rows: performance.getEntriesByName('wuye-rows-shown')[0].startTime,"
+                        " fcp: (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime})"
+                    )
+                    result["rows_ms"].append(marks["rows"])
+                    result["fcp_ms"].append(marks["fcp"])
+                    result["ready_ms"].append(ready)
+                    result["rows_shown"] = page.locator("#case-list tr.case-row").count()
+            context.close()
+        browser.close()
+    return result
+
+
+def breakdown(url: str, sub: str, *, n: int = 30) -> dict[str, float]:
+    """Median ms of the desk's two queries for the bench user, in this process (no HTTP): its page of
+    50 (``list_cases``, the same as ``GET /cases``) and its counts per state (``case_counts``)."""
+    from geo.access.scope import Principal
+    from geo.cases import workflow as cases
+    from geo.steps import run
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        uid = conn.execute("SELECT id FROM users WHERE username = %s", [USERNAME]).fetchone()[0]
+        who = Principal(username=USERNAME, role="subdistrict_staff", user_id=uid, subdistrict_code=sub)
+        flt = cases.CaseFilter(limit=50)
+        steps = {
+            "list": lambda: run(conn, cases.list_cases(who, flt, district_code=DISTRICT, scoped_only=True)),
+            "counts": lambda: run(conn, cases.case_counts(who, flt, district_code=DISTRICT, scoped_only=True)),
+        }
+        out = {}
+        for name, step in steps.items():
+            step()
+            times = []
+            for _ in range(n):
+                started = time.perf_counter()
+                step()
+                times.append((time.perf_counter() - started) * 1000)
+            out[name] = statistics.median(times)
+    return out
+
+
+def _row(name: str, results: list[LoadResult]) -> str:
+    p50 = statistics.median(r.p50_ms for r in results)
+    p99 = statistics.median(r.p99_ms for r in results)
+    rps = statistics.median(r.rps for r in results)
+    size = statistics.median(r.bytes_per_response for r in results) / 1024
+    errors = sum(r.errors for r in results)
+    return f"| {name} | {p50:.1f} | {p99:.1f} | {rps:.0f} | {size:.1f} | {errors} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=30)
+    parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--count", type=int, default=1000, help="requests per target and round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--serial", type=int, default=200, help="requests per target from one client")
+    parser.add_argument("--views", type=int, default=7, help="fresh browser views timed")
+    parser.add_argument("--reuse", action="store_true", help="keep the bench database of a previous run")
+    args = parser.parse_args()
+
+    load_before = _load_avg()
+    url, sub, code = prepare(args.scale, args.cases, args.reuse)
+    with psycopg.connect(url) as conn:
+        in_scope = conn.execute("SELECT count(*) FROM cases WHERE subdistrict_code = %s", [sub]).fetchone()[0]
+        facilities = conn.execute("SELECT count(*) FROM street_lights").fetchone()[0]
+        zones = conn.execute("SELECT count(*) FROM zones").fetchone()[0]
+    load_start = _load_avg()
+    with our_server(url) as base:
+        times, alone = serve_times(
+            base, code, users=args.users, count=args.count, rounds=args.rounds, serial=args.serial
+        )
+        load_mid = _load_avg()
+        view = browser_view(base, views=args.views)
+    parts = breakdown(url, sub)
+    load_end = _load_avg()
+    page_alone = alone["desk page `/workbench/cases`"].p50_ms
+    json_alone = alone["JSON `GET /cases?limit=50`"].p50_ms
+
+    desk, desk_json = times["desk page `/workbench/cases`"], times["JSON `GET /cases?limit=50`"]
+    page_key = next(k for k in times if k.startswith("case page"))
+    desk_p99 = statistics.median(r.p99_ms for r in desk)
+    case_p99 = statistics.median(r.p99_ms for r in times[page_key])
+    ratio = statistics.median(r.p50_ms for r in desk) / statistics.median(r.p50_ms for r in desk_json)
+    rows_ms = statistics.median(view["rows_ms"])
+    first_kb, second_kb = view["first_bytes"] / 1024, view["second_bytes"] / 1024
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    lines = [
+        "# The workbench's case desk under load",
+        "",
+        f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}.",
+        f"Machine: {machine()}; {server_versions(url)}.",
+        f"Load average (1/5/15 min): before preparing {load_before}; at the start of the measurements {load_start}; "
+        f"after the server timings {load_mid}; at the end {load_end}. Other sessions share this 2-core machine "
+        "(tests and benchmarks of other helpers ran at the same time): the figures carry their noise, and the "
+        "load generator (Python, httpx) runs on the same cores as the server and PostgreSQL.",
+        "",
+        f"Data: demo district `--scale {args.scale}` ({zones} zones, {facilities:,} street lights among its "
+        f"facilities); {in_scope:,} open cases in sub-district `{sub}`'s scope, seeded in bulk with one "
+        "INSERT … SELECT (random points in its zones, the open states in turn, a tenth overdue). The caller is "
+        "a sub-district staff user of that sub-district, signed in with the pages' session cookie (the JSON "
+        "requests carry the same cookie). One uvicorn process (`wuye serve`'s app, default pool).",
+        "",
+        "## Goals",
+        "",
+        f"- Desk first page p99 under {args.users} concurrent users: **{desk_p99:.0f} ms** "
+        f"(goal < 150 ms: {met(desk_p99 < 150)}); case page p99 **{case_p99:.0f} ms** ({met(case_p99 < 150)}).",
+        f"- The desk page's median against `GET /cases?limit=50` JSON for the same caller and filter: "
+        f"**{ratio:.2f}×** (the page also counts the cases per state and lists units, sub-districts and "
+        "categories for its filters). From one client the page takes "
+        f"{page_alone:.0f} ms against the JSON's {json_alone:.0f} ms; measured in-process, the page of 50 "
+        f"(`list_cases`, as `GET /cases`) takes {parts['list']:.1f} ms and the counts per state over the "
+        f"{in_scope:,} cases in scope (`case_counts`, which the JSON does not run) {parts['counts']:.1f} ms; "
+        "besides these the page builds the filters' unit and sub-district lists and renders its template "
+        "(the in-process figures are taken after the HTTP runs, so the two sets do not add up exactly on a "
+        "loaded machine).",
+        f"- Bytes transferred for the desk's first view (page, scripts, styles, the zones its map draws): "
+        f"**{first_kb:.0f} kB** in {view['first_requests']} requests over the network "
+        f"(goal < 300 kB: {met(first_kb < 300)}); second view, cache warm: **{second_kb:.0f} kB** in "
+        f"{view['second_requests']} requests over the network (the page itself, `no-store`, and the zones; "
+        "scripts and styles from the cache).",
+        f"- Navigation → the list's rows shown (`wuye-rows-shown` mark), median of {len(view['rows_ms'])} fresh "
+        f"views: **{rows_ms:.0f} ms** (goal < 1 s: {met(rows_ms < 1000)}); first contentful paint "
+        f"{statistics.median(view['fcp_ms']):.0f} ms; until the map has drawn the rows and the zones "
+        f"(`wuyeDeskReady`) {statistics.median(view['ready_ms']):.0f} ms. Rows on the first page: "
+        f"{view['rows_shown']}.",
+        "",
+        f"## Server time, {args.users} closed-loop users, no think time",
+        "",
+        f"{args.rounds} rounds × {args.count} requests per target (after {args.users} warm-up requests), the "
+        "targets alternating; medians over the rounds of each round's p50 / p99.",
+        "",
+        "| target | p50 ms | p99 ms | req/s | kB per answer | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *(_row(name, results) for name, results in times.items()),
+        "",
+        f"The same targets from one client, {args.serial} requests each (no queue: the server's own time per "
+        "request, on this shared machine):",
+        "",
+        "| target | p50 ms | p99 ms | req/s | kB per answer | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *(_row(name, [result]) for name, result in alone.items()),
+        "",
+        "Bytes are counted by Chromium (DevTools `Network.loadingFinished.encodedDataLength`: headers and "
+        "body as received, nothing compressed by the server), for one fresh profile.",
+        "",
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "workbench.md").write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

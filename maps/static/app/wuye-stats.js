@@ -1,0 +1,85 @@
+// The statistics page: each chart of /workbench/stats/data drawn with Apache ECharts (our npm copy)
+// and shown as a table from the same rows. When every chart has rendered, window.wuyeStatsReady is
+// true and #stats-status says so (tests and bench/ wait on it).
+(function () {
+  "use strict";
+  window.wuyeStatsReady = false;
+  const root = document.getElementById("stats");
+  const status = document.getElementById("stats-status");
+  const zh = root.dataset.lang !== "en";
+  const palette = ["#1565c0", "#ef6c00", "#c62828"];
+
+  function fillTable(section, chart) {
+    const head = section.querySelector("thead"), body = section.querySelector("tbody");
+    const tr = document.createElement("tr");
+    chart.columns.forEach((c) => { const th = document.createElement("th"); th.scope = "col"; th.textContent = c; tr.appendChild(th); });
+    head.replaceChildren(tr);
+    body.replaceChildren(...chart.rows.map((row) => {
+      const r = document.createElement("tr");
+      row.forEach((v, i) => {
+        const cell = document.createElement(i === 0 ? "th" : "td");
+        if (i === 0) cell.scope = "row";
+        cell.textContent = v === null ? "—" : String(v);
+        r.appendChild(cell);
+      });
+      return r;
+    }));
+  }
+
+  function option(chart) {
+    const names = chart.rows.map((r) => r[0]);
+    const base = { animation: false, tooltip: { trigger: "axis" }, grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true } };
+    const axis = { type: "category", data: names, axisLabel: { interval: 0, rotate: names.length > 4 ? 30 : 0 } };
+    if (!chart.rows.length) {
+      return { animation: false, title: { text: zh ? "暂无数据" : "No figures yet", left: "center", top: "middle", textStyle: { color: "#78909c", fontSize: 15 } } };
+    }
+    if (chart.id === "state") {
+      return { animation: false, tooltip: { trigger: "item" }, legend: { top: 0, type: "scroll" },
+        series: [{ type: "pie", radius: ["30%", "62%"], top: 24, data: chart.rows.map((r) => ({ name: r[0], value: r[1] })) }] };
+    }
+    if (chart.id === "satisfaction") {
+      // the interval as a floating bar (an invisible stack up to its lower bound), the rate as a point
+      return { ...base, legend: { top: 0, data: [chart.columns[1], zh ? "95% 置信区间" : "95% interval"] },
+        xAxis: axis, yAxis: { type: "value", min: 0, max: 100 },
+        series: [
+          { type: "bar", stack: "ci", itemStyle: { color: "transparent" }, tooltip: { show: false }, data: chart.rows.map((r) => r[2]) },
+          { name: zh ? "95% 置信区间" : "95% interval", type: "bar", stack: "ci", itemStyle: { color: "#90caf9" }, data: chart.rows.map((r) => +(r[3] - r[2]).toFixed(1)) },
+          { name: chart.columns[1], type: "scatter", symbolSize: 10, itemStyle: { color: "#0d47a1" }, data: chart.rows.map((r) => r[1]) },
+        ] };
+    }
+    if (chart.id === "remediation") {
+      return { ...base, legend: { top: 0 }, xAxis: axis, yAxis: { type: "value", minInterval: 1 },
+        series: [1, 2].map((i, k) => ({ name: chart.columns[i], type: "bar", itemStyle: { color: palette[k] }, data: chart.rows.map((r) => r[i]) })) };
+    }
+    return { ...base, legend: { top: 0 }, xAxis: axis, yAxis: { type: "value", minInterval: 1 },
+      series: [1, 2, 3].map((i, k) => ({ name: chart.columns[i], type: "bar", itemStyle: { color: palette[k] }, data: chart.rows.map((r) => r[i]) })) };
+  }
+
+  function draw(data) {
+    let pending = data.length;
+    const instances = [];
+    const done = () => {
+      pending -= 1;
+      if (pending === 0) {
+        window.wuyeStatsReady = true;
+        status.dataset.charts = "drawn";
+        status.textContent = zh ? "图表已绘制完成。" : "All charts drawn.";
+      }
+    };
+    data.forEach((chart) => {
+      const section = document.getElementById("stat-" + chart.id);
+      fillTable(section, chart);
+      const box = section.querySelector(".stat-chart");
+      const ec = echarts.init(box, null, { renderer: "canvas" });
+      instances.push(ec);
+      ec.on("finished", function once() { ec.off("finished", once); section.dataset.drawn = "true"; done(); });
+      ec.setOption(option(chart));
+    });
+    window.addEventListener("resize", () => instances.forEach((ec) => ec.resize()));
+  }
+
+  fetch(root.dataset.src, { headers: { Accept: "application/json" } })
+    .then((r) => { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+    .then(draw)
+    .catch((e) => { status.dataset.charts = "failed"; status.className = "wuye-error"; status.textContent = (zh ? "统计数据读取失败：" : "Could not read the figures: ") + e.message; });
+})();
