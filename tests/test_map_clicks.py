@@ -15,7 +15,7 @@ from api.app import create_app
 from api.maps import local_server
 from layers.catalogue import vocabulary
 from tests.conftest import settings_for
-from tests.test_maps import READY, Watched, browser  # noqa: F401  (one browser for this module)
+from tests.test_maps import READY, SHOTS, Watched, browser  # noqa: F401  (one browser for this module)
 
 pytestmark = pytest.mark.usefixtures("browser")
 
@@ -93,8 +93,20 @@ def popup_for(page: Any, lat: float, lon: float, pick: str | None = None) -> str
     page.wait_for_selector(".leaflet-popup-content")
     if page.locator(".wuye-hits").count():
         assert pick is not None, page.inner_text(".wuye-hits")
+        listed = page.inner_text(".wuye-hits")
+        page.wait_for_function(READY)  # a list that pans the map into view: let it settle, as an eye does
         page.locator(".wuye-hits a", has_text=pick).first.click()
-        page.wait_for_selector(".leaflet-popup-content .wuye-value")
+        try:
+            page.wait_for_selector(".leaflet-popup-content .wuye-value", timeout=15_000)
+        except Exception as e:  # say what the page showed instead, for the next person to read
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "popup-list-click-failed.png"))
+            state = page.evaluate(
+                "() => ({popup: (document.querySelector('.leaflet-popup-content') || {}).innerHTML || null,"
+                " errors: wuye.state.errors, ready: window.wuyeReady, zoom: wuye.map.getZoom(),"
+                " center: wuye.map.getCenter()})"
+            )
+            raise AssertionError(f"list {listed!r} clicked at {pick!r}; the page then showed {state!r}") from e
     return str(page.inner_text(".leaflet-popup-content"))
 
 
