@@ -296,6 +296,30 @@ def post_supervise(
     return JSONResponse(feature, media_type="application/geo+json")
 
 
+class SupervisionWithdrawal(BaseModel):
+    """撤销督办: why the bureau withdraws its supervision."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "误督办，已由街道另行处理"}]})
+
+    note: str | None = Field(default=None, max_length=2000, description="required: why")
+
+
+@router.post(
+    "/cases/{code}/unsupervise",
+    response_model=models.CaseFeature,
+    response_class=GeoJSONResponse,
+    summary="撤销督办（区城管局）",
+    dependencies=[Depends(SUPERVISORS)],
+)
+def post_unsupervise(
+    code: CaseCode, body: SupervisionWithdrawal, conn: Connection, settings: AppSettings, user: CurrentUser
+) -> JSONResponse:
+    """Withdraw the bureau's supervision of a case with a reason; the case's history keeps the
+    supervision withdrawn (its deadline and note) in an ``unsupervise`` event. 409 when not supervised."""
+    feature = supervision.unsupervise(conn, user, code, note=body.note, district_code=settings.district.district_code)
+    return JSONResponse(feature, media_type="application/geo+json")
+
+
 @router.post(
     "/cases/{code}/call",
     response_model=models.ReporterPhone,

@@ -328,14 +328,14 @@ def _filter(params: dict[str, str]) -> tuple[cases.CaseFilter, dict[str, Any]]:
     return flt, shown
 
 
-def _row(feature: dict[str, Any], lang: str) -> dict[str, Any]:
+def _row(feature: dict[str, Any], lang: str, zone_names: dict[str, str]) -> dict[str, Any]:
     p = feature["properties"]
     lon, lat = (feature.get("geometry") or {}).get("coordinates", [None, None])[:2]
     return {
         "code": p["code"],
         "category_label": p.get("category_zh") if lang == "zh" else p.get("category"),
         "state": p["state"],
-        "zone": p.get("zone_code"),
+        "zone": zone_names.get(p.get("zone_code") or "", p.get("zone_code")),
         "unit": p.get("unit_name") or p.get("unit_code"),
         "due": web.local_time(p.get("due_at")),
         "overdue": bool(p.get("overdue")) and p["state"] in cases.OPEN_STATES,
@@ -374,6 +374,8 @@ def _desk(
     total = sum(v for k, v in counts.items() if k in states) if not flt.state else counts.get(flt.state, 0)
     next_after = listed.get("next_after")
     cursor = ("s" if listed.get("next_pinned") else "") + str(next_after)
+    zones = reference.zones(conn, district)
+    zone_names = {z["code"]: z["name"] for z in zones}
     return page(
         request,
         "cases.html",
@@ -387,7 +389,8 @@ def _desk(
         states=states,
         counts=counts,
         total=total,
-        rows=[_row(f, lang) for f in listed["features"]],
+        rows=[_row(f, lang, zone_names) for f in listed["features"]],
+        zones=zones,
         categories=[
             {"code": c["code"], "name": c["name"] if lang == "zh" else c["name_en"]} for c in cases.category_list()
         ],
@@ -462,6 +465,7 @@ def _case_page(
         raise NotFound(f"case '{code}' does not exist", field="code")
     case_id = cases.case_for_photos(conn, user, code, district_code=district)
     lon, lat = feature["geometry"]["coordinates"][:2]
+    zone_names = {z["code"]: z["name"] for z in reference.zones(conn, district)}
     return page(
         request,
         "case.html",
@@ -478,6 +482,7 @@ def _case_page(
             "due": web.local_time(props.get("due_at")),
             "overdue": bool(props.get("overdue")) and props["state"] in cases.OPEN_STATES,
             "supervised_when": web.local_time(props.get("supervised_at")),
+            "zone_name": zone_names.get(props.get("zone_code") or ""),
         },
         lat=lat,
         lon=lon,
@@ -492,6 +497,7 @@ def _case_page(
         ],
         photos=[{**p, "url": f"/cases/{code}/photos/{p['id']}"} for p in photos.photo_list(conn, case_id)],
         can_supervise=user.role in supervision.SUPERVISORS and props["state"] in cases.OPEN_STATES,
+        can_unsupervise=user.role in supervision.SUPERVISORS and bool(props.get("supervised")),
         photo_kinds=web.PHOTO_KINDS[lang],
         default_photo_kind="handled" if user.role in ("property_team", "contractor") else "report",
         events=[{**e, "at": web.local_time(e["at"])} for e in props.get("events", [])],
@@ -639,6 +645,26 @@ def case_supervise(
         kept = {"action": "supervise", "deadline": deadline, "note": note}
         return _refused(request, conn, settings, user, code, language, error, kept)
     return _done(code, language, "supervise")
+
+
+@router.post("/workbench/cases/{code}/unsupervise", summary="撤销督办（页面表单）", dependencies=[Depends(SUPERVISING)])
+def case_unsupervise(
+    code: str,
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    lang: Annotated[str | None, Form(max_length=5)] = None,
+) -> Response:
+    """The bureau withdraws its supervision (as ``POST /cases/{code}/unsupervise``); refused, the page
+    again with the reason in Chinese and the note kept."""
+    language = web.lang_of(lang)
+    try:
+        supervision.unsupervise(conn, user, code, note=note, district_code=settings.district.district_code)
+    except WuyeError as error:
+        return _refused(request, conn, settings, user, code, language, error, {"action": "unsupervise", "note": note})
+    return _done(code, language, "unsupervise")
 
 
 @router.post("/workbench/cases/{code}/photos", summary="上传照片（页面表单）", dependencies=[Depends(DESK_CASE)])

@@ -120,6 +120,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "supervise": "督办",
         "deadline": "督办期限",
         "supervision_note": "督办意见",
+        "unsupervise": "撤销督办",
+        "unsupervise_note": "撤销理由",
         "supervision_escalated": "督办超期，已升级至街道",
         "stats": "统计图表",
         "stats_about": "事件、满意率和整治进度的统计图，每张图下有数据表，可下载 CSV。",
@@ -237,6 +239,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "supervise": "Supervise",
         "deadline": "Supervision deadline",
         "supervision_note": "What the bureau asks",
+        "unsupervise": "Withdraw supervision",
+        "unsupervise_note": "Why",
         "supervision_escalated": "past the deadline: escalated to the sub-district",
         "stats": "Statistics",
         "stats_about": "Charts of cases, satisfaction and remediation, each with its table and a CSV download.",
@@ -285,6 +289,7 @@ ACTION_NAMES = {
         "reassign": "重新分派",
         "supervise": "督办",
         "supervision_overdue": "督办超期升级",
+        "unsupervise": "撤销督办",
     },
     "en": {
         "register": "Register",
@@ -303,6 +308,7 @@ ACTION_NAMES = {
         "reassign": "Reassigned",
         "supervise": "Supervised",
         "supervision_overdue": "Supervision overdue: escalated",
+        "unsupervise": "Supervision withdrawn",
     },
 }
 

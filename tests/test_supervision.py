@@ -217,6 +217,90 @@ def test_supervision_refuses_bad_input_and_other_roles_writing_nothing(base_url,
     assert _supervision(bench_db, code)[0] is False and _supervision(bench_db, code)[4:] == (0, 0)
 
 
+def _withdrawals(bench_db: str, code: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(bench_db) as conn:
+        return conn.execute(
+            "SELECT e.note, e.details->>'deadline', e.details->>'withdrawn_note' FROM case_events e "
+            "JOIN cases c ON c.id = e.case_id WHERE c.code = %s AND e.action = 'unsupervise' ORDER BY e.id",
+            [code],
+        ).fetchall()
+
+
+def test_the_bureau_withdraws_a_supervision_from_the_case_page_and_the_history_keeps_it(
+    browser,  # noqa: F811
+    base_url,
+    bench_db,
+    people,  # noqa: F811
+):
+    admin = _client(base_url, people["admin"])
+    code = _dispatched(base_url, bench_db, admin, "撤销督办测试：路灯不亮")
+    deadline = today() + timedelta(days=4)
+    r = admin.post(f"/cases/{code}/supervise", json={"deadline": deadline.isoformat(), "note": "三日内修复"})
+    assert r.status_code == 200, r.text
+    admin.close()
+    p = Person(browser)
+    try:
+        page = p.page
+        p.sign_in(base_url, people["admin"], f"/workbench/cases/{code}")
+        page.wait_for_function(DESK_READY)
+        assert page.locator("#case-supervised").is_visible()
+        p.type_into("#unsupervise-note", "误督办，已由街道另行处理")
+        p.press(page.locator("#do-unsupervise"))
+        page.wait_for_url(re.compile(r".*done=unsupervise.*"))
+        page.wait_for_function(DESK_READY)
+        assert "撤销督办" in page.inner_text("#msg")
+        assert not page.locator("#case-supervised").count() and not page.locator("#unsupervise-form").count()
+        row = page.locator("#history tbody tr[data-action='unsupervise']")
+        assert row.count() == 1 and "误督办" in row.inner_text()
+        assert page.locator("#supervise-form").is_visible()  # it can be supervised again
+        p.shot("case-supervision-withdrawn")
+        # names, not codes: the case's zone here, and on the desk, chosen from the zone list by its name
+        with psycopg.connect(bench_db) as conn:
+            zone, name = conn.execute(
+                "SELECT z.code, z.name FROM cases c JOIN zones z ON z.code = c.zone_code WHERE c.code = %s", [code]
+            ).fetchone()  # type: ignore[misc]
+        assert name in page.inner_text("dl") and zone not in page.inner_text("dl")
+        page.goto(f"{base_url}/workbench/cases")
+        page.wait_for_function(DESK_READY)
+        page.select_option("#f-zone", label=name)
+        p.press(page.locator("#f-apply"))
+        page.wait_for_url(re.compile(rf".*[?&]zone={zone}.*"))
+        page.wait_for_function(DESK_READY)
+        zones = page.eval_on_selector_all("tr.case-row td:nth-child(5)", "cs => cs.map(c => c.innerText)")
+        assert zones and set(zones) == {name}, zones
+        assert p.errors == []
+    finally:
+        p.close()
+    assert _supervision(bench_db, code)[:3] == (False, None, None)
+    assert _withdrawals(bench_db, code) == [("误督办，已由街道另行处理", deadline.isoformat(), "三日内修复")]
+
+
+def test_withdrawing_a_supervision_refuses_bad_input_and_other_roles_writing_nothing(base_url, bench_db, people):  # noqa: F811
+    admin = _client(base_url, people["admin"])
+    code = _dispatched(base_url, bench_db, admin, "撤销督办输入检查")
+    # not supervised: 409, in Chinese
+    r = admin.post(f"/cases/{code}/unsupervise", json={"note": "撤销"})
+    assert r.status_code == 409 and r.json()["field"] == "code" and "未被督办" in r.json()["reason_zh"]
+    later = (today() + timedelta(days=5)).isoformat()
+    assert admin.post(f"/cases/{code}/supervise", json={"deadline": later, "note": "快办"}).status_code == 200
+    for body in ({}, {"note": "  "}, {"note": None}):
+        r = admin.post(f"/cases/{code}/unsupervise", json=body)
+        assert r.status_code == 400 and r.json()["field"] == "note" and r.json()["reason_zh"], (body, r.text)
+    r = admin.post(f"/cases/{code}/unsupervise", json={"note": "x" * 2001})
+    assert r.status_code in (400, 413) and r.json()["field"] == "note", r.text
+    page = admin.post(f"/workbench/cases/{code}/unsupervise", data={"note": ""})
+    assert page.status_code == 400 and "请填写撤销督办的理由" in page.text
+    assert admin.post("/cases/C-none/unsupervise", json={"note": "x"}).status_code == 404
+    admin.close()
+    for role in ("subdistrict_staff", "property_team", "contractor", "resident"):
+        with closing(_client(base_url, people[role])) as other:
+            assert other.post(f"/cases/{code}/unsupervise", json={"note": "x"}).status_code == 403
+            assert other.post(f"/workbench/cases/{code}/unsupervise", data={"note": "x"}).status_code == 403
+    assert httpx.post(f"{base_url}/cases/{code}/unsupervise", json={"note": "x"}).status_code == 401
+    assert _supervision(bench_db, code)[:3] == (True, date.fromisoformat(later), "快办")
+    assert _withdrawals(bench_db, code) == []
+
+
 def test_a_supervised_case_past_its_deadline_goes_to_the_office_once(base_url, bench_db, people):  # noqa: F811
     admin = _client(base_url, people["admin"])
     code = _dispatched(base_url, bench_db, admin, "督办超期")

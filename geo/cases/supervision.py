@@ -18,7 +18,15 @@ import psycopg
 
 from geo.access.scope import Principal, require
 from geo.cases import notices
-from geo.cases.workflow import CLOSED_STATES, MAX_DESCRIPTION, STATE_NAMES, _locked, _text, case_detail, event
+from geo.cases.workflow import (
+    CLOSED_STATES,
+    MAX_DESCRIPTION,
+    STATE_NAMES,
+    case_detail,
+    event,
+    locked_case,
+    trimmed_text,
+)
 from geo.errors import Conflict, InvalidInput
 from geo.steps import run
 from geo.workcal import today
@@ -36,7 +44,7 @@ def _checked(deadline: date | None, note: str | None) -> tuple[date, str]:
             field="deadline",
             reason_zh=f"督办期限 {deadline.isoformat()} 已过，请选择今天或以后的日期",
         )
-    text = _text(note, "note", MAX_DESCRIPTION)
+    text = trimmed_text(note, "note", MAX_DESCRIPTION)
     if not text:
         raise InvalidInput("note is required: say what the bureau asks for", field="note", reason_zh="请填写督办意见")
     return deadline, text
@@ -57,7 +65,7 @@ def supervise(
     require(principal, *SUPERVISORS)
     deadline, text = _checked(deadline, note)
     with conn.transaction():
-        case_id, state, _, unit, _ = _locked(conn, principal, code, district_code)
+        case_id, state, _, unit, _ = locked_case(conn, principal, code, district_code)
         if state in CLOSED_STATES:
             raise Conflict(
                 f"case '{code}' is {state}: only an open case can be supervised",
@@ -81,6 +89,52 @@ def supervise(
             details={"deadline": deadline.isoformat(), "unit_code": unit},
         )
         notices.notify(conn, case_id, unit, "supervised", note=f"{deadline.isoformat()} 前办结。{text}")
+    return run(conn, case_detail(code, principal=principal, district_code=district_code))
+
+
+def unsupervise(
+    conn: psycopg.Connection,
+    principal: Principal,
+    code: str,
+    *,
+    note: str | None,
+    district_code: str,
+) -> dict[str, Any]:
+    """Withdraw the bureau's supervision of ``code`` (撤销督办: set by mistake, or settled another way)
+    with a note saying why: the marks leave the row, an ``unsupervise`` event keeps what was withdrawn.
+    403 for anyone but the bureau, 400 without a note, 409 for a case not supervised; nothing is
+    written then. Returns the case as ``GET /cases/{code}`` shows it."""
+    require(principal, *SUPERVISORS)
+    text = trimmed_text(note, "note", MAX_DESCRIPTION)
+    if not text:
+        raise InvalidInput(
+            "note is required: say why the supervision is withdrawn", field="note", reason_zh="请填写撤销督办的理由"
+        )
+    with conn.transaction():
+        case_id, state, _, unit, _ = locked_case(conn, principal, code, district_code)
+        row = conn.execute(
+            "SELECT supervision_due, supervision_note FROM cases WHERE id = %s AND supervised_at IS NOT NULL", [case_id]
+        ).fetchone()
+        if row is None:
+            raise Conflict(f"case '{code}' is not supervised", field="code", reason_zh="事件未被督办，无需撤销")
+        due, was = row
+        conn.execute(
+            "UPDATE cases SET supervised_at = NULL, supervised_by = NULL, supervision_due = NULL, "
+            "supervision_note = NULL, supervision_escalated_at = NULL, version = version + 1, updated_at = now() "
+            "WHERE id = %s",
+            [case_id],
+        )
+        event(
+            conn,
+            case_id,
+            district_code=district_code,
+            actor=principal.actor,
+            action="unsupervise",
+            from_state=state,
+            to_state=None,  # not a move
+            note=text,
+            details={"deadline": due.isoformat(), "withdrawn_note": was, "unit_code": unit},
+        )
     return run(conn, case_detail(code, principal=principal, district_code=district_code))
 
 

@@ -184,7 +184,8 @@ def _checked_point(
     return float(x), float(y)
 
 
-def _text(value: str | None, field: str, limit: int) -> str | None:
+def trimmed_text(value: str | None, field: str, limit: int) -> str | None:
+    """``value`` without surrounding blanks, None when empty; 400 naming ``field`` beyond ``limit``."""
     if value is None:
         return None
     value = value.strip()
@@ -291,10 +292,10 @@ class _Intake:
 def _intake(principal: Principal, new: Report, *, district_code: str, claim: Claim | None) -> _Intake:
     """Validate and convert a report (400 naming the field), and bind intake.sql's parameters."""
     cat = category(new.category_code)
-    description = _text(new.description, "description", MAX_DESCRIPTION)
-    reporter_name = _text(new.reporter_name, "reporter_name", 100)
-    reporter_phone = _text(new.reporter_phone, "reporter_phone", 40)
-    facility_code = _text(new.facility_code, "facility_code", 80)
+    description = trimmed_text(new.description, "description", MAX_DESCRIPTION)
+    reporter_name = trimmed_text(new.reporter_name, "reporter_name", 100)
+    reporter_phone = trimmed_text(new.reporter_phone, "reporter_phone", 40)
+    facility_code = trimmed_text(new.facility_code, "facility_code", 80)
     if not cat.facility_layers and facility_code:
         raise InvalidInput(f"category '{cat.code}' concerns no facility layer", field="facility_code")
     lon, lat, coord_sys, source = new.lon, new.lat, new.coord_sys, new.source
@@ -663,7 +664,7 @@ def case_counts(
     return counts
 
 
-def _locked(conn: psycopg.Connection, principal: Principal, code: str, district_code: str) -> tuple[Any, ...]:
+def locked_case(conn: psycopg.Connection, principal: Principal, code: str, district_code: str) -> tuple[Any, ...]:
     """The case row, locked, if it lies in the caller's area; 404 "not in your area" otherwise, the same
     answer as for a code that does not exist (no leak of existence)."""
     predicate, params = case_scope(principal, "c")
@@ -693,9 +694,9 @@ def act(
     which lives above this room."""
     action = request.action
     MACHINE.move(action)  # an unknown action is 400 before anything is read
-    note = _text(request.note, "note", MAX_DESCRIPTION)
+    note = trimmed_text(request.note, "note", MAX_DESCRIPTION)
     with conn.transaction():
-        case_id, state, _, old_unit, _ = _locked(conn, principal, code, district_code)
+        case_id, state, _, old_unit, _ = locked_case(conn, principal, code, district_code)
         move = MACHINE.check(action, role=principal.role, state=state, note=note)
         details = _apply(conn, case_id, request, district_code=district_code)
         target = MACHINE.target(move, state)

@@ -54,6 +54,14 @@ def reproject(geoms: np.ndarray, src: int, dst: int = crsmod.STORAGE_SRID) -> np
     return np.asarray(shapely.transform(geoms, _xy), dtype=object)
 
 
+def zones(conn: psycopg.Connection, district_code: str) -> list[dict[str, str]]:
+    """The district's zones (code, name, sub-district code), by name (the desk's filter and rows)."""
+    rows = conn.execute(
+        "SELECT code, name, subdistrict_code FROM zones WHERE district_code = %s ORDER BY name, code", [district_code]
+    )
+    return [{"code": r[0], "name": r[1], "subdistrict": r[2]} for r in rows]
+
+
 def subdistricts(conn: psycopg.Connection, district_code: str) -> list[dict[str, str]]:
     """The district's sub-districts (code, name), by name (the case desk's filter)."""
     rows = conn.execute("SELECT code, name FROM subdistricts WHERE district_code = %s ORDER BY name", [district_code])
