@@ -25,6 +25,7 @@ from geo.cases.categories import categories
 from geo.cases.shapes import Report
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.programme import inspections
+from geo.spatial import reference
 from geo.steps import run
 from geo.workcal import today
 from layers.catalogue import load_catalogue, vocabulary
@@ -57,14 +58,25 @@ def faults_page(
     user: CurrentUser,
     layer: Text = None,
     condition: Text = None,
+    after: Annotated[
+        str | None, Query(max_length=120, description="layer/code of the previous page's last row")
+    ] = None,
     lang: Lang = None,
 ) -> HTMLResponse:
     """The faulty and under-repair facilities of the caller's area by layer, on a list and a map, with
-    their last inspection, their open cases and links to report a case or record an inspection."""
+    their last inspection, their open cases and links to report a case or record an inspection; a page
+    of 300 rows at a time (``after``: the previous page's last row)."""
     language = web.lang_of(lang)
+    district = settings.district.district_code
     listed = inspections.faults(
-        conn, user, district_code=settings.district.district_code, layer=layer or None, condition=condition or None
+        conn, user, district_code=district, layer=layer or None, condition=condition or None, after=after or None
     )
+    zone_names = {z["code"]: z["name"] for z in reference.zones(conn, district)}
+
+    def link(**change: str | None) -> str:
+        query = {"layer": layer, "condition": condition, "after": after, "lang": lang, **change}
+        return "/workbench/facilities?" + urlencode({k: v for k, v in query.items() if v})
+
     conditions = vocabulary("conditions").labels(language)
     return page(
         request,
@@ -76,13 +88,19 @@ def faults_page(
         conditions={k: conditions[k] for k in inspections.FAULTS},
         condition_labels=conditions,
         f={"layer": layer or "", "condition": condition or ""},
-        rows=[{**r, "layer_title": r["layer_zh"] if language == "zh" else r["layer_en"]} for r in listed["items"]],
+        rows=[
+            {
+                **r,
+                "layer_title": r["layer_zh"] if language == "zh" else r["layer_en"],
+                "zone_name": zone_names.get(r["zone"] or "", r["zone"]),
+            }
+            for r in listed["items"]
+        ],
         total=listed["total"],
         by_layer=listed["by_layer"],
-        layer_link=lambda name: (
-            "/workbench/facilities?"
-            + urlencode({k: v for k, v in (("layer", name), ("condition", condition), ("lang", lang)) if v})
-        ),
+        layer_link=lambda name: link(layer=name, after=None),
+        next_link=link(after=listed["next_after"]) if listed["next_after"] else None,
+        first_link=link(after=None) if after else None,
     )
 
 

@@ -144,7 +144,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "case_reported": "事件已上报",
         "inspection_recorded": "巡查已登记",
         "no_faults": "没有故障或维修中的设施。",
-        "shown_of": "仅显示前 {n} 项（共 {total} 项），请按图层筛选。",
+        "shown_of": "本页显示 {n} 项（共 {total} 项），可翻页或按图层筛选。",
     },
     "en": {
         "system": "Community property-management GIS",
@@ -264,7 +264,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "case_reported": "Case reported",
         "inspection_recorded": "Inspection recorded",
         "no_faults": "No faulty or under-repair facility.",
-        "shown_of": "The first {n} of {total} are shown: filter by layer.",
+        "shown_of": "{n} of {total} on this page: turn the page or filter by layer.",
     },
 }
 PHOTO_KINDS = {

@@ -481,6 +481,61 @@ def test_faults_follow_each_roles_area_and_refuse_others(base_url, bench_db, peo
     assert httpx.get(f"{base_url}/workbench/facilities", timeout=60).status_code == 401
 
 
+def test_the_whole_districts_faults_page_on_page_by_page_each_once(browser, base_url, bench_db, people):  # noqa: F811
+    from geo.programme.inspections import facility_layers
+    from layers.catalogue import load_catalogue
+
+    with psycopg.connect(bench_db) as conn:
+        expected = {
+            (layer, r[0])
+            for layer in facility_layers()
+            for r in conn.execute(
+                f"SELECT code FROM {layer} WHERE condition IN ('faulty', 'repairing')"  # noqa: S608
+            )
+        }
+    assert len(expected) > 300  # two pages of 300 at least
+    p = Person(browser)
+    try:
+        page = p.page
+        p.sign_in(base_url, people["admin"], "/workbench/facilities")
+        page.wait_for_function(DESK_READY)
+        seen: list[tuple[str, str]] = []
+        pages = 0
+        while True:
+            pages += 1
+            assert int(page.inner_text("#total")) == len(expected)
+            rows = page.eval_on_selector_all("tr.fault-row", "rs => rs.map(r => [r.dataset.layer, r.dataset.code])")
+            assert 0 < len(rows) <= 300
+            seen += [tuple(r) for r in rows]
+            zones = set(page.eval_on_selector_all("tr.fault-row td:nth-child(4)", "cs => cs.map(c => c.innerText)"))
+            assert not zones & {"yumin-south", "yumin-north", "jinling"}, zones  # names, not codes
+            if not page.locator("#page-next").count():
+                break
+            p.press(page.locator("#page-next"))
+            page.wait_for_url(re.compile(r".*[?&]after=.*"))
+            page.wait_for_function(DESK_READY)
+            assert page.locator("#page-first").is_visible()
+        assert len(seen) == len(set(seen)) and set(seen) == expected and pages == -(-len(expected) // 300)
+        p.shot("faults-last-page")
+        p.press(page.locator("#page-first"))
+        page.wait_for_function(DESK_READY)
+        assert (
+            page.eval_on_selector_all("tr.fault-row", "rs => rs.length") == 300
+            and not page.locator("#page-first").count()
+        )
+        assert p.errors == []
+    finally:
+        p.close()
+    with closing(_client(base_url, people["admin"])) as admin:
+        for bad in ("zones/x", "street_lights", "nothing/SL-1", "/"):
+            r = admin.get("/workbench/facilities", params={"after": bad})
+            assert r.status_code == 400 and "翻页参数" in r.text, (bad, r.status_code)
+        last = max(facility_layers(), key=lambda name: load_catalogue()[name].order)
+        past = admin.get("/workbench/facilities", params={"after": f"{last}/zzzz"})  # past the end: counts kept
+        assert past.status_code == 200 and 'id="no-faults"' in past.text
+        assert f'<b id="total">{len(expected)}</b>' in past.text
+
+
 def _inspections(bench_db: str, code: str) -> int:
     with psycopg.connect(bench_db) as conn:
         row = conn.execute("SELECT count(*) FROM inspections WHERE facility_code = %s", [code]).fetchone()

@@ -371,16 +371,19 @@ def faults(
     layer: str | None = None,
     condition: str | None = None,
     limit: int = 300,
+    after: str | None = None,
 ) -> dict[str, Any]:
     """The faulty and under-repair facilities in the caller's area (:func:`area_scope`), by layer then
     code: each with its zone, a point to show it on a map, its last inspection and the codes of the
     open cases linked to it. ``layer`` and ``condition`` narrow the list (400 naming the field when
-    unknown); at most ``limit`` rows, with the total and the count of each layer."""
+    unknown); at most ``limit`` rows from the one after ``after`` (``layer/code`` of the last row of the
+    previous page; ``next_after`` names the next page's), with the total and the count of each layer."""
     layers = facility_layers()
     if layer is not None and layer not in layers:
         raise InvalidInput(f"layer '{layer}' is not a facility layer; allowed: {', '.join(layers)}", field="layer")
     if condition is not None and condition not in FAULTS:
         raise InvalidInput(f"condition '{condition}' is not one of {', '.join(FAULTS)}", field="condition")
+    after_order, after_code = _cursor(after, layers)
     wanted = [condition] if condition else list(FAULTS)
     # Every layer's faulty facilities first (a plain union), then the caller's area once over them: the
     # area predicate planned in each branch of the union cost ~20 ms of planning per layer
@@ -392,7 +395,9 @@ def faults(
         "shown AS MATERIALIZED (SELECT * FROM x WHERE {scope}), "
         "per_layer AS (SELECT json_object_agg(layer, n) AS n FROM (SELECT layer, count(*) AS n FROM shown "
         " GROUP BY layer) l), "
-        "page AS (SELECT * FROM shown ORDER BY layer_order, code LIMIT %(limit)s) "
+        "page AS (SELECT * FROM shown WHERE %(after_order)s::int IS NULL "
+        " OR (layer_order, code) > (%(after_order)s::int, %(after_code)s::text) "
+        " ORDER BY layer_order, code LIMIT %(limit)s + 1) "
         "SELECT p.layer_order, p.layer, p.code, p.condition, "
         " coalesce(p.zone, (SELECT z.code FROM zones z WHERE ST_Intersects(z.geom, p.geom) ORDER BY z.code LIMIT 1)), "
         " ST_X(ST_PointOnSurface(p.geom)), ST_Y(ST_PointOnSurface(p.geom)), i.inspected_on, i.inspector, i.condition, "
@@ -409,12 +414,20 @@ def faults(
         "wanted": wanted,
         "open": list(OPEN_CASE_STATES),
         "limit": limit,
+        "after_order": after_order,
+        "after_code": after_code,
     }
     rows = conn.execute(stmt, params).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if not rows and after is not None:  # past the end: the counts all the same
+        counted = faults(conn, principal, district_code=district_code, layer=layer, condition=condition, limit=1)
+        return {**counted, "items": [], "next_after": None}
     cat = load_catalogue()
     by_layer: dict[str, int] = rows[0][-1] if rows else {}
     return {
         "total": sum(by_layer.values()),
+        "next_after": f"{rows[-1][1]}/{rows[-1][2]}" if more else None,
         "by_layer": {name: by_layer[name] for name in layers if name in by_layer},
         "items": [
             {
@@ -434,6 +447,20 @@ def faults(
             for r in rows
         ],
     }
+
+
+def _cursor(after: str | None, layers: list[str]) -> tuple[int | None, str | None]:
+    """``layer/code`` of the previous page's last row as (layer order, code); 400 naming ``after``."""
+    if after is None:
+        return None, None
+    layer, _, code = after.partition("/")
+    if layer not in layers or not code:
+        raise InvalidInput(
+            "after must be 'layer/code' of the last row of the previous page",
+            field="after",
+            reason_zh="翻页参数 after 应为上一页最后一行的“图层/编码”",
+        )
+    return load_catalogue()[layer].order, code
 
 
 def _faults_of(layer: str) -> sql.Composed:
