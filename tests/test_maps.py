@@ -8,6 +8,7 @@ import struct
 import subprocess
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -153,6 +154,22 @@ def test_english_fallback(browser, base_url):
         assert w.errors == []
     finally:
         w.close()
+
+
+@pytest.mark.parametrize("path", ["/maps/maintenance", "/maps/zones/jinling"])
+def test_the_maps_date_is_the_day_in_shanghai_on_a_browser_in_utc_after_16_00(browser, base_url, path):
+    """The zone PDF's date is the programme's day (Asia/Shanghai); the map in it, drawn by a browser
+    whose clock and zone say 2026-03-31 17:30 UTC, must print the same day: 2026-04-01."""
+    context = browser.new_context(viewport={"width": 1200, "height": 800}, timezone_id="UTC")
+    try:
+        page = context.new_page()
+        page.clock.set_fixed_time(datetime(2026, 3, 31, 17, 30, tzinfo=UTC))
+        page.goto(base_url + path)
+        page.wait_for_function(READY, timeout=30_000)
+        assert page.evaluate("new Date().toISOString()").startswith("2026-03-31T17:30")
+        assert page.inner_text(".wuye-date").endswith("2026-04-01"), page.inner_text(".wuye-date")
+    finally:
+        context.close()
 
 
 def test_maintenance_layer_toggle_hides_and_shows_a_layer(browser, base_url):
