@@ -213,8 +213,13 @@ def _base_config(
     bounds: list[float] | None,
     settings: MapSettings,
     view: list[float] | None = None,
+    *,
+    workbench: str | None = None,
+    user: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What every page's script needs: words, bounds, the quiet base layers and the display shift."""
+    """What every page's script needs: words, bounds, the quiet base layers and the display shift; and
+    for the navigation bar, the workbench's path and the caller (``nav_user``, dropped before the
+    config reaches the page)."""
     base_layers = [
         _layer_entry(catalogue[n], lang)
         for n in ("districts", "subdistricts", "zones", "contract_sections")
@@ -224,6 +229,8 @@ def _base_config(
         "page": page,
         "title": title,
         "lang": lang,
+        "workbench": workbench,
+        "nav_user": user,
         "texts": styles.texts(lang),
         "bounds": bounds,
         "view": view or bounds,  # where the page opens: the programme zones, not the whole district
@@ -320,9 +327,7 @@ def maintenance_page(
     coloured by condition, one toggle per layer; popups read the feature when clicked."""
     title = _title("maintenance", lang, district_name)
     facilities = [catalogue[n] for n in catalogue if catalogue[n].facility]
-    cfg = _base_config("maintenance", title, lang, catalogue, bounds, settings, view)
-    cfg["workbench"] = workbench
-    cfg["nav_user"] = user
+    cfg = _base_config("maintenance", title, lang, catalogue, bounds, settings, view, workbench=workbench, user=user)
     cfg["layers"] = [_layer_entry(s, lang) for s in facilities]
     cfg["detailZoom"] = DETAIL_ZOOM  # below it, point layers come as overview tiles (counts per cell)
     cfg["legends"] = [_kind_legend(facilities, lang), _condition_legend(lang)]
@@ -342,9 +347,7 @@ def cases_page(
 ) -> str:
     """事件分布图: cases by state (overdue ones ringed red), heat-map toggle, filters."""
     title = _title("cases", lang, district_name)
-    cfg = _base_config("cases", title, lang, catalogue, bounds, settings, view)
-    cfg["workbench"] = workbench
-    cfg["nav_user"] = user
+    cfg = _base_config("cases", title, lang, catalogue, bounds, settings, view, workbench=workbench, user=user)
     cfg["legends"] = [_state_legend(lang)]
     return _render(_map(settings, bounds), title, cfg, plugins.HeatMap.default_js)
 
@@ -365,9 +368,7 @@ def remediation_page(
     """整治进度图: zones coloured by remediation completion when tasks exist, else by phase
     with "暂无整治任务"; sub-district filter."""
     title = _title("remediation", lang, district_name)
-    cfg = _base_config("remediation", title, lang, catalogue, bounds, settings, view)
-    cfg["workbench"] = workbench
-    cfg["nav_user"] = user
+    cfg = _base_config("remediation", title, lang, catalogue, bounds, settings, view, workbench=workbench, user=user)
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "zones"]
     cfg["legends"] = [_phase_legend(lang)]
     # Remediation progress (share of tasks verified) when the app serves it; else colour by phase.
@@ -395,15 +396,15 @@ def zone_page(
     name = zone["properties"].get("name") or zone["id"]
     title_format = f"{{name}} · {t['zone']}" if lang != "en" else f"{t['zone']} · {{name}}"
     bounds = list(shape(zone["geometry"]).bounds)
-    cfg = _base_config("zone", title_format.replace("{name}", name), lang, catalogue, bounds, settings)
+    cfg = _base_config(
+        "zone", title_format.replace("{name}", name), lang, catalogue, bounds, settings, workbench=workbench, user=user
+    )
     cfg["zoneTitle"] = title_format  # wuye.showZone titles another zone the same way
     if cfg["display"] is not None and district_bounds:  # the shift grid covers the district, not just the zone
         cfg["display"] = gcj02_grid(district_bounds)
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] not in ("zones", "contract_sections")]
     cfg["zone"] = zone["id"]
     cfg["snapshot"] = snapshot
-    cfg["workbench"] = workbench
-    cfg["nav_user"] = user
     cfg["sectionLayer"] = (
         _layer_entry(catalogue["contract_sections"], lang) if "contract_sections" in catalogue else None
     )
@@ -433,9 +434,7 @@ def patrols_page(
     zone to choose. The figures are staff-only: the page asks a visitor to sign in."""
     t = styles.texts(lang)
     title = _title("patrols", lang, district_name)
-    cfg = _base_config("patrols", title, lang, catalogue, bounds, settings, view)
-    cfg["workbench"] = workbench
-    cfg["nav_user"] = user
+    cfg = _base_config("patrols", title, lang, catalogue, bounds, settings, view, workbench=workbench, user=user)
     cfg["patrolColours"] = styles.PATROL_COLOURS
     rows = [(styles.PATROL_COLOURS[k], t["patrol_" + k]) for k in ("covered", "missed", "never")]
     cfg["legends"] = [styles.legend(t["patrol_points"], rows)]
@@ -454,9 +453,7 @@ def plan_page(
 ) -> str:
     """规划绘制: draw and edit zone and section polygons, saved through OGC API Features Part 4."""
     title = _title("plan", lang, district_name)
-    cfg = _base_config("plan", title, lang, catalogue, bounds, settings)
-    cfg["workbench"] = workbench
-    cfg["nav_user"] = user
+    cfg = _base_config("plan", title, lang, catalogue, bounds, settings, workbench=workbench, user=user)
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] == "districts" or b["name"] == "subdistricts"]
     cfg.update(plan.plan_config(catalogue, _layer_entry, lang))
     return _render(
@@ -483,9 +480,7 @@ def report_page(
     """我要报事: phone page — position by GPS or tap, category, description, photo; shows duplicates,
     then the case number and the unit it went to."""
     title = _title("report", lang, district_name)
-    cfg = _base_config("report", title, lang, catalogue, bounds, settings, view)
-    cfg["workbench"] = workbench
-    cfg["nav_user"] = user
+    cfg = _base_config("report", title, lang, catalogue, bounds, settings, view, workbench=workbench, user=user)
     return _render(_map(settings, bounds), title, cfg)
 
 
@@ -504,10 +499,8 @@ def follow_page(
     """事件进度: one case as the public sees it (state, category, unit, public history), by its number."""
     t = styles.texts(lang)
     title = f"{t['follow_title']} {code}"
-    cfg = _base_config("follow", title, lang, catalogue, bounds, settings, view)
+    cfg = _base_config("follow", title, lang, catalogue, bounds, settings, view, workbench=workbench, user=user)
     cfg["page"] = "follow"
-    cfg["workbench"] = workbench
-    cfg["nav_user"] = user
     cfg["caseCode"] = code
     cfg["baseLayers"] = [b for b in cfg["baseLayers"] if b["name"] != "districts"]
     return _render(_map(settings, bounds), title, cfg)
