@@ -452,10 +452,15 @@ def test_residents_are_refused_and_bad_chart_names_named(seeded, people):
         assert refused.status_code == 403 and "<html" in refused.text, refused.text
         assert http.get("/workbench/stats/data").status_code == 403
         assert http.get("/workbench/stats/state.csv").status_code == 403
+        assert http.get("/workbench/stats/unit.xlsx").status_code == 403
     with httpx.Client(base_url=seeded, timeout=60) as http:
         http.post("/login", data={"username": people["admin"], "password": PASSWORD})
         bad = http.get("/workbench/stats/nothing.csv")
         assert bad.status_code == 400 and "字段：chart" in bad.text, bad.text
+        bad = http.get("/workbench/stats/nothing.xlsx")
+        assert bad.status_code == 400 and "字段：chart" in bad.text, bad.text
+        lang = http.get("/cases/stats", params={"f": "xlsx", "lang": "fr"})
+        assert lang.status_code == 400 and lang.json()["field"] == "lang" and lang.json()["reason_zh"], lang.text
 
 
 def test_fifty_concurrent_clients_read_the_page_its_json_csv_and_xlsx(seeded, people):
