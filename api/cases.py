@@ -169,7 +169,7 @@ def get_stats(
     f: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
     lang: Annotated[Literal["zh", "en"], Query(description="下载表格的语言 zh（默认）或 en")] = "zh",
 ) -> Response:
-    """Counts by sub-district, zone, category and state: open, overdue, closed on time, median
+    """Counts by sub-district, zone, category, state and responsible unit: open, overdue, closed on time, median
     hours to close. Staff see their scope; ``f=csv`` or ``f=xlsx`` downloads them with names, not
     codes (``lang=en``: English names)."""
     district = settings.district.district_code

@@ -373,13 +373,14 @@ def test_each_chart_switches_to_its_table_and_downloads_the_rows_the_tables_coun
 
 
 def test_the_case_stats_downloads_name_what_they_count(seeded, bench_db, people):
-    """/cases/stats?f=xlsx (and csv): sub-districts, zones, categories and states by name, counted as SQL counts."""
+    """/cases/stats?f=xlsx (and csv): sub-districts, zones, categories, states and units by name, counted as
+    this test's SQL counts them."""
     with psycopg.connect(bench_db) as conn:
         codes = {
             str(c)
             for (c,) in conn.execute(
                 "SELECT code FROM subdistricts UNION SELECT code FROM zones UNION SELECT DISTINCT category FROM cases "
-                "UNION SELECT DISTINCT state FROM cases"
+                "UNION SELECT DISTINCT state FROM cases UNION SELECT code FROM units"
             )
         }
         want = {
@@ -394,6 +395,12 @@ def test_the_case_stats_downloads_name_what_they_count(seeded, bench_db, people)
                 "SELECT z.name, count(*) FROM cases c JOIN zones z ON z.code = c.zone_code GROUP BY 1"
             )
         }
+        want |= {
+            ("责任单位", name): n
+            for name, n in conn.execute(
+                "SELECT u.name, count(*) FROM cases c JOIN units u ON u.code = c.unit_code GROUP BY 1"
+            )
+        }
         garbage = conn.execute("SELECT count(*) FROM cases WHERE category = 'garbage_pile'").fetchone()
     assert garbage is not None and ("街道", "观沙岭街道") in want
     with httpx.Client(base_url=seeded, timeout=60) as http:
@@ -405,11 +412,12 @@ def test_the_case_stats_downloads_name_what_they_count(seeded, bench_db, people)
     sheet = _sheet_rows(io.BytesIO(xlsx.content))
     assert sheet[0][:3] == ["维度", "名称", "事件数"]
     got = {(r[0], r[1]): r[2] for r in sheet[1:]}
-    assert {k: v for k, v in got.items() if k[0] in ("街道", "小区")} == want
+    assert {k: v for k, v in got.items() if k[0] in ("街道", "小区", "责任单位")} == want
+    assert ("责任单位", "裕民小区物业服务队") in want and ("小区", "金岭农民安置小区") in want
     assert got[("类别", "垃圾堆积")] == garbage[0] and got[("合计", "全部")] == sum(
         v for k, v in want.items() if k[0] == "街道"
     )
-    assert {r[0] for r in sheet[1:]} == {"街道", "小区", "类别", "状态", "合计"}
+    assert {r[0] for r in sheet[1:]} == {"街道", "小区", "类别", "状态", "责任单位", "合计"}
     assert not {str(r[1]) for r in sheet[1:]} & codes, sheet  # not one code
     assert ("状态", "已结案") in got and got[("状态", "已结案")] == len(CLOSED)
     rows = list(csv.reader(io.StringIO(csv_body.content.decode("utf-8-sig"))))

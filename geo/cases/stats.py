@@ -1,4 +1,5 @@
-"""Case statistics by sub-district, zone, category and state, in one grouped query (scoped); the
+"""Case statistics by sub-district, zone, category, state and responsible unit, in one grouped query
+(scoped); the
 closed cases' on-time rate and median hours to close by responsible unit and by month of closing
 (the statistics page's charts). A case closed on time is one closed by its ``due_at``, the deadline
 intake and recategorising count on the working calendar (geo/workcal.py, layers/calendar.toml).
@@ -31,8 +32,9 @@ STATS_SQL = (
 SELECT CASE WHEN GROUPING(c.subdistrict_code) = 0 THEN 'subdistrict'
             WHEN GROUPING(c.zone_code) = 0 THEN 'zone'
             WHEN GROUPING(c.category) = 0 THEN 'category'
-            WHEN GROUPING(c.state) = 0 THEN 'state' ELSE 'total' END AS dimension,
-       coalesce(c.subdistrict_code, c.zone_code, c.category, c.state) AS key,
+            WHEN GROUPING(c.state) = 0 THEN 'state'
+            WHEN GROUPING(c.unit_code) = 0 THEN 'unit' ELSE 'total' END AS dimension,
+       coalesce(c.subdistrict_code, c.zone_code, c.category, c.state, c.unit_code) AS key,
        count(*) AS cases,
        count(*) FILTER (WHERE c.state <> ALL(%(closed)s)) AS open,
        count(*) FILTER (WHERE c.due_at < coalesce(c.closed_at, now()) AND c.state <> ALL(%(ended)s)) AS overdue,"""
@@ -42,7 +44,7 @@ FROM cases c
 WHERE c.district_code = %(district)s AND {scope}
   AND (%(since)s::timestamptz IS NULL OR c.created_at >= %(since)s)
   AND (%(until)s::timestamptz IS NULL OR c.created_at < %(until)s)
-GROUP BY GROUPING SETS ((c.subdistrict_code), (c.zone_code), (c.category), (c.state), ())
+GROUP BY GROUPING SETS ((c.subdistrict_code), (c.zone_code), (c.category), (c.state), (c.unit_code), ())
 ORDER BY 1, 2 NULLS FIRST
 """
 )
@@ -93,6 +95,7 @@ DIMENSIONS = {
     },
 }
 UNKNOWN = {"zh": "（未落点）", "en": "(not placed)"}
+NO_UNIT = {"zh": "（无责任单位）", "en": "(no unit)"}
 ALL = {"zh": "全部", "en": "All"}
 
 
@@ -178,12 +181,12 @@ def key_names(conn: psycopg.Connection, *, district_code: str, lang: str) -> dic
 
 
 def name_of(names: dict[str, dict[str, str]], dimension: str, key: str | None, lang: str) -> str:
-    """A group's name: its key's name (the key itself where nothing names it: a month), the
-    placeholder for a case placed nowhere, "all" for the total."""
+    """A group's name: its key's name (the key itself where nothing names it: a month), a
+    placeholder for a case placed nowhere or with no unit, "all" for the total."""
     if dimension == "total":
         return ALL[lang]
     if key is None:
-        return UNKNOWN[lang]
+        return NO_UNIT[lang] if dimension == "unit" else UNKNOWN[lang]
     return names.get(dimension, {}).get(key, key)
 
 
