@@ -50,6 +50,8 @@ CLOSED = (
     ("yumin-south", "team-yumin", datetime(2026, 10, 12, 9, 0, tzinfo=LOCAL), 24),  # late
     ("jinling", "team-jinling", datetime(2026, 9, 14, 9, 0, tzinfo=LOCAL), 24),  # late
     ("jinling", "team-jinling", datetime(2026, 10, 26, 9, 0, tzinfo=LOCAL), 1),  # on time
+    # closed at 01:00 on 1 October local time, still 30 September in UTC: an October case
+    ("jinling", "team-jinling", datetime(2026, 9, 30, 20, 0, tzinfo=LOCAL), 5),
 )
 
 
@@ -354,8 +356,9 @@ def test_each_chart_switches_to_its_table_and_downloads_the_rows_the_tables_coun
             _close_to(shown_by[chart], counted[chart], chart)
         # what CLOSED made: units and months by name, the holiday case on time
         assert shown_by["unit"]["裕民小区物业服务队"][:3] == [3.0, 2.0, 66.7], shown_by["unit"]
-        assert shown_by["unit"]["金岭小区物业服务队"][:3] == [2.0, 1.0, 50.0], shown_by["unit"]
-        assert shown_by["month"]["2026-10"] == [3.0, 2.0, 66.7, 24.0], shown_by["month"]
+        assert shown_by["unit"]["金岭小区物业服务队"][:3] == [3.0, 2.0, 66.7], shown_by["unit"]
+        assert shown_by["month"]["2026-09"] == [2.0, 1.0, 50.0, 14.5], shown_by["month"]
+        assert shown_by["month"]["2026-10"] == [4.0, 3.0, 75.0, 14.5], shown_by["month"]
         assert shown_by["fees"]["裕民农民安置小区南片"] == [6.0, 1.0, 16.7, 100.0, 20.0, 20.0], shown_by["fees"]
         # back to the chart: drawn again at its size
         section = p.page.locator("#stat-fees")
