@@ -223,6 +223,19 @@ def test_staff_sign_in_from_the_page_and_read_every_chart_its_table_and_csv(
         assert p.page.locator("#h-category").text_content() == "Cases by category"
         english_names = {row[0] for row in english[1]["rows"]}
         assert english_names.isdisjoint(categories) and "garbage_pile" not in english_names, english_names
+        # the English page's XLSX in English: the sheet named after the chart, its columns, a state's name
+        section = p.page.locator("#stat-state")
+        section.scroll_into_view_if_needed()
+        with p.page.expect_download() as got:
+            p.press(section.locator("a.stat-xlsx"))
+        got.value.save_as(tmp_path / "state-en.xlsx")
+        book = load_workbook(tmp_path / "state-en.xlsx")
+        assert book.sheetnames == ["Cases by state"]
+        sheet = _sheet_rows(tmp_path / "state-en.xlsx")
+        assert sheet[0] == english[2]["columns"] == ["Name", "Cases", "Open", "Overdue"]
+        assert "closed" in {r[0] for r in sheet[1:]} and [_norm(r) for r in sheet[1:]] == [
+            _norm(r) for r in english[2]["rows"]
+        ]
         assert not p.errors, p.errors
         assert p.hosts == {seeded.split("//")[1]}, p.hosts
     finally:
