@@ -22,19 +22,22 @@ router = APIRouter(tags=["workbench 工作台"])
 ECHARTS_JS = web.vendor("echarts/dist/echarts.min.js")
 
 
-def _figures(conn: Connection, settings: AppSettings, user: CurrentUser, lang: str) -> list[dict[str, Any]]:
+def _figures(
+    conn: Connection, settings: AppSettings, user: CurrentUser, lang: str, only: str | None = None
+) -> list[dict[str, Any]]:
     return charts.figures(
         conn,
         user,
         district_code=settings.district.district_code,
         lang=lang,
         survey_round=settings.acceptance.survey_round,
+        only=only,
     )
 
 
 @router.get("/workbench/stats", summary="统计图表", dependencies=[Depends(REVIEWERS)], response_class=HTMLResponse)
 def stats_page(request: Request, user: CurrentUser, lang: Lang = None) -> HTMLResponse:
-    """Charts drawn in the browser from ``/workbench/stats/data``, each with its table and CSV."""
+    """Charts drawn in the browser from ``/workbench/stats/data``, each with its table, CSV and XLSX."""
     language = web.lang_of(lang)
     return page(
         request,
@@ -57,7 +60,8 @@ Chart = Annotated[Literal[charts.CHARTS], Path(description="图表")]  # type: i
 
 
 def _chart(conn: Connection, settings: AppSettings, user: CurrentUser, chart: str, lang: str | None) -> dict[str, Any]:
-    return next(c for c in _figures(conn, settings, user, web.lang_of(lang)) if c["id"] == chart)
+    (found,) = _figures(conn, settings, user, web.lang_of(lang), only=chart)
+    return found
 
 
 def _download(body: bytes, media_type: str, filename: str) -> Response:

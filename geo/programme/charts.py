@@ -8,6 +8,7 @@ table as a chart, shows it as an HTML table and downloads it as CSV or XLSX, all
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -167,17 +168,26 @@ def _fees(conn: psycopg.Connection, zones: dict[str, str], district_code: str, l
 
 
 def figures(
-    conn: psycopg.Connection, principal: Principal, *, district_code: str, lang: str, survey_round: str | None
+    conn: psycopg.Connection,
+    principal: Principal,
+    *,
+    district_code: str,
+    lang: str,
+    survey_round: str | None,
+    only: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Every chart of the page: ``{"id", "title", "columns", "rows"}`` with names in ``lang``, in ``CHARTS`` order."""
+    """Every chart of the page: ``{"id", "title", "columns", "rows"}`` with names in ``lang``, in
+    ``CHARTS`` order; ``only``: just that chart (a download reads only the query it needs)."""
     names = key_names(conn, district_code=district_code, lang=lang)
-    return [
-        *_case_charts(conn, principal, names, district_code, lang),
-        *_closure_charts(conn, principal, names, district_code, lang),
-        _satisfaction(conn, names["zone"], district_code, lang, survey_round),
-        _remediation(conn, district_code, lang),
-        _fees(conn, names["zone"], district_code, lang),
+    builders: list[tuple[tuple[str, ...], Callable[[], list[dict[str, Any]]]]] = [
+        (("subdistrict", "category", "state"), lambda: _case_charts(conn, principal, names, district_code, lang)),
+        (("unit", "month"), lambda: _closure_charts(conn, principal, names, district_code, lang)),
+        (("satisfaction",), lambda: [_satisfaction(conn, names["zone"], district_code, lang, survey_round)]),
+        (("remediation",), lambda: [_remediation(conn, district_code, lang)]),
+        (("fees",), lambda: [_fees(conn, names["zone"], district_code, lang)]),
     ]
+    out = [chart for ids, build in builders if only is None or only in ids for chart in build()]
+    return [chart for chart in out if only is None or chart["id"] == only]
 
 
 def to_csv(chart: dict[str, Any]) -> bytes:
