@@ -1,8 +1,8 @@
 """Case statistics by sub-district, zone, category, state and responsible unit, in one grouped query
-(scoped); the
-closed cases' on-time rate and median hours to close by responsible unit and by month of closing
-(the statistics page's charts). A case closed on time is one closed by its ``due_at``, the deadline
-intake and recategorising count on the working calendar (geo/workcal.py, layers/calendar.toml).
+(scoped); the closed cases' on-time rate and median hours to close by responsible unit and by month
+of closing (the statistics page's charts). A case closed on time is one closed by its ``due_at``,
+the deadline intake and recategorising count on the working calendar (geo/workcal.py,
+layers/calendar.toml); its hours to close are clock hours from the report to the close.
 
 Downloads (CSV, XLSX) say names, never codes: 观沙岭, not ``guanshaling``."""
 
