@@ -36,7 +36,9 @@
     }
     if (chart.id === "state") {
       return { animation: false, tooltip: { trigger: "item" }, legend: { top: 0, type: "scroll" },
-        series: [{ type: "pie", radius: ["30%", "62%"], top: 24, data: chart.rows.map((r) => ({ name: r[0], value: r[1] })) }] };
+        // on a phone the labels would be cut to "…": the legend names the slices there
+        series: [{ type: "pie", radius: ["30%", "62%"], top: 24, label: { show: window.innerWidth >= 600 },
+          data: chart.rows.map((r) => ({ name: r[0], value: r[1] })) }] };
     }
     if (chart.id === "satisfaction") {
       // the interval as a floating bar (an invisible stack up to its lower bound), the rate as a point
