@@ -167,19 +167,24 @@ def get_stats(
     since: datetime | None = None,
     until: datetime | None = None,
     f: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
+    lang: Annotated[Literal["zh", "en"], Query(description="下载表格的语言 zh（默认）或 en")] = "zh",
 ) -> Response:
-    """Counts by sub-district, zone, category and state: open, overdue, closed on time, median
-    hours to close. Staff see their scope; ``f=csv`` or ``f=xlsx`` downloads them."""
-    rows = case_stats(conn, user, district_code=settings.district.district_code, since=since, until=until)
+    """Counts by sub-district, zone, category, state and responsible unit: open, overdue, closed on time, median
+    hours to close. Staff see their scope; ``f=csv`` or ``f=xlsx`` downloads them with names, not
+    codes (``lang=en``: English names)."""
+    district = settings.district.district_code
+    rows = case_stats(conn, user, district_code=district, since=since, until=until)
     if f == "csv":
         return Response(
-            to_csv(rows),
+            to_csv(conn, rows, district_code=district, lang=lang),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="case-stats.csv"'},
         )
     if f == "xlsx":
         return Response(
-            to_xlsx(rows), media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="case-stats.xlsx"'}
+            to_xlsx(conn, rows, district_code=district, lang=lang),
+            media_type=XLSX,
+            headers={"Content-Disposition": 'attachment; filename="case-stats.xlsx"'},
         )
     return JSONResponse(rows)
 

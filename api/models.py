@@ -162,7 +162,7 @@ class Category(Shape):
 class CaseStats(Shape):
     """One row of ``GET /cases/stats``."""
 
-    dimension: str = Field(description="subdistrict, zone, category or state")
+    dimension: str = Field(description="subdistrict, zone, category, state, unit (responsible unit) or total")
     key: str | None
     cases: int
     open: int

@@ -1,6 +1,6 @@
 """The statistics page (issue 21 point 7): ``/workbench/stats`` draws charts in the browser with
 Apache ECharts (npm, served by us under /static/vendor) from ``/workbench/stats/data`` (our own
-JSON, names not codes), each chart with its table and ``/workbench/stats/{chart}.csv``. Signed-in
+JSON, names not codes), each chart with its table, ``/workbench/stats/{chart}.csv`` and ``.xlsx``. Signed-in
 staff only, as the acceptance figures; the case counts keep the caller's scope (geo/cases/stats.py)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.acceptance import REVIEWERS
 from api.auth import CurrentUser
+from api.cases import XLSX
 from api.deps import AppSettings, Connection
 from api.workbench import Lang, page
 from geo.programme import charts
@@ -21,19 +22,22 @@ router = APIRouter(tags=["workbench 工作台"])
 ECHARTS_JS = web.vendor("echarts/dist/echarts.min.js")
 
 
-def _figures(conn: Connection, settings: AppSettings, user: CurrentUser, lang: str) -> list[dict[str, Any]]:
+def _figures(
+    conn: Connection, settings: AppSettings, user: CurrentUser, lang: str, only: str | None = None
+) -> list[dict[str, Any]]:
     return charts.figures(
         conn,
         user,
         district_code=settings.district.district_code,
         lang=lang,
         survey_round=settings.acceptance.survey_round,
+        only=only,
     )
 
 
 @router.get("/workbench/stats", summary="统计图表", dependencies=[Depends(REVIEWERS)], response_class=HTMLResponse)
 def stats_page(request: Request, user: CurrentUser, lang: Lang = None) -> HTMLResponse:
-    """Charts drawn in the browser from ``/workbench/stats/data``, each with its table and CSV."""
+    """Charts drawn in the browser from ``/workbench/stats/data``, each with its table, CSV and XLSX."""
     language = web.lang_of(lang)
     return page(
         request,
@@ -52,18 +56,31 @@ def stats_data(conn: Connection, settings: AppSettings, user: CurrentUser, lang:
     return _figures(conn, settings, user, web.lang_of(lang))
 
 
-@router.get("/workbench/stats/{chart}.csv", summary="统计图表的表格 (CSV)", dependencies=[Depends(REVIEWERS)])
-def stats_csv(
-    chart: Annotated[Literal[charts.CHARTS], Path(description="图表")],  # type: ignore[valid-type]
-    conn: Connection,
-    settings: AppSettings,
-    user: CurrentUser,
-    lang: Lang = None,
-) -> Response:
-    """One chart's table as CSV (UTF-8 with BOM), the rows the page shows."""
-    found = next(c for c in _figures(conn, settings, user, web.lang_of(lang)) if c["id"] == chart)
+Chart = Annotated[Literal[charts.CHARTS], Path(description="图表")]  # type: ignore[valid-type]
+
+
+def _chart(conn: Connection, settings: AppSettings, user: CurrentUser, chart: str, lang: str | None) -> dict[str, Any]:
+    (found,) = _figures(conn, settings, user, web.lang_of(lang), only=chart)
+    return found
+
+
+def _download(body: bytes, media_type: str, filename: str) -> Response:
     return Response(
-        charts.to_csv(found),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="stats-{chart}.csv"', "Cache-Control": "no-store"},
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
     )
+
+
+@router.get("/workbench/stats/{chart}.csv", summary="统计图表的表格 (CSV)", dependencies=[Depends(REVIEWERS)])
+def stats_csv(chart: Chart, conn: Connection, settings: AppSettings, user: CurrentUser, lang: Lang = None) -> Response:
+    """One chart's table as CSV (UTF-8 with BOM), the rows the page shows."""
+    found = _chart(conn, settings, user, chart, lang)
+    return _download(charts.to_csv(found), "text/csv; charset=utf-8", f"stats-{chart}.csv")
+
+
+@router.get("/workbench/stats/{chart}.xlsx", summary="统计图表的表格 (XLSX)", dependencies=[Depends(REVIEWERS)])
+def stats_xlsx(chart: Chart, conn: Connection, settings: AppSettings, user: CurrentUser, lang: Lang = None) -> Response:
+    """One chart's table as an Excel workbook, the rows the page shows (numbers as numbers)."""
+    found = _chart(conn, settings, user, chart, lang)
+    return _download(charts.to_xlsx(found), XLSX, f"stats-{chart}.xlsx")

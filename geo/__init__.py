@@ -9,5 +9,6 @@
 - ``io``: import, export, file readers, tabular sheets, photos
 - ``demo``: the synthetic demo district
 
-``errors``, ``settings`` and ``workcal`` (the working calendar) are shared by every room.
+``errors``, ``settings``, ``workcal`` (the working calendar) and ``sheets`` (tables written as CSV or
+XLSX) are shared by every room.
 """

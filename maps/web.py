@@ -124,10 +124,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "unsupervise_note": "撤销理由",
         "supervision_escalated": "督办超期，已升级至街道",
         "stats": "统计图表",
-        "stats_about": "事件、满意率和整治进度的统计图，每张图下有数据表，可下载 CSV。",
+        "stats_about": (
+            "事件、按期结案、满意率、整治进度和物业费收缴的统计图，每张图可切换为数据表，可下载 CSV 和 XLSX。"
+        ),
         "stats_loading": "正在读取统计数据……",
         "table_view": "数据表",
+        "chart_view": "图表",
         "download_csv": "下载 CSV",
+        "download_xlsx": "下载 XLSX",
         "faults": "设施故障",
         "faults_about": "辖区内故障和维修中的设施，按图层列出；点“报事”或“登记巡查”办理。",
         "layer": "图层",
@@ -243,10 +247,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "unsupervise_note": "Why",
         "supervision_escalated": "past the deadline: escalated to the sub-district",
         "stats": "Statistics",
-        "stats_about": "Charts of cases, satisfaction and remediation, each with its table and a CSV download.",
+        "stats_about": (
+            "Charts of cases, on-time closure, satisfaction, remediation and fee collection; "
+            "each switches to its table and downloads as CSV or XLSX."
+        ),
         "stats_loading": "Reading the figures…",
         "table_view": "Table",
+        "chart_view": "Chart",
         "download_csv": "Download CSV",
+        "download_xlsx": "Download XLSX",
         "faults": "Facility faults",
         "faults_about": "Faulty and under-repair facilities of your area by layer; "
         "report a case or record an inspection from a row.",

@@ -528,7 +528,7 @@ def test_stats_by_dimension_with_on_time_rate_and_exports(client, db_url):
     assert admin_total["cases"] == 4
     csv_body = client.get("/cases/stats", params={"f": "csv"}, headers=staff)
     assert csv_body.headers["content-type"].startswith("text/csv")
-    assert csv_body.content.decode("utf-8-sig").splitlines()[0].startswith("dimension,key,cases")
+    assert csv_body.content.decode("utf-8-sig").splitlines()[0].startswith("维度,名称,事件数")
     xlsx = client.get("/cases/stats", params={"f": "xlsx"}, headers=staff)
     from io import BytesIO
 

@@ -1,6 +1,7 @@
 // The statistics page: each chart of /workbench/stats/data drawn with Apache ECharts (our npm copy)
-// and shown as a table from the same rows. When every chart has rendered, window.wuyeStatsReady is
-// true and #stats-status says so (tests and bench/ wait on it).
+// and shown as a table from the same rows; each section's two buttons switch between the chart and
+// its table. When every chart has rendered, window.wuyeStatsReady is true and #stats-status says so
+// (tests and bench/ wait on it).
 (function () {
   "use strict";
   window.wuyeStatsReady = false;
@@ -35,7 +36,9 @@
     }
     if (chart.id === "state") {
       return { animation: false, tooltip: { trigger: "item" }, legend: { top: 0, type: "scroll" },
-        series: [{ type: "pie", radius: ["30%", "62%"], top: 24, data: chart.rows.map((r) => ({ name: r[0], value: r[1] })) }] };
+        // on a phone the labels would be cut to "…": the legend names the slices there
+        series: [{ type: "pie", radius: ["30%", "62%"], top: 24, label: { show: window.innerWidth >= 600 },
+          data: chart.rows.map((r) => ({ name: r[0], value: r[1] })) }] };
     }
     if (chart.id === "satisfaction") {
       // the interval as a floating bar (an invisible stack up to its lower bound), the rate as a point
@@ -47,12 +50,42 @@
           { name: chart.columns[1], type: "scatter", symbolSize: 10, itemStyle: { color: "#0d47a1" }, data: chart.rows.map((r) => r[1]) },
         ] };
     }
+    if (chart.id === "unit" || chart.id === "month") {
+      // on-time rate (%) on the left axis, median hours to close on the right (the columns name the
+      // units); months as a line over lighter bars
+      const line = chart.id === "month";
+      return { ...base, legend: { top: 0, data: [chart.columns[3], chart.columns[4]] }, xAxis: axis,
+        yAxis: [{ type: "value", min: 0, max: 100 }, { type: "value", splitLine: { show: false } }],
+        series: [
+          { name: chart.columns[4], type: "bar", yAxisIndex: 1, itemStyle: { color: line ? "#ffcc80" : palette[1] }, data: chart.rows.map((r) => r[4]) },
+          { name: chart.columns[3], type: line ? "line" : "bar", yAxisIndex: 0, z: 3, symbolSize: 8, lineStyle: { width: 3 },
+            itemStyle: { color: palette[0] }, data: chart.rows.map((r) => r[3]) },
+        ] };
+    }
+    if (chart.id === "fees") {
+      return { ...base, legend: { top: 0 }, xAxis: axis, yAxis: { type: "value", min: 0, max: 100 },
+        series: [3, 6].map((i, k) => ({ name: chart.columns[i], type: "bar", itemStyle: { color: palette[k] }, data: chart.rows.map((r) => r[i]) })) };
+    }
     if (chart.id === "remediation") {
       return { ...base, legend: { top: 0 }, xAxis: axis, yAxis: { type: "value", minInterval: 1 },
         series: [1, 2].map((i, k) => ({ name: chart.columns[i], type: "bar", itemStyle: { color: palette[k] }, data: chart.rows.map((r) => r[i]) })) };
     }
     return { ...base, legend: { top: 0 }, xAxis: axis, yAxis: { type: "value", minInterval: 1 },
       series: [1, 2, 3].map((i, k) => ({ name: chart.columns[i], type: "bar", itemStyle: { color: palette[k] }, data: chart.rows.map((r) => r[i]) })) };
+  }
+
+  // the chart or its table: the pressed button says which is shown
+  function switcher(section, ec) {
+    section.querySelectorAll(".stat-view").forEach((button) => {
+      button.addEventListener("click", () => {
+        const view = button.dataset.view;
+        section.dataset.view = view;
+        section.querySelectorAll(".stat-view").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+        section.querySelector(".stat-chart").hidden = view !== "chart";
+        section.querySelector(".stat-table").hidden = view !== "table";
+        if (view === "chart") ec.resize();
+      });
+    });
   }
 
   function draw(data) {
@@ -72,6 +105,7 @@
       const box = section.querySelector(".stat-chart");
       const ec = echarts.init(box, null, { renderer: "canvas" });
       instances.push(ec);
+      switcher(section, ec);
       ec.on("finished", function once() { ec.off("finished", once); section.dataset.drawn = "true"; done(); });
       ec.setOption(option(chart));
     });
