@@ -215,8 +215,6 @@ DESK_TEXTS: dict[str, dict[str, str]] = {
         "items_done": "已完成 {done} / {total} 项，超期 {overdue} 项",
         "open_zone": "详情",
         "all_zones": "全部小区",
-        "n_redo": "补课",
-        "n_none": "不作结论",
     },
     "en": {
         "acceptance": "Acceptance desk",
@@ -266,8 +264,6 @@ DESK_TEXTS: dict[str, dict[str, str]] = {
         "items_done": "{done} of {total} done, {overdue} overdue",
         "open_zone": "Details",
         "all_zones": "All zones",
-        "n_redo": "Redo",
-        "n_none": "No verdict",
     },
 }
 
