@@ -259,3 +259,12 @@ def test_the_desk_answers_503_while_the_database_is_down_and_works_again_after(t
         # a zone without answers: the issue is refused in Chinese (400, round), nothing written
         empty = http.post("/workbench/acceptance/jinling/issue", data={})
         assert empty.status_code == 400 and "jinling：" in empty.text
+
+
+def test_the_desk_speaks_english_with_lang_en(base_url, people):
+    with httpx.Client(base_url=base_url, timeout=60) as http:
+        http.post("/login", data={"username": people["subdistrict_staff"], "password": PASSWORD})
+        page = http.get("/workbench/acceptance?lang=en").text
+    labels = vocabulary("verdicts").en
+    assert '<html lang="en"' in page and "Acceptance desk" in page and "District summary (XLSX)" in page
+    assert labels["pass"] in page and labels["none"] in page
