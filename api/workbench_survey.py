@@ -285,6 +285,18 @@ def import_page(request: Request, user: CurrentUser, lang: Lang = None) -> HTMLR
     return _import_page(request, user, web.lang_of(lang), kept={})
 
 
+@router.get(
+    "/workbench/surveys/import/template.csv", summary="调查答卷导入模板 (CSV)", dependencies=[Depends(SURVEYORS)]
+)
+def import_template(lang: Lang = None) -> Response:
+    """An empty file with the import's headers (Chinese ones; English with ``lang=en``), UTF-8 with BOM."""
+    return Response(
+        web_survey.template_csv(web.lang_of(lang)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="survey-template.csv"', "Cache-Control": "no-store"},
+    )
+
+
 @router.post("/workbench/surveys/import", summary="导入调查答卷（页面表单）", dependencies=[Depends(SURVEYORS)])
 def import_form(
     request: Request,

@@ -51,6 +51,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "import_round_hint": "可不填：按每行的“轮次”列，否则按调查日期的年份",
         "upload": "上传并导入",
         "columns": "可识别的列（表头用中文或英文均可）",
+        "template": "下载空白模板（CSV）",
         "column": "列",
         "headers": "可用的表头",
         "required": "必填",
@@ -127,6 +128,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "import_round_hint": "optional: each row's round column, else the visit's year",
         "upload": "Upload and import",
         "columns": "Columns understood (Chinese or English headers)",
+        "template": "Download an empty template (CSV)",
         "column": "Column",
         "headers": "Headers accepted",
         "required": "required",
@@ -289,6 +291,12 @@ def columns(lang: str) -> list[dict[str, Any]]:
         {"field": f, "label": column_label(f, lang), "headers": names, "required": f in REQUIRED}
         for f, names in surveys.COLUMNS.items()
     ]
+
+
+def template_csv(lang: str) -> bytes:
+    """The import's header row as a CSV file teams fill in (UTF-8 with BOM: spreadsheets read it)."""
+    names = [column_label(f, lang) if lang == "zh" else f for f in surveys.COLUMNS]
+    return ("\ufeff" + ",".join(names) + "\r\n").encode("utf-8")
 
 
 # geo/'s English reasons (surveys._check_row, io/tabular.py, rounds.problems_of_use) → Chinese

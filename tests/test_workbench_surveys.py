@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -205,6 +206,11 @@ def test_the_import_page_lists_every_bad_row_in_a_table_and_writes_nothing_then_
     assert page.locator("#columns tr[data-field='household'] td").first.inner_text() == "户号"
     assert "户号" in page.locator("#columns tr[data-field='household']").inner_text()
     assert "公共环境卫生" in page.locator("#columns tr[data-field='score_sanitation']").inner_text()
+    with page.expect_download() as got:  # the empty template: the Chinese headers the table names
+        p.press(page.locator("#template"))
+    headers = Path(got.value.path()).read_text(encoding="utf-8-sig").strip().split(",")
+    assert headers == page.locator("#columns tbody tr td:first-child").all_inner_texts()
+    assert "户号" in headers and "公共绿化" in headers
     page.locator("#i-file").set_input_files(str(bad))
     with page.expect_navigation() as nav:
         p.press(page.locator("#i-go"))
