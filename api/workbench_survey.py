@@ -11,6 +11,7 @@ administrators. A refused form comes back with the reason in Chinese and what wa
 
 from __future__ import annotations
 
+import re
 import tempfile
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -350,9 +351,9 @@ def import_form(
 
 
 def _rows_in(message: str) -> int | None:
-    """The file's row count from the rejection's message ("N of M rows of …")."""
-    words = message.split()
-    return int(words[2]) if len(words) > 2 and words[1] == "of" and words[2].isdigit() else None
+    """The file's row count from the rejection's message ("N of M rows of …", geo/io/tabular.py)."""
+    found = re.match(r"\d+ of (\d+) rows", message)
+    return int(found.group(1)) if found else None
 
 
 # -- a zone's answers ---------------------------------------------------------------------------------------

@@ -264,6 +264,9 @@ def test_an_administrator_corrects_and_withdraws_answers_with_a_reason(browser, 
         # a survey team may not open an answer to correct it
         first = _answers(survey_db, "jinling", "9-1-101")[0][0]
         assert team.get(f"/workbench/surveys/answers/{first}").status_code == 403
+        # nor read the answers of a zone outside its scope (as GET /zones/{code}/survey: 404)
+        outside = team.get("/workbench/surveys/answers?zone=daopo")
+        assert outside.status_code == 404 and "<html" in outside.text
     second = _answers(survey_db, "jinling", "9-1-102")[0][0]
 
     p = Person(browser, "desktop")
