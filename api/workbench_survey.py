@@ -373,6 +373,7 @@ def answers_page(
     round: Annotated[str | None, Query(max_length=40)] = None,
     done: Annotated[str | None, Query(max_length=20)] = None,
     id: Annotated[int | None, Query()] = None,
+    n: Annotated[int | None, Query()] = None,
 ) -> HTMLResponse:
     """A zone's figures (rate rounded down, its 95% interval) and answers of a round (default: the round it
     is judged on), as ``GET /zones/{code}/survey``; administrators open each to correct or withdraw it."""
@@ -390,8 +391,8 @@ def answers_page(
         )
         figures = found.get(code)
     message = ""
-    if done in ("corrected", "withdrawn") and id is not None:
-        message = web_survey.TEXTS[language][done].format(id=id)
+    if done in ("corrected", "withdrawn", "batch_withdrawn") and id is not None:
+        message = web_survey.TEXTS[language][done].format(id=id, n=n or 0)
     return _survey_page(
         request,
         "survey_answers.html",
@@ -587,4 +588,41 @@ def withdraw_form(
         round=found["round"],
         done="withdrawn",
         id=str(answer_id),
+    )
+
+
+@router.post(
+    "/workbench/surveys/batches/{batch_id}/withdraw", summary="撤回导入批次（页面表单）", dependencies=[Depends(ADMINS)]
+)
+def withdraw_batch_form(
+    batch_id: int,
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    answer_id: Annotated[int, Form(description="the answer whose page the form is on")],
+    reason: FormNote = None,
+    new_version: Annotated[str | None, Form(max_length=5)] = None,
+    lang: FormLang = None,
+) -> Response:
+    """Withdraw every answer of an imported batch with a reason (as ``POST /survey/batches/{id}/withdraw``);
+    the file can then be imported again. Refused, the answer's page again with the reason in Chinese."""
+    language = web.lang_of(lang)
+    district = settings.district.district_code
+    kept = {"batch_reason": reason, "new_version": bool(new_version)}
+    try:
+        answer = corrections.history(conn, user, answer_id, district_code=district)["answer"]
+        done = corrections.withdraw_batch(
+            conn, user, batch_id, reason=reason or "", district_code=district, new_version=bool(new_version)
+        )
+    except WuyeError as error:
+        return _refused(request, conn, settings, user, answer_id, language, error, kept)
+    return _back(
+        "/workbench/surveys/answers",
+        language,
+        zone=answer["zone_code"],
+        round=answer["round"],
+        done="batch_withdrawn",
+        id=str(batch_id),
+        n=str(done["withdrawn"]),
     )

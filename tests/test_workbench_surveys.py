@@ -313,6 +313,36 @@ def test_an_administrator_corrects_and_withdraws_answers_with_a_reason(browser, 
     p.close()
 
 
+def test_an_administrator_withdraws_a_whole_import_batch_and_the_file_goes_in_again(
+    browser,  # noqa: F811
+    base_url,
+    survey_db,
+    people,
+):
+    day = today().isoformat()
+    csv = f"小区,户号,调查日期,调查员,是否满意\njinling,4-1-101,{day},王五,是\njinling,4-1-102,{day},王五,否\n"
+    with _session(base_url, people["survey_team"]) as team:
+        files = {"file": ("batch.csv", csv.encode(), "text/csv")}
+        assert team.post("/workbench/surveys/import", files=files).status_code == 200
+        answer = _answers(survey_db, "jinling", "4-1-102")[0][0]
+        with psycopg.connect(survey_db) as conn:
+            batch = conn.execute("SELECT batch_id FROM survey_answers WHERE id = %s", [answer]).fetchone()[0]
+        again = team.post("/workbench/surveys/import", files=files)  # in again: every household answered already
+        assert again.status_code == 400 and again.text.count('class="problem"') == 2
+    p = Person(browser, "desktop")
+    page = p.page
+    p.sign_in(base_url, people["admin"], f"/workbench/surveys/answers/{answer}")
+    p.type_into("#b-reason", "调查员漏填楼栋，整批重导")
+    with page.expect_navigation():
+        p.press(page.locator("#b-go"))
+    assert f"已撤回导入批次 #{batch}（2 份答卷）" in page.locator("#msg").inner_text()
+    assert _answers(survey_db, "jinling", "4-1-101") == _answers(survey_db, "jinling", "4-1-102") == []
+    p.close()
+    with _session(base_url, people["survey_team"]) as team:  # the corrected file goes in again
+        assert "新增 2 份" in team.post("/workbench/surveys/import", files=files).text
+    assert len(_answers(survey_db, "jinling", "4-1-101")) == 1
+
+
 # -- bad input ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("change", "status", "field", "said"),
