@@ -73,6 +73,7 @@ def _desk(
     status: int = 200,
     open_zone: str | None = None,
     kept: dict[str, Any] | None = None,
+    skipped: list[str] | None = None,
 ) -> HTMLResponse:
     rows = acceptance.district_figures(
         conn,
@@ -104,6 +105,7 @@ def _desk(
         ok=ok,
         open_zone=open_zone,
         kept=kept or {},
+        skipped=skipped or [],
     )
 
 
@@ -177,3 +179,28 @@ def issue_form(
         )
     query = urlencode({"zone": code, "issued": doc["id"], **({"lang": "en"} if language == "en" else {})})
     return RedirectResponse(f"/workbench/acceptance?{query}#zone-{code}", status_code=303)
+
+
+@router.post(
+    "/workbench/acceptance/issue-all", summary="签发全部可签发的验收结论（页面表单）", dependencies=[Depends(ADMINS)]
+)
+def issue_all_form(
+    request: Request, conn: Connection, settings: AppSettings, user: CurrentUser, lang: FormLang = None
+) -> HTMLResponse:
+    """Issue every verdict that can be issued (as ``POST /verdicts/issue-all``: one browser for all the
+    maps, one transaction); the desk then says which were issued and why the others were not."""
+    language = web.lang_of(lang)
+    done = verdicts.issue_all(
+        conn,
+        user,
+        district_code=settings.district.district_code,
+        rules=settings.acceptance,
+        render_all=lambda rows: report.render_zone_pdfs(
+            rows, base_url=base(request), district_name=settings.district.district_name
+        ),
+        fee_grace_months=settings.programme.fee_grace_months,
+    )
+    d = web_survey.DESK_TEXTS[language]
+    message = d["issued_all"].format(n=len(done["issued"]), numbers="、".join(i["number"] for i in done["issued"]))
+    skipped = [f"{s['zone_code']}：{s['reason_zh'] or s['reason']}" for s in done["skipped"]]
+    return _desk(request, conn, settings, user, language, message=message, skipped=skipped)

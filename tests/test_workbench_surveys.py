@@ -404,7 +404,22 @@ def test_fifty_concurrent_clients_read_the_survey_pages_and_one_household_is_ans
     assert len(_answers(survey_db, "jinling", "8-8-808")) == 1
 
 
-# -- the database stopped and started ------------------------------------------------------------------------------
+# -- English ------------------------------------------------------------------------------------------------------
+def test_the_survey_pages_speak_english_with_lang_en(base_url, survey_db, people):
+    with _session(base_url, people["survey_team"]) as http:
+        entry = http.get("/workbench/surveys?lang=en").text
+        assert '<html lang="en"' in entry and "Enter an answer" in entry and "Satisfied overall" in entry
+        assert "public order" in entry and 'name="lang" value="en"' in entry  # the labels, the form keeps the language
+        assert "Columns understood" in http.get("/workbench/surveys/import?lang=en").text
+        form = {"zone": "jinling", "household": "6-6-606", "satisfied": "no", "answered_on": today().isoformat()}
+        first = http.post("/workbench/surveys", data={**form, "lang": "en"})
+        assert first.status_code == 303 and first.headers["location"].endswith("lang=en")
+        again = http.post("/workbench/surveys", data={**form, "lang": "en"})
+        assert again.status_code == 409 and "already answered in this round" in again.text
+        assert "Answers of" in http.get("/workbench/surveys/answers?zone=jinling&lang=en").text
+
+
+# -- the database stopped and started (last: the cluster may come back on another port than the module's app has)
 def test_the_survey_pages_answer_503_while_the_database_is_down_and_work_again_after(target):  # noqa: F811
     with psycopg.connect(target.url(), autocommit=True) as conn:
         users.create_user(
@@ -437,17 +452,3 @@ def test_the_survey_pages_answer_503_while_the_database_is_down_and_work_again_a
         assert saved.status_code == 303, saved.text
         assert "已保存答卷" in http.get(saved.headers["location"]).text
     assert len(_answers(target.url(), "jinling", "3-3-303")) == 1
-
-
-def test_the_survey_pages_speak_english_with_lang_en(base_url, survey_db, people):
-    with _session(base_url, people["survey_team"]) as http:
-        entry = http.get("/workbench/surveys?lang=en").text
-        assert '<html lang="en"' in entry and "Enter an answer" in entry and "Satisfied overall" in entry
-        assert "public order" in entry and 'name="lang" value="en"' in entry  # the labels, the form keeps the language
-        assert "Columns understood" in http.get("/workbench/surveys/import?lang=en").text
-        form = {"zone": "jinling", "household": "6-6-606", "satisfied": "no", "answered_on": today().isoformat()}
-        first = http.post("/workbench/surveys", data={**form, "lang": "en"})
-        assert first.status_code == 303 and first.headers["location"].endswith("lang=en")
-        again = http.post("/workbench/surveys", data={**form, "lang": "en"})
-        assert again.status_code == 409 and "already answered in this round" in again.text
-        assert "Answers of" in http.get("/workbench/surveys/answers?zone=jinling&lang=en").text
