@@ -207,6 +207,29 @@ def test_sub_district_staff_read_the_desk_on_a_phone_without_issuing(browser, ba
     p.close()
 
 
+@pytest.mark.parametrize(
+    ("zone", "form", "status", "said"),
+    [
+        ("lichen", {"new_version": "true"}, 400, "重新签发须说明更正原因"),
+        ("ansu", {}, 400, "ansu："),  # no answers in its round: nothing to issue
+        ("nowhere", {}, 404, "nowhere："),
+        ("lichen", {"round": "1999"}, 400, "lichen："),  # a round without its answers
+    ],
+)
+def test_a_refused_issue_says_why_on_the_desk_and_writes_nothing(base_url, desk_db, people, zone, form, status, said):
+    with psycopg.connect(desk_db) as conn:
+        before = conn.execute("SELECT count(*) FROM acceptance_documents").fetchone()
+    with httpx.Client(base_url=base_url, timeout=120, headers={"Origin": base_url}) as http:
+        http.post("/login", data={"username": people["admin"], "password": PASSWORD})
+        r = http.post(f"/workbench/acceptance/{zone}/issue", data=form)
+    assert r.status_code == status, r.text[-2000:]
+    assert 'id="msg" role="alert"' in r.text and said in r.text
+    if form.get("round"):
+        assert 'value="1999"' in r.text  # what was typed, kept in the zone's form
+    with psycopg.connect(desk_db) as conn:
+        assert conn.execute("SELECT count(*) FROM acceptance_documents").fetchone() == before
+
+
 def test_residents_and_visitors_do_not_open_the_desk(base_url, people):
     with httpx.Client(base_url=base_url, timeout=60) as http:
         assert http.get("/workbench/acceptance").status_code == 401
