@@ -28,8 +28,10 @@ from api import (
     programme,
     security,
     workbench,
+    workbench_acceptance,
     workbench_admin,
     workbench_stats,
+    workbench_survey,
 )
 from api.deps import ConnectionGate, DatabaseWatch, clean_text
 from geo.access import users
@@ -128,6 +130,8 @@ def create_app(
     app.include_router(faults.router)
     app.include_router(workbench_admin.router)  # the administration pages (issue 20 point 7)
     app.include_router(workbench_stats.router)  # the statistics page (issue 21 point 7)
+    app.include_router(workbench_survey.router)  # survey entry, import and answers (issue 21 point 4)
+    app.include_router(workbench_acceptance.router)  # the acceptance desk (issue 21 point 5)
     app.state.error_page = workbench.error_page  # errors on page routes answer with a page
     basemap.install(app)  # WUYE_BASEMAP=mbtiles:/pmtiles: checked here, at start-up
 

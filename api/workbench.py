@@ -40,7 +40,7 @@ from geo.cases import workflow as cases
 from geo.cases.shapes import CaseAction
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
-from geo.programme import inspections
+from geo.programme import inspections, surveys
 from geo.settings import Settings
 from geo.spatial import reference
 from geo.steps import run
@@ -55,6 +55,8 @@ SUPERVISING = Guard(*supervision.SUPERVISORS, description="the bureau (区城管
 PAGE_SIZE = 50
 # Who sees the facility-faults page (api/faults.py): maintenance staff, as inspections.
 Lang = Annotated[str | None, Query(max_length=5, description="页面语言 zh（默认）或 en")]
+# Who opens the survey entry pages (api/workbench_survey.py): as POST /zones/{code}/survey allows.
+SURVEY_PAGES = surveys.ENTRY_ROLES
 # Where an error answers with a page rather than the JSON body (the error page names reason_zh).
 PAGE_PREFIXES = ("/workbench", "/login", "/logout", "/docs")
 
@@ -87,6 +89,8 @@ def page(
         faults=principal.role in FAULT_ROLES,
         admin_pages=principal.role in ADMIN_PAGES.roles,
         stats=principal.role in STAFF_ROLES,
+        surveys=principal.role in SURVEY_PAGES,
+        acceptance=principal.role in STAFF_ROLES,
         **context,
     )
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})

@@ -111,6 +111,16 @@ def _zones(conn: psycopg.Connection, principal: Principal, district_code: str) -
     return lookup, mine
 
 
+def survey_zones(conn: psycopg.Connection, principal: Principal, *, district_code: str) -> list[dict[str, str]]:
+    """The zones the caller may survey (code and name, in code order): the entry form's choices."""
+    _, mine = _zones(conn, principal, district_code)
+    rows = conn.execute(
+        "SELECT code, name FROM zones WHERE district_code = %s AND code = ANY(%s) ORDER BY subdistrict_code, code",
+        [district_code, sorted(mine)],
+    ).fetchall()
+    return [{"code": code, "name": name} for code, name in rows]
+
+
 def _existing(conn: psycopg.Connection, answers: list[Answer], district_code: str) -> dict[tuple[str, str, str], Any]:
     """(round, zone, household) → (id, date, surveyor) of answers already stored."""
     if not answers:
