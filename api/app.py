@@ -29,6 +29,7 @@ from api import (
     security,
     workbench,
     workbench_admin,
+    workbench_programme,
     workbench_stats,
 )
 from api.deps import ConnectionGate, DatabaseWatch, clean_text
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(faults.router)
     app.include_router(workbench_admin.router)  # the administration pages (issue 20 point 7)
     app.include_router(workbench_stats.router)  # the statistics page (issue 21 point 7)
+    app.include_router(workbench_programme.router)  # remediation board, phases, publicity (issue 21 points 1-3)
     app.state.error_page = workbench.error_page  # errors on page routes answer with a page
     basemap.install(app)  # WUYE_BASEMAP=mbtiles:/pmtiles: checked here, at start-up
 

@@ -65,6 +65,7 @@ def _common(conn: Any, settings: Any, cat: Any) -> dict[str, Any]:
 WORKBENCH_PATH = "/workbench"  # linked from the navigation bar once the app serves it
 FAULTS_PATH = "/workbench/facilities"  # … and, for the roles that may open them, these two
 ADMIN_PATH = "/workbench/admin"
+BOARD_PATH, PHASES_PATH, PUBLICITY_PATH = "/workbench/remediation", "/workbench/phases", "/workbench/publicity"
 
 
 def _opening(request: Request, conn: Any, settings: Any) -> dict[str, Any]:
@@ -81,7 +82,13 @@ def _who(request: Request) -> dict[str, Any] | None:
     principal = getattr(request.state, "principal", None) or ANONYMOUS
     found = web.who(principal, web.lang_of(request.query_params.get("lang")))
     if found is not None:  # the workbench's pages the caller may open, when the app serves them
-        allowed = {"faults": (auth.FAULT_ROLES, FAULTS_PATH), "admin": (auth.ADMIN_PAGES.roles, ADMIN_PATH)}
+        allowed = {
+            "faults": (auth.FAULT_ROLES, FAULTS_PATH),
+            "board": (auth.PROGRAMME_PAGE_ROLES, BOARD_PATH),
+            "phases": (auth.PROGRAMME_PAGE_ROLES, PHASES_PATH),
+            "publicity": (auth.PROGRAMME_PAGE_ROLES, PUBLICITY_PATH),
+            "admin": (auth.ADMIN_PAGES.roles, ADMIN_PATH),
+        }
         found["pages"] = [
             (key, path)
             for key, (roles, path) in allowed.items()

@@ -22,6 +22,7 @@ from pydantic import StringConstraints
 from api.auth import (
     ADMIN_PAGES,
     FAULT_ROLES,
+    PROGRAMME_PAGE_ROLES,
     PUBLIC,
     SIGNED_IN,
     STAFF_ROLES,
@@ -87,6 +88,7 @@ def page(
         faults=principal.role in FAULT_ROLES,
         admin_pages=principal.role in ADMIN_PAGES.roles,
         stats=principal.role in STAFF_ROLES,
+        programme=principal.role in PROGRAMME_PAGE_ROLES,
         **context,
     )
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})

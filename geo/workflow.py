@@ -57,7 +57,9 @@ class StateMachine:
                 state=state,
             )
         if move.note_required and not note:
-            raise InvalidInput(f"'{action}' needs a note saying why", field="note")
+            raise InvalidInput(
+                f"'{action}' needs a note saying why", field="note", reason_zh="此操作须填写说明（原因）"
+            )
         return move
 
     def target(self, move: Move, state: str) -> str:

@@ -333,7 +333,9 @@ def act(
     note = (note or "").strip() or None
     on = on or today()
     if on > today():
-        raise InvalidInput(f"date {on} is in the future", field="date")
+        raise InvalidInput(
+            f"date {on} is in the future", field="date", reason_zh=f"日期 {on} 晚于今天，须填实际发生的日期"
+        )
     with conn.transaction():
         task_id, state = _locked(conn, principal, code, district_code)
         move = MACHINE.check(action, role=principal.role, state=state, note=note)
