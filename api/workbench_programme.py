@@ -99,12 +99,11 @@ def _task_row(feature: dict[str, Any], user: Principal) -> dict[str, Any]:
 
 
 def _blockers(features: list[dict[str, Any]], records: int, *, required: bool, lang: str) -> list[dict[str, Any]]:
-    """What keeps a zone's remediation from going on: no publicity while tasks wait to start (the
-    publicise-first rule is on), and the tasks whose photos are missing."""
+    """What keeps a zone's remediation from going on: no publicity yet (while the publicise-first rule
+    is on, no task of the zone can start), and the tasks whose photos are missing."""
     p = web_programme.TEXTS[lang]
     out: list[dict[str, Any]] = []
-    waiting = any(f["properties"]["state"] == "planned" for f in features)
-    if required and records == 0 and waiting:
+    if required and records == 0:
         out.append({"kind": "publicity", "text": p["no_publicity"], "tasks": []})
     missing = board.missing_photos(features)
     if missing:
@@ -395,6 +394,8 @@ def _phase_page(
     zones = [z for z in found["zones"] if z["zone_code"] in scope]
     for z in zones:
         z["overdue"] = sum(1 for p in z["phases"] if p["status"] == "overdue")
+        for p in z["phases"]:
+            p["missing"] = [web_programme.in_lang(m, lang) for m in p["missing"]]
     # behind schedule first (the most overdue phases), then by sub-district and code
     zones.sort(key=lambda z: (-z["overdue"], z["subdistrict_code"] or "", z["zone_code"]))
     summary = {
@@ -428,7 +429,16 @@ def phase_table(
     """The zones of the caller's scope × the plan's phases: deadlines, status and what is missing,
     zones behind schedule first."""
     language = web.lang_of(lang)
-    return _phase_page(request, conn, settings, user, lang=language, message=_done_message(request, language))
+    chosen = request.query_params.get("zone")  # a row's "set deadline" link chooses its zone in the form
+    return _phase_page(
+        request,
+        conn,
+        settings,
+        user,
+        lang=language,
+        message=_done_message(request, language),
+        kept={"zone": chosen} if chosen else None,
+    )
 
 
 @router.post(

@@ -4,6 +4,21 @@ items, phases, publicity kinds, photo stages) come from layers/vocabulary.toml, 
 
 from __future__ import annotations
 
+import re
+
+# geo/programme/phases.py says what a phase misses in both languages, Chinese first then English
+# ("无摸底记录 no baseline record"): the English part starts at the first lower-case word.
+_ENGLISH_TAIL = re.compile(r"\s(?=[a-z])")
+
+
+def in_lang(text: str, lang: str) -> str:
+    """The part of a bilingual "中文 english" message in ``lang`` (the whole text when it has no English part)."""
+    parts = _ENGLISH_TAIL.split(text, maxsplit=1)
+    if len(parts) == 1:
+        return text
+    return parts[1] if lang == "en" else parts[0]
+
+
 TEXTS: dict[str, dict[str, str]] = {
     "zh": {
         "remediation": "整治看板",

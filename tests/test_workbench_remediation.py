@@ -166,6 +166,8 @@ def test_staff_plans_is_held_by_publicity_first_records_publicity_on_the_map_the
         assert sorted(listed) == in_scope
         for link in ("/workbench/remediation", "/workbench/phases", "/workbench/publicity"):
             assert page.locator(f"nav.wuye-nav a[href='{link}']").count() == 1
+        assert page.locator(f"#zone-{ZONE} [data-blocker='publicity']").count() == 1
+        staff.shot("board-index")
         staff.press(page.locator(f"#zone-{ZONE} th a"))
         page.wait_for_url(f"{base_url}/workbench/remediation/{ZONE}")
 
@@ -321,6 +323,12 @@ def test_administrator_on_a_phone_verifies_with_the_after_photo_and_redo_needs_a
         made = admin_http.post(f"/zones/{ZONE}/remediation", json={"item": "walls", "title": "北门围墙修补"})
         assert made.status_code == 201, made.text
         task_code = made.json()["id"]
+        shot = admin_http.post(
+            f"/remediation/{task_code}/photos",
+            data={"stage": "before"},
+            files={"photo": ("b.jpg", _jpeg(tmp_path / "b.jpg").read_bytes(), "image/jpeg")},
+        )
+        assert shot.status_code == 201, shot.text
         for action in ("start", "finish"):
             r = admin_http.post(f"/remediation/{task_code}/actions", json={"action": action})
             assert r.status_code == 200, r.text
@@ -412,7 +420,9 @@ def test_phases_behind_first_an_administrator_moves_a_deadline_staff_are_refused
             page = admin.page
             assert page.locator("#phase-table tr.zone-row").count() == _one(board_db, "SELECT count(*) FROM zones")
             due = "2026-12-31" if device == "desktop" else "2027-01-15"
-            page.select_option("#dl-zone", ZONE)
+            admin.press(page.locator(f"#zone-{ZONE} a.set-link"))  # the row's link chooses its zone
+            page.wait_for_url(re.compile(rf".*zone={ZONE}.*"))
+            assert page.locator("#dl-zone").input_value() == ZONE
             page.select_option("#dl-phase", "remediation")
             page.fill("#dl-due", due)
             if device == "desktop":
@@ -474,6 +484,16 @@ def test_a_property_team_on_a_phone_records_a_meeting_with_its_photo(browser, ba
         assert team.errors == []
     finally:
         team.close()
+
+
+def test_what_a_phase_misses_is_shown_in_the_pages_language():
+    from maps.web_programme import in_lang
+
+    assert in_lang("1/1 项整治任务未验收 tasks not verified", "zh") == "1/1 项整治任务未验收"
+    assert in_lang("物业服务 2027-01-01 开始 service starts on 2027-01-01", "en") == "service starts on 2027-01-01"
+    verdict = "已签发结论 YS-2023-001 非通过"
+    assert in_lang(f"{verdict} issued verdict is not a pass", "zh") == verdict
+    assert in_lang("只有中文", "en") == "只有中文"
 
 
 def test_the_pages_in_english_and_who_may_open_them(base_url, people):
