@@ -269,13 +269,17 @@ def test_every_link_of_the_navigation_bar_exists(base_url, path, lang):
         assert r.status_code == 200, (href, r.status_code)
 
 
+# the programme's pages (issue 21 points 1-3: remediation board, phases, publicity)
+PROGRAMME_PAGES = {"/workbench/remediation", "/workbench/phases", "/workbench/publicity"}
+
+
 @pytest.mark.parametrize(
     ("role", "shown"),
     [
-        ("admin", {"/workbench/facilities", "/workbench/admin"}),
+        ("admin", {"/workbench/facilities", "/workbench/admin", *PROGRAMME_PAGES}),
         ("contractor", {"/workbench/facilities"}),
         ("security_admin", {"/workbench/admin"}),
-        ("planner", set()),
+        ("planner", PROGRAMME_PAGES),
     ],
 )
 def test_the_map_pages_bar_leads_a_signed_in_caller_to_their_workbench_pages(base_url, paths_db, role, shown):
