@@ -25,7 +25,7 @@ from api.workbench import Lang, _day, _number, _reason_zh, page
 from geo.access.scope import Principal
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
-from geo.programme import board, phases, publicity, remediation
+from geo.programme import board, phases, publicity, redo, remediation
 from geo.settings import Settings
 from geo.spatial import reference
 from geo.steps import run
@@ -80,7 +80,9 @@ def _done_message(request: Request, language: str) -> str:
     if not done:
         return ""
     p = web_programme.TEXTS[language]
-    return str(p.get(done) or p.get(f"act_{done}") or web.TEXTS[language]["done"])
+    if f"act_{done}" in p:  # a task's move: "已办理：完工"
+        return f"{web.TEXTS[language]['done']}：{p[f'act_{done}']}"
+    return str(p.get(done) or web.TEXTS[language]["done"])
 
 
 # -- the remediation board ----------------------------------------------------------------------------------
@@ -185,6 +187,9 @@ def _board(
         blockers=_blockers(body["features"], len(records), required=settings.programme.publicity_required, lang=lang),
         publicity_count=len(records),
         phases=zone_phases,
+        # the zone's redo plan (补课整改, opened by an issued 补课 verdict): read here, worked on the acceptance desk
+        redo_plan=redo.plan(conn, code, district_code=district),
+        redo_states=vocabulary("redo_states").labels(lang),
         can_plan=user.role in remediation.STAFF,
         **_texts(lang),
     )

@@ -45,6 +45,12 @@ def board_db(server: Any, template_db: str) -> Iterator[str]:
                 [ZONE],
             )
             conn.execute("DELETE FROM publicity_records WHERE zone_code = %s", [ZONE])
+            # a redo item of the zone past its deadline (as an issued 补课 verdict opens one)
+            conn.execute(
+                "INSERT INTO redo_items (district_code, zone_code, criterion, title_zh, due_on, created_by) "
+                "VALUES (%s, %s, 'cases', '无超期未结事件', DATE '2024-01-01', 'tests')",
+                [DISTRICT, ZONE],
+            )
         yield url
 
 
@@ -184,6 +190,7 @@ def test_staff_plans_is_held_by_publicity_first_records_publicity_on_the_map_the
         assert card.locator("xpath=ancestor::section[@data-lane='planned']").count() == 1
         assert page.locator("#blockers [data-blocker='publicity']").count() == 1
         assert "先宣传后实施" in page.locator("#blockers").inner_text()
+        assert page.locator("#redo-plan tr.redo-item.overdue").inner_text().startswith("无超期未结事件")
 
         # starting is refused by the publicity-first rule: its Chinese reason, the date typed kept
         day = (today() - timedelta(days=1)).isoformat()
