@@ -81,7 +81,8 @@ def _done_message(request: Request, language: str) -> str:
         return ""
     p = web_programme.TEXTS[language]
     if f"act_{done}" in p:  # a task's move: "已办理：完工"
-        return f"{web.TEXTS[language]['done']}：{p[f'act_{done}']}"
+        colon = "：" if language == "zh" else ": "
+        return f"{web.TEXTS[language]['done']}{colon}{p[f'act_{done}']}"
     return str(p.get(done) or web.TEXTS[language]["done"])
 
 

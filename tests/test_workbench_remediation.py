@@ -177,9 +177,18 @@ def test_staff_plans_is_held_by_publicity_first_records_publicity_on_the_map_the
         staff.press(page.locator(f"#zone-{ZONE} th a"))
         page.wait_for_url(f"{base_url}/workbench/remediation/{ZONE}")
 
-        # a new task from the page, with its planned dates
+        # a new task from the page: its planned end before its start is refused, what was typed kept
         page.select_option("#nt-item", "walls")
         staff.type_into("#nt-title", "北门围墙修补")
+        page.fill("#nt-start", "2026-04-30")
+        page.fill("#nt-end", "2026-03-01")
+        staff.press(page.locator("#nt-go"))
+        page.wait_for_selector("#msg.wuye-error")
+        assert "早于计划开始日期" in page.locator("#msg").inner_text()
+        assert page.locator("#nt-title").input_value() == "北门围墙修补"
+        assert page.locator("#nt-item").input_value() == "walls"
+        assert page.locator("#nt-start").input_value() == "2026-04-30"
+        assert _one(board_db, "SELECT count(*) FROM remediation_tasks WHERE zone_code = %s", ZONE) == 0
         page.fill("#nt-start", "2026-03-01")
         page.fill("#nt-end", "2026-04-30")
         staff.press(page.locator("#nt-go"))
@@ -380,6 +389,11 @@ def test_administrator_on_a_phone_verifies_with_the_after_photo_and_redo_needs_a
         page.wait_for_url(re.compile(r".*done=redo.*"))
         assert _card(admin, code).get_attribute("data-state") == "in_progress"
         admin.shot("board-redo")
+        admin.press(page.locator("nav.wuye-nav a.wuye-lang"))  # the same board in English
+        page.wait_for_url(re.compile(r".*lang=en.*"))
+        assert page.locator("h1").inner_text().endswith("Remediation board")
+        assert _card(admin, code).locator("select.move-action option").first.inner_text() in ("Finish", "Redo")
+        admin.shot("board-en")
         assert _only_refusals(admin.errors)
     finally:
         admin.close()
@@ -503,10 +517,22 @@ def test_what_a_phase_misses_is_shown_in_the_pages_language():
     assert in_lang("只有中文", "en") == "只有中文"
 
 
-def test_the_pages_in_english_and_who_may_open_them(base_url, people):
-    """?lang=en; the navigation of the roles that may open the pages; a contractor is refused."""
-    http = httpx.Client(base_url=base_url, timeout=60)
+def test_the_pages_in_english_and_who_may_open_them(base_url, board_db, people):
+    """?lang=en; the navigation of the roles that may open the pages; a contractor is refused; a
+    malformed date sent to a form is refused in Chinese, naming the field, and writes nothing."""
+    http = httpx.Client(base_url=base_url, timeout=60, headers={"Origin": base_url})
     assert http.post("/login", data={"username": people["subdistrict_staff"], "password": PASSWORD}).status_code == 303
+    task = _one(board_db, "SELECT code FROM remediation_tasks WHERE zone_code = %s ORDER BY id LIMIT 1", ZONE)
+    if task is not None:
+        events = _one(board_db, "SELECT count(*) FROM remediation_events")
+        bad = http.post(f"/workbench/remediation/tasks/{task}/actions", data={"action": "finish", "date": "2026-02-30"})
+        assert bad.status_code == 400 and "“date”须为日期" in bad.text, bad.text[:500]
+        assert 'value="2026-02-30"' in bad.text  # what was sent, kept
+        assert _one(board_db, "SELECT count(*) FROM remediation_events") == events
+    bad = http.post(
+        f"/workbench/publicity/{ZONE}", data={"kind": "notice", "held_on": "2026/13/01", "note": "日期写错"}
+    )
+    assert bad.status_code == 400 and "“held_on”须为日期" in bad.text and "日期写错" in bad.text
     english = http.get("/workbench/remediation?lang=en")
     assert english.status_code == 200 and "Remediation board" in english.text and "整治看板" not in english.text
     assert "content-security-policy" in english.headers
