@@ -65,10 +65,6 @@ def _texts(lang: str) -> dict[str, Any]:
     }
 
 
-def _form_lang(lang: str | None) -> str:
-    return web.lang_of(lang)
-
-
 def _back(path: str, language: str, done: str, anchor: str = "") -> RedirectResponse:
     """Back to the page, which says what was done."""
     q = "?lang=en&done=" if language == "en" else "?done="
@@ -262,7 +258,7 @@ def task_action(
     lang: Annotated[str | None, Form(max_length=5)] = None,
 ) -> Response:
     """start / finish / verify / redo on the date entered (as ``POST /remediation/{code}/actions``)."""
-    language = _form_lang(lang)
+    language = web.lang_of(lang)
     try:
         feature = remediation.act(
             conn,
@@ -305,7 +301,7 @@ def task_photo(
     lang: Annotated[str | None, Form(max_length=5)] = None,
 ) -> Response:
     """A before/after photo of the task (as ``POST /remediation/{code}/photos``), e.g. from the phone's camera."""
-    language = _form_lang(lang)
+    language = web.lang_of(lang)
     district = settings.district.district_code
     try:
         data = _photo_bytes(photo, settings, "photo", web_programme.TEXTS["zh"]["photo_required"])
@@ -342,7 +338,7 @@ def task_create(
     lang: Annotated[str | None, Form(max_length=5)] = None,
 ) -> Response:
     """A new task in the zone (as ``POST /zones/{code}/remediation``, without a geometry)."""
-    language = _form_lang(lang)
+    language = web.lang_of(lang)
     try:
         remediation.create(
             conn,
@@ -463,7 +459,7 @@ def phase_deadline(
 ) -> Response:
     """Give the zone its own deadline for a phase with a reason (phases.set_deadline: administrators
     only, audited); refused, the table again with the reason in Chinese and what was typed kept."""
-    language = _form_lang(lang)
+    language = web.lang_of(lang)
     try:
         day = _day(due_on, "due_on")
         if day is None:
@@ -607,7 +603,7 @@ def publicity_record(
 ) -> Response:
     """Record a notice, meeting or visit with its place (picked on the map), attendance and photos: all
     of it or nothing (the photos are checked before the record is written, and written with it)."""
-    language = _form_lang(lang)
+    language = web.lang_of(lang)
     district = settings.district.district_code
     limit = settings.server.max_photo_bytes
     try:

@@ -399,6 +399,54 @@ def test_administrator_on_a_phone_verifies_with_the_after_photo_and_redo_needs_a
         admin.close()
 
 
+def test_staff_on_a_phone_adds_a_task_takes_its_before_photo_and_starts_it(
+    browser,  # noqa: F811
+    base_url,
+    board_db,
+    people,
+    tmp_path,
+):
+    """The sub-district staff member on a phone, in a zone with publicity: a task added by taps and
+    typing, its before photo from the camera input, started today."""
+    photo = _jpeg(tmp_path / "phone-before.jpg")
+    zone = "yumin-south"
+    staff = Person(browser, "phone")
+    try:
+        staff.sign_in(base_url, people["subdistrict_staff"], f"/workbench/remediation/{zone}")
+        page = staff.page
+        page.select_option("#nt-item", "street_lights")
+        staff.type_into("#nt-title", "南门路灯更换")
+        page.fill("#nt-start", "2026-05-01")
+        page.fill("#nt-end", "2026-06-30")
+        staff.press(page.locator("#nt-go"))
+        page.wait_for_url(re.compile(r".*done=task_added.*"))
+        code, _ = _task(board_db, zone, "南门路灯更换")
+        card = _card(staff, code)
+        assert card.get_attribute("data-state") == "planned"
+        card.scroll_into_view_if_needed()
+        file_input = card.locator("input.photo-file")
+        assert file_input.get_attribute("capture") == "environment"
+        assert card.locator("select.photo-stage").input_value() == "before"
+        file_input.set_input_files(str(photo))
+        staff.press(card.locator("button.photo-go"))
+        page.wait_for_url(re.compile(r".*done=photo_added.*"))
+        card = _card(staff, code)
+        assert card.locator("[data-stage='before'] img").count() == 1
+        assert card.locator("select.move-action").input_value() == "start"
+        staff.press(card.locator("button.move-go"))
+        page.wait_for_url(re.compile(r".*done=start.*"))
+        assert _card(staff, code).get_attribute("data-state") == "in_progress"
+        assert _one(board_db, "SELECT actual_start FROM remediation_tasks WHERE code = %s", code) == today()
+        staff.shot("board-staff-phone")
+        staff.press(page.locator("nav.wuye-nav a[href='/workbench/phases']"))
+        page.wait_for_url(f"{base_url}/workbench/phases")
+        assert page.locator(f"#zone-{zone} td[data-phase='remediation']").is_visible()
+        staff.shot("phases-staff-phone")
+        assert _only_refusals(staff.errors) and staff.errors == []
+    finally:
+        staff.close()
+
+
 def test_phases_behind_first_an_administrator_moves_a_deadline_staff_are_refused(
     browser,  # noqa: F811
     base_url,
@@ -533,6 +581,18 @@ def test_the_pages_in_english_and_who_may_open_them(base_url, board_db, people):
         f"/workbench/publicity/{ZONE}", data={"kind": "notice", "held_on": "2026/13/01", "note": "日期写错"}
     )
     assert bad.status_code == 400 and "“held_on”须为日期" in bad.text and "日期写错" in bad.text
+    # a file that is no image among the photos: refused before the record is written
+    lon, lat = _inside(board_db, ZONE)
+    records = _one(board_db, "SELECT count(*) FROM publicity_records")
+    form = {"kind": "notice", "held_on": today().isoformat(), "lon": str(lon), "lat": str(lat)}
+    form |= {"unit_code": "office-xihu", "note": "附件不是照片"}
+    files = [
+        ("photo", ("a.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64, "image/jpeg")),
+        ("photo", ("b.txt", b"text", "text/plain")),
+    ]
+    bad = http.post(f"/workbench/publicity/{ZONE}", data=form, files=files)
+    assert bad.status_code == 400 and "照片须为 JPEG、PNG 或 WebP 图片" in bad.text and "附件不是照片" in bad.text
+    assert _one(board_db, "SELECT count(*) FROM publicity_records") == records
     english = http.get("/workbench/remediation?lang=en")
     assert english.status_code == 200 and "Remediation board" in english.text and "整治看板" not in english.text
     assert "content-security-policy" in english.headers
