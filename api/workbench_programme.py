@@ -47,6 +47,8 @@ DEADLINE_FORM = Guard(*remediation.STAFF, description="administrators (sub-distr
 PUBLICISTS = Guard(
     *remediation.WORKERS, description="sub-district staff, property teams, administrators", scoped="code"
 )
+# (the record is looked up in the zone, the zone in the caller's scope: 404 outside)
+RECORD_PHOTOS = Guard(*remediation.WORKERS, description="sub-district staff, property teams, administrators")
 FormText = Annotated[str | None, Form(max_length=2000)]
 FormShort = Annotated[str | None, Form(max_length=40)]
 
@@ -658,3 +660,56 @@ def publicity_record(
             kept=kept,
         )
     return _back(f"/workbench/publicity/{code}", language, "recorded", f"#record-{record_id}")
+
+
+@router.post(
+    "/workbench/publicity/{code}/records/{record_id}/photos",
+    summary="补充宣传照片（页面表单）",
+    dependencies=[Depends(RECORD_PHOTOS)],
+)
+def publicity_photos(
+    code: str,
+    record_id: int,
+    request: Request,
+    conn: Connection,
+    settings: AppSettings,
+    user: CurrentUser,
+    photo: Annotated[list[UploadFile] | None, File(max_length=20)] = None,
+    lang: Annotated[str | None, Form(max_length=5)] = None,
+) -> Response:
+    """More photos of a record of the zone (as ``POST /publicity/{record_id}/photos``), e.g. taken after
+    the meeting: all of them or none (each checked before any is written)."""
+    language = web.lang_of(lang)
+    district = settings.district.district_code
+    limit = settings.server.max_photo_bytes
+    try:
+        remediation.zone_in_scope(conn, user, code, district)
+        if record_id not in {r["id"] for r in run(conn, publicity.records(district_code=district, zone_code=code))}:
+            raise NotFound(f"publicity record {record_id} of zone '{code}' does not exist", field="record_id")
+        shots = [u.file.read(limit + 1) for u in (photo or []) if u.filename]
+        if not shots:
+            raise InvalidInput(
+                "photo: choose a photo to upload", field="photo", reason_zh=web_programme.TEXTS["zh"]["choose_photo"]
+            )
+        for data in shots:
+            photos.checked(data, limit)
+        with conn.transaction():
+            for data in shots:
+                publicity.add_photo(
+                    conn, user, record_id, data=data, district_code=district, root=settings.db.home, max_bytes=limit
+                )
+    except WuyeError as error:
+        if isinstance(error, NotFound):
+            raise
+        return _publicity_page(
+            request,
+            conn,
+            settings,
+            user,
+            code,
+            lang=language,
+            message=_reason_zh(error),
+            ok=False,
+            status=status_of(error),
+        )
+    return _back(f"/workbench/publicity/{code}", language, "photo_added", f"#record-{record_id}")

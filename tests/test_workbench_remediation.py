@@ -548,9 +548,34 @@ def test_a_property_team_on_a_phone_records_a_meeting_with_its_photo(browser, ba
         page.wait_for_url(re.compile(r".*done=recorded.*"))
         assert _one(board_db, "SELECT count(*) FROM publicity_records WHERE zone_code = %s", zone) == before + 1
         assert page.locator("#record-list tr.record-row[data-kind='residents_meeting']").count() >= 1
+        page.wait_for_function(READY)
         team.shot("publicity-phone")
+        # more photos for an earlier record (taken after the meeting): none chosen is refused in Chinese
+        older = page.locator("#record-list tr.record-row").last
+        record_id = older.get_attribute("data-id")
+        shown = older.locator(".record-photos img").count()
+        team.press(older.locator("button.more-go"))
+        page.wait_for_selector("#msg.wuye-error")
+        assert "请选择照片" in page.locator("#msg").inner_text()
+        row = page.locator(f"#record-{record_id}")
+        row.locator("input.more-file").set_input_files([str(photo), str(photo)])
+        team.press(row.locator("button.more-go"))
+        page.wait_for_url(re.compile(r".*done=photo_added.*"))
+        assert page.locator(f"#record-{record_id} .record-photos img").count() == shown + 2
+        # the record under another zone's path, or in a zone outside the team's: 404
+        elsewhere = _one(board_db, "SELECT min(id) FROM publicity_records WHERE zone_code = 'daopo'")
+        for path in (
+            f"/workbench/publicity/{zone}/records/{elsewhere}/photos",
+            f"/workbench/publicity/daopo/records/{elsewhere}/photos",
+        ):
+            answer = page.request.post(
+                base_url + path,
+                multipart={"photo": {"name": "p.jpg", "mimeType": "image/jpeg", "buffer": photo.read_bytes()}},
+                headers={"Origin": base_url},
+            )
+            assert answer.status == 404, (path, answer.status)
         assert page.request.get(f"{base_url}/workbench/publicity/daopo").status == 404
-        assert team.errors == []
+        assert _only_refusals(team.errors)
     finally:
         team.close()
 
