@@ -22,7 +22,7 @@ from api.auth import PROGRAMME_PAGE_ROLES, CurrentUser, Guard
 from api.deps import AppSettings, Connection
 from api.errors import status_of
 from api.workbench import Lang, _day, _number, _reason_zh, page
-from geo.access.scope import Principal
+from geo.access.scope import UNSCOPED_ROLES, Principal
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
 from geo.programme import board, phases, publicity, redo, remediation
@@ -123,7 +123,15 @@ def remediation_index(
     district = settings.district.district_code
     zones = board.zones_in_scope(conn, user, district_code=district)
     shown = {z["code"] for z in zones}
-    progress = {r["zone_code"]: r for r in remediation.progress(conn, district_code=district) if r["level"] == "zone"}
+    levels = remediation.progress(conn, district_code=district)
+    progress = {r["zone_code"]: r for r in levels if r["level"] == "zone"}
+    names = {z["subdistrict_code"]: z["subdistrict_name"] for z in zones}
+    # the sub-districts' and the district's totals, for those who see the whole district
+    totals = [
+        {**r, "name": names.get(r["subdistrict_code"]) if r["level"] == "subdistrict" else None}
+        for r in levels
+        if r["level"] != "zone" and user.role in UNSCOPED_ROLES
+    ]
     features: dict[str, list[dict[str, Any]]] = {code: [] for code in shown}
     for f in remediation.collection(conn, district_code=district)["features"]:
         if f["properties"]["zone_code"] in shown:
@@ -146,6 +154,7 @@ def remediation_index(
         lang=language,
         current="board",
         rows=rows,
+        totals=totals,
         **_texts(language),
     )
 

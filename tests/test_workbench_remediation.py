@@ -173,6 +173,7 @@ def test_staff_plans_is_held_by_publicity_first_records_publicity_on_the_map_the
         for link in ("/workbench/remediation", "/workbench/phases", "/workbench/publicity"):
             assert page.locator(f"nav.wuye-nav a[href='{link}']").count() == 1
         assert page.locator(f"#zone-{ZONE} [data-blocker='publicity']").count() == 1
+        assert page.locator("tr.total-row").count() == 0  # the district's totals are the bureau's
         staff.shot("board-index")
         staff.press(page.locator(f"#zone-{ZONE} th a"))
         page.wait_for_url(f"{base_url}/workbench/remediation/{ZONE}")
@@ -394,6 +395,18 @@ def test_administrator_on_a_phone_verifies_with_the_after_photo_and_redo_needs_a
         assert page.locator("h1").inner_text().endswith("Remediation board")
         assert _card(admin, code).locator("select.move-action option").first.inner_text() in ("Finish", "Redo")
         admin.shot("board-en")
+        # the whole district for the bureau, with the sub-districts' and the district's totals
+        admin.press(page.locator("nav.wuye-nav a[href='/workbench/remediation?lang=en']"))
+        page.wait_for_url(f"{base_url}/workbench/remediation?lang=en")
+        assert page.locator("#zone-list tbody tr.zone-row").count() == _one(board_db, "SELECT count(*) FROM zones")
+        total = page.locator("tr.total-row[data-level='district'] td").first.inner_text()
+        assert int(total) == _one(board_db, "SELECT count(*) FROM remediation_tasks")
+        assert page.locator("tr.total-row[data-level='subdistrict']").count() == _one(
+            board_db, "SELECT count(DISTINCT subdistrict_code) FROM zones"
+        )
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, width  # the table scrolls inside the page, the page itself does not
+        admin.shot("board-index-en")
         assert _only_refusals(admin.errors)
     finally:
         admin.close()
