@@ -559,6 +559,7 @@ def _publicity_page(
         can_record=user.role in remediation.WORKERS,
         default_unit=user.unit_code or "",
         tolerance=int(publicity.PLACE_TOLERANCE_M),
+        near=board.near_zone(conn, code, publicity.PLACE_TOLERANCE_M, district_code=district),
         **_texts(lang),
     )
 

@@ -218,6 +218,7 @@ def test_staff_plans_is_held_by_publicity_first_records_publicity_on_the_map_the
         page.wait_for_url(f"{base_url}/workbench/publicity/{ZONE}")
         page.wait_for_function(READY)
         assert page.locator("#no-records").count() == 1
+        assert page.locator("#pub-map path[stroke-dasharray]").count() == 1  # the 50 m band, drawn
         page.select_option("#pub-kind", "notice")
         page.fill("#pub-date", day)
         page.select_option("#pub-unit", "office-xihu")

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from geo.access.scope import Principal, zone_scope
+from geo.spatial import crs as crsmod
 
 # Task states whose work has begun (a before photo is expected) and finished (an after photo too).
 STARTED = ("in_progress", "done", "verified")
@@ -48,3 +49,14 @@ def missing_photos(features: list[dict[str, Any]]) -> list[dict[str, str]]:
         if p["state"] in FINISHED and not p["after_photos"]:
             out.append({"code": p["code"], "title": p["title"], "stage": "after"})
     return out
+
+
+def near_zone(conn: psycopg.Connection, zone_code: str, metres: float, *, district_code: str) -> dict[str, Any] | None:
+    """The area within ``metres`` of the zone (measured in EPSG:4547 as the publicity rule measures) as a
+    GeoJSON geometry in CRS84, for the page to draw where a place may be picked; None for no such zone."""
+    row = conn.execute(
+        "SELECT ST_AsGeoJSON(ST_Transform(ST_Buffer(ST_Transform(geom, %s), %s, 8), %s), 7)::json "
+        "FROM zones WHERE code = %s AND district_code = %s",
+        [crsmod.METRIC_SRID, metres, crsmod.STORAGE_SRID, zone_code, district_code],
+    ).fetchone()
+    return row[0] if row else None

@@ -31,12 +31,18 @@
       pick(e.latlng);
     });
   }
+  // where a place may be picked: within the rule's distance of the zone (drawn dashed, from the server)
+  let near = null, band = null;
+  try { near = JSON.parse(box.dataset.near || "null"); } catch (e) { near = null; }
+  if (near) {
+    band = L.geoJSON(near, { style: { color: "#2e7d32", weight: 1.5, dashArray: "6 4", fill: false }, interactive: false }).addTo(map);
+  }
   fetch("/collections/zones/items/" + encodeURIComponent(box.dataset.zone), { headers: { Accept: "application/geo+json" } })
     .then((r) => (r.ok ? r.json() : null))
     .then((feature) => {
       if (!feature) { map.setView([28.23, 112.95], 14); return; }
       const outline = L.geoJSON(feature, { style: { color: "#0d47a1", weight: 2, fillOpacity: 0.08 } }).addTo(map);
-      map.fitBounds(outline.getBounds().pad(0.15));
+      map.fitBounds((band || outline).getBounds().pad(0.1));
     })
     .catch(() => map.setView([28.23, 112.95], 14))
     .finally(() => { window.wuyeProgrammeReady = true; });
