@@ -481,6 +481,8 @@ def test_phases_behind_first_an_administrator_moves_a_deadline_staff_are_refused
         xihu = "SELECT array_agg(code ORDER BY code) FROM zones WHERE subdistrict_code = 'xihu'"
         assert sorted(zones) == _one(board_db, xihu)
         assert page.locator("#phase-table td.phase-cell").count() == 5 * len(zones)
+        shown = page.locator(f"#zone-{ZONE} .publicity-n").get_attribute("data-publicity")
+        assert int(shown) == _one(board_db, "SELECT count(*) FROM publicity_records WHERE zone_code = %s", ZONE)
         page.select_option("#dl-zone", ZONE)
         page.select_option("#dl-phase", "remediation")
         page.fill("#dl-due", "2026-12-31")
