@@ -209,6 +209,7 @@ def test_staff_plans_is_held_by_publicity_first_records_publicity_on_the_map_the
         staff.press(card.locator("button.move-go"))
         page.wait_for_selector("#msg.wuye-error")
         assert "先宣传后实施" in page.locator("#msg").inner_text()
+        assert "先宣传后实施" in _card(staff, code).locator(".form-msg").inner_text()  # beside the form too
         assert _card(staff, code).locator("input.move-date").input_value() == day
         assert _task(board_db, ZONE, "北门围墙修补")[1] == "planned"
         staff.shot("board-publicity-first")
