@@ -54,6 +54,7 @@ class StateMachine:
                 f"cannot '{action}' {self.noun} that is {state} ({label}); "
                 f"allowed now: {', '.join(self.allowed(state)) or 'nothing'}",
                 field="action",
+                reason_zh=f"当前状态为「{label}」，不能执行此操作（可能已被他人办理，请刷新后再试）",
                 state=state,
             )
         if move.note_required and not note:

@@ -677,6 +677,36 @@ def test_fifty_concurrent_clients_read_the_programme_pages(base_url, people):
     print(f"60 concurrent page loads in {time.monotonic() - started:.2f} s")
 
 
+def test_fifty_concurrent_starts_of_one_task_from_the_page_move_it_once(base_url, board_db, people):
+    """52 clients press "start" on the same planned task at once: one move, one event; the others get
+    the board again with the 409 in Chinese (the task is no longer planned)."""
+    http = httpx.Client(base_url=base_url, timeout=60, headers={"Origin": base_url})
+    assert http.post("/login", data={"username": people["subdistrict_staff"], "password": PASSWORD}).status_code == 303
+    made = http.post("/workbench/remediation/yumin-south/tasks", data={"item": "ditches", "title": "东侧沟渠清淤"})
+    assert made.status_code == 303, made.text[:300]
+    cookie = http.cookies["wuye_session"]
+    http.close()
+    code, state = _task(board_db, "yumin-south", "东侧沟渠清淤")
+    assert state == "planned"
+
+    async def crowd() -> list[tuple[int, bool]]:
+        async with httpx.AsyncClient(
+            base_url=base_url, cookies={"wuye_session": cookie}, headers={"Origin": base_url}, timeout=120
+        ) as client:
+            form = {"action": "start", "date": today().isoformat()}
+            answers = await asyncio.gather(
+                *(client.post(f"/workbench/remediation/tasks/{code}/actions", data=form) for _ in range(52))
+            )
+            return [(a.status_code, "当前状态为「整治中」，不能执行此操作" in a.text) for a in answers]
+
+    with ThreadPoolExecutor(1) as pool:
+        answers = pool.submit(asyncio.run, crowd()).result()
+    assert sorted(answers) == [(303, False)] + [(409, True)] * 51, answers
+    assert _task(board_db, "yumin-south", "东侧沟渠清淤")[1] == "in_progress"
+    starts = "SELECT count(*) FROM remediation_events e JOIN remediation_tasks t ON t.id = e.task_id "
+    assert _one(board_db, starts + "WHERE t.code = %s AND e.action = 'start'", code) == 1
+
+
 def test_the_pages_answer_503_in_chinese_while_the_database_is_down_and_work_again_after(target, tmp_path):  # noqa: F811
     """The board, the phase table, publicity and a form through a database stop and start."""
     with psycopg.connect(target.url(), autocommit=True) as conn:
