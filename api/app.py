@@ -30,6 +30,7 @@ from api import (
     workbench,
     workbench_acceptance,
     workbench_admin,
+    workbench_programme,
     workbench_stats,
     workbench_survey,
 )
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(workbench_stats.router)  # the statistics page (issue 21 point 7)
     app.include_router(workbench_survey.router)  # survey entry, import and answers (issue 21 point 4)
     app.include_router(workbench_acceptance.router)  # the acceptance desk (issue 21 point 5)
+    app.include_router(workbench_programme.router)  # remediation board, phases, publicity (issue 21 points 1-3)
     app.state.error_page = workbench.error_page  # errors on page routes answer with a page
     basemap.install(app)  # WUYE_BASEMAP=mbtiles:/pmtiles: checked here, at start-up
 

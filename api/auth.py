@@ -65,6 +65,9 @@ SECURITY_ADMINS = Guard("admin", "security_admin", description="administrators a
 AUDITORS = Guard("admin", "audit_admin", description="administrators and audit administrators")
 # who looks after facilities in their area (the workbench's facility faults page)
 FAULT_ROLES = ("admin", "subdistrict_staff", "property_team", "contractor")
+# who opens the programme's pages (remediation board, phases, publicity; issue 21 points 1-3): staff
+# who work in zones, and planners reading them; each sees the zones of its scope (zone_scope)
+PROGRAMME_PAGE_ROLES = ("admin", "planner", "subdistrict_staff", "property_team")
 ADMIN_PAGES = Guard(
     "admin", "security_admin", "audit_admin", description="administrators, security and audit administrators"
 )

@@ -68,6 +68,7 @@ FAULTS_PATH = "/workbench/facilities"  # … and, for the roles that may open th
 ADMIN_PATH = "/workbench/admin"
 SURVEYS_PATH = "/workbench/surveys"  # survey teams (api/workbench_survey.py)
 ACCEPTANCE_PATH = "/workbench/acceptance"  # signed-in staff (api/workbench_acceptance.py)
+BOARD_PATH, PHASES_PATH, PUBLICITY_PATH = "/workbench/remediation", "/workbench/phases", "/workbench/publicity"
 
 
 def _opening(request: Request, conn: Any, settings: Any) -> dict[str, Any]:
@@ -88,6 +89,9 @@ def _who(request: Request) -> dict[str, Any] | None:
             "faults": (auth.FAULT_ROLES, FAULTS_PATH),
             "surveys": (SURVEY_ROLES, SURVEYS_PATH),
             "acceptance": (auth.STAFF_ROLES, ACCEPTANCE_PATH),
+            "board": (auth.PROGRAMME_PAGE_ROLES, BOARD_PATH),
+            "phases": (auth.PROGRAMME_PAGE_ROLES, PHASES_PATH),
+            "publicity": (auth.PROGRAMME_PAGE_ROLES, PUBLICITY_PATH),
             "admin": (auth.ADMIN_PAGES.roles, ADMIN_PATH),
         }
         found["pages"] = [

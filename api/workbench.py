@@ -22,6 +22,7 @@ from pydantic import StringConstraints
 from api.auth import (
     ADMIN_PAGES,
     FAULT_ROLES,
+    PROGRAMME_PAGE_ROLES,
     PUBLIC,
     SIGNED_IN,
     STAFF_ROLES,
@@ -91,6 +92,7 @@ def page(
         stats=principal.role in STAFF_ROLES,
         surveys=principal.role in SURVEY_PAGES,
         acceptance=principal.role in STAFF_ROLES,
+        programme=principal.role in PROGRAMME_PAGE_ROLES,
         **context,
     )
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})

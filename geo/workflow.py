@@ -54,10 +54,13 @@ class StateMachine:
                 f"cannot '{action}' {self.noun} that is {state} ({label}); "
                 f"allowed now: {', '.join(self.allowed(state)) or 'nothing'}",
                 field="action",
+                reason_zh=f"当前状态为「{label}」，不能执行此操作（可能已被他人办理，请刷新后再试）",
                 state=state,
             )
         if move.note_required and not note:
-            raise InvalidInput(f"'{action}' needs a note saying why", field="note")
+            raise InvalidInput(
+                f"'{action}' needs a note saying why", field="note", reason_zh="此操作须填写说明（原因）"
+            )
         return move
 
     def target(self, move: Move, state: str) -> str:

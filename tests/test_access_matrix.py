@@ -174,6 +174,16 @@ SCOPED_REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
         "data": {"condition": "normal", "inspected_on": "2024-05-02"},
     },
     ("POST", "/workbench/facilities/{layer}/{code}/cases"): {"of": "facility", "data": {"category": "light_out"}},
+    # the programme's pages (api/workbench_programme.py): a zone's board and publicity, a task's forms
+    ("GET", "/workbench/remediation/{code}"): {"of": "zone"},
+    ("POST", "/workbench/remediation/tasks/{code}/actions"): {"of": "remediation", "data": {"action": "start"}},
+    ("POST", "/workbench/remediation/tasks/{code}/photos"): {
+        "of": "remediation",
+        "data": {"stage": "before"},
+        "files": {"photo": ("p.jpg", JPEG, "image/jpeg")},
+    },
+    ("GET", "/workbench/publicity/{code}"): {"of": "zone"},
+    ("POST", "/workbench/publicity/{code}"): {"of": "zone", "data": {"kind": "notice"}},
 }
 SCOPED_CASES = [
     (route.path, method)
@@ -257,6 +267,7 @@ def scoped_objects(matrix_client):
                 "facility": {"layer": "street_lights", "code": light},
                 "remediation": {"code": task, "photo_id": str(shot["id"])},
                 "redo": {"item_id": str(item), "photo_id": str(evidence)},
+                "zone": {"code": zone},
             }
     return objects
 

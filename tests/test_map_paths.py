@@ -269,13 +269,26 @@ def test_every_link_of_the_navigation_bar_exists(base_url, path, lang):
         assert r.status_code == 200, (href, r.status_code)
 
 
+# the programme's pages (issue 21 points 1-3: remediation board, phases, publicity)
+PROGRAMME_PAGES = {"/workbench/remediation", "/workbench/phases", "/workbench/publicity"}
+
+
 @pytest.mark.parametrize(
     ("role", "shown"),
     [
-        ("admin", {"/workbench/facilities", "/workbench/surveys", "/workbench/acceptance", "/workbench/admin"}),
+        (
+            "admin",
+            {
+                "/workbench/facilities",
+                "/workbench/surveys",
+                "/workbench/acceptance",
+                "/workbench/admin",
+                *PROGRAMME_PAGES,
+            },
+        ),
         ("contractor", {"/workbench/facilities", "/workbench/acceptance"}),
         ("security_admin", {"/workbench/admin"}),
-        ("planner", {"/workbench/acceptance"}),
+        ("planner", {"/workbench/acceptance", *PROGRAMME_PAGES}),
         ("survey_team", {"/workbench/surveys", "/workbench/acceptance"}),
     ],
 )

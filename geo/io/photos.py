@@ -40,17 +40,21 @@ def sniff(data: bytes) -> tuple[str, str]:
     for magic, offset, content_type, suffix in SIGNATURES:
         if data[offset : offset + len(magic)] == magic and (offset == 0 or data[:4] == b"RIFF"):
             return content_type, suffix
-    raise InvalidInput("the photo must be a JPEG, PNG or WebP image", field="photo")
+    raise InvalidInput(
+        "the photo must be a JPEG, PNG or WebP image", field="photo", reason_zh="照片须为 JPEG、PNG 或 WebP 图片"
+    )
 
 
 def checked(data: bytes, max_bytes: int) -> tuple[str, str]:
     """(content type, suffix) of an upload within ``max_bytes`` (413 above), not empty, an image by content."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(
-            f"the photo is {len(data)} bytes, over the limit of {max_bytes} (WUYE_MAX_PHOTO_BYTES)", field="photo"
+            f"the photo is {len(data)} bytes, over the limit of {max_bytes} (WUYE_MAX_PHOTO_BYTES)",
+            field="photo",
+            reason_zh=f"照片超过 {max_bytes} 字节的上限",
         )
     if not data:
-        raise InvalidInput("the photo is empty", field="photo")
+        raise InvalidInput("the photo is empty", field="photo", reason_zh="照片是空文件")
     return sniff(data)
 
 

@@ -135,7 +135,11 @@ def create(
         raise Forbidden(f"role '{principal.role}' may not plan remediation; needs one of: {', '.join(STAFF)}")
     item = _item(item)
     if planned_start and planned_end and planned_end < planned_start:
-        raise InvalidInput(f"planned_end {planned_end} is before planned_start {planned_start}", field="planned_end")
+        raise InvalidInput(
+            f"planned_end {planned_end} is before planned_start {planned_start}",
+            field="planned_end",
+            reason_zh=f"计划完成日期 {planned_end} 早于计划开始日期 {planned_start}",
+        )
     wkb = checked_geometry(conn, geometry, geometry_crs, district_code=district_code)
     with conn.transaction():
         zone_in_scope(conn, principal, zone_code, district_code)
@@ -333,7 +337,9 @@ def act(
     note = (note or "").strip() or None
     on = on or today()
     if on > today():
-        raise InvalidInput(f"date {on} is in the future", field="date")
+        raise InvalidInput(
+            f"date {on} is in the future", field="date", reason_zh=f"日期 {on} 晚于今天，须填实际发生的日期"
+        )
     with conn.transaction():
         task_id, state = _locked(conn, principal, code, district_code)
         move = MACHINE.check(action, role=principal.role, state=state, note=note)
