@@ -28,6 +28,7 @@ from geo.cases.workflow import case_exists
 from geo.errors import ConfigError, NotFound
 from geo.features import items as ft
 from geo.features import overview
+from geo.programme.remediation import WORKERS as FEE_ROLES  # the fees pages (api/fees_pages.py)
 from geo.spatial import crs as crsmod
 from geo.steps import run
 from maps import pages, snapshot, web
@@ -65,6 +66,7 @@ def _common(conn: Any, settings: Any, cat: Any) -> dict[str, Any]:
 WORKBENCH_PATH = "/workbench"  # linked from the navigation bar once the app serves it
 FAULTS_PATH = "/workbench/facilities"  # … and, for the roles that may open them, these two
 ADMIN_PATH = "/workbench/admin"
+FEES_PATH = "/workbench/fees"  # the fees pages (api/fees_pages.py)
 
 
 def _opening(request: Request, conn: Any, settings: Any) -> dict[str, Any]:
@@ -81,7 +83,11 @@ def _who(request: Request) -> dict[str, Any] | None:
     principal = getattr(request.state, "principal", None) or ANONYMOUS
     found = web.who(principal, web.lang_of(request.query_params.get("lang")))
     if found is not None:  # the workbench's pages the caller may open, when the app serves them
-        allowed = {"faults": (auth.FAULT_ROLES, FAULTS_PATH), "admin": (auth.ADMIN_PAGES.roles, ADMIN_PATH)}
+        allowed = {
+            "faults": (auth.FAULT_ROLES, FAULTS_PATH),
+            "fees": (FEE_ROLES, FEES_PATH),
+            "admin": (auth.ADMIN_PAGES.roles, ADMIN_PATH),
+        }
         found["pages"] = [
             (key, path)
             for key, (roles, path) in allowed.items()

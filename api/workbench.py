@@ -41,6 +41,7 @@ from geo.cases.shapes import CaseAction
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
 from geo.programme import inspections
+from geo.programme.remediation import WORKERS as FEE_ROLES  # the fees pages' (api/fees_pages.py)
 from geo.settings import Settings
 from geo.spatial import reference
 from geo.steps import run
@@ -87,6 +88,7 @@ def page(
         faults=principal.role in FAULT_ROLES,
         admin_pages=principal.role in ADMIN_PAGES.roles,
         stats=principal.role in STAFF_ROLES,
+        fees=principal.role in FEE_ROLES,
         **context,
     )
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
