@@ -359,7 +359,7 @@ def test_the_fees_pages_answer_503_while_the_database_is_down_and_work_again_aft
             district_code=DISTRICT,
             actor="tests",
             zone_codes=(ZONE,),
-        )  # type: ignore[arg-type]
+        )
     _district(target.url())
     with serving(target.env) as url, httpx.Client(base_url=url, timeout=30, headers={"Origin": url}) as http:
         assert http.post("/login", data={"username": "fees-restart", "password": PASSWORD}).status_code == 303

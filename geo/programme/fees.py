@@ -855,7 +855,7 @@ def zone_map(
 ) -> dict[str, Any]:
     """The caller's zones as GeoJSON (CRS84) with their collection rates, for the choropleth."""
     scope, params = zone_scope(principal, sql.SQL("z.code"))
-    shapes = dict(
+    shapes: dict[str, Any] = dict(
         conn.execute(
             sql.SQL(
                 "SELECT z.code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(z.geom, 0.00001), 6)::json FROM zones z "
@@ -920,7 +920,7 @@ def arrears_list(
     number masked unless the caller's role sees personal data (the guarded rules: PII_ROLES)."""
     zone_in_scope(conn, principal, zone_code, district_code)
     owed = run_steps(conn, arrears(district_code=district_code, zone_code=zone_code))
-    phones = dict(
+    phones: dict[int, str | None] = dict(
         conn.execute(
             "SELECT id, phone FROM households WHERE id = ANY(%s)", [[r["household_id"] for r in owed]]
         ).fetchall()

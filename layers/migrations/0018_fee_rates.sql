@@ -158,29 +158,43 @@ END;
 $$;
 
 -- payments: sign +1 for new rows, -1 for old rows. Own payments change their bill's share by
--- share(sum now) - share(sum before), the sum before being the sum now less this statement's net change.
+-- share(sum now) - share(sum before), the sum before being the sum now less this statement's net change
+-- (read after the lock); one row per building and month goes to fee_months_add (a bulk insert of two
+-- million payments makes two thousand rows, not two million).
 CREATE OR REPLACE FUNCTION fee_payments_months_ins() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM fee_months_lock(jsonb_agg(k)) FROM (
         SELECT DISTINCT c.district_code, coalesce(c.building_code, h.building_code) AS building_code, c.period
-        FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, 1 AS sign FROM new_rows) c LEFT JOIN households h ON h.id = c.household_id) k HAVING count(*) > 0;
+        FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, 1 AS sign FROM new_rows) c
+        LEFT JOIN households h ON h.id = c.household_id) k HAVING count(*) > 0;
     PERFORM fee_months_add(jsonb_agg(g)) FROM (
-        SELECT c.district_code, coalesce(c.building_code, h.building_code) AS building_code, c.period,
-               0 AS bills, 0 AS billed, sum(c.sign * c.amount) AS paid, 0 AS bills_paid, 0 AS paid_capped,
-               coalesce(sum(c.sign * c.amount) FILTER (WHERE c.household_id IS NULL), 0) AS total_paid,
-               coalesce(sum(c.sign * coalesce(c.households_paid, 0)) FILTER (WHERE c.household_id IS NULL), 0)
-                   AS total_households
-        FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, 1 AS sign FROM new_rows) c LEFT JOIN households h ON h.id = c.household_id GROUP BY 1, 2, 3
-        UNION ALL
-        SELECT n.district_code, n.building_code, n.period, 0, 0, 0,
-               (s.own >= f.amount)::integer - (s.own - n.net >= f.amount)::integer,
-               least(s.own, f.amount) - least(s.own - n.net, f.amount),
-               0, 0
-        FROM (SELECT c.district_code, h.building_code, c.household_id, c.period, sum(c.sign * c.amount) AS net
-              FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, 1 AS sign FROM new_rows) c JOIN households h ON h.id = c.household_id GROUP BY 1, 2, 3, 4) n
-        JOIN fee_bills f ON f.household_id = n.household_id AND f.period = n.period
-        CROSS JOIN LATERAL (SELECT coalesce(sum(p.amount), 0) AS own FROM fee_payments p
-                            WHERE p.household_id = n.household_id AND p.period = n.period) s
+        WITH c AS MATERIALIZED (
+            SELECT c.district_code, c.household_id, coalesce(c.building_code, h.building_code) AS building_code,
+                   c.households_paid, c.period, c.amount, c.sign
+            FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, 1 AS sign FROM new_rows) c
+            LEFT JOIN households h ON h.id = c.household_id),
+        n AS MATERIALIZED (
+            SELECT district_code, building_code, household_id, period, sum(sign * amount) AS net FROM c
+            WHERE household_id IS NOT NULL GROUP BY 1, 2, 3, 4),
+        own AS (
+            SELECT p.household_id, p.period, sum(p.amount) AS own FROM fee_payments p
+            JOIN n ON n.household_id = p.household_id AND n.period = p.period GROUP BY 1, 2)
+        SELECT district_code, building_code, period, 0 AS bills, 0 AS billed, sum(paid) AS paid,
+               sum(bills_paid) AS bills_paid, sum(paid_capped) AS paid_capped, sum(total_paid) AS total_paid,
+               sum(total_households) AS total_households
+        FROM (
+            SELECT district_code, building_code, period, sign * amount AS paid, 0 AS bills_paid, 0 AS paid_capped,
+                   CASE WHEN household_id IS NULL THEN sign * amount ELSE 0 END AS total_paid,
+                   CASE WHEN household_id IS NULL THEN sign * coalesce(households_paid, 0) ELSE 0 END
+                       AS total_households
+            FROM c
+            UNION ALL
+            SELECT n.district_code, n.building_code, n.period, 0,
+                   (coalesce(o.own, 0) >= f.amount)::integer - (coalesce(o.own, 0) - n.net >= f.amount)::integer,
+                   least(coalesce(o.own, 0), f.amount) - least(coalesce(o.own, 0) - n.net, f.amount), 0, 0
+            FROM n JOIN fee_bills f ON f.household_id = n.household_id AND f.period = n.period
+            LEFT JOIN own o ON o.household_id = n.household_id AND o.period = n.period
+        ) d GROUP BY 1, 2, 3
     ) g HAVING count(*) > 0;
     RETURN NULL;
 END;
@@ -190,24 +204,36 @@ CREATE OR REPLACE FUNCTION fee_payments_months_del() RETURNS trigger LANGUAGE pl
 BEGIN
     PERFORM fee_months_lock(jsonb_agg(k)) FROM (
         SELECT DISTINCT c.district_code, coalesce(c.building_code, h.building_code) AS building_code, c.period
-        FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c LEFT JOIN households h ON h.id = c.household_id) k HAVING count(*) > 0;
+        FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c
+        LEFT JOIN households h ON h.id = c.household_id) k HAVING count(*) > 0;
     PERFORM fee_months_add(jsonb_agg(g)) FROM (
-        SELECT c.district_code, coalesce(c.building_code, h.building_code) AS building_code, c.period,
-               0 AS bills, 0 AS billed, sum(c.sign * c.amount) AS paid, 0 AS bills_paid, 0 AS paid_capped,
-               coalesce(sum(c.sign * c.amount) FILTER (WHERE c.household_id IS NULL), 0) AS total_paid,
-               coalesce(sum(c.sign * coalesce(c.households_paid, 0)) FILTER (WHERE c.household_id IS NULL), 0)
-                   AS total_households
-        FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c LEFT JOIN households h ON h.id = c.household_id GROUP BY 1, 2, 3
-        UNION ALL
-        SELECT n.district_code, n.building_code, n.period, 0, 0, 0,
-               (s.own >= f.amount)::integer - (s.own - n.net >= f.amount)::integer,
-               least(s.own, f.amount) - least(s.own - n.net, f.amount),
-               0, 0
-        FROM (SELECT c.district_code, h.building_code, c.household_id, c.period, sum(c.sign * c.amount) AS net
-              FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c JOIN households h ON h.id = c.household_id GROUP BY 1, 2, 3, 4) n
-        JOIN fee_bills f ON f.household_id = n.household_id AND f.period = n.period
-        CROSS JOIN LATERAL (SELECT coalesce(sum(p.amount), 0) AS own FROM fee_payments p
-                            WHERE p.household_id = n.household_id AND p.period = n.period) s
+        WITH c AS MATERIALIZED (
+            SELECT c.district_code, c.household_id, coalesce(c.building_code, h.building_code) AS building_code,
+                   c.households_paid, c.period, c.amount, c.sign
+            FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c
+            LEFT JOIN households h ON h.id = c.household_id),
+        n AS MATERIALIZED (
+            SELECT district_code, building_code, household_id, period, sum(sign * amount) AS net FROM c
+            WHERE household_id IS NOT NULL GROUP BY 1, 2, 3, 4),
+        own AS (
+            SELECT p.household_id, p.period, sum(p.amount) AS own FROM fee_payments p
+            JOIN n ON n.household_id = p.household_id AND n.period = p.period GROUP BY 1, 2)
+        SELECT district_code, building_code, period, 0 AS bills, 0 AS billed, sum(paid) AS paid,
+               sum(bills_paid) AS bills_paid, sum(paid_capped) AS paid_capped, sum(total_paid) AS total_paid,
+               sum(total_households) AS total_households
+        FROM (
+            SELECT district_code, building_code, period, sign * amount AS paid, 0 AS bills_paid, 0 AS paid_capped,
+                   CASE WHEN household_id IS NULL THEN sign * amount ELSE 0 END AS total_paid,
+                   CASE WHEN household_id IS NULL THEN sign * coalesce(households_paid, 0) ELSE 0 END
+                       AS total_households
+            FROM c
+            UNION ALL
+            SELECT n.district_code, n.building_code, n.period, 0,
+                   (coalesce(o.own, 0) >= f.amount)::integer - (coalesce(o.own, 0) - n.net >= f.amount)::integer,
+                   least(coalesce(o.own, 0), f.amount) - least(coalesce(o.own, 0) - n.net, f.amount), 0, 0
+            FROM n JOIN fee_bills f ON f.household_id = n.household_id AND f.period = n.period
+            LEFT JOIN own o ON o.household_id = n.household_id AND o.period = n.period
+        ) d GROUP BY 1, 2, 3
     ) g HAVING count(*) > 0;
     RETURN NULL;
 END;
@@ -218,26 +244,37 @@ BEGIN
     PERFORM fee_months_lock(jsonb_agg(k)) FROM (
         SELECT DISTINCT c.district_code, coalesce(c.building_code, h.building_code) AS building_code, c.period
         FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, 1 AS sign FROM new_rows
-              UNION ALL SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c LEFT JOIN households h ON h.id = c.household_id) k HAVING count(*) > 0;
+                  UNION ALL SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c
+        LEFT JOIN households h ON h.id = c.household_id) k HAVING count(*) > 0;
     PERFORM fee_months_add(jsonb_agg(g)) FROM (
-        SELECT c.district_code, coalesce(c.building_code, h.building_code) AS building_code, c.period,
-               0 AS bills, 0 AS billed, sum(c.sign * c.amount) AS paid, 0 AS bills_paid, 0 AS paid_capped,
-               coalesce(sum(c.sign * c.amount) FILTER (WHERE c.household_id IS NULL), 0) AS total_paid,
-               coalesce(sum(c.sign * coalesce(c.households_paid, 0)) FILTER (WHERE c.household_id IS NULL), 0)
-                   AS total_households
-        FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, 1 AS sign FROM new_rows
-              UNION ALL SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c LEFT JOIN households h ON h.id = c.household_id GROUP BY 1, 2, 3
-        UNION ALL
-        SELECT n.district_code, n.building_code, n.period, 0, 0, 0,
-               (s.own >= f.amount)::integer - (s.own - n.net >= f.amount)::integer,
-               least(s.own, f.amount) - least(s.own - n.net, f.amount),
-               0, 0
-        FROM (SELECT c.district_code, h.building_code, c.household_id, c.period, sum(c.sign * c.amount) AS net
-              FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, 1 AS sign FROM new_rows
-              UNION ALL SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c JOIN households h ON h.id = c.household_id GROUP BY 1, 2, 3, 4) n
-        JOIN fee_bills f ON f.household_id = n.household_id AND f.period = n.period
-        CROSS JOIN LATERAL (SELECT coalesce(sum(p.amount), 0) AS own FROM fee_payments p
-                            WHERE p.household_id = n.household_id AND p.period = n.period) s
+        WITH c AS MATERIALIZED (
+            SELECT c.district_code, c.household_id, coalesce(c.building_code, h.building_code) AS building_code,
+                   c.households_paid, c.period, c.amount, c.sign
+            FROM (SELECT district_code, household_id, building_code, households_paid, period, amount, 1 AS sign FROM new_rows
+                  UNION ALL SELECT district_code, household_id, building_code, households_paid, period, amount, -1 AS sign FROM old_rows) c
+            LEFT JOIN households h ON h.id = c.household_id),
+        n AS MATERIALIZED (
+            SELECT district_code, building_code, household_id, period, sum(sign * amount) AS net FROM c
+            WHERE household_id IS NOT NULL GROUP BY 1, 2, 3, 4),
+        own AS (
+            SELECT p.household_id, p.period, sum(p.amount) AS own FROM fee_payments p
+            JOIN n ON n.household_id = p.household_id AND n.period = p.period GROUP BY 1, 2)
+        SELECT district_code, building_code, period, 0 AS bills, 0 AS billed, sum(paid) AS paid,
+               sum(bills_paid) AS bills_paid, sum(paid_capped) AS paid_capped, sum(total_paid) AS total_paid,
+               sum(total_households) AS total_households
+        FROM (
+            SELECT district_code, building_code, period, sign * amount AS paid, 0 AS bills_paid, 0 AS paid_capped,
+                   CASE WHEN household_id IS NULL THEN sign * amount ELSE 0 END AS total_paid,
+                   CASE WHEN household_id IS NULL THEN sign * coalesce(households_paid, 0) ELSE 0 END
+                       AS total_households
+            FROM c
+            UNION ALL
+            SELECT n.district_code, n.building_code, n.period, 0,
+                   (coalesce(o.own, 0) >= f.amount)::integer - (coalesce(o.own, 0) - n.net >= f.amount)::integer,
+                   least(coalesce(o.own, 0), f.amount) - least(coalesce(o.own, 0) - n.net, f.amount), 0, 0
+            FROM n JOIN fee_bills f ON f.household_id = n.household_id AND f.period = n.period
+            LEFT JOIN own o ON o.household_id = n.household_id AND o.period = n.period
+        ) d GROUP BY 1, 2, 3
     ) g HAVING count(*) > 0;
     RETURN NULL;
 END;
