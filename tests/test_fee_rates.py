@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from geo.access.scope import Principal
-from geo.errors import ImportRejected
+from geo.errors import ImportRejected, NotFound
 from geo.programme import fees
 from geo.steps import run
 from tests.conftest import DISTRICT
@@ -234,7 +234,10 @@ def test_the_set_based_payments_import_names_what_the_row_check_named_and_writes
     problems = set_based.value.details["problems"]
     assert [p for p in problems if p != {"row": 7, "field": "amount", "reason": "'1e400' is not a positive amount"}] \
         == by_row.value.details["problems"]  # fmt: skip
-    assert len(problems) == len(by_row.value.details["problems"]) + 1 and conn.execute("SELECT count(*) FROM fee_payments").fetchone() == count
+    assert (
+        len(problems) == len(by_row.value.details["problems"]) + 1
+        and conn.execute("SELECT count(*) FROM fee_payments").fetchone() == count
+    )
     assert {
         "row": 8,
         "field": "period",
@@ -313,3 +316,26 @@ def test_bills_and_payments_name_households_that_exist(conn):
     # a household without bills or payments may go
     empty = conn.execute("SELECT id FROM households WHERE NOT occupied LIMIT 1").fetchone()[0]  # type: ignore[index]
     conn.execute("DELETE FROM households WHERE id = %s", [empty])
+
+
+def test_the_household_register_takes_a_phone_number(conn, tmp_path):
+    """The arrears list's phone comes from the register (电话 / 联系电话); a bad one is a row error."""
+    _district(conn)
+    path = tmp_path / "households.csv"
+    path.write_text("楼栋,单元,户号,是否入住,联系电话\nyumin-south-f1,1,101,是,13800138000\n"
+                    "yumin-south-f1,1,102,是,call me\n", encoding="utf-8")  # fmt: skip
+    with pytest.raises(ImportRejected) as bad:
+        fees.import_households(conn, ADMIN, path, district_code=DISTRICT)
+    assert bad.value.details["problems"] == [{"row": 2, "field": "phone", "reason": "'call me' is not a phone number"}]
+    path.write_text("楼栋,单元,户号,是否入住,联系电话\nyumin-south-f1,1,101,是,13800138000\n", encoding="utf-8")
+    assert fees.import_households(conn, ADMIN, path, district_code=DISTRICT) == {"rows": 1, "inserted": 0, "updated": 1}
+    fees.generate_bills(conn, ADMIN, date(2023, 8, 1), district_code=DISTRICT, grace_months=GRACE)
+    owed = {r["room"]: r["phone"] for r in fees.arrears_list(conn, STAFF, "yumin-south", district_code=DISTRICT)
+            if r["building_code"] == "yumin-south-f1"}  # fmt: skip
+    assert owed["101"] == "13800138000" and owed["102"] is None  # staff see personal data (PII_ROLES)
+    team = Principal(username="team", role="property_team", zone_codes=("yumin-south",))
+    owed = {r["room"]: r["phone"] for r in fees.arrears_list(conn, team, "yumin-south", district_code=DISTRICT)
+            if r["building_code"] == "yumin-south-f1"}  # fmt: skip
+    assert owed["101"] == "138****8000"
+    with pytest.raises(NotFound):
+        fees.arrears_list(conn, team, "huangnitang", district_code=DISTRICT)

@@ -20,12 +20,20 @@ ALTER TABLE fee_building_months
 CREATE INDEX fee_payments_period_idx ON fee_payments (period, household_id) INCLUDE (amount)
     WHERE household_id IS NOT NULL;
 
-CREATE FUNCTION fee_months_lock(keys jsonb) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO fee_building_months AS m (district_code, building_code, period)
+-- the rows of ``keys`` made if missing (waiting for a concurrent maker) and locked, in one order; a lock,
+-- not a no-op update: the sums are read by every rate and would bloat with a dead row per write
+CREATE FUNCTION fee_months_lock(keys jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO fee_building_months (district_code, building_code, period)
     SELECT d.district_code, d.building_code, d.period
     FROM jsonb_to_recordset(keys) AS d(district_code text, building_code text, period date)
     ORDER BY 1, 2, 3
-    ON CONFLICT (district_code, building_code, period) DO UPDATE SET bills = m.bills;
+    ON CONFLICT (district_code, building_code, period) DO NOTHING;
+    PERFORM 1 FROM fee_building_months m
+    JOIN jsonb_to_recordset(keys) AS d(district_code text, building_code text, period date)
+      ON m.district_code = d.district_code AND m.building_code = d.building_code AND m.period = d.period
+    ORDER BY m.district_code, m.building_code, m.period FOR UPDATE OF m;
+END;
 $$;
 
 -- the rows are locked (fee_months_lock) before; a delta may name a row more than once (summed first:
