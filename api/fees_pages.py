@@ -24,6 +24,7 @@ from api.inputs import saved_upload
 from api.programme import _months
 from api.workbench import Lang, _reason_zh, page
 from geo.access.scope import Principal
+from geo.cases.workflow import PII_ROLES
 from geo.errors import ImportRejected, InvalidInput, WuyeError
 from geo.programme import fees
 from geo.programme.remediation import WORKERS
@@ -134,6 +135,7 @@ def fees_zone_page(
         zone=zone,
         buildings=buildings,
         arrears=fees.arrears_list(conn, user, code, district_code=district),
+        masked=user.role not in PII_ROLES,
         start=f"{first:%Y-%m}",
         end=f"{last:%Y-%m}",
         bases=vocabulary("fee_bases").labels(language),

@@ -170,6 +170,7 @@ def test_an_administrator_reads_rates_on_the_table_and_the_map_and_a_zones_arrea
         assert arrears.count() == 7  # 8 households, the one who paid both months owes nothing
         phones = arrears.locator("td.phone").all_inner_texts()
         assert all(p.startswith("1380013") and "*" not in p for p in phones), phones
+        assert me.page.locator("#phones-masked").count() == 0
         me.shot("fees-zone")
         assert not me.errors, me.errors
     finally:
@@ -279,6 +280,7 @@ def test_the_property_team_on_a_phone_records_payments_refused_in_chinese_and_im
         me.page.goto(f"{base_url}/workbench/fees/zones/{ZONE}?start=2023-08&end=2023-09")
         phones = me.page.locator("tr.arrears-row td.phone").all_inner_texts()
         assert phones and all(len(p) == 11 and p[3:7] == "****" for p in phones), phones
+        assert me.page.locator("#phones-masked").inner_text() == "电话号码按个人信息保护规定部分隐藏。"
         assert me.page.evaluate("() => document.body.scrollWidth <= window.innerWidth + 1")  # fits the phone
         me.shot("fees-arrears")
         assert me.page.goto(f"{base_url}/workbench/fees/zones/huangnitang").status == 404  # not their zone

@@ -272,15 +272,16 @@ def test_every_link_of_the_navigation_bar_exists(base_url, path, lang):
 @pytest.mark.parametrize(
     ("role", "shown"),
     [
-        ("admin", {"/workbench/facilities", "/workbench/admin"}),
+        ("admin", {"/workbench/facilities", "/workbench/fees", "/workbench/admin"}),
+        ("property_team", {"/workbench/facilities", "/workbench/fees"}),
         ("contractor", {"/workbench/facilities"}),
         ("security_admin", {"/workbench/admin"}),
         ("planner", set()),
     ],
 )
 def test_the_map_pages_bar_leads_a_signed_in_caller_to_their_workbench_pages(base_url, paths_db, role, shown):
-    """The maps' navigation bar, like the workbench's, links the facility faults and the administration
-    pages for the roles that may open them (a map user looking at a faulty light goes on to its list)."""
+    """The maps' navigation bar, like the workbench's, links the facility faults, the fees and the
+    administration pages for the roles that may open them (a map user looking at a faulty light goes on to its list)."""
     from tests.conftest import DEFAULT_SCOPE, auth_headers
 
     caller = auth_headers(paths_db, role, **DEFAULT_SCOPE.get(role, {}))
