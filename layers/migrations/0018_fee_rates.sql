@@ -63,7 +63,7 @@ DECLARE
     missing bigint;
     periods date[];
 BEGIN
-    SELECT jsonb_agg(g), sum(g.missing) INTO delta, missing FROM (
+    SELECT jsonb_agg(g), sum(g.missing), array_agg(DISTINCT g.period) INTO delta, missing, periods FROM (
         SELECT c.district_code, h.building_code, c.period, sum(c.sign)::integer AS bills,
                sum(c.sign * c.amount) AS billed, 0 AS paid,
                coalesce(sum(c.sign) FILTER (WHERE c.amount <= 0), 0) AS bills_paid, 0 AS paid_capped,
@@ -75,19 +75,21 @@ BEGIN
     END IF;
     PERFORM fee_months_lock(delta);
     PERFORM fee_months_add(delta);
-    -- bills whose household has paid for the month already (after the lock: committed payments)
-    SELECT array_agg(DISTINCT c.period) INTO periods FROM (SELECT district_code, household_id, period, amount, 1 AS sign FROM new_rows) c;
-    PERFORM fee_months_add(jsonb_agg(g)) FROM (
-        SELECT c.district_code, h.building_code, c.period, 0 AS bills, 0 AS billed, 0 AS paid,
-               sum(c.sign * ((o.own >= c.amount)::integer - (c.amount <= 0)::integer)) AS bills_paid,
-               sum(c.sign * least(o.own, c.amount)) AS paid_capped, 0 AS total_paid, 0 AS total_households
-        FROM (SELECT district_code, household_id, period, amount, 1 AS sign FROM new_rows) c
-        JOIN (SELECT p.household_id, p.period, sum(p.amount) AS own FROM fee_payments p
-              WHERE p.period = ANY(periods) AND p.household_id IS NOT NULL GROUP BY 1, 2) o
-          ON o.household_id = c.household_id AND o.period = c.period
-        JOIN households h ON h.id = c.household_id
-        GROUP BY 1, 2, 3
-    ) g HAVING count(*) > 0;
+    -- bills whose household has paid for the month already (after the lock: committed payments; a
+    -- bill run before the month's first payment, the usual order, has none to look at)
+    IF EXISTS (SELECT 1 FROM fee_payments p WHERE p.period = ANY(periods) AND p.household_id IS NOT NULL) THEN
+        PERFORM fee_months_add(jsonb_agg(g)) FROM (
+            SELECT c.district_code, h.building_code, c.period, 0 AS bills, 0 AS billed, 0 AS paid,
+                   sum(c.sign * ((o.own >= c.amount)::integer - (c.amount <= 0)::integer)) AS bills_paid,
+                   sum(c.sign * least(o.own, c.amount)) AS paid_capped, 0 AS total_paid, 0 AS total_households
+            FROM (SELECT district_code, household_id, period, amount, 1 AS sign FROM new_rows) c
+            JOIN (SELECT p.household_id, p.period, sum(p.amount) AS own FROM fee_payments p
+                  WHERE p.period = ANY(periods) AND p.household_id IS NOT NULL GROUP BY 1, 2) o
+              ON o.household_id = c.household_id AND o.period = c.period
+            JOIN households h ON h.id = c.household_id
+            GROUP BY 1, 2, 3
+        ) g HAVING count(*) > 0;
+    END IF;
     RETURN NULL;
 END;
 $$;
@@ -98,7 +100,7 @@ DECLARE
     missing bigint;
     periods date[];
 BEGIN
-    SELECT jsonb_agg(g), sum(g.missing) INTO delta, missing FROM (
+    SELECT jsonb_agg(g), sum(g.missing), array_agg(DISTINCT g.period) INTO delta, missing, periods FROM (
         SELECT c.district_code, h.building_code, c.period, sum(c.sign)::integer AS bills,
                sum(c.sign * c.amount) AS billed, 0 AS paid,
                coalesce(sum(c.sign) FILTER (WHERE c.amount <= 0), 0) AS bills_paid, 0 AS paid_capped,
@@ -110,19 +112,21 @@ BEGIN
     END IF;
     PERFORM fee_months_lock(delta);
     PERFORM fee_months_add(delta);
-    -- bills whose household has paid for the month already (after the lock: committed payments)
-    SELECT array_agg(DISTINCT c.period) INTO periods FROM (SELECT district_code, household_id, period, amount, -1 AS sign FROM old_rows) c;
-    PERFORM fee_months_add(jsonb_agg(g)) FROM (
-        SELECT c.district_code, h.building_code, c.period, 0 AS bills, 0 AS billed, 0 AS paid,
-               sum(c.sign * ((o.own >= c.amount)::integer - (c.amount <= 0)::integer)) AS bills_paid,
-               sum(c.sign * least(o.own, c.amount)) AS paid_capped, 0 AS total_paid, 0 AS total_households
-        FROM (SELECT district_code, household_id, period, amount, -1 AS sign FROM old_rows) c
-        JOIN (SELECT p.household_id, p.period, sum(p.amount) AS own FROM fee_payments p
-              WHERE p.period = ANY(periods) AND p.household_id IS NOT NULL GROUP BY 1, 2) o
-          ON o.household_id = c.household_id AND o.period = c.period
-        JOIN households h ON h.id = c.household_id
-        GROUP BY 1, 2, 3
-    ) g HAVING count(*) > 0;
+    -- bills whose household has paid for the month already (after the lock: committed payments; a
+    -- bill run before the month's first payment, the usual order, has none to look at)
+    IF EXISTS (SELECT 1 FROM fee_payments p WHERE p.period = ANY(periods) AND p.household_id IS NOT NULL) THEN
+        PERFORM fee_months_add(jsonb_agg(g)) FROM (
+            SELECT c.district_code, h.building_code, c.period, 0 AS bills, 0 AS billed, 0 AS paid,
+                   sum(c.sign * ((o.own >= c.amount)::integer - (c.amount <= 0)::integer)) AS bills_paid,
+                   sum(c.sign * least(o.own, c.amount)) AS paid_capped, 0 AS total_paid, 0 AS total_households
+            FROM (SELECT district_code, household_id, period, amount, -1 AS sign FROM old_rows) c
+            JOIN (SELECT p.household_id, p.period, sum(p.amount) AS own FROM fee_payments p
+                  WHERE p.period = ANY(periods) AND p.household_id IS NOT NULL GROUP BY 1, 2) o
+              ON o.household_id = c.household_id AND o.period = c.period
+            JOIN households h ON h.id = c.household_id
+            GROUP BY 1, 2, 3
+        ) g HAVING count(*) > 0;
+    END IF;
     RETURN NULL;
 END;
 $$;
@@ -133,7 +137,7 @@ DECLARE
     missing bigint;
     periods date[];
 BEGIN
-    SELECT jsonb_agg(g), sum(g.missing) INTO delta, missing FROM (
+    SELECT jsonb_agg(g), sum(g.missing), array_agg(DISTINCT g.period) INTO delta, missing, periods FROM (
         SELECT c.district_code, h.building_code, c.period, sum(c.sign)::integer AS bills,
                sum(c.sign * c.amount) AS billed, 0 AS paid,
                coalesce(sum(c.sign) FILTER (WHERE c.amount <= 0), 0) AS bills_paid, 0 AS paid_capped,
@@ -146,21 +150,22 @@ BEGIN
     END IF;
     PERFORM fee_months_lock(delta);
     PERFORM fee_months_add(delta);
-    -- bills whose household has paid for the month already (after the lock: committed payments)
-    SELECT array_agg(DISTINCT c.period) INTO periods FROM (SELECT district_code, household_id, period, amount, 1 AS sign FROM new_rows
-              UNION ALL SELECT district_code, household_id, period, amount, -1 AS sign FROM old_rows) c;
-    PERFORM fee_months_add(jsonb_agg(g)) FROM (
-        SELECT c.district_code, h.building_code, c.period, 0 AS bills, 0 AS billed, 0 AS paid,
-               sum(c.sign * ((o.own >= c.amount)::integer - (c.amount <= 0)::integer)) AS bills_paid,
-               sum(c.sign * least(o.own, c.amount)) AS paid_capped, 0 AS total_paid, 0 AS total_households
-        FROM (SELECT district_code, household_id, period, amount, 1 AS sign FROM new_rows
-              UNION ALL SELECT district_code, household_id, period, amount, -1 AS sign FROM old_rows) c
-        JOIN (SELECT p.household_id, p.period, sum(p.amount) AS own FROM fee_payments p
-              WHERE p.period = ANY(periods) AND p.household_id IS NOT NULL GROUP BY 1, 2) o
-          ON o.household_id = c.household_id AND o.period = c.period
-        JOIN households h ON h.id = c.household_id
-        GROUP BY 1, 2, 3
-    ) g HAVING count(*) > 0;
+    -- bills whose household has paid for the month already (after the lock: committed payments; a
+    -- bill run before the month's first payment, the usual order, has none to look at)
+    IF EXISTS (SELECT 1 FROM fee_payments p WHERE p.period = ANY(periods) AND p.household_id IS NOT NULL) THEN
+        PERFORM fee_months_add(jsonb_agg(g)) FROM (
+            SELECT c.district_code, h.building_code, c.period, 0 AS bills, 0 AS billed, 0 AS paid,
+                   sum(c.sign * ((o.own >= c.amount)::integer - (c.amount <= 0)::integer)) AS bills_paid,
+                   sum(c.sign * least(o.own, c.amount)) AS paid_capped, 0 AS total_paid, 0 AS total_households
+            FROM (SELECT district_code, household_id, period, amount, 1 AS sign FROM new_rows
+                  UNION ALL SELECT district_code, household_id, period, amount, -1 AS sign FROM old_rows) c
+            JOIN (SELECT p.household_id, p.period, sum(p.amount) AS own FROM fee_payments p
+                  WHERE p.period = ANY(periods) AND p.household_id IS NOT NULL GROUP BY 1, 2) o
+              ON o.household_id = c.household_id AND o.period = c.period
+            JOIN households h ON h.id = c.household_id
+            GROUP BY 1, 2, 3
+        ) g HAVING count(*) > 0;
+    END IF;
     RETURN NULL;
 END;
 $$;
