@@ -57,7 +57,7 @@ def _load() -> str:
 
 
 def _prepare(buildings: int, per_building: int) -> str:
-    url = demo_database(__import__("os").environ.get("BENCH_DB", "wuye_bench_programme"))
+    url = demo_database(os.environ.get("WUYE_BENCH_DB", "wuye_bench_programme"))
     with psycopg.connect(url) as conn:
         # buildings: small squares on a grid inside each zone's point on surface, spread by the zone's size
         conn.execute(
