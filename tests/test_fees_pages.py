@@ -315,6 +315,8 @@ def test_who_may_open_the_fees_pages_and_bad_input_named(base_url, fees_db, peop
         page = staff.get("/workbench/fees", params={"start": "2023-08", "end": "2023-09"})
         assert page.status_code == 200 and 'href="/workbench/fees"' in page.text
         assert page.text.count('class="zone-row"') == 2  # 西湖街道's zones
+        english = staff.get("/workbench/fees", params={"start": "2023-08", "end": "2023-09", "lang": "en"})
+        assert english.status_code == 200 and "<h1>Fees</h1>" in english.text and "Rate (amount)" in english.text
         bad = staff.get("/workbench/fees", params={"start": "2023-13"})
         assert bad.status_code == 400 and "月份格式须为 YYYY-MM" in bad.text
         later = staff.get("/workbench/fees", params={"start": "2023-09", "end": "2023-08"})
