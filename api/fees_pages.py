@@ -303,7 +303,10 @@ def payments_form(
 
 def _columns() -> list[dict[str, Any]]:
     """The payments file's columns and the names each is understood by (Chinese headers included)."""
-    return [{"key": key, "names": names} for key, names in fees.PAYMENT_COLUMNS.items()]
+    return [
+        {"key": key, "label": next((n for n in names if not n.isascii()), key), "names": names}
+        for key, names in fees.PAYMENT_COLUMNS.items()
+    ]
 
 
 def _import_page(
