@@ -19,6 +19,7 @@ from api import (
     cases,
     errors,
     faults,
+    fees_pages,
     logs,
     maps,
     ogc,
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(maps.router)
     app.include_router(workbench.router)
     app.include_router(faults.router)
+    app.include_router(fees_pages.router)  # the fees pages (issue 21 point 6)
     app.include_router(workbench_admin.router)  # the administration pages (issue 20 point 7)
     app.include_router(workbench_stats.router)  # the statistics page (issue 21 point 7)
     app.include_router(workbench_survey.router)  # survey entry, import and answers (issue 21 point 4)

@@ -28,6 +28,7 @@ from geo.cases.workflow import case_exists
 from geo.errors import ConfigError, NotFound
 from geo.features import items as ft
 from geo.features import overview
+from geo.programme.remediation import WORKERS as FEE_ROLES  # the fees pages (api/fees_pages.py)
 from geo.programme.surveys import ENTRY_ROLES as SURVEY_ROLES
 from geo.spatial import crs as crsmod
 from geo.steps import run
@@ -69,6 +70,7 @@ ADMIN_PATH = "/workbench/admin"
 SURVEYS_PATH = "/workbench/surveys"  # survey teams (api/workbench_survey.py)
 ACCEPTANCE_PATH = "/workbench/acceptance"  # signed-in staff (api/workbench_acceptance.py)
 BOARD_PATH, PHASES_PATH, PUBLICITY_PATH = "/workbench/remediation", "/workbench/phases", "/workbench/publicity"
+FEES_PATH = "/workbench/fees"  # the fees pages (api/fees_pages.py)
 
 
 def _opening(request: Request, conn: Any, settings: Any) -> dict[str, Any]:
@@ -92,6 +94,7 @@ def _who(request: Request) -> dict[str, Any] | None:
             "board": (auth.PROGRAMME_PAGE_ROLES, BOARD_PATH),
             "phases": (auth.PROGRAMME_PAGE_ROLES, PHASES_PATH),
             "publicity": (auth.PROGRAMME_PAGE_ROLES, PUBLICITY_PATH),
+            "fees": (FEE_ROLES, FEES_PATH),
             "admin": (auth.ADMIN_PAGES.roles, ADMIN_PATH),
         }
         found["pages"] = [

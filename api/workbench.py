@@ -42,6 +42,7 @@ from geo.cases.shapes import CaseAction
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
 from geo.programme import inspections, surveys
+from geo.programme.remediation import WORKERS as FEE_ROLES  # the fees pages' (api/fees_pages.py)
 from geo.settings import Settings
 from geo.spatial import reference
 from geo.steps import run
@@ -93,6 +94,7 @@ def page(
         surveys=principal.role in SURVEY_PAGES,
         acceptance=principal.role in STAFF_ROLES,
         programme=principal.role in PROGRAMME_PAGE_ROLES,
+        fees=principal.role in FEE_ROLES,
         **context,
     )
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})

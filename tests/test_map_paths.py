@@ -282,10 +282,12 @@ PROGRAMME_PAGES = {"/workbench/remediation", "/workbench/phases", "/workbench/pu
                 "/workbench/facilities",
                 "/workbench/surveys",
                 "/workbench/acceptance",
+                "/workbench/fees",
                 "/workbench/admin",
                 *PROGRAMME_PAGES,
             },
         ),
+        ("property_team", {"/workbench/facilities", "/workbench/fees", "/workbench/acceptance", *PROGRAMME_PAGES}),
         ("contractor", {"/workbench/facilities", "/workbench/acceptance"}),
         ("security_admin", {"/workbench/admin"}),
         ("planner", {"/workbench/acceptance", *PROGRAMME_PAGES}),
@@ -294,8 +296,8 @@ PROGRAMME_PAGES = {"/workbench/remediation", "/workbench/phases", "/workbench/pu
 )
 def test_the_map_pages_bar_leads_a_signed_in_caller_to_their_workbench_pages(base_url, paths_db, role, shown):
     """The maps' navigation bar, like the workbench's, links the facility faults, survey entry, acceptance
-    desk and administration pages for the roles that may open them (a map user looking at a faulty light
-    goes on to its list)."""
+    desk, programme, fees and administration pages for the roles that may open them (a map user looking at
+    a faulty light goes on to its list)."""
     from tests.conftest import DEFAULT_SCOPE, auth_headers
 
     caller = auth_headers(paths_db, role, **DEFAULT_SCOPE.get(role, {}))
