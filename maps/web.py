@@ -343,7 +343,8 @@ def who(principal: Principal, lang: str) -> dict[str, Any] | None:
     if principal.is_anonymous:
         return None
     roles = vocabulary("roles").labels(lang)
-    scope = [principal.subdistrict_code or "", *principal.zone_codes, principal.unit_code or ""]
+    codes = (principal.subdistrict_code or "", *principal.zone_codes, principal.unit_code or "")
+    scope = principal.scope_names or codes  # names when the sign-in lookup read them
     return {
         "username": principal.username,
         "role": principal.role,

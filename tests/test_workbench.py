@@ -237,8 +237,9 @@ def test_sign_in_shows_who_and_scope_on_every_page_and_sign_out_ends_it(browser,
         page.wait_for_url(f"{base_url}/maps/cases")
         page.wait_for_function("() => window.wuyeReady === true", timeout=30_000)
         who = page.locator(".wuye-nav .wuye-who")
-        assert people["subdistrict_staff"] in who.inner_text() and "xihu" in who.inner_text()
-        assert "街道" in who.inner_text()  # the role's label
+        # the role's label and the scope by its name (西湖街道), not its code
+        assert people["subdistrict_staff"] in who.inner_text() and "西湖街道" in who.inner_text()
+        assert "xihu" not in who.inner_text() and "街道工作人员" in who.inner_text()
         assert page.locator(".wuye-nav a", has_text="工作台").is_visible()
         assert not page.locator(".wuye-nav-login").count()
         p.shot("map-signed-in")

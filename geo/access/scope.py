@@ -7,7 +7,7 @@ scoped data, which turns it into a WHERE clause (see :func:`scope_clause`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from psycopg import sql
@@ -45,6 +45,9 @@ class Principal:
     subdistrict_code: str | None = None  # subdistrict_staff
     zone_codes: tuple[str, ...] = ()  # property_team, survey_team
     unit_code: str | None = None  # contractor / property_team / subdistrict office
+    # The scope's names for people to read (the navigation bar): sub-district, zones, unit, in that
+    # order; empty when not looked up. Never used to decide access: the codes above do.
+    scope_names: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def is_anonymous(self) -> bool:

@@ -404,7 +404,13 @@ _TOKEN_SQL = (
     "  AND x.last_used_at < now() - interval '1 minute' AND t.expires_at > now() AND t.revoked_at IS NULL "
     "  FOR UPDATE OF x SKIP LOCKED) s WHERE a.id = s.id) "
     "SELECT u.id, u.username, u.role, u.subdistrict_code, u.zone_codes, u.unit_code, "
-    "t.expires_at <= now(), t.revoked_at IS NOT NULL, u.disabled_at IS NOT NULL, t.idle "
+    "t.expires_at <= now(), t.revoked_at IS NOT NULL, u.disabled_at IS NOT NULL, t.idle, "
+    # the scope's names, for the navigation bar: the sub-district, the zones in their order, the unit
+    "  ARRAY(SELECT n.name FROM ("
+    "    SELECT 0 AS k, 0::bigint AS i, s.name FROM subdistricts s WHERE s.code = u.subdistrict_code "
+    "    UNION ALL SELECT 1, c.i, z.name FROM unnest(u.zone_codes) WITH ORDINALITY AS c(code, i) "
+    "      JOIN zones z ON z.code = c.code "
+    "    UNION ALL SELECT 2, 0, n.name FROM units n WHERE n.code = u.unit_code) n ORDER BY n.k, n.i) "
     "FROM t JOIN users u ON u.id = t.user_id"
 )
 IDLE_MINUTES = 30
@@ -431,6 +437,7 @@ def principal_from_token_row(row: Sequence[Any] | None, *, idle_minutes: int = I
         subdistrict_code=row[3],
         zone_codes=tuple(row[4] or ()),
         unit_code=row[5],
+        scope_names=tuple(row[10] or ()) if len(row) > 10 else (),
     )
 
 
