@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 # Test files run side by side on this many processes (pytest-xdist), each with its own embedded
 # cluster under var/test-gwN; TEST_WORKERS=0 runs them in this process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 .PHONY: run test setup sysdeps sysdeps-postgis sysdeps-browser sysdeps-qgis assets lint typecheck bench clean
 
