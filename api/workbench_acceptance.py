@@ -75,7 +75,7 @@ def _desk(
     kept: dict[str, Any] | None = None,
     skipped: list[str] | None = None,
 ) -> HTMLResponse:
-    rows = acceptance.district_figures(
+    rows = acceptance.kept_district_figures(
         conn,
         district_code=settings.district.district_code,
         rules=settings.acceptance,

@@ -251,6 +251,29 @@ def _row(name: str, results: list[LoadResult]) -> str:
     return f"| {name} | {p50:.1f} | {p99:.1f} | {rps:.0f} | {size:.1f} | {errors} |"
 
 
+TITLE = "# The workbench under load (issues 20 and 21)"
+
+
+def write_section(part: str, lines: list[str]) -> None:
+    """Write ``part``'s section of bench/results/workbench.md, keeping the other part's last figures."""
+    path = RESULTS / "workbench.md"
+    sections = {"desk": "", "programme": ""}
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        for name in sections:
+            start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+            if start in text and end in text:
+                sections[name] = text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+    sections[part] = "\n".join(lines).strip("\n")
+    body = [TITLE, ""]
+    for name, text in sections.items():
+        if text:
+            body += [f"<!-- {name} -->", text, f"<!-- /{name} -->", ""]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(body), encoding="utf-8")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=30)
@@ -261,9 +284,26 @@ def main() -> None:
     parser.add_argument("--serial", type=float, default=5, help="seconds per target from one client")
     parser.add_argument("--views", type=int, default=7, help="fresh browser views timed")
     parser.add_argument("--reuse", action="store_true", help="keep the bench database of a previous run")
+    parser.add_argument(
+        "--part",
+        choices=("desk", "programme"),
+        default="desk",
+        help="the case desk (20) or the programme (21)",
+    )
+    programme = parser.add_argument_group("--part programme")
+    programme.add_argument("--buildings", type=int, default=2_000)
+    programme.add_argument("--per-building", type=int, default=50, help="households per building")
+    programme.add_argument("--answers", type=int, default=20_000, help="survey answers")
+    programme.add_argument("--cases-all", type=int, default=20_000, help="cases over the whole district")
+    programme.add_argument("--months", type=int, default=12, help="months of fee bills")
     args = parser.parse_args()
 
     load_before = _load_avg()
+    if args.part == "programme":
+        from bench import workbench_programme
+
+        write_section("programme", workbench_programme.section(args, {"before": load_before}))
+        return
     url, sub, code = prepare(args.scale, args.cases, args.reuse)
     with psycopg.connect(url) as conn:
         in_scope = conn.execute("SELECT count(*) FROM cases WHERE subdistrict_code = %s", [sub]).fetchone()[0]
@@ -293,7 +333,7 @@ def main() -> None:
         return "met" if ok else "NOT met"
 
     lines = [
-        "# The workbench's case desk under load",
+        "## The case desk (issue 20)",
         "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}.",
         f"Machine: {machine()}; {server_versions(url)}.",
@@ -308,7 +348,7 @@ def main() -> None:
         "a sub-district staff user of that sub-district, signed in with the pages' session cookie (the JSON "
         "requests carry the same cookie). One uvicorn process (`wuye serve`'s app, default pool).",
         "",
-        "## Goals",
+        "### Goals",
         "",
         f"- Desk first page p99 under {args.users} concurrent users: **{desk_p99:.0f} ms** "
         f"(goal < 150 ms: {met(desk_p99 < 150)}); case page p99 **{case_p99:.0f} ms** ({met(case_p99 < 150)}).",
@@ -334,7 +374,7 @@ def main() -> None:
         f"(`wuyeDeskReady`) {statistics.median(view['ready_ms']):.0f} ms. Rows on the first page: "
         f"{view['rows_shown']}.",
         "",
-        f"## Server time, {args.users} closed-loop users, no think time",
+        f"### Server time, {args.users} closed-loop users, no think time",
         "",
         f"{args.rounds} rounds × {args.seconds:g} s per target (after a 1 s warm-up), the targets alternating; "
         "medians over the rounds of each round's p50 / p99.",
@@ -354,9 +394,7 @@ def main() -> None:
         "body as received, nothing compressed by the server), for one fresh profile.",
         "",
     ]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "workbench.md").write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
+    write_section("desk", lines)
 
 
 if __name__ == "__main__":
