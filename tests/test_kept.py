@@ -5,7 +5,10 @@ catalogue adds later, by every migration run. Real PostGIS, real HTTP."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
@@ -85,3 +88,38 @@ def test_every_migration_run_watches_new_tables(empty_db_url, catalogue):
         conn.execute("INSERT INTO later_layer VALUES (1)")
         assert kept.version(conn) > first
     assert watched == 1 and logs == 0
+
+
+def test_a_crowd_computes_once_and_old_results_serve_while_one_caller_renews_them(db_url, monkeypatch):
+    """Twenty callers missing at once after a change: one computes, the others wait for its result.
+    Twenty callers on a result only grown old: one computes again, the others get the kept one without
+    waiting for it (they return before the computation ends)."""
+    kept.forget()
+    calls: list[int] = []
+    finished: list[float] = []
+
+    def slow() -> list[int]:
+        calls.append(1)
+        time.sleep(0.3)
+        finished.append(time.monotonic())
+        return [len(calls)]
+
+    def crowd() -> list[tuple[list[int], float]]:
+        barrier = threading.Barrier(20)
+
+        def one(_: int) -> tuple[list[int], float]:
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                barrier.wait()
+                return kept.kept(conn, "crowd", slow), time.monotonic()
+
+        with ThreadPoolExecutor(20) as pool:
+            return list(pool.map(one, range(20)))
+
+    first = crowd()
+    assert len(calls) == 1 and all(result == [1] for result, _ in first)
+    monkeypatch.setattr(kept, "MAX_AGE_S", 0.0)  # every kept result is now too old
+    second = crowd()
+    assert len(calls) == 2
+    served_old = [at for result, at in second if result == [1]]
+    assert any(result == [2] for result, _ in second) and len(served_old) >= 10, second
+    assert all(at < finished[-1] for at in served_old)  # none held back by the one renewing it

@@ -11,7 +11,8 @@ advanced by a statement-level trigger on every table whose rows the figures read
 Two things can leave a kept result behind the data, both bounded by ``max_age`` seconds: figures that
 depend on the clock (a case becomes overdue, a month becomes chargeable, without a write), and a write
 that commits between this process reading the counter and taking its snapshot (it is counted under the
-counter's new value). A kept result is never older than ``max_age`` (default :data:`MAX_AGE_S`).
+counter's new value). A kept result is never older than ``max_age`` (default :data:`MAX_AGE_S`), and
+the time one caller takes to compute it again.
 
 Results are kept pickled, so a caller may change what it gets without changing what is kept.
 """
@@ -37,6 +38,7 @@ CASE_CHANGES = "case_changes"  # the cases table alone (migration 0019)
 
 _kept: OrderedDict[tuple[Any, ...], tuple[int, float, bytes]] = OrderedDict()
 _lock = threading.Lock()
+_flights: dict[tuple[Any, ...], threading.Lock] = {}  # one computation at a time per key
 
 
 def version(conn: psycopg.Connection, sequence: str = DATA_CHANGES) -> int:
@@ -56,23 +58,37 @@ def kept(
     max_age: float | None = None,
 ) -> T:
     """``compute()``'s result for ``key`` on this database, computed again only when the data changed
-    since or it is older than ``max_age`` seconds."""
+    since or it is older than ``max_age`` seconds.
+
+    One caller computes at a time for a key: when the data changed, the others wait for its result
+    instead of all computing the same (a crowd of twenty on 300 ms of charts made seconds); when the
+    result has only grown old, the others are given the kept one meanwhile."""
     info = conn.info
     full = (info.host, info.port, info.dbname, sequence, key)
     age = MAX_AGE_S if max_age is None else max_age
     seen = version(conn, sequence)
-    now = time.monotonic()
     with _lock:
         hit = _kept.get(full)
-        if hit is not None and hit[0] == seen and now - hit[1] < age:
+        flight = _flights.setdefault(full, threading.Lock())
+        fresh = hit is not None and hit[0] == seen
+        if hit is not None and fresh and (time.monotonic() - hit[1] < age or flight.locked()):
             _kept.move_to_end(full)
             return pickle.loads(hit[2])
-    result = compute()
-    with _lock:
-        _kept[full] = (seen, now, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-        _kept.move_to_end(full)
-        while len(_kept) > MAX_KEPT:
-            _kept.popitem(last=False)
+    with flight:
+        with _lock:  # computed by another caller while this one waited?
+            hit = _kept.get(full)
+            if hit is not None and hit[0] == seen and time.monotonic() - hit[1] < age:
+                return pickle.loads(hit[2])
+        started = time.monotonic()
+        result = compute()
+        with _lock:
+            _kept[full] = (seen, started, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            _kept.move_to_end(full)
+            while len(_kept) > MAX_KEPT:
+                old, _ = _kept.popitem(last=False)
+                gone = _flights.get(old)
+                if gone is not None and not gone.locked():
+                    del _flights[old]
     return result
 
 
@@ -80,3 +96,4 @@ def forget() -> None:
     """Drop everything kept (tests that move the clock)."""
     with _lock:
         _kept.clear()
+        _flights.clear()
