@@ -17,6 +17,7 @@ from api.deps import AppSettings, Connection
 from api.workbench import Lang, page
 from geo.programme import charts
 from geo.store.kept import kept
+from geo.workcal import today
 from maps import web
 
 router = APIRouter(tags=["workbench 工作台"])
@@ -30,7 +31,7 @@ def _figures(
     district, survey_round = settings.district.district_code, settings.acceptance.survey_round
     return kept(  # kept until a row under them changes (geo/store/kept.py): 180 ms at 20,000 cases
         conn,
-        ("charts", district, scope, lang, survey_round, only),
+        ("charts", district, scope, lang, survey_round, only, today()),
         lambda: charts.figures(conn, user, district_code=district, lang=lang, survey_round=survey_round, only=only),
     )
 

@@ -30,7 +30,7 @@ from geo.programme.fees import first_chargeable
 from geo.settings import AcceptanceSettings, ProgrammeSettings
 from geo.steps import run
 from geo.store.kept import kept
-from geo.workcal import calendar
+from geo.workcal import calendar, today
 from layers.catalogue import CLOSED_CASE_STATES, vocabulary
 
 # verdict -> Chinese label (layers/vocabulary.toml; its key ``none`` is the verdict None: no answers)
@@ -144,7 +144,7 @@ def kept_district_figures(
 ) -> list[dict[str, Any]]:
     """:func:`district_figures` of every zone, kept until a row under them changes (geo/store/kept.py:
     the acceptance desk and ``GET /acceptance`` read them on every view, 70 ms at 100,000 households)."""
-    key = ("district_figures", district_code, repr(rules), with_conditions, fee_grace_months)
+    key = ("district_figures", district_code, repr(rules), with_conditions, fee_grace_months, today())
     return kept(
         conn,
         key,
