@@ -25,11 +25,11 @@ from api.workbench import Lang, _day, _number, _reason_zh, page
 from geo.access.scope import UNSCOPED_ROLES, Principal
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
+from geo.kept import kept as keep
 from geo.programme import board, phases, publicity, redo, remediation
 from geo.settings import Settings
 from geo.spatial import reference
 from geo.steps import run
-from geo.store.kept import kept as keep
 from geo.workcal import today
 from layers.catalogue import vocabulary
 from maps import web, web_programme

@@ -15,8 +15,8 @@ from api.auth import CurrentUser
 from api.cases import XLSX
 from api.deps import AppSettings, Connection
 from api.workbench import Lang, page
+from geo.kept import kept
 from geo.programme import charts
-from geo.store.kept import kept
 from geo.workcal import today
 from maps import web
 
@@ -29,7 +29,7 @@ def _figures(
 ) -> list[dict[str, Any]]:
     scope = (user.username, user.role, user.subdistrict_code, user.zone_codes, user.unit_code)
     district, survey_round = settings.district.district_code, settings.acceptance.survey_round
-    return kept(  # kept until a row under them changes (geo/store/kept.py): 180 ms at 20,000 cases
+    return kept(  # kept until a row under them changes (geo/kept.py): 180 ms at 20,000 cases
         conn,
         ("charts", district, scope, lang, survey_round, only, today()),
         lambda: charts.figures(conn, user, district_code=district, lang=lang, survey_round=survey_round, only=only),

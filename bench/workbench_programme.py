@@ -301,7 +301,7 @@ def section(args: Any, loads: dict[str, str]) -> list[str]:
         f"{p50(desk) / p50('JSON `GET /acceptance`'):.2f}× `GET /acceptance`, the phases table "
         f"{p50(phases) / p50('JSON `GET /phases`'):.2f}× `GET /phases`.",
         "- The acceptance figures and the charts are kept between views until a row under them changes "
-        f"(geo/store/kept.py; at most 10 s): the first view after a change computes them afresh, "
+        f"(geo/kept.py; at most 10 s): the first view after a change computes them afresh, "
         f"{fresh['figures']:.0f} ms for every zone's acceptance figures and {fresh['charts']:.0f} ms for the "
         "charts (in-process medians), which the timings under load above mostly do not include: nothing is "
         "written during them.",

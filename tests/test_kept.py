@@ -1,4 +1,4 @@
-"""Figures kept between requests (geo/store/kept.py) follow every write under them: the acceptance
+"""Figures kept between requests (geo/kept.py) follow every write under them: the acceptance
 figures and the statistics page's charts, read again when any watched table changes (migration 0021's
 ``data_changes`` sequence), from the API or straight on a table; and the trigger is put on tables the
 catalogue adds later, by every migration run. Real PostGIS, real HTTP."""
@@ -16,7 +16,7 @@ import pytest
 
 from api.app import create_app
 from api.maps import local_server
-from geo.store import kept
+from geo import kept
 from geo.store.migrate import migrate
 from tests.conftest import auth_headers, settings_for
 from tests.test_acceptance import answers

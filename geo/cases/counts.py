@@ -3,7 +3,7 @@
 Counting the cases of a caller's scope by state reads every case in that scope, closed ones included
 (8 ms of the desk's 25 at 20,000 cases in a sub-district, and growing with each year of closed cases),
 while the list beside it reads 50. Most views of the desk see the same counts as the view before: the
-counts are kept (geo/store/kept.py) per caller's scope and filter while the ``case_changes`` sequence
+counts are kept (geo/kept.py) per caller's scope and filter while the ``case_changes`` sequence
 (advanced by every statement that writes ``cases``: migration 0019) has not moved, and never longer than
 ``MAX_AGE_S`` seconds (``overdue`` depends on the clock as well as on the rows).
 """
@@ -14,10 +14,10 @@ from dataclasses import astuple, replace
 
 import psycopg
 
+from geo import kept as keeping
 from geo.access.scope import Principal
 from geo.cases.workflow import CaseFilter, case_counts
 from geo.steps import run
-from geo.store import kept as keeping
 
 MAX_AGE_S = 10.0
 

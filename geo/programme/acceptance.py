@@ -25,11 +25,11 @@ from typing import Any
 import psycopg
 
 from geo.errors import NotFound
+from geo.kept import kept
 from geo.programme import inspections, patrols, phases, redo, rewards, rounds, standards, surveys
 from geo.programme.fees import first_chargeable
 from geo.settings import AcceptanceSettings, ProgrammeSettings
 from geo.steps import run
-from geo.store.kept import kept
 from geo.workcal import calendar, today
 from layers.catalogue import CLOSED_CASE_STATES, vocabulary
 
@@ -142,7 +142,7 @@ def kept_district_figures(
     with_conditions: bool = True,
     fee_grace_months: int | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`district_figures` of every zone, kept until a row under them changes (geo/store/kept.py:
+    """:func:`district_figures` of every zone, kept until a row under them changes (geo/kept.py:
     the acceptance desk and ``GET /acceptance`` read them on every view, 70 ms at 100,000 households)."""
     key = ("district_figures", district_code, repr(rules), with_conditions, fee_grace_months, today())
     return kept(

@@ -1,5 +1,5 @@
 -- phase: post
--- Figures kept between requests (geo/store/kept.py: the acceptance figures, the statistics page's
+-- Figures kept between requests (geo/kept.py: the acceptance figures, the statistics page's
 -- charts) are good while no row under them has changed. This sequence moves with every statement that
 -- writes one of the tables the figures read, from any process; data_changes_watch() puts the trigger
 -- on every table of the schema but the logs and sessions below (written on every request or sign-in,
