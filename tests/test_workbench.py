@@ -299,7 +299,7 @@ def test_the_navigation_bar_is_a_menu_on_a_phone_and_stays_a_bar_on_a_desktop(br
             page.wait_for_url(f"{base_url}/")
             return
         # a phone: one line, the button and nothing else
-        assert menu.is_visible() and menu.inner_text() == "☰ 菜单"
+        assert menu.is_visible() and menu.text_content() == "☰ 菜单"
         assert (
             menu.get_attribute("aria-expanded") == "false" and menu.get_attribute("aria-controls") == "wuye-nav-links"
         )
