@@ -239,6 +239,7 @@ def test_navigation_bar_leads_to_every_map_and_sign_in(browser, base_url, device
         page.go_back()
         page.wait_for_function(READY)
         _by_the_bar(page, device, "首页")
+        page.wait_for_url(base_url + "/")  # (a tap does not wait for the navigation it starts)
         page.wait_for_load_state()
         assert "/maps/maintenance" in page.content()
         assert p.errors == []
