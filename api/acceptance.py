@@ -542,7 +542,7 @@ def get_summary(
     conn: Connection, settings: AppSettings, f: Annotated[Literal["json", "pdf", "xlsx"], Query()] = "json"
 ) -> Response:
     """Every zone's figures and verdict; ``f=pdf`` or ``f=xlsx`` downloads the district summary."""
-    rows = acceptance.district_figures(
+    rows = acceptance.kept_district_figures(
         conn,
         district_code=settings.district.district_code,
         rules=settings.acceptance,

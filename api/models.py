@@ -509,8 +509,10 @@ class Criterion(Shape):
 
     criterion: CriterionKey
     title_zh: str
+    title_en: str | None = Field(None, description="the same in English (absent from verdicts issued before it)")
     met: bool
     detail_zh: str
+    detail_en: str | None = Field(None, description="the same in English (absent from verdicts issued before it)")
     standard: StandardKey
     enabled: bool = Field(description="false: switched off for the zone's programme year (WUYE_CRITERIA_OFF)")
 

@@ -39,6 +39,7 @@ from geo.access import users
 from geo.access.scope import ANONYMOUS, Principal
 from geo.cases import notices, supervision
 from geo.cases import workflow as cases
+from geo.cases.counts import kept_case_counts
 from geo.cases.shapes import CaseAction
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
@@ -372,7 +373,7 @@ def _desk(
     flt, shown = _filter(params)
     scoped = user.role in STAFF_LIST_ROLES
     listed = run(conn, cases.list_cases(user, flt, district_code=district, scoped_only=scoped))
-    counts = run(conn, cases.case_counts(user, flt, district_code=district, scoped_only=scoped))
+    counts = kept_case_counts(conn, user, flt, district_code=district, scoped_only=scoped)
     states = vocabulary("case_states").labels(lang)
     total = sum(v for k, v in counts.items() if k in states) if not flt.state else counts.get(flt.state, 0)
     next_after = listed.get("next_after")

@@ -72,7 +72,7 @@ def _desk(
     open_zone: str | None = None,
     skipped: list[str] | None = None,
 ) -> HTMLResponse:
-    rows = acceptance.district_figures(
+    rows = acceptance.kept_district_figures(
         conn,
         district_code=settings.district.district_code,
         rules=settings.acceptance,

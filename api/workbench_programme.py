@@ -30,6 +30,7 @@ from geo.programme import board, phases, publicity, redo, remediation
 from geo.settings import Settings
 from geo.spatial import reference
 from geo.steps import run
+from geo.store.kept import kept as keep
 from geo.workcal import today
 from layers.catalogue import vocabulary
 from maps import web, web_programme
@@ -376,7 +377,7 @@ def _phase_page(
 ) -> HTMLResponse:
     district = settings.district.district_code
     scope = {z["code"] for z in board.zones_in_scope(conn, user, district_code=district)}
-    found = run(conn, phases.district(district_code=district))
+    found = keep(conn, ("phases", district, today()), lambda: run(conn, phases.district(district_code=district)))
     zones = [z for z in found["zones"] if z["zone_code"] in scope]
     for z in zones:
         z["overdue"] = sum(1 for p in z["phases"] if p["status"] == "overdue")

@@ -27,7 +27,7 @@ import httpx
 import psycopg
 
 from bench._common import RESULTS, bench_database, git_revision, machine, server_versions
-from bench._load import LoadResult, load, our_server
+from bench._load import LoadResult, our_server, wrk_get
 
 DISTRICT = "430104"
 DB_NAME = "wuye_bench_workbench"
@@ -126,11 +126,29 @@ def _cookie(base: str) -> str:
     return str(r.cookies["wuye_session"])
 
 
+def _wrk_load(url: str, headers: dict[str, str], *, users: int, seconds: float) -> LoadResult:
+    """``users`` closed-loop connections for ``seconds`` with wrk (C, one thread: the load generator
+    takes little of the two cores the server and PostgreSQL share with it); the answer's size from one
+    request."""
+    size = len(httpx.get(url, headers=headers, timeout=60).content)
+    wrk_get(url, headers=headers, concurrency=users, seconds=1)  # warm-up
+    r = wrk_get(url, headers=headers, concurrency=users, seconds=seconds)
+    return LoadResult(
+        requests=r.requests,
+        errors=r.errors,
+        seconds=r.seconds,
+        p50_ms=r.p50_ms,
+        p99_ms=r.p99_ms,
+        bytes_per_response=float(size),
+    )
+
+
 def serve_times(
-    base: str, code: str, *, users: int, count: int, rounds: int, serial: int
+    base: str, code: str, *, users: int, seconds: float, rounds: int, serial: float
 ) -> tuple[dict[str, list[LoadResult]], dict[str, LoadResult]]:
-    """Each target ``rounds`` times under ``users`` closed-loop clients, the four alternating; then
-    each ``serial`` times from one client (the time of a request with no queue before it)."""
+    """Each target ``rounds`` times for ``seconds`` under ``users`` closed-loop clients, the four
+    alternating; then each for ``serial`` seconds from one client (the time of a request with no queue
+    before it)."""
     headers = {"Cookie": f"wuye_session={_cookie(base)}", "Accept": "text/html"}
     json_headers = {**headers, "Accept": "application/geo+json"}
     targets = {
@@ -142,10 +160,10 @@ def serve_times(
     out: dict[str, list[LoadResult]] = {k: [] for k in targets}
     for r in range(rounds):
         for name, (url, h) in targets.items() if r % 2 == 0 else reversed(targets.items()):
-            result = load(url, concurrency=users, count=count, headers=h, warmup=users)
+            result = _wrk_load(url, h, users=users, seconds=seconds)
             out[name].append(result)
             print(f"  {name}: p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms errors {result.errors}", flush=True)
-    alone = {name: load(url, concurrency=1, count=serial, headers=h, warmup=5) for name, (url, h) in targets.items()}
+    alone = {name: _wrk_load(url, h, users=1, seconds=serial) for name, (url, h) in targets.items()}
     return out, alone
 
 
@@ -200,6 +218,7 @@ def breakdown(url: str, sub: str, *, n: int = 30) -> dict[str, float]:
     50 (``list_cases``, the same as ``GET /cases``) and its counts per state (``case_counts``)."""
     from geo.access.scope import Principal
     from geo.cases import workflow as cases
+    from geo.cases.counts import kept_case_counts
     from geo.steps import run
 
     with psycopg.connect(url, autocommit=True) as conn:
@@ -209,6 +228,7 @@ def breakdown(url: str, sub: str, *, n: int = 30) -> dict[str, float]:
         steps = {
             "list": lambda: run(conn, cases.list_cases(who, flt, district_code=DISTRICT, scoped_only=True)),
             "counts": lambda: run(conn, cases.case_counts(who, flt, district_code=DISTRICT, scoped_only=True)),
+            "kept": lambda: kept_case_counts(conn, who, flt, district_code=DISTRICT, scoped_only=True),
         }
         out = {}
         for name, step in steps.items():
@@ -231,19 +251,59 @@ def _row(name: str, results: list[LoadResult]) -> str:
     return f"| {name} | {p50:.1f} | {p99:.1f} | {rps:.0f} | {size:.1f} | {errors} |"
 
 
+TITLE = "# The workbench under load (issues 20 and 21)"
+
+
+def write_section(part: str, lines: list[str]) -> None:
+    """Write ``part``'s section of bench/results/workbench.md, keeping the other part's last figures."""
+    path = RESULTS / "workbench.md"
+    sections = {"desk": "", "programme": ""}
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        for name in sections:
+            start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+            if start in text and end in text:
+                sections[name] = text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+    sections[part] = "\n".join(lines).strip("\n")
+    body = [TITLE, ""]
+    for name, text in sections.items():
+        if text:
+            body += [f"<!-- {name} -->", text, f"<!-- /{name} -->", ""]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(body), encoding="utf-8")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=30)
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--count", type=int, default=1000, help="requests per target and round")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--serial", type=int, default=200, help="requests per target from one client")
+    parser.add_argument("--seconds", type=float, default=10, help="seconds per target and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serial", type=float, default=5, help="seconds per target from one client")
     parser.add_argument("--views", type=int, default=7, help="fresh browser views timed")
     parser.add_argument("--reuse", action="store_true", help="keep the bench database of a previous run")
+    parser.add_argument(
+        "--part",
+        choices=("desk", "programme"),
+        default="desk",
+        help="the case desk (20) or the programme (21)",
+    )
+    programme = parser.add_argument_group("--part programme")
+    programme.add_argument("--buildings", type=int, default=2_000)
+    programme.add_argument("--per-building", type=int, default=50, help="households per building")
+    programme.add_argument("--answers", type=int, default=20_000, help="survey answers")
+    programme.add_argument("--cases-all", type=int, default=20_000, help="cases over the whole district")
+    programme.add_argument("--months", type=int, default=12, help="months of fee bills")
     args = parser.parse_args()
 
     load_before = _load_avg()
+    if args.part == "programme":
+        from bench import workbench_programme
+
+        write_section("programme", workbench_programme.section(args, {"before": load_before}))
+        return
     url, sub, code = prepare(args.scale, args.cases, args.reuse)
     with psycopg.connect(url) as conn:
         in_scope = conn.execute("SELECT count(*) FROM cases WHERE subdistrict_code = %s", [sub]).fetchone()[0]
@@ -252,7 +312,7 @@ def main() -> None:
     load_start = _load_avg()
     with our_server(url) as base:
         times, alone = serve_times(
-            base, code, users=args.users, count=args.count, rounds=args.rounds, serial=args.serial
+            base, code, users=args.users, seconds=args.seconds, rounds=args.rounds, serial=args.serial
         )
         load_mid = _load_avg()
         view = browser_view(base, views=args.views)
@@ -273,14 +333,14 @@ def main() -> None:
         return "met" if ok else "NOT met"
 
     lines = [
-        "# The workbench's case desk under load",
+        "## The case desk (issue 20)",
         "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}.",
         f"Machine: {machine()}; {server_versions(url)}.",
         f"Load average (1/5/15 min): before preparing {load_before}; at the start of the measurements {load_start}; "
-        f"after the server timings {load_mid}; at the end {load_end}. Other sessions share this 2-core machine "
-        "(tests and benchmarks of other helpers ran at the same time): the figures carry their noise, and the "
-        "load generator (Python, httpx) runs on the same cores as the server and PostgreSQL.",
+        f"after the server timings {load_mid}; at the end {load_end} (the benchmark's own server, PostgreSQL and "
+        "load generator count in these; anything above about 3 is other work on the machine). The load generator "
+        "is wrk (C, one thread), on the same two cores as the server and PostgreSQL.",
         "",
         f"Data: demo district `--scale {args.scale}` ({zones} zones, {facilities:,} street lights among its "
         f"facilities); {in_scope:,} open cases in sub-district `{sub}`'s scope, seeded in bulk with one "
@@ -288,16 +348,18 @@ def main() -> None:
         "a sub-district staff user of that sub-district, signed in with the pages' session cookie (the JSON "
         "requests carry the same cookie). One uvicorn process (`wuye serve`'s app, default pool).",
         "",
-        "## Goals",
+        "### Goals",
         "",
         f"- Desk first page p99 under {args.users} concurrent users: **{desk_p99:.0f} ms** "
         f"(goal < 150 ms: {met(desk_p99 < 150)}); case page p99 **{case_p99:.0f} ms** ({met(case_p99 < 150)}).",
         f"- The desk page's median against `GET /cases?limit=50` JSON for the same caller and filter: "
-        f"**{ratio:.2f}×** (the page also counts the cases per state and lists units, sub-districts and "
-        "categories for its filters). From one client the page takes "
+        f"**{ratio:.2f}×** (the page also shows the cases per state, kept between views until a case changes "
+        "(geo/cases/counts.py), and lists units, sub-districts and categories for its filters). From one "
+        "client the page takes "
         f"{page_alone:.0f} ms against the JSON's {json_alone:.0f} ms; measured in-process, the page of 50 "
         f"(`list_cases`, as `GET /cases`) takes {parts['list']:.1f} ms and the counts per state over the "
-        f"{in_scope:,} cases in scope (`case_counts`, which the JSON does not run) {parts['counts']:.1f} ms; "
+        f"{in_scope:,} cases in scope (`case_counts`, which the JSON does not run) {parts['counts']:.1f} ms "
+        f"when computed, {parts['kept']:.2f} ms when kept (one read of the `case_changes` sequence); "
         "besides these the page builds the filters' unit and sub-district lists and renders its template "
         "(the in-process figures are taken after the HTTP runs, so the two sets do not add up exactly on a "
         "loaded machine).",
@@ -312,16 +374,16 @@ def main() -> None:
         f"(`wuyeDeskReady`) {statistics.median(view['ready_ms']):.0f} ms. Rows on the first page: "
         f"{view['rows_shown']}.",
         "",
-        f"## Server time, {args.users} closed-loop users, no think time",
+        f"### Server time, {args.users} closed-loop users, no think time",
         "",
-        f"{args.rounds} rounds × {args.count} requests per target (after {args.users} warm-up requests), the "
-        "targets alternating; medians over the rounds of each round's p50 / p99.",
+        f"{args.rounds} rounds × {args.seconds:g} s per target (after a 1 s warm-up), the targets alternating; "
+        "medians over the rounds of each round's p50 / p99.",
         "",
         "| target | p50 ms | p99 ms | req/s | kB per answer | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         *(_row(name, results) for name, results in times.items()),
         "",
-        f"The same targets from one client, {args.serial} requests each (no queue: the server's own time per "
+        f"The same targets from one client, {args.serial:g} s each (no queue: the server's own time per "
         "request, on this shared machine):",
         "",
         "| target | p50 ms | p99 ms | req/s | kB per answer | errors |",
@@ -332,9 +394,7 @@ def main() -> None:
         "body as received, nothing compressed by the server), for one fresh profile.",
         "",
     ]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "workbench.md").write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
+    write_section("desk", lines)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -154,6 +155,54 @@ def test_bad_rounds_are_refused_naming_the_field_and_nothing_is_written(setup):
         r = client.post("/patrols/rounds", json=body, headers=team)
         assert r.status_code == 400, (field, r.text)
         assert r.json()["field"] == field and reason in r.text, r.text
+    assert _count(url) == (0, 0)
+
+
+def test_scans_name_a_round_that_exists_and_go_with_their_round(setup):
+    """Migration 0020: the foreign key scan → round is checked once per statement (set-based), with the
+    same outcomes: a scan of a round that does not exist is refused (23503) and nothing of the statement
+    is written; deleting rounds deletes their scans; a round being deleted holds back a statement adding
+    scans to it, which then fails."""
+    client, url, mine, _ = setup
+    team = auth_headers(url, "property_team", zone_codes=(ZONE,))
+    day = today() - timedelta(days=1)
+    for _ in range(2):
+        r = client.post("/patrols/rounds", json=_round(day, [(mine[0], 20, 5), (mine[1], 20, 10)]), headers=team)
+        assert r.status_code == 201, r.text
+    with psycopg.connect(url, autocommit=True) as conn:
+        first, second = (row[0] for row in conn.execute("SELECT id FROM patrol_rounds ORDER BY id"))
+        add = (
+            "INSERT INTO patrol_scans (round_id, district_code, zone_code, point_code, scanned_at) "
+            "SELECT r, 'x', %s, %s, now() FROM unnest(%s::bigint[]) r"
+        )
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="patrol round 999999 does not exist"):
+            conn.execute(add, [ZONE, mine[0], [first, 999999]])
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("UPDATE patrol_scans SET round_id = 999999 WHERE round_id = %s", [first])
+        assert _count(url) == (2, 4)
+        conn.execute("DELETE FROM patrol_rounds WHERE id = %s", [first])
+        assert _count(url) == (1, 2)
+        assert conn.execute("SELECT DISTINCT round_id FROM patrol_scans").fetchall() == [(second,)]
+        # a round deleted in a transaction not yet committed: adding scans to it waits, then fails
+        with psycopg.connect(url) as deleting:
+            deleting.execute("DELETE FROM patrol_rounds WHERE id = %s", [second])
+            outcome: list[BaseException | None] = []
+
+            def adding() -> None:
+                try:
+                    with psycopg.connect(url, autocommit=True) as other:
+                        other.execute(add, [ZONE, mine[0], [second]])
+                    outcome.append(None)
+                except psycopg.Error as error:
+                    outcome.append(error)
+
+            worker = threading.Thread(target=adding)
+            worker.start()
+            worker.join(1.0)
+            assert worker.is_alive() and not outcome  # held back by the delete's lock
+            deleting.commit()
+            worker.join(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], psycopg.errors.ForeignKeyViolation), outcome
     assert _count(url) == (0, 0)
 
 

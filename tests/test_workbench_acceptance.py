@@ -267,6 +267,11 @@ def test_the_desk_speaks_english_with_lang_en(base_url, people):
     labels = vocabulary("verdicts").en
     assert '<html lang="en"' in page and "Acceptance desk" in page and "District summary (XLSX)" in page
     assert labels["pass"] in page and labels["none"] in page
+    # the criteria and their figures in English too, none of the Chinese texts left in the table
+    criteria = re.findall(r'<tr class="criterion"[^>]*>\s*<td>([^<]*)</td>.*?<td class="hint">([^<]*)</td>', page, re.S)
+    assert criteria and "every remediation task verified" in page and "satisfaction at least 85%" in page
+    han = re.compile(r"[\u4e00-\u9fff]")
+    assert not [c for c in criteria if han.search(c[0]) or (han.search(c[1]) and "〔" not in c[1])], criteria
 
 
 def test_an_administrator_issues_every_zone_that_can_be_at_once(browser, base_url, desk_db, people):  # noqa: F811

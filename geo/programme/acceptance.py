@@ -29,7 +29,8 @@ from geo.programme import inspections, patrols, phases, redo, rewards, rounds, s
 from geo.programme.fees import first_chargeable
 from geo.settings import AcceptanceSettings, ProgrammeSettings
 from geo.steps import run
-from geo.workcal import calendar
+from geo.store.kept import kept
+from geo.workcal import calendar, today
 from layers.catalogue import CLOSED_CASE_STATES, vocabulary
 
 # verdict -> Chinese label (layers/vocabulary.toml; its key ``none`` is the verdict None: no answers)
@@ -131,6 +132,30 @@ def _issued(
         latest[(zone, label)] = entry  # ordered by time: the last one is the latest version
         history.setdefault(zone, []).append(entry)
     return latest, history
+
+
+def kept_district_figures(
+    conn: psycopg.Connection,
+    *,
+    district_code: str,
+    rules: AcceptanceSettings,
+    with_conditions: bool = True,
+    fee_grace_months: int | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`district_figures` of every zone, kept until a row under them changes (geo/store/kept.py:
+    the acceptance desk and ``GET /acceptance`` read them on every view, 70 ms at 100,000 households)."""
+    key = ("district_figures", district_code, repr(rules), with_conditions, fee_grace_months, today())
+    return kept(
+        conn,
+        key,
+        lambda: district_figures(
+            conn,
+            district_code=district_code,
+            rules=rules,
+            with_conditions=with_conditions,
+            fee_grace_months=fee_grace_months,
+        ),
+    )
 
 
 def district_figures(

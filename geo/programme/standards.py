@@ -32,6 +32,7 @@ from geo.settings import STANDARD_CRITERIA, AcceptanceSettings
 from layers.catalogue import CLOSED_CASE_STATES, vocabulary
 
 SERVICE_KINDS: dict[str, str] = vocabulary("service_kinds").zh
+SERVICE_KINDS_EN: dict[str, str] = vocabulary("service_kinds").labels("en")
 
 _TITLES = vocabulary("acceptance_standards").zh
 # standard -> (Chinese title, its criteria), in the plan's order
@@ -178,21 +179,27 @@ def _pct(part: Decimal | int, whole: Decimal | int) -> str:
 
 def _clean(figures: dict[str, Any], f: dict[str, Any], rules: AcceptanceSettings) -> list[dict[str, Any]]:
     kinds = "、".join(SERVICE_KINDS.get(k, k) for k in rules.standard_case_kinds)
+    kinds_en = " or ".join(SERVICE_KINDS_EN.get(k, k) for k in rules.standard_case_kinds)
     normal, counted = facility_share(f["conditions"])
     need = rules.min_facilities_normal_percent
     return [
         {
             "criterion": "cases",
             "title_zh": f"无超期 {rules.case_overdue_grace_hours} 小时以上未结的{kinds}事件",
+            "title_en": f"no {kinds_en} case open more than {rules.case_overdue_grace_hours} hours past its deadline",
             "met": f["standard_cases_overdue"] == 0,
             "detail_zh": f"超期未结 {figures['cases']['overdue']} 件，其中{kinds}超过宽限期 "
             f"{f['standard_cases_overdue']} 件",
+            "detail_en": f"{figures['cases']['overdue']} overdue open, of which {f['standard_cases_overdue']} "
+            f"{kinds_en} past the grace period",
         },
         {
             "criterion": "facilities",
             "title_zh": f"设施最近一次巡查正常率不低于 {need}%",
+            "title_en": f"at least {need}% of the facilities normal at their last inspection",
             "met": counted > 0 and 100 * normal >= need * counted,
             "detail_zh": f"正常 {normal} / {counted} 处，正常率 {_pct(normal, counted)}" if counted else "未登记设施",
+            "detail_en": f"{normal} of {counted} normal, {_pct(normal, counted)}" if counted else "no facilities",
         },
     ]
 
@@ -204,33 +211,52 @@ def _appearance(figures: dict[str, Any], f: dict[str, Any]) -> list[dict[str, An
         {
             "criterion": "remediation",
             "title_zh": "整治任务全部验收",
+            "title_en": "every remediation task verified",
             "met": r["tasks"] > 0 and r["verified"] == r["tasks"],
             "detail_zh": f"已验收 {r['verified']} / {r['tasks']} 项" if r["tasks"] else "未登记整治任务",
+            "detail_en": f"{r['verified']} of {r['tasks']} verified" if r["tasks"] else "no remediation tasks",
         },
         {
             "criterion": "remediation_photos",
             "title_zh": "每项整治任务均有整治前、整治后照片",
+            "title_en": "every remediation task has a before and an after photo",
             "met": tasks > 0 and with_photos == tasks,
             "detail_zh": f"前后照片齐全 {with_photos} / {tasks} 项" if tasks else "未登记整治任务",
+            "detail_en": f"{with_photos} of {tasks} with both photos" if tasks else "no remediation tasks",
         },
     ]
 
 
 def _collection(f: dict[str, Any], rules: AcceptanceSettings, grace_months: int, on: date) -> dict[str, Any]:
     need = rules.min_collection_percent
-    title = f"开始收费后收费率（按金额）不低于 {need}%"
+    title = {
+        "title_zh": f"开始收费后收费率（按金额）不低于 {need}%",
+        "title_en": f"fees collected at least {need}% of the amount billed once charging has started",
+    }
     if f["service_starts_on"] is None:
-        return {"criterion": "collection", "title_zh": title, "met": False, "detail_zh": "尚未开始物业服务"}
+        return {
+            "criterion": "collection",
+            **title,
+            "met": False,
+            "detail_zh": "尚未开始物业服务",
+            "detail_en": "property service not started",
+        }
     first = first_chargeable(f["service_starts_on"], grace_months)
     if on < first:
-        detail = f"{first:%Y-%m} 起方可收费，尚未到收费期"
-        return {"criterion": "collection", "title_zh": title, "met": True, "detail_zh": detail}
+        detail = {"detail_zh": f"{first:%Y-%m} 起方可收费，尚未到收费期", "detail_en": f"chargeable from {first:%Y-%m}"}
+        return {"criterion": "collection", **title, "met": True, **detail}
     billed, paid = f["billed"], f["paid"]
     if not billed:
-        detail = f"{first:%Y-%m} 起可收费，尚未出账"
-        return {"criterion": "collection", "title_zh": title, "met": False, "detail_zh": detail}
-    detail = f"实收 {paid} / 应收 {billed} 元（{f['bills']} 户次），收费率 {_pct(paid, billed)}"
-    return {"criterion": "collection", "title_zh": title, "met": 100 * paid >= need * billed, "detail_zh": detail}
+        detail = {
+            "detail_zh": f"{first:%Y-%m} 起可收费，尚未出账",
+            "detail_en": f"chargeable from {first:%Y-%m}, no bills yet",
+        }
+        return {"criterion": "collection", **title, "met": False, **detail}
+    detail = {
+        "detail_zh": f"实收 {paid} / 应收 {billed} 元（{f['bills']} 户次），收费率 {_pct(paid, billed)}",
+        "detail_en": f"paid {paid} of {billed} yuan billed ({f['bills']} bills), {_pct(paid, billed)}",
+    }
+    return {"criterion": "collection", **title, "met": 100 * paid >= need * billed, **detail}
 
 
 def _mechanism_criteria(
@@ -241,18 +267,26 @@ def _mechanism_criteria(
         {
             "criterion": "property_service",
             "title_zh": "物业服务单位已进驻",
+            "title_en": "a property-service unit in place",
             "met": started,
             "detail_zh": f"{f['service_unit_name'] or f['service_unit']}，{f['service_starts_on']} 起服务"
             if f["service_starts_on"] is not None
             else "未登记物业服务单位及开始日期",
+            "detail_en": f"{f['service_unit_name'] or f['service_unit']}, serving from {f['service_starts_on']}"
+            if f["service_starts_on"] is not None
+            else "no property-service unit or start date recorded",
         },
         {
             "criterion": "fee_standard",
             "title_zh": "收费标准已经发改局核定",
+            "title_en": "a fee standard approved by the pricing bureau",
             "met": f["fee_document"] is not None,
             "detail_zh": f"{f['fee_document']}，{f['fee_effective_from']} 起执行"
             if f["fee_document"] is not None
             else "无现行有效的收费标准",
+            "detail_en": f"{f['fee_document']}, in force from {f['fee_effective_from']}"
+            if f["fee_document"] is not None
+            else "no fee standard in force",
         },
         _collection(f, rules, grace_months, on),
     ]
@@ -264,9 +298,15 @@ def _satisfaction(figures: dict[str, Any], rules: AcceptanceSettings) -> dict[st
     return {
         "criterion": "satisfaction",
         "title_zh": f"满意度不低于 {pct}%",
+        "title_en": f"satisfaction at least {pct}%",
         "met": answered and 100 * s["satisfied"] >= pct * s["answers"],
         "detail_zh": (
             f"满意 {s['satisfied']} / 答卷 {s['answers']}，满意度 {s['rate_display']}" if answered else "无调查答卷"
+        ),
+        "detail_en": (
+            f"{s['satisfied']} satisfied of {s['answers']} answers, {s['rate_display']}"
+            if answered
+            else "no survey answers"
         ),
     }
 

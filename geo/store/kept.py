@@ -1,0 +1,99 @@
+"""Figures kept between requests until the data under them changes.
+
+Some pages read figures that take tens of milliseconds or more to compute and change only when someone
+writes: the acceptance figures of every zone (70 ms at 100,000 households), the statistics page's charts
+(180 ms at 20,000 cases and a year of fee bills), the case desk's counts per state. Computed again on
+every view they queue a crowd of readers behind each other (20 users: seconds). Here a result is kept
+per database and key, and given again while the database's change counter has not moved: a sequence
+advanced by a statement-level trigger on every table whose rows the figures read (migrations 0019 and
+0021), from any process — the API, the CLI's imports, a desktop client writing to a table directly.
+
+Two things can leave a kept result behind the data, both bounded by ``max_age`` seconds: figures that
+depend on the clock (a case becomes overdue, a month becomes chargeable, without a write), and a write
+that commits between this process reading the counter and taking its snapshot (it is counted under the
+counter's new value). A kept result is never older than ``max_age`` (default :data:`MAX_AGE_S`), and
+the time one caller takes to compute it again.
+
+Results are kept pickled, so a caller may change what it gets without changing what is kept.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+
+T = TypeVar("T")
+
+MAX_AGE_S = 10.0
+MAX_KEPT = 1024  # results over all keys; the least recently used is forgotten first
+DATA_CHANGES = "data_changes"  # every table the figures read (migration 0021)
+CASE_CHANGES = "case_changes"  # the cases table alone (migration 0019)
+
+_kept: OrderedDict[tuple[Any, ...], tuple[int, float, bytes]] = OrderedDict()
+_lock = threading.Lock()
+_flights: dict[tuple[Any, ...], threading.Lock] = {}  # one computation at a time per key
+
+
+def version(conn: psycopg.Connection, sequence: str = DATA_CHANGES) -> int:
+    """The change counter: it moves whenever a watched table is written."""
+    row = conn.execute(
+        sql.SQL("SELECT last_value + is_called::int FROM {}").format(sql.Identifier(sequence))
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def kept(
+    conn: psycopg.Connection,
+    key: Hashable,
+    compute: Callable[[], T],
+    *,
+    sequence: str = DATA_CHANGES,
+    max_age: float | None = None,
+) -> T:
+    """``compute()``'s result for ``key`` on this database, computed again only when the data changed
+    since or it is older than ``max_age`` seconds.
+
+    One caller computes at a time for a key: when the data changed, the others wait for its result
+    instead of all computing the same (a crowd of twenty on 300 ms of charts made seconds); when the
+    result has only grown old, the others are given the kept one meanwhile."""
+    info = conn.info
+    full = (info.host, info.port, info.dbname, sequence, key)
+    age = MAX_AGE_S if max_age is None else max_age
+    seen = version(conn, sequence)
+    with _lock:
+        hit = _kept.get(full)
+        flight = _flights.setdefault(full, threading.Lock())
+        fresh = hit is not None and hit[0] == seen
+        if hit is not None and fresh and (time.monotonic() - hit[1] < age or flight.locked()):
+            _kept.move_to_end(full)
+            return pickle.loads(hit[2])
+    with flight:
+        with _lock:  # computed by another caller while this one waited?
+            hit = _kept.get(full)
+            if hit is not None and hit[0] == seen and time.monotonic() - hit[1] < age:
+                return pickle.loads(hit[2])
+        started = time.monotonic()
+        result = compute()
+        with _lock:
+            _kept[full] = (seen, started, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            _kept.move_to_end(full)
+            while len(_kept) > MAX_KEPT:
+                old, _ = _kept.popitem(last=False)
+                gone = _flights.get(old)
+                if gone is not None and not gone.locked():
+                    del _flights[old]
+    return result
+
+
+def forget() -> None:
+    """Drop everything kept (tests that move the clock)."""
+    with _lock:
+        _kept.clear()
+        _flights.clear()

@@ -1,0 +1,125 @@
+"""Figures kept between requests (geo/store/kept.py) follow every write under them: the acceptance
+figures and the statistics page's charts, read again when any watched table changes (migration 0021's
+``data_changes`` sequence), from the API or straight on a table; and the trigger is put on tables the
+catalogue adds later, by every migration run. Real PostGIS, real HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psycopg
+import pytest
+
+from api.app import create_app
+from api.maps import local_server
+from geo.store import kept
+from geo.store.migrate import migrate
+from tests.conftest import auth_headers, settings_for
+from tests.test_acceptance import answers
+
+ZONE = "jinling"
+
+
+@pytest.fixture
+def served(db_url: str) -> Iterator[tuple[httpx.Client, str]]:
+    kept.forget()
+    headers = auth_headers(db_url, "admin")
+    with (
+        local_server(create_app(settings_for(db_url))) as base,
+        httpx.Client(base_url=base, timeout=60, headers=headers) as http,
+    ):
+        yield http, db_url
+
+
+def _answers_of(http: httpx.Client, zone: str = ZONE) -> int:
+    r = http.get("/acceptance")
+    assert r.status_code == 200, r.text
+    return next(z["survey"]["answers"] for z in r.json() if z["zone"]["code"] == zone)
+
+
+def _satisfaction_chart(http: httpx.Client) -> list[list[object]]:
+    r = http.get("/workbench/stats/data", headers={"Accept": "application/json"})
+    assert r.status_code == 200, r.text
+    return next(c["rows"] for c in r.json() if c["id"] == "satisfaction")
+
+
+def test_figures_follow_a_write_straight_on_a_table(served):
+    http, url = served
+    before, chart_before = _answers_of(http), _satisfaction_chart(http)
+    with psycopg.connect(url, autocommit=True) as conn:  # as an import, a script or a desktop client would
+        answers(conn, ZONE, 20, 18, round_="2026", on="2026-06-01")  # the zone's latest round: judged
+    assert _answers_of(http) > before
+    assert _satisfaction_chart(http) != chart_before
+
+
+def test_figures_are_kept_while_nothing_changes_and_never_older_than_their_age(served, monkeypatch):
+    http, url = served
+    before = _answers_of(http)
+    with psycopg.connect(url, autocommit=True) as conn:
+        # a write the counter does not see (its triggers switched off): the kept figures stay as they were…
+        conn.execute("ALTER TABLE survey_answers DISABLE TRIGGER data_changed")
+        conn.execute("ALTER TABLE survey_rounds DISABLE TRIGGER data_changed")
+        try:
+            answers(conn, ZONE, 10, 10, round_="2026", on="2026-06-01")
+        finally:
+            conn.execute("ALTER TABLE survey_answers ENABLE TRIGGER data_changed")
+            conn.execute("ALTER TABLE survey_rounds ENABLE TRIGGER data_changed")
+    assert _answers_of(http) == before
+    # …until they are older than the age a kept result may reach
+    monkeypatch.setattr(kept, "MAX_AGE_S", 0.0)
+    assert _answers_of(http) > before
+
+
+def test_every_migration_run_watches_new_tables(empty_db_url, catalogue):
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE later_layer (id integer)")
+        migrate(conn, catalogue)
+        watched = conn.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'later_layer'::regclass AND tgname = 'data_changed'"
+        ).fetchone()[0]  # type: ignore[index]
+        logs = conn.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'auth_tokens'::regclass AND tgname = 'data_changed'"
+        ).fetchone()[0]  # type: ignore[index]
+        first = kept.version(conn)
+        conn.execute("INSERT INTO later_layer VALUES (1)")
+        assert kept.version(conn) > first
+    assert watched == 1 and logs == 0
+
+
+def test_a_crowd_computes_once_and_old_results_serve_while_one_caller_renews_them(db_url, monkeypatch):
+    """Twenty callers missing at once after a change: one computes, the others wait for its result.
+    Twenty callers on a result only grown old: one computes again, the others get the kept one without
+    waiting for it (they return before the computation ends)."""
+    kept.forget()
+    calls: list[int] = []
+    finished: list[float] = []
+
+    def slow() -> list[int]:
+        calls.append(1)
+        time.sleep(0.3)
+        finished.append(time.monotonic())
+        return [len(calls)]
+
+    def crowd() -> list[tuple[list[int], float]]:
+        barrier = threading.Barrier(20)
+
+        def one(_: int) -> tuple[list[int], float]:
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                barrier.wait()
+                return kept.kept(conn, "crowd", slow), time.monotonic()
+
+        with ThreadPoolExecutor(20) as pool:
+            return list(pool.map(one, range(20)))
+
+    first = crowd()
+    assert len(calls) == 1 and all(result == [1] for result, _ in first)
+    monkeypatch.setattr(kept, "MAX_AGE_S", 0.0)  # every kept result is now too old
+    second = crowd()
+    assert len(calls) == 2
+    served_old = [at for result, at in second if result == [1]]
+    assert any(result == [2] for result, _ in second) and len(served_old) >= 10, second
+    assert all(at < finished[-1] for at in served_old)  # none held back by the one renewing it
