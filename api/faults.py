@@ -7,8 +7,8 @@ scope and the inspection rules are geo/programme/inspections.py's, intake is geo
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated
 from urllib.parse import urlencode
 
 import psycopg
@@ -17,13 +17,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import FAULT_ROLES, CurrentUser, Guard
 from api.deps import AppSettings, Connection
-from api.errors import status_of
-from api.workbench import Lang, _reason_zh, page
+from api.forms import BLANK, FormState, form_day, refused
+from api.workbench import Lang, page
 from geo.access.scope import Principal
 from geo.cases import workflow as cases
 from geo.cases.categories import categories
 from geo.cases.shapes import Report
-from geo.errors import InvalidInput, NotFound, WuyeError
+from geo.errors import InvalidInput, WuyeError
 from geo.programme import inspections
 from geo.spatial import reference
 from geo.steps import run
@@ -112,10 +112,7 @@ def _facility_page(
     code: str,
     *,
     lang: str,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
+    form: FormState = BLANK,
     new_case: str | None = None,
 ) -> HTMLResponse:
     place = inspections.facility_place(conn, user, layer, code)
@@ -126,11 +123,8 @@ def _facility_page(
         "facility.html",
         principal=user,
         lang=lang,
-        status=status,
+        form=form,
         current="faults",
-        message=message,
-        ok=ok,
-        kept=kept or {},
         new_case=new_case,
         layer=layer,
         layer_title=spec.title_zh if lang == "zh" else spec.title_en,
@@ -168,42 +162,8 @@ def facility_page(
     language = web.lang_of(lang)
     t = web.TEXTS[language]
     message = {"inspection": t["inspection_recorded"], "report": t["case_reported"]}.get(done or "", "")
-    return _facility_page(request, conn, user, layer, code, lang=language, message=message, new_case=case)
-
-
-def _day(value: str | None, field: str) -> date:
-    try:
-        return date.fromisoformat(value or "")
-    except ValueError:
-        raise InvalidInput(
-            f"{field} must be a date (YYYY-MM-DD)", field=field, reason_zh=f"“{field}”须为日期（年-月-日）"
-        ) from None
-
-
-def _refused(
-    request: Request,
-    conn: psycopg.Connection,
-    user: Principal,
-    layer: str,
-    code: str,
-    error: WuyeError,
-    *,
-    lang: str,
-    kept: dict[str, Any],
-) -> HTMLResponse:
-    if isinstance(error, NotFound) and error.field in ("code", "layer"):
-        raise error
     return _facility_page(
-        request,
-        conn,
-        user,
-        layer,
-        code,
-        lang=lang,
-        message=_reason_zh(error),
-        ok=False,
-        status=status_of(error),
-        kept=kept,
+        request, conn, user, layer, code, lang=language, form=FormState(message=message), new_case=case
     )
 
 
@@ -230,11 +190,12 @@ def facility_inspection(
     kept = {"form": "inspect", "condition": condition, "inspected_on": inspected_on, "note": note}
     try:
         item = inspections.Inspection(
-            layer, code, _day(inspected_on, "inspected_on"), user.username, condition, note or None
+            layer, code, form_day(inspected_on, "inspected_on", required=True), user.username, condition, note or None
         )
         inspections.record(conn, user, item, district_code=settings.district.district_code, actor=user.actor)
     except WuyeError as error:
-        return _refused(request, conn, user, layer, code, error, lang=language, kept=kept)
+        again = partial(_facility_page, request, conn, user, layer, code, lang=language)
+        return refused(error, again, kept, not_found=("code", "layer"))
     q = "lang=en&" if language == "en" else ""
     return RedirectResponse(f"/workbench/facilities/{layer}/{code}?{q}done=inspection", status_code=303)
 
@@ -264,6 +225,7 @@ def facility_report(
         report = Report(category, place["lon"], place["lat"], description=description or None, facility_code=code)
         answer = run(conn, cases.report(user, report, district_code=settings.district.district_code))
     except WuyeError as error:
-        return _refused(request, conn, user, layer, code, error, lang=language, kept=kept)
+        again = partial(_facility_page, request, conn, user, layer, code, lang=language)
+        return refused(error, again, kept, not_found=("code", "layer"))
     q = "lang=en&" if language == "en" else ""
     return RedirectResponse(f"/workbench/facilities/{layer}/{code}?{q}done=report&case={answer['id']}", status_code=303)

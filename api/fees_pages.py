@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,10 +20,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from api.auth import CurrentUser, Guard
 from api.deps import AppSettings, Connection
-from api.errors import status_of
+from api.forms import BLANK, FormState, form_day, refused
 from api.inputs import saved_upload
 from api.programme import _months
-from api.workbench import Lang, _reason_zh, page
+from api.workbench import Lang, page
 from geo.access.scope import Principal
 from geo.cases.workflow import PII_ROLES
 from geo.errors import ImportRejected, InvalidInput, WuyeError
@@ -173,23 +174,9 @@ def _payments_page(
     user: Principal,
     lang: str,
     *,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
+    form: FormState = BLANK,
 ) -> HTMLResponse:
-    response = _page(
-        request,
-        "fees_payments.html",
-        user,
-        lang,
-        buildings=_buildings(conn, settings, user),
-        message=message,
-        ok=ok,
-        kept=kept or {},
-    )
-    response.status_code = status
-    return response
+    return _page(request, "fees_payments.html", user, lang, form=form, buildings=_buildings(conn, settings, user))
 
 
 @router.get("/workbench/fees/payments", summary="登记缴费（页面）", dependencies=[Depends(FEE_PAGES)])
@@ -200,7 +187,7 @@ def payments_page(
     language = web.lang_of(lang)
     done = request.query_params.get("done")
     message = f"{_texts(language)['recorded']}：{done}" if done else ""
-    return _payments_page(request, conn, settings, user, language, message=message)
+    return _payments_page(request, conn, settings, user, language, form=FormState(message=message))
 
 
 def _amount(value: str | None) -> Decimal:
@@ -211,15 +198,6 @@ def _amount(value: str | None) -> Decimal:
     if not amount.is_finite():
         raise InvalidInput(f"amount '{value}' is not a number", field="amount", reason_zh="缴费金额须为数字")
     return amount
-
-
-def _day(value: str | None) -> date:
-    try:
-        return date.fromisoformat((value or "").strip())
-    except ValueError:
-        raise InvalidInput(
-            f"paid_on '{value}' is not a date", field="paid_on", reason_zh="缴费日期须为日期（年-月-日）"
-        ) from None
 
 
 def _count(value: str | None) -> int | None:
@@ -263,7 +241,7 @@ def payments_form(
     try:
         month = fees.period_of(period or "")
         value = _amount(amount)
-        day = _day(paid_on)
+        day = form_day(paid_on, "paid_on", required=True, reason_zh="缴费日期须为日期（年-月-日）")
         if not building:
             raise InvalidInput("building is required", field="building", reason_zh="请选择楼栋")
         target: dict[str, Any]
@@ -285,17 +263,7 @@ def payments_form(
             **target,
         )
     except WuyeError as error:
-        return _payments_page(
-            request,
-            conn,
-            settings,
-            user,
-            language,
-            message=_reason_zh(error),
-            ok=False,
-            status=status_of(error),
-            kept=kept,
-        )
+        return refused(error, partial(_payments_page, request, conn, settings, user, language), kept)
     done = f"{building} {unit or ''} {room or ''} {month:%Y-%m} {value}".replace("  ", " ")
     query = urlencode({"done": done, **({"lang": "en"} if language == "en" else {})})
     return RedirectResponse(f"/workbench/fees/payments?{query}", status_code=303)
@@ -314,23 +282,10 @@ def _import_page(
     user: Principal,
     lang: str,
     *,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
+    form: FormState = BLANK,
     problems: list[dict[str, Any]] | None = None,
 ) -> HTMLResponse:
-    response = _page(
-        request,
-        "fees_import.html",
-        user,
-        lang,
-        columns=_columns(),
-        message=message,
-        ok=ok,
-        problems=problems or [],
-    )
-    response.status_code = status
-    return response
+    return _page(request, "fees_import.html", user, lang, form=form, columns=_columns(), problems=problems or [])
 
 
 @router.get("/workbench/fees/import", summary="导入缴费记录（页面）", dependencies=[Depends(FEE_PAGES)])
@@ -376,7 +331,8 @@ def import_form(
                 for p in error.details.get("problems", [])
             ]
             message = t["rejected"].format(n=len(listed))
-            return _import_page(request, user, language, message=message, ok=False, status=400, problems=listed)
+            refusal = FormState(message=message, ok=False, status=400)
+            return _import_page(request, user, language, form=refusal, problems=listed)
         except WuyeError as error:
-            return _import_page(request, user, language, message=_reason_zh(error), ok=False, status=status_of(error))
-    return _import_page(request, user, language, message=t["imported"].format(n=done["recorded"]))
+            return refused(error, partial(_import_page, request, user, language))
+    return _import_page(request, user, language, form=FormState(message=t["imported"].format(n=done["recorded"])))

@@ -10,7 +10,8 @@ signed by it only from our own pages (Origin or Referer naming this host).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -33,7 +34,7 @@ from api.auth import (
 )
 from api.cases import STAFF_LIST_ROLES
 from api.deps import SESSION_COOKIE, AppSettings, Connection, read
-from api.errors import error_body, status_of
+from api.forms import BLANK, FormState, form_day, form_number, refused
 from geo.access import users
 from geo.access.scope import ANONYMOUS, Principal
 from geo.cases import notices, supervision
@@ -79,9 +80,19 @@ def _lang_switch(request: Request, lang: str) -> str:
 
 
 def page(
-    request: Request, name: str, *, principal: Principal, lang: str, status: int = 200, **context: Any
+    request: Request,
+    name: str,
+    *,
+    principal: Principal,
+    lang: str,
+    status: int = 200,
+    form: FormState | None = None,
+    **context: Any,
 ) -> HTMLResponse:
-    """A workbench page with the navigation bar of ``principal`` (no caching: it names the caller)."""
+    """A workbench page with the navigation bar of ``principal`` (no caching: it names the caller); a
+    form's state (api/forms.py) gives the status and what the form says back."""
+    if form is not None:
+        status, context = form.status, {**form.context(), **context}
     body = web.render(
         name,
         lang=lang,
@@ -117,11 +128,6 @@ def error_page(request: Request, status: int, body: dict[str, Any]) -> HTMLRespo
         reason_zh=body.get("reason_zh", ""),
         reason=body.get("reason", ""),
     )
-
-
-def _reason_zh(error: WuyeError) -> str:
-    body = error_body(status_of(error), error.message, error.field, reason_zh=error.reason_zh)
-    return str(body["reason_zh"])
 
 
 # -- API documentation, offline ------------------------------------------------------------------------
@@ -181,10 +187,9 @@ def login_form(
             "login.html",
             principal=ANONYMOUS,
             lang=web.lang_of(lang),
-            status=status_of(error),
+            form=FormState.refused(error),
             next=_safe_next(next),
             username=username,
-            message=_reason_zh(error),
         )
     ttl = timedelta(minutes=settings.auth.token_minutes)
     with conn.transaction():
@@ -205,24 +210,22 @@ def password_form(
     lang: Annotated[str | None, Form(max_length=5)] = None,
 ) -> Response:
     """Change a password knowing the old one; every session of the user ends (sign in again)."""
-    ok, message, status = True, web.TEXTS[web.lang_of(lang)]["password_changed"], 200
+    form = FormState(message=web.TEXTS[web.lang_of(lang)]["password_changed"])
     try:
         change_own_password(conn, request, settings, username, old_password, new_password)
     except WuyeError as error:
-        ok, message, status = False, _reason_zh(error), status_of(error)
+        form = FormState.refused(error)
     response = page(
         request,
         "login.html",
         principal=ANONYMOUS,
         lang=web.lang_of(lang),
-        status=status,
+        form=form,
         next="/",
         username=username,
-        message=message,
-        ok=ok,
-        change_open=not ok,
+        change_open=not form.ok,
     )
-    if ok:
+    if form.ok:
         response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -293,15 +296,9 @@ def workbench(user: CurrentUser, lang: Lang = None) -> Response:
 
 
 # -- the case desk ------------------------------------------------------------------------------------------
-def _date(value: str | None, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            f"{field} must be a date (YYYY-MM-DD)", field=field, reason_zh=f"“{field}”须为日期（年-月-日）"
-        ) from None
+def _midnight(day: date | None) -> datetime | None:
+    """The start of a day the desk's filter names (cases reported from then on)."""
+    return datetime.combine(day, time()) if day else None
 
 
 def _flag(value: str | None) -> bool | None:
@@ -326,8 +323,8 @@ def _filter(params: dict[str, str]) -> tuple[cases.CaseFilter, dict[str, Any]]:
         overdue=_flag(params.get("overdue")),
         unassigned=_flag(params.get("unassigned")),
         supervised=_flag(params.get("supervised")),
-        since=_date(params.get("since"), "since"),
-        until=_date(params.get("until"), "until"),
+        since=_midnight(form_day(params.get("since"), "since")),
+        until=_midnight(form_day(params.get("until"), "until")),
         limit=PAGE_SIZE,
         after=int(after) if after else None,
         pin_supervised=True,
@@ -369,9 +366,7 @@ def _desk(
     user: Principal,
     params: dict[str, str],
     *,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
+    form: FormState = BLANK,
 ) -> HTMLResponse:
     lang = web.lang_of(params.get("lang"))
     district = settings.district.district_code
@@ -390,10 +385,8 @@ def _desk(
         "cases.html",
         principal=user,
         lang=lang,
-        status=status,
+        form=form,
         current="desk",
-        message=message,
-        ok=ok,
         f=shown,
         states=states,
         counts=counts,
@@ -446,12 +439,12 @@ def batch_dispatch(
             )
             done.append(code)
         except WuyeError as error:
-            failed.append(f"{code}：{_reason_zh(error)}")
+            failed.append(f"{code}：{FormState.refused(error).message}")
     message = t["dispatched_n"].format(n=len(done))
     if failed:
         message += "；" + t["failed"] + "：" + "；".join(failed)
     params = {"lang": "en"} if lang == "en" else {}
-    return _desk(request, conn, settings, user, params, message=message, ok=not failed)
+    return _desk(request, conn, settings, user, params, form=FormState(message=message, ok=not failed))
 
 
 def _case_page(
@@ -462,10 +455,7 @@ def _case_page(
     code: str,
     *,
     lang: str,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
+    form: FormState = BLANK,
 ) -> HTMLResponse:
     district = settings.district.district_code
     feature = run(conn, cases.case_detail(code, principal=user, district_code=district))
@@ -480,11 +470,8 @@ def _case_page(
         "case.html",
         principal=user,
         lang=lang,
-        status=status,
+        form=form,
         current="desk",
-        message=message,
-        ok=ok,
-        kept=kept or {},
         case={
             **props,
             "reported": web.local_time(props.get("reported_at")),
@@ -526,16 +513,7 @@ def case_page(
     if done:
         named = web.ACTION_NAMES[language].get(done) or web.TEXTS[language]["upload_photo"]
         message = f"{web.TEXTS[language]['done']}：{named}"
-    return _case_page(request, conn, settings, user, code, lang=language, message=message)
-
-
-def _number(value: str | None, field: str) -> float | None:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise InvalidInput(f"{field} must be a number", field=field, reason_zh=f"“{field}”须为数字") from None
+    return _case_page(request, conn, settings, user, code, lang=language, form=FormState(message=message))
 
 
 @router.post("/workbench/cases/{code}/actions", summary="事件办理（页面表单）", dependencies=[Depends(DESK_CASE)])
@@ -577,54 +555,23 @@ def case_action(
                 unit_code=unit_code or None,
                 duplicate_of=duplicate_of or None,
                 category_code=category or None,
-                lon=_number(lon, "lon"),
-                lat=_number(lat, "lat"),
+                lon=form_number(lon, "lon"),
+                lat=form_number(lat, "lat"),
             ),
             district_code=settings.district.district_code,
             on_verified=inspections.case_recorder(district_code=settings.district.district_code, actor=user.actor),
         )
     except WuyeError as error:
-        return _refused(request, conn, settings, user, code, language, error, kept)
+        return refused(
+            error, partial(_case_page, request, conn, settings, user, code, lang=language), kept, not_found=("code",)
+        )
     return _done(code, language, action)
-
-
-def _refused(
-    request: Request,
-    conn: psycopg.Connection,
-    settings: Settings,
-    user: Principal,
-    code: str,
-    language: str,
-    error: WuyeError,
-    kept: dict[str, Any] | None = None,
-) -> HTMLResponse:
-    """A case form the server refused: the case page again with the reason in Chinese and what was
-    typed kept; an unknown case is the 404 it is."""
-    if isinstance(error, NotFound) and error.field == "code":
-        raise error
-    return _case_page(
-        request,
-        conn,
-        settings,
-        user,
-        code,
-        lang=language,
-        message=_reason_zh(error),
-        ok=False,
-        status=status_of(error),
-        kept=kept,
-    )
 
 
 def _done(code: str, language: str, what: str) -> RedirectResponse:
     """Back to the case page, which says what was done."""
     q = "?lang=en&done=" if language == "en" else "?done="
     return RedirectResponse(f"/workbench/cases/{code}{q}{what}", status_code=303)
-
-
-def _day(value: str | None, field: str) -> date | None:
-    moment = _date(value, field)
-    return moment.date() if moment else None
 
 
 @router.post("/workbench/cases/{code}/supervise", summary="督办（页面表单）", dependencies=[Depends(SUPERVISING)])
@@ -646,13 +593,15 @@ def case_supervise(
             conn,
             user,
             code,
-            deadline=_day(deadline, "deadline"),
+            deadline=form_day(deadline, "deadline"),
             note=note,
             district_code=settings.district.district_code,
         )
     except WuyeError as error:
         kept = {"action": "supervise", "deadline": deadline, "note": note}
-        return _refused(request, conn, settings, user, code, language, error, kept)
+        return refused(
+            error, partial(_case_page, request, conn, settings, user, code, lang=language), kept, not_found=("code",)
+        )
     return _done(code, language, "supervise")
 
 
@@ -672,7 +621,10 @@ def case_unsupervise(
     try:
         supervision.unsupervise(conn, user, code, note=note, district_code=settings.district.district_code)
     except WuyeError as error:
-        return _refused(request, conn, settings, user, code, language, error, {"action": "unsupervise", "note": note})
+        kept = {"action": "unsupervise", "note": note}
+        return refused(
+            error, partial(_case_page, request, conn, settings, user, code, lang=language), kept, not_found=("code",)
+        )
     return _done(code, language, "unsupervise")
 
 
@@ -702,5 +654,7 @@ def case_photo(
             max_bytes=settings.server.max_photo_bytes,
         )
     except WuyeError as error:
-        return _refused(request, conn, settings, user, code, language, error)
+        return refused(
+            error, partial(_case_page, request, conn, settings, user, code, lang=language), not_found=("code",)
+        )
     return _done(code, language, "photo")

@@ -21,9 +21,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.acceptance import ADMINS, REVIEWERS
 from api.auth import CurrentUser
 from api.deps import AppSettings, Connection
-from api.errors import status_of
+from api.forms import BLANK, FormState, reason_zh
 from api.ogc_common import base
-from api.workbench import Lang, _reason_zh, page
+from api.workbench import Lang, page
 from geo.access.scope import Principal
 from geo.errors import WuyeError
 from geo.programme import acceptance, verdicts
@@ -68,11 +68,8 @@ def _desk(
     user: Principal,
     lang: str,
     *,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
+    form: FormState = BLANK,
     open_zone: str | None = None,
-    kept: dict[str, Any] | None = None,
     skipped: list[str] | None = None,
 ) -> HTMLResponse:
     rows = acceptance.kept_district_figures(
@@ -90,7 +87,7 @@ def _desk(
         "acceptance.html",
         principal=user,
         lang=lang,
-        status=status,
+        form=form,
         current="acceptance",
         d=web_survey.DESK_TEXTS[lang],
         zones=zones,
@@ -101,10 +98,7 @@ def _desk(
         round_kinds=vocabulary("round_kinds").labels(lang),
         issue_states=vocabulary("issue_states").labels(lang),
         may_issue=user.role in ADMINS.roles,
-        message=message,
-        ok=ok,
         open_zone=open_zone,
-        kept=kept or {},
         skipped=skipped or [],
     )
 
@@ -129,7 +123,7 @@ def desk(
         message = web_survey.DESK_TEXTS[language]["issued"].format(
             number=doc["number"], verdict=labels.get(doc["verdict"] or "none", "")
         )
-    return _desk(request, conn, settings, user, language, message=message, open_zone=zone)
+    return _desk(request, conn, settings, user, language, form=FormState(message=message), open_zone=zone)
 
 
 @router.post("/workbench/acceptance/{code}/issue", summary="签发验收结论（页面表单）", dependencies=[Depends(ADMINS)])
@@ -165,18 +159,8 @@ def issue_form(
         )
     except WuyeError as error:
         kept = {"zone": code, "round": round, "new_version": bool(new_version), "reason": reason}
-        return _desk(
-            request,
-            conn,
-            settings,
-            user,
-            language,
-            message=f"{code}：{_reason_zh(error)}",
-            ok=False,
-            status=status_of(error),
-            open_zone=code,
-            kept=kept,
-        )
+        refusal = FormState.refused(error, kept, message=f"{code}：{reason_zh(error)}")
+        return _desk(request, conn, settings, user, language, form=refusal, open_zone=code)
     query = urlencode({"zone": code, "issued": doc["id"], **({"lang": "en"} if language == "en" else {})})
     return RedirectResponse(f"/workbench/acceptance?{query}#zone-{code}", status_code=303)
 
@@ -203,4 +187,4 @@ def issue_all_form(
     d = web_survey.DESK_TEXTS[language]
     message = d["issued_all"].format(n=len(done["issued"]), numbers="、".join(i["number"] for i in done["issued"]))
     skipped = [f"{s['zone_code']}：{s['reason_zh'] or s['reason']}" for s in done["skipped"]]
-    return _desk(request, conn, settings, user, language, message=message, skipped=skipped)
+    return _desk(request, conn, settings, user, language, form=FormState(message=message), skipped=skipped)

@@ -9,7 +9,8 @@ comes back with the reason in Chinese (the error body's ``reason_zh``) and what 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,8 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import ADMIN_PAGES, AUDITORS, SECURITY_ADMINS, CurrentUser, password_policy
 from api.deps import AppSettings, Connection
-from api.errors import status_of
-from api.workbench import Lang, _date, _reason_zh, page
+from api.forms import BLANK, FormState, form_day, refused
+from api.workbench import Lang, page
 from geo.access import users
 from geo.access.audit import audit_entries
 from geo.access.scope import Principal
@@ -40,9 +41,7 @@ FormText = Annotated[str | None, Form(max_length=200)]
 FormLang = Annotated[str | None, Form(max_length=5)]
 
 
-def _admin_page(
-    request: Request, name: str, *, user: Principal, lang: str, status: int = 200, **context: Any
-) -> HTMLResponse:
+def _admin_page(request: Request, name: str, *, user: Principal, lang: str, **context: Any) -> HTMLResponse:
     """An administration page: the workbench's frame, the admin texts as ``a``, the sections the
     caller may open (their guards' roles)."""
     return page(
@@ -50,7 +49,6 @@ def _admin_page(
         name,
         principal=user,
         lang=lang,
-        status=status,
         current="admin",
         a=web_admin.TEXTS[lang],
         may_users=user.role in SECURITY_ADMINS.roles,
@@ -102,10 +100,7 @@ def _users_page(
     user: Principal,
     lang: str,
     *,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
+    form: FormState = BLANK,
 ) -> HTMLResponse:
     district = settings.district.district_code
     listed = users.list_users(conn, district)
@@ -114,10 +109,7 @@ def _users_page(
         "admin_users.html",
         user=user,
         lang=lang,
-        status=status,
-        message=message,
-        ok=ok,
-        kept=kept or {},
+        form=form,
         rows=[{**u.to_dict(), "scope": _scope(u, lang)} for u in listed],
         **_choices(conn, district, lang),
     )
@@ -142,7 +134,7 @@ def users_page(
     language = web.lang_of(lang)
     done = request.query_params.get("added")
     message = f"{web_admin.TEXTS[language]['user_added']}：{done}" if done else ""
-    return _users_page(request, conn, settings, user, language, message=message)
+    return _users_page(request, conn, settings, user, language, form=FormState(message=message))
 
 
 @router.post("/workbench/admin/users", summary="新增用户（页面表单）", dependencies=[Depends(SECURITY_ADMINS)])
@@ -188,8 +180,7 @@ def add_user_form(
             "unit_code": unit_code,
             "field": error.field,
         }
-        message, status = _reason_zh(error), status_of(error)
-        return _users_page(request, conn, settings, user, language, message=message, ok=False, status=status, kept=kept)
+        return refused(error, partial(_users_page, request, conn, settings, user, language), kept)
     return _back("/workbench/admin/users", language, added=username)
 
 
@@ -201,10 +192,7 @@ def _user_page(
     username: str,
     lang: str,
     *,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
+    form: FormState = BLANK,
     password: str | None = None,
 ) -> HTMLResponse:
     shown = users.get_user(conn, username)
@@ -213,10 +201,7 @@ def _user_page(
         "admin_user.html",
         user=user,
         lang=lang,
-        status=status,
-        message=message,
-        ok=ok,
-        kept=kept or {},
+        form=form,
         shown={**shown.to_dict(), "scope": _scope(shown, lang), "zones_text": ", ".join(shown.zone_codes)},
         password=password,
         **_choices(conn, settings.district.district_code, lang),
@@ -236,7 +221,7 @@ def user_page(
     language = web.lang_of(lang)
     done = request.query_params.get("done")
     message = web_admin.TEXTS[language].get(f"user_{done}", "") if done else ""
-    return _user_page(request, conn, settings, user, username, language, message=message)
+    return _user_page(request, conn, settings, user, username, language, form=FormState(message=message))
 
 
 def _user_change(
@@ -267,12 +252,8 @@ def _user_change(
             disabled=disabled,
         )
     except WuyeError as error:
-        if isinstance(error, NotFound) and error.field == "username":
-            raise
-        message, status = _reason_zh(error), status_of(error)
-        return _user_page(
-            request, conn, settings, user, username, lang, message=message, ok=False, status=status, kept=kept
-        )
+        again = partial(_user_page, request, conn, settings, user, username, lang)
+        return refused(error, again, kept, not_found=("username",))
     return _back(f"/workbench/admin/users/{username}", lang, done=done)
 
 
@@ -347,10 +328,8 @@ def reset_password_form(
             policy=password_policy(settings),
         )
     except WuyeError as error:
-        if isinstance(error, NotFound) and error.field == "username":
-            raise
-        message, status = _reason_zh(error), status_of(error)
-        return _user_page(request, conn, settings, user, username, language, message=message, ok=False, status=status)
+        again = partial(_user_page, request, conn, settings, user, username, language)
+        return refused(error, again, not_found=("username",))
     return _user_page(request, conn, settings, user, username, language, password=password)
 
 
@@ -362,10 +341,7 @@ def _keys_page(
     user: Principal,
     lang: str,
     *,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
+    form: FormState = BLANK,
     issued: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     keys = users.list_api_keys(conn, settings.district.district_code)
@@ -374,10 +350,7 @@ def _keys_page(
         "admin_keys.html",
         user=user,
         lang=lang,
-        status=status,
-        message=message,
-        ok=ok,
-        kept=kept or {},
+        form=form,
         issued=issued,
         keys=[{**k, "created_at": web.local_time(k["created_at"])} for k in reversed(keys)],
     )
@@ -396,7 +369,7 @@ def keys_page(
     language = web.lang_of(lang)
     revoked = request.query_params.get("revoked")
     message = f"{web_admin.TEXTS[language]['key_revoked']} {revoked}" if revoked else ""
-    return _keys_page(request, conn, settings, user, language, message=message)
+    return _keys_page(request, conn, settings, user, language, form=FormState(message=message))
 
 
 @router.post("/workbench/admin/api-keys", summary="签发 api_key（页面表单）", dependencies=[Depends(SECURITY_ADMINS)])
@@ -415,9 +388,8 @@ def issue_key_form(
             conn, client_name=client_name, district_code=settings.district.district_code, actor=user.actor
         )
     except WuyeError as error:
-        message, status = _reason_zh(error), status_of(error)
         kept = {"client_name": client_name}
-        return _keys_page(request, conn, settings, user, language, message=message, ok=False, status=status, kept=kept)
+        return refused(error, partial(_keys_page, request, conn, settings, user, language), kept)
     issued = {"id": key_id, "client_name": client_name.strip(), "api_key": key}
     return _keys_page(request, conn, settings, user, language, issued=issued)
 
@@ -522,9 +494,9 @@ def audit_page(
     """Who did what and when (``GET /audit``), filtered by who, what, table and a date range (the
     last day included), newest first, 100 a page."""
     zone = calendar().zone  # the days are the programme's local days
-    start, end = _date(since, "since"), _date(until, "until")
-    start = start.replace(tzinfo=zone) if start else None
-    end = end.replace(tzinfo=zone) + timedelta(days=1) if end else None
+    first, last = form_day(since, "since"), form_day(until, "until")
+    start = datetime.combine(first, time(), tzinfo=zone) if first else None
+    end = datetime.combine(last, time(), tzinfo=zone) + timedelta(days=1) if last else None
     older = _moment(before, "before")
     if older is not None and (end is None or older < end):
         end = older

@@ -12,6 +12,7 @@ Chinese and what was typed kept.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import psycopg
@@ -20,8 +21,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import PROGRAMME_PAGE_ROLES, CurrentUser, Guard
 from api.deps import AppSettings, Connection
-from api.errors import status_of
-from api.workbench import Lang, _day, _number, _reason_zh, page
+from api.forms import BLANK, FormState, form_day, form_number, refused
+from api.workbench import Lang, page
 from geo.access.scope import UNSCOPED_ROLES, Principal
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
@@ -168,10 +169,7 @@ def _board(
     code: str,
     *,
     lang: str,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
+    form: FormState = BLANK,
 ) -> HTMLResponse:
     district = settings.district.district_code
     remediation.zone_in_scope(conn, user, code, district)
@@ -185,11 +183,8 @@ def _board(
         "remediation_zone.html",
         principal=user,
         lang=lang,
-        status=status,
+        form=form,
         current="board",
-        message=message,
-        ok=ok,
-        kept=kept or {},
         zone={"code": code, "name": progress.get("zone_name") or code},
         progress=progress,
         by_state={s: [t for t in tasks if t["state"] == s] for s in remediation.STATES},
@@ -216,7 +211,8 @@ def remediation_zone(
     """One zone's tasks by state with their before/after photos and the moves the caller may make;
     its progress, phases and what blocks it (no publicity yet, photos missing)."""
     language = web.lang_of(lang)
-    return _board(request, conn, settings, user, code, lang=language, message=_done_message(request, language))
+    done = FormState(message=_done_message(request, language))
+    return _board(request, conn, settings, user, code, lang=language, form=done)
 
 
 def _refused_board(
@@ -239,17 +235,8 @@ def _refused_board(
         ]
     except NotFound:
         raise error from None
-    return _board(
-        request,
-        conn,
-        settings,
-        user,
-        zone,
-        lang=language,
-        message=_reason_zh(error),
-        ok=False,
-        status=status_of(error),
-        kept={**kept, "task": task_code},
+    return refused(
+        error, partial(_board, request, conn, settings, user, zone, lang=language), {**kept, "task": task_code}
     )
 
 
@@ -279,7 +266,7 @@ def task_action(
             action,
             district_code=settings.district.district_code,
             note=note,
-            on=_day(on, "date"),
+            on=form_day(on, "date"),
             publicity_required=settings.programme.publicity_required,
         )
     except WuyeError as error:
@@ -359,13 +346,11 @@ def task_create(
             district_code=settings.district.district_code,
             item=item,
             title=title or None,
-            planned_start=_day(planned_start, "planned_start"),
-            planned_end=_day(planned_end, "planned_end"),
+            planned_start=form_day(planned_start, "planned_start"),
+            planned_end=form_day(planned_end, "planned_end"),
             note=note or None,
         )
     except WuyeError as error:
-        if isinstance(error, NotFound) and error.field == "code":
-            raise
         kept = {
             "form": "create",
             "item": item,
@@ -374,17 +359,8 @@ def task_create(
             "planned_end": planned_end,
             "note": note,
         }
-        return _board(
-            request,
-            conn,
-            settings,
-            user,
-            code,
-            lang=language,
-            message=_reason_zh(error),
-            ok=False,
-            status=status_of(error),
-            kept=kept,
+        return refused(
+            error, partial(_board, request, conn, settings, user, code, lang=language), kept, not_found=("code",)
         )
     return _back(f"/workbench/remediation/{code}", language, "task_added")
 
@@ -397,10 +373,7 @@ def _phase_page(
     user: Principal,
     *,
     lang: str,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
+    form: FormState = BLANK,
 ) -> HTMLResponse:
     district = settings.district.district_code
     scope = {z["code"] for z in board.zones_in_scope(conn, user, district_code=district)}
@@ -424,11 +397,8 @@ def _phase_page(
         "phases.html",
         principal=user,
         lang=lang,
-        status=status,
+        form=form,
         current="phases",
-        message=message,
-        ok=ok,
-        kept=kept or {},
         zones=zones,
         summary=summary,
         can_set=user.role in remediation.STAFF,
@@ -450,8 +420,7 @@ def phase_table(
         settings,
         user,
         lang=language,
-        message=_done_message(request, language),
-        kept={"zone": chosen} if chosen else None,
+        form=FormState(message=_done_message(request, language), kept={"zone": chosen} if chosen else {}),
     )
 
 
@@ -473,7 +442,7 @@ def phase_deadline(
     only, audited); refused, the table again with the reason in Chinese and what was typed kept."""
     language = web.lang_of(lang)
     try:
-        day = _day(due_on, "due_on")
+        day = form_day(due_on, "due_on")
         if day is None:
             raise InvalidInput("due_on is required", field="due_on", reason_zh="请填写新的期限（年-月-日）")
         phases.set_deadline(
@@ -481,17 +450,7 @@ def phase_deadline(
         )
     except WuyeError as error:
         kept = {"zone": code, "phase": phase, "due_on": due_on, "reason": reason}
-        return _phase_page(
-            request,
-            conn,
-            settings,
-            user,
-            lang=language,
-            message=_reason_zh(error),
-            ok=False,
-            status=status_of(error),
-            kept=kept,
-        )
+        return refused(error, partial(_phase_page, request, conn, settings, user, lang=language), kept)
     return _back("/workbench/phases", language, "deadline_saved", f"#zone-{code}")
 
 
@@ -535,10 +494,7 @@ def _publicity_page(
     code: str,
     *,
     lang: str,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
+    form: FormState = BLANK,
 ) -> HTMLResponse:
     district = settings.district.district_code
     remediation.zone_in_scope(conn, user, code, district)
@@ -548,11 +504,8 @@ def _publicity_page(
         "publicity.html",
         principal=user,
         lang=lang,
-        status=status,
+        form=form,
         current="publicity",
-        message=message,
-        ok=ok,
-        kept=kept or {},
         zone=zone,
         zones=[zone],
         records=_records(conn, district, code, lang),
@@ -576,7 +529,8 @@ def publicity_zone(
 ) -> HTMLResponse:
     """A zone's publicity records (with their photos and places on a map) and the form to record one."""
     language = web.lang_of(lang)
-    return _publicity_page(request, conn, settings, user, code, lang=language, message=_done_message(request, language))
+    done = FormState(message=_done_message(request, language))
+    return _publicity_page(request, conn, settings, user, code, lang=language, form=done)
 
 
 def _attendance(value: str | None) -> int | None:
@@ -591,7 +545,7 @@ def _attendance(value: str | None) -> int | None:
 
 
 def _place(lon: str | None, lat: str | None) -> dict[str, Any]:
-    x, y = _number(lon, "lon"), _number(lat, "lat")
+    x, y = form_number(lon, "lon"), form_number(lat, "lat")
     if x is None or y is None:
         raise InvalidInput("place: pick the place on the map", field="place", reason_zh="请在地图上点选宣传地点")
     return {"type": "Point", "coordinates": [x, y]}
@@ -620,7 +574,7 @@ def publicity_record(
     district = settings.district.district_code
     limit = settings.server.max_photo_bytes
     try:
-        day = _day(held_on, "held_on")
+        day = form_day(held_on, "held_on")
         if day is None:
             raise InvalidInput("held_on is required", field="held_on", reason_zh="请填写宣传日期（年-月-日）")
         place = _place(lon, lat)
@@ -647,8 +601,6 @@ def publicity_record(
                     conn, user, record_id, data=data, district_code=district, root=settings.db.home, max_bytes=limit
                 )
     except WuyeError as error:
-        if isinstance(error, NotFound) and error.field == "code":
-            raise
         kept = {
             "kind": kind,
             "held_on": held_on,
@@ -658,18 +610,8 @@ def publicity_record(
             "attendance": attendance,
             "note": note,
         }
-        return _publicity_page(
-            request,
-            conn,
-            settings,
-            user,
-            code,
-            lang=language,
-            message=_reason_zh(error),
-            ok=False,
-            status=status_of(error),
-            kept=kept,
-        )
+        again = partial(_publicity_page, request, conn, settings, user, code, lang=language)
+        return refused(error, again, kept, not_found=("code",))
     return _back(f"/workbench/publicity/{code}", language, "recorded", f"#record-{record_id}")
 
 
@@ -710,17 +652,7 @@ def publicity_photos(
                     conn, user, record_id, data=data, district_code=district, root=settings.db.home, max_bytes=limit
                 )
     except WuyeError as error:
-        if isinstance(error, NotFound):
+        if isinstance(error, NotFound):  # the zone or the record: no page of it to show again
             raise
-        return _publicity_page(
-            request,
-            conn,
-            settings,
-            user,
-            code,
-            lang=language,
-            message=_reason_zh(error),
-            ok=False,
-            status=status_of(error),
-        )
+        return refused(error, partial(_publicity_page, request, conn, settings, user, code, lang=language))
     return _back(f"/workbench/publicity/{code}", language, "photo_added", f"#record-{record_id}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -23,9 +24,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.acceptance import ADMINS, SURVEYORS
 from api.auth import CurrentUser
 from api.deps import AppSettings, Connection
-from api.errors import status_of
+from api.forms import BLANK, FormState, form_day, reason_zh, refused
 from api.inputs import saved_upload
-from api.workbench import Lang, _date, _reason_zh, page
+from api.workbench import Lang, page
 from geo.access.scope import Principal
 from geo.errors import Conflict, ImportRejected, InvalidInput, NotFound, WuyeError
 from geo.programme import corrections, surveys
@@ -41,16 +42,13 @@ FormLang = Annotated[str | None, Form(max_length=5)]
 KINDS = tuple(surveys.SERVICE_KINDS)  # the six service kinds, each scored 1–5
 
 
-def _survey_page(
-    request: Request, name: str, *, user: Principal, lang: str, status: int = 200, **context: Any
-) -> HTMLResponse:
+def _survey_page(request: Request, name: str, *, user: Principal, lang: str, **context: Any) -> HTMLResponse:
     """A survey page: the workbench's frame, the survey texts as ``s`` and the sections' tabs."""
     return page(
         request,
         name,
         principal=user,
         lang=lang,
-        status=status,
         current="surveys",
         s=web_survey.TEXTS[lang],
         kinds=vocabulary("service_kinds").labels(lang),
@@ -67,11 +65,9 @@ def _back(path: str, lang: str, **params: str) -> RedirectResponse:
 
 def _message(error: WuyeError, lang: str) -> str:
     """What the page says of a refusal: geo/'s Chinese reason, else its English one said in Chinese."""
-    if error.reason_zh:
-        return _reason_zh(error)
-    if isinstance(error, InvalidInput) and error.field:
+    if isinstance(error, InvalidInput) and error.field and not error.reason_zh:
         return web_survey.problem_zh(error.field, error.message, lang)
-    return _reason_zh(error)
+    return reason_zh(error)
 
 
 # -- the entry form -----------------------------------------------------------------------------------------
@@ -82,11 +78,7 @@ def _entry(
     user: Principal,
     lang: str,
     *,
-    kept: dict[str, Any] | None = None,
-    message: str = "",
-    ok: bool = True,
-    status: int = 200,
-    field: str | None = None,
+    form: FormState = BLANK,
 ) -> HTMLResponse:
     zones = surveys.survey_zones(conn, user, district_code=settings.district.district_code)
     return _survey_page(
@@ -94,13 +86,10 @@ def _entry(
         "survey_entry.html",
         user=user,
         lang=lang,
-        status=status,
+        form=form,
         tab="entry",
         zones=zones,
-        kept={"answered_on": today().isoformat(), **(kept or {})},
-        message=message,
-        ok=ok,
-        field=field,
+        kept={"answered_on": today().isoformat(), **form.kept},  # the day's date unless another was typed
         today=today().isoformat(),
     )
 
@@ -134,7 +123,7 @@ def entry_page(
     if saved is not None:
         said = s["replaced" if replaced else "saved"]
         message = said.format(id=saved, zone=zone or "", household=household or "", round=in_round or "")
-    return _entry(request, conn, settings, user, language, kept=kept, message=message)
+    return _entry(request, conn, settings, user, language, form=FormState(message=message, kept=kept))
 
 
 @router.post("/workbench/surveys", summary="录入答卷（页面表单）", dependencies=[Depends(SURVEYORS)])
@@ -192,18 +181,7 @@ def entry_form(
             message = web_survey.TEXTS[language]["duplicate"].format(id=error.details["existing_id"])
         elif isinstance(error, NotFound) and error.field == "code":
             message = web_survey.problem_zh("zone", f"zone '{zone}' is not in your survey scope", language)
-        return _entry(
-            request,
-            conn,
-            settings,
-            user,
-            language,
-            kept=kept,
-            message=message,
-            ok=False,
-            status=status_of(error),
-            field=error.field,
-        )
+        return refused(error, partial(_entry, request, conn, settings, user, language), kept, message=message)
     after = {
         "zone": saved["zone_code"],
         "building": building or "",
@@ -231,7 +209,7 @@ def _answer(
     round_kind: str | None,
 ) -> surveys.Answer:
     """The form's answer, typed; geo/programme/surveys.py checks the rest (scope, household, date, round)."""
-    on = _date(answered_on, "answered_on")
+    on = form_day(answered_on, "answered_on")
     if on is None:
         raise InvalidInput("answered_on is required", field="answered_on")
     yes = surveys.parse_satisfied(satisfied)
@@ -242,7 +220,7 @@ def _answer(
     return surveys.Answer(
         zone,
         household.strip(),
-        on.date(),
+        on,
         user.username,
         yes,
         round=(round_ or "").strip() or None,
@@ -262,13 +240,15 @@ def _score(name: str, value: str | None) -> int | None:
 
 
 # -- the import page ------------------------------------------------------------------------------------------
-def _import_page(request: Request, user: Principal, lang: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+def _import_page(
+    request: Request, user: Principal, lang: str, *, form: FormState = BLANK, **context: Any
+) -> HTMLResponse:
     return _survey_page(
         request,
         "survey_import.html",
         user=user,
         lang=lang,
-        status=status,
+        form=form,
         tab="import",
         columns=web_survey.columns(lang),
         **context,
@@ -283,7 +263,7 @@ def _import_page(request: Request, user: Principal, lang: str, *, status: int = 
 )
 def import_page(request: Request, user: CurrentUser, lang: Lang = None) -> HTMLResponse:
     """Upload a team's CSV/XLSX; the page names every column it understands, Chinese headers included."""
-    return _import_page(request, user, web.lang_of(lang), kept={})
+    return _import_page(request, user, web.lang_of(lang))
 
 
 @router.get(
@@ -341,13 +321,12 @@ def import_form(
         bad = len({p["row"] for p in problems})
         total = _rows_in(error.message)
         message = s["rejected"].format(bad=bad, rows=total if total is not None else "?")
-        return _import_page(request, user, language, status=400, kept=kept, message=message, ok=False, problems=rows)
+        refusal = FormState(message=message, ok=False, status=400, kept=kept)
+        return _import_page(request, user, language, form=refusal, problems=rows)
     except WuyeError as error:
-        return _import_page(
-            request, user, language, status=status_of(error), kept=kept, message=_message(error, language), ok=False
-        )
+        return refused(error, partial(_import_page, request, user, language), kept, message=_message(error, language))
     message = s["imported"].format(**{**done, "rounds": "、".join(done["rounds"])})
-    return _import_page(request, user, language, kept={}, message=message, ok=True, batch=done["batch"])
+    return _import_page(request, user, language, form=FormState(message=message), batch=done["batch"])
 
 
 def _rows_in(message: str) -> int | None:
@@ -405,8 +384,7 @@ def answers_page(
         round=round or "",
         figures=figures,
         answers=answers,
-        message=message,
-        ok=True,
+        form=FormState(message=message),
     )
 
 
@@ -418,10 +396,7 @@ def _answer_page(
     answer_id: int,
     lang: str,
     *,
-    message: str = "",
-    status: int = 200,
-    kept: dict[str, Any] | None = None,
-    need_version: bool = False,
+    form: FormState = BLANK,
 ) -> HTMLResponse:
     found = corrections.history(conn, user, answer_id, district_code=settings.district.district_code)
     actions = vocabulary("survey_corrections").labels(lang)
@@ -430,7 +405,7 @@ def _answer_page(
         "survey_answer.html",
         user=user,
         lang=lang,
-        status=status,
+        form=form,
         tab="answers",
         a=found["answer"],
         counting=found["counting"],
@@ -438,10 +413,7 @@ def _answer_page(
             {**e, "at": web.local_time(e["at"]), "label": actions.get(e["action"], e["action"])}
             for e in found["events"]
         ],
-        message=message,
-        ok=not message,
-        kept=kept or {},
-        need_version=need_version,
+        need_version=form.field == "new_version",  # refused for want of "a new version": the box to tick
     )
 
 
@@ -468,20 +440,9 @@ def _refused(
     error: WuyeError,
     kept: dict[str, Any],
 ) -> HTMLResponse:
-    if isinstance(error, NotFound) and error.field == "id":
-        raise error
-    return _answer_page(
-        request,
-        conn,
-        settings,
-        user,
-        answer_id,
-        lang,
-        message=_message(error, lang),
-        status=status_of(error),
-        kept=kept,
-        need_version=error.field == "new_version",
-    )
+    """An answer's form refused: its page again (api/forms.py ``refused``); an unknown answer is its 404."""
+    again = partial(_answer_page, request, conn, settings, user, answer_id, lang)
+    return refused(error, again, kept, not_found=("id",), message=_message(error, lang))
 
 
 @router.post(

@@ -80,9 +80,13 @@ class WuyePage(JSCSSMixin, MacroElement):
         self.config = config
         # Instance lists: never mutate the class-level ones (shared by every page). A page's own
         # script (``page_js``, e.g. wuye-plan.js) comes after wuye-maps.js, whose helpers it uses.
-        self.default_js = [*js, ("wuye_maps", app_asset("wuye-maps.js"))]
+        self.default_js = [*js, ("wuye_maps", app_asset("wuye-maps.js")), ("wuye_nav", app_asset("wuye-nav.js"))]
         self.default_js += [(name.removesuffix(".js"), app_asset(name)) for name in page_js]
-        self.default_css = [*css, ("wuye_maps_css", app_asset("wuye-maps.css"))]
+        self.default_css = [
+            *css,
+            ("wuye_maps_css", app_asset("wuye-maps.css")),
+            ("wuye_nav_css", app_asset("wuye-nav.css")),  # the navigation bar's menu on a phone
+        ]
 
 
 def content_security_policy(settings: MapSettings) -> str | None:
@@ -192,7 +196,15 @@ def nav_bar(lang: str, current: str, workbench: str | None = None, user: dict[st
         "</form>"
     )
     links = "".join(parts)
-    return f'<nav class="wuye-nav" aria-label="{html.escape(t["nav"])}">{links}</nav>'
+    # on a phone the links open under a menu button (wuye-nav.css, wuye-nav.js), as on the workbench's pages
+    menu = (
+        '<button type="button" class="wuye-nav-menu" aria-expanded="false" aria-controls="wuye-nav-links">'
+        f'<span aria-hidden="true">☰</span> {html.escape(t["nav_menu"])}</button>'
+    )
+    return (
+        f'<nav class="wuye-nav" aria-label="{html.escape(t["nav"])}">'
+        f'{menu}<div class="wuye-nav-links" id="wuye-nav-links">{links}</div></nav>'
+    )
 
 
 NAV_PAGES = [

@@ -135,6 +135,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "here": "此处的要素",
         "reported_at": "上报时间",
         "nav": "导航",
+        "nav_menu": "菜单",  # the navigation bar's button on a phone
         "nav_home": "首页",
         "nav_maintenance": "设施",
         "nav_cases": "事件",
@@ -246,6 +247,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "here": "Features here",
         "reported_at": "Reported",
         "nav": "Navigation",
+        "nav_menu": "Menu",
         "nav_home": "Home",
         "nav_maintenance": "Facilities",
         "nav_cases": "Cases",

@@ -32,6 +32,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "about": "本系统服务于全区社区物业化工作：小区与片区图层、设施维护，"
         "群众报事的受理、立案、派遣、处置、核查与结案。",
         "nav": "导航",
+        "menu": "菜单",  # the navigation bar's button on a phone
         "home": "首页",
         "maps": "地图",
         "map_maintenance": "设施维护图",
@@ -155,6 +156,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "about": "Serving the district's community property-management programme: zones and sections, "
         "facility maintenance, and residents' reports registered, dispatched, handled, verified and closed.",
         "nav": "Navigation",
+        "menu": "Menu",
         "home": "Home",
         "maps": "Maps",
         "map_maintenance": "Facilities map",

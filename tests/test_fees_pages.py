@@ -321,6 +321,16 @@ def test_who_may_open_the_fees_pages_and_bad_input_named(base_url, fees_db, peop
         assert bad.status_code == 400 and "月份格式须为 YYYY-MM" in bad.text
         later = staff.get("/workbench/fees", params={"start": "2023-09", "end": "2023-08"})
         assert later.status_code == 400
+        # a day that does not exist: 400, the field named in Chinese, what was typed kept, nothing written
+        with psycopg.connect(fees_db) as conn:
+            paid = conn.execute("SELECT count(*) FROM fee_payments").fetchone()
+        form = {"building": f"{ZONE}-p1", "unit": "1", "room": "101", "period": "2023-09", "amount": "20",
+                "paid_on": "2023-09-31"}  # fmt: skip
+        day = staff.post("/workbench/fees/payments", data=form, headers={"Origin": base_url})
+        assert day.status_code == 400 and "缴费日期须为日期（年-月-日）" in day.text, day.text[-2000:]
+        assert 'value="2023-09-31"' in day.text and 'value="101"' in day.text
+        with psycopg.connect(fees_db) as conn:
+            assert conn.execute("SELECT count(*) FROM fee_payments").fetchone() == paid
         geo = staff.get("/workbench/fees/map.json", params={"start": "2023-08", "end": "2023-09"}).json()
         with psycopg.connect(fees_db) as conn:
             xihu = {r[0] for r in conn.execute("SELECT code FROM zones WHERE subdistrict_code = 'xihu'")}

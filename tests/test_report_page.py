@@ -169,6 +169,7 @@ def test_signed_in_reporter_gets_the_photo_picker(browser, base_url, report_db):
         page = phone.open(base_url + "/report")
         assert page.locator("#r-photo").is_visible()
         assert not page.locator("#r-photo-note").is_visible()
+        page.locator(".wuye-nav .wuye-nav-menu").tap()  # the bar's links are under its menu on a phone
         assert page.locator(".wuye-nav-logout").is_visible() and not page.locator(".wuye-nav-login").is_visible()
     finally:
         phone.close()

@@ -447,7 +447,7 @@ def test_a_phone_draws_the_charts_in_the_staff_scope(browser, seeded, people):
     p = Person(browser, "phone")
     try:
         p.sign_in(seeded, people["subdistrict_staff"], "/workbench/cases")
-        p.press(p.page.locator(".wuye-nav a", has_text="统计图表"))  # the navigation bar names the page
+        p.go_by_the_bar(p.page.locator(".wuye-nav a", has_text="统计图表"))  # the navigation bar names the page
         p.page.wait_for_url(re.compile(re.escape(seeded) + r"/workbench/stats$"))
         assert p.page.locator(".wuye-nav a[aria-current]").inner_text() == "统计图表"
         data = {c["id"]: c for c in _walk(p, seeded)}

@@ -142,7 +142,7 @@ def test_the_bureau_supervises_a_case_and_its_unit_sees_it_marked_and_first(brow
         p.sign_in(base_url, people["contractor"], "/")
         notice = page.locator(f"li.notice[data-kind='supervised'][data-case='{code}']")
         assert "督办" in notice.inner_text() and deadline.isoformat() in notice.inner_text()
-        p.press(page.locator(".wuye-nav a", has_text="事件办理"))
+        p.go_by_the_bar(page.locator(".wuye-nav a", has_text="事件办理"))
         page.wait_for_function(DESK_READY)
         first = page.locator("tr.case-row").first
         assert first.get_attribute("data-code") == code and "pinned" in (first.get_attribute("class") or "")
@@ -368,7 +368,7 @@ def test_a_property_team_finds_its_faulty_facilities_reports_a_case_and_records_
     try:
         page = p.page
         p.sign_in(base_url, people["property_team"], "/")
-        p.press(page.locator(".wuye-nav a", has_text="设施故障"))
+        p.go_by_the_bar(page.locator(".wuye-nav a", has_text="设施故障"))
         page.wait_for_url(f"{base_url}/workbench/facilities")
         page.wait_for_function(DESK_READY)
         listed = set(

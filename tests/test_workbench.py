@@ -121,6 +121,12 @@ class Person:
         else:
             locator.click()
 
+    def go_by_the_bar(self, link: Any) -> None:
+        """Follow a link of the navigation bar: on a phone, the ☰ menu button first opens the links."""
+        if self.device == "phone":
+            self.press(self.page.locator(".wuye-nav .wuye-nav-menu"))
+        self.press(link)
+
     def type_into(self, selector: str, text: str) -> None:
         self.press(self.page.locator(selector))
         self.page.keyboard.type(text)
@@ -256,6 +262,83 @@ def test_sign_in_shows_who_and_scope_on_every_page_and_sign_out_ends_it(browser,
         assert r is not None and r.status == 401
         assert "请先登录" in page.inner_text(".wuye-error")
         assert p.errors == [] or all("401" in e for e in p.errors)
+    finally:
+        p.close()
+
+
+def _nav_shot(page: Any, name: str) -> None:
+    """The top of the page with the navigation bar (and the open menu), as a person sees it."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+@pytest.mark.parametrize("device", ["phone", "desktop"])
+def test_the_navigation_bar_is_a_menu_on_a_phone_and_stays_a_bar_on_a_desktop(browser, base_url, people, device):  # noqa: F811
+    """On a phone (390×844) the bar is one line with a ☰ 菜单 button (a real button with aria-expanded)
+    and its links hidden; a tap opens them above the desk's map and another closes them, Tab, Enter,
+    Space and Escape do the same, and a tap on a link goes there. On a desktop (1280×800) the links
+    stand in the bar and there is no button."""
+    p = Person(browser, device)
+    try:
+        page = p.page
+        p.sign_in(base_url, people["subdistrict_staff"], "/workbench/cases")
+        page.wait_for_function(DESK_READY)
+        nav = page.locator("nav.wuye-nav")
+        menu = nav.locator("button.wuye-nav-menu")
+        links = nav.locator("a")
+        home = nav.locator("a", has_text="首页")
+        assert links.count() >= 8
+        if device == "desktop":
+            assert not menu.is_visible()
+            assert all(links.nth(i).is_visible() for i in range(links.count()))
+            assert nav.locator(".wuye-who").is_visible() and nav.locator(".wuye-nav-logout").is_visible()
+            first, box = home.bounding_box(), nav.bounding_box()  # the links start the bar, as before
+            assert first is not None and box is not None and first["x"] - box["x"] < 20, (first, box)
+            _nav_shot(page, "nav-desktop")
+            p.press(home)
+            page.wait_for_url(f"{base_url}/")
+            return
+        # a phone: one line, the button and nothing else
+        assert menu.is_visible() and menu.text_content() == "☰ 菜单"
+        assert (
+            menu.get_attribute("aria-expanded") == "false" and menu.get_attribute("aria-controls") == "wuye-nav-links"
+        )
+        assert not any(links.nth(i).is_visible() for i in range(links.count()))
+        assert not nav.locator(".wuye-who").is_visible()
+        box = nav.bounding_box()
+        assert box is not None and box["height"] <= 60, box
+        _nav_shot(page, "nav-phone-closed")
+        p.press(menu)
+        assert menu.get_attribute("aria-expanded") == "true"
+        assert all(links.nth(i).is_visible() for i in range(links.count()))
+        assert nav.locator(".wuye-who").is_visible() and nav.locator(".wuye-nav-logout").is_visible()
+        for i in range(links.count()):  # each a finger's height, inside the screen's width
+            one = links.nth(i).bounding_box()
+            assert one is not None and one["height"] >= 44 and one["x"] + one["width"] <= 390, one
+        _nav_shot(page, "nav-phone-open")
+        p.press(menu)
+        assert menu.get_attribute("aria-expanded") == "false" and not home.is_visible()
+        # the keyboard: Tab past the skip link to the button, Enter opens, Escape closes, Space opens
+        page.reload()
+        page.wait_for_function(DESK_READY)
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.classList.contains('wuye-nav-menu')")
+        page.keyboard.press("Enter")
+        assert menu.get_attribute("aria-expanded") == "true" and home.is_visible()
+        page.keyboard.press("Tab")  # the first link, reachable
+        assert page.evaluate("() => document.activeElement.textContent") == "首页"
+        page.keyboard.press("Escape")
+        assert menu.get_attribute("aria-expanded") == "false" and not home.is_visible()
+        assert page.evaluate("() => document.activeElement.classList.contains('wuye-nav-menu')")
+        page.keyboard.press("Space")
+        assert menu.get_attribute("aria-expanded") == "true"
+        # a tap on a link goes there; the next page's menu is closed again
+        p.press(home)
+        page.wait_for_url(f"{base_url}/")
+        assert menu.get_attribute("aria-expanded") == "false" and not home.is_visible()
+        assert page.locator("#n-new").is_visible()
+        assert not p.errors, p.errors
     finally:
         p.close()
 

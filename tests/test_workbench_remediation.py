@@ -392,13 +392,13 @@ def test_administrator_on_a_phone_verifies_with_the_after_photo_and_redo_needs_a
         page.wait_for_url(re.compile(r".*done=redo.*"))
         assert _card(admin, code).get_attribute("data-state") == "in_progress"
         admin.shot("board-redo")
-        admin.press(page.locator("nav.wuye-nav a.wuye-lang"))  # the same board in English
+        admin.go_by_the_bar(page.locator("nav.wuye-nav a.wuye-lang"))  # the same board in English
         page.wait_for_url(re.compile(r".*lang=en.*"))
         assert page.locator("h1").inner_text().endswith("Remediation board")
         assert _card(admin, code).locator("select.move-action option").first.inner_text() in ("Finish", "Redo")
         admin.shot("board-en")
         # the whole district for the bureau, with the sub-districts' and the district's totals
-        admin.press(page.locator("nav.wuye-nav a[href='/workbench/remediation?lang=en']"))
+        admin.go_by_the_bar(page.locator("nav.wuye-nav a[href='/workbench/remediation?lang=en']"))
         page.wait_for_url(f"{base_url}/workbench/remediation?lang=en")
         assert page.locator("#zone-list tbody tr.zone-row").count() == _one(board_db, "SELECT count(*) FROM zones")
         total = page.locator("tr.total-row[data-level='district'] td").first.inner_text()
@@ -453,7 +453,7 @@ def test_staff_on_a_phone_adds_a_task_takes_its_before_photo_and_starts_it(
         assert _card(staff, code).get_attribute("data-state") == "in_progress"
         assert _one(board_db, "SELECT actual_start FROM remediation_tasks WHERE code = %s", code) == today()
         staff.shot("board-staff-phone")
-        staff.press(page.locator("nav.wuye-nav a[href='/workbench/phases']"))
+        staff.go_by_the_bar(page.locator("nav.wuye-nav a[href='/workbench/phases']"))
         page.wait_for_url(f"{base_url}/workbench/phases")
         assert page.locator(f"#zone-{zone} td[data-phase='remediation']").is_visible()
         staff.shot("phases-staff-phone")
