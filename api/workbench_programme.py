@@ -48,7 +48,9 @@ PUBLICISTS = Guard(
     *remediation.WORKERS, description="sub-district staff, property teams, administrators", scoped="code"
 )
 # (the record is looked up in the zone, the zone in the caller's scope: 404 outside)
-RECORD_PHOTOS = Guard(*remediation.WORKERS, description="sub-district staff, property teams, administrators")
+RECORD_PHOTOS = Guard(
+    *remediation.WORKERS, description="sub-district staff, property teams, administrators", scoped="code"
+)
 FormText = Annotated[str | None, Form(max_length=2000)]
 FormShort = Annotated[str | None, Form(max_length=40)]
 
