@@ -404,9 +404,14 @@ def _phase_page(
     kept: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     district = settings.district.district_code
-    scope = {z["code"] for z in board.zones_in_scope(conn, user, district_code=district)}
+    scope = {z["code"]: z for z in board.zones_in_scope(conn, user, district_code=district)}
     found = run(conn, phases.district(district_code=district))
-    zones = [z for z in found["zones"] if z["zone_code"] in scope]
+    # each zone with its sub-district's name (the table names it, not its code)
+    zones = [
+        {**z, "subdistrict_name": scope[z["zone_code"]]["subdistrict_name"]}
+        for z in found["zones"]
+        if z["zone_code"] in scope
+    ]
     for z in zones:
         z["overdue"] = sum(1 for p in z["phases"] if p["status"] == "overdue")
         for p in z["phases"]:
