@@ -102,9 +102,14 @@ def _rows(url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
-def _shot(p: Person, role: str, step: str) -> None:
+def _shot(p: Person, role: str, step: str, *, whole: bool = True) -> None:
+    """The page (``whole``), or what the screen shows now: a long page on a phone, at the step's place;
+    the page no wider than the screen."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    p.page.screenshot(path=str(SHOTS / f"walk-{role}-{step}-{p.device}.png"), full_page=True)
+    p.page.screenshot(path=str(SHOTS / f"walk-{role}-{step}-{p.device}.png"), full_page=whole)
+    # and the page fits the screen's width (a wide table scrolls inside it; the page does not sideways)
+    wide, screen = p.page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide <= screen, (role, step, p.device, wide, screen)
 
 
 def _script_errors(p: Person, *expected: int) -> list[str]:
@@ -414,14 +419,15 @@ def test_the_bureau_sets_a_deadline_issues_a_verdict_downloads_its_papers_and_re
         page.select_option("#dl-phase", "acceptance")
         page.locator("#dl-due").fill(due)
         p.type_into("#dl-reason", reason)
-        _shot(p, "bureau", "deadline-form")
+        _shot(p, "bureau", "deadline-form", whole=device == "desktop")
         p.press(page.locator("#dl-go"))
         page.wait_for_url(re.compile(rf".*done=deadline_saved#zone-{zone}$"))
         assert page.locator("#msg").inner_text() == "期限已调整"
         cell = page.locator(f"#zone-{zone} td.phase-cell[data-phase='acceptance']")
         assert cell.get_attribute("data-due") == due
         assert cell.locator("em.own").count() == 1  # the zone's own deadline, marked
-        _shot(p, "bureau", "deadline-set")
+        cell.scroll_into_view_if_needed()
+        _shot(p, "bureau", "deadline-set", whole=device == "desktop")
 
         # the acceptance desk: the zone's card from its row, 签发
         _nav(p, "/workbench/acceptance")
@@ -440,7 +446,7 @@ def test_the_bureau_sets_a_deadline_issues_a_verdict_downloads_its_papers_and_re
         assert page.locator("#msg").inner_text() == f"已签发 {number}（{label}）"
         assert card.locator("tr.issued-doc").evaluate_all("rs => rs.map(r => r.dataset.id)") == [str(doc_id)]
         card.locator("a.zone-pdf").scroll_into_view_if_needed()
-        _shot(p, "bureau", "issued")
+        _shot(p, "bureau", "issued", whole=device == "desktop")
 
         # the issued PDF, downloaded: the file as stored (byte for byte); the district summary as a workbook
         with page.expect_download() as got:
