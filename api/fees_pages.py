@@ -36,6 +36,8 @@ from maps import fees_web, web
 router = APIRouter(tags=["workbench 工作台"])
 FEE_ROLES = WORKERS  # administrators, sub-district staff, property teams: in their zones
 FEE_PAGES = Guard(*FEE_ROLES, description="fees pages: staff and property teams, their zones")
+# a zone's page: 404 for a zone outside the caller's zones (fees.zone_buildings), as the access matrix checks
+FEE_ZONE_PAGE = Guard(*FEE_ROLES, description="fees pages: staff and property teams, the zone in scope", scoped="code")
 Month = Annotated[str | None, Query(max_length=10, description="YYYY-MM")]
 FormText = Annotated[str | None, Form(max_length=80)]
 
@@ -105,7 +107,7 @@ def fees_map(
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/workbench/fees/zones/{code}", summary="小区收费（楼栋与欠费）", dependencies=[Depends(FEE_PAGES)])
+@router.get("/workbench/fees/zones/{code}", summary="小区收费（楼栋与欠费）", dependencies=[Depends(FEE_ZONE_PAGE)])
 def fees_zone_page(
     code: str,
     request: Request,

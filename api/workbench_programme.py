@@ -50,7 +50,9 @@ PUBLICISTS = Guard(
     *remediation.WORKERS, description="sub-district staff, property teams, administrators", scoped="code"
 )
 # (the record is looked up in the zone, the zone in the caller's scope: 404 outside)
-RECORD_PHOTOS = Guard(*remediation.WORKERS, description="sub-district staff, property teams, administrators")
+RECORD_PHOTOS = Guard(
+    *remediation.WORKERS, description="sub-district staff, property teams, administrators", scoped="code"
+)
 FormText = Annotated[str | None, Form(max_length=2000)]
 FormShort = Annotated[str | None, Form(max_length=40)]
 
@@ -376,9 +378,14 @@ def _phase_page(
     form: FormState = BLANK,
 ) -> HTMLResponse:
     district = settings.district.district_code
-    scope = {z["code"] for z in board.zones_in_scope(conn, user, district_code=district)}
+    scope = {z["code"]: z for z in board.zones_in_scope(conn, user, district_code=district)}
     found = keep(conn, ("phases", district, today()), lambda: run(conn, phases.district(district_code=district)))
-    zones = [z for z in found["zones"] if z["zone_code"] in scope]
+    # each zone with its sub-district's name (the table names it, not its code)
+    zones = [
+        {**z, "subdistrict_name": scope[z["zone_code"]]["subdistrict_name"]}
+        for z in found["zones"]
+        if z["zone_code"] in scope
+    ]
     for z in zones:
         z["overdue"] = sum(1 for p in z["phases"] if p["status"] == "overdue")
         for p in z["phases"]:

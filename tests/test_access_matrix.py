@@ -184,6 +184,12 @@ SCOPED_REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("GET", "/workbench/publicity/{code}"): {"of": "zone"},
     ("POST", "/workbench/publicity/{code}"): {"of": "zone", "data": {"kind": "notice"}},
+    ("POST", "/workbench/publicity/{code}/records/{record_id}/photos"): {
+        "of": "publicity",
+        "files": {"photo": ("p.jpg", JPEG, "image/jpeg")},
+    },
+    # a zone's fees page (api/fees_pages.py)
+    ("GET", "/workbench/fees/zones/{code}"): {"of": "zone"},
 }
 SCOPED_CASES = [
     (route.path, method)
@@ -262,12 +268,17 @@ def scoped_objects(matrix_client):
                 root=Path(client.app.state.settings.db.home),
                 max_bytes=10_000,
             )["added"]
+            # a publicity record of the zone (the demo's, 先宣传后实施)
+            record = conn.execute(
+                "SELECT id FROM publicity_records WHERE zone_code = %s ORDER BY id LIMIT 1", [zone]
+            ).fetchone()[0]
             objects[where] = {
                 "case": {"code": code, "photo_id": str(photo["id"])},
                 "facility": {"layer": "street_lights", "code": light},
                 "remediation": {"code": task, "photo_id": str(shot["id"])},
                 "redo": {"item_id": str(item), "photo_id": str(evidence)},
                 "zone": {"code": zone},
+                "publicity": {"code": zone, "record_id": str(record)},
             }
     return objects
 
@@ -441,3 +452,48 @@ def test_feature_history_is_for_planners_and_administrators(matrix_client):
     for role in ROLES:
         status = client.get("/collections/zones/items/jinling/history", headers=headers(role)).status_code
         assert (status == 200) is (role in ("admin", "planner")), (role, status)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The workbench's pages as each role finds them (issue 21 point 8): the navigation bar and the portal's
+# list of pages offer a role exactly the pages their routes' Guards let it open, and each one opens.
+NAV_PAGES = (
+    "/workbench/cases",
+    "/workbench/facilities",
+    "/workbench/surveys",
+    "/workbench/acceptance",
+    "/workbench/remediation",
+    "/workbench/phases",
+    "/workbench/publicity",
+    "/workbench/fees",
+    "/workbench/stats",
+    "/workbench/admin",
+)
+
+
+def test_every_workbench_section_is_a_page_of_the_navigation():
+    """Each GET /workbench/<section> route is in NAV_PAGES (a new section cannot miss this check)."""
+    sections = {r.path for r in _routes() if "GET" in r.methods and re.fullmatch(r"/workbench/[^/{]+", r.path)}
+    assert sections == set(NAV_PAGES)
+
+
+def _offered(html: str, start: str, end: str) -> set[str]:
+    """The workbench sections linked from the part of ``html`` between ``start`` and ``end``."""
+    part = html.split(start, 1)[1].split(end, 1)[0]
+    return {href for href in re.findall(r'href="(/workbench/[^"?#]*)', part) if href in NAV_PAGES}
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_the_navigation_and_the_portal_offer_each_role_the_pages_its_rules_allow(matrix_client, role):
+    client, headers = matrix_client
+    rules = {r.path: _guard(r) for r in _routes() if "GET" in r.methods and r.path in NAV_PAGES}
+    allowed = {path for path in NAV_PAGES if role in rules[path].roles}
+    auth = headers(role)
+    portal = client.get("/", headers={**auth, "Accept": "text/html"})
+    assert portal.status_code == 200, portal.text[:300]
+    assert _offered(portal.text, '<nav class="wuye-nav"', "</nav>") == allowed, role
+    assert _offered(portal.text, '<main id="main">', "</main>") == allowed, role
+    for path in sorted(allowed):
+        opened = client.get(path, headers={**auth, "Accept": "text/html"})
+        assert opened.status_code == 200, (role, path, opened.status_code, opened.text[:300])
+        assert _offered(opened.text, '<nav class="wuye-nav"', "</nav>") == allowed, (role, path)
