@@ -120,8 +120,8 @@ def _script_errors(p: Person, *expected: int) -> list[str]:
 
 
 def _nav(p: Person, path: str) -> None:
-    """A click (a tap on the phone) on the navigation bar's link to ``path``."""
-    p.press(p.page.locator(f"nav.wuye-nav a[href='{path}']"))
+    """A click on the navigation bar's link to ``path`` (on the phone: a tap on ☰ 菜单, then on the link)."""
+    p.go_by_the_bar(p.page.locator(f"nav.wuye-nav a[href='{path}']"))
     p.page.wait_for_url(re.compile(re.escape(path) + r"(\?.*)?$"))
 
 
