@@ -378,7 +378,8 @@ def _desk(
     total = sum(v for k, v in counts.items() if k in states) if not flt.state else counts.get(flt.state, 0)
     next_after = listed.get("next_after")
     cursor = ("s" if listed.get("next_pinned") else "") + str(next_after)
-    zones = reference.zones(conn, district)
+    listed_refs = reference.lists(conn, district)
+    zones = listed_refs["zones"]
     zone_names = {z["code"]: z["name"] for z in zones}
     return page(
         request,
@@ -396,8 +397,8 @@ def _desk(
         categories=[
             {"code": c["code"], "name": c["name"] if lang == "zh" else c["name_en"]} for c in cases.category_list()
         ],
-        units=reference.units(conn, district),
-        subdistricts=reference.subdistricts(conn, district),
+        units=listed_refs["units"],
+        subdistricts=listed_refs["subdistricts"],
         can_dispatch=user.role in cases.STAFF,
         dispatchable=cases.MOVES["dispatch"].sources,
         state_link=lambda s: _link(params, state=s, after=None),
@@ -464,7 +465,8 @@ def _case_page(
         raise NotFound(f"case '{code}' does not exist", field="code")
     case_id = cases.case_for_photos(conn, user, code, district_code=district)
     lon, lat = feature["geometry"]["coordinates"][:2]
-    zone_names = {z["code"]: z["name"] for z in reference.zones(conn, district)}
+    refs = reference.lists(conn, district)
+    zone_names = {z["code"]: z["name"] for z in refs["zones"]}
     return page(
         request,
         "case.html",
@@ -487,7 +489,7 @@ def _case_page(
             {"name": name, "note_required": move.note_required}
             for name, move in cases.actions_for(user, props["state"])
         ],
-        units=reference.units(conn, district),
+        units=refs["units"],
         categories=[
             {"code": c["code"], "name": c["name"] if lang == "zh" else c["name_en"]} for c in cases.category_list()
         ],

@@ -7,6 +7,7 @@ import psycopg
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from geo.kept import kept
 from geo.spatial import crs as crsmod
 
 
@@ -66,3 +67,18 @@ def subdistricts(conn: psycopg.Connection, district_code: str) -> list[dict[str,
     """The district's sub-districts (code, name), by name (the case desk's filter)."""
     rows = conn.execute("SELECT code, name FROM subdistricts WHERE district_code = %s ORDER BY name", [district_code])
     return [{"code": r[0], "name": r[1]} for r in rows]
+
+
+def lists(conn: psycopg.Connection, district_code: str) -> dict[str, list[dict[str, str]]]:
+    """The district's ``units``, ``zones`` and ``subdistricts`` as above, for the pages' filters and
+    names: kept between views until one of those tables changes (geo/kept.py), one short read instead of
+    three queries on each view of the case desk and a case."""
+    return kept(
+        conn,
+        ("reference lists", district_code),
+        lambda: {
+            "units": units(conn, district_code),
+            "zones": zones(conn, district_code),
+            "subdistricts": subdistricts(conn, district_code),
+        },
+    )
