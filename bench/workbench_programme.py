@@ -233,18 +233,11 @@ def computed(url: str, *, n: int = 5) -> dict[str, float]:
     return out
 
 
-def _row(name: str, results: list[LoadResult]) -> str:
-    p50 = statistics.median(r.p50_ms for r in results)
-    p99 = statistics.median(r.p99_ms for r in results)
-    rps = statistics.median(r.rps for r in results)
-    size = statistics.median(r.bytes_per_response for r in results) / 1024
-    return f"| {name} | {p50:.1f} | {p99:.1f} | {rps:.0f} | {size:.1f} | {sum(r.errors for r in results)} |"
-
-
 def section(args: Any, loads: dict[str, str]) -> list[str]:
     """Prepare, measure and return the markdown section."""
     from bench._common import git_revision, machine, server_versions
     from bench._load import our_server
+    from bench.workbench import _row
 
     url, held = prepare(
         buildings=args.buildings,

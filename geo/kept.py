@@ -70,8 +70,7 @@ def kept(
     with _lock:
         hit = _kept.get(full)
         flight = _flights.setdefault(full, threading.Lock())
-        fresh = hit is not None and hit[0] == seen
-        if hit is not None and fresh and (time.monotonic() - hit[1] < age or flight.locked()):
+        if hit is not None and hit[0] == seen and (time.monotonic() - hit[1] < age or flight.locked()):
             _kept.move_to_end(full)
             return pickle.loads(hit[2])
     with flight:

@@ -13,8 +13,8 @@ import pytest
 
 from api.app import create_app
 from api.maps import local_server
+from geo import kept
 from geo.access import users
-from geo.cases import counts
 from tests.conftest import DISTRICT, settings_for
 
 PASSWORD = "desk-counts-pass"
@@ -32,7 +32,7 @@ def desk(db_url: str) -> Iterator[tuple[httpx.Client, str]]:
             actor="tests",
             subdistrict_code="xihu",
         )
-    counts.forget()
+    kept.forget()
     with local_server(create_app(settings_for(db_url))) as base, httpx.Client(base_url=base, timeout=60) as http:
         for category in ("garbage_pile", "garbage_pile", "road_uneven"):  # three reports in 西湖
             _report(base, db_url, category)
@@ -105,7 +105,7 @@ def test_the_counts_are_kept_between_views_and_never_older_than_their_age(desk, 
             conn.execute("ALTER TABLE cases ENABLE TRIGGER cases_changed")
     assert _shown(http) == before
     # …until they are older than MAX_AGE_S
-    monkeypatch.setattr(counts, "MAX_AGE_S", 0.0)
+    monkeypatch.setattr(kept, "MAX_AGE_S", 0.0)
     after = _shown(http)
     assert after.get("reported", 0) == before["reported"] - 1
     assert after.get("registered", 0) == before.get("registered", 0) + 1

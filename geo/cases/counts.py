@@ -5,7 +5,7 @@ Counting the cases of a caller's scope by state reads every case in that scope, 
 while the list beside it reads 50. Most views of the desk see the same counts as the view before: the
 counts are kept (geo/kept.py) per caller's scope and filter while the ``case_changes`` sequence
 (advanced by every statement that writes ``cases``: migration 0019) has not moved, and never longer than
-``MAX_AGE_S`` seconds (``overdue`` depends on the clock as well as on the rows).
+geo/kept.py's ``MAX_AGE_S`` (``overdue`` depends on the clock as well as on the rows).
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ from geo.access.scope import Principal
 from geo.cases.workflow import CaseFilter, case_counts
 from geo.steps import run
 
-MAX_AGE_S = 10.0
-
 
 def kept_case_counts(
     conn: psycopg.Connection, principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
 ) -> dict[str, int]:
-    """:func:`geo.cases.workflow.case_counts`, kept while no case has changed (at most ``MAX_AGE_S``)."""
+    """:func:`geo.cases.workflow.case_counts`, kept while no case has changed."""
     key = (
         "case_counts",
         district_code,
@@ -42,10 +40,4 @@ def kept_case_counts(
         key,
         lambda: run(conn, case_counts(principal, flt, district_code=district_code, scoped_only=scoped_only)),
         sequence=keeping.CASE_CHANGES,
-        max_age=MAX_AGE_S,
     )
-
-
-def forget() -> None:
-    """Drop every kept result (tests that change the clock)."""
-    keeping.forget()
