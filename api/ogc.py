@@ -20,6 +20,10 @@ from api import auth, openapi, workbench
 from api.deps import read
 from api.ogc_common import (
     CONFORMANCE,
+    CRS_DOC,
+    CRS_SCHEMA,
+    F_DOC,
+    FORMATS,
     GEOJSON,
     JSON,
     MVT,
@@ -28,8 +32,11 @@ from api.ogc_common import (
     FeatureId,
     Format,
     OutputCrs,
+    QueryParam,
     base,
+    check_lengths,
     declared,
+    documented,
     json_response,
     layer,
     link,
@@ -268,75 +275,66 @@ class ItemsRequest:
     query: ft.ItemsQuery
 
 
-async def items_request(
-    collection_id: CollectionId,
-    request: Request,
-    limit: Annotated[
-        str | None,
-        declared(
-            f"features per page, 1..{ft.MAX_LIMIT}",
-            {"type": "integer", "minimum": 1, "maximum": ft.MAX_LIMIT, "default": ft.DEFAULT_LIMIT},
-        ),
-    ] = None,
-    bbox: Annotated[
-        str | None,
-        declared(
-            "minx,miny,maxx,maxy (or 6 numbers with heights) in bbox-crs; features that intersect it",
-            {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
-        ),
-    ] = None,
-    bbox_crs: Annotated[
-        str | None, declared("CRS of bbox (Part 2); CRS84 by default", {"type": "string", "format": "uri"}, "bbox-crs")
-    ] = None,
-    crs: OutputCrs = None,
-    datetime: Annotated[
-        str | None,
-        declared(
-            "an RFC 3339 instant or interval start/end ('..' for an open end), against updated_at", max_length=100
-        ),
-    ] = None,
-    properties: Annotated[
-        str | None,
-        declared("comma-separated property names to return (see the collection's queryables)", max_length=2000),
-    ] = None,
-    sortby: Annotated[
-        str | None,
-        declared(
-            "comma-separated property names, each with an optional + (ascending) or - (descending)", max_length=2000
-        ),
-    ] = None,
-    filter: Annotated[
-        str | None,
-        declared(
-            f"a CQL2 filter (text or JSON) over the collection's queryables; see /functions; at most "
-            f"{cql.MAX_TERMS} terms nested at most {cql.MAX_DEPTH} deep",
-            max_length=cql.MAX_FILTER_CHARS,
-        ),
-    ] = None,
-    filter_lang: Annotated[
-        str | None,
-        declared(
-            "language of filter; guessed from its first character when absent",
-            {"type": "string", "enum": ["cql2-text", "cql2-json"]},
-            "filter-lang",
-        ),
-    ] = None,
-    filter_crs: Annotated[
-        str | None,
-        declared(
-            "CRS of the filter's geometry literals; CRS84 by default", {"type": "string", "format": "uri"}, "filter-crs"
-        ),
-    ] = None,
-    cursor: Annotated[str | None, declared("where a page starts: follow the next/prev links", max_length=200)] = None,
-    f: Format = None,
-) -> ItemsRequest:
-    """The declared parameters document the operation; geo/ checks every name and value once.
+ITEMS_PARAMS = (
+    QueryParam(
+        "limit",
+        f"features per page, 1..{ft.MAX_LIMIT}",
+        {"type": "integer", "minimum": 1, "maximum": ft.MAX_LIMIT, "default": ft.DEFAULT_LIMIT},
+    ),
+    QueryParam(
+        "bbox",
+        "minx,miny,maxx,maxy (or 6 numbers with heights) in bbox-crs; features that intersect it",
+        {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+    ),
+    QueryParam("bbox-crs", "CRS of bbox (Part 2); CRS84 by default", {"type": "string", "format": "uri"}),
+    QueryParam("crs", CRS_DOC, CRS_SCHEMA),
+    QueryParam(
+        "datetime",
+        "an RFC 3339 instant or interval start/end ('..' for an open end), against updated_at",
+        {},
+        max_length=100,
+    ),
+    QueryParam(
+        "properties",
+        "comma-separated property names to return (see the collection's queryables)",
+        {},
+        max_length=2000,
+    ),
+    QueryParam(
+        "sortby",
+        "comma-separated property names, each with an optional + (ascending) or - (descending)",
+        {},
+        max_length=2000,
+    ),
+    QueryParam(
+        "filter",
+        f"a CQL2 filter (text or JSON) over the collection's queryables; see /functions; at most "
+        f"{cql.MAX_TERMS} terms nested at most {cql.MAX_DEPTH} deep",
+        {},
+        max_length=cql.MAX_FILTER_CHARS,
+    ),
+    QueryParam(
+        "filter-lang",
+        "language of filter; guessed from its first character when absent",
+        {"type": "string", "enum": ["cql2-text", "cql2-json"]},
+    ),
+    QueryParam(
+        "filter-crs", "CRS of the filter's geometry literals; CRS84 by default", {"type": "string", "format": "uri"}
+    ),
+    QueryParam("cursor", "where a page starts: follow the next/prev links", {}, max_length=200),
+    QueryParam("f", F_DOC, {"type": "string", "enum": list(FORMATS)}),
+)
+
+
+def items_request(collection_id: str, request: Request) -> ItemsRequest:
+    """Every name and value of an items request, checked once by geo/ (``ITEMS_PARAMS`` document them).
 
     A collection's queryable attributes are parameters too (``zones?kind=resettlement``): they
     differ by collection, so /api lists them in the items operation's ``queryables`` parameter."""
     cat, _ = state(request)
     spec = layer(cat, collection_id)
     params = query_params(request, None)  # repeats refused here, names and values by parse_items_query
+    check_lengths(params, ITEMS_PARAMS)
     return ItemsRequest(spec, params, ft.parse_items_query(spec, params))
 
 
@@ -345,9 +343,11 @@ async def items_request(
     summary="要素 items",
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}, "text/html": {}}}},
+    openapi_extra=documented(ITEMS_PARAMS),
 )
-async def get_items(request: Request, checked: Annotated[ItemsRequest, Depends(items_request)]) -> Response:
+async def get_items(collection_id: CollectionId, request: Request) -> Response:
     _, settings = state(request)
+    checked = items_request(collection_id, request)
     spec, params, query = checked.spec, checked.params, checked.query
     html_view = wants_html(request, params)
     items_url = f"{base(request)}/collections/{spec.name}/items"
@@ -587,6 +587,13 @@ async def collection_tile(
 
 
 # -- OpenAPI 3.0 -----------------------------------------------------------------------------------
+# A request is matched against the routes in order, at the app and again inside this router: the
+# busiest reads (an items page, one feature) are tried first.
+router.routes.sort(
+    key=lambda r: getattr(r, "path", "") not in (openapi.ITEMS_PATH, openapi.ITEMS_PATH + "/{feature_id}")
+)
+
+
 def _to_openapi30(node: Any) -> Any:
     """FastAPI writes JSON Schema 2020-12 (OpenAPI 3.1); 3.0 readers want nullable, not type null."""
     if isinstance(node, list):

@@ -286,6 +286,21 @@ def test_bad_parameters_answer_400_with_the_parameter(client: TestClient, shared
     assert _count(shared_db_url, "zones") == 10
 
 
+@pytest.mark.parametrize(("name", "longest"), [("cursor", 200), ("datetime", 100), ("sortby", 2000), ("filter", 10_000)])
+def test_items_parameters_longer_than_declared_answer_400_naming_them(client: TestClient, name: str, longest: int):
+    """The items route parses its own parameters (api/ogc.py ITEMS_PARAMS): each declared maxLength
+    in /api still holds, as a 400 naming the parameter."""
+    doc = client.get("/api").json()
+    op = doc["paths"]["/collections/{collection_id}/items"]["get"]
+    declared = next(p for p in op["parameters"] if p.get("name") == name)
+    assert declared["schema"]["maxLength"] == longest
+    r = client.get("/collections/zones/items", params={name: "x" * (longest + 1)})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == name and f"at most {longest} characters" in r.json()["reason"]
+    r = client.get("/collections/zones/items", params={name: "x" * longest})
+    assert "characters" not in r.json().get("reason", "")
+
+
 def test_injection_in_equality_filter_is_only_a_value(client: TestClient, shared_db_url: str):
     r = client.get("/collections/zones/items", params={"name": INJECTION})
     assert r.status_code == 200 and r.json()["numberMatched"] == 0

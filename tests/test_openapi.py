@@ -183,7 +183,7 @@ def test_link_titles_are_bound_values_not_sql_text(client: TestClient, shared_db
         catalogue["zones"], query, district_code="430104", links=b"", page_href="/x?cursor="
     )
     with psycopg.connect(shared_db_url) as conn:
-        text = stmt.as_string(conn)
+        text = stmt.decode() if isinstance(stmt, bytes) else stmt.as_string(conn)
     assert ft.NEXT_TITLE not in text and ft.PREV_TITLE not in text and "下一页" not in text
     assert (values["next_title"], values["prev_title"]) == (ft.NEXT_TITLE, ft.PREV_TITLE)
     first = client.get("/collections/zones/items", params={"limit": 2}).json()
@@ -191,6 +191,33 @@ def test_link_titles_are_bound_values_not_sql_text(client: TestClient, shared_db
     assert nxt["title"] == ft.NEXT_TITLE
     second = client.get(nxt["href"]).json()
     assert next(lk for lk in second["links"] if lk["rel"] == "prev")["title"] == ft.PREV_TITLE
+
+
+def test_a_kept_statement_text_binds_the_values_of_its_own_request(catalogue):
+    """A whole layer's first page reuses its statement's text; the district, the page's values and
+    any filter or cursor are never taken from an earlier request."""
+    spec = catalogue["zones"]
+    first = ft.items_statement(
+        spec, ft.parse_items_query(spec, {"limit": "2"}), district_code="430104", links=b"", page_href="/a"
+    )
+    again = ft.items_statement(
+        spec, ft.parse_items_query(spec, {"limit": "7"}), district_code="430104", links=b"", page_href="/b"
+    )
+    assert isinstance(again[0], bytes)
+    first_text = first[0] if isinstance(first[0], bytes) else first[0].as_bytes(None)
+    assert again[0] == first_text
+    assert (again[1]["limit"], again[1]["fetch"], again[1]["page_href"]) == (7, 8, "/b")
+    assert {k: v for k, v in again[1].items() if k[1:].isdigit()} == {
+        k: v for k, v in first[1].items() if k[1:].isdigit()
+    }
+    other = ft.items_statement(
+        spec, ft.parse_items_query(spec, {"limit": "2"}), district_code="430105", links=b"", page_href="/a"
+    )
+    assert "430105" in other[1].values() and "430104" not in other[1].values()
+    filtered = ft.items_statement(
+        spec, ft.parse_items_query(spec, {"kind": "resettlement"}), district_code="430104", links=b"", page_href="/a"
+    )
+    assert not isinstance(filtered[0], bytes) and "resettlement" in filtered[1].values()
 
 
 def test_every_string_path_parameter_declares_a_maximum_length(doc: dict[str, Any]):

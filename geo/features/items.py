@@ -12,6 +12,7 @@ import base64
 import binascii
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -392,10 +393,62 @@ def unfiltered(query: ItemsQuery) -> bool:
     return query.bbox is None and query.interval is None and not query.equals and query.filter is None
 
 
+# The text of the commonest statements: a first page of a whole layer (no filter, no cursor), by
+# layer, district, properties, sort keys and output CRS. Composing the statement cost about as
+# much of a small page's time as the rest of the request's Python; its text and its fixed values
+# are the same every time, only the page's own values (limit, links) differ.
+_PLAIN_MAX = 256
+_plain: OrderedDict[tuple[Any, ...], tuple[LayerSpec, bytes, dict[str, Any]]] = OrderedDict()
+
+
+def _plain_key(spec: LayerSpec, query: ItemsQuery, district_code: str) -> tuple[Any, ...] | None:
+    if query.cursor is not None or not unfiltered(query):
+        return None
+    props = None if query.properties is None else tuple(query.properties)
+    return (id(spec), district_code, props, tuple(query.sortby), query.crs)
+
+
 def items_statement(
     spec: LayerSpec, query: ItemsQuery, *, district_code: str, links: bytes, page_href: str
-) -> tuple[sql.Composed, dict[str, Any]]:
+) -> tuple[sql.Composable | bytes, dict[str, Any]]:
     """The statement (and its bound values) that returns the page as GeoJSON bytes."""
+    key = _plain_key(spec, query, district_code)
+    known = _plain.get(key) if key is not None else None
+    if known is not None and known[0] is spec:  # first in, first out: no reordering across threads
+        values = dict(known[2])
+        _page_values(values, query, links, page_href, forward=True, from_cursor=False)
+        return known[1], values
+    stmt, values, forward, from_cursor = _compose(spec, query, district_code=district_code)
+    if key is not None:
+        _plain[key] = (spec, stmt.as_bytes(None), dict(values))
+        while len(_plain) > _PLAIN_MAX:
+            _plain.popitem(last=False)
+    _page_values(values, query, links, page_href, forward=forward, from_cursor=from_cursor)
+    return stmt, values
+
+
+def _page_values(
+    values: dict[str, Any], query: ItemsQuery, links: bytes, page_href: str, *, forward: bool, from_cursor: bool
+) -> None:
+    values.update(
+        digits=query.crs.digits,
+        fetch=query.limit + 1,
+        limit=query.limit,
+        cap=max(MIN_COUNT_CAP, COUNT_FACTOR * query.limit),
+        from_cursor=from_cursor,
+        forward=forward,
+        links=links.decode(),
+        page_href=page_href,
+        next_title=NEXT_TITLE,
+        prev_title=PREV_TITLE,
+    )
+
+
+def _compose(
+    spec: LayerSpec, query: ItemsQuery, *, district_code: str
+) -> tuple[sql.Composed, dict[str, Any], bool, bool]:
+    """The items statement, the values it binds itself (the page's own values not yet added),
+    whether it reads forward and whether it starts from a cursor."""
     kinds = queryables(spec)
     params = _Params()
     where = _where(spec, query, district_code, params)
@@ -433,19 +486,7 @@ def items_statement(
         first_token=sql.SQL("f.low_token" if forward else "f.high_token"),
         last_token=sql.SQL("f.high_token" if forward else "f.low_token"),
     )
-    params.values.update(
-        digits=query.crs.digits,
-        fetch=query.limit + 1,
-        limit=query.limit,
-        cap=max(MIN_COUNT_CAP, COUNT_FACTOR * query.limit),
-        from_cursor=from_cursor,
-        forward=forward,
-        links=links.decode(),
-        page_href=page_href,
-        next_title=NEXT_TITLE,
-        prev_title=PREV_TITLE,
-    )
-    return stmt, params.values
+    return stmt, params.values, forward, from_cursor
 
 
 def items(spec: LayerSpec, query: ItemsQuery, *, district_code: str, links: bytes, page_href: str) -> Steps[bytes]:
