@@ -48,7 +48,10 @@ class Guard:
     def public(self) -> bool:
         return "anonymous" in self.roles
 
-    async def __call__(self, user: CurrentUser) -> Principal:
+    async def __call__(self, request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+        # The caller is resolved here, not through a CurrentUser dependency: FastAPI solves each
+        # dependency of every request, and this one is on every route (see current_principal).
+        user = await current_principal(request, authorization)
         if not self.public:
             require(user, *self.roles)
         return user

@@ -46,6 +46,23 @@ def test_password_flow_gives_a_token_that_identifies_the_user(client, db_url):
     assert stored is not None and stored[0].startswith("$argon2id$")
 
 
+def test_a_request_looks_its_token_up_once(client, db_url, monkeypatch):
+    """The route's guard and the route's own CurrentUser share one lookup of the caller's token."""
+    _add(db_url, "li.planner")
+    token = _login(client, "li.planner", "secret-pass").json()["access_token"]
+    lookups: list[str] = []
+    original = users.principal_for_token
+
+    def counting(token: str, **kwargs):  # type: ignore[no-untyped-def]
+        lookups.append(token)
+        return original(token, **kwargs)
+
+    monkeypatch.setattr(users, "principal_for_token", counting)
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["username"] == "li.planner"
+    assert lookups == [token]
+
+
 def test_wrong_password_and_unknown_user_answer_the_same_401(client, db_url):
     _add(db_url, "li")
     wrong, unknown = _login(client, "li", "not-it-at-all"), _login(client, "nobody", "secret-pass")
