@@ -20,6 +20,7 @@ from api import (
     errors,
     faults,
     fees_pages,
+    hot_reads,
     logs,
     maps,
     ogc,
@@ -138,6 +139,7 @@ def create_app(
     app.include_router(workbench_programme.router)  # remediation board, phases, publicity (issue 21 points 1-3)
     app.state.error_page = workbench.error_page  # errors on page routes answer with a page
     basemap.install(app)  # WUYE_BASEMAP=mbtiles:/pmtiles: checked here, at start-up
+    hot_reads.install(app)  # items pages without FastAPI's routing and dependency solving
 
     @app.get(
         "/health",

@@ -289,20 +289,32 @@ def _count(url: str, table: str) -> int:
     return int(row[0])
 
 
-def drain(port: int, probe: str) -> None:
-    """Wait until the server answers a one-feature page quickly again.
+def drain(port: int, probe: str, pid: int, url: str) -> None:
+    """Wait until the server has finished the requests wrk abandoned.
 
     wrk closes its connections when a run ends, but requests already inside
     the server (seconds each for a dense tile) still run to completion; the
-    next run must not pay for them.
+    next run must not pay for them. Done when a one-feature page answers
+    quickly, the server process is idle (under 5 % of a core over half a
+    second) and no other statement runs in the bench database: an async
+    server (tipg) answers the probe while its abandoned tile queries still
+    run in PostgreSQL.
     """
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         started = time.perf_counter()
         httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=120)
-        if time.perf_counter() - started < 0.2:
-            return
+        quick = time.perf_counter() - started < 0.2
+        before = _cpu_s(pid)
         time.sleep(0.5)
+        idle = _cpu_s(pid) - before < 0.025
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'active' AND pid <> pg_backend_pid()"
+            ).fetchone()
+        if quick and idle and row is not None and row[0] == 0:
+            return
 
 
 def _check(which: str, port: int, path: str) -> tuple[int, str]:
@@ -330,6 +342,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--reuse", action="store_true", help="keep the bench database of a previous run")
     parser.add_argument("--base", type=Path, help="checkout of the baseline commit, served beside ours")
+    parser.add_argument(
+        "--case", action="append", choices=list("abcde"), help="run only these cases (results printed, not written)"
+    )
     args = parser.parse_args()
     name = "wuye_bench_features"
     if args.reuse:
@@ -349,7 +364,7 @@ def main() -> None:
         started = time.perf_counter()
         prepare(url)
         print(f"prepared in {time.perf_counter() - started:.0f} s", flush=True)
-    cases = scenarios(url)
+    cases = [c for c in scenarios(url) if not args.case or c["id"] in args.case]
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     sizes: dict[tuple[str, str], tuple[int, str]] = {}
     servers = ["ours", "base", "tipg"] if args.base else ["ours", "tipg"]
@@ -366,7 +381,7 @@ def main() -> None:
                 url_of = f"http://127.0.0.1:{ports[which]}{case[paths[which]]}"
                 sizes[(case["id"], which)] = _check(which, ports[which], case[paths[which]])
                 wrk(url_of, 2, args.connections, procs[which].pid)  # warm-up
-                drain(ports[which], probes[which])
+                drain(ports[which], probes[which], procs[which].pid, url)
         for rnd in range(args.rounds):
             order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]  # who goes first rotates
             for case in cases:
@@ -378,13 +393,19 @@ def main() -> None:
                         args.connections,
                         procs[which].pid,
                     )
-                    drain(ports[which], probes[which])
+                    drain(ports[which], probes[which], procs[which].pid, url)
                     results.setdefault((case["id"], which), []).append(res)
                     print(case["id"], which, res, flush=True)
     finally:
         for proc in procs.values():
             proc.terminate()
             proc.wait(timeout=20)
+    if args.case:
+        for (case_id, which), runs in sorted(results.items()):
+            rps = statistics.median(r["rps"] for r in runs)
+            p99 = statistics.median(r["p99"] for r in runs)
+            print(f"{case_id} {which}: {rps:.1f} req/s, p99 {p99:.1f} ms (median of {len(runs)})")
+        return
     write(url, cases, results, sizes, args, servers)
 
 
