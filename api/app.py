@@ -120,6 +120,9 @@ def create_app(
     app.add_middleware(logs.RequestLogMiddleware)  # outermost: the id is set before the body limit
     # The busiest routes first: a request is matched against the routes in this order.
     ogc.install(app)
+    # The case desk and a case page are read by crowds of staff: matched before some 100 API routes
+    # (their paths overlap none of the routers' after them).
+    app.include_router(workbench.router)
     app.include_router(ogc_edit.router)  # writes (Part 4) beside the reads
     app.include_router(cases.router)
     app.include_router(auth.router)
@@ -129,7 +132,6 @@ def create_app(
     app.include_router(programme.router)
     app.include_router(patrols.router)
     app.include_router(maps.router)
-    app.include_router(workbench.router)
     app.include_router(faults.router)
     app.include_router(fees_pages.router)  # the fees pages (issue 21 point 6)
     app.include_router(workbench_admin.router)  # the administration pages (issue 20 point 7)

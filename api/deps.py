@@ -223,11 +223,19 @@ async def read(request: Request, steps: Steps[T]) -> T:
 
     The pool bounds the wait (``WUYE_POOL_TIMEOUT_S``) and the queue (``WUYE_POOL_MAX_WAITING``);
     beyond them it raises, and the API answers 503 with Retry-After."""
+    async with held(request) as conn:
+        return await run_async(conn, steps)
+
+
+@asynccontextmanager
+async def held(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A connection of the async pool for a few operations in a row (as :func:`read` takes one for
+    one), given back when the block ends."""
     pool: AsyncConnectionPool = request.app.state.async_pool
     watch: DatabaseWatch = request.app.state.db_watch
     conn = await watch.take_async(pool)
     try:
-        return await run_async(conn, steps)
+        yield conn
     except psycopg.OperationalError as e:
         watch.broke(e)
         raise

@@ -11,13 +11,14 @@ signed by it only from our own pages (Origin or Referer naming this host).
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import StringConstraints
 
 from api.auth import (
@@ -33,13 +34,13 @@ from api.auth import (
     sign_in,
 )
 from api.cases import STAFF_LIST_ROLES
-from api.deps import SESSION_COOKIE, AppSettings, Connection, read
+from api.deps import SESSION_COOKIE, AppSettings, Connection, held, read
 from api.forms import BLANK, FormState, form_day, form_number, refused
 from geo.access import users
 from geo.access.scope import ANONYMOUS, Principal
 from geo.cases import notices, supervision
 from geo.cases import workflow as cases
-from geo.cases.counts import kept_case_counts
+from geo.cases.counts import kept_case_counts, kept_case_counts_async
 from geo.cases.shapes import CaseAction
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
@@ -47,7 +48,7 @@ from geo.programme import inspections, surveys
 from geo.programme.remediation import WORKERS as FEE_ROLES  # the fees pages' (api/fees_pages.py)
 from geo.settings import Settings
 from geo.spatial import reference
-from geo.steps import run
+from geo.steps import run, run_async
 from layers.catalogue import vocabulary
 from maps import web
 
@@ -334,6 +335,21 @@ def _filter(params: dict[str, str]) -> tuple[cases.CaseFilter, dict[str, Any]]:
     return flt, shown
 
 
+@lru_cache(maxsize=4096)
+def _row_html(row: tuple[tuple[str, Any], ...], lang: str, can_dispatch: bool) -> Markup:
+    """One row of the desk's table (maps/templates/web/case_row.html), rendered once for each distinct
+    row (its values are the key, so a changed case is a new row): the rows were over half of the
+    desk's rendering, and most views show the rows the view before showed."""
+    return web.fragment(
+        "case_row.html",
+        lang=lang,
+        r=dict(row),
+        can_dispatch=can_dispatch,
+        states=vocabulary("case_states").labels(lang),
+        dispatchable=cases.MOVES["dispatch"].sources,
+    )
+
+
 def _row(feature: dict[str, Any], lang: str, zone_names: dict[str, str]) -> dict[str, Any]:
     p = feature["properties"]
     lon, lat = (feature.get("geometry") or {}).get("coordinates", [None, None])[:2]
@@ -368,19 +384,36 @@ def _desk(
     *,
     form: FormState = BLANK,
 ) -> HTMLResponse:
-    lang = web.lang_of(params.get("lang"))
+    """The desk after a form's work on ``conn`` (the batch dispatch): read on the same connection."""
     district = settings.district.district_code
     flt, shown = _filter(params)
     scoped = user.role in STAFF_LIST_ROLES
     listed = run(conn, cases.list_cases(user, flt, district_code=district, scoped_only=scoped))
     counts = kept_case_counts(conn, user, flt, district_code=district, scoped_only=scoped)
+    return _desk_page(request, user, params, flt, shown, listed, counts, reference.lists(conn, district), form=form)
+
+
+def _desk_page(
+    request: Request,
+    user: Principal,
+    params: dict[str, str],
+    flt: cases.CaseFilter,
+    shown: dict[str, Any],
+    listed: dict[str, Any],
+    counts: dict[str, int],
+    listed_refs: dict[str, list[dict[str, str]]],
+    *,
+    form: FormState = BLANK,
+) -> HTMLResponse:
+    lang = web.lang_of(params.get("lang"))
     states = vocabulary("case_states").labels(lang)
     total = sum(v for k, v in counts.items() if k in states) if not flt.state else counts.get(flt.state, 0)
     next_after = listed.get("next_after")
     cursor = ("s" if listed.get("next_pinned") else "") + str(next_after)
-    listed_refs = reference.lists(conn, district)
     zones = listed_refs["zones"]
     zone_names = {z["code"]: z["name"] for z in zones}
+    rows = [_row(f, lang, zone_names) for f in listed["features"]]
+    can_dispatch = user.role in cases.STAFF
     return page(
         request,
         "cases.html",
@@ -392,14 +425,15 @@ def _desk(
         states=states,
         counts=counts,
         total=total,
-        rows=[_row(f, lang, zone_names) for f in listed["features"]],
+        rows=rows,
+        rows_html=Markup("").join(_row_html(tuple(r.items()), lang, can_dispatch) for r in rows),
         zones=zones,
         categories=[
             {"code": c["code"], "name": c["name"] if lang == "zh" else c["name_en"]} for c in cases.category_list()
         ],
         units=listed_refs["units"],
         subdistricts=listed_refs["subdistricts"],
-        can_dispatch=user.role in cases.STAFF,
+        can_dispatch=can_dispatch,
         dispatchable=cases.MOVES["dispatch"].sources,
         state_link=lambda s: _link(params, state=s, after=None),
         supervised_link=_link(params, supervised="true", after=None),
@@ -409,10 +443,22 @@ def _desk(
 
 
 @router.get("/workbench/cases", summary="事件办理台（列表）", dependencies=[Depends(DESK)], response_class=HTMLResponse)
-def desk(request: Request, conn: Connection, settings: AppSettings, user: CurrentUser) -> HTMLResponse:
+async def desk(request: Request, settings: AppSettings, user: CurrentUser) -> HTMLResponse:
     """The cases of the caller's scope with filters, counts per state, overdue marked, a map beside
-    them and pages of 50 (keyset: fast however many cases there are)."""
-    return _desk(request, conn, settings, user, dict(request.query_params))
+    them and pages of 50 (keyset: fast however many cases there are).
+
+    In the event loop, on one connection of the async pool: the page, the kept counts and the kept
+    lists of units, zones and sub-districts (no worker thread: under a crowd of desk users the
+    threads' hand-offs cost more than the page's reads)."""
+    params = dict(request.query_params)
+    district = settings.district.district_code
+    flt, shown = _filter(params)
+    scoped = user.role in STAFF_LIST_ROLES
+    async with held(request) as conn:
+        listed = await run_async(conn, cases.list_cases(user, flt, district_code=district, scoped_only=scoped))
+        counts = await kept_case_counts_async(conn, user, flt, district_code=district, scoped_only=scoped)
+        refs = await reference.lists_async(conn, district)
+    return _desk_page(request, user, params, flt, shown, listed, counts, refs)
 
 
 @router.post("/workbench/cases/dispatch", summary="批量派遣（页面表单）", dependencies=[Depends(DISPATCHERS)])
@@ -458,14 +504,32 @@ def _case_page(
     lang: str,
     form: FormState = BLANK,
 ) -> HTMLResponse:
+    """The case page after a form's work on ``conn`` (a move refused): read on the same connection."""
     district = settings.district.district_code
-    feature = run(conn, cases.case_detail(code, principal=user, district_code=district))
-    props = feature["properties"]
-    if not props.get("full"):  # outside the caller's scope: as if it did not exist (as the API does)
+    feature = _full_case(run(conn, cases.case_detail(code, principal=user, district_code=district)), code)
+    shots = run(conn, photos.case_photos(user, code, district_code=district))
+    return _case_html(request, user, code, feature, shots, reference.lists(conn, district), lang=lang, form=form)
+
+
+def _full_case(feature: dict[str, Any], code: str) -> dict[str, Any]:
+    if not feature["properties"].get("full"):  # outside the caller's scope: as if it did not exist (as the API)
         raise NotFound(f"case '{code}' does not exist", field="code")
-    case_id = cases.case_for_photos(conn, user, code, district_code=district)
+    return feature
+
+
+def _case_html(
+    request: Request,
+    user: Principal,
+    code: str,
+    feature: dict[str, Any],
+    shots: list[dict[str, Any]],
+    refs: dict[str, list[dict[str, str]]],
+    *,
+    lang: str,
+    form: FormState = BLANK,
+) -> HTMLResponse:
+    props = feature["properties"]
     lon, lat = feature["geometry"]["coordinates"][:2]
-    refs = reference.lists(conn, district)
     zone_names = {z["code"]: z["name"] for z in refs["zones"]}
     return page(
         request,
@@ -493,7 +557,7 @@ def _case_page(
         categories=[
             {"code": c["code"], "name": c["name"] if lang == "zh" else c["name_en"]} for c in cases.category_list()
         ],
-        photos=[{**p, "url": f"/cases/{code}/photos/{p['id']}"} for p in photos.photo_list(conn, case_id)],
+        photos=[{**p, "url": f"/cases/{code}/photos/{p['id']}"} for p in shots],
         can_supervise=user.role in supervision.SUPERVISORS and props["state"] in cases.OPEN_STATES,
         can_unsupervise=user.role in supervision.SUPERVISORS and bool(props.get("supervised")),
         photo_kinds=web.PHOTO_KINDS[lang],
@@ -505,17 +569,26 @@ def _case_page(
 @router.get(
     "/workbench/cases/{code}", summary="事件办理页", dependencies=[Depends(DESK_CASE)], response_class=HTMLResponse
 )
-def case_page(
-    code: str, request: Request, conn: Connection, settings: AppSettings, user: CurrentUser, lang: Lang = None
+async def case_page(
+    code: str, request: Request, settings: AppSettings, user: CurrentUser, lang: Lang = None
 ) -> HTMLResponse:
-    """One case: its position, photos, full history and only the moves the caller may make now."""
+    """One case: its position, photos, full history and only the moves the caller may make now.
+
+    In the event loop, on one connection of the async pool (as the desk)."""
     language = web.lang_of(lang)
     done = request.query_params.get("done")
     message = ""
     if done:
         named = web.ACTION_NAMES[language].get(done) or web.TEXTS[language]["upload_photo"]
         message = f"{web.TEXTS[language]['done']}：{named}"
-    return _case_page(request, conn, settings, user, code, lang=language, form=FormState(message=message))
+    district = settings.district.district_code
+    async with held(request) as conn:
+        feature = _full_case(
+            await run_async(conn, cases.case_detail(code, principal=user, district_code=district)), code
+        )
+        shots = await run_async(conn, photos.case_photos(user, code, district_code=district))
+        refs = await reference.lists_async(conn, district)
+    return _case_html(request, user, code, feature, shots, refs, lang=language, form=FormState(message=message))
 
 
 @router.post("/workbench/cases/{code}/actions", summary="事件办理（页面表单）", dependencies=[Depends(DESK_CASE)])

@@ -19,11 +19,13 @@ Results are kept pickled, so a caller may change what it gets without changing w
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import threading
 import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 import psycopg
@@ -39,14 +41,45 @@ CASE_CHANGES = "case_changes"  # the cases table alone (migration 0019)
 _kept: OrderedDict[tuple[Any, ...], tuple[int, float, bytes]] = OrderedDict()
 _lock = threading.Lock()
 _flights: dict[tuple[Any, ...], threading.Lock] = {}  # one computation at a time per key
+# the same in each event loop (an asyncio lock belongs to one loop)
+_async_flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _version_sql(sequence: str) -> sql.Composed:
+    return sql.SQL("SELECT last_value + is_called::int FROM {}").format(sql.Identifier(sequence))
 
 
 def version(conn: psycopg.Connection, sequence: str = DATA_CHANGES) -> int:
     """The change counter: it moves whenever a watched table is written."""
-    row = conn.execute(
-        sql.SQL("SELECT last_value + is_called::int FROM {}").format(sql.Identifier(sequence))
-    ).fetchone()
+    row = conn.execute(_version_sql(sequence)).fetchone()
     return int(row[0]) if row else 0
+
+
+async def version_async(conn: psycopg.AsyncConnection, sequence: str = DATA_CHANGES) -> int:
+    """:func:`version` in the event loop."""
+    row = await (await conn.execute(_version_sql(sequence))).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _full_key(info: Any, sequence: str, key: Hashable) -> tuple[Any, ...]:
+    return (info.host, info.port, info.dbname, sequence, key)
+
+
+def _keep(full: tuple[Any, ...], seen: int, started: float, result: Any) -> None:
+    with _lock:
+        _kept[full] = (seen, started, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        _kept.move_to_end(full)
+        while len(_kept) > MAX_KEPT:
+            old, _ = _kept.popitem(last=False)
+            gone = _flights.get(old)
+            if gone is not None and not gone.locked():
+                del _flights[old]
+            for flights in _async_flights.values():
+                waiting = flights.get(old)
+                if waiting is not None and not waiting.locked():
+                    del flights[old]
 
 
 def kept(
@@ -63,8 +96,7 @@ def kept(
     One caller computes at a time for a key: when the data changed, the others wait for its result
     instead of all computing the same (a crowd of twenty on 300 ms of charts made seconds); when the
     result has only grown old, the others are given the kept one meanwhile."""
-    info = conn.info
-    full = (info.host, info.port, info.dbname, sequence, key)
+    full = _full_key(conn.info, sequence, key)
     age = MAX_AGE_S if max_age is None else max_age
     seen = version(conn, sequence)
     with _lock:
@@ -80,14 +112,37 @@ def kept(
                 return pickle.loads(hit[2])
         started = time.monotonic()
         result = compute()
-        with _lock:
-            _kept[full] = (seen, started, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        _keep(full, seen, started, result)
+    return result
+
+
+async def kept_async(
+    conn: psycopg.AsyncConnection,
+    key: Hashable,
+    compute: Callable[[], Awaitable[T]],
+    *,
+    sequence: str = DATA_CHANGES,
+    max_age: float | None = None,
+) -> T:
+    """:func:`kept` in the event loop: the same kept results (a key kept by either is found by both),
+    one computation at a time per key among the loop's callers, who wait without blocking the loop."""
+    full = _full_key(conn.info, sequence, key)
+    age = MAX_AGE_S if max_age is None else max_age
+    seen = await version_async(conn, sequence)
+    with _lock:
+        hit = _kept.get(full)
+        flight = _async_flights.setdefault(asyncio.get_running_loop(), {}).setdefault(full, asyncio.Lock())
+        if hit is not None and hit[0] == seen and (time.monotonic() - hit[1] < age or flight.locked()):
             _kept.move_to_end(full)
-            while len(_kept) > MAX_KEPT:
-                old, _ = _kept.popitem(last=False)
-                gone = _flights.get(old)
-                if gone is not None and not gone.locked():
-                    del _flights[old]
+            return pickle.loads(hit[2])
+    async with flight:
+        with _lock:
+            hit = _kept.get(full)
+            if hit is not None and hit[0] == seen and time.monotonic() - hit[1] < age:
+                return pickle.loads(hit[2])
+        started = time.monotonic()
+        result = await compute()
+        _keep(full, seen, started, result)
     return result
 
 
@@ -96,3 +151,4 @@ def forget() -> None:
     with _lock:
         _kept.clear()
         _flights.clear()
+        _async_flights.clear()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from geo.access.scope import Principal
 from geo.workcal import calendar
@@ -370,6 +371,12 @@ _env.globals.update(
     swagger_css=SWAGGER_CSS,
     app_asset=app_asset,
 )
+
+
+def fragment(name: str, *, lang: str, **context: Any) -> Markup:
+    """A piece of a page (no navigation bar) with the texts of ``lang``, to be placed in a page as it is."""
+    texts = TEXTS[lang]
+    return Markup(_env.get_template(name).render(lang=lang, t=texts, q="?lang=en" if lang == "en" else "", **context))
 
 
 def render(name: str, *, lang: str, principal: Principal, current: str = "", **context: Any) -> str:

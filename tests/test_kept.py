@@ -123,3 +123,53 @@ def test_a_crowd_computes_once_and_old_results_serve_while_one_caller_renews_the
     served_old = [at for result, at in second if result == [1]]
     assert any(result == [2] for result, _ in second) and len(served_old) >= 10, second
     assert all(at < finished[-1] for at in served_old)  # none held back by the one renewing it
+
+
+def test_the_event_loop_keeps_the_same_results_and_a_crowd_of_coroutines_computes_once(db_url):
+    """kept_async (the case desk's) finds what kept() kept and the other way round; twenty coroutines
+    missing at once after a change compute once, waiting without blocking the loop; a write moves the
+    counter for both."""
+    import asyncio
+
+    kept.forget()
+    calls: list[int] = []
+
+    async def slow() -> list[int]:
+        calls.append(1)
+        await asyncio.sleep(0.3)
+        return [len(calls)]
+
+    async def crowd() -> tuple[list[list[int]], float]:
+        conns = [await psycopg.AsyncConnection.connect(db_url, autocommit=True) for _ in range(20)]
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:  # runs only while the loop is free
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        tick = asyncio.create_task(ticker())
+        try:
+            results = await asyncio.gather(*(kept.kept_async(c, "crowd-async", slow) for c in conns))
+        finally:
+            stop.set()
+            await tick
+            for c in conns:
+                await c.close()
+        return results, ticks
+
+    results, ticks = asyncio.run(crowd())
+    assert len(calls) == 1 and all(r == [1] for r in results)
+    assert ticks >= 10  # the loop kept turning while nineteen waited for the one computing
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert kept.kept(conn, "crowd-async", lambda: [99]) == [1]  # kept by the loop, found by a thread
+        conn.execute("UPDATE zones SET name = name WHERE code = %s", [ZONE])
+        assert kept.kept(conn, "crowd-async", lambda: [99]) == [99]  # the write moved the counter
+
+    async def again() -> list[int]:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            return await kept.kept_async(conn, "crowd-async", slow)
+
+    assert asyncio.run(again()) == [99] and len(calls) == 1  # kept by a thread, found by the loop

@@ -17,14 +17,11 @@ import psycopg
 from geo import kept as keeping
 from geo.access.scope import Principal
 from geo.cases.workflow import CaseFilter, case_counts
-from geo.steps import run
+from geo.steps import run, run_async
 
 
-def kept_case_counts(
-    conn: psycopg.Connection, principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
-) -> dict[str, int]:
-    """:func:`geo.cases.workflow.case_counts`, kept while no case has changed."""
-    key = (
+def _key(principal: Principal, flt: CaseFilter, district_code: str, scoped_only: bool) -> tuple[object, ...]:
+    return (
         "case_counts",
         district_code,
         scoped_only,
@@ -35,9 +32,27 @@ def kept_case_counts(
         principal.unit_code,
         astuple(replace(flt, state=None, after=None, after_pinned=False, limit=0)),
     )
+
+
+def kept_case_counts(
+    conn: psycopg.Connection, principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
+) -> dict[str, int]:
+    """:func:`geo.cases.workflow.case_counts`, kept while no case has changed."""
     return keeping.kept(
         conn,
-        key,
+        _key(principal, flt, district_code, scoped_only),
         lambda: run(conn, case_counts(principal, flt, district_code=district_code, scoped_only=scoped_only)),
+        sequence=keeping.CASE_CHANGES,
+    )
+
+
+async def kept_case_counts_async(
+    conn: psycopg.AsyncConnection, principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
+) -> dict[str, int]:
+    """:func:`kept_case_counts` in the event loop (the case desk's view)."""
+    return await keeping.kept_async(
+        conn,
+        _key(principal, flt, district_code, scoped_only),
+        lambda: run_async(conn, case_counts(principal, flt, district_code=district_code, scoped_only=scoped_only)),
         sequence=keeping.CASE_CHANGES,
     )

@@ -856,6 +856,13 @@ def case_for_photos(conn: psycopg.Connection, principal: Principal, code: str, *
     return int(row[0])
 
 
+def full_view(principal: Principal) -> tuple[sql.Composable, dict[str, Any]]:
+    """The condition (on ``cases c``) and its values under which ``principal`` sees a case whole
+    (photos included): :func:`case_for_photos`'s rule, for statements of other rooms."""
+    vis = _visibility(principal)
+    return vis.full, vis.params
+
+
 def reveal_phone(conn: psycopg.Connection, principal: Principal, code: str, *, district_code: str) -> dict[str, Any]:
     """The "call" action: the reporter's whole phone number for a work role in scope, with an audit row
     saying who saw whose number and when (one transaction); 404 "not in your area" otherwise."""

@@ -24,7 +24,9 @@ import psycopg
 from psycopg import sql
 
 from geo.access.scope import Principal
+from geo.cases import workflow
 from geo.errors import InvalidInput, NotFound, PayloadTooLarge
+from geo.steps import Statement, Steps
 
 # Recognised by their first bytes: what a phone camera or a scanner produces.
 SIGNATURES: tuple[tuple[bytes, int, str, str], ...] = (
@@ -151,16 +153,40 @@ def photo_file(conn: psycopg.Connection, *, case_id: int, photo_id: int, root: P
     return existing(root, row[0], photo_id), str(row[1])
 
 
+PHOTO_COLUMNS = "p.id, p.kind, p.content_type, p.bytes, p.actor, p.created_at"  # as photo_row reads them
+
+
+def photo_row(r: tuple[Any, ...]) -> dict[str, Any]:
+    """A photo's listing from a row of :data:`PHOTO_COLUMNS`."""
+    return {
+        "id": r[0],
+        "kind": r[1],
+        "content_type": r[2],
+        "bytes": r[3],
+        "actor": r[4],
+        "created_at": r[5].isoformat(),
+    }
+
+
+def case_photos(principal: Principal, code: str, *, district_code: str) -> Steps[list[dict[str, Any]]]:
+    """The photos of a case the caller may see (the rule of geo.cases.workflow.case_for_photos),
+    oldest first, in one statement; 404 "not in your area" otherwise."""
+    condition, values = workflow.full_view(principal)
+    stmt = sql.SQL(
+        "SELECT c.id, {photo} FROM cases c LEFT JOIN case_photos p ON p.case_id = c.id "
+        "WHERE c.code = %(code)s AND c.district_code = %(district)s AND {vis} ORDER BY p.id"
+    ).format(photo=sql.SQL(PHOTO_COLUMNS), vis=condition)
+    rows = yield Statement(stmt, {**values, "code": code, "district": district_code})
+    if not rows:
+        raise workflow.not_in_your_area(code)
+    return [photo_row(r[1:]) for r in rows if r[1] is not None]
+
+
 def photo_list(conn: psycopg.Connection, case_id: int) -> list[dict[str, Any]]:
     """Photos of a case, oldest first."""
-    rows = conn.execute(
-        "SELECT id, kind, content_type, bytes, actor, created_at FROM case_photos WHERE case_id = %s ORDER BY id",
-        [case_id],
-    ).fetchall()
-    return [
-        {"id": r[0], "kind": r[1], "content_type": r[2], "bytes": r[3], "actor": r[4], "created_at": r[5].isoformat()}
-        for r in rows
-    ]
+    stmt = sql.SQL("SELECT {} FROM case_photos p WHERE p.case_id = %s ORDER BY p.id").format(sql.SQL(PHOTO_COLUMNS))
+    rows = conn.execute(stmt, [case_id]).fetchall()
+    return [photo_row(r) for r in rows]
 
 
 @dataclass

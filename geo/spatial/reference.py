@@ -7,8 +7,9 @@ import psycopg
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geo.kept import kept
+from geo.kept import kept, kept_async
 from geo.spatial import crs as crsmod
+from geo.steps import Rows, Statement, Steps, run, run_async
 
 
 def district_boundary(conn: psycopg.Connection, district_code: str) -> BaseGeometry | None:
@@ -34,12 +35,26 @@ def zone_codes(conn: psycopg.Connection, district_code: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+_UNITS = "SELECT code, name, kind FROM units WHERE district_code = %(d)s ORDER BY kind, name, code"
+_ZONES = "SELECT code, name, subdistrict_code FROM zones WHERE district_code = %(d)s ORDER BY name, code"
+_SUBDISTRICTS = "SELECT code, name FROM subdistricts WHERE district_code = %(d)s ORDER BY name"
+
+
+def _units(rows: Rows) -> list[dict[str, str]]:
+    return [{"code": r[0], "name": r[1], "kind": r[2]} for r in rows]
+
+
+def _zones(rows: Rows) -> list[dict[str, str]]:
+    return [{"code": r[0], "name": r[1], "subdistrict": r[2]} for r in rows]
+
+
+def _subdistricts(rows: Rows) -> list[dict[str, str]]:
+    return [{"code": r[0], "name": r[1]} for r in rows]
+
+
 def units(conn: psycopg.Connection, district_code: str) -> list[dict[str, str]]:
     """The district's responsible units (code, name, kind; no contact details), by kind and name."""
-    rows = conn.execute(
-        "SELECT code, name, kind FROM units WHERE district_code = %s ORDER BY kind, name, code", [district_code]
-    )
-    return [{"code": r[0], "name": r[1], "kind": r[2]} for r in rows]
+    return _units(conn.execute(_UNITS, {"d": district_code}).fetchall())
 
 
 def reproject(geoms: np.ndarray, src: int, dst: int = crsmod.STORAGE_SRID) -> np.ndarray:
@@ -57,28 +72,30 @@ def reproject(geoms: np.ndarray, src: int, dst: int = crsmod.STORAGE_SRID) -> np
 
 def zones(conn: psycopg.Connection, district_code: str) -> list[dict[str, str]]:
     """The district's zones (code, name, sub-district code), by name (the desk's filter and rows)."""
-    rows = conn.execute(
-        "SELECT code, name, subdistrict_code FROM zones WHERE district_code = %s ORDER BY name, code", [district_code]
-    )
-    return [{"code": r[0], "name": r[1], "subdistrict": r[2]} for r in rows]
+    return _zones(conn.execute(_ZONES, {"d": district_code}).fetchall())
 
 
 def subdistricts(conn: psycopg.Connection, district_code: str) -> list[dict[str, str]]:
     """The district's sub-districts (code, name), by name (the case desk's filter)."""
-    rows = conn.execute("SELECT code, name FROM subdistricts WHERE district_code = %s ORDER BY name", [district_code])
-    return [{"code": r[0], "name": r[1]} for r in rows]
+    return _subdistricts(conn.execute(_SUBDISTRICTS, {"d": district_code}).fetchall())
+
+
+def _lists(district_code: str) -> Steps[dict[str, list[dict[str, str]]]]:
+    values = {"d": district_code}
+    return {
+        "units": _units((yield Statement(_UNITS, values))),
+        "zones": _zones((yield Statement(_ZONES, values))),
+        "subdistricts": _subdistricts((yield Statement(_SUBDISTRICTS, values))),
+    }
 
 
 def lists(conn: psycopg.Connection, district_code: str) -> dict[str, list[dict[str, str]]]:
     """The district's ``units``, ``zones`` and ``subdistricts`` as above, for the pages' filters and
     names: kept between views until one of those tables changes (geo/kept.py), one short read instead of
     three queries on each view of the case desk and a case."""
-    return kept(
-        conn,
-        ("reference lists", district_code),
-        lambda: {
-            "units": units(conn, district_code),
-            "zones": zones(conn, district_code),
-            "subdistricts": subdistricts(conn, district_code),
-        },
-    )
+    return kept(conn, ("reference lists", district_code), lambda: run(conn, _lists(district_code)))
+
+
+async def lists_async(conn: psycopg.AsyncConnection, district_code: str) -> dict[str, list[dict[str, str]]]:
+    """:func:`lists` in the event loop (the case desk's view)."""
+    return await kept_async(conn, ("reference lists", district_code), lambda: run_async(conn, _lists(district_code)))
