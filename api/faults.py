@@ -71,7 +71,7 @@ def faults_page(
     listed = inspections.faults(
         conn, user, district_code=district, layer=layer or None, condition=condition or None, after=after or None
     )
-    zone_names = {z["code"]: z["name"] for z in reference.lists(conn, district)["zones"]}
+    zone_names = {z["code"]: z["name"] for z in run(conn, reference.lists(district))["zones"]}
 
     def link(**change: str | None) -> str:
         query = {"layer": layer, "condition": condition, "after": after, "lang": lang, **change}

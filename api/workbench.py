@@ -40,7 +40,7 @@ from geo.access import users
 from geo.access.scope import ANONYMOUS, Principal
 from geo.cases import notices, supervision
 from geo.cases import workflow as cases
-from geo.cases.counts import kept_case_counts, kept_case_counts_async
+from geo.cases.counts import kept_case_counts
 from geo.cases.shapes import CaseAction
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
@@ -389,8 +389,9 @@ def _desk(
     flt, shown = _filter(params)
     scoped = user.role in STAFF_LIST_ROLES
     listed = run(conn, cases.list_cases(user, flt, district_code=district, scoped_only=scoped))
-    counts = kept_case_counts(conn, user, flt, district_code=district, scoped_only=scoped)
-    return _desk_page(request, user, params, flt, shown, listed, counts, reference.lists(conn, district), form=form)
+    counts = run(conn, kept_case_counts(user, flt, district_code=district, scoped_only=scoped))
+    refs = run(conn, reference.lists(district))
+    return _desk_page(request, user, params, flt, shown, listed, counts, refs, form=form)
 
 
 def _desk_page(
@@ -456,8 +457,8 @@ async def desk(request: Request, settings: AppSettings, user: CurrentUser) -> HT
     scoped = user.role in STAFF_LIST_ROLES
     async with held(request) as conn:
         listed = await run_async(conn, cases.list_cases(user, flt, district_code=district, scoped_only=scoped))
-        counts = await kept_case_counts_async(conn, user, flt, district_code=district, scoped_only=scoped)
-        refs = await reference.lists_async(conn, district)
+        counts = await run_async(conn, kept_case_counts(user, flt, district_code=district, scoped_only=scoped))
+        refs = await run_async(conn, reference.lists(district))
     return _desk_page(request, user, params, flt, shown, listed, counts, refs)
 
 
@@ -508,7 +509,8 @@ def _case_page(
     district = settings.district.district_code
     feature = _full_case(run(conn, cases.case_detail(code, principal=user, district_code=district)), code)
     shots = run(conn, photos.case_photos(user, code, district_code=district))
-    return _case_html(request, user, code, feature, shots, reference.lists(conn, district), lang=lang, form=form)
+    refs = run(conn, reference.lists(district))
+    return _case_html(request, user, code, feature, shots, refs, lang=lang, form=form)
 
 
 def _full_case(feature: dict[str, Any], code: str) -> dict[str, Any]:
@@ -587,7 +589,7 @@ async def case_page(
             await run_async(conn, cases.case_detail(code, principal=user, district_code=district)), code
         )
         shots = await run_async(conn, photos.case_photos(user, code, district_code=district))
-        refs = await reference.lists_async(conn, district)
+        refs = await run_async(conn, reference.lists(district))
     return _case_html(request, user, code, feature, shots, refs, lang=language, form=FormState(message=message))
 
 

@@ -228,7 +228,7 @@ def breakdown(url: str, sub: str, *, n: int = 30) -> dict[str, float]:
         steps = {
             "list": lambda: run(conn, cases.list_cases(who, flt, district_code=DISTRICT, scoped_only=True)),
             "counts": lambda: run(conn, cases.case_counts(who, flt, district_code=DISTRICT, scoped_only=True)),
-            "kept": lambda: kept_case_counts(conn, who, flt, district_code=DISTRICT, scoped_only=True),
+            "kept": lambda: run(conn, kept_case_counts(who, flt, district_code=DISTRICT, scoped_only=True)),
         }
         out = {}
         for name, step in steps.items():

@@ -15,21 +15,27 @@ counter's new value). A kept result is never older than ``max_age`` (default :da
 the time one caller takes to compute it again.
 
 Results are kept pickled, so a caller may change what it gets without changing what is kept.
+
+:func:`kept_read` is the one mechanism, a read of geo/steps.py: it runs on a sync connection or in the
+event loop, and waits for another caller's computation with :class:`geo.steps.Await` (a thread
+blocks; the event loop stays free). :func:`kept` runs it for computations that are plain functions of
+a sync connection.
 """
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 import threading
 import time
-import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
+
+from geo.steps import Await, Statement, Steps, run
 
 T = TypeVar("T")
 
@@ -40,15 +46,14 @@ CASE_CHANGES = "case_changes"  # the cases table alone (migration 0019)
 
 _kept: OrderedDict[tuple[Any, ...], tuple[int, float, bytes]] = OrderedDict()
 _lock = threading.Lock()
-_flights: dict[tuple[Any, ...], threading.Lock] = {}  # one computation at a time per key
-# the same in each event loop (an asyncio lock belongs to one loop)
-_async_flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
+_flights: dict[tuple[Any, ...], Future[None]] = {}  # a computation under way, per key: done when it ends
 
 
 def _version_sql(sequence: str) -> sql.Composed:
-    return sql.SQL("SELECT last_value + is_called::int FROM {}").format(sql.Identifier(sequence))
+    # with what tells this database from another one this process reads (tests run many)
+    return sql.SQL(
+        "SELECT last_value + is_called::int, current_database(), inet_server_port(), pg_postmaster_start_time() FROM {}"
+    ).format(sql.Identifier(sequence))
 
 
 def version(conn: psycopg.Connection, sequence: str = DATA_CHANGES) -> int:
@@ -57,14 +62,38 @@ def version(conn: psycopg.Connection, sequence: str = DATA_CHANGES) -> int:
     return int(row[0]) if row else 0
 
 
-async def version_async(conn: psycopg.AsyncConnection, sequence: str = DATA_CHANGES) -> int:
-    """:func:`version` in the event loop."""
-    row = await (await conn.execute(_version_sql(sequence))).fetchone()
-    return int(row[0]) if row else 0
+def kept_read(
+    key: Hashable, compute: Callable[[], Steps[T]], *, sequence: str = DATA_CHANGES, max_age: float | None = None
+) -> Steps[T]:
+    """``compute()``'s result for ``key`` on this database, computed again only when the data changed
+    since or it is older than ``max_age`` seconds.
 
-
-def _full_key(info: Any, sequence: str, key: Hashable) -> tuple[Any, ...]:
-    return (info.host, info.port, info.dbname, sequence, key)
+    One caller computes at a time for a key: when the data changed, the others wait for its result
+    instead of all computing the same (a crowd of twenty on 300 ms of charts made seconds); when the
+    result has only grown old, the others are given the kept one meanwhile."""
+    age = MAX_AGE_S if max_age is None else max_age
+    row = (yield Statement(_version_sql(sequence)))[0]
+    seen, full = int(row[0]), (row[1], row[2], row[3], sequence, key)
+    while True:
+        with _lock:
+            hit = _kept.get(full)
+            flight = _flights.get(full)
+            if hit is not None and hit[0] == seen and (time.monotonic() - hit[1] < age or flight is not None):
+                _kept.move_to_end(full)
+                return pickle.loads(hit[2])
+            if flight is None:
+                flight = _flights[full] = Future()
+                break
+        yield Await(flight)  # another caller is computing it: its result, or this caller's turn
+    try:
+        started = time.monotonic()
+        result = yield from compute()
+        _keep(full, seen, started, result)
+    finally:
+        with _lock:
+            _flights.pop(full, None)
+        flight.set_result(None)
+    return result
 
 
 def _keep(full: tuple[Any, ...], seen: int, started: float, result: Any) -> None:
@@ -72,14 +101,12 @@ def _keep(full: tuple[Any, ...], seen: int, started: float, result: Any) -> None
         _kept[full] = (seen, started, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         _kept.move_to_end(full)
         while len(_kept) > MAX_KEPT:
-            old, _ = _kept.popitem(last=False)
-            gone = _flights.get(old)
-            if gone is not None and not gone.locked():
-                del _flights[old]
-            for flights in _async_flights.values():
-                waiting = flights.get(old)
-                if waiting is not None and not waiting.locked():
-                    del flights[old]
+            _kept.popitem(last=False)
+
+
+def _at_once(compute: Callable[[], T]) -> Steps[T]:
+    return compute()
+    yield  # a generator that asks for nothing  # pragma: no cover
 
 
 def kept(
@@ -90,65 +117,11 @@ def kept(
     sequence: str = DATA_CHANGES,
     max_age: float | None = None,
 ) -> T:
-    """``compute()``'s result for ``key`` on this database, computed again only when the data changed
-    since or it is older than ``max_age`` seconds.
-
-    One caller computes at a time for a key: when the data changed, the others wait for its result
-    instead of all computing the same (a crowd of twenty on 300 ms of charts made seconds); when the
-    result has only grown old, the others are given the kept one meanwhile."""
-    full = _full_key(conn.info, sequence, key)
-    age = MAX_AGE_S if max_age is None else max_age
-    seen = version(conn, sequence)
-    with _lock:
-        hit = _kept.get(full)
-        flight = _flights.setdefault(full, threading.Lock())
-        if hit is not None and hit[0] == seen and (time.monotonic() - hit[1] < age or flight.locked()):
-            _kept.move_to_end(full)
-            return pickle.loads(hit[2])
-    with flight:
-        with _lock:  # computed by another caller while this one waited?
-            hit = _kept.get(full)
-            if hit is not None and hit[0] == seen and time.monotonic() - hit[1] < age:
-                return pickle.loads(hit[2])
-        started = time.monotonic()
-        result = compute()
-        _keep(full, seen, started, result)
-    return result
-
-
-async def kept_async(
-    conn: psycopg.AsyncConnection,
-    key: Hashable,
-    compute: Callable[[], Awaitable[T]],
-    *,
-    sequence: str = DATA_CHANGES,
-    max_age: float | None = None,
-) -> T:
-    """:func:`kept` in the event loop: the same kept results (a key kept by either is found by both),
-    one computation at a time per key among the loop's callers, who wait without blocking the loop."""
-    full = _full_key(conn.info, sequence, key)
-    age = MAX_AGE_S if max_age is None else max_age
-    seen = await version_async(conn, sequence)
-    with _lock:
-        hit = _kept.get(full)
-        flight = _async_flights.setdefault(asyncio.get_running_loop(), {}).setdefault(full, asyncio.Lock())
-        if hit is not None and hit[0] == seen and (time.monotonic() - hit[1] < age or flight.locked()):
-            _kept.move_to_end(full)
-            return pickle.loads(hit[2])
-    async with flight:
-        with _lock:
-            hit = _kept.get(full)
-            if hit is not None and hit[0] == seen and time.monotonic() - hit[1] < age:
-                return pickle.loads(hit[2])
-        started = time.monotonic()
-        result = await compute()
-        _keep(full, seen, started, result)
-    return result
+    """:func:`kept_read` of a computation that is a plain function (of ``conn``, say)."""
+    return run(conn, kept_read(key, lambda: _at_once(compute), sequence=sequence, max_age=max_age))
 
 
 def forget() -> None:
     """Drop everything kept (tests that move the clock)."""
     with _lock:
         _kept.clear()
-        _flights.clear()
-        _async_flights.clear()

@@ -19,11 +19,17 @@ A database error is thrown into the generator at its ``yield``, so an operation 
 expects into a 4xx (``except psycopg.errors.DataException``). On a connection that is not in
 autocommit the operation runs inside ``conn.transaction()`` (a savepoint when one is open), so a
 failed statement leaves the caller's transaction usable.
+
+An operation may also yield :class:`Await` to wait for another caller's work (geo/kept.py: a figure
+another request is computing); the sync driver blocks its thread, the async one leaves the event
+loop free.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Generator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, LiteralString, TypeVar
 
@@ -48,7 +54,14 @@ class Statement:
     raw: bool = False
 
 
-Steps = Generator[Statement, Rows, T]
+@dataclass(frozen=True, slots=True)
+class Await:
+    """A pause until ``future`` is done (set by any caller, in any thread); no rows come back."""
+
+    future: Future[None]
+
+
+Steps = Generator[Statement | Await, Rows, T]
 
 
 def _rows(cursor: psycopg.Cursor[Any]) -> Rows:
@@ -59,6 +72,10 @@ def _drive(conn: psycopg.Connection, steps: Steps[T]) -> T:
     try:
         stmt = next(steps)
         while True:
+            if isinstance(stmt, Await):
+                stmt.future.result()
+                stmt = steps.send([])
+                continue
             try:
                 cursor = psycopg.RawCursor(conn) if stmt.raw else conn.cursor()
                 with cursor:
@@ -84,6 +101,10 @@ async def _drive_async(conn: psycopg.AsyncConnection, steps: Steps[T]) -> T:
     try:
         stmt = next(steps)
         while True:
+            if isinstance(stmt, Await):
+                await asyncio.wrap_future(stmt.future)
+                stmt = steps.send([])
+                continue
             try:
                 cursor = psycopg.AsyncRawCursor(conn) if stmt.raw else conn.cursor()
                 async with cursor:

@@ -126,20 +126,22 @@ def test_a_crowd_computes_once_and_old_results_serve_while_one_caller_renews_the
 
 
 def test_the_event_loop_keeps_the_same_results_and_a_crowd_of_coroutines_computes_once(db_url):
-    """kept_async (the case desk's) finds what kept() kept and the other way round; twenty coroutines
-    missing at once after a change compute once, waiting without blocking the loop; a write moves the
-    counter for both."""
+    """kept_read (the case desk's, run in the event loop) finds what kept() kept in a thread and the
+    other way round; twenty coroutines missing at once after a change compute once, the others
+    waiting without blocking the loop; a write moves the counter for both."""
     import asyncio
+
+    from geo.steps import Statement, run_async
 
     kept.forget()
     calls: list[int] = []
 
-    async def slow() -> list[int]:
+    def slow():  # type: ignore[no-untyped-def]
         calls.append(1)
-        await asyncio.sleep(0.3)
+        yield Statement("SELECT pg_sleep(0.3)")
         return [len(calls)]
 
-    async def crowd() -> tuple[list[list[int]], float]:
+    async def crowd() -> tuple[list[list[int]], int]:
         conns = [await psycopg.AsyncConnection.connect(db_url, autocommit=True) for _ in range(20)]
         ticks = 0
         stop = asyncio.Event()
@@ -152,7 +154,7 @@ def test_the_event_loop_keeps_the_same_results_and_a_crowd_of_coroutines_compute
 
         tick = asyncio.create_task(ticker())
         try:
-            results = await asyncio.gather(*(kept.kept_async(c, "crowd-async", slow) for c in conns))
+            results = await asyncio.gather(*(run_async(c, kept.kept_read("crowd-async", slow)) for c in conns))
         finally:
             stop.set()
             await tick
@@ -170,6 +172,6 @@ def test_the_event_loop_keeps_the_same_results_and_a_crowd_of_coroutines_compute
 
     async def again() -> list[int]:
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-            return await kept.kept_async(conn, "crowd-async", slow)
+            return await run_async(conn, kept.kept_read("crowd-async", slow))
 
     assert asyncio.run(again()) == [99] and len(calls) == 1  # kept by a thread, found by the loop

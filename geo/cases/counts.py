@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from dataclasses import astuple, replace
 
-import psycopg
-
 from geo import kept as keeping
 from geo.access.scope import Principal
 from geo.cases.workflow import CaseFilter, case_counts
-from geo.steps import run, run_async
+from geo.steps import Steps
 
 
 def _key(principal: Principal, flt: CaseFilter, district_code: str, scoped_only: bool) -> tuple[object, ...]:
@@ -35,24 +33,11 @@ def _key(principal: Principal, flt: CaseFilter, district_code: str, scoped_only:
 
 
 def kept_case_counts(
-    conn: psycopg.Connection, principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
-) -> dict[str, int]:
+    principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
+) -> Steps[dict[str, int]]:
     """:func:`geo.cases.workflow.case_counts`, kept while no case has changed."""
-    return keeping.kept(
-        conn,
+    return keeping.kept_read(
         _key(principal, flt, district_code, scoped_only),
-        lambda: run(conn, case_counts(principal, flt, district_code=district_code, scoped_only=scoped_only)),
-        sequence=keeping.CASE_CHANGES,
-    )
-
-
-async def kept_case_counts_async(
-    conn: psycopg.AsyncConnection, principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
-) -> dict[str, int]:
-    """:func:`kept_case_counts` in the event loop (the case desk's view)."""
-    return await keeping.kept_async(
-        conn,
-        _key(principal, flt, district_code, scoped_only),
-        lambda: run_async(conn, case_counts(principal, flt, district_code=district_code, scoped_only=scoped_only)),
+        lambda: case_counts(principal, flt, district_code=district_code, scoped_only=scoped_only),
         sequence=keeping.CASE_CHANGES,
     )

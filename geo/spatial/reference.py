@@ -7,9 +7,9 @@ import psycopg
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geo.kept import kept, kept_async
+from geo.kept import kept_read
 from geo.spatial import crs as crsmod
-from geo.steps import Rows, Statement, Steps, run, run_async
+from geo.steps import Rows, Statement, Steps
 
 
 def district_boundary(conn: psycopg.Connection, district_code: str) -> BaseGeometry | None:
@@ -89,13 +89,8 @@ def _lists(district_code: str) -> Steps[dict[str, list[dict[str, str]]]]:
     }
 
 
-def lists(conn: psycopg.Connection, district_code: str) -> dict[str, list[dict[str, str]]]:
+def lists(district_code: str) -> Steps[dict[str, list[dict[str, str]]]]:
     """The district's ``units``, ``zones`` and ``subdistricts`` as above, for the pages' filters and
     names: kept between views until one of those tables changes (geo/kept.py), one short read instead of
     three queries on each view of the case desk and a case."""
-    return kept(conn, ("reference lists", district_code), lambda: run(conn, _lists(district_code)))
-
-
-async def lists_async(conn: psycopg.AsyncConnection, district_code: str) -> dict[str, list[dict[str, str]]]:
-    """:func:`lists` in the event loop (the case desk's view)."""
-    return await kept_async(conn, ("reference lists", district_code), lambda: run_async(conn, _lists(district_code)))
+    return kept_read(("reference lists", district_code), lambda: _lists(district_code))
