@@ -223,19 +223,11 @@ async def read(request: Request, steps: Steps[T]) -> T:
 
     The pool bounds the wait (``WUYE_POOL_TIMEOUT_S``) and the queue (``WUYE_POOL_MAX_WAITING``);
     beyond them it raises, and the API answers 503 with Retry-After."""
-    async with held(request) as conn:
-        return await run_async(conn, steps)
-
-
-@asynccontextmanager
-async def held(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A connection of the async pool for a few operations in a row (as :func:`read` takes one for
-    one), given back when the block ends."""
     pool: AsyncConnectionPool = request.app.state.async_pool
     watch: DatabaseWatch = request.app.state.db_watch
     conn = await watch.take_async(pool)
     try:
-        yield conn
+        return await run_async(conn, steps)
     except psycopg.OperationalError as e:
         watch.broke(e)
         raise
@@ -280,18 +272,9 @@ async def current_principal(request: Request, authorization: Annotated[str | Non
     Resolved once per request: a route's :class:`api.auth.Guard` calls it directly (one
     dependency fewer for FastAPI to solve on every request) and a route that also asks for the
     caller gets the same answer without a second lookup."""
-    known: Principal | None = request.scope.get(_PRINCIPAL_KEY)
+    known: Principal | None = getattr(request.state, "principal", None)  # set below, once resolved
     if known is not None:
         return known
-    principal = await _resolve_principal(request, authorization)
-    request.scope[_PRINCIPAL_KEY] = principal
-    return principal
-
-
-_PRINCIPAL_KEY = "wuye.principal"
-
-
-async def _resolve_principal(request: Request, authorization: str | None) -> Principal:
     if not authorization:
         cookie = request.cookies.get(SESSION_COOKIE)
         caller = await _cookie_principal(request, cookie.strip()) if cookie and cookie.strip() else ANONYMOUS

@@ -34,7 +34,7 @@ from api.auth import (
     sign_in,
 )
 from api.cases import STAFF_LIST_ROLES
-from api.deps import SESSION_COOKIE, AppSettings, Connection, held, read
+from api.deps import SESSION_COOKIE, AppSettings, Connection, read
 from api.forms import BLANK, FormState, form_day, form_number, refused
 from geo.access import users
 from geo.access.scope import ANONYMOUS, Principal
@@ -48,7 +48,7 @@ from geo.programme import inspections, surveys
 from geo.programme.remediation import WORKERS as FEE_ROLES  # the fees pages' (api/fees_pages.py)
 from geo.settings import Settings
 from geo.spatial import reference
-from geo.steps import run, run_async
+from geo.steps import Steps, run
 from layers.catalogue import vocabulary
 from maps import web
 
@@ -385,13 +385,21 @@ def _desk(
     form: FormState = BLANK,
 ) -> HTMLResponse:
     """The desk after a form's work on ``conn`` (the batch dispatch): read on the same connection."""
-    district = settings.district.district_code
     flt, shown = _filter(params)
+    read_all = _desk_reads(user, flt, settings.district.district_code)
+    return _desk_page(request, user, params, flt, shown, *run(conn, read_all), form=form)
+
+
+def _desk_reads(
+    user: Principal, flt: cases.CaseFilter, district: str
+) -> Steps[tuple[dict[str, Any], dict[str, int], dict[str, list[dict[str, str]]]]]:
+    """What the desk shows: its page of cases, the (kept) counts per state and the (kept) lists of
+    units, zones and sub-districts, read on one connection."""
     scoped = user.role in STAFF_LIST_ROLES
-    listed = run(conn, cases.list_cases(user, flt, district_code=district, scoped_only=scoped))
-    counts = run(conn, kept_case_counts(user, flt, district_code=district, scoped_only=scoped))
-    refs = run(conn, reference.lists(district))
-    return _desk_page(request, user, params, flt, shown, listed, counts, refs, form=form)
+    listed = yield from cases.list_cases(user, flt, district_code=district, scoped_only=scoped)
+    counts = yield from kept_case_counts(user, flt, district_code=district, scoped_only=scoped)
+    refs = yield from reference.lists(district)
+    return listed, counts, refs
 
 
 def _desk_page(
@@ -448,18 +456,12 @@ async def desk(request: Request, settings: AppSettings, user: CurrentUser) -> HT
     """The cases of the caller's scope with filters, counts per state, overdue marked, a map beside
     them and pages of 50 (keyset: fast however many cases there are).
 
-    In the event loop, on one connection of the async pool: the page, the kept counts and the kept
-    lists of units, zones and sub-districts (no worker thread: under a crowd of desk users the
-    threads' hand-offs cost more than the page's reads)."""
+    In the event loop, on one connection of the async pool (no worker thread: under a crowd of desk
+    users the threads' hand-offs cost more than the page's reads)."""
     params = dict(request.query_params)
-    district = settings.district.district_code
     flt, shown = _filter(params)
-    scoped = user.role in STAFF_LIST_ROLES
-    async with held(request) as conn:
-        listed = await run_async(conn, cases.list_cases(user, flt, district_code=district, scoped_only=scoped))
-        counts = await run_async(conn, kept_case_counts(user, flt, district_code=district, scoped_only=scoped))
-        refs = await run_async(conn, reference.lists(district))
-    return _desk_page(request, user, params, flt, shown, listed, counts, refs)
+    read_all = await read(request, _desk_reads(user, flt, settings.district.district_code))
+    return _desk_page(request, user, params, flt, shown, *read_all)
 
 
 @router.post("/workbench/cases/dispatch", summary="批量派遣（页面表单）", dependencies=[Depends(DISPATCHERS)])
@@ -506,17 +508,21 @@ def _case_page(
     form: FormState = BLANK,
 ) -> HTMLResponse:
     """The case page after a form's work on ``conn`` (a move refused): read on the same connection."""
-    district = settings.district.district_code
-    feature = _full_case(run(conn, cases.case_detail(code, principal=user, district_code=district)), code)
-    shots = run(conn, photos.case_photos(user, code, district_code=district))
-    refs = run(conn, reference.lists(district))
-    return _case_html(request, user, code, feature, shots, refs, lang=lang, form=form)
+    read_all = _case_reads(user, code, settings.district.district_code)
+    return _case_html(request, user, code, *run(conn, read_all), lang=lang, form=form)
 
 
-def _full_case(feature: dict[str, Any], code: str) -> dict[str, Any]:
-    if not feature["properties"].get("full"):  # outside the caller's scope: as if it did not exist (as the API)
+def _case_reads(
+    user: Principal, code: str, district: str
+) -> Steps[tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[dict[str, str]]]]]:
+    """What a case page shows: the case (404 outside the caller's scope, as the API), its photos and
+    the (kept) lists of units and zones, read on one connection."""
+    feature = yield from cases.case_detail(code, principal=user, district_code=district)
+    if not feature["properties"].get("full"):  # outside the caller's scope: as if it did not exist
         raise NotFound(f"case '{code}' does not exist", field="code")
-    return feature
+    shots = yield from photos.case_photos(user, code, district_code=district)
+    refs = yield from reference.lists(district)
+    return feature, shots, refs
 
 
 def _case_html(
@@ -583,14 +589,8 @@ async def case_page(
     if done:
         named = web.ACTION_NAMES[language].get(done) or web.TEXTS[language]["upload_photo"]
         message = f"{web.TEXTS[language]['done']}：{named}"
-    district = settings.district.district_code
-    async with held(request) as conn:
-        feature = _full_case(
-            await run_async(conn, cases.case_detail(code, principal=user, district_code=district)), code
-        )
-        shots = await run_async(conn, photos.case_photos(user, code, district_code=district))
-        refs = await run_async(conn, reference.lists(district))
-    return _case_html(request, user, code, feature, shots, refs, lang=language, form=FormState(message=message))
+    read_all = await read(request, _case_reads(user, code, settings.district.district_code))
+    return _case_html(request, user, code, *read_all, lang=language, form=FormState(message=message))
 
 
 @router.post("/workbench/cases/{code}/actions", summary="事件办理（页面表单）", dependencies=[Depends(DESK_CASE)])

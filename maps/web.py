@@ -373,20 +373,21 @@ _env.globals.update(
 )
 
 
+def _language(lang: str) -> dict[str, Any]:
+    """What every template gets of ``lang``: the code, the texts and the query string that keeps it."""
+    return {"lang": lang, "t": TEXTS[lang], "q": "?lang=en" if lang == "en" else ""}
+
+
 def fragment(name: str, *, lang: str, **context: Any) -> Markup:
     """A piece of a page (no navigation bar) with the texts of ``lang``, to be placed in a page as it is."""
-    texts = TEXTS[lang]
-    return Markup(_env.get_template(name).render(lang=lang, t=texts, q="?lang=en" if lang == "en" else "", **context))
+    return Markup(_env.get_template(name).render(**_language(lang), **context))
 
 
 def render(name: str, *, lang: str, principal: Principal, current: str = "", **context: Any) -> str:
     """Render template ``name`` with the navigation bar's caller, the texts of ``lang`` and ``context``."""
-    texts = TEXTS[lang]
     return _env.get_template(name).render(
-        lang=lang,
+        **_language(lang),
         html_lang="en" if lang == "en" else "zh-CN",
-        t=texts,
-        q="?lang=en" if lang == "en" else "",
         user=who(principal, lang),
         current=current,
         actions_named=ACTION_NAMES[lang],

@@ -195,6 +195,22 @@ def auth_headers(url: str, role: str, **scope: object) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def make_people(url: str, prefix: str, scopes: dict[str, dict[str, object]], password: str) -> dict[str, str]:
+    """One user per role of ``scopes`` (role -> its scope: subdistrict_code=, zone_codes=, unit_code=),
+    named ``<prefix>-<role>``, all with ``password``; role -> username (the pages' tests sign them in)."""
+    from geo.access import users
+
+    made = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for role, scope in scopes.items():
+            username = f"{prefix}-{role}"
+            users.create_user(
+                conn, username=username, password=password, role=role, district_code=DISTRICT, actor="tests", **scope
+            )  # type: ignore[arg-type]
+            made[role] = username
+    return made
+
+
 # A scope that fits each scoped role in the demo district.
 DEFAULT_SCOPE: dict[str, dict[str, object]] = {
     "subdistrict_staff": {"subdistrict_code": "xihu"},

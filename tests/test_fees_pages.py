@@ -23,7 +23,7 @@ import pytest
 from api.app import create_app
 from api.maps import local_server
 from geo.access import users
-from tests.conftest import DISTRICT, settings_for
+from tests.conftest import DISTRICT, make_people, settings_for
 from tests.live import serving, wuye
 from tests.test_db_restart import own_home, target  # noqa: F401  (a database this module may stop and start)
 from tests.test_maps import browser  # noqa: F401  (one browser for this module)
@@ -91,25 +91,16 @@ def fees_db(server: Any, template_db: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def people(fees_db: str) -> dict[str, str]:
-    made = {}
-    with psycopg.connect(fees_db, autocommit=True) as conn:
-        for role, scope in (
-            ("admin", {}),
-            ("property_team", {"zone_codes": (ZONE,), "unit_code": "team-yumin"}),
-            ("subdistrict_staff", {"subdistrict_code": "xihu"}),
-        ):
-            username = f"fees-{role}"
-            users.create_user(
-                conn,
-                username=username,
-                password=PASSWORD,
-                role=role,
-                district_code=DISTRICT,
-                actor="tests",
-                **scope,  # type: ignore[arg-type]
-            )
-            made[role] = username
-    return made
+    return make_people(
+        fees_db,
+        "fees",
+        {
+            "admin": {},
+            "property_team": {"zone_codes": (ZONE,), "unit_code": "team-yumin"},
+            "subdistrict_staff": {"subdistrict_code": "xihu"},
+        },
+        PASSWORD,
+    )
 
 
 @pytest.fixture(scope="module")

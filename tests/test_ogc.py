@@ -286,7 +286,9 @@ def test_bad_parameters_answer_400_with_the_parameter(client: TestClient, shared
     assert _count(shared_db_url, "zones") == 10
 
 
-@pytest.mark.parametrize(("name", "longest"), [("cursor", 200), ("datetime", 100), ("sortby", 2000), ("filter", 10_000)])
+@pytest.mark.parametrize(
+    ("name", "longest"), [("cursor", 200), ("datetime", 100), ("sortby", 2000), ("filter", 10_000)]
+)
 def test_items_parameters_longer_than_declared_answer_400_naming_them(client: TestClient, name: str, longest: int):
     """The items route parses its own parameters (api/ogc.py ITEMS_PARAMS): each declared maxLength
     in /api still holds, as a 400 naming the parameter."""

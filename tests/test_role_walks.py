@@ -34,10 +34,9 @@ from openpyxl import load_workbook
 
 from api.app import create_app
 from api.maps import local_server
-from geo.access import users
 from geo.workcal import today
 from layers.catalogue import vocabulary
-from tests.conftest import DISTRICT, settings_for
+from tests.conftest import make_people, settings_for
 from tests.test_acceptance import all_verified, answers
 from tests.test_maps import browser  # noqa: F401  (one browser for this module)
 from tests.test_workbench import PASSWORD, SHOTS, Person, _jpeg, _report
@@ -72,21 +71,7 @@ def walks_db(server: Any, template_db: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def people(walks_db: str) -> dict[str, str]:
-    made = {}
-    with psycopg.connect(walks_db, autocommit=True) as conn:
-        for role, scope in SCOPES.items():
-            username = f"walk-{role}"
-            users.create_user(
-                conn,
-                username=username,
-                password=PASSWORD,
-                role=role,
-                district_code=DISTRICT,
-                actor="tests",
-                **scope,
-            )
-            made[role] = username
-    return made
+    return make_people(walks_db, "walk", SCOPES, PASSWORD)
 
 
 @pytest.fixture(scope="module")

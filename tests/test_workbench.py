@@ -23,7 +23,7 @@ from api.app import create_app
 from api.maps import local_server
 from geo.access import users
 from geo.workcal import today
-from tests.conftest import DEFAULT_SCOPE, DISTRICT, settings_for
+from tests.conftest import DEFAULT_SCOPE, DISTRICT, make_people, settings_for
 from tests.live import serving, wuye
 from tests.test_db_restart import own_home, target  # noqa: F401  (a database this module may stop and start)
 from tests.test_map_paths import DEVICES
@@ -51,21 +51,15 @@ def bench_db(server: Any, template_db: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def people(bench_db: str) -> dict[str, str]:
     """One user per role that works cases (and a resident), in the scopes the other tests use."""
-    made = {}
-    with psycopg.connect(bench_db, autocommit=True) as conn:
-        for role in ("admin", "subdistrict_staff", "property_team", "contractor", "resident"):
-            username = f"wb-{role}"
-            users.create_user(
-                conn,
-                username=username,
-                password=PASSWORD,
-                role=role,
-                district_code=DISTRICT,
-                actor="tests",
-                **DEFAULT_SCOPE.get(role, {}),  # type: ignore[arg-type]
-            )
-            made[role] = username
-    return made
+    return make_people(
+        bench_db,
+        "wb",
+        {
+            r: DEFAULT_SCOPE.get(r, {})
+            for r in ("admin", "subdistrict_staff", "property_team", "contractor", "resident")
+        },
+        PASSWORD,
+    )
 
 
 @pytest.fixture(scope="module")

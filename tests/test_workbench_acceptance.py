@@ -29,7 +29,7 @@ from geo.programme import surveys
 from geo.settings import AcceptanceSettings
 from geo.workcal import today
 from layers.catalogue import vocabulary
-from tests.conftest import DISTRICT, settings_for
+from tests.conftest import DISTRICT, make_people, settings_for
 from tests.live import serving, wuye
 from tests.test_acceptance import all_verified, answers
 from tests.test_db_restart import own_home, target  # noqa: F401  (a database this module may stop and start)
@@ -54,21 +54,9 @@ def desk_db(server: Any, template_db: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def people(desk_db: str) -> dict[str, str]:
-    made = {}
-    with psycopg.connect(desk_db, autocommit=True) as conn:
-        for role, scope in (("admin", {}), ("subdistrict_staff", {"subdistrict_code": "xihu"}), ("resident", {})):
-            username = f"ac-{role}"
-            users.create_user(
-                conn,
-                username=username,
-                password=PASSWORD,
-                role=role,
-                district_code=DISTRICT,
-                actor="tests",
-                **scope,  # type: ignore[arg-type]
-            )
-            made[role] = username
-    return made
+    return make_people(
+        desk_db, "ac", {"admin": {}, "subdistrict_staff": {"subdistrict_code": "xihu"}, "resident": {}}, PASSWORD
+    )
 
 
 @pytest.fixture(scope="module")

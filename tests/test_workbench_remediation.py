@@ -24,7 +24,7 @@ from api.app import create_app
 from api.maps import local_server
 from geo.access import users
 from geo.workcal import today
-from tests.conftest import DEFAULT_SCOPE, DISTRICT, settings_for
+from tests.conftest import DEFAULT_SCOPE, DISTRICT, make_people, settings_for
 from tests.live import serving, wuye
 from tests.test_db_restart import own_home, target  # noqa: F401  (a database this module may stop and start)
 from tests.test_maps import browser  # noqa: F401  (one browser for this module)
@@ -56,21 +56,12 @@ def board_db(server: Any, template_db: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def people(board_db: str) -> dict[str, str]:
-    made = {}
-    with psycopg.connect(board_db, autocommit=True) as conn:
-        for role in ("admin", "subdistrict_staff", "property_team", "contractor"):
-            username = f"bd-{role}"
-            users.create_user(
-                conn,
-                username=username,
-                password=PASSWORD,
-                role=role,
-                district_code=DISTRICT,
-                actor="tests",
-                **DEFAULT_SCOPE.get(role, {}),  # type: ignore[arg-type]
-            )
-            made[role] = username
-    return made
+    return make_people(
+        board_db,
+        "bd",
+        {r: DEFAULT_SCOPE.get(r, {}) for r in ("admin", "subdistrict_staff", "property_team", "contractor")},
+        PASSWORD,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from api.app import create_app
 from api.maps import local_server
 from geo.access import users
 from geo.workcal import today
-from tests.conftest import DISTRICT, settings_for
+from tests.conftest import DISTRICT, make_people, settings_for
 from tests.live import serving, wuye
 from tests.test_db_restart import own_home, target  # noqa: F401  (a database this module may stop and start)
 from tests.test_maps import browser  # noqa: F401  (one browser for this module)
@@ -49,25 +49,12 @@ def survey_db(server: Any, template_db: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def people(survey_db: str) -> dict[str, str]:
     """A survey team of two zones, an administrator and a sub-district staff member (who may not enter)."""
-    made = {}
-    with psycopg.connect(survey_db, autocommit=True) as conn:
-        for role, scope in (
-            ("survey_team", {"zone_codes": TEAM_ZONES}),
-            ("admin", {}),
-            ("subdistrict_staff", {"subdistrict_code": "xihu"}),
-        ):
-            username = f"sv-{role}"
-            users.create_user(
-                conn,
-                username=username,
-                password=PASSWORD,
-                role=role,
-                district_code=DISTRICT,
-                actor="tests",
-                **scope,  # type: ignore[arg-type]
-            )
-            made[role] = username
-    return made
+    return make_people(
+        survey_db,
+        "sv",
+        {"survey_team": {"zone_codes": TEAM_ZONES}, "admin": {}, "subdistrict_staff": {"subdistrict_code": "xihu"}},
+        PASSWORD,
+    )
 
 
 @pytest.fixture(scope="module")

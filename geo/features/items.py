@@ -419,12 +419,14 @@ def items_statement(
         _page_values(values, query, links, page_href, forward=True, from_cursor=False)
         return known[1], values
     stmt, values, forward, from_cursor = _compose(spec, query, district_code=district_code)
+    text: sql.Composable | bytes = stmt
     if key is not None:
-        _plain[key] = (spec, stmt.as_bytes(None), dict(values))
+        text = stmt.as_bytes(None)  # rendered once: kept, and sent as it is
+        _plain[key] = (spec, text, dict(values))
         while len(_plain) > _PLAIN_MAX:
             _plain.popitem(last=False)
     _page_values(values, query, links, page_href, forward=forward, from_cursor=from_cursor)
-    return stmt, values
+    return text, values
 
 
 def _page_values(

@@ -70,11 +70,6 @@ def reproject(geoms: np.ndarray, src: int, dst: int = crsmod.STORAGE_SRID) -> np
     return np.asarray(shapely.transform(geoms, _xy), dtype=object)
 
 
-def zones(conn: psycopg.Connection, district_code: str) -> list[dict[str, str]]:
-    """The district's zones (code, name, sub-district code), by name (the desk's filter and rows)."""
-    return _zones(conn.execute(_ZONES, {"d": district_code}).fetchall())
-
-
 def subdistricts(conn: psycopg.Connection, district_code: str) -> list[dict[str, str]]:
     """The district's sub-districts (code, name), by name (the case desk's filter)."""
     return _subdistricts(conn.execute(_SUBDISTRICTS, {"d": district_code}).fetchall())
