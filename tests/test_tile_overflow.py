@@ -71,3 +71,83 @@ def test_every_light_is_drawn_or_counted_at_zoom_12(dense: tuple[TestClient, int
                 drawn += sum(1 for g in frame.geometry if _inside(g.x, g.y, z, col, row))
     assert aggregated_tiles >= 1, "the dense tiles should be aggregated"
     assert drawn + counted == total, (drawn, counted, total, aggregated_tiles, detailed_tiles)
+
+
+def _repaired_in_tile(db_url: str, z: int, col: int, row: int) -> int:
+    """How many of the tile's lights (strictly inside it) are under repair, counted in SQL."""
+    with psycopg.connect(db_url) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM street_lights WHERE district_code = %s AND condition = 'repairing'"
+            " AND ST_Intersects(ST_Transform(geom, 3857), ST_TileEnvelope(%s, %s, %s))",
+            [DISTRICT, z, col, row],
+        ).fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def _repair(db_url: str, z: int, col: int, row: int, n: int, *, watched: bool) -> None:
+    """Put ``n`` normal lights inside the tile under repair by plain SQL, as another tool would;
+    with ``watched`` false the change counter's trigger is off for that statement."""
+    with psycopg.connect(db_url) as conn:
+        if not watched:
+            conn.execute("ALTER TABLE street_lights DISABLE TRIGGER data_changed")
+        conn.execute(
+            "UPDATE street_lights SET condition = 'repairing' WHERE id IN (SELECT id FROM street_lights"
+            " WHERE district_code = %s AND condition = 'normal'"
+            " AND ST_Intersects(ST_Transform(geom, 3857), ST_TileEnvelope(%s, %s, %s)) ORDER BY id LIMIT %s)",
+            [DISTRICT, z, col, row, n],
+        )
+        if not watched:
+            conn.execute("ALTER TABLE street_lights ENABLE TRIGGER data_changed")
+
+
+def _counted(content: bytes, tmp_path: Path, name: str) -> dict[str, int]:
+    path = tmp_path / f"{name}.pbf"
+    path.write_bytes(content)
+    frame = pyogrio.read_dataframe(str(path), layer="street_lights")
+    assert frame["aggregated"].fillna(False).astype(bool).all()
+    per_value: dict[str, int] = {}
+    for part in frame["detail"].str.split(",").explode():
+        value, n = part.rsplit(":", 1)
+        per_value[value] = per_value.get(value, 0) + int(n)
+    return per_value
+
+
+def test_a_dense_tile_is_kept_until_its_layer_changes(
+    dense: tuple[TestClient, int], db_url: str, tmp_path: Path
+) -> None:
+    """An aggregated tile (every light under it counted) is computed once and given again while no
+    layer table changed; a write that moves the change counter shows on the next request."""
+    client, _ = dense
+    z, lim = (
+        12,
+        {
+            m["tileMatrix"]: m
+            for m in client.get("/collections/street_lights/tiles/WebMercatorQuad").json()["tileMatrixSetLimits"]
+        }[12],
+    )
+    url = ""
+    for col in range(lim["minTileCol"], lim["maxTileCol"] + 1):
+        for row in range(lim["minTileRow"], lim["maxTileRow"] + 1):
+            r = client.get(f"/collections/street_lights/tiles/WebMercatorQuad/{z}/{col}/{row}")
+            if r.status_code == 200 and b"aggregated" in r.content:
+                url, at = r.url.path, (col, row)
+                break
+        if url:
+            break
+    assert url, "no aggregated tile at zoom 12"
+    first = client.get(url)
+    assert _counted(first.content, tmp_path, "first").get("repairing", 0) == _repaired_in_tile(db_url, z, *at)
+    # A write the change counter does not see: the kept tile is given again, unchanged.
+    _repair(db_url, z, *at, 40, watched=False)
+    kept = client.get(url)
+    assert kept.content == first.content and kept.headers["etag"] == first.headers["etag"]
+    # A write it sees: the next request counts both.
+    _repair(db_url, z, *at, 10, watched=True)
+    fresh = client.get(url)
+    assert fresh.headers["etag"] != first.headers["etag"]
+    assert _counted(fresh.content, tmp_path, "fresh").get("repairing", 0) == _repaired_in_tile(db_url, z, *at)
+    assert (
+        _counted(fresh.content, tmp_path, "fresh")["repairing"]
+        == _counted(first.content, tmp_path, "f").get("repairing", 0) + 50
+    )

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from psycopg import sql
 
 from geo.errors import InvalidInput, NotFound
+from geo.kept import kept_read
 from geo.steps import Statement, Steps
 from layers.catalogue import Catalogue, LayerSpec
 
@@ -90,19 +93,21 @@ def _aggregated_select(spec: LayerSpec) -> sql.Composable:
 
 
 def _layer_select(spec: LayerSpec) -> sql.Composable:
-    """The layer's part of the tile: every feature, or aggregated when there are more than the cap."""
+    """The layer's part of the tile, one row: ``mvt``, every feature or the layer aggregated when there
+    are more than the cap, and ``aggregated``, whether it was."""
     cols = [sql.SQL("t.code")] + [sql.Identifier("t", n) for n in map_attributes(spec)]
     # One scan of the tile's rows, at most cap + 1 of them: the features themselves when they fit,
     # the sign to aggregate when they do not (then the aggregate reads the tile's rows again).
     return sql.SQL(
         "(WITH f AS MATERIALIZED (SELECT {cols}, t.geom FROM {table} AS t, b"
-        "  WHERE t.district_code = %(district)s AND t.geom && b.search LIMIT %(cap)s + 1)"
-        " SELECT CASE WHEN (SELECT count(*) FROM f) <= %(cap)s"
+        "  WHERE t.district_code = %(district)s AND t.geom && b.search LIMIT %(cap)s + 1),"
+        " n AS (SELECT count(*) AS n FROM f)"
+        " SELECT CASE WHEN n.n <= %(cap)s"
         " THEN (SELECT ST_AsMVT(q, {name}, {extent}, 'geom') FROM ("
         " SELECT {fcols}, ST_AsMVTGeom(ST_Transform(f.geom, 3857), b.env, {extent}, {buffer}, true) AS geom"
         " FROM f, b) AS q"
         " WHERE q.geom IS NOT NULL)"
-        " ELSE {aggregated} END)"
+        " ELSE {aggregated} END AS mvt, n.n > %(cap)s AS aggregated FROM n)"
     ).format(
         name=sql.Literal(spec.name),
         extent=sql.Literal(EXTENT),
@@ -114,16 +119,25 @@ def _layer_select(spec: LayerSpec) -> sql.Composable:
     )
 
 
-def tile(specs: list[LayerSpec], z: int, x: int, y: int, *, district_code: str) -> Steps[bytes]:
-    """The MVT bytes of tile z/x/y with one layer per spec (empty bytes when nothing is there)."""
-    srid = specs[0].srid if specs else 4490
+def _computed(specs: list[LayerSpec], z: int, x: int, y: int, district_code: str) -> Steps[tuple[bytes, bool]]:
+    """The tile's bytes, and whether a layer in it was aggregated."""
+    if not specs:
+        return b"", False
+    srid = specs[0].srid
+    parts = [sql.SQL("{} AS {}").format(_layer_select(s), sql.Identifier(f"l{i}")) for i, s in enumerate(specs)]
     stmt = sql.SQL(
         "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
         " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), {srid}) AS search) "
-        "SELECT {parts}"
+        "SELECT {mvt}, {aggregated} FROM {parts}"
     ).format(
         srid=sql.Literal(srid),
-        parts=sql.SQL(" || ").join(sql.SQL("coalesce({}, ''::bytea)").format(_layer_select(s)) for s in specs),
+        mvt=sql.SQL(" || ").join(
+            sql.SQL("coalesce({}.mvt, ''::bytea)").format(sql.Identifier(f"l{i}")) for i in range(len(specs))
+        ),
+        aggregated=sql.SQL(" OR ").join(
+            sql.SQL("{}.aggregated").format(sql.Identifier(f"l{i}")) for i in range(len(specs))
+        ),
+        parts=sql.SQL(", ").join(parts),
     )
     rows = yield Statement(
         stmt,
@@ -137,7 +151,50 @@ def tile(specs: list[LayerSpec], z: int, x: int, y: int, *, district_code: str) 
             "cap": MAX_FEATURES_PER_TILE,
         },
     )
-    return bytes(rows[0][0]) if rows and rows[0][0] is not None else b""
+    data = bytes(rows[0][0]) if rows and rows[0][0] is not None else b""
+    return data, bool(rows and rows[0][1])
+
+
+# Tiles in which a layer was aggregated when last computed, per layers, district and z/x/y. Such a
+# tile counts every feature under it (a z15 tile over a dense town: 230,000 lights, a quarter of a
+# second), so it is kept between requests until the data changes (geo/kept.py: every layer table
+# moves its counter) or a minute passes, as long as the tile's own Cache-Control allows any cache.
+# Tiles that fit the cap are a few milliseconds and many: they are read each time.
+_dense: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+_dense_lock = threading.Lock()
+MAX_DENSE = 512
+DENSE_MAX_AGE_S = 60.0
+
+
+def _mark_dense(key: tuple[Any, ...], dense: bool) -> None:
+    with _dense_lock:
+        if dense:
+            _dense[key] = None
+            _dense.move_to_end(key)
+            while len(_dense) > MAX_DENSE:
+                _dense.popitem(last=False)
+        else:
+            _dense.pop(key, None)
+
+
+def tile(specs: list[LayerSpec], z: int, x: int, y: int, *, district_code: str) -> Steps[bytes]:
+    """The MVT bytes of tile z/x/y with one layer per spec (empty bytes when nothing is there)."""
+    key = ("tile", tuple(s.name for s in specs), district_code, z, x, y)
+    with _dense_lock:
+        dense = key in _dense
+    if not dense:
+        data, aggregated = yield from _computed(specs, z, x, y, district_code)
+        if aggregated:
+            _mark_dense(key, True)
+        return data
+
+    def compute() -> Steps[tuple[bytes, bool]]:
+        found = yield from _computed(specs, z, x, y, district_code)
+        _mark_dense(key, found[1])  # a tile thinned out below the cap is read each time again
+        return found
+
+    data, _ = yield from kept_read(key, compute, max_age=DENSE_MAX_AGE_S)
+    return data
 
 
 def etag(data: bytes) -> str:
