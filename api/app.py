@@ -43,6 +43,7 @@ from geo.cases.jobs import Escalator
 from geo.settings import Settings
 from geo.store import health
 from geo.store.db import database_url, open_async_pool, open_pool
+from geo.store.leader import Leadership
 from layers.catalogue import Catalogue, load_catalogue
 
 THREADS_PER_CONNECTION = 2  # worker threads per pooled connection (see the lifespan)
@@ -69,6 +70,8 @@ def create_app(
         # the event loop), so at most pool_max_size threads hold connections and the rest are
         # free for the connection holders' own work and for routes that need none.
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS_PER_CONNECTION * db.pool_max_size + 8
+        # One process of those serving this database (WUYE_WORKERS, other servers) runs the jobs.
+        leader = Leadership(url, connect_timeout=db.pool_timeout_s)
         escalator = Escalator(
             app.state.pool,
             district_code=settings.district.district_code,
@@ -76,6 +79,7 @@ def create_app(
             interval=settings.cases.escalation_interval_seconds,
             pii_days=settings.cases.pii_retention_days,
             audit_days=settings.auth.audit_retention_days,
+            leader=leader,
         )
         escalator.start()
         hooks = settings.webhook
@@ -86,6 +90,7 @@ def create_app(
             retry_seconds=hooks.retry_seconds,
             max_attempts=hooks.max_attempts,
             timeout_s=hooks.timeout_s,
+            leader=leader,
         )
         sender.start()
         users.dummy_hash()  # unknown usernames are verified against it: make it before any sign-in
@@ -99,6 +104,7 @@ def create_app(
             gc.unfreeze()  # an app that stops (tests start many) leaves its objects collectable
             escalator.stop()
             sender.stop()
+            leader.close()
             await app.state.async_pool.close()
             app.state.pool.close()
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from geo.errors import ImportRejected, InvalidInput, WuyeError
 from geo.io import MODES
@@ -331,7 +332,7 @@ FIRST_ADMIN = (
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Migrate, then serve the API with uvicorn."""
+    """Migrate, then serve the API with uvicorn: one process per core (``WUYE_WORKERS``)."""
     import uvicorn
 
     from api.app import create_app
@@ -341,26 +342,40 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     with connect(url) as conn:
         if users.admin_count(conn, settings.district.district_code) == 0:
             _say(FIRST_ADMIN)
-    app = create_app(settings, database=url)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    if args.workers is not None and not 1 <= args.workers <= 32:
+        _say("错误 error: --workers 须在 1 到 32 之间 must be 1..32")
+        return 2
+    workers = args.workers or settings.server.worker_count()
     from api import logs
 
-    _say(f"服务地址 serving on http://{host}:{port}")
+    _say(f"服务地址 serving on http://{host}:{port}（{workers} 个进程 worker processes）")
     # SIGTERM (or Ctrl-C): stop accepting, finish the requests in flight for at most
     # WUYE_SHUTDOWN_TIMEOUT_S, then close the pools; uvicorn's access log is off (ours has the
     # request id and the user).
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=logs.configure(settings.server.log_format),
-        access_log=False,
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": logs.configure(settings.server.log_format),
+        "access_log": False,
         # X-Forwarded-For is read by api/auth.py, and only from WUYE_TRUSTED_PROXIES (uvicorn's own
         # default trusts it from any loopback caller)
-        proxy_headers=False,
-        timeout_graceful_shutdown=settings.server.shutdown_timeout_s,
-    )
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": settings.server.shutdown_timeout_s,
+    }
+    # Built here whatever the number of processes: what the settings refuse (a basemap file that is
+    # gone, say) is said once, before listening, not by each worker as uvicorn restarts it.
+    app = create_app(settings, database=url)
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return 0
+    # Several processes share the port (uvicorn's supervisor restarts one that dies); each builds
+    # the app from the environment, told the database this process migrated. The background jobs run
+    # in one of them at a time (geo/store/leader.py); kept figures are checked against the database's
+    # change counter by each (geo/kept.py), so no process serves another's stale figures.
+    os.environ["WUYE_DATABASE_URL"] = url
+    uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
     return 0
 
 
@@ -754,6 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="migrate and serve the API (启动服务)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, help="processes (default WUYE_WORKERS: one per core, at most 4)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("db", help="embedded database: start|stop|status|url|migrate|grant-readonly NAME")
     p.add_argument("action", choices=["start", "stop", "status", "url", "migrate", "grant-readonly"])

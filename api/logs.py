@@ -13,7 +13,6 @@ import json
 import logging
 import logging.config
 import re
-import sys
 import time
 import uuid
 from typing import Any
@@ -140,7 +139,7 @@ def configure(log_format: str, level: int = logging.INFO) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"main": formatter},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "main", "stream": sys.stderr}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "main", "stream": "ext://sys.stderr"}},
         "loggers": {
             "wuye": {"handlers": ["stderr"], "level": level, "propagate": False},
             "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},

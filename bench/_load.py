@@ -42,8 +42,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def our_server(database_url: str, *, port: int | None = None, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run ``wuye``'s app with uvicorn (one worker) in a subprocess; yield its base URL."""
+def our_server(
+    database_url: str, *, port: int | None = None, extra_env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[str]:
+    """Run ``wuye``'s app with uvicorn (``workers`` processes, as ``wuye serve``'s ``WUYE_WORKERS``) in a
+    subprocess; yield its base URL."""
     port = port or free_port()
     env = {**os.environ, "WUYE_DATABASE_URL": database_url, **(extra_env or {})}
     proc = subprocess.Popen(
@@ -58,6 +61,7 @@ def our_server(database_url: str, *, port: int | None = None, extra_env: dict[st
             "--log-level",
             "warning",
             "--no-access-log",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         cwd=ROOT,
         env=env,

@@ -20,6 +20,7 @@ import argparse
 import os
 import statistics
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ import psycopg
 
 from bench._common import RESULTS, bench_database, git_revision, machine, server_versions
 from bench._load import LoadResult, our_server, wrk_get
+from geo.settings import Settings
 
 DISTRICT = "430104"
 DB_NAME = "wuye_bench_workbench"
@@ -144,26 +146,37 @@ def _wrk_load(url: str, headers: dict[str, str], *, users: int, seconds: float) 
 
 
 def serve_times(
-    base: str, code: str, *, users: int, seconds: float, rounds: int, serial: float
-) -> tuple[dict[str, list[LoadResult]], dict[str, LoadResult]]:
-    """Each target ``rounds`` times for ``seconds`` under ``users`` closed-loop clients, the four
-    alternating; then each for ``serial`` seconds from one client (the time of a request with no queue
-    before it)."""
-    headers = {"Cookie": f"wuye_session={_cookie(base)}", "Accept": "text/html"}
-    json_headers = {**headers, "Accept": "application/geo+json"}
-    targets = {
-        "desk page `/workbench/cases`": (f"{base}/workbench/cases", headers),
-        "JSON `GET /cases?limit=50`": (f"{base}/cases?limit=50", json_headers),
-        f"case page `/workbench/cases/{code}`": (f"{base}/workbench/cases/{code}", headers),
-        f"JSON `GET /cases/{code}`": (f"{base}/cases/{code}", json_headers),
-    }
-    out: dict[str, list[LoadResult]] = {k: [] for k in targets}
+    bases: dict[str, str], code: str, *, users: int, seconds: float, rounds: int, serial: float
+) -> tuple[dict[str, dict[str, list[LoadResult]]], dict[str, LoadResult]]:
+    """Each target on each server ``rounds`` times for ``seconds`` under ``users`` closed-loop clients,
+    the servers taking turns and the targets alternating; then, on the first server, each target for
+    ``serial`` seconds from one client (the time of a request with no queue before it)."""
+    out: dict[str, dict[str, list[LoadResult]]] = {}
+    plans = {}
+    for server, base in bases.items():
+        headers = {"Cookie": f"wuye_session={_cookie(base)}", "Accept": "text/html"}
+        json_headers = {**headers, "Accept": "application/geo+json"}
+        plans[server] = {
+            "desk page `/workbench/cases`": (f"{base}/workbench/cases", headers),
+            "JSON `GET /cases?limit=50`": (f"{base}/cases?limit=50", json_headers),
+            f"case page `/workbench/cases/{code}`": (f"{base}/workbench/cases/{code}", headers),
+            f"JSON `GET /cases/{code}`": (f"{base}/cases/{code}", json_headers),
+        }
+        out[server] = {k: [] for k in plans[server]}
+    servers = list(bases)
     for r in range(rounds):
-        for name, (url, h) in targets.items() if r % 2 == 0 else reversed(targets.items()):
-            result = _wrk_load(url, h, users=users, seconds=seconds)
-            out[name].append(result)
-            print(f"  {name}: p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms errors {result.errors}", flush=True)
-    alone = {name: _wrk_load(url, h, users=1, seconds=serial) for name, (url, h) in targets.items()}
+        for server in servers[r % len(servers) :] + servers[: r % len(servers)]:
+            targets = plans[server]
+            for name, (url, h) in targets.items() if r % 2 == 0 else reversed(targets.items()):
+                result = _wrk_load(url, h, users=users, seconds=seconds)
+                out[server][name].append(result)
+                print(
+                    f"  {server} · {name}: p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms "
+                    f"{result.rps:.0f} req/s errors {result.errors}",
+                    flush=True,
+                )
+    first = plans[servers[0]]
+    alone = {name: _wrk_load(url, h, users=1, seconds=serial) for name, (url, h) in first.items()}
     return out, alone
 
 
@@ -242,6 +255,22 @@ def breakdown(url: str, sub: str, *, n: int = 30) -> dict[str, float]:
     return out
 
 
+def _against_one(every: dict[str, dict[str, list[LoadResult]]], served: str, one: str) -> list[str]:
+    """What the processes give against one process, target by target (medians of the rounds)."""
+    if one not in every:
+        return []
+    lines = [f"Against {one}, same run (ratios of the medians; req/s: higher is better):", ""]
+    for name, results in every[served].items():
+        base = every[one][name]
+        p99 = statistics.median(r.p99_ms for r in results) / statistics.median(r.p99_ms for r in base)
+        rps = statistics.median(r.rps for r in results) / statistics.median(r.rps for r in base)
+        lines.append(
+            f"- {name}: p99 {statistics.median(r.p99_ms for r in base):.0f} → "
+            f"{statistics.median(r.p99_ms for r in results):.0f} ms (×{p99:.2f}), req/s ×{rps:.2f}"
+        )
+    return [*lines, ""]
+
+
 def _row(name: str, results: list[LoadResult]) -> str:
     p50 = statistics.median(r.p50_ms for r in results)
     p99 = statistics.median(r.p99_ms for r in results)
@@ -285,6 +314,12 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=7, help="fresh browser views timed")
     parser.add_argument("--reuse", action="store_true", help="keep the bench database of a previous run")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=Settings().server.worker_count(),
+        help="processes of the server measured (default: as `wuye serve` runs, WUYE_WORKERS)",
+    )
+    parser.add_argument(
         "--part",
         choices=("desk", "programme"),
         default="desk",
@@ -310,12 +345,18 @@ def main() -> None:
         facilities = conn.execute("SELECT count(*) FROM street_lights").fetchone()[0]
         zones = conn.execute("SELECT count(*) FROM zones").fetchone()[0]
     load_start = _load_avg()
-    with our_server(url) as base:
-        times, alone = serve_times(
-            base, code, users=args.users, seconds=args.seconds, rounds=args.rounds, serial=args.serial
+    served = f"`wuye serve`, {args.workers} process{'es' if args.workers > 1 else ''}"
+    one = "one process (uvicorn, 1 worker)"
+    with ExitStack() as stack:
+        bases = {served: stack.enter_context(our_server(url, workers=args.workers))}
+        if args.workers > 1:  # the named baseline: the same app in one process, in the same run
+            bases[one] = stack.enter_context(our_server(url))
+        every, alone = serve_times(
+            bases, code, users=args.users, seconds=args.seconds, rounds=args.rounds, serial=args.serial
         )
         load_mid = _load_avg()
-        view = browser_view(base, views=args.views)
+        view = browser_view(bases[served], views=args.views)
+    times = every[served]
     parts = breakdown(url, sub)
     load_end = _load_avg()
     page_alone = alone["desk page `/workbench/cases`"].p50_ms
@@ -346,7 +387,9 @@ def main() -> None:
         f"facilities); {in_scope:,} open cases in sub-district `{sub}`'s scope, seeded in bulk with one "
         "INSERT … SELECT (random points in its zones, the open states in turn, a tenth overdue). The caller is "
         "a sub-district staff user of that sub-district, signed in with the pages' session cookie (the JSON "
-        "requests carry the same cookie). One uvicorn process (`wuye serve`'s app, default pool).",
+        f"requests carry the same cookie). The server: {served} (`WUYE_WORKERS`; the default is one per core), "
+        "each with the default pools"
+        + (f"; beside it, taking turns round by round, the same app in {one}." if len(every) > 1 else "."),
         "",
         "### Goals",
         "",
@@ -379,10 +422,11 @@ def main() -> None:
         f"{args.rounds} rounds × {args.seconds:g} s per target (after a 1 s warm-up), the targets alternating; "
         "medians over the rounds of each round's p50 / p99.",
         "",
-        "| target | p50 ms | p99 ms | req/s | kB per answer | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-        *(_row(name, results) for name, results in times.items()),
+        "| server | target | p50 ms | p99 ms | req/s | kB per answer | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        *(f"| {server} " + _row(name, results) for server, runs in every.items() for name, results in runs.items()),
         "",
+        *_against_one(every, served, one),
         f"The same targets from one client, {args.serial:g} s each (no queue: the server's own time per "
         "request, on this shared machine):",
         "",

@@ -66,6 +66,17 @@ class ServerSettings(BaseSettings):
     min_free_disk_mb: int = Field(default=200, ge=0, description="/health answers 503 below this free disk")
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
     shutdown_timeout_s: int = Field(default=8, gt=0, description="SIGTERM: longest wait for requests in flight")
+    workers: int = Field(
+        default=0, ge=0, le=32, description="wuye serve's processes; 0: one per core this process may use, at most 4"
+    )
+
+    def worker_count(self) -> int:
+        """The processes ``wuye serve`` runs: ``workers``, or one per usable core (at most 4)."""
+        if self.workers:
+            return self.workers
+        import os
+
+        return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
 class AuthSettings(BaseSettings):

@@ -29,9 +29,10 @@ GOOD_UNIT = "contractor-xiangjiang"
 
 
 class Receiver:
-    """A local HTTP server that keeps every JSON body POSTed to it and answers ``status``."""
+    """A local HTTP server that keeps every JSON body POSTed to it and answers ``status`` (after
+    ``delay_s``: a slow receiver)."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, *, delay_s: float = 0.0) -> None:
         self.bodies: list[dict[str, Any]] = []
         received = self.bodies
 
@@ -39,6 +40,7 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 received.append(json.loads(self.rfile.read(length)))
+                time.sleep(delay_s)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from geo.cases.retention import erase_reporters, purge_audit
 from geo.cases.supervision import escalate_supervised
 from geo.cases.workflow import escalate_overdue
+from geo.store.leader import Leadership
 
 log = logging.getLogger("wuye.jobs")
 
@@ -38,9 +39,11 @@ class Escalator:
         interval: float,
         pii_days: int | None = None,
         audit_days: int | None = None,
+        leader: Leadership | None = None,
     ) -> None:
         self.pool, self.district_code, self.grace, self.interval = pool, district_code, grace, interval
         self.pii_days, self.audit_days = pii_days, audit_days
+        self.leader = leader  # when several processes serve the database: runs only while it is held
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wuye-escalator", daemon=True)
         self._down = False
@@ -87,6 +90,8 @@ class Escalator:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            if self.leader is not None and not self.leader.held():
+                continue  # another process runs the jobs
             try:
                 n = self.run_once()
                 self.retain()

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from geo.access.scope import Principal
 from geo.steps import Statement, Steps
+from geo.store.leader import Leadership
 
 log = logging.getLogger("wuye.notices")
 
@@ -167,8 +168,10 @@ class WebhookSender:
         max_attempts: int,
         timeout_s: float,
         batch: int = 20,
+        leader: Leadership | None = None,
     ) -> None:
         self.pool, self.urls, self.interval = pool, dict(urls), interval
+        self.leader = leader  # when several processes serve the database: sends only while it is held
         self.retry_seconds, self.max_attempts, self.timeout_s, self.batch = (
             retry_seconds,
             max_attempts,
@@ -250,6 +253,8 @@ class WebhookSender:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            if self.leader is not None and not self.leader.held():
+                continue  # another process sends
             try:
                 self.run_once()
             except (psycopg.OperationalError, PoolTimeout) as e:
