@@ -332,7 +332,7 @@ FIRST_ADMIN = (
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Migrate, then serve the API with uvicorn: one process per core (``WUYE_WORKERS``)."""
+    """Migrate, then serve the API with uvicorn in ``WUYE_WORKERS`` processes (default 1)."""
     import uvicorn
 
     from api.app import create_app
@@ -769,7 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="migrate and serve the API (启动服务)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
-    p.add_argument("--workers", type=int, help="processes (default WUYE_WORKERS: one per core, at most 4)")
+    p.add_argument("--workers", type=int, help="processes (default WUYE_WORKERS, 1; 0: one per core, at most 4)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("db", help="embedded database: start|stop|status|url|migrate|grant-readonly NAME")
     p.add_argument("action", choices=["start", "stop", "status", "url", "migrate", "grant-readonly"])

@@ -29,7 +29,6 @@ import psycopg
 
 from bench._common import RESULTS, bench_database, git_revision, machine, server_versions
 from bench._load import LoadResult, our_server, wrk_get
-from geo.settings import Settings
 
 DISTRICT = "430104"
 DB_NAME = "wuye_bench_workbench"
@@ -316,8 +315,8 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=Settings().server.worker_count(),
-        help="processes of the server measured (default: as `wuye serve` runs, WUYE_WORKERS)",
+        default=2,
+        help="processes of the server measured (`wuye serve --workers`); above 1, one process is measured beside it",
     )
     parser.add_argument(
         "--part",
@@ -387,7 +386,7 @@ def main() -> None:
         f"facilities); {in_scope:,} open cases in sub-district `{sub}`'s scope, seeded in bulk with one "
         "INSERT … SELECT (random points in its zones, the open states in turn, a tenth overdue). The caller is "
         "a sub-district staff user of that sub-district, signed in with the pages' session cookie (the JSON "
-        f"requests carry the same cookie). The server: {served} (`WUYE_WORKERS`; the default is one per core), "
+        f"requests carry the same cookie). The server: {served} (`WUYE_WORKERS={args.workers}`; the default is 1), "
         "each with the default pools"
         + (f"; beside it, taking turns round by round, the same app in {one}." if len(every) > 1 else "."),
         "",

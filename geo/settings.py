@@ -67,7 +67,10 @@ class ServerSettings(BaseSettings):
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
     shutdown_timeout_s: int = Field(default=8, gt=0, description="SIGTERM: longest wait for requests in flight")
     workers: int = Field(
-        default=0, ge=0, le=32, description="wuye serve's processes; 0: one per core this process may use, at most 4"
+        default=1,
+        ge=0,
+        le=32,
+        description="wuye serve's processes; 0: one per core this process may use, at most 4 (see README)",
     )
 
     def worker_count(self) -> int:
