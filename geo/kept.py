@@ -46,7 +46,7 @@ CASE_CHANGES = "case_changes"  # the cases table alone (migration 0019)
 
 _kept: OrderedDict[tuple[Any, ...], tuple[int, float, bytes]] = OrderedDict()
 _lock = threading.Lock()
-_flights: dict[tuple[Any, ...], Future[None]] = {}  # a computation under way, per key: done when it ends
+_flights: dict[tuple[Any, ...], _Flight] = {}  # a computation under way, per key
 
 
 def _version_sql(sequence: str) -> sql.Composed:
@@ -62,11 +62,28 @@ def version(conn: psycopg.Connection, sequence: str = DATA_CHANGES) -> int:
     return int(row[0]) if row else 0
 
 
+class _Flight:
+    """A computation under way for a key: ``done`` when it ends, with its result if it succeeded."""
+
+    __slots__ = ("blob", "done", "seen")
+
+    def __init__(self, seen: int) -> None:
+        self.done: Future[None] = Future()
+        self.seen = seen  # the change counter it was started under
+        self.blob: bytes | None = None  # its result, pickled
+
+
 def kept_read(
-    key: Hashable, compute: Callable[[], Steps[T]], *, sequence: str = DATA_CHANGES, max_age: float | None = None
+    key: Hashable,
+    compute: Callable[[], Steps[T]],
+    *,
+    sequence: str = DATA_CHANGES,
+    max_age: float | None = None,
+    keep: Callable[[T], bool] | None = None,
 ) -> Steps[T]:
     """``compute()``'s result for ``key`` on this database, computed again only when the data changed
-    since or it is older than ``max_age`` seconds.
+    since or it is older than ``max_age`` seconds; a result ``keep`` refuses is not kept (it is still
+    given to those waiting for it).
 
     One caller computes at a time for a key: when the data changed, the others wait for its result
     instead of all computing the same (a crowd of twenty on 300 ms of charts made seconds); when the
@@ -82,23 +99,27 @@ def kept_read(
                 _kept.move_to_end(full)
                 return pickle.loads(hit[2])
             if flight is None:
-                flight = _flights[full] = Future()
+                flight = _flights[full] = _Flight(seen)
                 break
-        yield Await(flight)  # another caller is computing it: its result, or this caller's turn
+        yield Await(flight.done)  # another caller is computing it: its result, or this caller's turn
+        if flight.blob is not None and flight.seen >= seen:  # computed under this caller's counter or later
+            return pickle.loads(flight.blob)
     try:
         started = time.monotonic()
         result = yield from compute()
-        _keep(full, seen, started, result)
+        flight.blob = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        if keep is None or keep(result):
+            _keep(full, seen, started, flight.blob)
     finally:
         with _lock:
             _flights.pop(full, None)
-        flight.set_result(None)
+        flight.done.set_result(None)
     return result
 
 
-def _keep(full: tuple[Any, ...], seen: int, started: float, result: Any) -> None:
+def _keep(full: tuple[Any, ...], seen: int, started: float, blob: bytes) -> None:
     with _lock:
-        _kept[full] = (seen, started, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        _kept[full] = (seen, started, blob)
         _kept.move_to_end(full)
         while len(_kept) > MAX_KEPT:
             _kept.popitem(last=False)

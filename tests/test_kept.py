@@ -175,3 +175,31 @@ def test_the_event_loop_keeps_the_same_results_and_a_crowd_of_coroutines_compute
             return await run_async(conn, kept.kept_read("crowd-async", slow))
 
     assert asyncio.run(again()) == [99] and len(calls) == 1  # kept by a thread, found by the loop
+
+
+def test_a_result_keep_refuses_is_given_to_those_waiting_but_not_kept(db_url):
+    """Twenty callers at once on a key whose result is not to be kept (a map tile that fits its cap,
+    geo/features/tiles.py): one computes and the others take its result; the next caller computes
+    again."""
+    from geo.steps import Statement, run
+
+    kept.forget()
+    calls: list[int] = []
+
+    def slow():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        yield Statement("SELECT pg_sleep(0.3)")
+        return [len(calls)]
+
+    barrier = threading.Barrier(20)
+
+    def one(_: int) -> list[int]:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            barrier.wait()
+            return run(conn, kept.kept_read("unkept", slow, keep=lambda _: False))  # type: ignore[no-any-return]
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one, range(20)))
+    assert len(calls) == 1 and all(r == [1] for r in results), (len(calls), results)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert run(conn, kept.kept_read("unkept", slow, keep=lambda _: False)) == [2]

@@ -16,7 +16,7 @@ import psycopg
 from geo.store.leader import JOBS_LOCK, Leadership
 from tests.conftest import DISTRICT, auth_headers
 from tests.live import serving, wuye
-from tests.test_notices import GOOD_UNIT, Receiver, _dispatch
+from tests.test_notices import GOOD_UNIT, Receiver, _dispatch, _wait
 
 
 def _lock_holders(url: str) -> int:
@@ -86,10 +86,7 @@ def test_two_workers_serve_a_crowd_and_post_each_notice_once(db_url: str) -> Non
                     ).fetchone()
                 return bool(row and row[0] == len(codes))
 
-            deadline = time.monotonic() + 60
-            while not delivered():
-                assert time.monotonic() < deadline, "the notices were not delivered"
-                time.sleep(0.1)
+            _wait(delivered, "the notices were not delivered")
             time.sleep(1.5)  # time for a second sender, were there one, to post again
 
             # 51 readers at once, answered by both processes

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
-from collections import OrderedDict
+import time
 from typing import Any
 
 from psycopg import sql
@@ -155,45 +154,46 @@ def _computed(specs: list[LayerSpec], z: int, x: int, y: int, district_code: str
     return data, bool(rows and rows[0][1])
 
 
-# Tiles in which a layer was aggregated when last computed, per layers, district and z/x/y. Such a
-# tile counts every feature under it (a z15 tile over a dense town: 230,000 lights, a quarter of a
-# second), so it is kept between requests until the data changes (geo/kept.py: every layer table
-# moves its counter) or a minute passes, as long as the tile's own Cache-Control allows any cache.
-# Tiles that fit the cap are a few milliseconds and many: they are read each time.
-_dense: OrderedDict[tuple[Any, ...], None] = OrderedDict()
-_dense_lock = threading.Lock()
-MAX_DENSE = 512
+# A tile in which a layer is aggregated counts every feature under it (a z15 tile over a dense town:
+# 230,000 lights, a quarter of a second). Tiles of layers that have more features in the district than
+# a tile may carry (so some tile of theirs may be aggregated: `layer_stats`, migration 0013, looked
+# at again after DENSE_MAX_AGE_S) are read through geo/kept.py: one request computes a tile while the
+# others asking for it meanwhile wait for its bytes, and an aggregated tile is kept until a layer table
+# changes (its change counter) or a minute passes, the staleness the tile's own
+# `Cache-Control: max-age=60` already allows any shared cache. Tiles that fit are given, not kept.
+# Other layers' tiles (zones, sections, small layers) are read as they are asked for.
 DENSE_MAX_AGE_S = 60.0
+_dense_layers: dict[tuple[Any, ...], tuple[bool, float]] = {}  # (layers, district) -> (may aggregate, when seen)
 
 
-def _mark_dense(key: tuple[Any, ...], dense: bool) -> None:
-    with _dense_lock:
-        if dense:
-            _dense[key] = None
-            _dense.move_to_end(key)
-            while len(_dense) > MAX_DENSE:
-                _dense.popitem(last=False)
-        else:
-            _dense.pop(key, None)
+def _may_aggregate(specs: list[LayerSpec], district_code: str) -> Steps[bool]:
+    key = (tuple(s.table for s in specs), district_code)
+    known = _dense_layers.get(key)
+    if known is not None and time.monotonic() - known[1] < DENSE_MAX_AGE_S:
+        return known[0]
+    rows = yield Statement(
+        "SELECT coalesce(max(features), 0) > %s FROM layer_stats WHERE layer_table = ANY(%s) AND district_code = %s",
+        [MAX_FEATURES_PER_TILE, list(key[0]), district_code],
+    )
+    found = bool(rows and rows[0][0])
+    _dense_layers[key] = (found, time.monotonic())
+    return found
 
 
 def tile(specs: list[LayerSpec], z: int, x: int, y: int, *, district_code: str) -> Steps[bytes]:
     """The MVT bytes of tile z/x/y with one layer per spec (empty bytes when nothing is there)."""
-    key = ("tile", tuple(s.name for s in specs), district_code, z, x, y)
-    with _dense_lock:
-        dense = key in _dense
-    if not dense:
+    if not (yield from _may_aggregate(specs, district_code)):
         data, aggregated = yield from _computed(specs, z, x, y, district_code)
-        if aggregated:
-            _mark_dense(key, True)
+        if aggregated:  # the layer grew past the cap since it was looked at
+            _dense_layers[(tuple(s.table for s in specs), district_code)] = (True, time.monotonic())
         return data
-
-    def compute() -> Steps[tuple[bytes, bool]]:
-        found = yield from _computed(specs, z, x, y, district_code)
-        _mark_dense(key, found[1])  # a tile thinned out below the cap is read each time again
-        return found
-
-    data, _ = yield from kept_read(key, compute, max_age=DENSE_MAX_AGE_S)
+    key = ("tile", tuple(s.name for s in specs), district_code, z, x, y)
+    data, _ = yield from kept_read(
+        key,
+        lambda: _computed(specs, z, x, y, district_code),
+        max_age=DENSE_MAX_AGE_S,
+        keep=lambda found: found[1],  # only an aggregated tile
+    )
     return data
 
 
