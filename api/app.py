@@ -40,10 +40,10 @@ from api.deps import ConnectionGate, DatabaseWatch, clean_text
 from geo.access import users
 from geo.cases import notices
 from geo.cases.jobs import Escalator
+from geo.cases.leader import Leadership
 from geo.settings import Settings
 from geo.store import health
 from geo.store.db import database_url, open_async_pool, open_pool
-from geo.store.leader import Leadership
 from layers.catalogue import Catalogue, load_catalogue
 
 THREADS_PER_CONNECTION = 2  # worker threads per pooled connection (see the lifespan)

@@ -372,7 +372,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     # Several processes share the port (uvicorn's supervisor restarts one that dies); each builds
     # the app from the environment, told the database this process migrated. The background jobs run
-    # in one of them at a time (geo/store/leader.py); kept figures are checked against the database's
+    # in one of them at a time (geo/cases/leader.py); kept figures are checked against the database's
     # change counter by each (geo/kept.py), so no process serves another's stale figures.
     os.environ["WUYE_DATABASE_URL"] = url
     uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)

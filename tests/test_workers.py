@@ -1,7 +1,7 @@
 """Several server processes on one database (``wuye serve``'s ``WUYE_WORKERS``, one per core by
 default): each serves the port, and the background jobs run in one of them at a time — a notice's
 webhook is posted once, not once per process, and when the process running the jobs goes, another
-takes them over (geo/store/leader.py)."""
+takes them over (geo/cases/leader.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 
-from geo.store.leader import JOBS_LOCK, Leadership
+from geo.cases.leader import JOBS_LOCK, Leadership
 from tests.conftest import DISTRICT, auth_headers
 from tests.live import serving, wuye
 from tests.test_notices import GOOD_UNIT, Receiver, _dispatch, _wait

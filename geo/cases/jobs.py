@@ -19,10 +19,10 @@ from datetime import timedelta
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from geo.cases.leader import Leadership
 from geo.cases.retention import erase_reporters, purge_audit
 from geo.cases.supervision import escalate_supervised
 from geo.cases.workflow import escalate_overdue
-from geo.store.leader import Leadership
 
 log = logging.getLogger("wuye.jobs")
 

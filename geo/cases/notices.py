@@ -24,8 +24,8 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from geo.access.scope import Principal
+from geo.cases.leader import Leadership
 from geo.steps import Statement, Steps
-from geo.store.leader import Leadership
 
 log = logging.getLogger("wuye.notices")
 

@@ -1,6 +1,6 @@
-"""Which process runs the background jobs when several serve one database.
+"""Which process runs the background jobs (escalation, retention, webhooks) when several serve one database.
 
-``wuye serve`` runs one worker process per core (``WUYE_WORKERS``), and a district may run more than
+``wuye serve`` may run several worker processes (``WUYE_WORKERS``), and a district may run more than
 one server on a database. The background jobs (escalating overdue cases, retention, sending webhooks)
 must each run once, not once per process: two webhook senders would post every notice twice. The
 process whose own connection holds a session-level advisory lock on the database runs them; the
