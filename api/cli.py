@@ -338,15 +338,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from api.app import create_app
     from geo.access import users
 
+    if args.workers is not None and not 1 <= args.workers <= 32:
+        _say("错误 error: --workers 须在 1 到 32 之间 must be 1..32")
+        return 2
     url = _migrated_url(settings)
     with connect(url) as conn:
         if users.admin_count(conn, settings.district.district_code) == 0:
             _say(FIRST_ADMIN)
+    # Built here whatever the number of processes, before logging is set up: what the settings refuse
+    # (a basemap file that is gone, say) is said once, before listening, not by each worker as uvicorn
+    # restarts it.
+    app = create_app(settings, database=url)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    if args.workers is not None and not 1 <= args.workers <= 32:
-        _say("错误 error: --workers 须在 1 到 32 之间 must be 1..32")
-        return 2
     workers = args.workers or settings.server.worker_count()
     from api import logs
 
@@ -364,9 +368,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "proxy_headers": False,
         "timeout_graceful_shutdown": settings.server.shutdown_timeout_s,
     }
-    # Built here whatever the number of processes: what the settings refuse (a basemap file that is
-    # gone, say) is said once, before listening, not by each worker as uvicorn restarts it.
-    app = create_app(settings, database=url)
     if workers == 1:
         uvicorn.run(app, **options)
         return 0

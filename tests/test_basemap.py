@@ -5,6 +5,7 @@ port, drawn by the pages in Chromium; bad settings stop the start; a crowd of cl
 from __future__ import annotations
 
 import io
+import logging
 import math
 import sqlite3
 from collections.abc import Iterator
@@ -182,7 +183,10 @@ def test_a_missing_or_bad_file_stops_the_start_with_a_clear_message(basemap_db, 
         MapSettings(basemap="geotiff:/x.tif")
     # `wuye serve` says it in one line and exits 1, before listening
     monkeypatch.setenv("WUYE_BASEMAP", f"pmtiles:{tmp_path / 'gone.pmtiles'}")
+    handlers = list(logging.getLogger("wuye").handlers)
     assert wuye_main(["serve", "--port", "1"], settings=settings_for(basemap_db)) == 1
+    # refused before anything was set up: no log handler left writing to this run's stderr
+    assert logging.getLogger("wuye").handlers == handlers
     err = capsys.readouterr().err
     assert "WUYE_BASEMAP" in err and "gone.pmtiles" in err and "底图文件不存在" in err
 
