@@ -64,6 +64,10 @@ class Leadership:
             self._conn = None
 
     def close(self) -> None:
-        """Give the lock up (the session ends): another process takes the jobs on its next pass."""
+        """Give the lock up at once (not when the server notices the session has gone): another process
+        takes the jobs on its next pass."""
         with self._lock:
+            if self._held and self._conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
             self._close()
