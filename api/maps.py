@@ -390,13 +390,16 @@ def local_server(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
     (``wuye snapshot`` renders through it when no running server is given)."""
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port = int(s.getsockname()[1])
+    # The socket stays bound from here on and is handed to uvicorn: a port picked, closed and bound
+    # again could be taken by another process in between (seen once with three test processes).
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = int(sock.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
     )
-    thread = threading.Thread(target=server.run, name="wuye-local-server", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="wuye-local-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -408,3 +411,4 @@ def local_server(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
