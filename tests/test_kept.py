@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import httpx
 import psycopg
@@ -125,21 +126,27 @@ def test_a_crowd_computes_once_and_old_results_serve_while_one_caller_renews_the
     assert all(at < finished[-1] for at in served_old)  # none held back by the one renewing it
 
 
+def _slow_read(calls: list[int]):  # type: ignore[no-untyped-def]
+    """A read of 0.3 s whose result says how many times it ran (``calls``)."""
+    from geo.steps import Statement
+
+    calls.append(1)
+    yield Statement("SELECT pg_sleep(0.3)")
+    return [len(calls)]
+
+
 def test_the_event_loop_keeps_the_same_results_and_a_crowd_of_coroutines_computes_once(db_url):
     """kept_read (the case desk's, run in the event loop) finds what kept() kept in a thread and the
     other way round; twenty coroutines missing at once after a change compute once, the others
     waiting without blocking the loop; a write moves the counter for both."""
     import asyncio
 
-    from geo.steps import Statement, run_async
+    from geo.steps import run_async
 
     kept.forget()
     calls: list[int] = []
 
-    def slow():  # type: ignore[no-untyped-def]
-        calls.append(1)
-        yield Statement("SELECT pg_sleep(0.3)")
-        return [len(calls)]
+    slow = partial(_slow_read, calls)
 
     async def crowd() -> tuple[list[list[int]], int]:
         conns = [await psycopg.AsyncConnection.connect(db_url, autocommit=True) for _ in range(20)]
@@ -181,15 +188,12 @@ def test_a_result_keep_refuses_is_given_to_those_waiting_but_not_kept(db_url):
     """Twenty callers at once on a key whose result is not to be kept (a map tile that fits its cap,
     geo/features/tiles.py): one computes and the others take its result; the next caller computes
     again."""
-    from geo.steps import Statement, run
+    from geo.steps import run
 
     kept.forget()
     calls: list[int] = []
 
-    def slow():  # type: ignore[no-untyped-def]
-        calls.append(1)
-        yield Statement("SELECT pg_sleep(0.3)")
-        return [len(calls)]
+    slow = partial(_slow_read, calls)
 
     barrier = threading.Barrier(20)
 
