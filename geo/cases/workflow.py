@@ -405,22 +405,53 @@ class _Visibility:
     """SQL predicates over a case (alias c) for one caller, and their parameters."""
 
     scope: sql.Composable  # the case lies in the caller's area
-    full: sql.Composable  # the caller sees it in full
-    pii: sql.Composable  # the caller sees the reporter's name and whole phone number
+    mine: sql.Composable  # the caller reported it
+    work: bool  # a case in scope is seen in full
+    sees_pii: bool  # a case in scope is seen with the reporter's name and whole phone number
     params: dict[str, Any]
+
+    def _granted(self, scope: sql.Composable, granted: bool) -> sql.Composable:
+        return sql.SQL("({} OR {})").format(scope, self.mine) if granted else self.mine
+
+    @property
+    def seen(self) -> sql.Composable:
+        """The case is in the caller's list: in their area, or theirs (``scope OR full``, written as a
+        filter on ``c`` alone, so that it is applied before :meth:`lateral`'s per-row work)."""
+        return sql.SQL("({} OR {})").format(self.scope, self.mine)
+
+    @property
+    def full(self) -> sql.Composable:
+        """The caller sees the case in full."""
+        return self._granted(self.scope, self.work)
+
+    @property
+    def pii(self) -> sql.Composable:
+        """The caller sees the reporter's name and whole phone number."""
+        return self._granted(self.scope, self.sees_pii)
+
+    def lateral(self) -> sql.Composed:
+        """``scope``, ``full`` and ``pii`` as the columns of a LATERAL subquery over ``c``, the scope
+        predicate written (and evaluated) once per row. ``OFFSET 0`` keeps PostgreSQL from pulling the
+        subquery up into the statement: pulled up, every use of a column is the whole predicate again
+        (its two sub-selects each time), and the desk's list, which uses ``full`` a dozen times, took
+        longer to plan than to run, on every request."""
+        in_scope = sql.SQL("s.scope")
+        return sql.SQL(
+            "(SELECT s.scope, {full} AS full, {pii} AS pii FROM (SELECT {scope} AS scope OFFSET 0) s)"
+        ).format(full=self._granted(in_scope, self.work), pii=self._granted(in_scope, self.sees_pii), scope=self.scope)
 
 
 def _visibility(principal: Principal | None) -> _Visibility:
     """How much of each case the caller sees (see WORK_ROLES)."""
     if principal is None:
-        return _Visibility(sql.SQL("true"), sql.SQL("true"), sql.SQL("true"), {})
+        return _Visibility(sql.SQL("true"), sql.SQL("false"), True, True, {})
     scope, params = case_scope(principal, "c")
     if principal.role in ("resident", "anonymous"):
         scope = sql.SQL("false")
     mine = sql.SQL("(c.reporter_user IS NOT NULL AND c.reporter_user = %(me)s)")
-    work = sql.SQL("({} OR {})").format(scope, mine) if principal.role in WORK_ROLES else mine
-    pii = sql.SQL("({} OR {})").format(scope, mine) if principal.role in PII_ROLES else mine
-    return _Visibility(scope, work, pii, {**params, "me": principal.username})
+    return _Visibility(
+        scope, mine, principal.role in WORK_ROLES, principal.role in PII_ROLES, {**params, "me": principal.username}
+    )
 
 
 _CASES = sql.Identifier("cases")
@@ -432,7 +463,7 @@ _MASKED_PHONE = (
 
 
 def _select(vis: _Visibility, source: sql.Composable = _CASES) -> sql.Composed:
-    # ``full`` and ``pii`` are evaluated once per row (the LATERAL), not once per private field.
+    # ``full`` and ``pii`` are evaluated once per row (see _Visibility.lateral), not once per private field.
     return sql.SQL(
         "SELECT json_build_object('type', 'Feature', 'id', c.code, "
         " 'geometry', CASE WHEN v.full THEN " + _FULL_POINT + " ELSE " + _PUBLIC_POINT + " END, "
@@ -459,9 +490,9 @@ def _select(vis: _Visibility, source: sql.Composable = _CASES) -> sql.Composed:
         "  'supervision_note', CASE WHEN v.full THEN c.supervision_note END, "
         "  'supervision_escalated_at', CASE WHEN v.full THEN c.supervision_escalated_at END, "
         "  'version', c.version, 'full', v.full))), c.id "
-        "FROM {source} c CROSS JOIN LATERAL (SELECT {scope} AS scope, {full} AS full, {pii} AS pii) v "
+        "FROM {source} c CROSS JOIN LATERAL {v} v "
         "JOIN case_categories cat ON cat.code = c.category LEFT JOIN units u ON u.code = c.unit_code "
-    ).format(scope=vis.scope, full=vis.full, pii=vis.pii, source=source)
+    ).format(v=vis.lateral(), source=source)
 
 
 def not_in_your_area(code: str) -> NotFound:
@@ -550,7 +581,7 @@ def _where(
     vis = _visibility(principal)
     where: list[sql.Composable] = [sql.SQL("c.district_code = %(district)s")]
     if scoped_only:
-        where.append(sql.SQL("(v.scope OR v.full)"))
+        where.append(vis.seen)
     if flt.state is not None and flt.state not in STATE_NAMES:
         raise InvalidInput(f"state '{flt.state}' is unknown; allowed: {', '.join(STATE_NAMES)}", field="state")
     if flt.category is not None:
@@ -651,12 +682,12 @@ def case_counts(
     show where else the list could go), and ``overdue`` and ``supervised`` among the open ones; the same scope as
     :func:`list_cases`."""
     flt = CaseFilter(**{**flt.__dict__, "state": None, "after": None})
-    vis, where, values = _where(principal, flt, district_code=district_code, scoped_only=scoped_only)
+    _, where, values = _where(principal, flt, district_code=district_code, scoped_only=scoped_only)
     query = sql.SQL(
         "SELECT c.state, count(*), count(*) FILTER (WHERE c.due_at < now() AND c.closed_at IS NULL), "
         "count(*) FILTER (WHERE c.supervised_at IS NOT NULL) "
-        "FROM cases c CROSS JOIN LATERAL (SELECT {scope} AS scope, {full} AS full) v WHERE {where} GROUP BY c.state"
-    ).format(scope=vis.scope, full=vis.full, where=sql.SQL(" AND ").join(where))
+        "FROM cases c WHERE {where} GROUP BY c.state"
+    ).format(where=sql.SQL(" AND ").join(where))
     rows = yield Statement(query, values)
     counts = {str(r[0]): int(r[1]) for r in rows}
     counts["overdue"] = sum(int(r[2]) for r in rows if r[0] in OPEN_STATES)
