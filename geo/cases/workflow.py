@@ -659,7 +659,8 @@ def pinned(props: dict[str, Any]) -> bool:
 
 def _pinned_first(vis: _Visibility, where: list[sql.Composable], flt: CaseFilter) -> sql.Composed:
     """Open supervised cases first, then the others, each newest first, as two keyset scans in one
-    statement (the second runs only when the first leaves room on the page)."""
+    statement (the second runs only when the first leaves room on the page), the GeoJSON built once
+    over the page they make (one projection to plan, not one per scan)."""
     after_id = sql.SQL("c.id < %(after)s")
     first = [*where, _PINNED]
     rest = [*where, sql.SQL("NOT {}").format(_PINNED)]
@@ -668,11 +669,12 @@ def _pinned_first(vis: _Visibility, where: list[sql.Composable], flt: CaseFilter
     elif flt.after is not None:
         first.append(sql.SQL("false"))
         rest.append(after_id)
-    part = sql.SQL("({} WHERE {} ORDER BY c.id DESC LIMIT %(limit)s)")
-    return sql.SQL("SELECT * FROM ({} UNION ALL {}) page LIMIT %(limit)s").format(
-        part.format(_select(vis), sql.SQL(" AND ").join(first)),
-        part.format(_select(vis), sql.SQL(" AND ").join(rest)),
+    part = sql.SQL("(SELECT c.*, {} AS pin FROM cases c WHERE {} ORDER BY c.id DESC LIMIT %(limit)s)")
+    page = sql.SQL("({} UNION ALL {} LIMIT %(limit)s)").format(
+        part.format(sql.SQL("true"), sql.SQL(" AND ").join(first)),
+        part.format(sql.SQL("false"), sql.SQL(" AND ").join(rest)),
     )
+    return _select(vis, source=page) + sql.SQL("ORDER BY c.pin DESC, c.id DESC")
 
 
 def case_counts(
