@@ -44,6 +44,7 @@ from geo.cases.counts import kept_case_counts
 from geo.cases.shapes import CaseAction
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
+from geo.kept import CASE_CHANGES, DATA_CHANGES, counters
 from geo.programme import inspections, surveys
 from geo.programme.remediation import WORKERS as FEE_ROLES  # the fees pages' (api/fees_pages.py)
 from geo.settings import Settings
@@ -397,8 +398,9 @@ def _desk_reads(
     units, zones and sub-districts, read on one connection."""
     scoped = user.role in STAFF_LIST_ROLES
     listed = yield from cases.list_cases(user, flt, district_code=district, scoped_only=scoped)
-    counts = yield from kept_case_counts(user, flt, district_code=district, scoped_only=scoped)
-    refs = yield from reference.lists(district)
+    changes = yield from counters(CASE_CHANGES, DATA_CHANGES)
+    counts = yield from kept_case_counts(user, flt, district_code=district, scoped_only=scoped, counters=changes)
+    refs = yield from reference.lists(district, counters=changes)
     return listed, counts, refs
 
 

@@ -18,6 +18,7 @@ import pytest
 from api.app import create_app
 from api.maps import local_server
 from geo import kept
+from geo.steps import Statement
 from geo.store.migrate import migrate
 from tests.conftest import auth_headers, settings_for
 from tests.test_acceptance import answers
@@ -207,3 +208,47 @@ def test_a_result_keep_refuses_is_given_to_those_waiting_but_not_kept(db_url):
     assert len(calls) == 1 and all(r == [1] for r in results), (len(calls), results)
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert run(conn, kept.kept_read("unkept", slow, keep=lambda _: False)) == [2]
+
+
+def _statements(conn: psycopg.Connection, steps) -> tuple[object, list[str]]:  # type: ignore[no-untyped-def]
+    """Run ``steps`` on ``conn``, saying which statements it asked for (their text), in order."""
+    asked: list[str] = []
+    try:
+        step = next(steps)
+        while True:
+            asked.append(step.query.as_string(conn) if hasattr(step.query, "as_string") else str(step.query))
+            step = steps.send(conn.execute(step.query, step.params).fetchall())
+    except StopIteration as done:
+        return done.value, asked
+
+
+def test_one_statement_reads_the_counters_of_two_kept_figures_and_each_still_follows_its_own(db_url):
+    """The case desk reads figures kept under ``case_changes`` (its counts) and ``data_changes`` (its
+    filters' lists): :func:`kept.counters` reads both at once, and a kept read given them asks for no
+    counter of its own; each figure is still read again when its own counter moves, and only then."""
+    kept.forget()
+    computed: list[str] = []
+
+    def figure(name: str):  # type: ignore[no-untyped-def]
+        computed.append(name)
+        rows = yield Statement("SELECT count(*) FROM cases")
+        return (name, rows[0][0])
+
+    def page():  # type: ignore[no-untyped-def]
+        changes = yield from kept.counters(kept.CASE_CHANGES, kept.DATA_CHANGES)
+        a = yield from kept.kept_read(("counts",), lambda: figure("counts"), sequence=kept.CASE_CHANGES, counters=changes)
+        b = yield from kept.kept_read(("lists",), lambda: figure("lists"), sequence=kept.DATA_CHANGES, counters=changes)
+        return a, b
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        first, asked = _statements(conn, page())
+        assert computed == ["counts", "lists"] and len(asked) == 3, asked  # the counters, then each figure
+        again, asked = _statements(conn, page())
+        assert again == first and computed == ["counts", "lists"]
+        assert len(asked) == 1 and "case_changes" in asked[0] and "data_changes" in asked[0], asked
+        conn.execute("UPDATE zones SET name = name WHERE false")  # a statement on a watched table: data_changes
+        _statements(conn, page())
+        assert computed == ["counts", "lists", "lists"]
+        conn.execute("UPDATE cases SET state = state WHERE false")  # case_changes (and data_changes)
+        _statements(conn, page())
+        assert computed[3:] == ["counts", "lists"] or computed[3:] == ["counts"], computed

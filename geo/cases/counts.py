@@ -33,11 +33,18 @@ def _key(principal: Principal, flt: CaseFilter, district_code: str, scoped_only:
 
 
 def kept_case_counts(
-    principal: Principal, flt: CaseFilter, *, district_code: str, scoped_only: bool
+    principal: Principal,
+    flt: CaseFilter,
+    *,
+    district_code: str,
+    scoped_only: bool,
+    counters: keeping.Counters | None = None,
 ) -> Steps[dict[str, int]]:
-    """:func:`geo.cases.workflow.case_counts`, kept while no case has changed."""
+    """:func:`geo.cases.workflow.case_counts`, kept while no case has changed (``counters``: see
+    :func:`geo.kept.kept_read`)."""
     return keeping.kept_read(
         _key(principal, flt, district_code, scoped_only),
         lambda: case_counts(principal, flt, district_code=district_code, scoped_only=scoped_only),
         sequence=keeping.CASE_CHANGES,
+        counters=counters,
     )

@@ -7,7 +7,7 @@ import psycopg
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geo.kept import kept_read
+from geo.kept import Counters, kept_read
 from geo.spatial import crs as crsmod
 from geo.steps import Rows, Statement, Steps
 
@@ -84,8 +84,8 @@ def _lists(district_code: str) -> Steps[dict[str, list[dict[str, str]]]]:
     }
 
 
-def lists(district_code: str) -> Steps[dict[str, list[dict[str, str]]]]:
+def lists(district_code: str, *, counters: Counters | None = None) -> Steps[dict[str, list[dict[str, str]]]]:
     """The district's ``units``, ``zones`` and ``subdistricts`` as above, for the pages' filters and
     names: kept between views until one of those tables changes (geo/kept.py), one short read instead of
-    three queries on each view of the case desk and a case."""
-    return kept_read(("reference lists", district_code), lambda: _lists(district_code))
+    three queries on each view of the case desk and a case (``counters``: see geo/kept.py's kept_read)."""
+    return kept_read(("reference lists", district_code), lambda: _lists(district_code), counters=counters)
