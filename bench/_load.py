@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,12 +44,20 @@ def free_port() -> int:
 
 @contextmanager
 def our_server(
-    database_url: str, *, port: int | None = None, extra_env: dict[str, str] | None = None, workers: int = 1
+    database_url: str,
+    *,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+    root: Path = ROOT,
 ) -> Iterator[str]:
     """Run ``wuye``'s app with uvicorn (``workers`` processes, as ``wuye serve``'s ``WUYE_WORKERS``) in a
-    subprocess; yield its base URL."""
+    subprocess; yield its base URL. ``root``: a checkout of another commit (a named baseline), its code
+    first on the path, with this interpreter and its packages."""
     port = port or free_port()
     env = {**os.environ, "WUYE_DATABASE_URL": database_url, **(extra_env or {})}
+    if root != ROOT:
+        env["PYTHONPATH"] = str(root)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -63,7 +72,7 @@ def our_server(
             "--no-access-log",
             *(["--workers", str(workers)] if workers > 1 else []),
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
     )
     base = f"http://127.0.0.1:{port}"

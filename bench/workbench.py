@@ -10,7 +10,7 @@ demo district at ``--scale``.
 - time in Chromium from navigation until the list's rows are shown (``performance.mark
   ("wuye-rows-shown")``, set by maps/static/app/wuye-desk.js in the first frame with the rows).
 
-Run: ``python -m bench.workbench [--scale 30] [--cases 20000] [--reuse]``; writes
+Run: ``python -m bench.workbench [--scale 30] [--cases 20000] [--reuse] [--workers N] [--base DIR]``; writes
 bench/results/workbench.md.
 """
 
@@ -22,6 +22,7 @@ import statistics
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -254,13 +255,15 @@ def breakdown(url: str, sub: str, *, n: int = 30) -> dict[str, float]:
     return out
 
 
-def _against_one(every: dict[str, dict[str, list[LoadResult]]], served: str, one: str) -> list[str]:
-    """What the processes give against one process, target by target (medians of the rounds)."""
-    if one not in every:
-        return []
-    lines = [f"Against {one}, same run (ratios of the medians; req/s: higher is better):", ""]
+def _p99(runs: dict[str, list[LoadResult]], name: str) -> float:
+    return statistics.median(r.p99_ms for r in runs[name])
+
+
+def _against(every: dict[str, dict[str, list[LoadResult]]], served: str, other: str) -> list[str]:
+    """What ``served`` gives against ``other``, target by target (medians of the rounds)."""
+    lines = [f"{served} against {other}, same run (ratios of the medians; req/s: higher is better):", ""]
     for name, results in every[served].items():
-        base = every[one][name]
+        base = every[other][name]
         p99 = statistics.median(r.p99_ms for r in results) / statistics.median(r.p99_ms for r in base)
         rps = statistics.median(r.rps for r in results) / statistics.median(r.rps for r in base)
         lines.append(
@@ -315,8 +318,14 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=2,
+        default=1,
         help="processes of the server measured (`wuye serve --workers`); above 1, one process is measured beside it",
+    )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="a checkout of an earlier commit (git worktree add), served beside ours in one process: the named "
+        "baseline of a change",
     )
     parser.add_argument(
         "--part",
@@ -346,16 +355,20 @@ def main() -> None:
     load_start = _load_avg()
     served = f"`wuye serve`, {args.workers} process{'es' if args.workers > 1 else ''}"
     one = "one process (uvicorn, 1 worker)"
+    before = f"commit {git_revision(args.base)[:7]}, one process" if args.base else ""
     with ExitStack() as stack:
         bases = {served: stack.enter_context(our_server(url, workers=args.workers))}
         if args.workers > 1:  # the named baseline: the same app in one process, in the same run
             bases[one] = stack.enter_context(our_server(url))
+        if args.base:  # the code before a change, same database, same run
+            bases[before] = stack.enter_context(our_server(url, root=args.base))
         every, alone = serve_times(
             bases, code, users=args.users, seconds=args.seconds, rounds=args.rounds, serial=args.serial
         )
         load_mid = _load_avg()
         view = browser_view(bases[served], views=args.views)
-    times = every[served]
+    default = served if args.workers == 1 else one  # what `wuye serve` runs unless told otherwise
+    times = every[default]
     parts = breakdown(url, sub)
     load_end = _load_avg()
     page_alone = alone["desk page `/workbench/cases`"].p50_ms
@@ -388,12 +401,26 @@ def main() -> None:
         "a sub-district staff user of that sub-district, signed in with the pages' session cookie (the JSON "
         f"requests carry the same cookie). The server: {served} (`WUYE_WORKERS={args.workers}`; the default is 1), "
         "each with the default pools"
-        + (f"; beside it, taking turns round by round, the same app in {one}." if len(every) > 1 else "."),
+        + (f"; beside it, taking turns round by round, the same app in {one}" if args.workers > 1 else "")
+        + (
+            f"; and, as the named baseline, commit {git_revision(args.base)} (from {args.base}, the same "
+            "interpreter and packages) in one process"
+            if args.base
+            else ""
+        )
+        + ". The browser figures are of the first.",
         "",
         "### Goals",
         "",
-        f"- Desk first page p99 under {args.users} concurrent users: **{desk_p99:.0f} ms** "
-        f"(goal < 150 ms: {met(desk_p99 < 150)}); case page p99 **{case_p99:.0f} ms** ({met(case_p99 < 150)}).",
+        f"- Desk first page p99 under {args.users} concurrent users, {default} (the default): "
+        f"**{desk_p99:.0f} ms** (goal < 150 ms: {met(desk_p99 < 150)}); case page p99 **{case_p99:.0f} ms** "
+        f"({met(case_p99 < 150)})."
+        + "".join(
+            f" {server}: desk {_p99(runs, 'desk page `/workbench/cases`'):.0f} ms, case page "
+            f"{_p99(runs, page_key):.0f} ms."
+            for server, runs in every.items()
+            if server != default
+        ),
         f"- The desk page's median against `GET /cases?limit=50` JSON for the same caller and filter: "
         f"**{ratio:.2f}×** (the page also shows the cases per state, kept between views until a case changes "
         "(geo/cases/counts.py), and lists units, sub-districts and categories for its filters). From one "
@@ -425,7 +452,7 @@ def main() -> None:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
         *(f"| {server} " + _row(name, results) for server, runs in every.items() for name, results in runs.items()),
         "",
-        *_against_one(every, served, one),
+        *(line for other in every if other != served for line in _against(every, served, other)),
         f"The same targets from one client, {args.serial:g} s each (no queue: the server's own time per "
         "request, on this shared machine):",
         "",
