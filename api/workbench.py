@@ -351,6 +351,18 @@ def _row_html(row: tuple[tuple[str, Any], ...], lang: str, can_dispatch: bool) -
     )
 
 
+@lru_cache(maxsize=1024)
+def _options(items: tuple[tuple[str, str], ...], selected: str | None) -> Markup:
+    """The ``<option>``s of one of the desk's filter lists (maps/templates/web/options.html), rendered
+    once for each list and choice: five lists of up to a few dozen entries were a tenth of the desk's
+    rendering, and the lists change only when a unit, zone or sub-district does."""
+    return web.fragment("options.html", lang="zh", items=items, selected=selected)
+
+
+def _pairs(entries: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((e["code"], e["name"]) for e in entries)
+
+
 def _row(feature: dict[str, Any], lang: str, zone_names: dict[str, str]) -> dict[str, Any]:
     p = feature["properties"]
     lon, lat = (feature.get("geometry") or {}).get("coordinates", [None, None])[:2]
@@ -425,6 +437,7 @@ def _desk_page(
     zone_names = {z["code"]: z["name"] for z in zones}
     rows = [_row(f, lang, zone_names) for f in listed["features"]]
     can_dispatch = user.role in cases.STAFF
+    units = _pairs(listed_refs["units"])
     return page(
         request,
         "cases.html",
@@ -438,12 +451,17 @@ def _desk_page(
         total=total,
         rows=rows,
         rows_html=Markup("").join(_row_html(tuple(r.items()), lang, can_dispatch) for r in rows),
-        zones=zones,
-        categories=[
-            {"code": c["code"], "name": c["name"] if lang == "zh" else c["name_en"]} for c in cases.category_list()
-        ],
-        units=listed_refs["units"],
-        subdistricts=listed_refs["subdistricts"],
+        options={
+            "state": _options(tuple(states.items()), flt.state),
+            "category": _options(
+                tuple((c["code"], c["name"] if lang == "zh" else c["name_en"]) for c in cases.category_list()),
+                flt.category,
+            ),
+            "subdistrict": _options(_pairs(listed_refs["subdistricts"]), flt.subdistrict),
+            "zone": _options(_pairs(zones), flt.zone),
+            "unit": _options(units, flt.unit),
+            "batch_unit": _options(units, None),
+        },
         can_dispatch=can_dispatch,
         dispatchable=cases.MOVES["dispatch"].sources,
         state_link=lambda s: _link(params, state=s, after=None),
