@@ -452,7 +452,8 @@ def main() -> None:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
         *(f"| {server} " + _row(name, results) for server, runs in every.items() for name, results in runs.items()),
         "",
-        *(line for other in every if other != served for line in _against(every, served, other)),
+        *(_against(every, served, one) if args.workers > 1 else []),
+        *(_against(every, default, before) if args.base else []),
         f"The same targets from one client, {args.serial:g} s each (no queue: the server's own time per "
         "request, on this shared machine):",
         "",
