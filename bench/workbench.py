@@ -425,7 +425,7 @@ def main() -> None:
         f"**{ratio:.2f}×** (the page also shows the cases per state, kept between views until a case changes "
         "(geo/cases/counts.py), and lists units, sub-districts and categories for its filters). From one "
         "client the page takes "
-        f"{page_alone:.0f} ms against the JSON's {json_alone:.0f} ms; measured in-process, the page of 50 "
+        f"{page_alone:.1f} ms against the JSON's {json_alone:.1f} ms; measured in-process, the page of 50 "
         f"(`list_cases`, as `GET /cases`) takes {parts['list']:.1f} ms and the counts per state over the "
         f"{in_scope:,} cases in scope (`case_counts`, which the JSON does not run) {parts['counts']:.1f} ms "
         f"when computed, {parts['kept']:.2f} ms when kept (one read of the `case_changes` sequence); "
