@@ -45,11 +45,12 @@ from geo.cases.shapes import CaseAction
 from geo.errors import InvalidInput, NotFound, WuyeError
 from geo.io import photos
 from geo.kept import CASE_CHANGES, DATA_CHANGES, counters
-from geo.programme import inspections, surveys
+from geo.programme import board, inspections, surveys
 from geo.programme.remediation import WORKERS as FEE_ROLES  # the fees pages' (api/fees_pages.py)
 from geo.settings import Settings
 from geo.spatial import reference
 from geo.steps import Steps, run
+from geo.workcal import today
 from layers.catalogue import vocabulary
 from maps import web
 
@@ -250,9 +251,9 @@ async def portal(request: Request, user: Principal, settings: Settings) -> HTMLR
     lang = web.lang_of(request.query_params.get("lang"))
     counts = None
     if user.role in cases.WORKERS:
-        by_state = await read(
+        by_state = await read(  # kept between views, as the desk's (geo/cases/counts.py)
             request,
-            cases.case_counts(
+            kept_case_counts(
                 user,
                 cases.CaseFilter(),
                 district_code=settings.district.district_code,
@@ -266,6 +267,11 @@ async def portal(request: Request, user: Principal, settings: Settings) -> HTMLR
             "working": by_state.get("dispatched", 0) + by_state.get("in_progress", 0),
             "handled": by_state.get("handled", 0),
         }
+    tasks_due = None
+    if user.role in PROGRAMME_PAGE_ROLES:  # those who see the remediation board
+        tasks_due = await read(
+            request, board.due_this_week(user, district_code=settings.district.district_code, on=today())
+        )
     inbox = await read(request, notices.notices_for(user)) if user.unit_code else None
     return page(
         request,
@@ -274,6 +280,7 @@ async def portal(request: Request, user: Principal, settings: Settings) -> HTMLR
         lang=lang,
         current="home",
         counts=counts,
+        tasks_due=tasks_due,
         inbox=inbox,
         district_name=settings.district.district_name,
     )

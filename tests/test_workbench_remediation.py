@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -696,6 +696,65 @@ def test_fifty_concurrent_starts_of_one_task_from_the_page_move_it_once(base_url
     assert _task(board_db, "yumin-south", "东侧沟渠清淤")[1] == "in_progress"
     starts = "SELECT count(*) FROM remediation_events e JOIN remediation_tasks t ON t.id = e.task_id "
     assert _one(board_db, starts + "WHERE t.code = %s AND e.action = 'start'", code) == 1
+
+
+_TASK_SQL = (
+    "INSERT INTO remediation_tasks (code, district_code, zone_code, item, title, state, planned_end, created_by) "
+    "VALUES (%s, %s, %s, 'street_lights', %s, %s, %s, 'tests')"
+)
+
+
+HTML = {"Accept": "text/html"}  # a browser's: / is the portal (JSON clients get the OGC landing page)
+
+
+def _task_due(url: str, zone: str, state: str, due: date, n: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(_TASK_SQL, [f"WEEK-{n}", DISTRICT, zone, f"本周任务 {n}", state, due])
+
+
+def test_the_portal_counts_the_tasks_due_this_week_and_leads_to_the_board(browser, base_url, board_db, people):  # noqa: F811
+    """The portal's "本周到期整治任务" (issue 20 point 1): the unfinished remediation tasks of the caller's
+    zones due Monday to Sunday of this week; not one finished, due next week or in an earlier week, or
+    outside the caller's zones (the bureau's administrator counts those too). A click on the count opens
+    the remediation board; a contractor, who has no board, is shown no such count."""
+    monday = today() - timedelta(days=today().weekday())
+    outside = _one(board_db, "SELECT code FROM zones WHERE subdistrict_code <> 'xihu' ORDER BY code LIMIT 1")
+    staff = Person(browser, "desktop")
+    try:
+        staff.sign_in(base_url, people["subdistrict_staff"], "/")
+        page = staff.page
+        before = int(page.inner_text("#n-tasks-week"))
+        with httpx.Client(base_url=base_url, timeout=60, headers=HTML) as admin:
+            assert admin.post("/login", data={"username": people["admin"], "password": PASSWORD}).status_code == 303
+            admin_before = int(re.search(r'id="n-tasks-week">(\d+)<', admin.get("/").text).group(1))  # type: ignore[union-attr]
+            for n, (zone, state, due) in enumerate(
+                [
+                    ("yumin-south", "planned", monday + timedelta(days=6)),  # this Sunday: counted
+                    ("yumin-south", "in_progress", monday),  # this Monday, still open: counted
+                    ("yumin-south", "done", monday + timedelta(days=3)),  # finished
+                    ("yumin-south", "planned", monday + timedelta(days=7)),  # next week
+                    ("yumin-south", "planned", monday - timedelta(days=1)),  # last week: the board's overdue
+                    (outside, "planned", monday + timedelta(days=2)),  # not the staff's zone
+                ]
+            ):
+                _task_due(board_db, zone, state, due, n)
+            admin_after = int(re.search(r'id="n-tasks-week">(\d+)<', admin.get("/").text).group(1))  # type: ignore[union-attr]
+        assert admin_after == admin_before + 3
+        page.reload()
+        assert int(page.inner_text("#n-tasks-week")) == before + 2
+        assert "本周到期整治任务" in page.inner_text("#attention + ul")
+        staff.shot("portal-tasks-week")
+        staff.press(page.locator("a:has(#n-tasks-week)"))
+        page.wait_for_url(f"{base_url}/workbench/remediation")
+        assert staff.errors == []
+    finally:
+        staff.close()
+    with httpx.Client(base_url=base_url, timeout=60, headers=HTML) as contractor:
+        assert (
+            contractor.post("/login", data={"username": people["contractor"], "password": PASSWORD}).status_code == 303
+        )
+        portal = contractor.get("/")
+        assert portal.status_code == 200 and "n-tasks-week" not in portal.text
 
 
 def test_the_pages_answer_503_in_chinese_while_the_database_is_down_and_work_again_after(target, tmp_path):  # noqa: F811

@@ -8,6 +8,7 @@ back for a page (which zones to list, which tasks lack their photos).
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from psycopg import sql
 
 from geo.access.scope import Principal, zone_scope
 from geo.spatial import crs as crsmod
+from geo.steps import Statement, Steps
 
 # Task states whose work has begun (a before photo is expected) and finished (an after photo too).
 STARTED = ("in_progress", "done", "verified")
@@ -36,6 +38,23 @@ def zones_in_scope(conn: psycopg.Connection, principal: Principal, *, district_c
         {"code": c, "name": n, "subdistrict_code": s, "subdistrict_name": sn or s, "publicity": int(p)}
         for c, n, s, sn, p in rows
     ]
+
+
+def due_this_week(principal: Principal, *, district_code: str, on: date) -> Steps[int]:
+    """How many remediation tasks of the caller's zones are due in the week of ``on`` (Monday to Sunday,
+    the programme's calendar week) and not finished yet (planned or in progress): the portal's "tasks
+    due this week". A task past its day earlier in the week counts (it is still this week's work);
+    one due in an earlier week is the board's overdue, not this."""
+    predicate, params = zone_scope(principal, sql.SQL("t.zone_code"))
+    monday = on - timedelta(days=on.weekday())
+    rows = yield Statement(
+        sql.SQL(
+            "SELECT count(*) FROM remediation_tasks t WHERE t.district_code = %(district)s "
+            "AND t.state IN ('planned', 'in_progress') AND t.planned_end BETWEEN %(monday)s AND %(sunday)s AND {}"
+        ).format(predicate),
+        {**params, "district": district_code, "monday": monday, "sunday": monday + timedelta(days=6)},
+    )
+    return int(rows[0][0])
 
 
 def missing_photos(features: list[dict[str, Any]]) -> list[dict[str, str]]:
