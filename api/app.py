@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import anyio.to_thread
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import (
@@ -149,22 +149,25 @@ def create_app(
     basemap.install(app)  # WUYE_BASEMAP=mbtiles:/pmtiles: checked here, at start-up
     hot_reads.install(app)  # items pages without FastAPI's routing and dependency solving
 
-    @app.get(
+    app.get(
         "/health",
         tags=["service"],
         summary="服务健康：数据库、迁移、照片目录与磁盘",
         dependencies=[Depends(auth.PUBLIC)],
-    )
-    async def get_health() -> JSONResponse:
-        """200 when all is well, else 503 naming each problem; answers within about a second."""
-        body = await health.check(
-            app.state.database_url,
-            catalogue,
-            photo_root=settings.db.home,
-            min_free_mb=settings.server.min_free_disk_mb,
-            timeout_s=HEALTH_TIMEOUT_S * 0.8,
-        )
-        ok = body["status"] == "ok"
-        return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"})
-
+    )(get_health)  # a module function, not a closure over this app: see api/ogc.py's install
     return app
+
+
+async def get_health(request: Request) -> JSONResponse:
+    """200 when all is well, else 503 naming each problem; answers within about a second."""
+    state = request.app.state
+    settings: Settings = state.settings
+    body = await health.check(
+        state.database_url,
+        state.catalogue,
+        photo_root=settings.db.home,
+        min_free_mb=settings.server.min_free_disk_mb,
+        timeout_s=HEALTH_TIMEOUT_S * 0.8,
+    )
+    ok = body["status"] == "ok"
+    return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"})

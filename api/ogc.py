@@ -626,25 +626,31 @@ def _to_openapi30(node: Any) -> Any:
     return out
 
 
+def api_document(request: Request) -> Response:
+    """The OpenAPI 3.0 document (``/api``), built once per app: its routes are fixed once it serves."""
+    params = query_params(request)
+    app = request.app
+    doc = getattr(app.state, "openapi_document", None)
+    if doc is None:
+        doc = app.state.openapi_document = openapi.document(app, state(request)[0], _to_openapi30)
+    if wants_html(request, params):
+        return HTMLResponse(
+            f"<!doctype html><meta charset='utf-8'><title>API</title>"
+            f"<p><a href='{base(request)}/docs'>Swagger UI</a></p><pre>"
+            + html.escape(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+            + "</pre>"
+        )
+    return Response(orjson.dumps(doc), media_type=OPENAPI)
+
+
 def install(app: FastAPI) -> None:
-    """Mount the OGC routers and serve the OpenAPI 3.0 document at /api."""
+    """Mount the OGC routers and serve the OpenAPI 3.0 document at /api.
+
+    Its endpoint is a module function reading ``request.app``, not a closure over ``app``: FastAPI
+    keeps what it learnt of each endpoint and dependency in process-wide caches (thousands of
+    entries) keyed by the callable, so a closure per app kept every app a process ever built alive
+    (the test run's workers held ~250, 10 M objects, and each full garbage collection took 10 s)."""
     app.openapi_version = "3.0.3"
     app.include_router(router)
     app.include_router(tiles_router)
-
-    cached: list[dict[str, Any]] = []  # the routes are fixed once the app serves: build it once
-
-    @app.get("/api", include_in_schema=False, dependencies=[Depends(auth.PUBLIC)])
-    def api_document(request: Request) -> Response:
-        params = query_params(request)
-        if not cached:
-            cached.append(openapi.document(app, state(request)[0], _to_openapi30))
-        doc = cached[0]
-        if wants_html(request, params):
-            return HTMLResponse(
-                f"<!doctype html><meta charset='utf-8'><title>API</title>"
-                f"<p><a href='{base(request)}/docs'>Swagger UI</a></p><pre>"
-                + html.escape(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
-                + "</pre>"
-            )
-        return Response(orjson.dumps(doc), media_type=OPENAPI)
+    app.get("/api", include_in_schema=False, dependencies=[Depends(auth.PUBLIC)])(api_document)
