@@ -246,20 +246,32 @@ def logout_form(request: Request, conn: Connection) -> Response:
 
 
 # -- the portal ---------------------------------------------------------------------------------------------
+def _portal_reads(
+    user: Principal, district: str
+) -> Steps[tuple[dict[str, int] | None, int | None, dict[str, Any] | None]]:
+    """What the portal counts for the caller, on one connection: the cases per state (kept, as the
+    desk's: geo/cases/counts.py) for those who work cases, the remediation tasks due this week for
+    those with the board, the unit's notices for those of a unit; None for what the role has not."""
+    by_state = None
+    if user.role in cases.WORKERS:
+        by_state = yield from kept_case_counts(
+            user, cases.CaseFilter(), district_code=district, scoped_only=user.role in STAFF_LIST_ROLES
+        )
+    tasks_due = None
+    if user.role in PROGRAMME_PAGE_ROLES:  # those who see the remediation board
+        tasks_due = yield from board.due_this_week(user, district_code=district, on=today())
+    inbox = (yield from notices.notices_for(user)) if user.unit_code else None
+    return by_state, tasks_due, inbox
+
+
 async def portal(request: Request, user: Principal, settings: Settings) -> HTMLResponse:
     """The home page a browser gets at ``/`` (api/ogc.py's landing route negotiates)."""
     lang = web.lang_of(request.query_params.get("lang"))
+    by_state, tasks_due, inbox = None, None, None
+    if user.role in cases.WORKERS or user.role in PROGRAMME_PAGE_ROLES or user.unit_code:
+        by_state, tasks_due, inbox = await read(request, _portal_reads(user, settings.district.district_code))
     counts = None
-    if user.role in cases.WORKERS:
-        by_state = await read(  # kept between views, as the desk's (geo/cases/counts.py)
-            request,
-            kept_case_counts(
-                user,
-                cases.CaseFilter(),
-                district_code=settings.district.district_code,
-                scoped_only=user.role in STAFF_LIST_ROLES,
-            ),
-        )
+    if by_state is not None:
         counts = {
             "new": by_state.get("reported", 0),
             "overdue": by_state.get("overdue", 0),
@@ -267,12 +279,6 @@ async def portal(request: Request, user: Principal, settings: Settings) -> HTMLR
             "working": by_state.get("dispatched", 0) + by_state.get("in_progress", 0),
             "handled": by_state.get("handled", 0),
         }
-    tasks_due = None
-    if user.role in PROGRAMME_PAGE_ROLES:  # those who see the remediation board
-        tasks_due = await read(
-            request, board.due_this_week(user, district_code=settings.district.district_code, on=today())
-        )
-    inbox = await read(request, notices.notices_for(user)) if user.unit_code else None
     return page(
         request,
         "portal.html",

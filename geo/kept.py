@@ -49,11 +49,14 @@ _lock = threading.Lock()
 _flights: dict[tuple[Any, ...], _Flight] = {}  # a computation under way, per key
 
 
-def _version_sql(sequence: str) -> sql.Composed:
-    # with what tells this database from another one this process reads (tests run many)
-    return sql.SQL(
-        "SELECT last_value + is_called::int, current_database(), inet_server_port(), pg_postmaster_start_time() FROM {}"
-    ).format(sql.Identifier(sequence))
+def _counters_sql(*sequences: str) -> sql.Composed:
+    # each sequence's value, then what tells this database from another one this process reads
+    # (tests run many)
+    return sql.SQL("SELECT {}, current_database(), inet_server_port(), pg_postmaster_start_time()").format(
+        sql.SQL(", ").join(
+            sql.SQL("(SELECT last_value + is_called::int FROM {})").format(sql.Identifier(s)) for s in sequences
+        )
+    )
 
 
 Counters = dict[str, tuple[Any, ...]]  # per sequence: its value and what tells the database apart
@@ -63,21 +66,13 @@ def counters(*sequences: str) -> Steps[Counters]:
     """The change counters ``sequences`` in one statement, for a page that reads figures kept under
     each (the case desk: the counts under ``case_changes``, the filters' lists under ``data_changes``):
     one round trip instead of one per figure. Pass the answer to :func:`kept_read` as ``counters``."""
-    row = (
-        yield Statement(
-            sql.SQL("SELECT {}, current_database(), inet_server_port(), pg_postmaster_start_time()").format(
-                sql.SQL(", ").join(
-                    sql.SQL("(SELECT last_value + is_called::int FROM {})").format(sql.Identifier(s)) for s in sequences
-                )
-            )
-        )
-    )[0]
+    row = (yield Statement(_counters_sql(*sequences)))[0]
     return {s: (row[i], *row[len(sequences) :]) for i, s in enumerate(sequences)}
 
 
 def version(conn: psycopg.Connection, sequence: str = DATA_CHANGES) -> int:
     """The change counter: it moves whenever a watched table is written."""
-    row = conn.execute(_version_sql(sequence)).fetchone()
+    row = conn.execute(_counters_sql(sequence)).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -110,7 +105,7 @@ def kept_read(
     result has only grown old, the others are given the kept one meanwhile. ``counters``: the
     counters as :func:`counters` read them earlier in the same read (else ``sequence`` is read here)."""
     age = MAX_AGE_S if max_age is None else max_age
-    row = counters[sequence] if counters is not None else (yield Statement(_version_sql(sequence)))[0]
+    row = counters[sequence] if counters is not None else (yield Statement(_counters_sql(sequence)))[0]
     seen, full = int(row[0]), (row[1], row[2], row[3], sequence, key)
     while True:
         with _lock:

@@ -417,7 +417,7 @@ class _Visibility:
     def seen(self) -> sql.Composable:
         """The case is in the caller's list: in their area, or theirs (``scope OR full``, written as a
         filter on ``c`` alone, so that it is applied before :meth:`lateral`'s per-row work)."""
-        return sql.SQL("({} OR {})").format(self.scope, self.mine)
+        return self._granted(self.scope, True)
 
     @property
     def full(self) -> sql.Composable:
@@ -430,15 +430,15 @@ class _Visibility:
         return self._granted(self.scope, self.sees_pii)
 
     def lateral(self) -> sql.Composed:
-        """``scope``, ``full`` and ``pii`` as the columns of a LATERAL subquery over ``c``, the scope
-        predicate written (and evaluated) once per row. ``OFFSET 0`` keeps PostgreSQL from pulling the
+        """``full`` and ``pii`` as the columns of a LATERAL subquery over ``c``, the scope predicate
+        written (and evaluated) once per row. ``OFFSET 0`` keeps PostgreSQL from pulling the
         subquery up into the statement: pulled up, every use of a column is the whole predicate again
         (its two sub-selects each time), and the desk's list, which uses ``full`` a dozen times, took
         longer to plan than to run, on every request."""
         in_scope = sql.SQL("s.scope")
-        return sql.SQL(
-            "(SELECT s.scope, {full} AS full, {pii} AS pii FROM (SELECT {scope} AS scope OFFSET 0) s)"
-        ).format(full=self._granted(in_scope, self.work), pii=self._granted(in_scope, self.sees_pii), scope=self.scope)
+        return sql.SQL("(SELECT {full} AS full, {pii} AS pii FROM (SELECT {scope} AS scope OFFSET 0) s)").format(
+            full=self._granted(in_scope, self.work), pii=self._granted(in_scope, self.sees_pii), scope=self.scope
+        )
 
 
 def _visibility(principal: Principal | None) -> _Visibility:
